@@ -1,0 +1,1 @@
+"""vta.compiler.cpu: CPU fallback kernels JIT-compiled with llvmlite."""

@@ -1,0 +1,1 @@
+"""vta.compiler.frontend: the graph IR, ONNX import and quantization."""

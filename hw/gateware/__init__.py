@@ -1,0 +1,1 @@
+"""vta.hw.gateware: the accelerator in Amaranth HDL, every size derived from VTAConfig."""

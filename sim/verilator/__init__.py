@@ -1,0 +1,1 @@
+"""vta.sim.verilator: the cycle-accurate simulator compiled from the generated Verilog."""
