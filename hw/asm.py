@@ -32,10 +32,11 @@ def format_insn(insn: isa.Instruction) -> str:
     """One line of text for an instruction."""
     words = [insn.OPCODE.name]
     skip = set()
-    if isinstance(insn, (isa.Load, isa.Store)):
+    # Known enum values are written as bare names; unknown ones as field=value.
+    if isinstance(insn, (isa.Load, isa.Store)) and insn.memory_type in set(isa.MemType):
         words.append(enum_name(isa.MemType, insn.memory_type))
         skip.add("memory_type")
-    if isinstance(insn, isa.Alu):
+    if isinstance(insn, isa.Alu) and insn.alu_opcode in set(isa.AluOp):
         words.append(enum_name(isa.AluOp, insn.alu_opcode))
         skip.add("alu_opcode")
     for f in dataclasses.fields(insn):

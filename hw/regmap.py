@@ -74,6 +74,7 @@ STATUS_BITS: dict[int, str] = {
     6: "compute waiting on a store->compute token",
     7: "store waiting on a compute->store token",
     8: "fetch waiting on a full command queue",
+    9: "DMA error response from the memory bus",
 }
 
 REGMAP_BYTES = 0x100   # the address window the control port decodes

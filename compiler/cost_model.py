@@ -1,0 +1,323 @@
+"""The scheduler's own cost model: bytes moved, uops, instructions and estimated cycles.
+
+The estimate follows the hardware contract (SPEC section 7): GEMM and ALU execute one uop
+per cycle plus a fixed start-up per instruction; a DMA costs a start-up, the DRAM latency
+once (requests are pipelined) and one cycle per bus beat per row, plus one cycle per
+padding element it writes.  LOAD UOP / LOAD ACC run on the compute module, INP/WGT loads
+on the load module, stores on the store module.  With two virtual threads the three modules
+overlap, so the time is the busiest module's total plus the pipeline fill and drain; with
+one thread the stages serialise.  :class:`CostParams` holds the constants so they can be
+fitted to the cycle-accurate simulator.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, field
+
+from vta.hw.config import VTAConfig
+
+from .reference_ops import Epilogue
+from .schedule import (
+    Conv2dWorkload,
+    ConvSchedule,
+    DenseSchedule,
+    DenseWorkload,
+    ceil_div,
+    conv2d_footprint,
+    conv_input_tile,
+    gemm_positions,
+    reuse_flags,
+    tile_sizes,
+)
+
+__all__ = ["CostParams", "CostEstimate", "estimate_conv2d", "estimate_dense",
+           "dma_cycles", "program_counts"]
+
+
+@dataclass(frozen=True)
+class CostParams:
+    """Cycle constants of the estimate (defaults: the kit's gateware contract)."""
+
+    insn_overhead: int = 4       # GEMM/ALU start-up cycles per instruction
+    dma_setup: int = 4           # LOAD/STORE decode and first request
+    pad_cycles_per_elem: int = 1  # zero elements written by a padded load
+    dram_latency: int | None = None  # None: the config's DRAM_LATENCY
+
+
+@dataclass
+class CostEstimate:
+    """What one operator costs on a configuration under one schedule."""
+
+    macs: int = 0                 # multiply-accumulates the GEMM core performs (padded)
+    gemm_uops: int = 0
+    alu_uops: int = 0
+    instructions: int = 0
+    dram_read: int = 0            # bytes
+    dram_write: int = 0
+    load_cycles: int = 0          # busy cycles per module
+    compute_cycles: int = 0
+    store_cycles: int = 0
+    cycles: int = 0               # estimated total
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def dram_bytes(self) -> int:
+        return self.dram_read + self.dram_write
+
+    def utilization(self, config: VTAConfig) -> float:
+        """GEMM utilization: MACs / (cycles x peak MACs per cycle)."""
+        return self.macs / max(1, self.cycles * config.macs_per_cycle)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Consts:
+    """Config values the estimates read often (properties are slow in a search loop)."""
+
+    batch: int
+    block: int
+    inp: int
+    wgt: int
+    acc: int
+    out: int
+    bus: int
+    latency: int
+    macs: int
+
+
+@functools.lru_cache(maxsize=64)
+def _consts(config: VTAConfig) -> _Consts:
+    return _Consts(config.batch, config.block, config.inp_elem_bytes, config.wgt_elem_bytes,
+                   config.acc_elem_bytes, config.out_elem_bytes, config.bus_bytes,
+                   config.DRAM_LATENCY, config.macs_per_cycle)
+
+
+def dma_cycles(config: VTAConfig | _Consts, params: CostParams, rows: int, row_bytes: int,
+               pad_elems: int = 0) -> int:
+    """Cycles of one 2-D DMA of ``rows`` rows of ``row_bytes`` bytes."""
+    k = config if isinstance(config, _Consts) else _consts(config)
+    latency = k.latency if params.dram_latency is None else params.dram_latency
+    return (params.dma_setup + latency + rows * (-(-row_bytes // k.bus))
+            + pad_elems * params.pad_cycles_per_elem)
+
+
+def _combine(est: CostEstimate, threads: int, first_load: int, last_tail: int,
+             serial_extra: int) -> None:
+    if threads >= 2:
+        est.cycles = max(est.load_cycles, est.compute_cycles, est.store_cycles) \
+            + first_load + last_tail
+    else:
+        est.cycles = est.load_cycles + est.compute_cycles + est.store_cycles + serial_extra
+
+
+@functools.lru_cache(maxsize=4096)
+def _spatial_classes(total: int, tile: int, in_size: int, stride: int, kernel: int,
+                     pad: int) -> dict[int, tuple[int, int]]:
+    """Per output-tile size along one axis: [tiles, real input extent summed, ...]."""
+    out: dict[int, list[int]] = {}
+    for o0 in range(0, total, tile):
+        t = min(tile, total - o0)
+        i0 = o0 * stride - pad
+        ext = (t - 1) * stride + kernel
+        real = min(in_size, i0 + ext) - max(0, i0)
+        entry = out.setdefault(t, [0, 0])
+        entry[0] += 1
+        entry[1] += real
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def estimate_conv2d(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
+                    epilogue: Epilogue = Epilogue(),
+                    params: CostParams = CostParams()) -> CostEstimate:
+    """Estimate a conv2d under schedule ``s`` (tile sizes clamped to the workload).
+
+    Bytes and uops are exact (they match :func:`program_counts` of the lowered program);
+    cycles are the model's estimate.
+    """
+    k = _consts(config)
+    nb, icb, ocb = ceil_div(w.batch, k.batch), ceil_div(w.in_channels, k.block), \
+        ceil_div(w.out_channels, k.block)
+    kk = w.kernel_area
+    oc_t, ic_t = min(s.oc_tile, ocb), min(s.ic_tile, icb)
+    h_t, w_t = min(s.h_tile, w.out_height), min(s.w_tile, w.out_width)
+    oc_sizes, ic_sizes = tile_sizes(ocb, oc_t), tile_sizes(icb, ic_t)
+    hcls = _spatial_classes(w.out_height, h_t, w.height, w.stride[0], w.kernel[0],
+                            w.padding[0])
+    wcls = _spatial_classes(w.out_width, w_t, w.width, w.stride[1], w.kernel[1],
+                            w.padding[1])
+    n_chunks = sum(n for _, n in ic_sizes)
+    n_oc = sum(n for _, n in oc_sizes)
+    n_sp = sum(v[0] for v in hcls.values()) * sum(v[0] for v in wcls.values())
+    T = s.threads
+    # Consecutive steps of one half hold the same chunk when the reduction has 1 or T
+    # chunks; then an operand is reloaded only when its tile coordinate changes.
+    inp_reuse, wgt_reuse = reuse_flags(n_chunks, n_oc, n_sp, T, s.order)
+    per_half = 1 if n_chunks == T and T > 1 else T
+    reload_uops = conv2d_footprint(w, s, config, epilogue)["uop"] > config.uop_depth
+    n_alu = (int(epilogue.bias) + int(epilogue.shift > 0) + 2 * (epilogue.clip is not None)
+             + int(epilogue.residual) + 2 * (epilogue.residual_clip is not None))
+    est = CostEstimate()
+    ovh = params.insn_overhead
+    latency = k.latency if params.dram_latency is None else params.dram_latency
+    max_load = max_tail = 0
+    # Weight loads depend only on the (oc, ic) chunk.
+    for oc, n_oc_c in oc_sizes:
+        for ic, n_ic in ic_sizes:
+            if not wgt_reuse:
+                loads = nb * n_oc_c * n_ic * n_sp
+            elif n_oc == 1:     # the weights never change: reused across the batch too
+                loads = n_ic * min(per_half, nb * n_sp)
+            else:
+                loads = nb * n_oc_c * n_ic * min(per_half, n_sp)
+            wgt_cyc = dma_cycles(k, params, oc, ic * kk * k.wgt)
+            est.dram_read += loads * oc * ic * kk * k.wgt
+            est.load_cycles += loads * wgt_cyc
+            est.instructions += loads
+            max_load = max(max_load, wgt_cyc)
+    # Input loads depend only on the (spatial, ic) chunk: one 2-D DMA per channel block.
+    for ht, (n_h, real_r) in hcls.items():
+        for wt, (n_w, real_c) in wcls.items():
+            tih, tiw = conv_input_tile(w, ht, wt)
+            for ic, n_ic in ic_sizes:
+                reps = nb * n_ic * (min(per_half, n_oc) if inp_reuse else n_oc)
+                dmas = reps * ic
+                area = real_r * real_c                # summed over the n_h x n_w tiles
+                est.dram_read += dmas * area * k.inp
+                beats_row = ceil_div(real_c * k.inp // n_w, k.bus) \
+                    if n_w == 1 else ceil_div(tiw * k.inp, k.bus)
+                est.load_cycles += dmas * (n_h * n_w * (params.dma_setup + latency)
+                                           + real_r * n_w * beats_row
+                                           + (n_h * n_w * tih * tiw - area)
+                                           * params.pad_cycles_per_elem)
+                est.instructions += dmas * n_h * n_w
+                max_load = max(max_load, ic * dma_cycles(k, params, tih, tiw
+                                                         * k.inp))
+    # Compute and store per output tile.
+    for oc, n_oc_c in oc_sizes:
+        for ht, (n_h, _) in hcls.items():
+            for wt, (n_w, _) in wcls.items():
+                tiles = nb * n_oc_c * n_h * n_w
+                rows = oc * ht * wt
+                for ic, n_ic in ic_sizes:
+                    steps = tiles * n_ic
+                    uops = max(rows, 3) * ic * kk
+                    if reload_uops:  # working set beyond the uop buffer: LOAD UOP each step
+                        body = ic * kk * gemm_positions(oc, ht, wt)
+                        est.compute_cycles += steps * dma_cycles(k, params, 1, body * 4)
+                        est.instructions += steps
+                    est.gemm_uops += steps * uops
+                    est.compute_cycles += steps * (uops + ovh)
+                    est.macs += steps * rows * ic * kk * k.macs
+                    est.instructions += steps * 2
+                tail = rows + ovh + n_alu * (rows + ovh)
+                if epilogue.bias:
+                    tail += dma_cycles(k, params, 1, oc * k.acc)
+                    est.dram_read += tiles * oc * k.acc
+                n_out_dma = 1 if wt == w.out_width else oc
+                if epilogue.residual:
+                    tail += n_out_dma * dma_cycles(k, params, rows // n_out_dma,
+                                                   k.out)
+                    est.dram_read += tiles * rows * k.out
+                est.alu_uops += tiles * n_alu * rows
+                est.compute_cycles += tiles * tail
+                st = n_out_dma * dma_cycles(k, params, rows // n_out_dma // (
+                    1 if n_out_dma == 1 else 1), k.out)
+                est.store_cycles += tiles * st
+                est.dram_write += tiles * rows * k.out
+                est.instructions += tiles * (1 + n_alu + n_out_dma * (1 + epilogue.residual)
+                                             + 3)
+                max_tail = max(max_tail, tail + st)
+    _combine(est, T, max_load, max_tail, 0)
+    est.extra = {"steps": nb * n_oc * n_sp * n_chunks, "tiles": nb * n_oc * n_sp,
+                 "chunks": n_chunks}
+    return est
+
+
+def estimate_dense(w: DenseWorkload, s: DenseSchedule, config: VTAConfig,
+                   epilogue: Epilogue = Epilogue(),
+                   params: CostParams = CostParams()) -> CostEstimate:
+    """Estimate a dense layer under schedule ``s`` (bytes and uops exact)."""
+    k = _consts(config)
+    nb, kb, mb = ceil_div(w.batch, k.batch), ceil_div(w.in_features, k.block), \
+        ceil_div(w.out_features, k.block)
+    n_t, m_t, k_t = min(s.n_tile, nb), min(s.m_tile, mb), min(s.k_tile, kb)
+    n_sizes, m_sizes, k_sizes = tile_sizes(nb, n_t), tile_sizes(mb, m_t), tile_sizes(kb, k_t)
+    n_chunks = sum(n for _, n in k_sizes)
+    n_m = sum(n for _, n in m_sizes)
+    n_n = sum(n for _, n in n_sizes)
+    T = s.threads
+    inp_reuse, wgt_reuse = reuse_flags(n_chunks, n_m, n_n, T, s.order)
+    per_half = 1 if n_chunks == T and T > 1 else T
+    n_alu = (int(epilogue.bias) + int(epilogue.shift > 0) + 2 * (epilogue.clip is not None)
+             + int(epilogue.residual) + 2 * (epilogue.residual_clip is not None))
+    est = CostEstimate()
+    ovh = params.insn_overhead
+    max_load = max_tail = 0
+    for kt, n_k in k_sizes:
+        for m, n_mc in m_sizes:
+            loads = n_mc * n_k * (min(per_half, n_n) if wgt_reuse else n_n)
+            cyc = dma_cycles(k, params, m, kt * k.wgt)
+            est.dram_read += loads * m * kt * k.wgt
+            est.load_cycles += loads * cyc
+            est.instructions += loads
+            max_load = max(max_load, cyc)
+        for n, n_nc in n_sizes:
+            loads = n_nc * n_k * (min(per_half, n_m) if inp_reuse else n_m)
+            cyc = dma_cycles(k, params, n, kt * k.inp)
+            est.dram_read += loads * n * kt * k.inp
+            est.load_cycles += loads * cyc
+            est.instructions += loads
+            max_load = max(max_load, cyc)
+    for m, n_mc in m_sizes:
+        for n, n_nc in n_sizes:
+            tiles = n_mc * n_nc
+            rows = n * m
+            for kt, n_k in k_sizes:
+                steps = tiles * n_k
+                uops = rows * kt
+                est.gemm_uops += steps * uops
+                est.compute_cycles += steps * (uops + ovh)
+                est.macs += steps * uops * k.macs
+                est.instructions += steps * 2
+            tail = rows + ovh + n_alu * (rows + ovh)
+            if epilogue.bias:
+                tail += dma_cycles(k, params, 1, m * k.acc)
+                est.dram_read += tiles * m * k.acc
+            if epilogue.residual:
+                tail += dma_cycles(k, params, n, m * k.out)
+                est.dram_read += tiles * rows * k.out
+            est.alu_uops += tiles * n_alu * rows
+            est.compute_cycles += tiles * tail
+            st = dma_cycles(k, params, n, m * k.out)
+            est.store_cycles += tiles * st
+            est.dram_write += tiles * rows * k.out
+            est.instructions += tiles * (1 + n_alu + 4)
+            max_tail = max(max_tail, tail + st)
+    _combine(est, T, max_load, max_tail, 0)
+    est.extra = {"steps": n_n * n_m * n_chunks, "tiles": n_n * n_m, "chunks": n_chunks}
+    return est
+
+
+def program_counts(program, config: VTAConfig) -> dict[str, int]:
+    """Bytes, uops and DMA counts of a lowered :class:`~vta.compiler.tile_program.TileProgram`
+    (exact; the estimate functions above must agree with it)."""
+    from .tile_program import DmaLoad
+
+    read = write = gemm = alu = loads = 0
+    for tile in program.tiles:
+        for item in tile.prologue:
+            if isinstance(item, DmaLoad):
+                read += item.y_size * item.x_size * config.elem_bytes(item.memory_type)
+                loads += 1
+        for step in tile.steps:
+            for ld in step.loads:
+                read += ld.y_size * ld.x_size * config.elem_bytes(ld.memory_type)
+                loads += 1
+            gemm += sum(k.uop_count for k in step.kernels)
+        alu += sum(k.uop_count for k in tile.epilogue)
+        write += sum(st.y_size * st.x_size * config.out_elem_bytes for st in tile.stores)
+    return {"dram_read": read, "dram_write": write, "gemm_uops": gemm, "alu_uops": alu,
+            "loads": loads}

@@ -1,0 +1,191 @@
+"""int8 convolution and dense kernels with the fused requantization epilogue.
+
+``qconv2d_kernel`` computes ``requantize(conv2d_int(x, w) , bias, shift, lo, hi)`` of
+:mod:`vta.compiler.frontend.reference` exactly: int8 NCHW input, int8 OIHW weights, int32
+accumulation with wrap-around, ``+ bias`` (int32, wraps), arithmetic ``>> shift`` (one
+value or one per output channel), clip, int8 output. ``qdense_kernel`` is the same kernel
+on a 1x1 image.
+
+Code shape: weights are repacked at build time to ``[O/VW][KH][KW][C][VW]`` so one vector
+load fetches ``VW`` output channels; each output pixel keeps ``VW`` int32 accumulators in
+registers, multiplies int8 pairs in int16 (exact: ``|a*b| <= 2**14``) and widens to int32.
+The window is clipped to the image, so padding costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from llvmlite import ir
+
+from .codegen import I8, I16, I32, ArraySpec, CpuKernel, KernelBuilder
+from .jit import KernelError
+
+__all__ = ["qconv2d_kernel", "qdense_kernel", "vector_width"]
+
+
+def vector_width(channels: int) -> int:
+    """Output channels per vector: 64, or the channel count rounded up to 16."""
+    return 64 if channels >= 64 else -(-channels // 16) * 16
+
+
+def _as_tuple(v: int | Sequence[int], n: int) -> tuple[int, ...]:
+    return (int(v),) * n if isinstance(v, (int, np.integer)) else tuple(int(a) for a in v)
+
+
+def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray | None,
+                   strides: int | Sequence[int] = 1, pads: int | Sequence[int] = 0,
+                   shift: int | Sequence[int] = 0, lo: int = -128,
+                   hi: int = 127) -> CpuKernel:
+    """A kernel ``x -> int8 output`` for one input shape and fixed weights.
+
+    Parameters
+    ----------
+    x_shape:
+        NCHW input shape.
+    weight:
+        int8 OIHW weights (bound into the kernel).
+    bias:
+        int32 per-output-channel bias (rounding constant included), or None.
+    strides, pads:
+        Stride (int or pair) and pads (int, pair, or top, left, bottom, right).
+    shift:
+        Right shift, one or one per output channel, in [0, 31].
+    lo, hi:
+        Clip bounds within [-128, 127].
+
+    Raises
+    ------
+    KernelError
+        for wrong dtypes, shapes that do not fit or parameters out of range.
+    """
+    weight = np.asarray(weight)
+    if weight.dtype != np.int8 or weight.ndim != 4:
+        raise KernelError(f"conv weights must be int8 OIHW, not {weight.dtype}"
+                          f"{list(weight.shape)}")
+    if len(x_shape) != 4 or x_shape[1] != weight.shape[1]:
+        raise KernelError(f"conv input {list(x_shape)} does not match weights "
+                          f"{list(weight.shape)} (NCHW input with C = weight I expected)")
+    o, c, kh, kw = weight.shape
+    n, _, h, w = x_shape
+    sh, sw = _as_tuple(strides, 2)
+    pd = _as_tuple(pads, 4) if not isinstance(pads, int) and len(pads) == 4 else None
+    if pd is None:
+        p2 = _as_tuple(pads, 2)
+        pd = (p2[0], p2[1], p2[0], p2[1])
+    pt, pl, pb, pr = pd
+    oh, ow = (h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1
+    if oh <= 0 or ow <= 0 or sh <= 0 or sw <= 0 or min(pd) < 0:
+        raise KernelError(f"conv window {kh}x{kw} stride {(sh, sw)} pads {pd} does not fit "
+                          f"input {list(x_shape)}")
+    if not -128 <= lo <= hi <= 127:
+        raise KernelError(f"clip bounds must satisfy -128 <= lo <= hi <= 127, not ({lo}, {hi})")
+    shifts = np.broadcast_to(np.asarray(shift, dtype=np.int64), (o,))
+    if shifts.min() < 0 or shifts.max() > 31:
+        raise KernelError(f"shift must be in [0, 31], not {shift}")
+    b = np.zeros(o, np.int32) if bias is None else np.asarray(bias)
+    if b.dtype != np.int32 or b.shape != (o,):
+        raise KernelError(f"conv bias must be int32[{o}], not {b.dtype}{list(b.shape)}")
+
+    vw = vector_width(o)
+    chunks = -(-o // vw)
+    opad = chunks * vw
+    wpad = np.zeros((opad, c, kh, kw), np.int8)
+    wpad[:o] = weight
+    # [O/VW][KH][KW][C][VW]
+    wpack = np.ascontiguousarray(wpad.reshape(chunks, vw, c, kh, kw).transpose(0, 3, 4, 2, 1))
+    bpack = np.zeros(opad, np.int32)
+    bpack[:o] = b
+    spack = np.zeros(opad, np.int32)
+    spack[:o] = shifts
+    key = ("qconv2d", tuple(x_shape), weight.shape, (sh, sw), pd, lo, hi,
+           # weights, bias and shifts are arguments: kernels are shared across layers
+           )
+
+    def gen(name: str) -> str:
+        k = KernelBuilder(name, ["int8", "int8", "int32", "int32", "int8"])
+        x, wp, bp, sp, out = k.args
+        bld = k.b
+        v8, v16, v32 = (ir.VectorType(t, vw) for t in (I8, I16, I32))
+        zero_mask = ir.Constant(ir.VectorType(I32, vw), [0] * vw)
+        acc = k.variable(v32)
+
+        def vload(ptr: ir.Value, index: ir.Value, vty: ir.VectorType) -> ir.Value:
+            p = bld.bitcast(bld.gep(ptr, [index], inbounds=True), ir.PointerType(vty))
+            return bld.load(p, align=1)
+
+        def chunk_body(nn: ir.Value, ch: ir.Value, lanes: int) -> None:
+            biasv = vload(bp, k.mul(ch, vw), v32)
+            shiftv = vload(sp, k.mul(ch, vw), v32)
+            with k.loop(oh) as oy:
+                ys = bld.sub(k.mul(oy, sh), k.i64(pt))
+                ky0 = k.smax(bld.sub(k.i64(0), ys), k.i64(0))
+                ky1 = k.smin(bld.sub(k.i64(h), ys), k.i64(kh))
+                with k.loop(ow) as ox:
+                    xs = bld.sub(k.mul(ox, sw), k.i64(pl))
+                    kx0 = k.smax(bld.sub(k.i64(0), xs), k.i64(0))
+                    kx1 = k.smin(bld.sub(k.i64(w), xs), k.i64(kw))
+                    bld.store(ir.Constant(v32, None), acc)
+                    with k.loop(ky1, ky0) as ky:
+                        with k.loop(kx1, kx0) as kx:
+                            xrow = k.add(k.mul(nn, c * h * w), k.mul(bld.add(ys, ky), w),
+                                         bld.add(xs, kx))
+                            wrow = k.mul(k.add(k.mul(ch, kh * kw), k.mul(ky, kw), kx), c * vw)
+                            with k.loop(c) as ci:
+                                xv = bld.sext(k.load(x, k.add(xrow, k.mul(ci, h * w))), I16)
+                                xb = bld.shuffle_vector(
+                                    bld.insert_element(ir.Constant(v16, None), xv, k.i32(0)),
+                                    ir.Constant(v16, None), zero_mask)
+                                wv = bld.sext(vload(wp, k.add(wrow, k.mul(ci, vw)), v8), v16)
+                                prod = bld.sext(bld.mul(xb, wv), v32)
+                                bld.store(bld.add(bld.load(acc), prod), acc)
+                    v = bld.ashr(bld.add(bld.load(acc), biasv), shiftv)
+                    lov = ir.Constant(v32, [lo] * vw)
+                    hiv = ir.Constant(v32, [hi] * vw)
+                    v = bld.select(bld.icmp_signed(">", v, lov), v, lov)
+                    v = bld.select(bld.icmp_signed("<", v, hiv), v, hiv)
+                    v = bld.trunc(v, v8)
+                    base = k.add(k.mul(bld.add(k.mul(nn, o), k.mul(ch, vw)), oh * ow),
+                                 k.mul(oy, ow), ox)
+                    for lane in range(lanes):
+                        k.store(bld.extract_element(v, k.i32(lane)), out,
+                                bld.add(base, k.i64(lane * oh * ow)))
+
+        with k.loop(n) as nn:
+            full = o // vw
+            if full:
+                with k.loop(full) as ch:
+                    chunk_body(nn, ch, vw)
+            if o % vw:
+                chunk_body(nn, k.i64(full), o % vw)
+        return k.finish()
+
+    return CpuKernel(key, gen, [ArraySpec(x_shape, "int8")], ArraySpec((n, o, oh, ow), "int8"),
+                     consts=[wpack, bpack, spack])
+
+
+def qdense_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray | None,
+                  shift: int | Sequence[int] = 0, lo: int = -128, hi: int = 127
+                  ) -> CpuKernel:
+    """``requantize(x [N, K] @ weight[M, K].T + bias)`` as int8 ``[N, M]`` (see
+    :func:`qconv2d_kernel` for the parameters)."""
+    weight = np.asarray(weight)
+    if len(x_shape) != 2 or weight.ndim != 2 or weight.shape[1] != x_shape[1]:
+        raise KernelError(f"dense input {list(x_shape)} does not match weights "
+                          f"{list(weight.shape)} ([N, K] x [M, K] expected)")
+    n, kdim = x_shape
+    conv = qconv2d_kernel((n, kdim, 1, 1), weight.reshape(weight.shape + (1, 1)), bias,
+                          1, 0, shift, lo, hi)
+    return _Reshaped(conv, (n, kdim), (n, weight.shape[0]))
+
+
+class _Reshaped(CpuKernel):
+    """A kernel seen through other (same-size) input and output shapes."""
+
+    def __init__(self, inner: CpuKernel, in_shape: tuple[int, ...],
+                 out_shape: tuple[int, ...]) -> None:
+        self.__dict__.update(inner.__dict__)
+        self.key = ("qdense",) + inner.key[1:]
+        self.inputs = (ArraySpec(in_shape, "int8"),)
+        self.output = ArraySpec(out_shape, "int8")

@@ -1,0 +1,126 @@
+"""Element-wise kernels: quantize, dequantize, int8 residual add and int8 rescale.
+
+Semantics are those of :mod:`vta.compiler.frontend.reference` (``quantize``,
+``dequantize``, ``qadd``, ``qrescale``), bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from llvmlite import ir
+
+from .codegen import F32, I8, I32, ArraySpec, CpuKernel, KernelBuilder
+from .jit import KernelError
+
+__all__ = ["quantize_kernel", "dequantize_kernel", "qadd_kernel", "qrescale_kernel"]
+
+
+def _clip_i8(k: KernelBuilder, v: ir.Value, lo: int, hi: int) -> ir.Value:
+    return k.b.trunc(k.smin(k.smax(v, k.i32(lo)), k.i32(hi)), I8)
+
+
+def _check_clip(lo: int, hi: int) -> None:
+    if not -128 <= lo <= hi <= 127:
+        raise KernelError(f"clip bounds must satisfy -128 <= lo <= hi <= 127, not ({lo}, {hi})")
+
+
+def _check_shift(name: str, s: int) -> None:
+    if not 0 <= s <= 31:
+        raise KernelError(f"{name} must be in [0, 31], not {s}")
+
+
+def quantize_kernel(shape: Sequence[int], scale: float, lo: int = -128,
+                    hi: int = 127) -> CpuKernel:
+    """float32 -> int8: ``clip(rint(x * float32(1/scale)), lo, hi)``."""
+    _check_clip(lo, hi)
+    n = math.prod(shape)
+    mult = float(np.float32(1.0 / scale))
+    key = ("quantize", tuple(shape), mult, lo, hi)
+
+    def gen(name: str) -> str:
+        k = KernelBuilder(name, ["float32", "int8"])
+        x, out = k.args
+        with k.loop(n) as i:
+            v = k.b.fmul(k.load(x, i), k.f32(mult))
+            v = k.intrinsic("llvm.roundeven.f32", F32, [v])
+            v = k.b.select(k.b.fcmp_ordered("<", v, k.f32(lo)), k.f32(lo), v)
+            v = k.b.select(k.b.fcmp_ordered(">", v, k.f32(hi)), k.f32(hi), v)
+            k.store(k.b.fptosi(v, I8), out, i)
+        return k.finish()
+
+    return CpuKernel(key, gen, [ArraySpec(shape, "float32")], ArraySpec(shape, "int8"))
+
+
+def dequantize_kernel(shape: Sequence[int], scale: float, dtype: str = "int8") -> CpuKernel:
+    """int8/int32 -> float32: ``float32(q) * float32(scale)``."""
+    if dtype not in ("int8", "int32"):
+        raise KernelError(f"dequantize takes int8 or int32, not {dtype}")
+    n = math.prod(shape)
+    key = ("dequantize", tuple(shape), dtype, float(np.float32(scale)))
+
+    def gen(name: str) -> str:
+        k = KernelBuilder(name, [dtype, "float32"])
+        q, out = k.args
+        with k.loop(n) as i:
+            v = k.b.sitofp(k.load(q, i), F32)
+            k.store(k.b.fmul(v, k.f32(scale)), out, i)
+        return k.finish()
+
+    return CpuKernel(key, gen, [ArraySpec(shape, dtype)], ArraySpec(shape, "float32"))
+
+
+def _requant_tail(k: KernelBuilder, acc: ir.Value, offset: int, shift: int, lo: int,
+                  hi: int) -> ir.Value:
+    if offset:
+        acc = k.b.add(acc, k.i32(offset))
+    if shift:
+        acc = k.b.ashr(acc, k.i32(shift))
+    return _clip_i8(k, acc, lo, hi)
+
+
+def qadd_kernel(shape: Sequence[int], lshift_a: int, lshift_b: int, offset: int, shift: int,
+                lo: int = -128, hi: int = 127) -> CpuKernel:
+    """int8 + int8 -> int8: ``clip((a << la) + (b << lb) + offset >> shift, lo, hi)``
+    in wrapping int32 (the residual add of a quantized graph)."""
+    _check_clip(lo, hi)
+    for nm, s in (("lshift_a", lshift_a), ("lshift_b", lshift_b), ("shift", shift)):
+        _check_shift(nm, s)
+    n = math.prod(shape)
+    key = ("qadd", tuple(shape), lshift_a, lshift_b, offset, shift, lo, hi)
+
+    def gen(name: str) -> str:
+        k = KernelBuilder(name, ["int8", "int8", "int8"])
+        a, b, out = k.args
+        with k.loop(n) as i:
+            va = k.b.shl(k.b.sext(k.load(a, i), I32), k.i32(lshift_a))
+            vb = k.b.shl(k.b.sext(k.load(b, i), I32), k.i32(lshift_b))
+            k.store(_requant_tail(k, k.b.add(va, vb), offset, shift, lo, hi), out, i)
+        return k.finish()
+
+    spec = ArraySpec(shape, "int8")
+    return CpuKernel(key, gen, [spec, spec], spec)
+
+
+def qrescale_kernel(shape: Sequence[int], lshift: int, offset: int, shift: int,
+                    lo: int = -128, hi: int = 127) -> CpuKernel:
+    """int8 -> int8: ``clip((x << lshift) + offset >> shift, lo, hi)`` in wrapping int32."""
+    _check_clip(lo, hi)
+    _check_shift("lshift", lshift)
+    _check_shift("shift", shift)
+    n = math.prod(shape)
+    key = ("qrescale", tuple(shape), lshift, offset, shift, lo, hi)
+
+    def gen(name: str) -> str:
+        k = KernelBuilder(name, ["int8", "int8"])
+        x, out = k.args
+        with k.loop(n) as i:
+            v = k.b.shl(k.b.sext(k.load(x, i), I32), k.i32(lshift))
+            k.store(_requant_tail(k, v, offset, shift, lo, hi), out, i)
+        return k.finish()
+
+    spec = ArraySpec(shape, "int8")
+    return CpuKernel(key, gen, [spec], spec)
+

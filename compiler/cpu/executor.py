@@ -1,0 +1,132 @@
+"""Run a quantized graph (or the CPU part of one) entirely on llvmlite kernels.
+
+:class:`CpuExecutable` builds one kernel per node when it is created (compile time; kernels
+are cached by op, shape and attributes) and runs them in order when called. Its results
+equal :func:`vta.compiler.frontend.reference.run` bit for bit. The VTA compiler uses
+:func:`kernel_for_node` for the nodes it leaves on the CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+from vta.compiler.frontend.graph import Graph, Node
+from vta.compiler.frontend.reference import bind_inputs
+
+from .conv import qconv2d_kernel, qdense_kernel
+from .elementwise import dequantize_kernel, qadd_kernel, qrescale_kernel, quantize_kernel
+from .jit import KernelError
+from .pool import avg_pool_kernel, global_avg_pool_kernel, max_pool_kernel
+from .softmax import softmax_kernel
+
+__all__ = ["CpuExecutable", "kernel_for_node", "CPU_OPS"]
+
+Runner = Callable[..., np.ndarray]
+CPU_OPS = frozenset({"quantize", "dequantize", "qconv2d", "qdense", "qadd", "qrescale",
+                     "max_pool", "avg_pool", "global_avg_pool", "softmax", "flatten",
+                     "reshape", "concat"})
+"""Ops :func:`kernel_for_node` can run."""
+
+
+def kernel_for_node(graph: Graph, node: Node) -> Runner:
+    """A callable ``f(*input_arrays) -> output`` running ``node`` on the CPU.
+
+    Raises
+    ------
+    KernelError
+        for an op (or dtype) without a CPU kernel, naming the node.
+    """
+    a = node.attr
+    ins = [graph.type_of(i) for i in node.inputs]
+    out = graph.type_of(node.output)
+    shape = ins[0].shape
+    op = node.op
+    if op == "quantize":
+        return quantize_kernel(shape, a("scale"), a("lo", -128), a("hi", 127))
+    if op == "dequantize":
+        return dequantize_kernel(shape, a("scale"), ins[0].dtype)
+    if op in ("qconv2d", "qdense"):
+        w = graph.params[node.inputs[1]]
+        b = graph.params[node.inputs[2]] if len(node.inputs) > 2 else None
+        if op == "qdense":
+            k = qdense_kernel(shape, w, b, a("shift", 0), a("lo", -128), a("hi", 127))
+        else:
+            k = qconv2d_kernel(shape, w, b, a("strides", 1), a("pads", 0), a("shift", 0),
+                               a("lo", -128), a("hi", 127))
+        return lambda x, *consts: k(x)  # weights and bias are bound into the kernel
+    if op == "qadd":
+        return qadd_kernel(shape, a("lshift_a", 0), a("lshift_b", 0), a("offset", 0),
+                           a("shift", 0), a("lo", -128), a("hi", 127))
+    if op == "qrescale":
+        return qrescale_kernel(shape, a("lshift", 0), a("offset", 0), a("shift", 0),
+                               a("lo", -128), a("hi", 127))
+    if op in ("max_pool", "avg_pool") and ins[0].dtype in ("int8", "float32"):
+        kernel = _pair(a("kernel"))
+        strides = _pair(a("strides") or a("kernel"))
+        pads = _pads(a("pads", 0))
+        if op == "max_pool":
+            return max_pool_kernel(shape, kernel, strides, pads, ins[0].dtype)
+        if ins[0].dtype == "int8":
+            return avg_pool_kernel(shape, kernel, strides, pads, a("count_include_pad", False))
+    if op == "global_avg_pool" and ins[0].dtype == "int8":
+        return global_avg_pool_kernel(shape)
+    if op == "softmax" and a("axis", -1) % len(shape) == len(shape) - 1:
+        return softmax_kernel(shape)
+    if op in ("flatten", "reshape"):
+        return lambda x: x.reshape(out.shape)  # a view: no data moves
+    if op == "concat":
+        return lambda *xs: np.concatenate(xs, axis=a("axis", 1))
+    raise KernelError(f"{node.describe()}: no CPU kernel for {op} on {ins[0].dtype} "
+                      f"(CPU ops: {', '.join(sorted(CPU_OPS))})")
+
+
+def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _pads(v: int | tuple[int, ...]) -> tuple[int, int, int, int]:
+    if isinstance(v, int):
+        return (v,) * 4
+    return (v[0], v[1], v[0], v[1]) if len(v) == 2 else tuple(v)  # type: ignore[return-value]
+
+
+class CpuExecutable:
+    """A graph compiled to CPU kernels.
+
+    Parameters
+    ----------
+    graph:
+        A quantized graph (see :func:`vta.compiler.frontend.quantize.quantize`).
+
+    Attributes
+    ----------
+    compile_seconds:
+        Time spent building kernels.
+    profile:
+        After a call: ``[(node name, op, seconds)]`` in execution order.
+
+    Raises
+    ------
+    KernelError
+        naming the first node without a CPU kernel.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        start = time.perf_counter()
+        self.graph = graph
+        self.steps = [(node, kernel_for_node(graph, node)) for node in graph.nodes]
+        self.compile_seconds = time.perf_counter() - start
+        self.profile: list[tuple[str, str, float]] = []
+
+    def __call__(self, inputs: Mapping[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
+        env: dict[str, np.ndarray] = dict(self.graph.params)
+        env.update(bind_inputs(self.graph, inputs))
+        profile = []
+        for node, run in self.steps:
+            t0 = time.perf_counter()
+            env[node.output] = run(*(env[i] for i in node.inputs))
+            profile.append((node.name, node.op, time.perf_counter() - t0))
+        self.profile = profile
+        return {name: env[name] for name in self.graph.outputs}

@@ -1,0 +1,345 @@
+"""Post-training int8 quantization with calibration on sample inputs.
+
+:func:`quantize` turns a float :class:`~.graph.Graph` into an integer graph whose ops are
+defined bit for bit in :mod:`.reference` (the exact expected output of every backend):
+
+- every activation tensor gets a power-of-two scale ``2**-f`` (``f`` fractional bits), the
+  largest that holds the calibrated range (max of ``|x|`` over the samples, or a
+  percentile): ``f = floor(log2(127 / range))``;
+- weights are symmetric int8 (``[-127, 127]``) with a power-of-two scale per tensor, or
+  per output channel with ``per_channel=True`` (finer; the requantize shift becomes one
+  value per channel, still a plain ``SHR`` on VTA with a per-lane operand);
+- conv/dense accumulate in int32 at scale ``2**-(f_x + f_w)``; the int32 bias is at that
+  scale with the rounding constant ``1 << (shift - 1)`` folded in, so requantization is
+  ``(acc + bias) >> shift`` then a clip (``[0, 127]`` when a ReLU is fused, the clip bounds
+  of a fused Clip) -- the ALU sequence ADD, SHR, MAX, MIN on the accelerator;
+- a residual add shifts both int8 operands left to the finer scale, adds in int32,
+  rounds, shifts right to the output scale and clips (``qadd``);
+- pooling, flatten, reshape keep the input's scale; concat rescales to the coarsest input;
+- softmax (and any float-only op) runs in float32 between ``dequantize`` and ``quantize``;
+  graph inputs are quantized and outputs dequantized, so the quantized graph maps the same
+  float inputs to float outputs (same tensor names) as the float graph.
+
+Integer tensors are named ``<float name>:q``; nodes keep their names so per-layer results
+can be matched.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError
+from .graph import Graph, GraphBuilder, Node
+from .passes import simplify
+from .reference import run_all
+
+__all__ = ["quantize", "calibrate", "frac_bits", "quantize_weights", "CALIBRATIONS"]
+
+CALIBRATIONS = ("max", "percentile")
+_ACT = ("relu", "clip")
+
+
+def frac_bits(value_range: float, limit: int = 127) -> int:
+    """Fractional bits ``f`` of the finest scale ``2**-f`` with ``range * 2**f <= limit``."""
+    if not value_range > 0 or not math.isfinite(value_range):
+        return 0 if value_range == 0 else -31
+    return max(-31, min(31, math.floor(math.log2(limit / value_range))))
+
+
+def calibrate(graph: Graph, samples: Iterable[Any], method: str = "max",
+              percentile: float = 99.99) -> dict[str, float]:
+    """Range of every float tensor over ``samples``.
+
+    Parameters
+    ----------
+    graph:
+        A float graph.
+    samples:
+        Inputs, each an array (one-input graphs) or a dict by input name; a single array
+        with one extra leading dimension is split into samples.
+    method:
+        ``"max"`` (max of ``|x|``) or ``"percentile"`` (the mean over samples of the
+        ``percentile`` of ``|x|``; ignores outliers).
+
+    Raises
+    ------
+    ModelError
+        for an unknown method or no samples.
+    """
+    if method not in CALIBRATIONS:
+        raise ModelError(f"calibration must be one of {CALIBRATIONS}, not {method!r}")
+    if isinstance(samples, np.ndarray) and len(graph.inputs) == 1 and \
+            samples.ndim == len(graph.types[graph.inputs[0]].shape) + 1:
+        samples = list(samples)
+    ranges: dict[str, list[float]] = {}
+    count = 0
+    for sample in samples:
+        count += 1
+        env = run_all(graph, sample)
+        for name, value in env.items():
+            if name in graph.params or value.dtype != np.float32:
+                continue
+            a = np.abs(value)
+            r = float(a.max()) if method == "max" else float(np.percentile(a, percentile))
+            ranges.setdefault(name, []).append(r)
+    if not count:
+        raise ModelError("calibration needs at least one sample input")
+    reduce = max if method == "max" else (lambda v: float(np.mean(v)))
+    return {name: reduce(v) for name, v in ranges.items()}
+
+
+def quantize_weights(w: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 weights and their fractional bits (one, or one per output channel)."""
+    w = np.asarray(w, dtype=np.float64)
+    if per_channel:
+        rng = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+        f = np.array([frac_bits(r) for r in rng], dtype=np.int64)
+        scale = np.ldexp(1.0, f).reshape((-1,) + (1,) * (w.ndim - 1))
+    else:
+        f = np.array([frac_bits(float(np.abs(w).max()))], dtype=np.int64)
+        scale = np.ldexp(1.0, int(f[0]))
+    return np.clip(np.rint(w * scale), -127, 127).astype(np.int8), f
+
+
+class _Quantizer:
+    def __init__(self, graph: Graph, ranges: Mapping[str, float], per_channel: bool) -> None:
+        self.g = graph
+        self.ranges = ranges
+        self.per_channel = per_channel
+        self.b = GraphBuilder(graph.name)
+        self.ints: dict[str, str] = {}     # float tensor -> int8 tensor in the new graph
+        self.floats: dict[str, str] = {}   # float tensor -> float tensor in the new graph
+        self.frac: dict[str, int] = {}     # int8 tensor -> fractional bits
+        self.hint: dict[str, int] = {}     # float tensor -> fractional bits from ONNX Q/DQ
+        uses: dict[str, list[Node]] = {}
+        for n in graph.nodes:
+            for i in n.inputs:
+                uses.setdefault(i, []).append(n)
+        self.uses = uses
+        # conv/dense/add followed by their only consumer relu/clip: fuse the activation
+        self.fused: dict[str, Node] = {}
+        for n in graph.nodes:
+            if n.op in ("conv2d", "dense", "add") and n.output not in graph.outputs:
+                c = uses.get(n.output, [])
+                if len(c) == 1 and c[0].op in _ACT:
+                    self.fused[n.name] = c[0]
+        self.skipped = {a.name for a in self.fused.values()}
+
+    # ------------------------------------------------------------------ tensors
+    def f_of(self, tensor: str) -> int:
+        if tensor in self.hint:
+            return self.hint[tensor]
+        if tensor not in self.ranges:
+            raise ModelError(f"tensor {tensor!r} was not seen during calibration")
+        return frac_bits(self.ranges[tensor])
+
+    def as_int(self, tensor: str, node: Node) -> str:
+        if tensor in self.ints:
+            return self.ints[tensor]
+        if tensor in self.g.params:
+            raise ModelError(f"{node.describe()}: constant input {tensor!r} is only "
+                             "supported as a conv/dense weight or bias")
+        f = self.f_of(tensor)
+        q = self.b.node("quantize", [self.floats[tensor]], f"{tensor}.quantize",
+                        output=f"{tensor}:q", scale=2.0 ** -f, lo=-128, hi=127)
+        self.ints[tensor], self.frac[q] = q, f
+        return q
+
+    def as_float(self, tensor: str) -> str:
+        if tensor in self.floats:
+            return self.floats[tensor]
+        q = self.ints[tensor]
+        name = tensor if tensor in self.g.outputs else f"{tensor}:f"
+        out = self.b.node("dequantize", [q], f"{tensor}.dequantize", output=name,
+                          scale=2.0 ** -self.frac[q])
+        self.floats[tensor] = out
+        return out
+
+    def define_int(self, tensor: str, op: str, inputs: list[str], node: Node, f: int,
+                   **attrs: Any) -> None:
+        out = self.b.node(op, inputs, node.name, output=f"{tensor}:q",
+                          out_scale=2.0 ** -f, **attrs)
+        self.ints[tensor], self.frac[out] = out, f
+
+    @staticmethod
+    def clip_bounds(act: Node | None, f: int) -> tuple[int, int]:
+        if act is None:
+            return -128, 127
+        if act.op == "relu":
+            return 0, 127
+        lo = max(-128, math.ceil(act.attr("lo") * 2.0 ** f)) if math.isfinite(
+            act.attr("lo")) else -128
+        hi = min(127, math.floor(act.attr("hi") * 2.0 ** f)) if math.isfinite(
+            act.attr("hi")) else 127
+        return min(lo, hi), max(lo, hi)
+
+    # ------------------------------------------------------------------ ops
+    def linear(self, node: Node) -> None:
+        x, wname = node.inputs[0], node.inputs[1]
+        for name, what in ((wname, "weight"), *((n, "bias") for n in node.inputs[2:])):
+            if name not in self.g.params:
+                raise ModelError(f"{node.describe()}: the {what} must be a constant")
+        xq = self.as_int(x, node)
+        fx = self.frac[xq]
+        wq, fw = quantize_weights(self.g.params[wname], self.per_channel)
+        act = self.fused.get(node.name)
+        out = act.output if act else node.output
+        f_acc = fx + fw
+        fy = min(self.f_of(out), int(f_acc.min()))
+        shift = f_acc - fy
+        if shift.max() > 31:
+            raise ModelError(f"{node.describe()}: requantize shift {int(shift.max())} is too "
+                             "large (weights or activations out of range)")
+        channels = wq.shape[0]
+        shift_c = np.broadcast_to(shift, (channels,)).astype(np.int64)
+        bias = (self.g.params[node.inputs[2]].astype(np.float64) if len(node.inputs) > 2
+                else np.zeros(channels))
+        bq = np.rint(bias * np.ldexp(1.0, np.broadcast_to(f_acc, (channels,)))).astype(
+            np.float64)
+        bq += np.where(shift_c > 0, np.ldexp(1.0, shift_c - 1), 0)
+        if np.abs(bq).max(initial=0) >= 2 ** 31:
+            raise ModelError(f"{node.describe()}: the quantized bias does not fit int32")
+        lo, hi = self.clip_bounds(act, fy)
+        wp = self.b.param(f"{node.name}.weight:q", wq, scale=None)
+        bp = self.b.param(f"{node.name}.bias:q", bq.astype(np.int32))
+        shift_attr: Any = tuple(int(s) for s in shift_c) if self.per_channel else int(shift[0])
+        op = "qconv2d" if node.op == "conv2d" else "qdense"
+        extra = {k: node.attrs[k] for k in ("strides", "pads") if k in node.attrs}
+        self.define_int(out, op, [xq, wp, bp], node, fy, shift=shift_attr, lo=lo, hi=hi,
+                        **extra)
+
+    def add(self, node: Node) -> None:
+        a, b = node.inputs
+        ta, tb = self.g.types[a], self.g.types[b]
+        if ta.shape != tb.shape:
+            raise ModelError(f"{node.describe()}: quantized add needs operands of one shape, "
+                             f"not {list(ta.shape)} and {list(tb.shape)}")
+        aq, bq = self.as_int(a, node), self.as_int(b, node)
+        fa, fb = self.frac[aq], self.frac[bq]
+        act = self.fused.get(node.name)
+        out = act.output if act else node.output
+        fm = max(fa, fb)
+        fy = min(self.f_of(out), fm)
+        shift = fm - fy
+        lo, hi = self.clip_bounds(act, fy)
+        self.define_int(out, "qadd", [aq, bq], node, fy, lshift_a=fm - fa, lshift_b=fm - fb,
+                        offset=(1 << (shift - 1)) if shift else 0, shift=shift, lo=lo, hi=hi)
+
+    def rescale(self, tensor: str, xq: str, node: Node, fy: int, lo: int = -128,
+                hi: int = 127, name: str | None = None) -> str:
+        fx = self.frac[xq]
+        shift, lshift = max(0, fx - fy), max(0, fy - fx)
+        out = self.b.node("qrescale", [xq], name or node.name, output=f"{tensor}:q",
+                          lshift=lshift, offset=(1 << (shift - 1)) if shift else 0,
+                          shift=shift, lo=lo, hi=hi, out_scale=2.0 ** -fy)
+        self.frac[out] = fy
+        return out
+
+    def node(self, node: Node) -> None:
+        op = node.op
+        if node.name in self.skipped:
+            return
+        if op in ("conv2d", "dense"):
+            self.linear(node)
+        elif op == "add":
+            self.add(node)
+        elif op in _ACT:
+            xq = self.as_int(node.inputs[0], node)
+            lo, hi = self.clip_bounds(node, self.frac[xq])
+            q = self.rescale(node.output, xq, node, self.frac[xq], lo, hi)
+            self.ints[node.output] = q
+        elif op in ("max_pool", "avg_pool", "global_avg_pool", "flatten", "reshape"):
+            xq = self.as_int(node.inputs[0], node)
+            out = self.b.node(op, [xq], node.name, output=f"{node.output}:q", **node.attrs)
+            self.ints[node.output], self.frac[out] = out, self.frac[xq]
+        elif op == "concat":
+            xs = [self.as_int(i, node) for i in node.inputs]
+            fy = min(self.frac[x] for x in xs)
+            xs = [x if self.frac[x] == fy else
+                  self.rescale(f"{x}.{node.name}", x, node, fy, name=f"{node.name}.{x}")
+                  for x in xs]
+            out = self.b.node(op, xs, node.name, output=f"{node.output}:q", **node.attrs)
+            self.ints[node.output], self.frac[out] = out, fy
+        elif op == "quantize_linear" and all(u.op == "dequantize_linear"
+                                             for u in self.uses.get(node.output, [])):
+            self.alias(node)  # a fake-quantization pair: the kit's own scales take over
+        elif op == "dequantize_linear" and node.inputs[0] in self.aliased:
+            self.alias(node)
+            scale, zp = node.attr("scale"), node.attr("zero_point", 0)
+            f = -math.log2(scale)
+            if zp == 0 and f == int(f) and node.output not in self.ints:
+                self.hint[node.output] = int(f)
+        elif op in ("softmax", "quantize_linear", "dequantize_linear"):
+            ins = [self.as_float(i) if self.g.types[i].dtype == "float32"
+                   else self.floats[i] for i in node.inputs]
+            self.floats[node.output] = self.b.node(op, ins, node.name, output=node.output,
+                                                   **node.attrs)
+        else:
+            raise ModelError(f"{node.describe()}: cannot be quantized (fold batch norms and "
+                             "scales into a conv/dense first; supported: conv2d, dense, "
+                             "add, relu, clip, pooling, flatten, reshape, concat, softmax)")
+
+    aliased: set[str]
+
+    def alias(self, node: Node) -> None:
+        src = node.inputs[0]
+        if src in self.ints:
+            self.ints[node.output] = self.ints[src]
+        if src in self.floats:
+            self.floats[node.output] = self.floats[src]
+        self.aliased.add(node.output)
+
+    def run(self) -> Graph:
+        self.aliased = set()
+        for name in self.g.inputs:
+            t = self.g.types[name]
+            self.floats[name] = self.b.input(name, t.shape, t.dtype)
+        for node in self.g.nodes:
+            self.node(node)
+        for out in self.g.outputs:
+            if self.g.types[out].dtype == "float32":
+                name = self.as_float(out)
+            else:
+                name = self.floats.get(out) or self.ints[out]
+            self.b.output(name)
+        graph = self.b.build()
+        if graph.outputs != self.g.outputs:  # an output aliased to another tensor
+            return graph
+        return graph
+
+
+def quantize(graph: Graph, samples: Iterable[Any], *, per_channel: bool = False,
+             calibration: str = "max", percentile: float = 99.99) -> Graph:
+    """Quantize a float graph to int8 with power-of-two scales.
+
+    Parameters
+    ----------
+    graph:
+        A float graph (from :func:`~.onnx_import.import_onnx` or the builder); batch norms
+        and constant scales are folded first.
+    samples:
+        Calibration inputs (see :func:`calibrate`); a few representative inputs.
+    per_channel:
+        Per-output-channel weight scales (finer; one requantize shift per channel).
+    calibration, percentile:
+        Range estimate per tensor (see :func:`calibrate`).
+
+    Returns
+    -------
+    Graph
+        The integer graph: float inputs and outputs with the float graph's names, integer
+        ops in between; run it with :func:`.reference.run` for the exact expected output.
+
+    Raises
+    ------
+    ModelError
+        naming the node for an op that cannot be quantized, a constant that does not fit,
+        or a tensor never reached by calibration.
+    """
+    graph = simplify(graph)
+    ranges = calibrate(graph, samples, calibration, percentile)
+    return _Quantizer(graph, ranges, per_channel).run()

@@ -1,0 +1,376 @@
+"""The numpy reference executor: the exact meaning of every op in the graph IR.
+
+Integer ops define the bits every backend (the VTA kernel compiler, the llvmlite CPU
+kernels) must reproduce. They are chosen so the accelerator can do them exactly with its
+ALU (ADD, SHR, MIN, MAX) after a GEMM:
+
+``requantize(acc, offset, shift, lo, hi)``
+    ``acc`` is an int32 accumulator (products of int8 summed with two's-complement
+    wrap-around). Then ``acc = wrap32(acc + offset)`` (``offset`` is the int32 bias, with
+    the rounding constant ``1 << (shift - 1)`` already folded in by the quantizer),
+    ``acc = acc >> shift`` (arithmetic), ``clip(acc, lo, hi)``, cast to int8 (exact after
+    the clip). ``shift`` may be one value or one per output channel.
+``qadd``
+    ``acc = wrap32((a << lshift_a) + (b << lshift_b) + offset)``, then shift and clip.
+``qrescale``
+    the same with one input.
+``quantize``
+    ``clip(rint(x * float32(1 / scale)), lo, hi)`` in float32 (round half to even).
+``dequantize``
+    ``float32(q) * float32(scale)``.
+int8 pooling
+    max pool pads with -128; average pool sums in int32 and divides rounding half up:
+    ``floor((sum + count // 2) / count)``.
+softmax (float32)
+    ``e = exp_f32(x - max(x))`` (the polynomial :func:`exp_f32`), ``s`` = the sum of
+    ``trunc(e * 2**32)`` in int64 (exact, order-free) times ``2**-32`` in float32,
+    ``y = e / s``. Within 2 ulp of the true softmax, and reproducible bit for bit.
+
+Float ops follow ONNX semantics in float32 (conv and dense through BLAS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .errors import ModelError
+from .graph import Graph, Node, _pads, _pair
+
+__all__ = ["run", "run_all", "requantize", "conv2d_int", "dense_int", "conv2d_float",
+           "max_pool", "avg_pool", "global_avg_pool", "softmax", "exp_f32", "quantize",
+           "dequantize", "qadd", "qrescale", "wrap32", "OP_IMPLS"]
+
+# ---------------------------------------------------------------------- integer helpers
+
+
+def wrap32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement wrap of an integer array to int32."""
+    return np.asarray(x).astype(np.int64).astype(np.int32)
+
+
+def _shift_per_channel(shift: Any, ndim: int) -> np.ndarray | int:
+    if isinstance(shift, (tuple, list, np.ndarray)):
+        s = np.asarray(shift, dtype=np.int32)
+        return s.reshape((1, -1) + (1,) * (ndim - 2))
+    return int(shift)
+
+
+def requantize(acc: np.ndarray, offset: np.ndarray | int, shift: Any, lo: int,
+               hi: int) -> np.ndarray:
+    """int32 ``acc`` -> int8: wrap-add ``offset`` (broadcast along axis 1), arithmetic
+    right ``shift`` (int or one per channel), clip to ``[lo, hi]``."""
+    acc = np.asarray(acc, dtype=np.int32)
+    off = np.asarray(offset, dtype=np.int64)
+    if off.ndim == 1 and acc.ndim >= 2:
+        off = off.reshape((1, -1) + (1,) * (acc.ndim - 2))
+    acc = wrap32(acc.astype(np.int64) + off)
+    acc = np.right_shift(acc, _shift_per_channel(shift, acc.ndim))
+    return np.clip(acc, lo, hi).astype(np.int8)
+
+
+def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Integer ``a @ b`` as int32 with wrap-around.
+
+    float64 BLAS is exact here: int8 x int8 products are below 2**14 and every partial sum
+    stays far below 2**53 for any realistic reduction length.
+    """
+    k = a.shape[-1]
+    if k >= 1 << 38:  # pragma: no cover - absurd sizes; keep the exactness argument honest
+        raise ModelError(f"reduction of length {k} too long for the exact reference")
+    out = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    return wrap32(out.astype(np.int64))
+
+
+def _im2col(x: np.ndarray, kh: int, kw: int, strides: tuple[int, int],
+            pads: tuple[int, int, int, int], pad_value: float | int = 0) -> np.ndarray:
+    """(N, C, H, W) -> windows (N, OH, OW, C, KH, KW)."""
+    pt, pl, pb, pr = pads
+    if any(pads):
+        x = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=pad_value)
+    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::strides[0], ::strides[1]]
+    return win.transpose(0, 2, 3, 1, 4, 5)
+
+
+def conv2d_int(x: np.ndarray, w: np.ndarray, strides: Any = 1, pads: Any = 0) -> np.ndarray:
+    """int8 NCHW x int8 OIHW -> int32 NCHW accumulators (wrap-around)."""
+    n = Node("qconv2d", "conv2d_int", (), "y")
+    o, c, kh, kw = w.shape
+    win = _im2col(x, kh, kw, _pair(strides, "strides", n), _pads(pads, n))
+    nb, oh, ow = win.shape[:3]
+    cols = win.reshape(nb * oh * ow, c * kh * kw)
+    acc = _exact_matmul(cols, w.reshape(o, -1).T)
+    return acc.reshape(nb, oh, ow, o).transpose(0, 3, 1, 2)
+
+
+def dense_int(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """int8 [N, K] x int8 [M, K] -> int32 [N, M] (wrap-around)."""
+    return _exact_matmul(x, w.T)
+
+
+def conv2d_float(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
+                 strides: Any = 1, pads: Any = 0) -> np.ndarray:
+    """float32 convolution, NCHW x OIHW (+ bias)."""
+    n = Node("conv2d", "conv2d_float", (), "y")
+    o, c, kh, kw = w.shape
+    win = _im2col(x.astype(np.float32), kh, kw, _pair(strides, "strides", n), _pads(pads, n))
+    nb, oh, ow = win.shape[:3]
+    out = win.reshape(nb * oh * ow, -1) @ w.reshape(o, -1).T.astype(np.float32)
+    if b is not None:
+        out += b.astype(np.float32)
+    return np.ascontiguousarray(out.reshape(nb, oh, ow, o).transpose(0, 3, 1, 2))
+
+
+# ---------------------------------------------------------------------- pooling
+def max_pool(x: np.ndarray, kernel: Any, strides: Any = None, pads: Any = 0) -> np.ndarray:
+    """Max pooling over NCHW; padding never wins (pads with the dtype's minimum)."""
+    n = Node("max_pool", "max_pool", (), "y")
+    kh, kw = _pair(kernel, "kernel", n)
+    st = _pair(kernel if strides is None else strides, "strides", n)
+    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    win = _im2col(x, kh, kw, st, _pads(pads, n), low)
+    return np.ascontiguousarray(win.max(axis=(4, 5)).transpose(0, 3, 1, 2))
+
+
+def _rounded_div(total: np.ndarray, count: np.ndarray | int) -> np.ndarray:
+    return np.floor_divide(total + np.asarray(count) // 2, count)
+
+
+def avg_pool(x: np.ndarray, kernel: Any, strides: Any = None, pads: Any = 0,
+             count_include_pad: bool = False) -> np.ndarray:
+    """Average pooling over NCHW; int8 divides rounding half up (see module docstring)."""
+    n = Node("avg_pool", "avg_pool", (), "y")
+    kh, kw = _pair(kernel, "kernel", n)
+    st = _pair(kernel if strides is None else strides, "strides", n)
+    pd = _pads(pads, n)
+    acc_dtype = np.float32 if x.dtype.kind == "f" else np.int32
+    win = _im2col(x.astype(acc_dtype), kh, kw, st, pd)
+    total = win.sum(axis=(4, 5), dtype=acc_dtype).transpose(0, 3, 1, 2)
+    if count_include_pad:
+        count: np.ndarray | int = kh * kw
+    else:
+        ones = np.ones((1, 1) + x.shape[2:], dtype=np.int32)
+        count = _im2col(ones, kh, kw, st, pd).sum(axis=(4, 5)).transpose(0, 3, 1, 2)
+    if x.dtype.kind == "f":
+        return np.ascontiguousarray(total / np.asarray(count, dtype=np.float32))
+    return np.ascontiguousarray(_rounded_div(total, count).astype(x.dtype))
+
+
+def global_avg_pool(x: np.ndarray) -> np.ndarray:
+    """Mean over H and W, keeping (N, C, 1, 1); int8 rounds as :func:`avg_pool`."""
+    hw = x.shape[2] * x.shape[3]
+    if x.dtype.kind == "f":
+        return x.mean(axis=(2, 3), keepdims=True, dtype=np.float32)
+    total = x.sum(axis=(2, 3), keepdims=True, dtype=np.int32)
+    return _rounded_div(total, hw).astype(x.dtype)
+
+
+# ---------------------------------------------------------------------- softmax
+_LOG2E = np.float32(1.44269504088896341)
+_LN2_HI = np.float32(0.693359375)
+_LN2_LO = np.float32(-2.12194440e-4)
+EXP_POLY = tuple(np.float32(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
+                                         4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1))
+"""Coefficients of the exp polynomial (Cephes ``expf``), highest power first."""
+EXP_MIN = np.float32(-87.0)
+"""Inputs below this give exactly 0 from :func:`exp_f32`."""
+SUM_SCALE = np.float32(2.0 ** 32)
+
+
+def exp_f32(x: np.ndarray) -> np.ndarray:
+    """``exp(x)`` in float32 for ``x <= 0``, exactly the sequence the CPU kernel runs.
+
+    ``k = rint(x * log2(e))``, ``r = (x - k*ln2_hi) - k*ln2_lo``, ``p = 1 + r + r*r*P(r)``
+    (Horner, no fused multiply-add), ``exp = p * 2**k``; 0 below :data:`EXP_MIN`.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    xc = np.maximum(x, EXP_MIN)
+    k = np.rint(xc * _LOG2E)
+    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    p = EXP_POLY[0]
+    for c in EXP_POLY[1:]:
+        p = p * r + c
+    p = (p * (r * r) + r) + np.float32(1.0)
+    two_k = ((k.astype(np.int32) + 127) << 23).view(np.float32)
+    return np.where(x < EXP_MIN, np.float32(0.0), p * two_k)
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """float32 softmax with the exact algorithm of the module docstring."""
+    x = np.asarray(x, dtype=np.float32)
+    e = exp_f32(x - x.max(axis=axis, keepdims=True))
+    total = (e * SUM_SCALE).astype(np.int64).sum(axis=axis, keepdims=True)
+    s = total.astype(np.float32) * np.float32(2.0 ** -32)
+    return e / s
+
+
+# ---------------------------------------------------------------------- (de)quantization
+def quantize(x: np.ndarray, scale: float, lo: int = -128, hi: int = 127) -> np.ndarray:
+    """float32 -> int8: ``clip(rint(x * float32(1/scale)), lo, hi)``."""
+    q = np.rint(np.asarray(x, dtype=np.float32) * np.float32(1.0 / scale))
+    return np.clip(q, lo, hi).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float) -> np.ndarray:
+    """int -> float32: ``float32(q) * float32(scale)``."""
+    return q.astype(np.float32) * np.float32(scale)
+
+
+def qadd(a: np.ndarray, b: np.ndarray, lshift_a: int, lshift_b: int, offset: int,
+         shift: int, lo: int, hi: int) -> np.ndarray:
+    """int8 + int8 -> int8, aligned by left shifts then requantized."""
+    acc = (a.astype(np.int64) << lshift_a) + (b.astype(np.int64) << lshift_b)
+    return requantize(wrap32(acc), offset, shift, lo, hi)
+
+
+def qrescale(x: np.ndarray, lshift: int, offset: int, shift: int, lo: int,
+             hi: int) -> np.ndarray:
+    """int8 -> int8 with another scale or clip."""
+    return requantize(wrap32(x.astype(np.int64) << lshift), offset, shift, lo, hi)
+
+
+# ---------------------------------------------------------------------- op table
+def _bias(arrays: tuple[np.ndarray, ...], m: int) -> np.ndarray:
+    return arrays[2] if len(arrays) > 2 else np.zeros(m, np.int32)
+
+
+def _qconv2d(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
+    acc = conv2d_int(x, w, node.attr("strides", 1), node.attr("pads", 0))
+    return requantize(acc, _bias((x, w, *b), w.shape[0]), node.attr("shift", 0),
+                      node.attr("lo", -128), node.attr("hi", 127))
+
+
+def _qdense(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
+    return requantize(dense_int(x, w), _bias((x, w, *b), w.shape[0]),
+                      node.attr("shift", 0), node.attr("lo", -128), node.attr("hi", 127))
+
+
+def _batch_norm(node: Node, x: np.ndarray, g: np.ndarray, b: np.ndarray, m: np.ndarray,
+                v: np.ndarray) -> np.ndarray:
+    scale = (g / np.sqrt(v + np.float32(node.attr("epsilon", 1e-5)))).astype(np.float32)
+    shape = (1, -1, 1, 1)
+    return (x - m.reshape(shape)) * scale.reshape(shape) + b.reshape(shape)
+
+
+def _quantize_linear(node: Node, x: np.ndarray) -> np.ndarray:
+    info = np.iinfo(node.attr("dtype", "int8"))
+    y = np.rint(x / np.float32(node.attr("scale"))) + node.attr("zero_point", 0)
+    return np.clip(y, info.min, info.max).astype(node.attr("dtype", "int8"))
+
+
+def _dequantize_linear(node: Node, x: np.ndarray) -> np.ndarray:
+    return ((x.astype(np.int32) - node.attr("zero_point", 0)).astype(np.float32)
+            * np.float32(node.attr("scale")))
+
+
+def _dense_float(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
+    out = x @ w.T
+    return out + b[0] if b else out
+
+
+OP_IMPLS: dict[str, Callable[..., np.ndarray]] = {
+    "conv2d": lambda n, x, w, *b: conv2d_float(x, w, b[0] if b else None,
+                                               n.attr("strides", 1), n.attr("pads", 0)),
+    "dense": _dense_float,
+    "batch_norm": _batch_norm,
+    "relu": lambda n, x: np.maximum(x, np.float32(0)),
+    "clip": lambda n, x: np.clip(x, np.float32(n.attr("lo")), np.float32(n.attr("hi"))),
+    "add": lambda n, a, b: a + b,
+    "mul": lambda n, a, b: a * b,
+    "softmax": lambda n, x: softmax(x, n.attr("axis", -1)),
+    "max_pool": lambda n, x: max_pool(x, n.attr("kernel"), n.attr("strides"),
+                                      n.attr("pads", 0)),
+    "avg_pool": lambda n, x: avg_pool(x, n.attr("kernel"), n.attr("strides"),
+                                      n.attr("pads", 0), n.attr("count_include_pad", False)),
+    "global_avg_pool": lambda n, x: global_avg_pool(x),
+    "flatten": lambda n, x: x.reshape(
+        int(np.prod(x.shape[:n.attr("axis", 1) % (x.ndim + 1)])), -1),
+    "reshape": lambda n, x: x.reshape(n.attr("shape")),
+    "concat": lambda n, *xs: np.concatenate(xs, axis=n.attr("axis", 1)),
+    "quantize_linear": _quantize_linear,
+    "dequantize_linear": _dequantize_linear,
+    "quantize": lambda n, x: quantize(x, n.attr("scale"), n.attr("lo", -128),
+                                      n.attr("hi", 127)),
+    "dequantize": lambda n, x: dequantize(x, n.attr("scale")),
+    "qconv2d": _qconv2d,
+    "qdense": _qdense,
+    "qadd": lambda n, a, b: qadd(a, b, n.attr("lshift_a", 0), n.attr("lshift_b", 0),
+                                 n.attr("offset", 0), n.attr("shift", 0),
+                                 n.attr("lo", -128), n.attr("hi", 127)),
+    "qrescale": lambda n, x: qrescale(x, n.attr("lshift", 0), n.attr("offset", 0),
+                                      n.attr("shift", 0), n.attr("lo", -128),
+                                      n.attr("hi", 127)),
+}
+"""``op -> fn(node, *input_arrays) -> output array``: the reference meaning of each op."""
+
+
+# ---------------------------------------------------------------------- executor
+def bind_inputs(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray
+                ) -> dict[str, np.ndarray]:
+    """Check and convert runtime inputs (a mapping, or one array for a one-input graph).
+
+    Raises
+    ------
+    ModelError
+        for a missing or unknown input, or a wrong shape.
+    """
+    if not isinstance(inputs, Mapping):
+        if len(graph.inputs) != 1:
+            raise ModelError(f"graph {graph.name!r} has inputs {list(graph.inputs)}; pass a "
+                             "dict of arrays by name")
+        inputs = {graph.inputs[0]: inputs}
+    unknown = set(inputs) - set(graph.inputs)
+    if unknown:
+        raise ModelError(f"graph {graph.name!r} has no input {sorted(unknown)[0]!r} "
+                         f"(inputs: {list(graph.inputs)})")
+    env = {}
+    for name in graph.inputs:
+        if name not in inputs:
+            raise ModelError(f"graph {graph.name!r}: input {name!r} is missing")
+        t = graph.types[name]
+        arr = np.asarray(inputs[name])
+        if arr.shape != t.shape:
+            raise ModelError(f"input {name!r} must have shape {list(t.shape)}, "
+                             f"not {list(arr.shape)}")
+        env[name] = arr.astype(t.dtype, copy=False)
+    return env
+
+
+def run_all(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray,
+            impls: Mapping[str, Callable[..., np.ndarray]] | None = None
+            ) -> dict[str, np.ndarray]:
+    """Run ``graph`` and return every tensor (inputs, params, node outputs) by name.
+
+    ``impls`` overrides op implementations (same signature as :data:`OP_IMPLS`).
+    """
+    env: dict[str, np.ndarray] = dict(graph.params)
+    env.update(bind_inputs(graph, inputs))
+    table = dict(OP_IMPLS, **(impls or {}))
+    for node in graph.nodes:
+        try:
+            out = table[node.op](node, *(env[i] for i in node.inputs))
+        except ModelError:
+            raise
+        except (ValueError, TypeError, IndexError) as e:
+            raise ModelError(f"{node.describe()} failed: {e}") from None
+        t = graph.types[node.output]
+        env[node.output] = np.asarray(out).astype(t.dtype, copy=False).reshape(t.shape)
+    return env
+
+
+def run(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray
+        ) -> dict[str, np.ndarray]:
+    """Run ``graph`` on numpy inputs; returns its outputs by name.
+
+    For a quantized graph this is the exact expected output every backend must match.
+
+    Raises
+    ------
+    ModelError
+        for inputs of the wrong name or shape.
+    """
+    env = run_all(graph, inputs)
+    return {name: env[name] for name in graph.outputs}

@@ -1,0 +1,244 @@
+"""Numpy int8 reference operators: the exact results the accelerator must reproduce.
+
+Every function here computes in the accelerator's arithmetic: int8 x int8 products summed
+into int32 with two's-complement wrap-around, then the element-wise epilogue in the order
+the compute module performs it (see :class:`Epilogue`):
+
+1. ``+ bias`` (int32, per output channel, wraps),
+2. ``>> shift`` (arithmetic),
+3. clip to ``[clip_lo, clip_hi]`` (ALU MAX then MIN),
+4. ``+ residual`` (a second int8 tensor, sign-extended, wraps),
+5. clip to ``residual_clip`` (optional),
+6. cast to int8 by truncation (the OUT buffer keeps the low 8 bits, no saturation).
+
+Layouts are the plain framework ones: NCHW activations, OIHW weights, (N, K) x (M, K) dense.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vta.hw.errors import VTAError
+
+__all__ = ["OperatorError", "Epilogue", "conv2d", "dense", "apply_epilogue", "conv2d_epilogue",
+           "dense_epilogue", "max_pool2d", "check_int_array"]
+
+
+class OperatorError(VTAError):
+    """An operator was given arguments it cannot compute (shape, dtype, parameter)."""
+
+
+def check_int_array(name: str, array: np.ndarray, dtype: type, ndim: int) -> np.ndarray:
+    """Return ``array`` if it is an ndarray of ``dtype`` with ``ndim`` dims, else raise.
+
+    Raises
+    ------
+    OperatorError
+        naming the argument, what it was and what was expected.
+    """
+    if not isinstance(array, np.ndarray):
+        raise OperatorError(f"{name} must be a numpy array of {np.dtype(dtype).name}, "
+                            f"not {type(array).__name__}")
+    if array.dtype != dtype:
+        raise OperatorError(f"{name} must have dtype {np.dtype(dtype).name}, not "
+                            f"{array.dtype.name} (the accelerator computes int8 x int8 -> "
+                            f"int32)")
+    if array.ndim != ndim:
+        raise OperatorError(f"{name} must have {ndim} dimensions, not shape {array.shape}")
+    return array
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    """The fused element-wise tail of a conv2d/dense, applied to the int32 accumulator.
+
+    Parameters
+    ----------
+    bias:
+        True if a per-output-channel int32 bias is added first.
+    shift:
+        Arithmetic right shift in ``[0, 31]`` (0: none).
+    clip:
+        ``(lo, hi)`` int16 bounds applied after the shift, or None.
+    residual:
+        True if a second int8 tensor of the output's shape is added after the clip.
+    residual_clip:
+        ``(lo, hi)`` applied after the residual add (e.g. ReLU after a ResNet skip), or None.
+
+    Raises
+    ------
+    OperatorError
+        for a shift or a bound out of range.
+    """
+
+    bias: bool = False
+    shift: int = 0
+    clip: tuple[int, int] | None = None
+    residual: bool = False
+    residual_clip: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.shift, bool) or not isinstance(self.shift, (int, np.integer)) \
+                or not 0 <= self.shift <= 31:
+            raise OperatorError(f"shift must be an integer in [0, 31], not {self.shift!r}")
+        for name in ("clip", "residual_clip"):
+            bounds = getattr(self, name)
+            if bounds is None:
+                continue
+            if len(bounds) != 2 or not all(isinstance(b, (int, np.integer)) for b in bounds) \
+                    or not -(1 << 15) <= bounds[0] <= bounds[1] < (1 << 15):
+                raise OperatorError(f"{name} must be (lo, hi) integers with "
+                                    f"-32768 <= lo <= hi <= 32767, not {bounds!r}")
+            object.__setattr__(self, name, (int(bounds[0]), int(bounds[1])))
+        if self.residual_clip is not None and not self.residual:
+            raise OperatorError("residual_clip needs residual=True")
+        object.__setattr__(self, "shift", int(self.shift))
+
+    @property
+    def alu_passes(self) -> int:
+        """ALU instructions per output tile (each one uop per output row)."""
+        return (int(self.bias) + int(self.shift > 0) + 2 * (self.clip is not None)
+                + int(self.residual) + 2 * (self.residual_clip is not None))
+
+
+def _wrap32(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.int64).astype(np.int32)  # numpy casts wrap modulo 2**32
+
+
+def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """int8 (M, K) @ (K, N) exactly, wrapped to int32.
+
+    float64 is exact here: |products| <= 2**14 and K < 2**38 keeps every sum below 2**53
+    in chunks of 2**20 terms; BLAS makes it fast.
+    """
+    k = a.shape[1]
+    out = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
+    for k0 in range(0, max(k, 1), 1 << 20):
+        out += (a[:, k0:k0 + (1 << 20)].astype(np.float64)
+                @ b[k0:k0 + (1 << 20)].astype(np.float64)).astype(np.int64)
+    return _wrap32(out)
+
+
+def _pair(name: str, value: int | tuple[int, int], lo: int) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= lo for v in pair):
+        raise OperatorError(f"{name} must be an integer >= {lo} or a pair of them, "
+                            f"not {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def conv2d(data: np.ndarray, weight: np.ndarray, stride: int | tuple[int, int] = 1,
+           padding: int | tuple[int, int] = 0) -> np.ndarray:
+    """int8 NCHW x int8 OIHW -> int32 NCHW convolution (zero padding, wrap-around sums).
+
+    Raises
+    ------
+    OperatorError
+        for a dtype other than int8, mismatched channels, or a kernel larger than the
+        padded input.
+    """
+    check_int_array("data", data, np.int8, 4)
+    check_int_array("weight", weight, np.int8, 4)
+    sh, sw = _pair("stride", stride, 1)
+    ph, pw = _pair("padding", padding, 0)
+    n, c, h, w = data.shape
+    o, c2, kh, kw = weight.shape
+    if c2 != c:
+        raise OperatorError(f"weight has {c2} input channels, data has {c}")
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    if oh <= 0 or ow <= 0:
+        raise OperatorError(f"kernel {kh}x{kw} is larger than the padded input "
+                            f"{h + 2 * ph}x{w + 2 * pw}")
+    padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=np.int8)
+    padded[:, :, ph:ph + h, pw:pw + w] = data
+    # im2col: (N*OH*OW, C*KH*KW), columns ordered like the flattened OIHW weight.
+    cols = np.empty((n, oh, ow, c, kh, kw), dtype=np.int8)
+    for y in range(kh):
+        for x in range(kw):
+            win = padded[:, :, y:y + sh * (oh - 1) + 1:sh, x:x + sw * (ow - 1) + 1:sw]
+            cols[:, :, :, :, y, x] = win.transpose(0, 2, 3, 1)
+    out = _exact_matmul(cols.reshape(n * oh * ow, c * kh * kw), weight.reshape(o, -1).T)
+    return out.reshape(n, oh, ow, o).transpose(0, 3, 1, 2).copy()
+
+
+def dense(data: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """int8 (N, K) x int8 (M, K) -> int32 (N, M): ``data @ weight.T`` with wrap-around."""
+    check_int_array("data", data, np.int8, 2)
+    check_int_array("weight", weight, np.int8, 2)
+    if data.shape[1] != weight.shape[1]:
+        raise OperatorError(f"dense: data has {data.shape[1]} features, weight expects "
+                            f"{weight.shape[1]}")
+    return _exact_matmul(data, weight.T)
+
+
+def apply_epilogue(acc: np.ndarray, epilogue: Epilogue, bias: np.ndarray | None = None,
+                   residual: np.ndarray | None = None, channel_axis: int = 1) -> np.ndarray:
+    """Apply ``epilogue`` to an int32 accumulator and cast to int8, as the hardware does.
+
+    Parameters
+    ----------
+    acc:
+        int32 accumulator, channels on ``channel_axis``.
+    bias:
+        int32 vector of the channel count (needed iff ``epilogue.bias``).
+    residual:
+        int8 tensor of ``acc``'s shape (needed iff ``epilogue.residual``).
+    """
+    check_int_array("accumulator", acc, np.int32, acc.ndim)
+    x = acc.astype(np.int64)
+    if epilogue.bias:
+        if bias is None:
+            raise OperatorError("the epilogue adds a bias but none was given")
+        check_int_array("bias", bias, np.int32, 1)
+        if bias.shape[0] != acc.shape[channel_axis]:
+            raise OperatorError(f"bias has {bias.shape[0]} values, expected one per output "
+                                f"channel ({acc.shape[channel_axis]})")
+        shape = [1] * acc.ndim
+        shape[channel_axis] = -1
+        x = _wrap32(x + bias.reshape(shape)).astype(np.int64)
+    if epilogue.shift:
+        x = x >> epilogue.shift
+    if epilogue.clip is not None:
+        x = np.minimum(np.maximum(x, epilogue.clip[0]), epilogue.clip[1])
+    if epilogue.residual:
+        if residual is None:
+            raise OperatorError("the epilogue adds a residual but none was given")
+        check_int_array("residual", residual, np.int8, acc.ndim)
+        if residual.shape != acc.shape:
+            raise OperatorError(f"residual has shape {residual.shape}, expected the "
+                                f"output's {acc.shape}")
+        x = _wrap32(x + residual).astype(np.int64)
+    if epilogue.residual_clip is not None:
+        x = np.minimum(np.maximum(x, epilogue.residual_clip[0]), epilogue.residual_clip[1])
+    return x.astype(np.int8)  # truncation to the low 8 bits, like the OUT buffer
+
+
+def conv2d_epilogue(data: np.ndarray, weight: np.ndarray, epilogue: Epilogue,
+                    bias: np.ndarray | None = None, residual: np.ndarray | None = None,
+                    stride: int | tuple[int, int] = 1,
+                    padding: int | tuple[int, int] = 0) -> np.ndarray:
+    """:func:`conv2d` followed by :func:`apply_epilogue`: int8 NCHW out."""
+    return apply_epilogue(conv2d(data, weight, stride, padding), epilogue, bias, residual)
+
+
+def dense_epilogue(data: np.ndarray, weight: np.ndarray, epilogue: Epilogue,
+                   bias: np.ndarray | None = None,
+                   residual: np.ndarray | None = None) -> np.ndarray:
+    """:func:`dense` followed by :func:`apply_epilogue`: int8 (N, M) out."""
+    return apply_epilogue(dense(data, weight), epilogue, bias, residual)
+
+
+def max_pool2d(data: np.ndarray, size: int = 2, stride: int | None = None) -> np.ndarray:
+    """Max pooling of an integer NCHW tensor (no padding, floor output size)."""
+    stride = size if stride is None else stride
+    n, c, h, w = data.shape
+    oh, ow = (h - size) // stride + 1, (w - size) // stride + 1
+    out = None
+    for y in range(size):
+        for x in range(size):
+            win = data[:, :, y:y + stride * (oh - 1) + 1:stride,
+                       x:x + stride * (ow - 1) + 1:stride]
+            out = win.copy() if out is None else np.maximum(out, win)
+    return out

@@ -1,0 +1,53 @@
+"""``vta sim run``: run a binary program on a simulated device and print its counters."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vta.hw.cli import Cli, add_config_argument
+from vta.hw.config import VTAConfig
+
+from .backends import open_device
+from .dram_image import DramImage
+from .errors import DeviceError
+
+
+def register(cli: Cli) -> None:
+    cli.command("sim run", "run a binary program (vta asm output) on a simulated device",
+                setup=_setup_run, run=_run)
+
+
+def _setup_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("program", help="binary instructions ending with FINISH")
+    p.add_argument("--device", choices=("fsim", "pysim", "verilator"), default="fsim")
+    p.add_argument("--dram", metavar="IMAGE",
+                   help="DRAM image (segments of data and uops at physical addresses; "
+                        "see vta.driver.dram_image)")
+    p.add_argument("--output", metavar="IMAGE",
+                   help="write the image's segments, as they are after the run, here")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    add_config_argument(p)
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = VTAConfig.load(args.config)
+    try:
+        program = Path(args.program).read_bytes()
+    except OSError as e:
+        raise DeviceError(f"cannot read {args.program}: {e.strerror}") from None
+    n = cfg.insn_bytes
+    if not program or len(program) % n:
+        raise DeviceError(f"{args.program}: {len(program)} bytes is not a positive multiple "
+                          f"of the {n}-byte instruction")
+    image = DramImage.load(args.dram) if args.dram else DramImage()
+    with open_device(args.device, cfg) as device:
+        buffers = image.place(device)
+        prog = device.alloc(len(program), 4096)
+        device.copy_to_device(prog, program)
+        result = device.run(prog.addr, len(program) // n, timeout=args.timeout)
+        print(result.table())
+        if args.output:
+            DramImage.read_back(device, buffers).save(args.output)
+            print(f"wrote {args.output}: {len(buffers)} segment(s)")
+    return 0

@@ -1,0 +1,114 @@
+"""The ``pysim`` backend: the Amaranth gateware in the Amaranth simulator.
+
+Programs run through the register protocol of :class:`RegisterDevice` on
+:class:`vta.sim.pysim.PySim`; the wall-clock timeout is honoured between slices of
+``slice_cycles`` simulated cycles, and ``max_cycles`` bounds a run in simulated time.
+A program the hardware cannot finish (a token that never arrives) raises
+:class:`DeviceTimeout` whose message decodes the STATUS register.  ``RunResult.cycles``
+is the hardware's CYCLES counter; ``RunResult.stats`` is a :class:`PysimStats`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vta.hw.config import VTAConfig
+from vta.sim.dram import Dram
+from vta.sim.pysim import PySim
+
+from .errors import DeviceError
+from .register_device import RegisterDevice
+
+__all__ = ["PysimDevice", "PysimStats", "open_device"]
+
+
+@dataclass
+class PysimStats:
+    """Simulator extras of one run: cycles simulated and wall time spent simulating."""
+
+    sim_cycles: int
+    sim_seconds: float
+
+    @property
+    def cycles_per_second(self) -> float:
+        return self.sim_cycles / self.sim_seconds if self.sim_seconds > 0 else 0.0
+
+
+class PysimDevice(RegisterDevice):
+    """``vta_top``'s gateware in the Amaranth simulator, behind the Device protocol.
+
+    Parameters
+    ----------
+    config:
+        Hardware configuration (``tiny`` recommended: the simulator is slow).
+    dram_bytes:
+        Size of the simulated DRAM.
+    dram:
+        An existing :class:`~vta.sim.dram.Dram` to serve instead.
+    latency:
+        DRAM read latency in cycles (default ``config.DRAM_LATENCY``).
+    vcd:
+        Write a VCD waveform of everything simulated to this path.
+    max_cycles:
+        Simulated cycles after which a run counts as hung (``None``: only the timeout).
+    slice_cycles:
+        Cycles simulated between wall-clock checks.
+
+    Raises
+    ------
+    DeviceError
+        A bad option.
+    """
+
+    kind = "pysim"
+
+    def __init__(self, config: VTAConfig, *, dram_bytes: int = 16 << 20,
+                 dram: Dram | None = None, latency: int | None = None,
+                 vcd: str | Path | None = None, max_cycles: int | None = None,
+                 slice_cycles: int = 2000) -> None:
+        super().__init__(config)
+        if max_cycles is not None and (not isinstance(max_cycles, int) or max_cycles <= 0):
+            raise DeviceError(f"max_cycles must be a positive integer or None, "
+                              f"not {max_cycles!r}")
+        if not isinstance(slice_cycles, int) or slice_cycles <= 0:
+            raise DeviceError(f"slice_cycles must be a positive integer, not {slice_cycles!r}")
+        self.memory = dram if dram is not None else Dram(dram_bytes)
+        self.sim = PySim(config, self.memory, latency=latency, vcd=vcd)
+        self.max_cycles = max_cycles
+        self.slice_cycles = slice_cycles
+        self._run_start = (0, 0.0)
+
+    def read_reg(self, offset: int) -> int:
+        return self.sim.read_reg(offset)
+
+    def write_reg(self, offset: int, value: int) -> None:
+        if offset == 0:    # CTRL: a run starts now
+            self._run_start = (self.sim.cycle, self.sim.sim_seconds)
+        self.sim.write_reg(offset, value)
+
+    def _wait_done(self, deadline: float | None) -> bool:
+        start = self.sim.cycle
+        while True:
+            n = self.slice_cycles
+            if self.max_cycles is not None:
+                n = min(n, self.max_cycles - (self.sim.cycle - start))
+                if n <= 0:
+                    return False
+            if self.sim.wait_done(n):
+                return True
+            if deadline is not None and time.perf_counter() > deadline:
+                return False
+
+    def _stats(self) -> PysimStats:
+        cycles, seconds = self._run_start
+        return PysimStats(self.sim.cycle - cycles, self.sim.sim_seconds - seconds)
+
+    def _close(self) -> None:
+        self.sim.close()
+
+
+def open_device(config: VTAConfig, **options) -> PysimDevice:
+    """Open a pysim device for ``config`` (options as :class:`PysimDevice`)."""
+    return PysimDevice(config, **options)

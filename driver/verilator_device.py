@@ -1,0 +1,164 @@
+"""The ``verilator`` backend: the cycle-accurate simulator of the generated Verilog.
+
+The device builds (or finds in the cache) the Verilated ``vta_top`` of its configuration
+with :mod:`vta.sim.verilator`, serves a :class:`~vta.sim.dram.Dram` to its AXI master in
+place, and runs programs with the register protocol of :class:`RegisterDevice`; waiting for
+done happens inside C (:meth:`VerilatorModel.run_until_done`), in slices of
+``slice_cycles`` so the wall-clock timeout is still honoured.  ``RunResult.cycles`` is the
+hardware's CYCLES counter; ``RunResult.stats`` is a :class:`VerilatorStats`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vta.hw.config import VTAConfig
+from vta.hw.errors import VTAError
+from vta.sim.dram import Dram
+
+from .errors import DeviceError
+from .register_device import RegisterDevice
+from .result import RunResult
+
+__all__ = ["VerilatorDevice", "VerilatorStats", "open_device"]
+
+
+@dataclass
+class VerilatorStats:
+    """Simulator extras of one run.
+
+    ``sim_cycles`` counts every simulated cycle of the run (register traffic and done
+    polling included); ``sim_seconds`` the wall time spent in the C run loop; ``dram`` the
+    DRAM model's traffic counters (bytes, bursts, beats, stall cycles).
+    """
+
+    sim_cycles: int
+    sim_seconds: float
+    dram: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cycles_per_second(self) -> float:
+        return self.sim_cycles / self.sim_seconds if self.sim_seconds > 0 else 0.0
+
+
+class VerilatorDevice(RegisterDevice):
+    """``vta_top`` compiled by Verilator, behind the Device protocol.
+
+    Parameters
+    ----------
+    config:
+        Hardware configuration (the Verilog is generated and built for it once, then cached).
+    dram_bytes:
+        Size of the simulated DRAM (allocated lazily by the OS).
+    dram:
+        An existing :class:`~vta.sim.dram.Dram` to serve instead.
+    timing:
+        A :class:`vta.sim.verilator.DramTiming`; the board defaults of ``config`` if omitted.
+    trace:
+        ``"vcd"`` or ``"fst"`` to build a tracing model (see :meth:`trace`).
+    verilog:
+        Simulate this Verilog file instead of generating ``vta_top`` for ``config``.
+    progress:
+        Show progress bars while building.
+
+    Raises
+    ------
+    DeviceError
+        When the simulator cannot be built (missing compiler, make or Verilator; a build
+        error), with the build's one-line reason.
+    """
+
+    kind = "verilator"
+    timed = True
+    slice_cycles = 1 << 21
+
+    def __init__(self, config: VTAConfig, *, dram_bytes: int = 256 << 20,
+                 dram: Dram | None = None, timing: Any = None, trace: str | None = None,
+                 verilog: str | Path | None = None, progress: bool = True) -> None:
+        super().__init__(config)
+        from vta.sim.verilator import build_for_config, build_library
+        from vta.sim.verilator.model import VerilatorModel
+
+        try:
+            if verilog is not None:
+                self.built = build_library(Path(verilog), trace=trace, progress=progress)
+            else:
+                self.built = build_for_config(config, trace=trace, progress=progress)
+            if self.built.bus_bytes * 8 != config.BUS_WIDTH:
+                raise DeviceError(f"the Verilog's bus is {self.built.bus_bytes * 8} bits but "
+                                  f"config {config.name} has BUS_WIDTH={config.BUS_WIDTH}")
+            self.memory = dram if dram is not None else Dram(dram_bytes)
+            self.model = VerilatorModel(self.built, self.memory, timing=timing, config=config)
+        except DeviceError:
+            raise
+        except VTAError as e:
+            raise DeviceError(f"verilator backend unavailable: {e}") from None
+
+    # ------------------------------------------------------------------ registers
+    def read_reg(self, offset: int) -> int:
+        self._check_open()
+        try:
+            return self.model.read_reg(offset)
+        except VTAError as e:
+            raise DeviceError(f"verilator: {e}") from None
+
+    def write_reg(self, offset: int, value: int) -> None:
+        self._check_open()
+        if not isinstance(value, int) or not 0 <= value < 1 << 32:
+            raise DeviceError(f"register value must be a 32-bit unsigned integer, "
+                              f"not {value!r}")
+        try:
+            self.model.write_reg(offset, value)
+        except VTAError as e:
+            raise DeviceError(f"verilator: {e}") from None
+
+    # ------------------------------------------------------------------ running
+    def _wait_done(self, deadline: float | None) -> bool:
+        t0 = time.perf_counter()
+        try:
+            while True:
+                if self.model.run_until_done(self.slice_cycles):
+                    return True
+                if deadline is not None and time.perf_counter() > deadline:
+                    return False
+        except VTAError as e:
+            raise DeviceError(f"verilator: {e}") from None
+        finally:
+            self._sim_seconds = time.perf_counter() - t0
+
+    def _run(self, insn_addr: int, insn_count: int, timeout: float | None) -> RunResult:
+        self.model.clear_dram_stats()
+        begin = self.model.cycle
+        self._sim_seconds = 0.0
+        result = super()._run(insn_addr, insn_count, timeout)
+        result.stats = VerilatorStats(self.model.cycle - begin, self._sim_seconds,
+                                      self.model.dram_stats())
+        return result
+
+    def reset(self) -> None:
+        """Reset the simulated hardware (its SRAMs keep their contents, as on a board)."""
+        self._check_open()
+        self.model.reset()
+
+    def trace(self, path: str | Path, start: int = 0, stop: int = 1 << 62) -> None:
+        """Dump simulated cycles ``[start, stop)`` (see ``self.model.cycle``) to ``path``.
+
+        Needs a device opened with ``trace="vcd"`` or ``"fst"``.
+        """
+        try:
+            self.model.trace(path, start, stop)
+        except VTAError as e:
+            raise DeviceError(f"verilator: {e}") from None
+
+    def _close(self) -> None:
+        model = getattr(self, "model", None)
+        if model is not None:
+            model.close()
+
+
+def open_device(config: VTAConfig, **options: Any) -> VerilatorDevice:
+    """Backend entry point of ``vta.driver.open_device("verilator", ...)``."""
+    return VerilatorDevice(config, **options)

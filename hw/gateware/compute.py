@@ -1,0 +1,361 @@
+"""The compute module: uop cache, accumulator, GEMM core, ALU, OUT narrowing, FINISH.
+
+Executes, in order, the compute queue's instructions: LOAD UOP/ACC/ACC_8BIT (through
+:class:`~.load_engine.LoadEngine`), GEMM, ALU and FINISH, honouring the four dependency
+token flags (wait for every popped token, execute, then push).
+
+GEMM and ALU run the loop nest ``i < iter_out, j < iter_in, k in [uop_bgn, uop_end)`` in a
+four-stage pipeline that retires one uop per cycle with no bubbles:
+
+====  ===========================================================================
+S0    loop counters; read ``UOP[k]``; carry the ``i``/``j`` index offsets
+S1    add the offsets to the uop's indices; read ACC[dst] (and ACC[src] for the ALU),
+      INP[src] and WGT[wgt]
+S2    GEMM: all dot products; ALU: choose the operand (ACC[src] or the immediate).
+      Forward the write-back of two uops earlier if it hit the same ACC row.
+S3    forward the write-back of the previous uop if it hit the same ACC row; add
+      (GEMM), zero (reset GEMM) or apply the ALU op; write ACC and the narrowed OUT row.
+====  ===========================================================================
+
+The SRAM reads are non-transparent, so a row read in S1 misses the writes of the two
+uops ahead of it; the single ``wb`` register (the row written in the previous cycle)
+supplies both forwards, which keeps results exact when consecutive uops hit one row.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..config import VTAConfig
+from ..isa import MemType, Opcode
+from .alu import AluCore
+from .gemm import GemmCore
+from .interfaces import (
+    DmaReadSignature,
+    SramReadSignature,
+    TokenInSignature,
+    TokenOutSignature,
+    insn_layouts,
+    uop_layout,
+)
+from .load_engine import LoadEngine
+
+__all__ = ["ComputeModule"]
+
+
+class ComputeModule(wiring.Component):
+    """Executes LOAD UOP/ACC/ACC_8BIT, GEMM, ALU and FINISH; owns the UOP, ACC and OUT SRAMs.
+
+    Parameters
+    ----------
+    config : VTAConfig
+        Sizes of every buffer, the GEMM core and the ALU.
+
+    Members
+    -------
+    insn : In(stream.Signature(insn_width))
+        The compute queue.
+    dma : Out(DmaReadSignature)
+        Reads uops and accumulator rows.
+    l2c, s2c : Out(TokenInSignature)
+        Tokens popped by ``pop_prev`` (from load) and ``pop_next`` (from store).
+    c2l, c2s : Out(TokenOutSignature)
+        Tokens pushed by ``push_prev`` (to load) and ``push_next`` (to store).
+    inp_rd, wgt_rd : Out(SramReadSignature)
+        Read ports into the load module's INP and WGT buffers.
+    out_rd : In(SramReadSignature)
+        The store module's read port into the OUT buffer.
+    busy : Out(1)
+        An instruction is waiting for tokens or executing.
+    wait_prev, wait_next : Out(1)
+        The head instruction waits for a load->compute / store->compute token.
+    insn_done : Out(1)
+        Pulses once per completed instruction (when its tokens are pushed).
+    gemm_uop, alu_uop : Out(1)
+        Pulse once per GEMM uop (reset uops included) / ALU uop written back.
+    finish : Out(1)
+        Pulses when a FINISH instruction completes.
+    """
+
+    def __init__(self, config: VTAConfig) -> None:
+        self._config = config
+        c = config
+        super().__init__({
+            "insn": In(stream.Signature(c.insn_width)),
+            "dma": Out(DmaReadSignature(c)),
+            "l2c": Out(TokenInSignature()),
+            "s2c": Out(TokenInSignature()),
+            "c2l": Out(TokenOutSignature()),
+            "c2s": Out(TokenOutSignature()),
+            "inp_rd": Out(SramReadSignature(c.inp_depth, c.inp_elem_bytes * 8)),
+            "wgt_rd": Out(SramReadSignature(c.wgt_depth, c.wgt_elem_bytes * 8)),
+            "out_rd": In(SramReadSignature(c.out_depth, c.out_elem_bytes * 8)),
+            "busy": Out(1), "wait_prev": Out(1), "wait_next": Out(1), "insn_done": Out(1),
+            "gemm_uop": Out(1), "alu_uop": Out(1), "finish": Out(1),
+        })
+
+    @property
+    def config(self) -> VTAConfig:
+        return self._config
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self._config
+        layouts = insn_layouts(cfg)
+        acc_w = cfg.acc_elem_bytes * 8
+        out_w = cfg.out_elem_bytes * 8
+
+        # ---------------------------------------------------------------- buffers
+        m.submodules.uop_mem = uop_mem = Memory(shape=unsigned(cfg.uop_width),
+                                                depth=cfg.uop_depth, init=[])
+        m.submodules.acc_mem = acc_mem = Memory(shape=unsigned(acc_w), depth=cfg.acc_depth,
+                                                init=[])
+        m.submodules.out_mem = out_mem = Memory(shape=unsigned(out_w), depth=cfg.out_depth,
+                                                init=[])
+        uop_rd = uop_mem.read_port(transparent_for=())
+        uop_wr = uop_mem.write_port()
+        acc_rd_dst = acc_mem.read_port(transparent_for=())
+        acc_rd_src = acc_mem.read_port(transparent_for=())
+        acc_wr = acc_mem.write_port()
+        out_rd = out_mem.read_port(transparent_for=())
+        out_wr = out_mem.write_port()
+        m.d.comb += [out_rd.addr.eq(self.out_rd.addr), out_rd.en.eq(self.out_rd.en),
+                     self.out_rd.data.eq(out_rd.data)]
+
+        # ---------------------------------------------------------------- load engines
+        m.submodules.uop_load = uop_eng = LoadEngine(
+            cfg, elem_bytes=cfg.uop_elem_bytes, depth=cfg.uop_depth,
+            sram_width=cfg.uop_width)
+        m.submodules.acc_load = acc_eng = LoadEngine(
+            cfg, elem_bytes=cfg.acc_elem_bytes, depth=cfg.acc_depth, sram_width=acc_w)
+        m.submodules.acc8_load = acc8_eng = LoadEngine(
+            cfg, elem_bytes=cfg.out_elem_bytes, depth=cfg.acc_depth, sram_width=acc_w,
+            sign_extend=True)
+        engines = (uop_eng, acc_eng, acc8_eng)
+        for eng in engines:
+            m.d.comb += eng.insn.eq(self.insn.payload)
+        m.d.comb += [uop_wr.addr.eq(uop_eng.wr.addr), uop_wr.data.eq(uop_eng.wr.data),
+                     uop_wr.en.eq(uop_eng.wr.en)]
+        # Only one engine runs at a time (the queue is in order): OR the idle ones away.
+        sel = Signal(range(len(engines)))
+        req, resp = self.dma.req, self.dma.resp
+        with m.Switch(sel):
+            for i, eng in enumerate(engines):
+                with m.Case(i):
+                    m.d.comb += [req.valid.eq(eng.dma.req.valid),
+                                 req.payload.eq(eng.dma.req.payload),
+                                 eng.dma.req.ready.eq(req.ready),
+                                 eng.dma.resp.valid.eq(resp.valid),
+                                 resp.ready.eq(eng.dma.resp.ready)]
+        for eng in engines:
+            m.d.comb += eng.dma.resp.payload.eq(resp.payload)
+
+        # ---------------------------------------------------------------- instruction decode
+        word = self.insn.payload
+        op = word[0:3]
+        pop_prev, pop_next, push_prev, push_next = word[3], word[4], word[5], word[6]
+        ld = layouts[Opcode.LOAD](word)
+        gm = layouts[Opcode.GEMM](word)
+        al = layouts[Opcode.ALU](word)
+
+        tokens_ok = (~pop_prev | self.l2c.valid) & (~pop_next | self.s2c.valid)
+        accept = Signal()
+        cur_push_prev = Signal()
+        cur_push_next = Signal()
+        cur_finish = Signal()
+
+        # Loop-nest registers (latched on accept of a GEMM or ALU).
+        is_alu = Signal()
+        reset = Signal()
+        use_imm = Signal()
+        alu_op = Signal(3)
+        imm = Signal(cfg.acc_width)
+        uop_bgn = Signal(cfg.log_uop_depth)
+        uop_last = Signal(cfg.log_uop_depth + 1)
+        iter_out_last = Signal(14)
+        iter_in_last = Signal(14)
+        dfo, dfi = Signal(cfg.log_acc_depth), Signal(cfg.log_acc_depth)
+        src_bits = max(cfg.log_acc_depth, cfg.log_inp_depth)
+        sfo, sfi = Signal(src_bits), Signal(src_bits)
+        wfo, wfi = Signal(cfg.log_wgt_depth), Signal(cfg.log_wgt_depth)
+
+        # S0 state: counters and running offsets (i * f_out and i * f_out + j * f_in).
+        k = Signal(cfg.log_uop_depth + 1)
+        i_cnt, j_cnt = Signal(14), Signal(14)
+        dst_i, dst_ij = Signal(cfg.log_acc_depth), Signal(cfg.log_acc_depth)
+        src_i, src_ij = Signal(src_bits), Signal(src_bits)
+        wgt_i, wgt_ij = Signal(cfg.log_wgt_depth), Signal(cfg.log_wgt_depth)
+        issuing = Signal()
+        # Pipeline valid bits and carried fields.
+        v1, v2, v3 = Signal(), Signal(), Signal()
+        s1_dst_off, s1_src_off, s1_wgt_off = (Signal(cfg.log_acc_depth), Signal(src_bits),
+                                              Signal(cfg.log_wgt_depth))
+        s2_dst, s2_src = Signal(cfg.log_acc_depth), Signal(cfg.log_acc_depth)
+        s3_dst, s3_src = Signal(cfg.log_acc_depth), Signal(cfg.log_acc_depth)
+        s3_a, s3_b = Signal(acc_w), Signal(acc_w)
+        wb_valid = Signal()
+        wb_addr = Signal(cfg.log_acc_depth)
+        wb_data = Signal(acc_w)
+
+        with m.FSM(name="compute"):
+            with m.State("IDLE"):
+                m.d.comb += [
+                    self.wait_prev.eq(self.insn.valid & pop_prev & ~self.l2c.valid),
+                    self.wait_next.eq(self.insn.valid & pop_next & ~self.s2c.valid),
+                    self.busy.eq(self.insn.valid),
+                ]
+                with m.If(self.insn.valid & tokens_ok):
+                    m.d.comb += [accept.eq(1), self.insn.ready.eq(1),
+                                 self.l2c.pop.eq(pop_prev), self.s2c.pop.eq(pop_next)]
+                    m.d.sync += [cur_push_prev.eq(push_prev), cur_push_next.eq(push_next),
+                                 cur_finish.eq(op == Opcode.FINISH)]
+                    loop_empty = ((gm.iter_out == 0) | (gm.iter_in == 0)
+                                  | (gm.uop_end <= gm.uop_bgn))
+                    with m.Switch(op):
+                        with m.Case(Opcode.LOAD):
+                            with m.Switch(ld.memory_type):
+                                for idx, mt in enumerate((MemType.UOP, MemType.ACC,
+                                                          MemType.ACC_8BIT)):
+                                    with m.Case(mt):
+                                        m.d.comb += engines[idx].start.eq(1)
+                                        m.d.sync += sel.eq(idx)
+                                        with m.If(engines[idx].done):
+                                            m.next = "PUSH"     # an empty load: a NOP
+                                        with m.Else():
+                                            m.next = "LOAD"
+                                with m.Default():
+                                    m.next = "PUSH"     # INP/WGT/OUT belong elsewhere: NOP
+                        with m.Case(Opcode.GEMM, Opcode.ALU):
+                            is_alu_new = op == Opcode.ALU
+                            m.d.sync += [
+                                is_alu.eq(is_alu_new), reset.eq(gm.reset & ~is_alu_new),
+                                use_imm.eq(al.use_imm), alu_op.eq(al.alu_opcode),
+                                imm.eq(al.imm),     # sign-extends into acc_width
+                                uop_bgn.eq(gm.uop_bgn), uop_last.eq(gm.uop_end - 1),
+                                iter_out_last.eq(gm.iter_out - 1),
+                                iter_in_last.eq(gm.iter_in - 1),
+                                dfo.eq(gm.dst_factor_out), dfi.eq(gm.dst_factor_in),
+                                sfo.eq(Mux(is_alu_new, al.src_factor_out, gm.src_factor_out)),
+                                sfi.eq(Mux(is_alu_new, al.src_factor_in, gm.src_factor_in)),
+                                wfo.eq(gm.wgt_factor_out), wfi.eq(gm.wgt_factor_in),
+                                k.eq(gm.uop_bgn), i_cnt.eq(0), j_cnt.eq(0),
+                                dst_i.eq(0), dst_ij.eq(0), src_i.eq(0), src_ij.eq(0),
+                                wgt_i.eq(0), wgt_ij.eq(0),
+                            ]
+                            with m.If(loop_empty):
+                                m.next = "PUSH"
+                            with m.Else():
+                                m.next = "RUN"
+                        with m.Default():
+                            m.next = "PUSH"           # FINISH (and unknown opcodes)
+
+            with m.State("LOAD"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(Cat(*(e.done for e in engines)).any()):
+                    m.next = "PUSH"
+
+            with m.State("RUN"):
+                m.d.comb += [self.busy.eq(1), issuing.eq(1)]
+                last_k = k == uop_last
+                last_j = j_cnt == iter_in_last
+                last_i = i_cnt == iter_out_last
+                with m.If(last_k):
+                    m.d.sync += k.eq(uop_bgn)
+                    with m.If(last_j):
+                        m.d.sync += [j_cnt.eq(0), i_cnt.eq(i_cnt + 1),
+                                     dst_i.eq(dst_i + dfo), dst_ij.eq(dst_i + dfo),
+                                     src_i.eq(src_i + sfo), src_ij.eq(src_i + sfo),
+                                     wgt_i.eq(wgt_i + wfo), wgt_ij.eq(wgt_i + wfo)]
+                        with m.If(last_i):
+                            m.next = "DRAIN"
+                    with m.Else():
+                        m.d.sync += [j_cnt.eq(j_cnt + 1), dst_ij.eq(dst_ij + dfi),
+                                     src_ij.eq(src_ij + sfi), wgt_ij.eq(wgt_ij + wfi)]
+                with m.Else():
+                    m.d.sync += k.eq(k + 1)
+
+            with m.State("DRAIN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(~v1 & ~v2 & ~v3):
+                    m.next = "PUSH"
+
+            with m.State("PUSH"):
+                m.d.comb += [self.busy.eq(1), self.insn_done.eq(1),
+                             self.c2l.push.eq(cur_push_prev), self.c2s.push.eq(cur_push_next),
+                             self.finish.eq(cur_finish)]
+                m.next = "IDLE"
+
+        # ---------------------------------------------------------------- S0: uop fetch
+        m.d.comb += [uop_rd.addr.eq(k), uop_rd.en.eq(1)]
+        m.d.sync += [v1.eq(issuing), s1_dst_off.eq(dst_ij), s1_src_off.eq(src_ij),
+                     s1_wgt_off.eq(wgt_ij)]
+
+        # ---------------------------------------------------------------- S1: SRAM reads
+        uop = uop_layout(cfg)(uop_rd.data)
+        dst = Signal(cfg.log_acc_depth)
+        src = Signal(src_bits)
+        wgt = Signal(cfg.log_wgt_depth)
+        m.d.comb += [dst.eq(uop.dst_idx + s1_dst_off), src.eq(uop.src_idx + s1_src_off),
+                     wgt.eq(uop.wgt_idx + s1_wgt_off)]
+        m.d.comb += [
+            acc_rd_dst.addr.eq(dst), acc_rd_dst.en.eq(1),
+            acc_rd_src.addr.eq(src), acc_rd_src.en.eq(1),
+            self.inp_rd.addr.eq(src), self.inp_rd.en.eq(1),
+            self.wgt_rd.addr.eq(wgt), self.wgt_rd.en.eq(1),
+        ]
+        m.d.sync += [v2.eq(v1), s2_dst.eq(dst), s2_src.eq(src)]
+
+        # ---------------------------------------------------------------- S2: dot / operand
+        a2 = Mux(wb_valid & (wb_addr == s2_dst), wb_data, acc_rd_dst.data)
+        b2 = Mux(wb_valid & (wb_addr == s2_src), wb_data, acc_rd_src.data)
+        lanes = cfg.batch * cfg.block_out
+        imm_row = Cat(*([imm] * lanes))
+        m.submodules.gemm = gemm = GemmCore(cfg)
+        m.d.comb += [gemm.inp.eq(self.inp_rd.data), gemm.wgt.eq(self.wgt_rd.data)]
+        dot = gemm.dot
+        m.d.sync += [v3.eq(v2), s3_dst.eq(s2_dst), s3_src.eq(s2_src), s3_a.eq(a2)]
+        with m.If(~is_alu):
+            m.d.sync += s3_b.eq(dot)
+        with m.Elif(use_imm):
+            m.d.sync += s3_b.eq(imm_row)
+        with m.Else():
+            m.d.sync += s3_b.eq(b2)
+
+        # ---------------------------------------------------------------- S3: write-back
+        hit_dst = wb_valid & (wb_addr == s3_dst)
+        hit_src = wb_valid & (wb_addr == s3_src) & is_alu & ~use_imm
+        a3 = Mux(hit_dst, wb_data, s3_a)
+        b3 = Mux(hit_src, wb_data, s3_b)
+        gemm_sum = Cat(*((a3.word_select(i, cfg.acc_width) + b3.word_select(i, cfg.acc_width))
+                         [:cfg.acc_width] for i in range(lanes)))
+        m.submodules.alu = alu = AluCore(cfg)
+        m.d.comb += [alu.opcode.eq(alu_op), alu.a.eq(a3), alu.b.eq(b3)]
+        alu_res = alu.result
+        result = Signal(acc_w)
+        with m.If(is_alu):
+            m.d.comb += result.eq(alu_res)
+        with m.Elif(reset):
+            m.d.comb += result.eq(0)
+        with m.Else():
+            m.d.comb += result.eq(gemm_sum)
+        narrow = Cat(*(result.word_select(i, cfg.acc_width)[:cfg.out_width]
+                       for i in range(lanes)))
+        m.d.sync += [wb_valid.eq(v3), wb_addr.eq(s3_dst), wb_data.eq(result)]
+        m.d.comb += [
+            out_wr.addr.eq(s3_dst), out_wr.data.eq(narrow), out_wr.en.eq(v3),
+            self.gemm_uop.eq(v3 & ~is_alu),
+            self.alu_uop.eq(v3 & is_alu),
+        ]
+        # The ACC write port is shared with the ACC/ACC_8BIT load engines (never both busy).
+        with m.If(v3):
+            m.d.comb += [acc_wr.addr.eq(s3_dst), acc_wr.data.eq(result), acc_wr.en.eq(1)]
+        with m.Elif(acc_eng.wr.en):
+            m.d.comb += [acc_wr.addr.eq(acc_eng.wr.addr), acc_wr.data.eq(acc_eng.wr.data),
+                         acc_wr.en.eq(1)]
+        with m.Elif(acc8_eng.wr.en):
+            m.d.comb += [acc_wr.addr.eq(acc8_eng.wr.addr), acc_wr.data.eq(acc8_eng.wr.data),
+                         acc_wr.en.eq(1)]
+        return m

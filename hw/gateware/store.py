@@ -1,0 +1,210 @@
+"""The store module: STORE from the OUT buffer to DRAM (2-D, row pitch ``x_stride``).
+
+Runs the store queue in order.  An instruction waits for a compute->store token if it
+pops one (``pop_prev``), then three parts work concurrently:
+
+* the *request issuer* asks the DMA for one write request per row;
+* the *reader* reads OUT rows ``sram_base, sram_base + 1, ...`` (one per cycle) into a
+  small FIFO, throttled so the FIFO never overflows;
+* the *packer* turns elements into bus beats: several sub-beat elements share one beat
+  (``strb`` marks only their bytes), a larger element spans several beats.
+
+The instruction completes when every request's write response has arrived (``done``
+pulses counted), then pushes a store->compute token if ``push_prev`` is set.  Pads are
+ignored (they must be zero; the functional simulator reports non-zero pads).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from ..config import VTAConfig
+from ..isa import Opcode
+from .interfaces import (
+    DmaWriteSignature,
+    SramReadSignature,
+    TokenInSignature,
+    TokenOutSignature,
+    insn_layouts,
+)
+
+__all__ = ["StoreModule"]
+
+
+def _log2(n: int) -> int:
+    return n.bit_length() - 1
+
+
+class StoreModule(wiring.Component):
+    """Executes STORE instructions from the OUT buffer.
+
+    Parameters
+    ----------
+    config : VTAConfig
+        OUT element size and depth, bus width.
+
+    Members
+    -------
+    insn : In(stream.Signature(insn_width))
+        The store queue.
+    dma : Out(DmaWriteSignature)
+        Writes OUT rows to DRAM.
+    c2s : Out(TokenInSignature)
+        Tokens popped by ``pop_prev`` (compute -> store).
+    s2c : Out(TokenOutSignature)
+        Tokens pushed by ``push_prev`` (store -> compute).
+    out_rd : Out(SramReadSignature)
+        Read port into the compute module's OUT buffer.
+    busy : Out(1)
+        An instruction is waiting for its token or executing.
+    wait_prev : Out(1)
+        The head instruction waits for a compute->store token.
+    insn_done : Out(1)
+        Pulses once per completed instruction.
+    """
+
+    FIFO_DEPTH = 4
+
+    def __init__(self, config: VTAConfig) -> None:
+        self._config = config
+        c = config
+        super().__init__({
+            "insn": In(stream.Signature(c.insn_width)),
+            "dma": Out(DmaWriteSignature(c)),
+            "c2s": Out(TokenInSignature()),
+            "s2c": Out(TokenOutSignature()),
+            "out_rd": Out(SramReadSignature(c.out_depth, c.out_elem_bytes * 8)),
+            "busy": Out(1), "wait_prev": Out(1), "insn_done": Out(1),
+        })
+
+    @property
+    def config(self) -> VTAConfig:
+        return self._config
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self._config
+        E, B = cfg.out_elem_bytes, cfg.bus_bytes
+        ew = E * 8
+        layout = insn_layouts(cfg)[Opcode.LOAD]        # STORE shares the memory format
+        word = self.insn.payload
+        new = layout(word)
+        op, pop_prev, push_prev = word[0:3], word[3], word[5]
+
+        insn = Signal(layout)
+        cur_push = Signal()
+        start = Signal()
+        active = Signal()
+
+        # ---------------------------------------------------------------- request issuer
+        req_row = Signal(48)
+        req_left = Signal(16)
+        req = self.dma.req
+        m.d.comb += req.valid.eq(req_left != 0)
+        if E < B:
+            n = B // E
+            m.d.comb += [
+                req.payload.addr.eq((req_row >> _log2(n)) << _log2(B)),
+                req.payload.beats.eq((req_row[:_log2(n)] + insn.x_size + (n - 1)) >> _log2(n)),
+            ]
+        else:
+            m.d.comb += [req.payload.addr.eq(req_row << _log2(E)),
+                         req.payload.beats.eq(insn.x_size << _log2(E // B))]
+        with m.If(req.valid & req.ready):
+            m.d.sync += [req_row.eq(req_row + insn.x_stride), req_left.eq(req_left - 1)]
+
+        # ---------------------------------------------------------------- reader
+        m.submodules.fifo = fifo = SyncFIFO(width=ew, depth=self.FIFO_DEPTH)
+        rd_addr = Signal(range(cfg.out_depth))
+        rd_x = Signal(16)
+        rd_y = Signal(16)
+        in_flight = Signal()
+        issue = Signal()
+        m.d.comb += [
+            issue.eq((rd_y != 0) & (fifo.level + in_flight < self.FIFO_DEPTH)),
+            self.out_rd.addr.eq(rd_addr), self.out_rd.en.eq(issue),
+            fifo.w_en.eq(in_flight), fifo.w_data.eq(self.out_rd.data),
+        ]
+        m.d.sync += in_flight.eq(issue)
+        with m.If(issue):
+            m.d.sync += rd_addr.eq(rd_addr + 1)
+            with m.If(rd_x == 1):
+                m.d.sync += [rd_x.eq(insn.x_size), rd_y.eq(rd_y - 1)]
+            with m.Else():
+                m.d.sync += rd_x.eq(rd_x - 1)
+
+        # ---------------------------------------------------------------- packer
+        out = self.dma.data
+        if E < B:
+            slot = Signal(range(n))
+            left = Signal(16)
+            pk_row = Signal(48)
+            held = Signal(B * 8)
+            held_strb = Signal(B)
+            placed = Signal(B * 8)
+            placed_strb = Signal(B)
+            m.d.comb += [placed.eq(held), placed_strb.eq(held_strb),
+                         placed.word_select(slot, ew).eq(fifo.r_data),
+                         placed_strb.word_select(slot, E).eq((1 << E) - 1)]
+            row_end = left == 1
+            emit = (slot == n - 1) | row_end
+            m.d.comb += [out.valid.eq(fifo.r_rdy & emit), out.payload.data.eq(placed),
+                         out.payload.strb.eq(placed_strb),
+                         fifo.r_en.eq(~emit | out.ready)]
+            with m.If(fifo.r_rdy & fifo.r_en):
+                with m.If(emit):
+                    m.d.sync += [held.eq(0), held_strb.eq(0)]
+                with m.Else():
+                    m.d.sync += [held.eq(placed), held_strb.eq(placed_strb)]
+                with m.If(row_end):
+                    next_row = pk_row + insn.x_stride
+                    m.d.sync += [pk_row.eq(next_row), slot.eq(next_row[:_log2(n)]),
+                                 left.eq(insn.x_size)]
+                with m.Else():
+                    m.d.sync += [slot.eq(slot + 1), left.eq(left - 1)]
+            with m.If(start):
+                m.d.sync += [pk_row.eq(new.dram_base), slot.eq(new.dram_base[:_log2(n)]),
+                             left.eq(new.x_size), held.eq(0), held_strb.eq(0)]
+        else:
+            k = E // B
+            m.d.comb += [out.valid.eq(fifo.r_rdy), out.payload.strb.eq((1 << B) - 1)]
+            if k == 1:
+                m.d.comb += [out.payload.data.eq(fifo.r_data), fifo.r_en.eq(out.ready)]
+            else:
+                beat = Signal(range(k))
+                m.d.comb += [out.payload.data.eq(fifo.r_data.word_select(beat, B * 8)),
+                             fifo.r_en.eq(out.ready & (beat == k - 1))]
+                with m.If(out.valid & out.ready):
+                    m.d.sync += beat.eq(beat + 1)     # wraps at k (a power of two)
+
+        # ---------------------------------------------------------------- control
+        acks_left = Signal(16)
+        with m.If(self.dma.done):
+            m.d.sync += acks_left.eq(acks_left - 1)
+
+        with m.FSM(name="store"):
+            with m.State("IDLE"):
+                m.d.comb += [self.busy.eq(self.insn.valid),
+                             self.wait_prev.eq(self.insn.valid & pop_prev & ~self.c2s.valid)]
+                with m.If(self.insn.valid & (~pop_prev | self.c2s.valid)):
+                    m.d.comb += [self.insn.ready.eq(1), self.c2s.pop.eq(pop_prev)]
+                    m.d.sync += [cur_push.eq(push_prev), insn.eq(word)]
+                    with m.If((op == Opcode.STORE) & (new.x_size != 0) & (new.y_size != 0)):
+                        m.d.comb += start.eq(1)
+                        m.d.sync += [req_row.eq(new.dram_base), req_left.eq(new.y_size),
+                                     acks_left.eq(new.y_size), rd_addr.eq(new.sram_base),
+                                     rd_x.eq(new.x_size), rd_y.eq(new.y_size)]
+                        m.next = "STORE"
+                    with m.Else():
+                        m.next = "PUSH"
+            with m.State("STORE"):
+                m.d.comb += [self.busy.eq(1), active.eq(1)]
+                with m.If((acks_left == 0) & (req_left == 0)):
+                    m.next = "PUSH"
+            with m.State("PUSH"):
+                m.d.comb += [self.busy.eq(1), self.insn_done.eq(1), self.s2c.push.eq(cur_push)]
+                m.next = "IDLE"
+        return m

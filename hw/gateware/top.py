@@ -1,0 +1,204 @@
+"""The accelerator's top level: ``vta_top`` with Xilinx interface port names.
+
+:class:`VTACore` wires the control registers, the AXI master, fetch, the load, compute and
+store modules and the four token channels, in the ``sync`` clock domain; its ports are the
+flat Xilinx names (``s_axi_control_AWVALID``, ``m_axi_gmem_ARADDR``, ``interrupt``) so
+Vivado infers the AXI interfaces.  :class:`VTATop` adds ``ap_clk`` and the active-low
+``ap_rst_n`` and is what :mod:`.verilog` converts; simulations (``vta.sim.pysim``) run
+:class:`VTACore` directly with the simulator's clock.
+
+Counters and STATUS (see :mod:`vta.hw.regmap`): busy cycles per module, token-stall cycles,
+DMA bytes, GEMM/ALU uops and completed instructions; STATUS shows which module is busy and
+which token each waits on, so a wedged program can be diagnosed from the registers.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import ClockDomain, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import VTAConfig
+from ..regmap import STATUS_BITS
+from .axi_lite import AxiLiteSignature, ControlRegisters
+from .axi_master import AxiMaster, AxiMasterSignature
+from .compute import ComputeModule
+from .fetch import Fetch
+from .load import LoadModule
+from .store import StoreModule
+from .tokens import TokenChannel
+
+__all__ = ["VTACore", "VTATop", "CONTROL_PREFIX", "MEMORY_PREFIX"]
+
+CONTROL_PREFIX = "s_axi_control_"
+MEMORY_PREFIX = "m_axi_gmem_"
+
+
+def _flat_members(config: VTAConfig) -> dict[str, object]:
+    """Port members of the core: AXI-Lite slave, AXI master, interrupt (flat names)."""
+    members: dict[str, object] = {}
+    for name, member in AxiLiteSignature().members.items():
+        # The control port is a slave: the master's outputs are our inputs.
+        members[CONTROL_PREFIX + name] = (In if member.flow == Out else Out)(member.shape)
+    for name, member in AxiMasterSignature(config).members.items():
+        members[MEMORY_PREFIX + name] = (Out if member.flow == Out else In)(member.shape)
+    members["interrupt"] = Out(1)
+    return members
+
+
+def _forward(m: Module, outer: wiring.Component, inner_port, prefix: str,
+             signature: wiring.Signature, inner_is_master: bool) -> None:
+    """Connect flat ``prefix + NAME`` ports of ``outer`` to the interface ``inner_port``."""
+    for name, member in signature.members.items():
+        flat = getattr(outer, prefix + name)
+        inner = getattr(inner_port, name)
+        drives_out = (member.flow == Out) == inner_is_master
+        m.d.comb += (flat.eq(inner) if drives_out else inner.eq(flat))
+
+
+class VTACore(wiring.Component):
+    """Everything of ``vta_top`` except the clock and reset pins (``sync`` domain).
+
+    Parameters
+    ----------
+    config:
+        The configuration every size derives from.
+    axi_cache, axi_prot:
+        Constant ``AxCACHE``/``AxPROT`` of the memory port.
+
+    Members
+    -------
+    s_axi_control_*:
+        AXI4-Lite control slave (see :func:`.axi_lite.AxiLiteSignature`).
+    m_axi_gmem_*:
+        AXI master to DRAM (see :func:`.axi_master.axi_port_widths`).
+    interrupt: ``Out(1)``
+    """
+
+    def __init__(self, config: VTAConfig, *, axi_cache: int = 0b0011,
+                 axi_prot: int = 0b000) -> None:
+        if not isinstance(config, VTAConfig):
+            from ..errors import ConfigError
+            raise ConfigError(f"the accelerator needs a VTAConfig, not {config!r}")
+        self._config = config
+        self._cache = axi_cache
+        self._prot = axi_prot
+        # Build the parts now, so bad parameters fail before elaboration and tests can
+        # reach internal signals (``core.ctrl.running``, ``core.compute.busy``, ...).
+        self.ctrl = ControlRegisters(config)
+        self.master = AxiMaster(config, n_readers=3, axi_cache=axi_cache, axi_prot=axi_prot)
+        self.fetch = Fetch(config)
+        self.load = LoadModule(config)
+        self.compute = ComputeModule(config)
+        self.store = StoreModule(config)
+        self.tokens = {name: TokenChannel() for name in ("l2c", "c2l", "c2s", "s2c")}
+        self.status = Signal(32)
+        self.quiet = Signal()
+        super().__init__(_flat_members(config))
+
+    @property
+    def config(self) -> VTAConfig:
+        return self._config
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self._config
+        ctrl, master, fetch = self.ctrl, self.master, self.fetch
+        load, compute, store = self.load, self.compute, self.store
+        tok = self.tokens
+        m.submodules.ctrl = ctrl
+        m.submodules.axi_master = master
+        m.submodules.fetch = fetch
+        m.submodules.load = load
+        m.submodules.compute = compute
+        m.submodules.store = store
+        for name, channel in tok.items():
+            m.submodules[f"tokens_{name}"] = channel
+
+        _forward(m, self, ctrl.axi, CONTROL_PREFIX, AxiLiteSignature(), inner_is_master=False)
+        _forward(m, self, master.axi, MEMORY_PREFIX, AxiMasterSignature(cfg),
+                 inner_is_master=True)
+        m.d.comb += self.interrupt.eq(ctrl.interrupt)
+
+        # Fetch and the command queues.
+        m.d.comb += [fetch.start.eq(ctrl.start), fetch.insn_count.eq(ctrl.insn_count),
+                     fetch.insn_addr.eq(ctrl.insn_addr)]
+        wiring.connect(m, fetch.load, load.insn)
+        wiring.connect(m, fetch.compute, compute.insn)
+        wiring.connect(m, fetch.store, store.insn)
+        # DMA clients: read port 0 fetch, 1 load, 2 compute; the write port is store's.
+        wiring.connect(m, fetch.dma, master.rd[0])
+        wiring.connect(m, load.dma, master.rd[1])
+        wiring.connect(m, compute.dma, master.rd[2])
+        wiring.connect(m, store.dma, master.wr)
+        # Token channels: producer -> channel -> consumer.
+        wiring.connect(m, load.l2c, tok["l2c"].producer)
+        wiring.connect(m, compute.l2c, tok["l2c"].consumer)
+        wiring.connect(m, compute.c2l, tok["c2l"].producer)
+        wiring.connect(m, load.c2l, tok["c2l"].consumer)
+        wiring.connect(m, compute.c2s, tok["c2s"].producer)
+        wiring.connect(m, store.c2s, tok["c2s"].consumer)
+        wiring.connect(m, store.s2c, tok["s2c"].producer)
+        wiring.connect(m, compute.s2c, tok["s2c"].consumer)
+        # SRAM read ports between the modules.
+        wiring.connect(m, compute.inp_rd, load.inp_rd)
+        wiring.connect(m, compute.wgt_rd, load.wgt_rd)
+        wiring.connect(m, store.out_rd, compute.out_rd)
+
+        # Counters, STATUS and the end of a run.
+        incr = ctrl.incr
+        m.d.comb += [
+            incr.FETCH_BUSY.eq(fetch.busy),
+            incr.LOAD_BUSY.eq(load.busy),
+            incr.COMPUTE_BUSY.eq(compute.busy),
+            incr.STORE_BUSY.eq(store.busy),
+            incr.LOAD_STALL.eq(load.wait_next),
+            incr.COMPUTE_STALL.eq(compute.wait_prev | compute.wait_next),
+            incr.STORE_STALL.eq(store.wait_prev),
+            incr.DMA_RD_BYTES.eq(master.rd_bytes),
+            incr.DMA_WR_BYTES.eq(master.wr_bytes),
+            incr.GEMM_UOPS.eq(compute.gemm_uop),
+            incr.ALU_UOPS.eq(compute.alu_uop),
+            incr.INSN_DONE.eq(load.insn_done + compute.insn_done + store.insn_done),
+        ]
+        status_bits = [fetch.busy, load.busy, compute.busy, store.busy, load.wait_next,
+                       compute.wait_prev, compute.wait_next, store.wait_prev,
+                       fetch.queue_full_wait, master.bus_error]
+        assert len(status_bits) == len(STATUS_BITS)
+        for bit, value in enumerate(status_bits):
+            m.d.comb += self.status[bit].eq(value)
+        m.d.comb += [
+            ctrl.status.eq(self.status),
+            self.quiet.eq(~fetch.busy & fetch.queues_empty & ~load.busy & ~compute.busy
+                          & ~store.busy & master.rd_idle & master.wr_idle),
+            ctrl.quiet.eq(self.quiet),
+            ctrl.finish.eq(compute.finish),
+        ]
+        return m
+
+
+class VTATop(wiring.Component):
+    """``vta_top``: :class:`VTACore` plus ``ap_clk`` and the active-low ``ap_rst_n``.
+
+    Parameters and members as :class:`VTACore`, plus ``ap_clk: In(1)``,
+    ``ap_rst_n: In(1)``.
+    """
+
+    def __init__(self, config: VTAConfig, *, axi_cache: int = 0b0011,
+                 axi_prot: int = 0b000) -> None:
+        self.core = VTACore(config, axi_cache=axi_cache, axi_prot=axi_prot)
+        super().__init__({"ap_clk": In(1), "ap_rst_n": In(1), **_flat_members(config)})
+
+    @property
+    def config(self) -> VTAConfig:
+        return self.core.config
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.domains.sync = cd = ClockDomain("sync", local=True)
+        m.d.comb += [cd.clk.eq(self.ap_clk), cd.rst.eq(~self.ap_rst_n)]
+        m.submodules.core = core = self.core
+        for name, member in core.signature.members.items():
+            outer, inner = getattr(self, name), getattr(core, name)
+            m.d.comb += (outer.eq(inner) if member.flow == Out else inner.eq(outer))
+        return m

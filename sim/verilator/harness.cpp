@@ -1,0 +1,333 @@
+// The cycle loop around the Verilated `vta_top`: clock and reset, the AXI slave DRAM model on
+// m_axi_gmem_*, an AXI4-Lite master on s_axi_control_*, and "run until done or a cycle
+// limit" -- all in C, so Python crosses into the library once per register access or run.
+//
+// Port glue (which C type carries RDATA/WDATA, which optional ports exist) is generated per
+// design from its port list into vta_ports.h by vta.sim.verilator.build.
+//
+// Exported API (a C ABI for ctypes); every call takes the handle from vsim_new():
+//   vsim_new / vsim_free, vsim_set_memory, vsim_set_timing, vsim_reset, vsim_step,
+//   vsim_reg_write / vsim_reg_read, vsim_run_until_done, vsim_cycle, vsim_error,
+//   vsim_stats, vsim_trace_open / vsim_trace_close, vsim_features.
+// Status codes: 0 ok, 1 cycle limit reached, -1 AXI-Lite timeout, -2 DRAM model error.
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "verilated.h"
+#include "vta_ports.h"
+#include "dram_model.h"
+
+#if defined(VTA_TRACE_FST)
+#include "verilated_fst_c.h"
+typedef VerilatedFstC TraceFile;
+#define VTA_TRACE 1
+#elif defined(VTA_TRACE_VCD)
+#include "verilated_vcd_c.h"
+typedef VerilatedVcdC TraceFile;
+#define VTA_TRACE 1
+#endif
+
+namespace {
+
+enum Status { OK = 0, LIMIT = 1, LITE_TIMEOUT = -1, DRAM_ERROR = -2, NO_TRACE = -3 };
+
+const uint32_t CTRL_ADDR = 0x00;
+const uint32_t CTRL_DONE = 1u << 1;
+
+struct Sim {
+    std::unique_ptr<VerilatedContext> ctx;
+    std::unique_ptr<Vvta_top> top;
+    vta::DramModel dram;
+    uint64_t cycle = 0;
+    std::string error;
+    uint8_t wdata[VTA_BUS_BYTES];
+
+    // AXI4-Lite master request state (what we drive this cycle).
+    bool aw_valid = false, w_valid = false, b_ready = false;
+    bool ar_valid = false, r_ready = false;
+    uint32_t aw_addr = 0, w_data = 0, ar_addr = 0;
+    // Results of the last cycle's handshakes.
+    bool b_done = false, r_done = false;
+    uint32_t r_data = 0;
+
+#ifdef VTA_TRACE
+    std::unique_ptr<TraceFile> trace;
+    uint64_t trace_start = 0, trace_stop = 0;
+#endif
+
+    Sim() : ctx(new VerilatedContext), dram(VTA_BUS_BYTES) {
+        ctx->commandArgs(0, (const char**)nullptr);
+#ifdef VTA_TRACE
+        ctx->traceEverOn(true);
+#endif
+        top.reset(new Vvta_top(ctx.get(), "vta_top"));
+        vta_ports_zero_inputs(top.get());
+        top->ap_rst_n = 0;
+        top->ap_clk = 0;
+        top->eval();
+    }
+
+    ~Sim() {
+#ifdef VTA_TRACE
+        if (trace) trace->close();
+#endif
+        top->final();
+    }
+
+    // One clock cycle: drive the slaves' outputs, settle, sample, rising edge, update.
+    inline void tick() {
+        Vvta_top* t = top.get();
+        vta::AxiSlaveOut so;
+        dram.drive(cycle, so);
+        t->m_axi_gmem_ARREADY = so.arready;
+        t->m_axi_gmem_RVALID = so.rvalid;
+        vta_set_rdata(t, so.rdata);
+        t->m_axi_gmem_RRESP = so.rresp;
+        t->m_axi_gmem_RLAST = so.rlast;
+        t->m_axi_gmem_AWREADY = so.awready;
+        t->m_axi_gmem_WREADY = so.wready;
+        t->m_axi_gmem_BVALID = so.bvalid;
+        t->m_axi_gmem_BRESP = so.bresp;
+
+        t->s_axi_control_AWVALID = aw_valid;
+        t->s_axi_control_AWADDR = aw_addr;
+        t->s_axi_control_WVALID = w_valid;
+        t->s_axi_control_WDATA = w_data;
+        t->s_axi_control_WSTRB = 0xF;
+        t->s_axi_control_BREADY = b_ready;
+        t->s_axi_control_ARVALID = ar_valid;
+        t->s_axi_control_ARADDR = ar_addr;
+        t->s_axi_control_RREADY = r_ready;
+
+        t->ap_clk = 0;
+        t->eval();
+
+        vta::AxiMasterOut mo;
+        mo.arvalid = t->m_axi_gmem_ARVALID;
+        mo.araddr = t->m_axi_gmem_ARADDR;
+        mo.arlen = t->m_axi_gmem_ARLEN;
+        mo.arsize = t->m_axi_gmem_ARSIZE;
+        mo.arburst = t->m_axi_gmem_ARBURST;
+        mo.rready = t->m_axi_gmem_RREADY;
+        mo.awvalid = t->m_axi_gmem_AWVALID;
+        mo.awaddr = t->m_axi_gmem_AWADDR;
+        mo.awlen = t->m_axi_gmem_AWLEN;
+        mo.awsize = t->m_axi_gmem_AWSIZE;
+        mo.awburst = t->m_axi_gmem_AWBURST;
+        mo.wvalid = t->m_axi_gmem_WVALID;
+        if (mo.wvalid && so.wready) {
+            vta_get_wdata(t, wdata);
+            mo.wdata = wdata;
+            mo.wstrb = vta_get_wstrb(t);
+            mo.wlast = t->m_axi_gmem_WLAST;
+        }
+        mo.bready = t->m_axi_gmem_BREADY;
+
+        bool lite_aw = aw_valid && t->s_axi_control_AWREADY;
+        bool lite_w = w_valid && t->s_axi_control_WREADY;
+        bool lite_b = b_ready && t->s_axi_control_BVALID;
+        bool lite_ar = ar_valid && t->s_axi_control_ARREADY;
+        bool lite_r = r_ready && t->s_axi_control_RVALID;
+        uint32_t lite_rdata = t->s_axi_control_RDATA;
+
+        t->ap_clk = 1;
+        t->eval();
+#ifdef VTA_TRACE
+        if (trace && cycle >= trace_start && cycle < trace_stop) {
+            trace->dump(2 * cycle);
+            trace->dump(2 * cycle + 1);
+        }
+#endif
+        dram.edge(cycle, mo, so);
+        if (lite_aw) aw_valid = false;
+        if (lite_w) w_valid = false;
+        b_done = lite_b;
+        if (lite_b) b_ready = false;
+        if (lite_ar) ar_valid = false;
+        r_done = lite_r;
+        if (lite_r) {
+            r_ready = false;
+            r_data = lite_rdata;
+        }
+        cycle++;
+    }
+
+    int reg_write(uint32_t addr, uint32_t value, uint64_t timeout) {
+        aw_valid = w_valid = b_ready = true;
+        aw_addr = addr;
+        w_data = value;
+        for (uint64_t i = 0; i < timeout; i++) {
+            tick();
+            if (b_done) return OK;
+            if (dram.failed()) return DRAM_ERROR;
+        }
+        aw_valid = w_valid = b_ready = false;
+        char buf[128];
+        std::snprintf(buf, sizeof buf, "AXI-Lite write of register %#x got no response "
+                      "within %llu cycles", addr, (unsigned long long)timeout);
+        error = buf;
+        return LITE_TIMEOUT;
+    }
+
+    int reg_read(uint32_t addr, uint32_t* value, uint64_t timeout) {
+        ar_valid = r_ready = true;
+        ar_addr = addr;
+        for (uint64_t i = 0; i < timeout; i++) {
+            tick();
+            if (r_done) {
+                *value = r_data;
+                return OK;
+            }
+            if (dram.failed()) return DRAM_ERROR;
+        }
+        ar_valid = r_ready = false;
+        char buf[128];
+        std::snprintf(buf, sizeof buf, "AXI-Lite read of register %#x got no response "
+                      "within %llu cycles", addr, (unsigned long long)timeout);
+        error = buf;
+        return LITE_TIMEOUT;
+    }
+
+    // Poll CTRL back to back (as a driver would) until done or `max_cycles` have passed.
+    int run_until_done(uint64_t max_cycles) {
+        uint64_t stop = cycle + max_cycles;
+        while (cycle < stop) {
+            if (!ar_valid && !r_ready) {
+                ar_valid = r_ready = true;
+                ar_addr = CTRL_ADDR;
+            }
+            tick();
+            if (dram.failed()) return DRAM_ERROR;
+            if (r_done && (r_data & CTRL_DONE)) return OK;
+        }
+        return LIMIT;
+    }
+};
+
+}  // namespace
+
+extern "C" {
+
+void* vsim_new() { return new Sim(); }
+
+void vsim_free(void* h) { delete static_cast<Sim*>(h); }
+
+// Features compiled in: bit 0 VCD trace, bit 1 FST trace.  Also reports the bus width.
+int vsim_features(uint32_t* bus_bytes) {
+    *bus_bytes = VTA_BUS_BYTES;
+#if defined(VTA_TRACE_FST)
+    return 2;
+#elif defined(VTA_TRACE_VCD)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+void vsim_set_memory(void* h, uint8_t* mem, uint64_t base, uint64_t size) {
+    static_cast<Sim*>(h)->dram.set_memory(mem, base, size);
+}
+
+void vsim_set_timing(void* h, uint32_t read_latency, uint32_t write_latency,
+                     uint32_t bytes_per_cycle, uint32_t max_reads, uint32_t max_writes) {
+    vta::DramTiming t;
+    t.read_latency = read_latency;
+    t.write_latency = write_latency;
+    t.bytes_per_cycle = bytes_per_cycle;
+    t.max_reads = max_reads;
+    t.max_writes = max_writes;
+    static_cast<Sim*>(h)->dram.set_timing(t);
+}
+
+// Hold reset for `cycles` cycles, then release it; bus state and errors are cleared.
+void vsim_reset(void* h, uint32_t cycles) {
+    Sim* s = static_cast<Sim*>(h);
+    s->dram.reset();
+    s->dram.clear_error();
+    s->error.clear();
+    s->aw_valid = s->w_valid = s->b_ready = s->ar_valid = s->r_ready = false;
+    s->top->ap_rst_n = 0;
+    for (uint32_t i = 0; i < cycles; i++) s->tick();
+    s->top->ap_rst_n = 1;
+    s->dram.reset();
+}
+
+int vsim_step(void* h, uint64_t cycles) {
+    Sim* s = static_cast<Sim*>(h);
+    for (uint64_t i = 0; i < cycles; i++) {
+        s->tick();
+        if (s->dram.failed()) return DRAM_ERROR;
+    }
+    return OK;
+}
+
+int vsim_reg_write(void* h, uint32_t addr, uint32_t value, uint64_t timeout) {
+    return static_cast<Sim*>(h)->reg_write(addr, value, timeout);
+}
+
+int vsim_reg_read(void* h, uint32_t addr, uint32_t* value, uint64_t timeout) {
+    return static_cast<Sim*>(h)->reg_read(addr, value, timeout);
+}
+
+int vsim_run_until_done(void* h, uint64_t max_cycles) {
+    return static_cast<Sim*>(h)->run_until_done(max_cycles);
+}
+
+uint64_t vsim_cycle(void* h) { return static_cast<Sim*>(h)->cycle; }
+
+bool vsim_interrupt(void* h) { return vta_get_interrupt(static_cast<Sim*>(h)->top.get()); }
+
+const char* vsim_error(void* h) {
+    Sim* s = static_cast<Sim*>(h);
+    return s->dram.failed() ? s->dram.error().c_str() : s->error.c_str();
+}
+
+// DRAM traffic since the last reset: read/write bytes, bursts, beats, stall cycles.
+void vsim_stats(void* h, uint64_t* out) {
+    const vta::DramStats& st = static_cast<Sim*>(h)->dram.stats();
+    out[0] = st.read_bytes;
+    out[1] = st.write_bytes;
+    out[2] = st.read_bursts;
+    out[3] = st.write_bursts;
+    out[4] = st.read_beats;
+    out[5] = st.write_beats;
+    out[6] = st.r_stall_cycles;
+    out[7] = st.w_wait_cycles;
+}
+
+void vsim_clear_stats(void* h) { static_cast<Sim*>(h)->dram.clear_stats(); }
+
+// Record cycles [start, stop) to `path`; only in builds made with tracing.
+int vsim_trace_open(void* h, const char* path, uint64_t start, uint64_t stop) {
+#ifdef VTA_TRACE
+    Sim* s = static_cast<Sim*>(h);
+    if (s->trace) s->trace->close();
+    s->trace.reset(new TraceFile);
+    s->top->trace(s->trace.get(), 99);
+    s->trace->open(path);
+    s->trace_start = start;
+    s->trace_stop = stop;
+    return OK;
+#else
+    (void)h; (void)path; (void)start; (void)stop;
+    return NO_TRACE;
+#endif
+}
+
+void vsim_trace_close(void* h) {
+#ifdef VTA_TRACE
+    Sim* s = static_cast<Sim*>(h);
+    if (s->trace) {
+        s->trace->close();
+        s->trace.reset();
+    }
+#else
+    (void)h;
+#endif
+}
+
+}  // extern "C"

@@ -1,0 +1,132 @@
+"""The PYNQ code path against a simulated board; runs inside the PYNQ venv.
+
+Collected only when named explicitly: ``test_pynq_path.py`` creates a venv with
+``pynq==4.0.0`` (numpy<2) and runs ``pytest tests/boards/pynq_checks.py`` there.  Here the
+real ``pynq`` package parses the generated ``.hwh`` and the unchanged ``vta.driver``
+``pynq`` backend drives the Verilator model of the generated Verilog through
+``pynq.Overlay``, ``pynq.MMIO`` and ``pynq.allocate``; results must equal fsim's bit for
+bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pynq
+import pytest
+from pynqmetadata.frontends import Metadata
+from pynqmetadata.views.runtime import RuntimeMetadataParser
+from vta.boards.hwh import hwh_xml
+from vta.boards.pynq_sim import SimBusError, SimulatedPynqDevice, make_sim_overlay
+from vta.boards.table import BOARDS
+from vta.driver import DeviceTimeout, open_device
+from vta.hw import isa
+from vta.hw.config import VTAConfig
+from vta.hw.regmap import BY_NAME, REGISTERS
+from vta.sim.dram import Dram
+from vta.sim.progen import random_program
+
+CONFIG = VTAConfig.preset("tiny")
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_pynq_parses_the_hwh_of_every_board(name, tmp_path):
+    board = BOARDS[name]
+    cfg = board.default_config()
+    path = tmp_path / "design.hwh"
+    path.write_text(hwh_xml(board, cfg))
+    parser = RuntimeMetadataParser(Metadata(input=path))
+    ip = parser.ip_dict["vta_0"]
+    assert ip["phys_addr"] == board.control_base
+    assert ip["addr_range"] == board.control_range
+    assert ip["parameters"]["VTA_CONFIG"] == cfg.name
+    regs = ip["registers"]
+    assert {r.name: r.offset for r in REGISTERS} == \
+        {k: v["address_offset"] for k, v in regs.items()}
+    clock = parser.clock_dict[0]
+    # the PS divides its IO PLL: the achieved rate is within 10% of the request
+    assert clock["enable"] == 1 and abs(clock["frequency"] - cfg.CLOCK_MHZ) <= cfg.CLOCK_MHZ / 10
+    assert parser.family_ps == board.ps_vlnv.rsplit(":", 1)[1]
+
+
+@pytest.fixture(scope="module")
+def model():
+    from vta.sim.verilator.build import build_library, verilog_for_config
+
+    text, ports = verilog_for_config(CONFIG, progress=False)
+    return text, build_library(text, ports=ports, progress=False)
+
+
+@pytest.fixture
+def board(model, tmp_path):
+    text, built = model
+    sim = SimulatedPynqDevice("pynq-z1", CONFIG, built, text)
+    bit = make_sim_overlay("pynq-z1", CONFIG, tmp_path, text)
+    yield sim, bit
+    sim.close()
+
+
+def test_overlay_sets_the_clock_and_binds_the_ip(board):
+    sim, bit = board
+    dev = open_device("pynq", CONFIG, bitstream=bit, device=sim)
+    assert dev.overlay.is_loaded()
+    assert sim.fclk0_mhz == pytest.approx(CONFIG.CLOCK_MHZ)      # set by pynq.ps.Clocks
+    assert dev.base_address == BOARDS["pynq-z1"].control_base
+    # Through PYNQ's own register map, from the .hwh
+    assert dev.overlay.vta_0.register_map.CTRL.address == BY_NAME["CTRL"].offset
+    assert dev.read_reg(BY_NAME["CTRL"].offset) & 0b100         # idle
+    dev.close()
+
+
+def _place(dev, scratch: Dram):
+    """Copy a scratch DRAM image into one device buffer at the same addresses."""
+    used = max(scratch.base + off + n for off, n in scratch._live.items())
+    buf = dev.alloc(used - scratch.base, 4096)
+    assert buf.addr == scratch.base, "the device's first buffer must start at DRAM base"
+    buf.copy_in(scratch.mem[:used - scratch.base])
+    return buf
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_programs_match_fsim(board, seed):
+    sim, bit = board
+    scratch = Dram(8 << 20, base=sim.dram.base)
+    prog = random_program(CONFIG, np.random.default_rng(seed), scratch, n_blocks=3,
+                          virtual_threads=bool(seed % 2))
+    ref = open_device("fsim", CONFIG, dram=Dram(8 << 20, base=sim.dram.base))
+    ref.memory.mem[:] = scratch.mem
+    ref.run(prog.insn_addr, prog.insn_count)
+    expected = prog.read_outputs(ref.memory)
+
+    dev = open_device("pynq", CONFIG, bitstream=bit, device=sim)
+    buf = _place(dev, scratch)
+    flushes = sim.flushes
+    result = dev.run(prog.insn_addr, prog.insn_count, timeout=60)
+    assert sim.flushes > flushes and sim.invalidates > 0
+    got = buf.view()
+    for (addr, n), want in zip(prog.outputs, expected, strict=True):
+        assert got[addr - buf.addr:addr - buf.addr + n].tobytes() == want
+    assert result.cycles > 0 and result.counters["INSN_DONE"] > 0
+    dev.close()
+
+
+def test_deadlock_times_out_with_the_status(board):
+    sim, bit = board
+    dev = open_device("pynq", CONFIG, bitstream=bit, device=sim)
+    # A GEMM that pops a load->compute token nobody pushes, then FINISH.
+    insns = [isa.Gemm(pop_prev=1, reset=1, uop_bgn=0, uop_end=1, iter_out=1, iter_in=1),
+             isa.Finish()]
+    data = isa.encode(insns, CONFIG)
+    buf = dev.alloc(len(data), 4096)
+    buf.copy_in(np.frombuffer(data, np.uint8))
+    with pytest.raises(DeviceTimeout, match="compute waiting on a load->compute token"):
+        dev.run(buf.addr, len(insns), timeout=0.5)
+    dev.close()
+
+
+def test_bus_errors_and_foreign_images(board, tmp_path):
+    sim, bit = board
+    with pytest.raises(SimBusError, match="no bitstream loaded"):
+        pynq.MMIO(BOARDS["pynq-z1"].control_base, 0x100, device=sim).read(0)
+    other = make_sim_overlay("pynq-z1", CONFIG, tmp_path / "other", "module other; endmodule")
+    with pytest.raises(SimBusError, match="other Verilog"):
+        pynq.Overlay(str(other), device=sim)

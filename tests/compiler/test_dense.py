@@ -1,0 +1,83 @@
+"""dense on the functional simulator matches the numpy int8 reference bit for bit."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from vta.compiler import ops
+from vta.compiler import reference_ops as ref
+from vta.compiler.reference_ops import Epilogue, OperatorError
+from vta.compiler.schedule import DENSE_SHAPES, DenseWorkload
+from vta.driver import open_device
+from vta.runtime import pack_matrix, unpack_matrix
+
+REQUANT = Epilogue(bias=True, shift=8, clip=(0, 127))
+
+
+@pytest.fixture(scope="module")
+def fsim():
+    return open_device("fsim", "default")
+
+
+@pytest.fixture(scope="module")
+def fsim_tiny():
+    return open_device("fsim", "tiny")
+
+
+def run_dense(dev, x, w, b, ep, residual=None, **overrides):
+    c = dev.config
+    out = ops.dense(dev, pack_matrix(x, c.batch, c.block), pack_matrix(w, c.block, c.block),
+                    b, shift=ep.shift, clip=ep.clip,
+                    residual=None if residual is None else pack_matrix(residual, c.batch,
+                                                                       c.block),
+                    residual_clip=ep.residual_clip, **overrides)
+    return unpack_matrix(out, x.shape[0], w.shape[0])
+
+
+@pytest.mark.parametrize("shape", DENSE_SHAPES)
+def test_spec_dense_shapes_match_reference(fsim, shape):
+    n, k, m = shape
+    rng = np.random.default_rng(n)
+    x = rng.integers(-128, 128, (n, k), dtype=np.int8)
+    w = rng.integers(-128, 128, (m, k), dtype=np.int8)
+    b = rng.integers(-4000, 4000, m, dtype=np.int32)
+    assert np.array_equal(run_dense(fsim, x, w, b, REQUANT),
+                          ref.dense_epilogue(x, w, REQUANT, b))
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), n=st.integers(1, 40), k=st.integers(1, 200), m=st.integers(1, 100),
+       tiny=st.booleans(), bias=st.booleans(), residual=st.booleans(),
+       threads=st.sampled_from([None, 1]))
+def test_random_dense_match_reference(fsim, fsim_tiny, data, n, k, m, tiny, bias, residual,
+                                      threads):
+    dev = fsim_tiny if tiny else fsim
+    ep = Epilogue(bias, data.draw(st.integers(0, 10)),
+                  data.draw(st.one_of(st.none(), st.just((-100, 100)))), residual,
+                  (0, 127) if residual and data.draw(st.booleans()) else None)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.integers(-128, 128, (n, k), dtype=np.int8)
+    w = rng.integers(-128, 128, (m, k), dtype=np.int8)
+    b = rng.integers(-4000, 4000, m, dtype=np.int32) if bias else None
+    res = rng.integers(-128, 128, (n, m), dtype=np.int8) if residual else None
+    want = ref.apply_epilogue(ref.dense(x, w), ep, b, res)
+    got = run_dense(dev, x, w, b, ep, res, **({} if threads is None else {"threads": threads}))
+    assert np.array_equal(got, want)
+
+
+def test_compiled_dense_round_trips(fsim):
+    k = ops.compile_dense(DenseWorkload(8, 64, 48), fsim.config, REQUANT)
+    again = ops.CompiledKernel.from_dict(k.to_dict())
+    assert again.schedule == k.schedule and again.op == "dense"
+    with pytest.raises(OperatorError, match="missing bias, out"):
+        k.enqueue(fsim, data=None, weight=None)
+    with pytest.raises(OperatorError, match="not a saved VTA kernel"):
+        ops.CompiledKernel.from_dict({"op": "dense"})
+
+
+def test_dense_rejects_other_dtypes(fsim):
+    x = np.zeros((1, 1, 1, 16), np.int16)
+    w = np.zeros((1, 1, 16, 16), np.int8)
+    with pytest.raises(OperatorError, match="data must be int8, not int16"):
+        ops.dense(fsim, x, w)

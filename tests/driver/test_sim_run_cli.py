@@ -1,0 +1,67 @@
+"""``vta sim run`` and the DRAM image format."""
+
+import numpy as np
+import pytest
+from vta.driver import DeviceError
+from vta.driver.dram_image import DramImage
+from vta.hw import VTAConfig, isa
+from vta.hw.cli import main
+
+BASE = 0x1000_0000
+
+
+def test_image_round_trip_and_errors(tmp_path):
+    image = DramImage()
+    image.add(BASE, b"abc")
+    image.add(BASE + 64, bytes(range(10)))
+    path = tmp_path / "img.bin"
+    image.save(path)
+    assert DramImage.load(path) == image
+    with pytest.raises(DeviceError, match="overlaps"):
+        image.add(BASE + 1, b"x")
+    (tmp_path / "bad.bin").write_bytes(b"nonsense")
+    with pytest.raises(DeviceError, match="not a DRAM image"):
+        DramImage.load(tmp_path / "bad.bin")
+    with pytest.raises(DeviceError, match="claims 10 bytes"):
+        DramImage.from_bytes(image.to_bytes()[:-1])
+
+
+def test_sim_run_executes_program_with_image(tmp_path, capsys):
+    cfg = VTAConfig.preset("tiny")
+    uop_addr, acc_addr, out_addr = BASE + 0x1000, BASE + 0x2000, BASE + 0x3000
+    values = np.arange(cfg.batch * cfg.block_out, dtype=np.int32) * 3 - 7
+    image = DramImage()
+    image.add(uop_addr, isa.encode_uops([isa.Uop(0, 0, 0)], cfg))
+    image.add(acc_addr, values.tobytes())
+    image.add(out_addr, bytes(cfg.out_elem_bytes))
+    image.save(tmp_path / "in.img")
+    program = [
+        isa.Load(memory_type=isa.MemType.UOP, dram_base=uop_addr // cfg.uop_elem_bytes,
+                 y_size=1, x_size=1, x_stride=1),
+        isa.Load(memory_type=isa.MemType.ACC, dram_base=acc_addr // cfg.acc_elem_bytes,
+                 y_size=1, x_size=1, x_stride=1),
+        isa.Alu(uop_end=1, iter_out=1, iter_in=1, alu_opcode=isa.AluOp.MAX, use_imm=1,
+                imm=0, push_next=1),
+        isa.Store(pop_prev=1, push_prev=1, dram_base=out_addr // cfg.out_elem_bytes,
+                  y_size=1, x_size=1, x_stride=1),
+        isa.Load(memory_type=isa.MemType.UOP, pop_next=1),
+        isa.Finish(),
+    ]
+    (tmp_path / "prog.bin").write_bytes(isa.encode(program, cfg))
+    status = main(["sim", "run", str(tmp_path / "prog.bin"), "--device", "fsim",
+                   "--dram", str(tmp_path / "in.img"), "--output", str(tmp_path / "out.img"),
+                   "--config", "tiny"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "ALU_UOPS" in out and "INSN_DONE     6" in out
+    result = dict(DramImage.load(tmp_path / "out.img").segments)
+    got = np.frombuffer(result[out_addr], dtype=np.int8)
+    assert np.array_equal(got, np.maximum(values, 0).astype(np.int8))
+
+
+def test_sim_run_errors_are_one_line(tmp_path, capsys):
+    (tmp_path / "odd.bin").write_bytes(b"\0" * 5)
+    assert main(["sim", "run", str(tmp_path / "odd.bin")]) == 2
+    assert "vta: error: " in capsys.readouterr().err
+    assert main(["sim", "run", str(tmp_path / "missing.bin")]) == 2
+    assert "cannot read" in capsys.readouterr().err

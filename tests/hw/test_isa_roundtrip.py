@@ -1,0 +1,112 @@
+"""Encode/decode round trips of random instructions and uops for every configuration."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from vta.hw import PRESETS, ConfigError, IsaError, VTAConfig, isa
+from vta.hw.isa import Opcode
+
+CONFIGS = [VTAConfig.preset(name) for name in sorted(PRESETS)] + [
+    VTAConfig(LOG_ACC_BUFF_SIZE=19, LOG_INP_BUFF_SIZE=16, WIDE_ISA=True),
+    VTAConfig(LOG_BATCH=1, LOG_BLOCK=3, LOG_UOP_BUFF_SIZE=12, LOG_INP_BUFF_SIZE=12,
+              LOG_WGT_BUFF_SIZE=13, LOG_ACC_BUFF_SIZE=14),
+]
+CLASSES = {Opcode.LOAD: isa.Load, Opcode.STORE: isa.Store, Opcode.GEMM: isa.Gemm,
+           Opcode.FINISH: isa.Finish, Opcode.ALU: isa.Alu}
+
+
+@st.composite
+def instructions(draw, config: VTAConfig):
+    opcode = draw(st.sampled_from(sorted(CLASSES)))
+    fields = isa.layout_for(config).formats[opcode]
+    values = {f.name: draw(st.integers(f.lo, f.hi)) for f in fields if f.name != "opcode"}
+    return CLASSES[opcode](**values)
+
+
+@st.composite
+def uops(draw, config: VTAConfig):
+    fields = isa.layout_for(config).uop
+    return isa.Uop(**{f.name: draw(st.integers(f.lo, f.hi)) for f in fields})
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.TARGET}-{c.name}-{c.insn_width}")
+def test_instruction_round_trip(config):
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(instructions(config), min_size=1, max_size=8))
+    def check(insns):
+        data = isa.encode(insns, config)
+        assert len(data) == len(insns) * config.insn_bytes
+        assert isa.decode(data, config) == insns
+        assert [isa.from_dict(isa.to_dict(i)) for i in insns] == insns
+
+    check()
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.TARGET}-{c.name}-{c.insn_width}")
+def test_uop_round_trip(config):
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(uops(config), min_size=1, max_size=16))
+    def check(items):
+        data = isa.encode_uops(items, config)
+        assert len(data) == len(items) * config.uop_elem_bytes
+        assert isa.decode_uops(data, config) == items
+
+    check()
+
+
+@pytest.mark.parametrize("config", CONFIGS[:1] + CONFIGS[-2:], ids=["default", "wide", "batch"])
+def test_out_of_range_field_names_field_and_range(config):
+    layout = isa.layout_for(config)
+    for opcode, cls in CLASSES.items():
+        for f in layout.formats[opcode]:
+            if f.name == "opcode":
+                continue
+            for bad in (f.hi + 1, f.lo - 1):
+                insn = cls(**{f.name: bad})
+                with pytest.raises(IsaError, match=rf"field {f.name}={bad} out of range "
+                                                   rf"\[{f.lo}, {f.hi}\]"):
+                    isa.encode([insn], config)
+    for f in layout.uop:
+        with pytest.raises(IsaError, match=rf"field {f.name}={f.hi + 1} out of range"):
+            isa.encode_uops([isa.Uop(**{f.name: f.hi + 1})], config)
+
+
+def test_fields_are_word_aligned_and_never_overlap():
+    for config in CONFIGS:
+        layout = isa.layout_for(config)
+        for fields in list(layout.formats.values()) + [layout.uop]:
+            used = 0
+            for f in fields:
+                mask = ((1 << f.width) - 1) << f.lsb
+                assert not used & mask
+                used |= mask
+                assert f.lsb // 64 == (f.lsb + f.width - 1) // 64   # no field straddles a word
+
+
+def test_config_too_big_for_128_bits_is_rejected_unless_wide():
+    with pytest.raises(ConfigError, match=r"fields need \d+ bits, more than the 128-bit word; "
+                                          r"set WIDE_ISA=true"):
+        VTAConfig(LOG_ACC_BUFF_SIZE=18)
+    with pytest.raises(ConfigError, match="GEMM fields need 150 bits"):
+        VTAConfig(LOG_UOP_BUFF_SIZE=16, LOG_ACC_BUFF_SIZE=18, LOG_INP_BUFF_SIZE=16,
+                  LOG_WGT_BUFF_SIZE=19)
+    wide = VTAConfig(LOG_ACC_BUFF_SIZE=18, WIDE_ISA=True)
+    assert wide.insn_bytes == 32 and wide.uop_elem_bytes == 8
+    insn = isa.Gemm(dst_factor_out=wide.acc_depth - 1, uop_end=wide.uop_depth)
+    assert isa.decode(isa.encode([insn], wide), wide) == [insn]
+
+
+def test_decode_rejects_bad_streams():
+    cfg = VTAConfig()
+    with pytest.raises(IsaError, match="not a multiple of 16 bytes"):
+        isa.decode(b"\0" * 17, cfg)
+    with pytest.raises(IsaError, match="unknown opcode 7"):
+        isa.decode(b"\x07" + b"\0" * 15, cfg)
+
+
+def test_from_dict_ignores_extras_and_rejects_unknown_ops():
+    insn = isa.Alu(alu_opcode=2, use_imm=1, imm=-3, iter_out=4)
+    d = dict(isa.to_dict(insn), alu_opcode_name="ADD", bytes="00")
+    assert isa.from_dict(d) == insn
+    with pytest.raises(IsaError, match="unknown instruction op 'JUMP'"):
+        isa.from_dict({"op": "JUMP"})

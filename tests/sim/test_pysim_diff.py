@@ -1,0 +1,68 @@
+"""pysim (the gateware in the Amaranth simulator) against fsim, bit for bit.
+
+The same programs -- directed TVM-style ones and random valid ones from
+:mod:`vta.sim.progen` -- run on the pysim device and on the functional simulator from the
+same DRAM image; the whole DRAM must be identical afterwards and the GEMM/ALU uop,
+instruction and written-byte counters equal.  ``VTA_PYSIM_PROGRAMS`` sets the number of
+random programs (default 160, in batches so ``pytest -n`` spreads them).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from pysim_programs import DIRECTED, assert_same
+
+from vta.driver import DeviceTimeout, open_device
+from vta.hw import VTAConfig, isa
+from vta.hw.isa import MemType
+from vta.sim.progen import random_program
+
+CONFIG = VTAConfig.preset("tiny")
+N_RANDOM = int(os.environ.get("VTA_PYSIM_PROGRAMS", "160"))
+BATCHES = 8
+
+
+@pytest.fixture(scope="module")
+def device():
+    dev = open_device("pysim", CONFIG, dram_bytes=2 << 20)
+    yield dev
+    dev.close()
+
+
+@pytest.mark.parametrize("name", sorted(DIRECTED))
+def test_directed_program(device, name):
+    program = DIRECTED[name](CONFIG, device.memory, np.random.default_rng(7))
+    result = assert_same(device, program, name)
+    assert result.cycles > 0
+    program.free(device.memory)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", range(BATCHES))
+def test_random_programs(device, batch):
+    seeds = range(batch, N_RANDOM, BATCHES)
+    for seed in seeds:
+        rng = np.random.default_rng(1000 + seed)
+        program = random_program(CONFIG, rng, device.memory, n_blocks=1 + seed % 3,
+                                 virtual_threads=bool(seed % 2), size=12 + seed % 13)
+        assert_same(device, program, f"random program seed {1000 + seed}")
+        program.free(device.memory)
+
+
+def test_missing_token_times_out_naming_the_waiting_module():
+    dev = open_device("pysim", CONFIG, dram_bytes=1 << 20, max_cycles=300)
+    try:
+        # Compute pops a load->compute token that nothing ever pushes.
+        insns = [isa.Load(memory_type=MemType.UOP, pop_prev=1), isa.Finish()]
+        buf = dev.alloc(64)
+        buf.copy_in(isa.encode(insns, CONFIG))
+        with pytest.raises(DeviceTimeout) as err:
+            dev.run(buf.addr, len(insns), timeout=30)
+        message = str(err.value)
+        assert "compute waiting on a load->compute token" in message
+        assert "0 of 2 instructions done" in message
+    finally:
+        dev.close()
