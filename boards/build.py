@@ -27,7 +27,8 @@ from vta.hw.config import VTAConfig
 
 from . import cache
 from .ports import check_ports, expected_ports, ports_from_manifest
-from .table import Board, BoardError, board as lookup_board
+from .table import Board, BoardError
+from .table import board as lookup_board
 from .tcl import TCL_NAME, vivado_command, vivado_tcl
 from .wrapper import WRAPPER_MODULE, wrapper_verilog
 

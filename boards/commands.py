@@ -13,7 +13,8 @@ from vta.hw.config import VTAConfig
 from . import build as build_mod
 from . import deploy as deploy_mod
 from . import resources as res_mod
-from .table import BOARDS, BoardError, board as lookup_board, capacity_for
+from .table import BOARDS, BoardError, capacity_for
+from .table import board as lookup_board
 
 
 def register(cli: Cli) -> None:

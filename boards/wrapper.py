@@ -9,7 +9,9 @@ the gateware to carry vendor attributes, the board flow generates a thin Verilog
 * ``ap_rst_n`` as an active-low reset,
 * ``s_axi_control`` as an AXI4-Lite slave, ``m_axi_gmem`` as an AXI3/AXI4 master (the
   config's profile, data width and burst length),
-* ``interrupt`` as a level-high interrupt.
+* ``interrupt`` as a level-high interrupt,
+* the parameter ``VTA_CONFIG`` (the config name), which Vivado copies into the ``.hwh``
+  and the PYNQ driver checks against the config it is opened with.
 
 On Zynq-7000 the HP ports take 32-bit addresses, so the wrapper narrows the master's
 addresses to 32 bits there (the ISA's DRAM addresses are 32-bit anyway).
@@ -57,7 +59,8 @@ def wrapper_verilog(ports: list[Port], config: VTAConfig, board: Board) -> str:
         f"// Board {board.name} ({board.part}), config {config.name}, {protocol} "
         f"{config.BUS_WIDTH}-bit master, {config.CLOCK_MHZ} MHz.",
         "`timescale 1ns / 1ps",
-        f"module {WRAPPER_MODULE} (",
+        # The parameter lands in Vivado's .hwh, where the PYNQ driver checks the config.
+        f"module {WRAPPER_MODULE} #(parameter VTA_CONFIG = \"{config.name}\") (",
     ]
     decls: list[str] = []
     for port in ports:

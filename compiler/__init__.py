@@ -21,7 +21,7 @@ from typing import Any
 __all__ = ["jit", "ops", "schedule", "cost_model", "reference_ops", "Epilogue",
            "Conv2dWorkload", "DenseWorkload", "ConvSchedule", "DenseSchedule",
            "ScheduleError", "OperatorError", "CompiledKernel", "compile_conv2d",
-           "compile_dense"]
+           "compile_dense", "compile", "load", "Executable"]
 
 _LAZY = {
     "jit": ("vta.compiler.jit", "jit"),
@@ -35,9 +35,13 @@ _LAZY = {
     "CompiledKernel": ("vta.compiler.ops", "CompiledKernel"),
     "compile_conv2d": ("vta.compiler.ops", "compile_conv2d"),
     "compile_dense": ("vta.compiler.ops", "compile_dense"),
+    # model compiler (compile.py, executable.py); onnx is imported only for ONNX models
+    "compile": ("vta.compiler.compile", "compile"),
+    "load": ("vta.compiler.executable", "load"),
+    "Executable": ("vta.compiler.executable", "Executable"),
 }
 _MODULES = {"ops", "schedule", "cost_model", "reference_ops", "conv2d", "dense",
-            "elementwise", "tile_program", "kernel_commands"}
+            "elementwise", "tile_program", "kernel_commands", "partition", "executable"}
 
 
 def __getattr__(name: str) -> Any:

@@ -15,11 +15,13 @@ uops write different accumulator rows.
 
 from __future__ import annotations
 
+import functools
+
 from vta.hw.config import VTAConfig
 from vta.hw.isa import MemType
 
 from .elementwise import epilogue_kernels
-from .reference_ops import Epilogue
+from .reference_ops import NO_EPILOGUE, Epilogue
 from .schedule import (
     Conv2dWorkload,
     ConvSchedule,
@@ -27,6 +29,7 @@ from .schedule import (
     check_conv2d_schedule,
     conv_input_tile,
     reuse_flags,
+    row_subsampled,
 )
 from .tile_program import DmaLoad, DmaStore, Kernel, Operand, Step, Tile, TileProgram
 
@@ -65,7 +68,7 @@ def _tile_order(w: Conv2dWorkload, s: ConvSchedule, nb: int, ocb: int):
 
 
 def lower_conv2d(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
-                 epilogue: Epilogue = Epilogue()) -> TileProgram:
+                 epilogue: Epilogue = NO_EPILOGUE) -> TileProgram:
     """Lower a conv2d under schedule ``s`` (checked and clamped here) to a tile program.
 
     Raises
@@ -82,6 +85,7 @@ def lower_conv2d(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     H, W, OH, OW, KK = w.height, w.width, w.out_height, w.out_width, w.kernel_area
     inp_half, wgt_half = config.inp_depth // T, config.wgt_depth // T
     acc_half = config.acc_depth // T
+    subsampled = row_subsampled(w)
     inp_reuse, wgt_reuse = reuse_flags(
         ceil_div(icb, s.ic_tile), ceil_div(ocb, s.oc_tile),
         ceil_div(OH, s.h_tile) * ceil_div(OW, s.w_tile), T, s.order)
@@ -109,7 +113,9 @@ def lower_conv2d(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                                        ocb, OH, OW)
         # Steps: one per input-channel chunk.
         ih0, iw0 = oh0 * sh - ph, ow0 * sw - pw
-        ih_lo, ih_hi = max(0, ih0), min(H, ih0 + tih)
+        # Row pitch of the input DMA: a subsampled 1-row kernel skips stride-1 rows.
+        pitch, span = (sh * W, sh * (tih - 1) + 1) if subsampled else (W, tih)
+        ih_lo, ih_hi = max(0, ih0), min(H, ih0 + span)
         iw_lo, iw_hi = max(0, iw0), min(W, iw0 + tiw)
         steps = []
         for ic0 in range(0, icb, s.ic_tile):
@@ -124,8 +130,10 @@ def lower_conv2d(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                     loads.append(DmaLoad(
                         MemType.INP, ibase + ic * tih * tiw, "data",
                         ((n * icb + ic0 + ic) * H + ih_lo) * W + iw_lo,
-                        ih_hi - ih_lo, iw_hi - iw_lo, W,
-                        ih_lo - ih0, ih0 + tih - ih_hi, iw_lo - iw0, iw0 + tiw - iw_hi))
+                        tih if subsampled else ih_hi - ih_lo, iw_hi - iw_lo, pitch,
+                        0 if subsampled else ih_lo - ih0,
+                        0 if subsampled else ih0 + tih - ih_hi,
+                        iw_lo - iw0, iw0 + tiw - iw_hi))
             # The cost model counts weight reuse per image unless there is one oc tile.
             wgt_key = (n if ocb > s.oc_tile else 0, oc0, toc, ic0, tic)
             if not wgt_reuse or wgt_held[h] != wgt_key:
@@ -146,6 +154,7 @@ def lower_conv2d(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                        stats={"schedule": s.to_dict()})
 
 
+@functools.lru_cache(maxsize=1024)
 def _gemm_kernel(w: Conv2dWorkload, abase: int, ibase: int, wbase: int, toc: int, toh: int,
                  tow: int, tic: int, tih: int, tiw: int, dummy_base: int) -> Kernel:
     """The GEMM micro-kernel of one step.
@@ -159,7 +168,8 @@ def _gemm_kernel(w: Conv2dWorkload, abase: int, ibase: int, wbase: int, toc: int
     kh_, kw_ = w.kernel
     sh, sw = w.stride
     kk = w.kernel_area
-    dims = [(toc, toh * tow, 0, tic * kk), (toh, tow, sh * tiw, 0), (tow, 1, sw, 0)]
+    row_step = 1 if row_subsampled(w) else sh
+    dims = [(toc, toh * tow, 0, tic * kk), (toh, tow, row_step * tiw, 0), (tow, 1, sw, 0)]
     inner = 1
     while inner < 3 and _prod(d[0] for d in dims[3 - inner:]) < 3:
         inner += 1

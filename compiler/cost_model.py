@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from vta.hw.config import VTAConfig
 
-from .reference_ops import Epilogue
+from .reference_ops import NO_EPILOGUE, Epilogue
 from .schedule import (
     Conv2dWorkload,
     ConvSchedule,
@@ -28,6 +28,7 @@ from .schedule import (
     conv_input_tile,
     gemm_positions,
     reuse_flags,
+    row_subsampled,
     tile_sizes,
 )
 
@@ -105,12 +106,21 @@ def dma_cycles(config: VTAConfig | _Consts, params: CostParams, rows: int, row_b
 
 
 def _combine(est: CostEstimate, threads: int, first_load: int, last_tail: int,
-             serial_extra: int) -> None:
+             tail_cycles: int, steps: int) -> None:
+    """Total cycles from the per-module sums.
+
+    Two threads: a step's load overlaps the previous step's GEMMs, so the reduction runs at
+    the slower of the two per step; the load module can run at most one step ahead, so a
+    tile's compute tail (reset, ACC loads, ALU epilogue) stalls it and is not hidden.
+    Stores overlap everything.  One thread: the stages serialise.
+    """
     if threads >= 2:
-        est.cycles = max(est.load_cycles, est.compute_cycles, est.store_cycles) \
-            + first_load + last_tail
+        gemm = est.compute_cycles - tail_cycles
+        per_step = max(est.load_cycles, gemm) / max(1, steps)
+        est.cycles = int(max(steps * per_step + tail_cycles, est.store_cycles)
+                         + first_load + last_tail)
     else:
-        est.cycles = est.load_cycles + est.compute_cycles + est.store_cycles + serial_extra
+        est.cycles = est.load_cycles + est.compute_cycles + est.store_cycles
 
 
 @functools.lru_cache(maxsize=4096)
@@ -130,8 +140,9 @@ def _spatial_classes(total: int, tile: int, in_size: int, stride: int, kernel: i
 
 
 def estimate_conv2d(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
-                    epilogue: Epilogue = Epilogue(),
-                    params: CostParams = CostParams()) -> CostEstimate:
+                    epilogue: Epilogue = NO_EPILOGUE,
+                    params: CostParams = CostParams(),
+                    footprint: dict[str, int] | None = None) -> CostEstimate:
     """Estimate a conv2d under schedule ``s`` (tile sizes clamped to the workload).
 
     Bytes and uops are exact (they match :func:`program_counts` of the lowered program);
@@ -144,8 +155,9 @@ def estimate_conv2d(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     oc_t, ic_t = min(s.oc_tile, ocb), min(s.ic_tile, icb)
     h_t, w_t = min(s.h_tile, w.out_height), min(s.w_tile, w.out_width)
     oc_sizes, ic_sizes = tile_sizes(ocb, oc_t), tile_sizes(icb, ic_t)
-    hcls = _spatial_classes(w.out_height, h_t, w.height, w.stride[0], w.kernel[0],
-                            w.padding[0])
+    hcls = _spatial_classes(w.out_height, h_t, w.out_height, 1, 1, 0) if row_subsampled(w) \
+        else _spatial_classes(w.out_height, h_t, w.height, w.stride[0], w.kernel[0],
+                              w.padding[0])
     wcls = _spatial_classes(w.out_width, w_t, w.width, w.stride[1], w.kernel[1],
                             w.padding[1])
     n_chunks = sum(n for _, n in ic_sizes)
@@ -156,13 +168,14 @@ def estimate_conv2d(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     # chunks; then an operand is reloaded only when its tile coordinate changes.
     inp_reuse, wgt_reuse = reuse_flags(n_chunks, n_oc, n_sp, T, s.order)
     per_half = 1 if n_chunks == T and T > 1 else T
-    reload_uops = conv2d_footprint(w, s, config, epilogue)["uop"] > config.uop_depth
+    foot = footprint or conv2d_footprint(w, s, config, epilogue)
+    reload_uops = foot["uop"] > config.uop_depth
     n_alu = (int(epilogue.bias) + int(epilogue.shift > 0) + 2 * (epilogue.clip is not None)
              + int(epilogue.residual) + 2 * (epilogue.residual_clip is not None))
     est = CostEstimate()
     ovh = params.insn_overhead
     latency = k.latency if params.dram_latency is None else params.dram_latency
-    max_load = max_tail = 0
+    max_load = max_tail = tail_total = 0
     # Weight loads depend only on the (oc, ic) chunk.
     for oc, n_oc_c in oc_sizes:
         for ic, n_ic in ic_sizes:
@@ -223,6 +236,7 @@ def estimate_conv2d(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                     est.dram_read += tiles * rows * k.out
                 est.alu_uops += tiles * n_alu * rows
                 est.compute_cycles += tiles * tail
+                tail_total += tiles * tail
                 st = n_out_dma * dma_cycles(k, params, rows // n_out_dma // (
                     1 if n_out_dma == 1 else 1), k.out)
                 est.store_cycles += tiles * st
@@ -230,14 +244,14 @@ def estimate_conv2d(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                 est.instructions += tiles * (1 + n_alu + n_out_dma * (1 + epilogue.residual)
                                              + 3)
                 max_tail = max(max_tail, tail + st)
-    _combine(est, T, max_load, max_tail, 0)
+    _combine(est, T, max_load, max_tail, tail_total, nb * n_oc * n_sp * n_chunks)
     est.extra = {"steps": nb * n_oc * n_sp * n_chunks, "tiles": nb * n_oc * n_sp,
                  "chunks": n_chunks}
     return est
 
 
 def estimate_dense(w: DenseWorkload, s: DenseSchedule, config: VTAConfig,
-                   epilogue: Epilogue = Epilogue(),
+                   epilogue: Epilogue = NO_EPILOGUE,
                    params: CostParams = CostParams()) -> CostEstimate:
     """Estimate a dense layer under schedule ``s`` (bytes and uops exact)."""
     k = _consts(config)
@@ -255,7 +269,7 @@ def estimate_dense(w: DenseWorkload, s: DenseSchedule, config: VTAConfig,
              + int(epilogue.residual) + 2 * (epilogue.residual_clip is not None))
     est = CostEstimate()
     ovh = params.insn_overhead
-    max_load = max_tail = 0
+    max_load = max_tail = tail_total = 0
     for kt, n_k in k_sizes:
         for m, n_mc in m_sizes:
             loads = n_mc * n_k * (min(per_half, n_n) if wgt_reuse else n_n)
@@ -291,12 +305,13 @@ def estimate_dense(w: DenseWorkload, s: DenseSchedule, config: VTAConfig,
                 est.dram_read += tiles * rows * k.out
             est.alu_uops += tiles * n_alu * rows
             est.compute_cycles += tiles * tail
+            tail_total += tiles * tail
             st = dma_cycles(k, params, n, m * k.out)
             est.store_cycles += tiles * st
             est.dram_write += tiles * rows * k.out
             est.instructions += tiles * (1 + n_alu + 4)
             max_tail = max(max_tail, tail + st)
-    _combine(est, T, max_load, max_tail, 0)
+    _combine(est, T, max_load, max_tail, tail_total, n_n * n_m * n_chunks)
     est.extra = {"steps": n_n * n_m * n_chunks, "tiles": n_n * n_m, "chunks": n_chunks}
     return est
 

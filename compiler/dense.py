@@ -13,7 +13,7 @@ from vta.hw.config import VTAConfig
 from vta.hw.isa import MemType
 
 from .elementwise import epilogue_kernels
-from .reference_ops import Epilogue
+from .reference_ops import NO_EPILOGUE, Epilogue
 from .schedule import (
     DenseSchedule,
     DenseWorkload,
@@ -39,7 +39,7 @@ def dense_operands(w: DenseWorkload, config: VTAConfig,
 
 
 def lower_dense(w: DenseWorkload, s: DenseSchedule, config: VTAConfig,
-                epilogue: Epilogue = Epilogue()) -> TileProgram:
+                epilogue: Epilogue = NO_EPILOGUE) -> TileProgram:
     """Lower a dense layer under schedule ``s`` (checked and clamped here).
 
     Raises

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from vta.driver.device import Buffer, Device
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
@@ -79,7 +78,7 @@ class _View:
         if len(key) > self.ndim:
             raise JitError(f"too many indices ({len(key)}) for a view of shape {self.shape}")
         offset, shape, strides = self.offset, [], []
-        for i, (n, st) in enumerate(zip(self.shape, self.strides)):
+        for i, (n, st) in enumerate(zip(self.shape, self.strides, strict=True)):
             k = key[i] if i < len(key) else slice(None)
             if isinstance(k, (int, np.integer)):
                 if not -n <= k < n:
@@ -111,7 +110,7 @@ class _View:
     def element_offsets(self) -> np.ndarray:
         """Every element's flat index, C order."""
         idx = np.full(self.shape, self.offset, dtype=np.int64)
-        for axis, (n, st) in enumerate(zip(self.shape, self.strides)):
+        for axis, (n, st) in enumerate(zip(self.shape, self.strides, strict=True)):
             shape = [1] * self.ndim
             shape[axis] = n
             idx = idx + (np.arange(n, dtype=np.int64) * st).reshape(shape)
@@ -146,6 +145,11 @@ class DramView(_View):
 
     def __repr__(self) -> str:
         return f"DramView(arg {self.arg}, {self.kind}, offset={self.offset}, shape={self.shape})"
+
+
+def _lead_offset(view: _View, idx: tuple[int, ...]) -> int:
+    """Element index of ``view`` at leading indices ``idx`` (the last two axes at 0)."""
+    return view.offset + sum(a * s for a, s in zip(idx, view.strides[:len(idx)], strict=True))
 
 
 def _dense_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -251,7 +255,7 @@ class KernelContext:
         self._enter(_STAGE_OF_MEM[mt])
         plane = (Y + y0 + y1) * (X + x0 + x1)
         for i, idx in enumerate(itertools.product(*(range(n) for n in lead))):
-            off = view.offset + sum(a * s for a, s in zip(idx, view.strides))
+            off = _lead_offset(view, idx)
             self.commands.append(("load", src.arg, off, X, Y, view.strides[-2], x0, y0, x1, y1,
                                   tile.offset + i * plane, int(mt)))
         return tile if src.ndim >= 2 else tile[0]
@@ -276,7 +280,7 @@ class KernelContext:
                 or acc.shape[-1] != wgt.shape[0] or inp.shape[-1] != wgt.shape[1]:
             raise JitError(f"gemm shapes must be acc (*P, M), inp (*P, K), wgt (M, K); got "
                            f"{acc.shape}, {inp.shape}, {wgt.shape}")
-        P, M, K = acc.shape[:-1], acc.shape[-1], inp.shape[-1]
+        P, K = acc.shape[:-1], inp.shape[-1]
         loops: list[tuple[int, int, int, int]] = []
         if P and P[0] > 1:      # the outermost position axis becomes a hardware loop
             loops.append((P[0], acc.strides[0], inp.strides[0], 0))
@@ -371,8 +375,8 @@ class KernelContext:
         self._enter(STORE)
         self.stored_args.add(dst.arg)
         for idx in itertools.product(*(range(n) for n in lead)):
-            so = s2.offset + sum(a * s for a, s in zip(idx, s2.strides))
-            do = d2.offset + sum(a * s for a, s in zip(idx, d2.strides))
+            so = _lead_offset(s2, idx)
+            do = _lead_offset(d2, idx)
             if dense:
                 self.commands.append(("store", so, dst.arg, do, X, Y, d2.strides[-2]))
             else:

@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-
 from vta.driver.device import Buffer, Device
 from vta.hw.config import VTAConfig
 from vta.hw.isa import MemType
@@ -34,7 +33,7 @@ from vta.runtime.uop_kernel import UopKernel
 from .conv2d import lower_conv2d
 from .cost_model import CostEstimate, estimate_conv2d, estimate_dense
 from .dense import lower_dense
-from .reference_ops import Epilogue, OperatorError
+from .reference_ops import NO_EPILOGUE, Epilogue, OperatorError
 from .schedule import (
     Conv2dWorkload,
     ConvSchedule,
@@ -283,7 +282,7 @@ def _workload_dict(w: Conv2dWorkload | DenseWorkload) -> dict:
 
 
 def compile_conv2d(workload: Conv2dWorkload, config: VTAConfig,
-                   epilogue: Epilogue = Epilogue(), schedule: ConvSchedule | None = None,
+                   epilogue: Epilogue = NO_EPILOGUE, schedule: ConvSchedule | None = None,
                    **overrides: Any) -> CompiledKernel:
     """Schedule (or take ``schedule``) and lower a conv2d.
 
@@ -303,7 +302,7 @@ def compile_conv2d(workload: Conv2dWorkload, config: VTAConfig,
 
 
 def compile_dense(workload: DenseWorkload, config: VTAConfig,
-                  epilogue: Epilogue = Epilogue(), schedule: DenseSchedule | None = None,
+                  epilogue: Epilogue = NO_EPILOGUE, schedule: DenseSchedule | None = None,
                   **overrides: Any) -> CompiledKernel:
     """Schedule (or take ``schedule``) and lower a dense layer."""
     t0 = time.perf_counter()

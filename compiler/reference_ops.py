@@ -19,11 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from vta.hw.errors import VTAError
 
-__all__ = ["OperatorError", "Epilogue", "conv2d", "dense", "apply_epilogue", "conv2d_epilogue",
-           "dense_epilogue", "max_pool2d", "check_int_array"]
+__all__ = ["OperatorError", "Epilogue", "NO_EPILOGUE", "conv2d", "dense", "apply_epilogue",
+           "conv2d_epilogue", "dense_epilogue", "max_pool2d", "check_int_array"]
 
 
 class OperatorError(VTAError):
@@ -101,6 +100,10 @@ class Epilogue:
         """ALU instructions per output tile (each one uop per output row)."""
         return (int(self.bias) + int(self.shift > 0) + 2 * (self.clip is not None)
                 + int(self.residual) + 2 * (self.residual_clip is not None))
+
+
+NO_EPILOGUE = Epilogue()
+"""The empty epilogue: the int32 sums truncated to int8."""
 
 
 def _wrap32(x: np.ndarray) -> np.ndarray:

@@ -24,12 +24,12 @@ from dataclasses import dataclass, fields, replace
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
 
-from .reference_ops import Epilogue
+from .reference_ops import NO_EPILOGUE, Epilogue
 
 __all__ = ["ScheduleError", "Conv2dWorkload", "DenseWorkload", "ConvSchedule",
            "DenseSchedule", "conv2d_footprint", "dense_footprint", "check_conv2d_schedule",
            "check_dense_schedule", "schedule_conv2d", "schedule_dense", "tile_sizes",
-           "reuse_flags",
+           "reuse_flags", "row_subsampled", "conv_input_tile",
            "ceil_div"]
 
 LOOP_ORDERS = ("oc_outer", "spatial_outer")
@@ -103,7 +103,7 @@ class Conv2dWorkload:
                 raise ScheduleError(f"conv2d {name} must be an integer >= {lo} or a pair of "
                                     f"them, not {v!r}")
             object.__setattr__(self, name, pair)
-        for axis, (k, p) in enumerate(zip(self.kernel, self.padding)):
+        for axis, (k, p) in enumerate(zip(self.kernel, self.padding, strict=True)):
             if p >= k:
                 raise ScheduleError(f"conv2d padding {p} must be smaller than the kernel "
                                     f"size {k} (axis {'hw'[axis]}): a window of padding only "
@@ -225,9 +225,17 @@ class DenseSchedule:
 
 
 # ------------------------------------------------------------------------------ footprints
+def row_subsampled(w: Conv2dWorkload) -> bool:
+    """A 1-row kernel with a row stride > 1 reads every stride-th input row only: the DMA
+    skips the others (its row pitch becomes stride x W), halving or better the input
+    traffic of ResNet's 1x1 stride-2 shortcut convolutions."""
+    return w.kernel[0] == 1 and w.stride[0] > 1
+
+
 def conv_input_tile(w: Conv2dWorkload, h_tile: int, w_tile: int) -> tuple[int, int]:
     """(rows, columns) of the SRAM input tile (padding included) for an output tile."""
-    return ((h_tile - 1) * w.stride[0] + w.kernel[0], (w_tile - 1) * w.stride[1] + w.kernel[1])
+    rows = h_tile if row_subsampled(w) else (h_tile - 1) * w.stride[0] + w.kernel[0]
+    return rows, (w_tile - 1) * w.stride[1] + w.kernel[1]
 
 
 def acc_rows_per_tile(out_rows: int, oc_blocks: int, epilogue: Epilogue) -> int:
@@ -238,7 +246,7 @@ def acc_rows_per_tile(out_rows: int, oc_blocks: int, epilogue: Epilogue) -> int:
 
 
 def conv2d_footprint(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
-                     epilogue: Epilogue = Epilogue()) -> dict[str, int]:
+                     epilogue: Epilogue = NO_EPILOGUE) -> dict[str, int]:
     """SRAM elements one thread's half needs, and the uops of its micro-kernels."""
     tih, tiw = conv_input_tile(w, s.h_tile, s.w_tile)
     out_rows = s.oc_tile * s.h_tile * s.w_tile
@@ -268,7 +276,7 @@ def gemm_positions(oc: int, ht: int, wt: int) -> int:
 
 
 def dense_footprint(w: DenseWorkload, s: DenseSchedule, config: VTAConfig,
-                    epilogue: Epilogue = Epilogue()) -> dict[str, int]:
+                    epilogue: Epilogue = NO_EPILOGUE) -> dict[str, int]:
     """SRAM elements one thread's half needs, and the uops of its micro-kernels."""
     out_rows = s.n_tile * s.m_tile
     _, _, mb = w.blocks(config)
@@ -316,7 +324,7 @@ def _misfit(foot: dict[str, int], config: VTAConfig, threads: int) -> str | None
 
 
 def check_conv2d_schedule(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
-                          epilogue: Epilogue = Epilogue()) -> ConvSchedule:
+                          epilogue: Epilogue = NO_EPILOGUE) -> ConvSchedule:
     """Clamp tile sizes to the workload and check they fit; return the clamped schedule.
 
     Raises
@@ -335,7 +343,7 @@ def check_conv2d_schedule(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
 
 
 def check_dense_schedule(w: DenseWorkload, s: DenseSchedule, config: VTAConfig,
-                         epilogue: Epilogue = Epilogue()) -> DenseSchedule:
+                         epilogue: Epilogue = NO_EPILOGUE) -> DenseSchedule:
     """Clamp tile sizes to the workload and check they fit; return the clamped schedule."""
     nb, kb, mb = w.blocks(config)
     s = replace(s, n_tile=min(s.n_tile, nb), m_tile=min(s.m_tile, mb),
@@ -370,7 +378,7 @@ def _check_overrides(overrides: dict, cls: type) -> dict:
 @functools.lru_cache(maxsize=512)
 def _search_conv2d(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
                    forced: tuple) -> ConvSchedule:
-    from .cost_model import estimate_conv2d  # the cost model imports this module
+    from .cost_model import CostParams, estimate_conv2d  # it imports this module
 
     forced_d = dict(forced)
     _, icb, ocb = w.blocks(config)
@@ -382,6 +390,11 @@ def _search_conv2d(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
     oc_opts = [forced_d["oc_tile"]] if "oc_tile" in forced_d else _divisor_values(ocb)
     ic_opts = [forced_d["ic_tile"]] if "ic_tile" in forced_d else _divisor_values(icb)
     h_opts = [forced_d["h_tile"]] if "h_tile" in forced_d else _ceil_values(oh)
+    kk = w.kernel_area
+    nb = w.blocks(config)[0]
+    n_alu = len(_alu_ops(epilogue))
+    ovh = CostParams().insn_overhead
+    fixed = nb * ocb * oh * ow * (icb * kk + 1 + n_alu)
     best, best_key = None, None
     for threads in threads_opts:
         cap = _capacities(config, threads)
@@ -398,13 +411,26 @@ def _search_conv2d(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
                             w_opts = _ceil_values(ow)
                     n_chunks = ceil_div(icb, ic)
                     orders = order_opts if n_chunks in (1, threads) else order_opts[:1]
+                    tih = conv_input_tile(w, ht, 1)[0]
                     for wt in w_opts:
+                        # Cheap capacity checks first (the search visits many candidates).
+                        tiw = (wt - 1) * w.stride[1] + w.kernel[1]
+                        rows = oc * ht * wt
+                        if ic * tih * tiw > cap["inp"] or oc * ic * kk > cap["wgt"] \
+                                or acc_rows_per_tile(rows, oc, epilogue) > cap["acc"]:
+                            continue
+                        # Lower bound (GEMM and epilogue uops plus per-instruction
+                        # start-up, no DMA): skip candidates that cannot win.
+                        tiles = nb * ceil_div(ocb, oc) * ceil_div(oh, ht) * ceil_div(ow, wt)
+                        bound = fixed + (tiles * n_chunks + tiles * (1 + n_alu)) * ovh
+                        if best_key is not None and bound >= best_key[0]:
+                            continue
                         for order in orders:
                             s = ConvSchedule(oc, ic, ht, wt, threads, order)
                             foot = conv2d_footprint(w, s, config, epilogue)
                             if any(foot[b] > cap[b] for b in cap):
                                 continue
-                            est = estimate_conv2d(w, s, config, epilogue)
+                            est = estimate_conv2d(w, s, config, epilogue, footprint=foot)
                             key = (est.cycles, est.dram_bytes, -threads)
                             if best_key is None or key < best_key:
                                 best, best_key = s, key
@@ -428,7 +454,7 @@ def _describe_conv(w: Conv2dWorkload) -> str:
             f"kernel {w.kernel[0]}x{w.kernel[1]}, stride {w.stride}, padding {w.padding}")
 
 
-def schedule_conv2d(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue = Epilogue(),
+def schedule_conv2d(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue = NO_EPILOGUE,
                     **overrides: object) -> ConvSchedule:
     """Pick the conv2d schedule with the fewest estimated cycles on ``config``.
 
@@ -493,7 +519,7 @@ def _search_dense(w: DenseWorkload, config: VTAConfig, epilogue: Epilogue,
     return best
 
 
-def schedule_dense(w: DenseWorkload, config: VTAConfig, epilogue: Epilogue = Epilogue(),
+def schedule_dense(w: DenseWorkload, config: VTAConfig, epilogue: Epilogue = NO_EPILOGUE,
                    **overrides: object) -> DenseSchedule:
     """Pick the dense schedule with the fewest estimated cycles (overrides as for conv2d)."""
     forced = _check_overrides(overrides, DenseSchedule)

@@ -95,6 +95,7 @@ class PynqDevice(RegisterDevice):
     """
 
     kind = "pynq"
+    memory = None           # buffers come from pynq.allocate, not a host-side Dram
 
     def __init__(self, config: VTAConfig, *, bitstream: str | Path | None = None,
                  device: Any = None, download: bool = True, ip_name: str = IP_NAME,

@@ -4,7 +4,8 @@ Programs run through the register protocol of :class:`RegisterDevice` on
 :class:`vta.sim.pysim.PySim`; the wall-clock timeout is honoured between slices of
 ``slice_cycles`` simulated cycles, and ``max_cycles`` bounds a run in simulated time.
 A program the hardware cannot finish (a token that never arrives) raises
-:class:`DeviceTimeout` whose message decodes the STATUS register.  ``RunResult.cycles``
+:class:`DeviceTimeout` whose message decodes the STATUS register; the simulated hardware
+is then reset (DRAM kept), so the device stays usable.  ``RunResult.cycles``
 is the hardware's CYCLES counter; ``RunResult.stats`` is a :class:`PysimStats`.
 """
 
@@ -18,7 +19,7 @@ from vta.hw.config import VTAConfig
 from vta.sim.dram import Dram
 from vta.sim.pysim import PySim
 
-from .errors import DeviceError
+from .errors import DeviceError, DeviceTimeout
 from .register_device import RegisterDevice
 
 __all__ = ["PysimDevice", "PysimStats", "open_device"]
@@ -100,6 +101,15 @@ class PysimDevice(RegisterDevice):
                 return True
             if deadline is not None and time.perf_counter() > deadline:
                 return False
+
+    def _run(self, insn_addr: int, insn_count: int, timeout: float | None):
+        try:
+            return super()._run(insn_addr, insn_count, timeout)
+        except DeviceTimeout:
+            # The modules still wait on what never came: reset the simulated hardware, as
+            # reloading the bitstream would on a board, so the device stays usable.
+            self.sim.reset()
+            raise
 
     def _stats(self) -> PysimStats:
         cycles, seconds = self._run_start

@@ -80,7 +80,7 @@ class AxiDram:
         ctx.set(p.ARREADY, 1)
         ctx.set(p.AWREADY, 1)
         r_state = (False, 0, 0, 0)
-        cycle = 0
+        cycle = self.cycle                 # keeps counting across a simulator reset
         sampled = (p.ARVALID, p.ARADDR, p.ARLEN, p.RREADY, p.AWVALID, p.AWADDR, p.AWLEN,
                    p.WVALID, p.WDATA, p.WSTRB, p.BREADY)
         async for (_, _, arvalid, araddr, arlen, rready, awvalid, awaddr, awlen, wvalid,

@@ -158,6 +158,17 @@ class PySim:
             raise PySimError(f"pysim: {len(errors)} DRAM access error(s); first: {errors[0]}")
         return bool(done)
 
+    def reset(self) -> None:
+        """Return the hardware to its power-on state (DRAM contents are kept).
+
+        The way out after a run that never finished: the modules still hold the
+        instructions they were waiting on.
+        """
+        if self._closed:
+            raise PySimError("pysim simulation is closed")
+        self._ops.clear()
+        self.sim.reset()
+
     def close(self) -> None:
         """Finish the waveform file (if any); further calls raise :class:`PySimError`."""
         if self._vcd is not None:

@@ -194,18 +194,20 @@ class CpuKernel:
         ptrs = []
         keep = []
         for i, (a, spec) in enumerate(zip(arrays, self.inputs, strict=True)):
-            a = np.asarray(a)
-            if a.shape != spec.shape or a.dtype != spec.dtype:
-                raise KernelError(f"{self.key[0]} kernel input {i} must be {spec!r}, not "
-                                  f"{a.dtype.name}{list(a.shape)}")
-            a = np.ascontiguousarray(a)
-            keep.append(a)
-            ptrs.append(a.ctypes.data)
+            if type(a) is not np.ndarray or a.shape != spec.shape or a.dtype != spec.dtype:
+                a = np.asarray(a)
+                if a.shape != spec.shape or a.dtype != spec.dtype:
+                    raise KernelError(f"{self.key[0]} kernel input {i} must be {spec!r}, "
+                                      f"not {a.dtype.name}{list(a.shape)}")
+            if not a.flags.c_contiguous:
+                a = np.ascontiguousarray(a)
+                keep.append(a)
+            ptrs.append(a.__array_interface__["data"][0])
         if out is None:
             out = np.empty(self.output.shape, self.output.dtype)
         elif (out.shape != self.output.shape or out.dtype != self.output.dtype
               or not out.flags.c_contiguous):
             raise KernelError(f"{self.key[0]} kernel output must be a contiguous "
                               f"{self.output!r}")
-        self._fn(*ptrs, *self._const_ptrs, out.ctypes.data)
+        self._fn(*ptrs, *self._const_ptrs, out.__array_interface__["data"][0])
         return out

@@ -71,19 +71,23 @@ class Jit:
             opt=3, codemodel="jitdefault")
         self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
                                                   self.target_machine)
+        self._engine.finalize_object()
         self._engine.set_object_cache(self._notify, self._getbuffer)
         self._lock = threading.Lock()
         self._functions: dict[Any, int] = {}
-        self._pending_digest: str | None = None
         self._host = host_description() + f" llvmlite {llvmlite.__version__}"
         self.stats = {"compiled": 0, "memory_hits": 0, "disk_hits": 0}
 
     # ------------------------------------------------------------------ object cache
-    def _path(self, digest: str) -> Path | None:
-        return self.cache_dir / f"{digest}.o" if self.cache_dir else None
+    def _module_path(self, module: Any) -> Path | None:
+        # Only kernel modules are named by their digest; anything else is not cached.
+        name = module.name
+        if not self.cache_dir or not name.startswith("vta-cpu-"):
+            return None
+        return self.cache_dir / f"{name[len('vta-cpu-'):]}.o"
 
     def _notify(self, module: Any, buffer: bytes) -> None:
-        path = self._path(self._pending_digest) if self._pending_digest else None
+        path = self._module_path(module)
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +98,7 @@ class Jit:
                 pass  # a read-only cache directory only costs recompilation
 
     def _getbuffer(self, module: Any) -> bytes | None:
-        path = self._path(self._pending_digest) if self._pending_digest else None
+        path = self._module_path(module)
         if path is not None and path.exists():
             self.stats["disk_hits"] += 1
             return path.read_bytes()
@@ -133,16 +137,13 @@ class Jit:
                                   f"{str(e).splitlines()[0]}") from None
             mod.triple = self.target_machine.triple
             mod.data_layout = str(self.target_machine.target_data)
-            path = self._path(digest)
+            mod.name = f"vta-cpu-{digest}"
+            path = self._module_path(mod)
             if path is None or not path.exists():
                 self._optimize(mod)
                 self.stats["compiled"] += 1
-            self._pending_digest = digest
-            try:
-                self._engine.add_module(mod)
-                self._engine.finalize_object()
-            finally:
-                self._pending_digest = None
+            self._engine.add_module(mod)
+            self._engine.finalize_object()
             addr = self._engine.get_function_address(name)
             if not addr:
                 raise KernelError(f"CPU kernel {key!r}: function {name!r} not found")

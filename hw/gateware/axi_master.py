@@ -185,18 +185,6 @@ class AxiMaster(wiring.Component):
                         cond = self.rd[idx].req.valid
                         with (m.If(cond) if j == 0 else m.Elif(cond)):
                             m.d.comb += [grant.eq(idx), grant_valid.eq(1)]
-        for i in range(n):
-            m.d.comb += self.rd[i].req.ready.eq(~rd_active & grant_valid & (grant == i))
-        with m.If(~rd_active & grant_valid):
-            req = self.rd[0].req.payload
-            with m.Switch(grant):
-                for i in range(n):
-                    with m.Case(i):
-                        req = self.rd[i].req.payload
-                        m.d.sync += [rd_addr.eq(req.addr & align), rd_left.eq(req.beats)]
-            m.d.sync += [rd_client.eq(grant), last_grant.eq(grant),
-                         rd_active.eq(self._any_beats(m, grant))]
-
         # In-order record of issued bursts: which client, and whether it ends the request.
         order = fifo.SyncFIFO(width=len(rd_client) + 1, depth=self._outstanding)
         m.submodules.rd_order = order
@@ -208,10 +196,27 @@ class AxiMaster(wiring.Component):
             order.w_data.eq(Cat(rd_client, rd_len == rd_left)),
             order.w_en.eq(axi.ARVALID & axi.ARREADY),
         ]
+        ar_last = Signal()     # the final burst of the current request goes out now
+        m.d.comb += ar_last.eq(axi.ARVALID & axi.ARREADY & (rd_len == rd_left))
         with m.If(axi.ARVALID & axi.ARREADY):
             m.d.sync += [rd_addr.eq(rd_addr + (rd_len << log_bus)), rd_left.eq(rd_left - rd_len)]
-            with m.If(rd_len == rd_left):
+            with m.If(ar_last):
                 m.d.sync += rd_active.eq(0)
+        # A new request is taken while idle or in the cycle the last burst is issued, so
+        # back-to-back one-burst requests (rows of a 2-D load) issue one burst per cycle.
+        # (Placed after the statements above: its assignments win.)
+        rd_free = Signal()
+        m.d.comb += rd_free.eq(~rd_active | ar_last)
+        for i in range(n):
+            m.d.comb += self.rd[i].req.ready.eq(rd_free & grant_valid & (grant == i))
+        with m.If(rd_free & grant_valid):
+            with m.Switch(grant):
+                for i in range(n):
+                    with m.Case(i):
+                        req = self.rd[i].req.payload
+                        m.d.sync += [rd_addr.eq(req.addr & align), rd_left.eq(req.beats)]
+            m.d.sync += [rd_client.eq(grant), last_grant.eq(grant),
+                         rd_active.eq(self._any_beats(m, grant))]
 
         head_client = order.r_data[:len(rd_client)]
         head_last = order.r_data[-1]

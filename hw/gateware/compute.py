@@ -5,21 +5,23 @@ Executes, in order, the compute queue's instructions: LOAD UOP/ACC/ACC_8BIT (thr
 token flags (wait for every popped token, execute, then push).
 
 GEMM and ALU run the loop nest ``i < iter_out, j < iter_in, k in [uop_bgn, uop_end)`` in a
-four-stage pipeline that retires one uop per cycle with no bubbles:
+five-stage pipeline that retires one uop per cycle with no bubbles:
 
 ====  ===========================================================================
 S0    loop counters; read ``UOP[k]``; carry the ``i``/``j`` index offsets
 S1    add the offsets to the uop's indices; read ACC[dst] (and ACC[src] for the ALU),
       INP[src] and WGT[wgt]
-S2    GEMM: all dot products; ALU: choose the operand (ACC[src] or the immediate).
-      Forward the write-back of two uops earlier if it hit the same ACC row.
-S3    forward the write-back of the previous uop if it hit the same ACC row; add
-      (GEMM), zero (reset GEMM) or apply the ALU op; write ACC and the narrowed OUT row.
+S2    GEMM: all products (registered in the GEMM core); ALU: the operand (ACC[src] or
+      the immediate)
+S3    GEMM: the adder trees, one dot product per output lane
+S4    add (GEMM), zero (reset GEMM) or apply the ALU op; write ACC and the narrowed
+      OUT row
 ====  ===========================================================================
 
-The SRAM reads are non-transparent, so a row read in S1 misses the writes of the two
-uops ahead of it; the single ``wb`` register (the row written in the previous cycle)
-supplies both forwards, which keeps results exact when consecutive uops hit one row.
+The SRAM reads are non-transparent, so a row read in S1 misses the writes of the three
+uops ahead of it.  The ``wb`` register holds the row written in the previous cycle; each
+of S2, S3 and S4 replaces the operand rows by ``wb`` when the addresses match, which
+keeps results exact when nearby uops hit one ACC row.
 """
 
 from __future__ import annotations
@@ -190,12 +192,14 @@ class ComputeModule(wiring.Component):
         wgt_i, wgt_ij = Signal(cfg.log_wgt_depth), Signal(cfg.log_wgt_depth)
         issuing = Signal()
         # Pipeline valid bits and carried fields.
-        v1, v2, v3 = Signal(), Signal(), Signal()
+        v1, v2, v3, v4 = Signal(), Signal(), Signal(), Signal()
         s1_dst_off, s1_src_off, s1_wgt_off = (Signal(cfg.log_acc_depth), Signal(src_bits),
                                               Signal(cfg.log_wgt_depth))
         s2_dst, s2_src = Signal(cfg.log_acc_depth), Signal(cfg.log_acc_depth)
         s3_dst, s3_src = Signal(cfg.log_acc_depth), Signal(cfg.log_acc_depth)
         s3_a, s3_b = Signal(acc_w), Signal(acc_w)
+        s4_dst, s4_src = Signal(cfg.log_acc_depth), Signal(cfg.log_acc_depth)
+        s4_a, s4_b = Signal(acc_w), Signal(acc_w)
         wb_valid = Signal()
         wb_addr = Signal(cfg.log_acc_depth)
         wb_data = Signal(acc_w)
@@ -279,7 +283,7 @@ class ComputeModule(wiring.Component):
 
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(~v1 & ~v2 & ~v3):
+                with m.If(~v1 & ~v2 & ~v3 & ~v4):
                     m.next = "PUSH"
 
             with m.State("PUSH"):
@@ -308,50 +312,55 @@ class ComputeModule(wiring.Component):
         ]
         m.d.sync += [v2.eq(v1), s2_dst.eq(dst), s2_src.eq(src)]
 
-        # ---------------------------------------------------------------- S2: dot / operand
-        a2 = Mux(wb_valid & (wb_addr == s2_dst), wb_data, acc_rd_dst.data)
-        b2 = Mux(wb_valid & (wb_addr == s2_src), wb_data, acc_rd_src.data)
+        # The row read in S1 misses the writes of the three uops ahead of it.  As a uop
+        # passes S2, S3 and S4, ``wb`` holds the write of the uop three, two and one
+        # places ahead of it respectively, so checking ``wb`` once per stage covers them.
+        def forward(addr, value):
+            return Mux(wb_valid & (wb_addr == addr), wb_data, value)
+        fwd_src = is_alu & ~use_imm             # only tensor ALU ops read ACC[src]
+
+        # ---------------------------------------------------------------- S2: operands
         lanes = cfg.batch * cfg.block_out
         imm_row = Cat(*([imm] * lanes))
-        m.submodules.gemm = gemm = GemmCore(cfg)
+        m.submodules.gemm = gemm = GemmCore(cfg)      # products registered into S3
         m.d.comb += [gemm.inp.eq(self.inp_rd.data), gemm.wgt.eq(self.wgt_rd.data)]
-        dot = gemm.dot
-        m.d.sync += [v3.eq(v2), s3_dst.eq(s2_dst), s3_src.eq(s2_src), s3_a.eq(a2)]
-        with m.If(~is_alu):
-            m.d.sync += s3_b.eq(dot)
-        with m.Elif(use_imm):
-            m.d.sync += s3_b.eq(imm_row)
-        with m.Else():
-            m.d.sync += s3_b.eq(b2)
+        m.d.sync += [v3.eq(v2), s3_dst.eq(s2_dst), s3_src.eq(s2_src),
+                     s3_a.eq(forward(s2_dst, acc_rd_dst.data)),
+                     s3_b.eq(Mux(use_imm, imm_row, forward(s2_src, acc_rd_src.data)))]
 
-        # ---------------------------------------------------------------- S3: write-back
-        hit_dst = wb_valid & (wb_addr == s3_dst)
-        hit_src = wb_valid & (wb_addr == s3_src) & is_alu & ~use_imm
-        a3 = Mux(hit_dst, wb_data, s3_a)
-        b3 = Mux(hit_src, wb_data, s3_b)
-        gemm_sum = Cat(*((a3.word_select(i, cfg.acc_width) + b3.word_select(i, cfg.acc_width))
+        # ---------------------------------------------------------------- S3: adder tree
+        m.d.sync += [v4.eq(v3), s4_dst.eq(s3_dst), s4_src.eq(s3_src),
+                     s4_a.eq(forward(s3_dst, s3_a))]
+        with m.If(is_alu):
+            m.d.sync += s4_b.eq(Mux(fwd_src, forward(s3_src, s3_b), s3_b))
+        with m.Else():
+            m.d.sync += s4_b.eq(gemm.dot)
+
+        # ---------------------------------------------------------------- S4: write-back
+        a4 = forward(s4_dst, s4_a)
+        b4 = Mux(fwd_src, forward(s4_src, s4_b), s4_b)
+        gemm_sum = Cat(*((a4.word_select(i, cfg.acc_width) + b4.word_select(i, cfg.acc_width))
                          [:cfg.acc_width] for i in range(lanes)))
         m.submodules.alu = alu = AluCore(cfg)
-        m.d.comb += [alu.opcode.eq(alu_op), alu.a.eq(a3), alu.b.eq(b3)]
-        alu_res = alu.result
+        m.d.comb += [alu.opcode.eq(alu_op), alu.a.eq(a4), alu.b.eq(b4)]
         result = Signal(acc_w)
         with m.If(is_alu):
-            m.d.comb += result.eq(alu_res)
+            m.d.comb += result.eq(alu.result)
         with m.Elif(reset):
             m.d.comb += result.eq(0)
         with m.Else():
             m.d.comb += result.eq(gemm_sum)
         narrow = Cat(*(result.word_select(i, cfg.acc_width)[:cfg.out_width]
                        for i in range(lanes)))
-        m.d.sync += [wb_valid.eq(v3), wb_addr.eq(s3_dst), wb_data.eq(result)]
+        m.d.sync += [wb_valid.eq(v4), wb_addr.eq(s4_dst), wb_data.eq(result)]
         m.d.comb += [
-            out_wr.addr.eq(s3_dst), out_wr.data.eq(narrow), out_wr.en.eq(v3),
-            self.gemm_uop.eq(v3 & ~is_alu),
-            self.alu_uop.eq(v3 & is_alu),
+            out_wr.addr.eq(s4_dst), out_wr.data.eq(narrow), out_wr.en.eq(v4),
+            self.gemm_uop.eq(v4 & ~is_alu),
+            self.alu_uop.eq(v4 & is_alu),
         ]
         # The ACC write port is shared with the ACC/ACC_8BIT load engines (never both busy).
-        with m.If(v3):
-            m.d.comb += [acc_wr.addr.eq(s3_dst), acc_wr.data.eq(result), acc_wr.en.eq(1)]
+        with m.If(v4):
+            m.d.comb += [acc_wr.addr.eq(s4_dst), acc_wr.data.eq(result), acc_wr.en.eq(1)]
         with m.Elif(acc_eng.wr.en):
             m.d.comb += [acc_wr.addr.eq(acc_eng.wr.addr), acc_wr.data.eq(acc_eng.wr.data),
                          acc_wr.en.eq(1)]

@@ -58,10 +58,12 @@ def dot_rows(m: Module, config: VTAConfig, inp: Value, wgt: Value) -> Value:
 
 
 class GemmCore(wiring.Component):
-    """The MAC array as a block: ``dot`` is every dot product of ``inp`` with ``wgt``.
+    """The MAC array as a pipelined block: ``dot`` is every dot product of ``inp`` with
+    ``wgt`` as presented one cycle earlier (latency 1, one new operand pair per cycle).
 
-    Combinational (the compute pipeline registers its output); ``batch * block_in *
-    block_out`` multipliers.
+    The ``batch * block_in * block_out`` products are registered (the multiplier output
+    register of a DSP slice); the adder tree follows combinationally, and the compute
+    pipeline registers its sum.
 
     Members
     -------
@@ -70,8 +72,11 @@ class GemmCore(wiring.Component):
     wgt : In(block_out * block_in * wgt_width)
         One WGT tile.
     dot : Out(batch * block_out * acc_width)
-        Lane ``b * block_out + o`` holds ``sum_i inp[b][i] * wgt[o][i]`` (int32).
+        Lane ``b * block_out + o`` holds ``sum_i inp[b][i] * wgt[o][i]`` (int32) of the
+        operands of the previous cycle.
     """
+
+    LATENCY = 1
 
     def __init__(self, config: VTAConfig) -> None:
         self._config = config
@@ -81,5 +86,19 @@ class GemmCore(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        m.d.comb += self.dot.eq(dot_rows(m, self._config, self.inp, self.wgt))
+        c = self._config
+        bi, iw, ww = c.block_in, c.inp_width, c.wgt_width
+        lanes = []
+        for b in range(c.batch):
+            for o in range(c.block_out):
+                products = []
+                for i in range(bi):
+                    p = Signal(signed(iw + ww), name=f"p_{b}_{o}_{i}")
+                    m.d.sync += p.eq(self.inp.word_select(b * bi + i, iw).as_signed()
+                                     * self.wgt.word_select(o * bi + i, ww).as_signed())
+                    products.append(p)
+                lane = Signal(signed(c.acc_width), name=f"dot_{b}_{o}")
+                m.d.comb += lane.eq(adder_tree(products))
+                lanes.append(lane)
+        m.d.comb += self.dot.eq(Cat(*lanes))
         return m

@@ -48,6 +48,9 @@ class TokenChannel(wiring.Component):
         Tokens currently held (for STATUS and debugging).
     overflow: ``Out(1)``
         Sticky: a push arrived while the counter was full (a program error).
+    clear: ``In(1)``
+        Empty the channel and clear ``overflow`` (the top level pulses it at each start,
+        so tokens a faulty program left behind never leak into the next run).
 
     Raises
     ------
@@ -64,6 +67,7 @@ class TokenChannel(wiring.Component):
             "consumer": In(TokenInSignature()),
             "count": Out(count_width),
             "overflow": Out(1),
+            "clear": In(1),
         })
 
     @property
@@ -76,7 +80,9 @@ class TokenChannel(wiring.Component):
         push = self.producer.push
         pop = self.consumer.pop & (self.count != 0)
         m.d.comb += self.consumer.valid.eq(self.count != 0)
-        with m.If(push & ~pop):
+        with m.If(self.clear):
+            m.d.sync += [self.count.eq(0), self.overflow.eq(0)]
+        with m.Elif(push & ~pop):
             with m.If(full):
                 m.d.sync += self.overflow.eq(1)
             with m.Else():

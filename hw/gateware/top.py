@@ -114,6 +114,7 @@ class VTACore(wiring.Component):
         m.submodules.store = store
         for name, channel in tok.items():
             m.submodules[f"tokens_{name}"] = channel
+            m.d.comb += channel.clear.eq(ctrl.start)
 
         _forward(m, self, ctrl.axi, CONTROL_PREFIX, AxiLiteSignature(), inner_is_master=False)
         _forward(m, self, master.axi, MEMORY_PREFIX, AxiMasterSignature(cfg),

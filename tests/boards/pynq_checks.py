@@ -130,3 +130,32 @@ def test_bus_errors_and_foreign_images(board, tmp_path):
     other = make_sim_overlay("pynq-z1", CONFIG, tmp_path / "other", "module other; endmodule")
     with pytest.raises(SimBusError, match="other Verilog"):
         pynq.Overlay(str(other), device=sim)
+
+
+def test_compiled_network_matches_fsim(board):
+    """Two conv layers and a dense layer (int8, requantized) through the PYNQ path."""
+    from vta.compiler import ops
+
+    sim, bit = board
+    rng = np.random.default_rng(7)
+    b = CONFIG.block
+    data = rng.integers(-128, 128, (1, 2, 6, 6, 1, b), dtype=np.int8)
+    w1 = rng.integers(-8, 8, (2, 2, 3, 3, b, b), dtype=np.int8)
+    w2 = rng.integers(-8, 8, (2, 2, 3, 3, b, b), dtype=np.int8)
+    bias = rng.integers(-500, 500, 2 * b, dtype=np.int32)
+
+    def network(dev):
+        x = ops.conv2d(dev, data, w1, bias, padding=1, shift=5, clip=(0, 127))
+        x = ops.conv2d(dev, x, w2, padding=1, stride=2, shift=6, clip=(0, 127))
+        flat = x.reshape(1, -1, 1, b)                      # (N/B, K/BLOCK, B, BLOCK)
+        wd = np.random.default_rng(8).integers(-8, 8, (2, flat.shape[1], b, b), dtype=np.int8)
+        return x, ops.dense(dev, flat, wd, shift=4, clip=(-128, 127))
+
+    ref = open_device("fsim", CONFIG)
+    want = network(ref)
+    dev = open_device("pynq", CONFIG, bitstream=bit, device=sim)
+    got = network(dev)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == np.int8 and np.array_equal(g, w)
+    assert np.any(got[1] != 0)
+    dev.close()

@@ -14,7 +14,6 @@ from vta.compiler.schedule import Conv2dWorkload, ScheduleError
 from vta.driver import open_device
 from vta.runtime import pack_nchw, pack_oihw, unpack_nchw
 
-
 REQUANT = Epilogue(bias=True, shift=8, clip=(0, 127))
 
 
@@ -153,3 +152,51 @@ def test_bad_inputs_fail_with_one_line(fsim):
         ops.conv2d(fsim, x, w, padding=3)
     for err in (OperatorError, ScheduleError):
         assert "\n" not in str(err("x"))
+
+
+@pytest.fixture(scope="module")
+def verilator():
+    devices = {}
+
+    def get(name):
+        if name not in devices:
+            devices[name] = open_device("verilator", name, dram_bytes=16 << 20,
+                                        progress=False)
+        return devices[name]
+    yield get
+    for dev in devices.values():
+        dev.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config,shape,overrides", [
+    ("tiny", (1, 8, 9, 9, 12, 3, 1, 1), {}),
+    ("tiny", (2, 6, 8, 7, 8, 3, 2, 1), {"threads": 1}),
+    ("tiny", (1, 12, 6, 6, 8, 1, 1, 0), {"order": "spatial_outer"}),
+    ("default", (1, 64, 14, 14, 64, 3, 1, 1), {}),
+])
+def test_conv_on_verilator_matches_reference(verilator, config, shape, overrides):
+    dev = verilator(config)
+    n, c, h, w, o, k, s, p = shape
+    rng = np.random.default_rng(sum(shape))
+    x, wt, b = random_conv(rng, n, c, h, w, o, k)
+    acc = ref.conv2d(x, wt, s, p)
+    res = rng.integers(-128, 128, acc.shape, dtype=np.int8)
+    ep = Epilogue(True, 7, (-100, 100), True, (0, 127))
+    got = run_conv(dev, x, wt, b, ep, s, p, res, **overrides)
+    assert np.array_equal(got, ref.apply_epilogue(acc, ep, b, res))
+
+
+@pytest.mark.slow
+def test_cost_model_tracks_verilator_cycles(verilator):
+    """The estimate is within 15% of the cycle-accurate count on a ResNet-like layer."""
+    dev = verilator("default")
+    w = Conv2dWorkload(1, 128, 14, 14, 128, (3, 3), (1, 1), (1, 1))
+    kernel = ops.compile_conv2d(w, dev.config, REQUANT)
+    q = ops.queue_for(dev)
+    arrays = {n: q.empty(s, d) for n, (s, d) in kernel.operand_shapes().items()}
+    result = kernel.run(dev, **arrays)
+    for a in arrays.values():
+        a.free()
+    assert abs(kernel.estimate.cycles - result.cycles) / result.cycles < 0.15
+    assert result.gemm_utilization(dev.config) > 0.8

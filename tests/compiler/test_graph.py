@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from vta.compiler.frontend.errors import ModelError
 from vta.compiler.frontend.graph import Graph, GraphBuilder, Node, TensorType
 from vta.compiler.frontend.passes import fold_affine, fold_batch_norm, remove_dead

@@ -7,7 +7,6 @@ from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
 from onnx.reference import ReferenceEvaluator
-
 from vta.compiler.frontend.errors import ModelError
 from vta.compiler.frontend.models import resnet18_onnx
 from vta.compiler.frontend.onnx_import import import_onnx

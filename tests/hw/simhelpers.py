@@ -482,6 +482,12 @@ def run_cocotb(component, toplevel: str, test_module: str, build_dir) -> None:
                 test_dir=build_dir)
 
 
+def cocotb_uint(handle) -> int:
+    """The value of a cocotb signal handle as an unsigned integer (1-bit or wider)."""
+    value = handle.value
+    return value.to_unsigned() if hasattr(value, "to_unsigned") else int(value)
+
+
 class CocotbDmaReader:
     """cocotb model of a DMA read server on the ports ``{prefix}__req__*`` /
     ``{prefix}__resp__*`` of a Verilog DUT, serving ``dram``.
@@ -527,14 +533,14 @@ class CocotbDmaReader:
                 beat = int.from_bytes(self.dram.read(head[1], self.bus_bytes), "little")
                 resp_payload.value = beat | (int(head[2] == 1) << width)
             await ReadOnly()
-            if present and resp_ready.value.to_unsigned():
+            if present and cocotb_uint(resp_ready):
                 head = pending[0]
                 head[1] += self.bus_bytes
                 head[2] -= 1
                 if head[2] == 0:
                     pending.popleft()
-            if ready and req_valid.value.to_unsigned():
-                payload = req_payload.value.to_unsigned()
+            if ready and cocotb_uint(req_valid):
+                payload = cocotb_uint(req_payload)
                 addr, beats = payload & ((1 << 64) - 1), payload >> 64
                 self.requests.append((addr, beats))
                 pending.append([cycle + self.latency, addr, beats])
@@ -552,7 +558,7 @@ async def cocotb_feed(dut, prefix: str, words: list[int]) -> None:
             valid.value = 1
             payload.value = word
             await ReadOnly()
-            if ready.value.to_unsigned():
+            if cocotb_uint(ready):
                 break
     await FallingEdge(dut.clk)
     valid.value = 0

@@ -8,7 +8,6 @@ are balanced by construction) and placed in a :class:`~vta.sim.dram.Dram`; it re
 from __future__ import annotations
 
 import numpy as np
-
 from vta.hw import VTAConfig, isa
 from vta.hw.isa import AluOp, MemType
 from vta.sim.dram import Dram

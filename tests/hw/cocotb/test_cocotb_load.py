@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from simhelpers import CocotbDmaReader, cocotb_feed, fsim_sram_rows, padding_loads, run_cocotb  # noqa: E402
+from simhelpers import (  # noqa: E402
+    CocotbDmaReader,
+    cocotb_feed,
+    cocotb_uint,
+    fsim_sram_rows,
+    padding_loads,
+    run_cocotb,
+)
 from vta.hw import VTAConfig, isa  # noqa: E402
 from vta.sim.dram import Dram  # noqa: E402
 
@@ -60,7 +67,7 @@ if cocotb is not None:
         for _ in range(4000):
             await FallingEdge(dut.clk)
             await ReadOnly()
-            done += dut.insn_done.value.to_unsigned()
+            done += cocotb_uint(dut.insn_done)
             if done == len(loads):
                 break
         assert done == len(loads), f"only {done} of {len(loads)} loads completed"
@@ -70,7 +77,7 @@ if cocotb is not None:
             for a in range(len(expected) + 1):
                 await FallingEdge(dut.clk)
                 if a:
-                    got.append(data.value.to_unsigned())
+                    got.append(cocotb_uint(data))
                 en.value = 1
                 addr.value = a % len(expected)
             bad = [i for i, (g, e) in enumerate(zip(got, expected, strict=True)) if g != e]

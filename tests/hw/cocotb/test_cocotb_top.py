@@ -24,7 +24,8 @@ from vta.sim.dram import Dram  # noqa: E402
 from vta.sim.fsim import FunctionalSimulator  # noqa: E402
 from vta.sim.progen import random_program  # noqa: E402
 
-TINY = VTAConfig.preset("tiny")
+# cocotbext-axi's AxiRam speaks AXI4 (8-bit AxLEN): the AXI3 profile runs in pysim.
+TINY = VTAConfig.preset("tiny").replace(AXI_PROFILE="axi4")
 RAM_BYTES = 1 << 18
 A = {name: reg.offset for name, reg in BY_NAME.items()}
 
@@ -141,6 +142,7 @@ if cocotb is not None:
         dut.rst.value = 1
         dut.producer__push.value = 0
         dut.consumer__pop.value = 0
+        dut.clear.value = 0
         await ClockCycles(dut.clk, 2)
         dut.rst.value = 0
         await FallingEdge(dut.clk)

@@ -12,7 +12,6 @@ import random
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
-
 from vta.hw import VTAConfig
 from vta.hw.gateware.axi_master import AxiMaster, axi_port_widths
 from vta.sim.axi_dram import AxiDram
@@ -161,7 +160,7 @@ def test_writes_with_strobes_bursts_and_done():
     sim.run_until(2e-3)
     assert len(dones) == len(requests)
     expect = before.copy()
-    for (addr, _), req in zip(requests, beats):
+    for (addr, _), req in zip(requests, beats, strict=True):
         for k, (data, strb) in enumerate(req):
             for i in range(nb):
                 if strb >> i & 1:
@@ -176,3 +175,16 @@ def test_port_widths_follow_the_profile(preset, len_w, lock_w):
     ports = axi_port_widths(VTAConfig.preset(preset))
     assert ports["ARLEN"] == ("out", len_w) and ports["AWLOCK"] == ("out", lock_w)
     assert ("WID" in ports) == (len_w == 4)
+
+
+def test_back_to_back_single_beat_requests_stream_one_beat_per_cycle():
+    config = VTAConfig.preset("tiny")
+    dut, dram, model, sim = make(config, latency=4)
+    requests = [(dram.base + 64 * k, 1) for k in range(40)]
+    got = []
+    for tb in reader(dut, 2, requests, got):
+        sim.add_testbench(tb)
+    sim.run_until(1e-3)
+    assert [(d, last) for _, d, last in got] == expected_beats(dram, config, requests)
+    cycles = [c for c, _, _ in got]
+    assert cycles[-1] - cycles[0] <= len(requests) + 2

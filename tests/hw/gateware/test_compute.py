@@ -92,8 +92,9 @@ def test_gemm_same_row_back_to_back_is_exact():
     body = [Gemm(uop_bgn=0, uop_end=5, iter_out=3, iter_in=2, src_factor_out=5,
                  src_factor_in=1),
             Gemm(uop_bgn=0, uop_end=1, iter_out=4, iter_in=1, dst_factor_out=0),
-            # alternate two rows: hazards at distance two
-            Gemm(uop_bgn=0, uop_end=1, iter_out=3, iter_in=2, dst_factor_in=1)]
+            # cycle through two / three rows: hazards at distance two / three only
+            Gemm(uop_bgn=0, uop_end=1, iter_out=3, iter_in=2, dst_factor_in=1),
+            Gemm(uop_bgn=0, uop_end=1, iter_out=3, iter_in=3, dst_factor_in=1)]
     prog, _ = _program(TINY, dram, rng, body, uops)
     _check(TINY, dram, prog)
 
@@ -116,6 +117,21 @@ def test_alu_ops_tensor_and_immediate(op):
                     dst_factor_out=8, src_factor_out=1))   # reads rows others just wrote
     load = Load(memory_type=MemType.ACC, dram_base=acc, y_size=2, x_size=8, x_stride=8)
     prog, _ = _program(TINY, dram, rng, body, uops, acc_load=load)
+    _check(TINY, dram, prog)
+
+
+def test_alu_source_rows_written_just_before_are_forwarded():
+    """ACC[i + d] = ACC[i + d] + ACC[i] uop after uop, for distances d = 1, 2, 3: the source
+    row was written by the uop d places ahead, still inside the pipeline."""
+    rng = np.random.default_rng(8)
+    dram = Dram(1 << 18)
+    acc = _data(dram, rng, 32 * TINY.acc_elem_bytes, TINY.acc_elem_bytes)
+    uops = [Uop(dst_idx=i + d, src_idx=i, wgt_idx=0) for d in (1, 2, 3) for i in range(8)]
+    body = [Alu(alu_opcode=op, uop_bgn=8 * k, uop_end=8 * k + 8, iter_out=2, iter_in=1,
+                dst_factor_out=8, src_factor_out=8)
+            for k in range(3) for op in (AluOp.ADD, AluOp.MAX)]
+    load = Load(memory_type=MemType.ACC, dram_base=acc, y_size=1, x_size=32, x_stride=32)
+    prog, _ = _program(TINY, dram, rng, body, uops, acc_load=load, n_out=32)
     _check(TINY, dram, prog)
 
 

@@ -48,3 +48,54 @@ def test_random_programs_quick(name):
 def test_random_programs(name):
     for seed in range(10):
         _differential(CONFIGS[name], seed)
+
+
+@pytest.mark.slow
+def test_load_compute_store_overlap_when_tokens_allow():
+    """Item 6: with double buffering, the load of tile 1 runs during the GEMM of tile 0
+    and the store of tile 0 during the GEMM of tile 1 (instruction completion times)."""
+    from vta.hw.isa import Finish, Gemm, Load, MemType, Store, Uop, encode_uops
+
+    cfg = TINY
+    rng = np.random.default_rng(9)
+    dram = Dram(1 << 18)
+
+    def region(nbytes: int, elem: int) -> int:
+        addr = dram.alloc(nbytes, align=64)
+        dram.write(addr, rng.integers(0, 256, nbytes, dtype=np.uint8))
+        return addr // elem
+
+    # uops 0-3 accumulate tile 0 into ACC rows 0-3, uops 4-7 tile 1 into rows 8-11
+    uops = encode_uops([Uop(dst_idx=i % 4 + 8 * (i // 4), src_idx=i % 4, wgt_idx=i % 4)
+                        for i in range(8)], cfg)
+    ubase = region(len(uops), 4)
+    dram.write(ubase * 4, uops)
+    inp = [region(64 * cfg.inp_elem_bytes, cfg.inp_elem_bytes) for _ in range(2)]
+    wgt = region(4 * cfg.wgt_elem_bytes, cfg.wgt_elem_bytes)
+    out = [region(4 * cfg.out_elem_bytes, cfg.out_elem_bytes) for _ in range(2)]
+    loop = dict(iter_out=16, iter_in=4, src_factor_out=4, src_factor_in=0)
+    prog = [
+        Load(memory_type=MemType.WGT, dram_base=wgt, y_size=1, x_size=4, x_stride=4),
+        Load(memory_type=MemType.INP, sram_base=0, dram_base=inp[0], y_size=1, x_size=64,
+             x_stride=64, push_next=1),
+        Load(memory_type=MemType.INP, sram_base=64, dram_base=inp[1], y_size=1, x_size=64,
+             x_stride=64, push_next=1),
+        Load(memory_type=MemType.UOP, dram_base=ubase, y_size=1, x_size=8, x_stride=8,
+             pop_prev=1),
+        Gemm(reset=1, uop_bgn=0, uop_end=4, iter_out=1, iter_in=1),
+        Gemm(uop_bgn=0, uop_end=4, **loop, push_next=1),
+        Gemm(reset=1, uop_bgn=4, uop_end=8, iter_out=1, iter_in=1, pop_prev=1),
+        Gemm(uop_bgn=4, uop_end=8, **loop, push_next=1),
+        Store(sram_base=0, dram_base=out[0], y_size=1, x_size=4, x_stride=4, pop_prev=1),
+        Store(sram_base=8, dram_base=out[1], y_size=1, x_size=4, x_stride=4, pop_prev=1),
+        Finish(),
+    ]
+    ref = copy.deepcopy(dram)
+    run_fsim(cfg, ref, prog)
+    res = run_datapath(cfg, dram, prog, record=True)
+    assert res.finished and np.array_equal(dram.mem, ref.mem)
+    load, comp, store = (res.insn_done[k] for k in ("load", "compute", "store"))
+    gemm0_start, gemm0_end, gemm1_end = comp[1], comp[2], comp[4]
+    print(f"\nload done {load}, compute done {comp}, store done {store}")
+    assert gemm0_start < load[2] < gemm0_end, (load, comp)     # tile-1 load under GEMM 0
+    assert gemm0_end < store[0] < gemm1_end, (store, comp)     # tile-0 store under GEMM 1

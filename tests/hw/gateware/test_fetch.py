@@ -100,7 +100,7 @@ def test_fetch_routes_every_instruction_in_order(preset, n, stall):
     for name in got:
         assert got[name] == [i for i in program if route(i) == name], name
     assert seen["full_wait"] == (stall > 0.5)
-    for a, beats in model.read_bursts:
+    for _, beats in model.read_bursts:
         assert beats <= config.max_burst_beats
 
 

@@ -1,0 +1,123 @@
+"""``vta bench resnet18-layers``: the ResNet-18 convolutions through the kernel compiler.
+
+For each layer C1-C11 (C1's 3 input channels padded to BLOCK): compile (schedule, lower,
+record micro-kernels), run on the chosen device with random int8 data and the SPEC's
+requantization (bias, shift, clip to [0, 127]), check the output bit for bit against the
+numpy reference, and report MACs, instructions, DRAM bytes, cycles (measured on timed
+devices; the cost model's estimate beside them), GEMM utilization and compile time.  The
+last line is ``utilization: <value>`` over C2-C11.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from vta.hw.cli import Cli, add_config_argument
+from vta.hw.errors import VTAError
+
+LAYERS = [f"C{i}" for i in range(1, 12)]
+
+
+def register(cli: Cli) -> None:
+    cli.command("bench resnet18-layers",
+                "compile and run ResNet-18 conv layers C1-C11; per-layer cycles and GEMM "
+                "utilization", setup=_setup, run=_run)
+
+
+def _setup(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="fsim", help="fsim, verilator, pysim or pynq")
+    add_config_argument(p)
+    p.add_argument("--no-latency-hiding", action="store_true",
+                   help="one virtual thread: loads, compute and stores serialise")
+    p.add_argument("--layers", default=",".join(LAYERS),
+                   help="comma-separated subset, e.g. C2,C5 (default: all)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the comparison with the numpy reference")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+    from vta.driver import open_device
+    from vta.runtime import pack_nchw, pack_oihw, unpack_nchw
+
+    from . import ops
+    from . import reference_ops as ref
+    from .reference_ops import Epilogue
+    from .schedule import resnet18_workload
+
+    names = [n.strip().upper() for n in args.layers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in LAYERS]
+    if unknown:
+        raise VTAError(f"unknown layer {unknown[0]}; expected a subset of C1..C11")
+    dev = open_device(args.device, args.config)
+    c = dev.config
+    q = ops.queue_for(dev)
+    epilogue = Epilogue(bias=True, shift=8, clip=(0, 127))
+    overrides = {"threads": 1} if args.no_latency_hiding else {}
+    rng = np.random.default_rng(args.seed)
+    rows = []
+    compile_total = 0.0
+    for name in tqdm(names, desc=f"resnet18 on {args.device}", unit="layer", leave=False):
+        w = resnet18_workload(name)
+        t0 = time.perf_counter()
+        kernel = ops.compile_conv2d(w, c, epilogue, **overrides)
+        kernel.uop_kernels()
+        compile_s = time.perf_counter() - t0
+        compile_total += compile_s
+        x = rng.integers(-128, 128, (1, w.in_channels, w.height, w.width), dtype=np.int8)
+        wt = rng.integers(-128, 128, (w.out_channels, w.in_channels, *w.kernel),
+                          dtype=np.int8)
+        b = rng.integers(-4000, 4000, w.out_channels, dtype=np.int32)
+        arrays = {"data": q.array(pack_nchw(x, c.batch, c.block)),
+                  "weight": q.array(pack_oihw(wt, c.block, c.block)),
+                  "bias": q.array(ops.pack_bias(b, c, -(-w.out_channels // c.block))),
+                  "out": q.empty(*kernel.operand_shapes()["out"])}
+        try:
+            result = kernel.run(dev, **arrays)
+            if not args.no_check:
+                got = unpack_nchw(arrays["out"].numpy(), 1, w.out_channels)
+                want = ref.conv2d_epilogue(x, wt, epilogue, b, None, w.stride, w.padding)
+                if not np.array_equal(got, want):
+                    raise VTAError(f"{name}: output differs from the numpy reference at "
+                                   f"{int((got != want).sum())} positions")
+        finally:
+            for a in arrays.values():
+                a.free()
+        est = kernel.estimate
+        cycles = result.cycles if result is not None and result.cycles else None
+        counters = result.counters if result is not None else {}
+        dram = counters.get("DMA_RD_BYTES", 0) + counters.get("DMA_WR_BYTES", 0) \
+            or est.dram_bytes
+        used = cycles or est.cycles
+        rows.append({"layer": name, "macs": w.macs, "insns": result.insn_count if result
+                     else est.instructions, "dram": dram, "cycles": cycles,
+                     "est": est.cycles, "util": w.macs / (used * c.macs_per_cycle),
+                     "compile_ms": compile_s * 1e3, "schedule": kernel.schedule})
+    measured = all(r["cycles"] for r in rows)
+    print(f"ResNet-18 layers on {args.device} ({c.name}), latency hiding "
+          f"{'off' if args.no_latency_hiding else 'on'}; cycles "
+          f"{'measured' if measured else 'estimated by the cost model (untimed device)'}")
+    print(f"{'layer':<6}{'MACs':>12}{'insns':>8}{'DRAM bytes':>12}{'cycles':>11}"
+          f"{'est.':>11}{'err':>7}{'util':>7}{'compile':>10}  schedule")
+    for r in rows:
+        err = f"{(r['est'] - r['cycles']) / r['cycles']:+.0%}" if r["cycles"] else "-"
+        s = r["schedule"]
+        print(f"{r['layer']:<6}{r['macs']:>12,}{r['insns']:>8}{r['dram']:>12,}"
+              f"{r['cycles'] or '-':>11}{r['est']:>11}{err:>7}{r['util']:>7.3f}"
+              f"{r['compile_ms']:>8.1f}ms  oc{s.oc_tile} ic{s.ic_tile} h{s.h_tile} "
+              f"w{s.w_tile} t{s.threads} {s.order}")
+    main = [r for r in rows if r["layer"] != "C1"]
+    print(f"compile time: {compile_total * 1e3:.0f} ms for {len(rows)} layers")
+    if measured and rows:
+        errs = sorted(abs(r["est"] - r["cycles"]) / r["cycles"] for r in rows)
+        worst = max(rows, key=lambda r: abs(r["est"] - r["cycles"]) / r["cycles"])
+        print(f"cost model error: median {errs[len(errs) // 2]:.1%}, max {errs[-1]:.1%} "
+              f"({worst['layer']})")
+    if main:
+        macs = sum(r["macs"] for r in main)
+        cycles = sum(r["cycles"] or r["est"] for r in main)
+        print(f"utilization: {macs / (cycles * c.macs_per_cycle):.4f}")
+    return 0

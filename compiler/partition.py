@@ -1,0 +1,375 @@
+"""Partitioning a quantized graph between the accelerator and the CPU.
+
+:func:`partition` walks a quantized graph (see :mod:`vta.compiler.frontend.quantize`) in
+order and assigns every node to one *layer*:
+
+* a :class:`VtaLayer` -- one ``qconv2d`` or ``qdense`` compiled by the kernel compiler
+  (:mod:`vta.compiler.ops`), with its requantization (``+ bias``, ``>> shift``, clip) in the
+  ALU epilogue, and, when the node's only consumer is a residual ``qadd`` that needs no
+  rescaling (``lshift_a == lshift_b == shift == offset == 0``), that add and its clip fused
+  in as well (``Epilogue.residual``);
+* a :class:`CpuLayer` -- any other node, run by an llvmlite kernel
+  (:func:`vta.compiler.cpu.kernel_for_node`): quantize/dequantize, pooling, softmax,
+  reshapes, rescaling adds, and the conv/dense layers the accelerator cannot run or that do
+  not pay on it.
+
+A conv/dense stays on the CPU, with the reason recorded, when: its requantize shift
+differs between channels (the ALU shifts every lane by one immediate), its padding is not
+symmetric or does not fit the DMA pad fields, no tiling fits the SRAM buffers, or the cost
+model's estimated GEMM utilization (useful MACs / (cycles x peak MACs per cycle)) is below
+``min_utilization`` -- e.g. ResNet-18's first convolution, whose 3 input channels fill
+3/16 of each GEMM, or a batch-1 classifier that only streams weights.
+
+Layers come in an order where every input is ready before use (a fused layer runs at its
+add's position).  Moving tensors between the two sides (packing to ``NCHW{b}n{c}c``,
+unpacking) is the executable's job (:mod:`vta.compiler.executable`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from vta.hw.config import VTAConfig
+
+from .cost_model import CostEstimate, estimate_conv2d, estimate_dense
+from .frontend.errors import ModelError
+from .frontend.graph import Graph, Node
+from .reference_ops import Epilogue, OperatorError
+from .schedule import (
+    Conv2dWorkload,
+    ConvSchedule,
+    DenseSchedule,
+    DenseWorkload,
+    ScheduleError,
+    schedule_conv2d,
+    schedule_dense,
+)
+
+__all__ = ["VtaLayer", "CpuLayer", "Layer", "Partition", "partition", "VTA_OPS",
+           "DEFAULT_MIN_UTILIZATION", "FLOAT_COMPUTE_OPS"]
+
+VTA_OPS = ("qconv2d", "qdense")
+"""Ops the accelerator can run."""
+
+DEFAULT_MIN_UTILIZATION = 0.25
+"""Below this estimated GEMM utilization a conv/dense stays on the CPU."""
+
+FLOAT_COMPUTE_OPS = frozenset({"conv2d", "dense", "batch_norm", "relu", "clip", "add", "mul",
+                               "quantize_linear", "dequantize_linear"})
+"""Float ops that only exist before quantization (a graph holding one is not quantized)."""
+
+
+@dataclass(frozen=True)
+class VtaLayer:
+    """A conv2d/dense (and possibly a fused residual add) run as one accelerator kernel.
+
+    Members
+    -------
+    name:
+        The conv/dense node's name.
+    op:
+        ``"conv2d"`` or ``"dense"``.
+    nodes:
+        Names of the graph nodes this layer computes (the conv/dense, then a fused add).
+    data, weight, bias, residual:
+        Input tensor names (``bias``/``residual`` None when absent).
+    output:
+        The tensor the layer defines (the add's output when fused).
+    workload, epilogue, schedule, estimate:
+        What the kernel compiler builds, and the cost model's estimate for it.
+    """
+
+    name: str
+    op: str
+    nodes: tuple[str, ...]
+    data: str
+    weight: str
+    bias: str | None
+    residual: str | None
+    output: str
+    workload: Conv2dWorkload | DenseWorkload
+    epilogue: Epilogue
+    schedule: ConvSchedule | DenseSchedule
+    estimate: CostEstimate = field(repr=False, compare=False)
+
+    device = "vta"
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Runtime tensors read (data, residual); weights and bias are constants."""
+        return (self.data,) + ((self.residual,) if self.residual else ())
+
+    def utilization(self, config: VTAConfig) -> float:
+        """Useful MACs / (estimated cycles x peak MACs per cycle)."""
+        return self.workload.macs / max(1, self.estimate.cycles * config.macs_per_cycle)
+
+    def describe(self) -> str:
+        return "+".join(self.nodes)
+
+
+@dataclass(frozen=True)
+class CpuLayer:
+    """One graph node run by an llvmlite CPU kernel.
+
+    Members
+    -------
+    node:
+        The graph node.
+    reason:
+        Why it is not on the accelerator (empty for ops the accelerator never runs).
+    """
+
+    node: Node
+    reason: str = ""
+
+    device = "cpu"
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return (self.node.name,)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.node.inputs
+
+    @property
+    def output(self) -> str:
+        return self.node.output
+
+    def describe(self) -> str:
+        return self.node.name
+
+
+Layer = VtaLayer | CpuLayer
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A quantized graph cut into layers, in execution order.
+
+    Members
+    -------
+    graph, config:
+        What was partitioned, for which accelerator configuration.
+    layers:
+        :class:`VtaLayer` and :class:`CpuLayer` objects in a valid execution order.
+    """
+
+    graph: Graph
+    config: VTAConfig
+    layers: tuple[Layer, ...]
+
+    def placement(self) -> dict[str, str]:
+        """Node name -> ``"vta"`` or ``"cpu"``."""
+        return {n: layer.device for layer in self.layers for n in layer.nodes}
+
+    @property
+    def vta_layers(self) -> list[VtaLayer]:
+        return [lay for lay in self.layers if isinstance(lay, VtaLayer)]
+
+    @property
+    def cpu_layers(self) -> list[CpuLayer]:
+        return [lay for lay in self.layers if isinstance(lay, CpuLayer)]
+
+    def summary(self) -> str:
+        """One line per layer: device, nodes, and why a conv/dense is on the CPU."""
+        lines = []
+        for layer in self.layers:
+            if isinstance(layer, VtaLayer):
+                lines.append(f"vta  {layer.describe():<40} est. {layer.estimate.cycles} "
+                             f"cycles, utilization {layer.utilization(self.config):.2f}")
+            else:
+                why = f"  ({layer.reason})" if layer.reason else ""
+                lines.append(f"cpu  {layer.node.name:<40} {layer.node.op}{why}")
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ decisions
+def _pair(value: object) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    v = tuple(int(x) for x in value)  # type: ignore[union-attr]
+    return (v[0], v[1])
+
+
+def _pads(value: object) -> tuple[int, int, int, int]:
+    if isinstance(value, int):
+        return (value,) * 4
+    v = tuple(int(x) for x in value)  # type: ignore[union-attr]
+    return (v[0], v[1], v[0], v[1]) if len(v) == 2 else (v[0], v[1], v[2], v[3])
+
+
+def _uniform_shift(node: Node) -> int | None:
+    shift = node.attr("shift", 0)
+    if isinstance(shift, tuple):
+        return int(shift[0]) if len(set(shift)) == 1 else None
+    return int(shift)
+
+
+def _workload(graph: Graph, node: Node) -> Conv2dWorkload | DenseWorkload | str:
+    """The kernel compiler's workload for ``node``, or why there is none."""
+    x = graph.type_of(node.inputs[0]).shape
+    w = graph.type_of(node.inputs[1]).shape
+    if node.op == "qdense":
+        return DenseWorkload(x[0], x[1], w[0])
+    top, left, bottom, right = _pads(node.attr("pads", 0))
+    if (top, left) != (bottom, right):
+        return f"asymmetric padding {(top, left, bottom, right)}"
+    try:
+        return Conv2dWorkload(x[0], x[1], x[2], x[3], w[0], (w[2], w[3]),
+                              _pair(node.attr("strides", 1)), (top, left))
+    except ScheduleError as e:
+        return str(e)
+
+
+def _plan(workload: Conv2dWorkload | DenseWorkload, config: VTAConfig, epilogue: Epilogue
+          ) -> tuple[ConvSchedule | DenseSchedule, CostEstimate]:
+    """Schedule and estimate; ScheduleError when nothing fits."""
+    if isinstance(workload, Conv2dWorkload):
+        s = schedule_conv2d(workload, config, epilogue)
+        return s, estimate_conv2d(workload, s, config, epilogue)
+    s = schedule_dense(workload, config, epilogue)
+    return s, estimate_dense(workload, s, config, epilogue)
+
+
+def _plain_residual_add(graph: Graph, node: Node, tensor: str) -> str | None:
+    """The other operand if ``node`` is a qadd of ``tensor`` that needs no rescaling."""
+    if node.op != "qadd" or len(node.inputs) != 2 or node.inputs.count(tensor) != 1:
+        return None
+    if any(node.attr(k, 0) != 0 for k in ("lshift_a", "lshift_b", "offset", "shift")):
+        return None
+    other = node.inputs[1] if node.inputs[0] == tensor else node.inputs[0]
+    if graph.type_of(other).shape != graph.type_of(tensor).shape:
+        return None
+    return other
+
+
+def partition(graph: Graph, config: VTAConfig, *,
+              min_utilization: float = DEFAULT_MIN_UTILIZATION,
+              cpu_nodes: Iterable[str] = (), cpu_only: bool = False,
+              fuse_residual: bool = True) -> Partition:
+    """Assign every node of a quantized graph to the accelerator or the CPU.
+
+    Parameters
+    ----------
+    graph:
+        A quantized graph (integer ops between ``quantize`` and ``dequantize``).
+    config:
+        The accelerator configuration the kernels are scheduled for.
+    min_utilization:
+        A conv/dense whose estimated GEMM utilization is lower runs on the CPU
+        (0 puts every conv/dense the accelerator can run on it).
+    cpu_nodes:
+        Names of conv/dense nodes forced onto the CPU.
+    cpu_only:
+        Put everything on the CPU (the llvmlite kernels alone).
+    fuse_residual:
+        Fuse a rescaling-free residual ``qadd`` into the conv/dense producing one operand.
+
+    Raises
+    ------
+    ModelError
+        if the graph still holds float compute ops (quantize it first), ``cpu_nodes``
+        names a node the graph does not have, or ``min_utilization`` is not in [0, 1].
+    """
+    if not 0.0 <= float(min_utilization) <= 1.0:
+        raise ModelError(f"min_utilization must be between 0 and 1, not {min_utilization!r}")
+    float_ops = sorted({n.op for n in graph.nodes if n.op in FLOAT_COMPUTE_OPS})
+    if float_ops:
+        raise ModelError(f"graph {graph.name!r} is not quantized (it has float {float_ops[0]} "
+                         "nodes); quantize it first (vta.compiler.frontend.quantize)")
+    forced = set(cpu_nodes)
+    names = {n.name for n in graph.nodes}
+    unknown = sorted(forced - names)
+    if unknown:
+        raise ModelError(f"cpu_nodes names {unknown[0]!r}, which is not a node of graph "
+                         f"{graph.name!r}")
+
+    layers: list[Layer | None] = []
+    pending: dict[str, int] = {}    # fused add name -> index of its placeholder
+    fused_into: dict[str, VtaLayer] = {}
+    for node in graph.nodes:
+        if node.name in pending:
+            layers[pending.pop(node.name)] = None
+            layers.append(fused_into.pop(node.name))
+            continue
+        if node.op not in VTA_OPS:
+            layers.append(CpuLayer(node))
+            continue
+        reason = ("forced by cpu_only" if cpu_only else
+                  "forced by cpu_nodes" if node.name in forced else None)
+        layer = None if reason else _vta_layer(graph, node, config, min_utilization)
+        if isinstance(layer, str) or layer is None:
+            layers.append(CpuLayer(node, reason or layer or ""))
+            continue
+        add = _fusable_add(graph, node) if fuse_residual else None
+        if add is not None:
+            fused = _fuse(graph, layer, add, config)
+            if fused is not None:
+                # Run where the add runs: the residual operand may be computed after the conv.
+                pending[add.name] = len(layers)
+                fused_into[add.name] = fused
+                layers.append(None)
+                continue
+        layers.append(layer)
+    return Partition(graph, config, tuple(lay for lay in layers if lay is not None))
+
+
+def _vta_layer(graph: Graph, node: Node, config: VTAConfig,
+               min_utilization: float) -> VtaLayer | str:
+    """The accelerator layer for a conv/dense node, or the reason it stays on the CPU."""
+    for name, what in ((node.inputs[1], "weight"),) + tuple(
+            (n, "bias") for n in node.inputs[2:]):
+        if name not in graph.params:
+            return f"its {what} is not a constant"
+    shift = _uniform_shift(node)
+    if shift is None:
+        return "per-channel requantize shifts (the ALU shifts all lanes by one immediate)"
+    workload = _workload(graph, node)
+    if isinstance(workload, str):
+        return workload
+    try:
+        epilogue = Epilogue(bias=len(node.inputs) > 2, shift=shift,
+                            clip=(int(node.attr("lo", -128)), int(node.attr("hi", 127))))
+        schedule, estimate = _plan(workload, config, epilogue)
+    except (ScheduleError, OperatorError) as e:
+        return str(e)
+    layer = VtaLayer(node.name, "conv2d" if node.op == "qconv2d" else "dense", (node.name,),
+                     node.inputs[0], node.inputs[1], node.inputs[2] if len(node.inputs) > 2
+                     else None, None, node.output, workload, epilogue, schedule, estimate)
+    util = layer.utilization(config)
+    if util < min_utilization:
+        return (f"estimated GEMM utilization {util:.2f} is below {min_utilization:.2f}: "
+                "does not pay on the accelerator")
+    return layer
+
+
+def _fusable_add(graph: Graph, node: Node) -> Node | None:
+    if node.output in graph.outputs:
+        return None
+    users = graph.consumers(node.output)
+    if len(users) != 1 or _plain_residual_add(graph, users[0], node.output) is None:
+        return None
+    return users[0]
+
+
+def _fuse(graph: Graph, layer: VtaLayer, add: Node, config: VTAConfig) -> VtaLayer | None:
+    """``layer`` with ``add`` fused into its epilogue, or None if that no longer fits."""
+    residual = _plain_residual_add(graph, add, layer.output)
+    if residual is None:  # pragma: no cover - checked by _fusable_add
+        return None
+    ep = layer.epilogue
+    try:
+        epilogue = Epilogue(ep.bias, ep.shift, ep.clip, True,
+                            (int(add.attr("lo", -128)), int(add.attr("hi", 127))))
+        schedule, estimate = _plan(layer.workload, config, epilogue)
+    except (ScheduleError, OperatorError):
+        return None
+    return VtaLayer(layer.name, layer.op, layer.nodes + (add.name,), layer.data, layer.weight,
+                    layer.bias, residual, add.output, layer.workload, epilogue, schedule,
+                    estimate)

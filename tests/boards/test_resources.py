@@ -1,0 +1,93 @@
+"""`vta hw resources`: the yosys flow on a small Amaranth MAC design with a BRAM."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from amaranth.back import verilog
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+from vta.boards.resources import ResourceError, estimate, verdict
+from vta.boards.table import Capacity, capacity_for
+from vta.hw.cli import main as vta_main
+
+N_MULS = 6
+
+
+class MacLanes(wiring.Component):
+    """``n`` registered int8 x int8 products summed into a 512 x 32 BRAM."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        super().__init__({"a": In(8 * n), "b": In(8 * n), "addr": In(9), "we": In(1),
+                          "acc": Out(32)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = memory.Memory(shape=32, depth=512, init=[])
+        wr, rd = mem.write_port(), mem.read_port(transparent_for=())
+        total = 0
+        for i in range(self.n):
+            p = Signal(signed(16), name=f"p{i}")
+            m.d.sync += p.eq(self.a[8 * i:8 * i + 8].as_signed()
+                             * self.b[8 * i:8 * i + 8].as_signed())
+            total = total + p
+        m.d.comb += [wr.addr.eq(self.addr), wr.en.eq(self.we), wr.data.eq(total),
+                     rd.addr.eq(self.addr)]
+        m.d.sync += self.acc.eq(rd.data)
+        return m
+
+
+@pytest.fixture(scope="module")
+def mac_v(tmp_path_factory):
+    path = tmp_path_factory.mktemp("mac") / "mac_lanes.v"
+    path.write_text(verilog.convert(MacLanes(N_MULS), name="mac_lanes"))
+    return path
+
+
+@pytest.mark.slow
+def test_counts_dsp_bram_and_the_dsp_cap(mac_v, tmp_path):
+    full = estimate(mac_v, "mac_lanes", workdir=tmp_path / "full")
+    muls = [m for m in full.multipliers if m.dsp_eligible]
+    assert [(m.a_width, m.b_width) for m in muls] == [(8, 8)] * N_MULS
+    assert full.dsp == N_MULS and full.soft_multipliers == 0
+    assert full.bram36 == 0.5                       # one RAMB18 for 512 x 32
+    assert full.ff >= 32
+    assert (tmp_path / "full" / "synth.log").exists()
+
+
+def test_verdict_lines():
+    from vta.boards.resources import Resources
+
+    z020 = capacity_for("xc7z020clg400-1")
+    fits, line = verdict(Resources(20_000, 30_000, 100, 150, {}), z020)
+    assert fits and line.startswith("FITS xc7z020clg400-1: LUT 20000/53200 (38%)")
+    fits, line = verdict(Resources(20_000, 30_000, 100, 256, {}), z020)
+    assert not fits
+    assert line.startswith("DOES NOT FIT xc7z020clg400-1: DSP over the 85% budget")
+    tiny = Capacity("toy", lut=100, ff=100, bram36=1, dsp=1, dsp_kind="DSP48E1")
+    assert not verdict(Resources(90, 10, 0, 0, {}), tiny)[0]
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(ResourceError, match="does not exist"):
+        estimate(tmp_path / "none.v", "top")
+    bad = tmp_path / "bad.v"
+    bad.write_text("module top(input a; endmodule\n")
+    with pytest.raises(ResourceError, match="yosys failed on the design"):
+        estimate(bad, "top", workdir=tmp_path / "w")
+
+
+@pytest.mark.slow
+def test_cli_caps_dsps_and_prints_a_verdict(mac_v, capsys):
+    status = vta_main(["hw", "resources", "--verilog", str(mac_v), "--top", "mac_lanes",
+                       "--part", "xc7z020clg400-1", "--max-dsp", "4", "--json"])
+    out = [line.strip() for line in capsys.readouterr().out.strip().splitlines()]
+    assert status == 0
+    counts = json.loads(out[-2])
+    assert counts["used"]["DSP"] == 4 and counts["soft_multipliers"] == N_MULS - 4
+    assert counts["used"]["LUT"] > 2 * 30             # two 8x8 multipliers in LUTs
+    assert out[-3].startswith(f"multipliers: {N_MULS} ({N_MULS} of 8x8); 2 built from LUTs")
+    assert out[-1].startswith("FITS xc7z020clg400-1")

@@ -1,0 +1,98 @@
+"""Partitioning a quantized graph between VTA and the CPU (vta.compiler.partition)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from model_graphs import CFG, RNG, bias, qadd, qconv, residual_graph
+from vta.compiler.frontend import GraphBuilder, ModelError
+from vta.compiler.partition import CpuLayer, VtaLayer, partition
+
+
+def test_placement_and_reasons():
+    p = partition(residual_graph(), CFG)
+    placement = p.placement()
+    assert placement == {"c1": "cpu", "c2": "vta", "c3": "vta", "add": "vta", "pool": "cpu"}
+    c1 = next(lay for lay in p.layers if lay.name == "c1")
+    assert isinstance(c1, CpuLayer) and "utilization" in c1.reason
+    fused = next(lay for lay in p.layers if "add" in lay.nodes)
+    assert isinstance(fused, VtaLayer)
+    assert fused.nodes == ("c3", "add") and fused.residual == "c1" and fused.output == "add"
+    assert fused.epilogue.residual and fused.epilogue.residual_clip == (0, 127)
+    assert fused.epilogue.clip == (-128, 127) and fused.epilogue.shift == 6
+    assert "vta  c3+add" in p.summary()
+
+
+def test_rescaling_add_stays_on_cpu():
+    p = partition(residual_graph(plain_add=False), CFG)
+    assert p.placement()["add"] == "cpu"
+    assert [lay.name for lay in p.vta_layers] == ["c2", "c3"]
+    assert all(lay.residual is None for lay in p.vta_layers)
+
+
+def test_no_fusion_option_and_forced_cpu():
+    p = partition(residual_graph(), CFG, fuse_residual=False)
+    assert p.placement()["add"] == "cpu"
+    p = partition(residual_graph(), CFG, cpu_nodes=["c2"])
+    assert p.placement()["c2"] == "cpu"
+    assert next(lay for lay in p.layers if lay.name == "c2").reason == "forced by cpu_nodes"
+    p = partition(residual_graph(), CFG, cpu_only=True)
+    assert set(p.placement().values()) == {"cpu"}
+
+
+def test_min_utilization_zero_puts_small_conv_on_vta():
+    p = partition(residual_graph(), CFG, min_utilization=0.0)
+    assert p.placement()["c1"] == "vta"
+
+
+def test_fused_layer_runs_where_the_add_is():
+    # The skip operand is computed after the conv it is added to: the fused layer must
+    # come after it.
+    b = GraphBuilder("late")
+    x = b.input("x", (1, 16, 8, 8), "int8")
+    main = qconv(b, x, "main", 16)
+    skip = qconv(b, x, "skip", 16, k=1)
+    b.output(qadd(b, main, skip, "add"))
+    p = partition(b.build(), CFG)
+    order = [lay.name for lay in p.layers]
+    assert order == ["skip", "main"]
+    assert p.layers[1].nodes == ("main", "add") and p.layers[1].residual == "skip"
+
+
+def test_per_channel_shifts_and_asymmetric_pads_stay_on_cpu():
+    b = GraphBuilder("odd")
+    x = b.input("x", (1, 16, 8, 8), "int8")
+    y = qconv(b, x, "perchan", 16, shift=tuple([5] * 8 + [6] * 8))
+    y = qconv(b, y, "uniform", 16, shift=tuple([5] * 16))
+    y = qconv(b, y, "asym", 16, pads=(1, 1, 0, 0))
+    b.output(y)
+    p = partition(b.build(), CFG)
+    layers = {lay.name: lay for lay in p.layers}
+    assert isinstance(layers["perchan"], CpuLayer) and "per-channel" in layers["perchan"].reason
+    assert isinstance(layers["uniform"], VtaLayer) and layers["uniform"].epilogue.shift == 5
+    assert isinstance(layers["asym"], CpuLayer) and "asymmetric" in layers["asym"].reason
+
+
+def test_dense_placement_follows_cost_model():
+    b = GraphBuilder("fc")
+    x = b.input("x", (1, 512), "int8")
+    w = b.param("w", RNG.integers(-5, 6, (1000, 512)).astype(np.int8))
+    b.output(b.node("qdense", [x, w, b.param("b", bias(1000))], "fc", shift=4, lo=-128,
+                    hi=127, out_scale=1.0))
+    g = b.build()
+    fc = partition(g, CFG).layers[0]
+    assert isinstance(fc, CpuLayer) and "does not pay" in fc.reason   # a GEMV only streams weights
+    fc = partition(g, CFG, min_utilization=0.0).layers[0]
+    assert isinstance(fc, VtaLayer) and fc.op == "dense"
+
+
+def test_errors():
+    b = GraphBuilder("float")
+    x = b.input("x", (1, 3, 8, 8))
+    b.output(b.relu(x))
+    with pytest.raises(ModelError, match="not quantized"):
+        partition(b.build(), CFG)
+    with pytest.raises(ModelError, match="not a node"):
+        partition(residual_graph(), CFG, cpu_nodes=["nope"])
+    with pytest.raises(ModelError, match="min_utilization"):
+        partition(residual_graph(), CFG, min_utilization=2)

@@ -1,0 +1,101 @@
+"""``vta run`` (and the model benchmarks) through the CLI dispatcher."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from vta.compiler.executable import Executable
+from vta.hw.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _kernel_cache(tmp_path_factory, monkeypatch):
+    # Keep the CLI's llvmlite object cache out of the home directory.
+    monkeypatch.setenv("VTA_CPU_CACHE", str(tmp_path_factory.getbasetemp() / "cpu-cache"))
+
+
+def _onnx_model(path):
+    """A small float ONNX CNN: conv+relu, conv+relu, global pool, flatten, gemm."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(5)
+
+    def init(name, shape, scale):
+        return numpy_helper.from_array(rng.normal(0, scale, shape).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1] * 4,
+                         kernel_shape=[3, 3]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", pads=[1] * 4,
+                         kernel_shape=[3, 3]),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("GlobalAveragePool", ["r2"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "w3", "b3"], ["y"], name="fc", transB=1),
+    ]
+    inits = [init("w1", (32, 16, 3, 3), 0.1), init("b1", (32,), 0.1),
+             init("w2", (32, 32, 3, 3), 0.1), init("b2", (32,), 0.1),
+             init("w3", (10, 32), 0.3), init("b3", (10,), 0.1)]
+    graph = helper.make_graph(
+        nodes, "small_cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                           [1, 16, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_run_demo(capsys):
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert "compiled demo" in out
+    assert "MATCH: outputs equal the numpy reference" in out
+    assert "vta:fsim" in out and "conv2" in out and "softmax" in out
+
+
+def test_run_onnx_save_and_rerun_artifact(tmp_path, capsys):
+    model = _onnx_model(tmp_path / "small.onnx")
+    art = tmp_path / "small.vtax"
+    x = np.random.default_rng(2).standard_normal((1, 16, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["run", str(model), "--input", str(tmp_path / "x.npy"), "--save",
+                 str(art)]) == 0
+    first = capsys.readouterr().out
+    assert "compiled small_cnn" in first and "MATCH" in first and art.is_file()
+    assert main(["run", str(art), "--input", str(tmp_path / "x.npy")]) == 0
+    second = capsys.readouterr().out
+    assert f"loaded {art}" in second and "MATCH" in second
+    top = [line for line in first.splitlines() if line.startswith("output ")]
+    assert top and top == [line for line in second.splitlines() if line.startswith("output ")]
+
+
+def test_run_reports_mismatch(monkeypatch, capsys):
+    real = Executable.reference
+
+    def off_by_one(self, inputs):
+        out = real(self, inputs)
+        return {k: v + np.float32(1) for k, v in out.items()}
+
+    monkeypatch.setattr(Executable, "reference", off_by_one)
+    assert main(["run", "--cpu-only"]) == 1
+    assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_run_errors(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "missing.onnx")]) == 2
+    assert "vta: error: no model" in capsys.readouterr().err
+    np.save(tmp_path / "bad.npy", np.zeros((1, 3, 8, 8), np.float32))
+    assert main(["run", "--input", str(tmp_path / "bad.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "vta: error:" in err and "expects [1, 3, 32, 32]" in err
+    with pytest.raises(SystemExit):
+        main(["run", "--device", "nope"])
+
+
+@pytest.mark.slow
+def test_bench_resnet18_small_image(capsys):
+    assert main(["bench", "resnet18", "--image-size", "32", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "compile" in out and "MATCH" in out and "on VTA" in out
