@@ -81,7 +81,7 @@ _BRAM18 = ("RAMB18E1", "RAMB18E2", "FIFO18E1", "FIFO18E2")
 _DSP = ("DSP48E1", "DSP48E2")
 
 
-_ZERO_INIT = re.compile(r"^[ \t]+[\\\w$.]+ ?\[\d+\] = \d+'h0+;\n", re.M)
+_ZERO_INIT = re.compile(r"^[ \t]+[\\\w$.]+ ?\[\d+\] = \d+'[hdb]0+;\n", re.M)
 
 
 def yosys_command() -> list[str]:

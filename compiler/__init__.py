@@ -35,8 +35,8 @@ _LAZY = {
     "CompiledKernel": ("vta.compiler.ops", "CompiledKernel"),
     "compile_conv2d": ("vta.compiler.ops", "compile_conv2d"),
     "compile_dense": ("vta.compiler.ops", "compile_dense"),
-    # model compiler (compile.py, executable.py); onnx is imported only for ONNX models
-    "compile": ("vta.compiler.compile", "compile"),
+    # model compiler (model_compiler.py, executable.py); onnx is imported only for ONNX models
+    "compile": ("vta.compiler.model_compiler", "compile"),
     "load": ("vta.compiler.executable", "load"),
     "Executable": ("vta.compiler.executable", "Executable"),
 }

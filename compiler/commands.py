@@ -144,9 +144,9 @@ def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .compile import compile as compile_model
-    from .compile import to_graph
     from .executable import load
+    from .model_compiler import compile as compile_model
+    from .model_compiler import to_graph
 
     use_default_kernel_cache()
     model = _load_model(args.model, args.seed)
@@ -221,9 +221,9 @@ def _setup_resnet(p: argparse.ArgumentParser) -> None:
 def _run_resnet(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .compile import compile as compile_model
     from .frontend import import_onnx, quantize
     from .frontend.models import resnet18_onnx
+    from .model_compiler import compile as compile_model
 
     use_default_kernel_cache()
     repeat = args.repeat or (3 if args.device == "fsim" else 1)
@@ -294,10 +294,10 @@ def digits_experiment(device: str = "fsim", config: Any = None, epochs: int = 8,
     reference), ``exact`` (VTA logits equal the reference's bit for bit), the executable's
     partition summary and timings.
     """
-    from .compile import compile as compile_model
     from .frontend import quantize
     from .frontend import run as reference_run
     from .frontend.digits import load_digits_split, train_digits_cnn
+    from .model_compiler import compile as compile_model
 
     data = load_digits_split(seed)
     t0 = time.perf_counter()

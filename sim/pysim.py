@@ -96,6 +96,7 @@ class PySim:
             self._vcd.__enter__()
         self.sim_seconds = 0.0
         self._closed = False
+        self.sim.advance()      # start the processes now, so none is left unawaited
 
     # ------------------------------------------------------------------ the host coroutine
     async def _host_loop(self, ctx: Any) -> None:
@@ -168,6 +169,7 @@ class PySim:
             raise PySimError("pysim simulation is closed")
         self._ops.clear()
         self.sim.reset()
+        self.sim.advance()      # start the restarted processes (no unawaited coroutines)
 
     def close(self) -> None:
         """Finish the waveform file (if any); further calls raise :class:`PySimError`."""

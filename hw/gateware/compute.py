@@ -22,12 +22,17 @@ The SRAM reads are non-transparent, so a row read in S1 misses the writes of the
 uops ahead of it.  The ``wb`` register holds the row written in the previous cycle; each
 of S2, S3 and S4 replaces the operand rows by ``wb`` when the addresses match, which
 keeps results exact when nearby uops hit one ACC row.
+
+Every uop carries its instruction's control bits, so a GEMM or ALU that pushes no token is
+done once its last uop has been issued and the next GEMM/ALU follows two cycles later;
+an instruction that pushes waits for all its write-backs first, and LOADs and FINISH
+start only on an empty pipeline.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -71,7 +76,7 @@ class ComputeModule(wiring.Component):
     out_rd : In(SramReadSignature)
         The store module's read port into the OUT buffer.
     busy : Out(1)
-        An instruction is waiting for tokens or executing.
+        An instruction is waiting for tokens or executing, or uops are in flight.
     wait_prev, wait_next : Out(1)
         The head instruction waits for a load->compute / store->compute token.
     insn_done : Out(1)
@@ -191,6 +196,13 @@ class ComputeModule(wiring.Component):
         src_i, src_ij = Signal(src_bits), Signal(src_bits)
         wgt_i, wgt_ij = Signal(cfg.log_wgt_depth), Signal(cfg.log_wgt_depth)
         issuing = Signal()
+        # Each uop carries its instruction's control bits down the pipeline, so the next
+        # GEMM/ALU can start issuing while the previous one's uops are still in flight.
+        ctl_layout = data.StructLayout({"is_alu": 1, "reset": 1, "use_imm": 1,
+                                        "alu_op": 3, "imm": cfg.acc_width})
+        s1_ctl, s2_ctl, s3_ctl, s4_ctl = (Signal(ctl_layout, name=f"s{i}_ctl")
+                                          for i in range(1, 5))
+        pipe_empty = Signal()
         # Pipeline valid bits and carried fields.
         v1, v2, v3, v4 = Signal(), Signal(), Signal(), Signal()
         s1_dst_off, s1_src_off, s1_wgt_off = (Signal(cfg.log_acc_depth), Signal(src_bits),
@@ -209,9 +221,12 @@ class ComputeModule(wiring.Component):
                 m.d.comb += [
                     self.wait_prev.eq(self.insn.valid & pop_prev & ~self.l2c.valid),
                     self.wait_next.eq(self.insn.valid & pop_next & ~self.s2c.valid),
-                    self.busy.eq(self.insn.valid),
+                    self.busy.eq(self.insn.valid | ~pipe_empty),
                 ]
-                with m.If(self.insn.valid & tokens_ok):
+                # LOADs (which share the ACC write port) and FINISH wait for the uops of
+                # earlier instructions to drain; GEMM and ALU may follow them directly.
+                may_start = pipe_empty | (op == Opcode.GEMM) | (op == Opcode.ALU)
+                with m.If(self.insn.valid & tokens_ok & may_start):
                     m.d.comb += [accept.eq(1), self.insn.ready.eq(1),
                                  self.l2c.pop.eq(pop_prev), self.s2c.pop.eq(pop_next)]
                     m.d.sync += [cur_push_prev.eq(push_prev), cur_push_next.eq(push_next),
@@ -274,7 +289,12 @@ class ComputeModule(wiring.Component):
                                      src_i.eq(src_i + sfo), src_ij.eq(src_i + sfo),
                                      wgt_i.eq(wgt_i + wfo), wgt_ij.eq(wgt_i + wfo)]
                         with m.If(last_i):
-                            m.next = "DRAIN"
+                            # Pushes wait for every uop's write-back; otherwise the
+                            # instruction is done once its last uop has been issued.
+                            with m.If(cur_push_prev | cur_push_next):
+                                m.next = "DRAIN"
+                            with m.Else():
+                                m.next = "PUSH"
                     with m.Else():
                         m.d.sync += [j_cnt.eq(j_cnt + 1), dst_ij.eq(dst_ij + dfi),
                                      src_ij.eq(src_ij + sfi), wgt_ij.eq(wgt_ij + wfi)]
@@ -294,8 +314,11 @@ class ComputeModule(wiring.Component):
 
         # ---------------------------------------------------------------- S0: uop fetch
         m.d.comb += [uop_rd.addr.eq(k), uop_rd.en.eq(1)]
+        m.d.comb += pipe_empty.eq(~v1 & ~v2 & ~v3 & ~v4)
         m.d.sync += [v1.eq(issuing), s1_dst_off.eq(dst_ij), s1_src_off.eq(src_ij),
-                     s1_wgt_off.eq(wgt_ij)]
+                     s1_wgt_off.eq(wgt_ij),
+                     s1_ctl.is_alu.eq(is_alu), s1_ctl.reset.eq(reset),
+                     s1_ctl.use_imm.eq(use_imm), s1_ctl.alu_op.eq(alu_op), s1_ctl.imm.eq(imm)]
 
         # ---------------------------------------------------------------- S1: SRAM reads
         uop = uop_layout(cfg)(uop_rd.data)
@@ -310,43 +333,44 @@ class ComputeModule(wiring.Component):
             self.inp_rd.addr.eq(src), self.inp_rd.en.eq(1),
             self.wgt_rd.addr.eq(wgt), self.wgt_rd.en.eq(1),
         ]
-        m.d.sync += [v2.eq(v1), s2_dst.eq(dst), s2_src.eq(src)]
+        m.d.sync += [v2.eq(v1), s2_dst.eq(dst), s2_src.eq(src), s2_ctl.eq(s1_ctl)]
 
         # The row read in S1 misses the writes of the three uops ahead of it.  As a uop
         # passes S2, S3 and S4, ``wb`` holds the write of the uop three, two and one
         # places ahead of it respectively, so checking ``wb`` once per stage covers them.
         def forward(addr, value):
             return Mux(wb_valid & (wb_addr == addr), wb_data, value)
-        fwd_src = is_alu & ~use_imm             # only tensor ALU ops read ACC[src]
+        def fwd_src(ctl):                       # only tensor ALU ops read ACC[src]
+            return ctl.is_alu & ~ctl.use_imm
 
         # ---------------------------------------------------------------- S2: operands
         lanes = cfg.batch * cfg.block_out
-        imm_row = Cat(*([imm] * lanes))
+        imm_row = Cat(*([s2_ctl.imm] * lanes))
         m.submodules.gemm = gemm = GemmCore(cfg)      # products registered into S3
         m.d.comb += [gemm.inp.eq(self.inp_rd.data), gemm.wgt.eq(self.wgt_rd.data)]
-        m.d.sync += [v3.eq(v2), s3_dst.eq(s2_dst), s3_src.eq(s2_src),
+        m.d.sync += [v3.eq(v2), s3_dst.eq(s2_dst), s3_src.eq(s2_src), s3_ctl.eq(s2_ctl),
                      s3_a.eq(forward(s2_dst, acc_rd_dst.data)),
-                     s3_b.eq(Mux(use_imm, imm_row, forward(s2_src, acc_rd_src.data)))]
+                     s3_b.eq(Mux(s2_ctl.use_imm, imm_row, forward(s2_src, acc_rd_src.data)))]
 
         # ---------------------------------------------------------------- S3: adder tree
-        m.d.sync += [v4.eq(v3), s4_dst.eq(s3_dst), s4_src.eq(s3_src),
+        m.d.sync += [v4.eq(v3), s4_dst.eq(s3_dst), s4_src.eq(s3_src), s4_ctl.eq(s3_ctl),
                      s4_a.eq(forward(s3_dst, s3_a))]
-        with m.If(is_alu):
-            m.d.sync += s4_b.eq(Mux(fwd_src, forward(s3_src, s3_b), s3_b))
+        with m.If(s3_ctl.is_alu):
+            m.d.sync += s4_b.eq(Mux(fwd_src(s3_ctl), forward(s3_src, s3_b), s3_b))
         with m.Else():
             m.d.sync += s4_b.eq(gemm.dot)
 
         # ---------------------------------------------------------------- S4: write-back
         a4 = forward(s4_dst, s4_a)
-        b4 = Mux(fwd_src, forward(s4_src, s4_b), s4_b)
+        b4 = Mux(fwd_src(s4_ctl), forward(s4_src, s4_b), s4_b)
         gemm_sum = Cat(*((a4.word_select(i, cfg.acc_width) + b4.word_select(i, cfg.acc_width))
                          [:cfg.acc_width] for i in range(lanes)))
         m.submodules.alu = alu = AluCore(cfg)
-        m.d.comb += [alu.opcode.eq(alu_op), alu.a.eq(a4), alu.b.eq(b4)]
+        m.d.comb += [alu.opcode.eq(s4_ctl.alu_op), alu.a.eq(a4), alu.b.eq(b4)]
         result = Signal(acc_w)
-        with m.If(is_alu):
+        with m.If(s4_ctl.is_alu):
             m.d.comb += result.eq(alu.result)
-        with m.Elif(reset):
+        with m.Elif(s4_ctl.reset):
             m.d.comb += result.eq(0)
         with m.Else():
             m.d.comb += result.eq(gemm_sum)
@@ -355,8 +379,8 @@ class ComputeModule(wiring.Component):
         m.d.sync += [wb_valid.eq(v4), wb_addr.eq(s4_dst), wb_data.eq(result)]
         m.d.comb += [
             out_wr.addr.eq(s4_dst), out_wr.data.eq(narrow), out_wr.en.eq(v4),
-            self.gemm_uop.eq(v4 & ~is_alu),
-            self.alu_uop.eq(v4 & is_alu),
+            self.gemm_uop.eq(v4 & ~s4_ctl.is_alu),
+            self.alu_uop.eq(v4 & s4_ctl.is_alu),
         ]
         # The ACC write port is shared with the ACC/ACC_8BIT load engines (never both busy).
         with m.If(v4):

@@ -339,7 +339,6 @@ def _generate_verilog(config: VTAConfig, out_dir: Path) -> None:
         return
     try:
         from amaranth.back import verilog
-
         from vta.hw.gateware.top import VTATop
     except ImportError as e:
         raise BuildError(f"the gateware top level is not available ({e}); "

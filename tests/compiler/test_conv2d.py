@@ -1,6 +1,7 @@
 """conv2d on the functional simulator matches the numpy int8 reference bit for bit."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -15,6 +16,11 @@ from vta.driver import open_device
 from vta.runtime import pack_nchw, pack_oihw, unpack_nchw
 
 REQUANT = Epilogue(bias=True, shift=8, clip=(0, 127))
+
+
+def _examples(default: int) -> int:
+    """Hypothesis examples per randomized test; ``VTA_HYPOTHESIS_EXAMPLES`` raises it."""
+    return int(os.environ.get("VTA_HYPOTHESIS_EXAMPLES", default))
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +70,7 @@ def test_latency_hiding_and_serial_agree(fsim, threads):
     assert np.array_equal(got, want)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=_examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
 @given(data=st.data(), n=st.integers(1, 2), c=st.integers(1, 40), h=st.integers(1, 12),
        o=st.integers(1, 40), k=st.integers(1, 4), s=st.integers(1, 3),

@@ -1,5 +1,7 @@
 """dense on the functional simulator matches the numpy int8 reference bit for bit."""
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +14,11 @@ from vta.driver import open_device
 from vta.runtime import pack_matrix, unpack_matrix
 
 REQUANT = Epilogue(bias=True, shift=8, clip=(0, 127))
+
+
+def _examples(default: int) -> int:
+    """Hypothesis examples per randomized test; ``VTA_HYPOTHESIS_EXAMPLES`` raises it."""
+    return int(os.environ.get("VTA_HYPOTHESIS_EXAMPLES", default))
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +52,7 @@ def test_spec_dense_shapes_match_reference(fsim, shape):
                           ref.dense_epilogue(x, w, REQUANT, b))
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=_examples(25), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), n=st.integers(1, 40), k=st.integers(1, 200), m=st.integers(1, 100),
        tiny=st.booleans(), bias=st.booleans(), residual=st.booleans(),

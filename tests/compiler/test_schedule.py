@@ -1,6 +1,7 @@
 """Tiling search and cost model: every ResNet-18 / dense shape fits every preset; the model's
 byte and uop counts are exact against the lowered programs; bad input fails clearly."""
 
+import os
 import time
 
 import pytest
@@ -28,6 +29,11 @@ from vta.hw.config import VTAConfig
 RESNET18 = RESNET18_CONVS
 DENSE = list(DENSE_SHAPES)
 REQUANT = Epilogue(bias=True, shift=8, clip=(0, 127))
+
+
+def _examples(default: int) -> int:
+    """Hypothesis examples per randomized test; ``VTA_HYPOTHESIS_EXAMPLES`` raises it."""
+    return int(os.environ.get("VTA_HYPOTHESIS_EXAMPLES", default))
 
 
 def conv_workload(h, ic, oc, k, p, s, batch=1):
@@ -106,7 +112,7 @@ def test_search_is_fast_enough_for_a_model():
     assert time.perf_counter() - t0 < 10   # generous: a shared 2-core machine
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=_examples(40), deadline=None)
 @given(h=st.integers(1, 20), ic=st.integers(1, 70), oc=st.integers(1, 70),
        k=st.integers(1, 5), s=st.integers(1, 3), p=st.integers(0, 4), batch=st.integers(1, 2),
        preset=st.sampled_from(["default", "tiny"]), bias=st.booleans(),
@@ -127,7 +133,7 @@ def test_conv_estimate_counts_equal_the_lowered_program(h, ic, oc, k, s, p, batc
         counts["dram_read"], counts["dram_write"], counts["gemm_uops"], counts["alu_uops"])
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=_examples(30), deadline=None)
 @given(n=st.integers(1, 40), k=st.integers(1, 300), m=st.integers(1, 300),
        preset=st.sampled_from(["default", "tiny"]), threads=st.sampled_from([None, 1]),
        tiles=st.one_of(st.none(), st.tuples(st.integers(1, 4), st.integers(1, 4),

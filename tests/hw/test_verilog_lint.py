@@ -13,7 +13,6 @@ import re
 import subprocess
 
 import pytest
-
 from vta.hw import PRESETS, VTAConfig
 from vta.hw.cli import main
 from vta.hw.gateware.axi_master import axi_port_widths

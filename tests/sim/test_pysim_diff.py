@@ -4,8 +4,8 @@ The same programs -- directed TVM-style ones and random valid ones from
 :mod:`vta.sim.progen` -- run on the pysim device and on the functional simulator from the
 same DRAM image; the whole DRAM must be identical afterwards and the GEMM/ALU uop,
 instruction and written-byte counters equal.  (DMA_RD_BYTES differs by design: the
-hardware reads whole bus beats, fsim counts element bytes.)  ``VTA_PYSIM_PROGRAMS`` sets the number of
-random programs (default 160, in batches so ``pytest -n`` spreads them).
+hardware reads whole bus beats, fsim counts element bytes.)  ``VTA_PYSIM_PROGRAMS`` sets
+the number of random programs (default 240, in batches so ``pytest -n`` spreads them).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from vta.hw.isa import MemType
 from vta.sim.progen import random_program
 
 CONFIG = VTAConfig.preset("tiny")
-N_RANDOM = int(os.environ.get("VTA_PYSIM_PROGRAMS", "160"))
+N_RANDOM = int(os.environ.get("VTA_PYSIM_PROGRAMS", "240"))
 BATCHES = 8
 
 

@@ -5,9 +5,10 @@ suite (tests/sim/pysim_programs.py, :mod:`vta.sim.progen`) run on the ``verilato
 and on fsim from the same DRAM image: the whole DRAM must be identical afterwards and the
 GEMM/ALU uop, instruction and written-byte counters equal.  Each device has one fsim
 alongside that runs the same history, because SRAMs keep their contents across runs in
-hardware (a program that reads rows it never wrote sees the previous program's data).  Configs: ``tiny``, ``default``,
-``pynq`` and ``ultra96`` (``default`` and ``pynq`` generate the same Verilog and share one
-cached build).  ``VTA_VERILATOR_PROGRAMS`` sets the random programs per config (default 24).
+hardware (a program that reads rows it never wrote sees the previous program's data).
+Configs: ``tiny``, ``default``, ``pynq`` and ``ultra96`` (``default`` and ``pynq`` generate
+the same Verilog and share one cached build).  ``VTA_VERILATOR_PROGRAMS`` sets the random
+programs per config (default 24).
 
 A cold build of a 16x16 config takes minutes on 2 cores; it happens once per machine (the
 per-user cache), so a CI run pays it once per configuration.
@@ -20,7 +21,6 @@ import os
 import numpy as np
 import pytest
 from pysim_programs import DIRECTED
-
 from vta.driver import DeviceTimeout, open_device
 from vta.hw import VTAConfig, isa
 from vta.hw.isa import MemType

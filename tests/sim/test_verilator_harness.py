@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from verilator_copier import copier_verilog
-
 from vta.hw.toolchain import ToolError
 from vta.sim.dram import Dram
 from vta.sim.verilator import build as vbuild

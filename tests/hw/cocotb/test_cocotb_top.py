@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from simhelpers import run_cocotb  # noqa: E402
-from vta.hw import VTAConfig, isa  # noqa: E402
+from vta.hw import VTAConfig  # noqa: E402
 from vta.hw.regmap import BY_NAME, COUNTERS, CTRL_DONE, CTRL_IDLE, CTRL_START  # noqa: E402
 from vta.sim.dram import Dram  # noqa: E402
 from vta.sim.fsim import FunctionalSimulator  # noqa: E402

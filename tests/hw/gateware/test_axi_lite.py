@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from amaranth.sim import Simulator
-
 from vta.hw import VTAConfig
 from vta.hw.gateware.axi_lite import ControlRegisters
 from vta.hw.regmap import BY_NAME, COUNTERS, CTRL_DONE, CTRL_IDLE, CTRL_START

@@ -8,7 +8,6 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
-
 from vta.hw import VTAConfig, isa
 from vta.hw.gateware.axi_master import AxiMaster
 from vta.hw.gateware.fetch import Fetch

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from vta.driver import open_device
 from vta.hw import VTAConfig, isa
 from vta.hw.isa import AluOp, MemType

@@ -25,9 +25,7 @@ Example::
 
 from __future__ import annotations
 
-import sys
 import time
-import types
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -195,18 +193,3 @@ def compile(model: Any, config: VTAConfig | str | None = None,
     stats["vta_and_cpu_kernels"] = time.perf_counter() - t_cpu
     exe = Executable(part, kernels, packed, device, stats, cpu_kernels)
     return exe
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`compile`.
-
-    Importing the submodule ``vta.compiler.compile`` makes Python bind the package
-    attribute ``vta.compiler.compile`` to the module, hiding the function of the same
-    name; calling the module forwards to the function so both spellings work.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Executable:
-        return compile(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,231 @@
+"""``vta bench sim``: the cycle-accurate simulators measured against each other.
+
+For each configuration: the Verilator build time (cold: generating Verilog and compiling
+into an empty cache; cached: opening the device when the library is already built), the
+same blocked-GEMM program on ``pysim`` and ``verilator`` (simulated cycles per second of
+each and the ratio), and -- for 16x16 configs -- the ResNet-18 layers C2-C11 of SPEC
+section 8 run cycle-accurately through a runtime schedule (the runtime's hand-tiled
+``conv2d``; tiles chosen per layer to fit the SRAM halves), each checked bit for bit
+against numpy, with cycles and GEMM utilization per layer.
+
+This module sits in ``vta.sim`` with the simulator it measures, but drives it through the
+driver and the runtime (imported when a benchmark runs, never at import time).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from vta.hw.config import VTAConfig
+from vta.hw.errors import VTAError
+
+__all__ = ["RESNET18", "LayerResult", "SpeedResult", "measure_builds", "measure_speed",
+           "run_resnet_layers", "choose_conv_tile"]
+
+# SPEC section 8: name -> (H=W, IC, OC, kernel, pad, stride)
+RESNET18: dict[str, tuple[int, int, int, int, int, int]] = {
+    "C2": (56, 64, 64, 3, 1, 1), "C3": (56, 64, 128, 3, 1, 2), "C4": (56, 64, 128, 1, 0, 2),
+    "C5": (28, 128, 128, 3, 1, 1), "C6": (28, 128, 256, 3, 1, 2),
+    "C7": (28, 128, 256, 1, 0, 2), "C8": (14, 256, 256, 3, 1, 1),
+    "C9": (14, 256, 512, 3, 1, 2), "C10": (14, 256, 512, 1, 0, 2),
+    "C11": (7, 512, 512, 3, 1, 1),
+}
+
+
+@dataclass
+class BuildTimes:
+    config: str
+    cold: float | None           # seconds, None when not measured
+    cached_start: float          # open a device with the library cached (median)
+    verilog_cached: bool = True
+
+
+@dataclass
+class SpeedResult:
+    config: str
+    program: str
+    cycles: int
+    pysim_cps: float | None
+    verilator_cps: float
+    pysim_note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return self.verilator_cps / self.pysim_cps if self.pysim_cps else None
+
+
+@dataclass
+class LayerResult:
+    name: str
+    cycles: int
+    macs: int
+    utilization: float
+    sim_cycles: int
+    sim_seconds: float
+    tile: tuple[int, int, int]
+    exact: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def measure_builds(config: VTAConfig, *, cold: bool, progress: bool = True) -> BuildTimes:
+    """Cold build time (in a throw-away cache directory) and cached start time."""
+    from vta.driver import open_device
+
+    from .build import build_for_config
+
+    cold_s = None
+    if cold:
+        saved = os.environ.get("VTA_CACHE_DIR")
+        with tempfile.TemporaryDirectory(prefix="vta-cold-") as tmp:
+            os.environ["VTA_CACHE_DIR"] = tmp
+            try:
+                t0 = time.perf_counter()
+                build_for_config(config, progress=progress)
+                cold_s = time.perf_counter() - t0
+            finally:
+                if saved is None:
+                    os.environ.pop("VTA_CACHE_DIR", None)
+                else:
+                    os.environ["VTA_CACHE_DIR"] = saved
+    first = build_for_config(config, progress=progress)     # make sure the cache holds it
+    if not first.cached and cold_s is None:
+        cold_s = first.seconds
+    starts = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        dev = open_device("verilator", config, dram_bytes=16 << 20, progress=False)
+        starts.append(time.perf_counter() - t0)
+        dev.close()
+    return BuildTimes(config.TARGET, cold_s, statistics.median(starts))
+
+
+def _gemm_sizes(config: VTAConfig, scale: int) -> tuple[int, int, int]:
+    b = config.block
+    return config.batch * 4 * scale, 2 * b * scale, b * scale
+
+
+def measure_speed(config: VTAConfig, *, scale: int = 1, pysim: bool = True,
+                  pysim_max_cycles: int = 200_000) -> SpeedResult:
+    """Run one blocked-GEMM program on verilator and pysim; simulated cycles per second.
+
+    Verilator's speed is simulated cycles over the time spent in its C run loop; pysim's
+    is the hardware's cycle count over the run's wall time.  ``pysim_max_cycles`` skips
+    pysim when verilator shows the program is longer than that.
+    """
+    from vta.driver import open_device
+    from vta.sim.bench_fsim import blocked_gemm_program
+
+    rows, k, n = _gemm_sizes(config, scale)
+    label = f"blocked GEMM {rows}x{k}x{n}"
+
+    def run_on(kind: str, **options: Any) -> tuple[Any, bool]:
+        dev = open_device(kind, config, dram_bytes=16 << 20, progress=False, **options)
+        try:
+            prog = blocked_gemm_program(config, dev.memory, np.random.default_rng(0),
+                                        rows, k, n)
+            result = dev.run(prog.insn_addr, prog.insn_count, timeout=None)
+            got = dev.memory.view(prog.c_addr, rows * n).view(np.int8).reshape(rows, n)
+            return result, bool(np.array_equal(got, prog.expected()))
+        finally:
+            dev.close()
+
+    vres, vok = run_on("verilator")
+    if not vok:
+        raise VTAError(f"{label}: verilator result differs from numpy")
+    v_cps = vres.stats.cycles_per_second
+    p_cps, note = None, ""
+    if not pysim:
+        note = "skipped"
+    elif vres.cycles > pysim_max_cycles:
+        note = f"skipped: {vres.cycles:,} cycles > --pysim-max-cycles"
+    else:
+        try:
+            pres, pok = run_on("pysim")
+        except VTAError as e:
+            note = f"unavailable: {e}"
+        else:
+            if not pok:
+                raise VTAError(f"{label}: pysim result differs from numpy")
+            if pres.cycles != vres.cycles:
+                note = f"pysim counted {pres.cycles} cycles"
+            p_cps = pres.cycles / pres.wall_time if pres.wall_time else None
+    return SpeedResult(config.TARGET, label, vres.cycles, p_cps, v_cps, note)
+
+
+def choose_conv_tile(config: VTAConfig, layer: tuple[int, int, int, int, int, int]
+                     ) -> tuple[int, int, int]:
+    """A ``runtime.examples.conv2d`` tile that fits the SRAM halves, favouring reuse.
+
+    Larger output tiles (``t_o x t_h``) reuse each loaded input and weight more; among
+    those, more input-channel blocks per step mean fewer, longer GEMMs.
+    """
+    hw, ic, oc, k, pad, stride = layer
+    b = config.block
+    ob, ib = -(-oc // b), -(-ic // b)
+    ho = (hw + 2 * pad - k) // stride + 1
+    wpad = hw + 2 * pad
+
+    def divisors(n: int) -> list[int]:
+        return [d for d in range(1, n + 1) if n % d == 0]
+
+    best, best_key = None, None
+    for t_o in divisors(ob):
+        for t_i in divisors(ib):
+            for t_h in divisors(ho):
+                rows = (t_h - 1) * stride + k
+                inp, wgt, acc = t_i * rows * wpad, t_o * t_i * k * k, t_o * t_h * ho
+                if inp > config.inp_depth // 2 or wgt > config.wgt_depth // 2 \
+                        or acc > (config.acc_depth - 2 * t_o) // 2:
+                    continue
+                uops = 2 * 2 * t_o * (t_i * t_h * ho) + 8
+                if uops > config.uop_depth:
+                    continue
+                key = (t_o * t_h * min(t_i, 4), t_i, t_h)
+                if best_key is None or key > best_key:
+                    best, best_key = (t_o, t_i, t_h), key
+    if best is None:
+        raise VTAError(f"no conv2d tile of layer {layer} fits config {config.name}")
+    return best
+
+
+def run_resnet_layers(config: VTAConfig, names: list[str], *, check: bool = True,
+                      progress: Callable[[str], None] | None = None
+                      ) -> Iterator[LayerResult]:
+    """Run ResNet-18 layers on the verilator device through the runtime; one result each."""
+    from vta.driver import open_device
+    from vta.runtime import CommandQueue
+    from vta.runtime.examples import conv2d, conv2d_reference
+
+    dev = open_device("verilator", config, dram_bytes=96 << 20, progress=False)
+    try:
+        for name in names:
+            hw, ic, oc, k, pad, stride = layer = RESNET18[name]
+            tile = choose_conv_tile(config, layer)
+            rng = np.random.default_rng(18)
+            x = rng.integers(-128, 128, (1, ic, hw, hw), dtype=np.int8)
+            w = rng.integers(-128, 128, (oc, ic, k, k), dtype=np.int8)
+            bias = rng.integers(-64, 64, oc).astype(np.int32)
+            shift = 8 + int(np.log2(ic * k * k)) // 2 + 2
+            if progress:
+                progress(name)
+            with CommandQueue(dev) as q:
+                out, result = conv2d(q, x, w, bias, pad=pad, stride=stride, shift=shift,
+                                     tile=tile)
+            exact = bool(np.array_equal(out, conv2d_reference(x, w, bias, pad, stride,
+                                                              shift))) if check else True
+            stats = result.stats if isinstance(result.stats, list) else [result.stats]
+            ho = (hw + 2 * pad - k) // stride + 1
+            macs = ho * ho * oc * ic * k * k
+            yield LayerResult(name, result.cycles, macs,
+                              macs / (result.cycles * config.macs_per_cycle),
+                              sum(s.sim_cycles for s in stats),
+                              sum(s.sim_seconds for s in stats), tile, exact)
+    finally:
+        dev.close()
