@@ -28,7 +28,8 @@ from .table import Capacity
 __all__ = ["ResourceError", "Resources", "Multiplier", "estimate", "verdict",
            "FIT_MARGIN", "yosys_command"]
 
-# Room a design must leave for the interconnect, reset and place-and-route slack.
+# Share of LUTs and FFs a design may use: the rest is for the interconnect, reset and
+# place-and-route slack.
 FIT_MARGIN = 0.85
 
 
@@ -225,16 +226,20 @@ def estimate(verilog: list[Path] | Path, top: str, *, family: str = "xc7",
 
 
 def verdict(res: Resources, cap: Capacity, *, margin: float = FIT_MARGIN) -> tuple[bool, str]:
-    """Whether ``res`` fits ``cap`` with ``margin`` headroom, and the one-line verdict."""
+    """Whether ``res`` fits ``cap``, and the one-line verdict.
+
+    LUTs and FFs must stay under ``margin`` of the part: the PS interconnect, reset and
+    place-and-route need the rest.  BRAM and DSP blocks must not exceed the part (the
+    interconnect uses none, and the DSP cap already leaves a tenth free).
+    """
     used = res.as_dict()
     total = cap.as_dict()
-    worst = max(used, key=lambda k: used[k] / total[k])
-    over = [k for k in used if used[k] > total[k] * margin]
+    budget = {"LUT": margin, "FF": margin, "BRAM36": 1.0, "DSP": 1.0}
+    worst = max(used, key=lambda k: used[k] / (total[k] * budget[k]))
+    over = [k for k in used if used[k] > total[k] * budget[k]]
     pct = ", ".join(f"{k} {used[k]:g}/{total[k]} ({100 * used[k] / total[k]:.0f}%)"
                     for k in used)
+    rule = f"LUT/FF under {100 * margin:.0f}%, BRAM/DSP within the part"
     if not over:
-        return True, (f"FITS {cap.part}: {pct}; tightest {worst}, "
-                      f"under the {100 * margin:.0f}% budget that leaves room for the "
-                      f"interconnect")
-    return False, (f"DOES NOT FIT {cap.part}: {', '.join(over)} over the "
-                   f"{100 * margin:.0f}% budget ({pct})")
+        return True, f"FITS {cap.part}: {pct}; tightest {worst} ({rule})"
+    return False, f"DOES NOT FIT {cap.part}: {', '.join(over)} over budget ({rule}): {pct}"

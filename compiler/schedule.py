@@ -438,14 +438,19 @@ def _search_conv2d(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
                                     and ocb <= oc:
                                 break  # one oc tile: the two orders are the same
     if best is None and "threads" not in forced_d:
-        return _search_conv2d(w, config, epilogue, tuple(sorted({**forced_d,
-                                                                 "threads": 1}.items())))
+        try:   # no latency hiding rather than no schedule
+            return _search_conv2d(w, config, epilogue, tuple(sorted({**forced_d,
+                                                                     "threads": 1}.items())))
+        except ScheduleError:
+            pass
     if best is None:
-        s = ConvSchedule(1, 1, 1, 1, forced_d.get("threads", 1))
+        s = ConvSchedule(1, 1, 1, 1, 1)
         bad = _misfit(conv2d_footprint(w, s, config, epilogue), config, s.threads)
+        forced_txt = f" with {forced_d}" if forced_d else ""
         raise ScheduleError(f"no conv2d tiling of {_describe_conv(w)} fits config "
-                            f"{config.name} (forced {forced_d or 'nothing'}): even the "
-                            f"smallest tile fails: {bad or 'forced sizes too large'}")
+                            f"{config.name}{forced_txt}: "
+                            + (f"even a 1-block, 1x1-pixel tile fails: {bad}" if bad else
+                               "the forced tile sizes are too large"))
     return best
 
 
@@ -508,14 +513,19 @@ def _search_dense(w: DenseWorkload, config: VTAConfig, epilogue: Epilogue,
                         if best_key is None or key < best_key:
                             best, best_key = s, key
     if best is None and "threads" not in forced_d:
-        return _search_dense(w, config, epilogue, tuple(sorted({**forced_d,
-                                                                "threads": 1}.items())))
+        try:
+            return _search_dense(w, config, epilogue, tuple(sorted({**forced_d,
+                                                                    "threads": 1}.items())))
+        except ScheduleError:
+            pass
     if best is None:
-        s = DenseSchedule(1, 1, 1, forced_d.get("threads", 1))
+        s = DenseSchedule(1, 1, 1, 1)
         bad = _misfit(dense_footprint(w, s, config, epilogue), config, s.threads)
+        forced_txt = f" with {forced_d}" if forced_d else ""
         raise ScheduleError(f"no dense tiling of {w.batch}x{w.in_features} -> "
-                            f"{w.out_features} fits config {config.name} (forced "
-                            f"{forced_d or 'nothing'}): {bad or 'forced sizes too large'}")
+                            f"{w.out_features} fits config {config.name}{forced_txt}: "
+                            + (f"even a 1-block tile fails: {bad}" if bad else
+                               "the forced tile sizes are too large"))
     return best
 
 

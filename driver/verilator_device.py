@@ -31,17 +31,25 @@ class VerilatorStats:
     """Simulator extras of one run.
 
     ``sim_cycles`` counts every simulated cycle of the run (register traffic and done
-    polling included); ``sim_seconds`` the wall time spent in the C run loop; ``dram`` the
-    DRAM model's traffic counters (bytes, bursts, beats, stall cycles).
+    polling included); ``sim_seconds`` the wall time spent in the C run loop and
+    ``cpu_seconds`` the CPU time of that loop (the speed on an otherwise idle core);
+    ``dram`` the DRAM model's traffic counters (bytes, bursts, beats, stall cycles).
     """
 
     sim_cycles: int
     sim_seconds: float
     dram: dict[str, int] = field(default_factory=dict)
+    cpu_seconds: float = 0.0
 
     @property
     def cycles_per_second(self) -> float:
+        """Simulated cycles per wall-clock second of the run loop."""
         return self.sim_cycles / self.sim_seconds if self.sim_seconds > 0 else 0.0
+
+    @property
+    def cycles_per_cpu_second(self) -> float:
+        """Simulated cycles per CPU second (unaffected by other load on the machine)."""
+        return self.sim_cycles / self.cpu_seconds if self.cpu_seconds > 0 else 0.0
 
 
 class VerilatorDevice(RegisterDevice):
@@ -117,7 +125,7 @@ class VerilatorDevice(RegisterDevice):
 
     # ------------------------------------------------------------------ running
     def _wait_done(self, deadline: float | None) -> bool:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             while True:
                 if self.model.run_until_done(self.slice_cycles):
@@ -128,14 +136,15 @@ class VerilatorDevice(RegisterDevice):
             raise DeviceError(f"verilator: {e}") from None
         finally:
             self._sim_seconds = time.perf_counter() - t0
+            self._cpu_seconds = time.thread_time() - c0
 
     def _run(self, insn_addr: int, insn_count: int, timeout: float | None) -> RunResult:
         self.model.clear_dram_stats()
         begin = self.model.cycle
-        self._sim_seconds = 0.0
+        self._sim_seconds = self._cpu_seconds = 0.0
         result = super()._run(insn_addr, insn_count, timeout)
         result.stats = VerilatorStats(self.model.cycle - begin, self._sim_seconds,
-                                      self.model.dram_stats())
+                                      self.model.dram_stats(), self._cpu_seconds)
         return result
 
     def reset(self) -> None:

@@ -22,8 +22,11 @@ with results identical to uop-by-uop execution.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import numpy as np
 from vta.hw import isa
@@ -126,7 +129,10 @@ class FunctionalSimulator:
         self._wgt_t = np.zeros((c.wgt_depth, c.block_in, c.block_out), dtype=np.float32)
         # Decoded uop fields, kept in step with ``uop`` by UOP loads.
         self._uop_fields = np.zeros((3, c.uop_depth), dtype=np.int64)
-        self._decoded: dict[bytes, isa.Instruction] = {}
+        # Decoded, routed instruction words with their executors and plans (a cache).
+        self._entries: dict[bytes, _Entry] = {}
+        self._plan_elems = 0
+        self.blas_threads = 1
 
     def reset(self) -> None:
         """Zero every SRAM (the state after power-on)."""
@@ -154,32 +160,49 @@ class FunctionalSimulator:
             raise FsimError(f"instructions [{insn_addr:#x}, {insn_addr + nbytes:#x}) lie "
                             f"outside DRAM [{self.dram.base:#x}, "
                             f"{self.dram.base + self.dram.size:#x})")
-        insns = self._decode(self.dram.read(insn_addr, nbytes))
-        stats = FsimStats()
-        stats.bytes_read["INSN"] = nbytes
-        routes = [self._route(i, insn) for i, insn in enumerate(insns)]
-        with fsim_compute.single_thread_blas():
-            self._schedule(insns, routes, stats)
-        return stats
+        entries = self._decode(self.dram.read(insn_addr, nbytes))
+        for i, e in enumerate(entries):
+            if e.queue < 0:
+                self._route(i, e)
+        order, failure = self._order(entries)
+        with fsim_compute.blas_threads(self.blas_threads):
+            for i in order:
+                e = entries[i]
+                run = e.run
+                if run is None:
+                    run = self._executor(i, e)
+                run(i)
+        if failure is not None:
+            raise failure
+        return self._stats(entries)
 
-    def _decode(self, data: bytes) -> list[isa.Instruction]:
+    def _decode(self, data: bytes) -> list[_Entry]:
         n = self.config.insn_bytes
+        cache = self._entries
         out = []
         for i in range(0, len(data), n):
             word = data[i:i + n]
-            insn = self._decoded.get(word)
-            if insn is None:
+            e = cache.get(word)
+            if e is None:
                 try:
                     insn = isa.decode_one(int.from_bytes(word, "little"), self.config, i // n)
-                except IsaError as e:
-                    raise FsimError(str(e)) from None
-                if len(self._decoded) < 1 << 16:
-                    self._decoded[word] = insn
-            out.append(insn)
+                except IsaError as err:
+                    raise FsimError(str(err)) from None
+                if len(cache) >= _ENTRY_CACHE:
+                    self._drop_caches()
+                e = cache[word] = _Entry(insn)
+            out.append(e)
         return out
 
-    def _route(self, i: int, insn: isa.Instruction) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
-        """(queue, channels popped, channels pushed) of instruction ``i``; checks flags."""
+    def _drop_caches(self) -> None:
+        """Forget every decoded instruction and plan (bounds the memory they hold)."""
+        self._entries.clear()
+        self._plan_elems = 0
+
+    def _route(self, i: int, e: _Entry) -> None:
+        """Set the queue, popped and pushed channels and the statistics of entry ``e``
+        (instruction ``i``); raise for flags or memory types the hardware rejects."""
+        insn = e.insn
         op = insn.OPCODE
         if op == Opcode.LOAD:
             mt = insn.memory_type
@@ -206,8 +229,9 @@ class FunctionalSimulator:
             if any(flags):
                 raise FsimError(f"instruction {i} (FINISH) sets a dependency flag; FINISH "
                                 f"pops and pushes nothing (commit pops on a NOP before it)")
-            return queue, (), ()
-        if queue == LOAD_Q:
+            pops: tuple[int, ...] = ()
+            pushes: tuple[int, ...] = ()
+        elif queue == LOAD_Q:
             bad = "pop_prev" if insn.pop_prev else "push_prev" if insn.push_prev else None
             pops, pushes = (C2L,) * insn.pop_next, (L2C,) * insn.push_next
         elif queue == STORE_Q:
@@ -217,60 +241,121 @@ class FunctionalSimulator:
             bad = None
             pops = (L2C,) * insn.pop_prev + (S2C,) * insn.pop_next
             pushes = (C2L,) * insn.push_prev + (C2S,) * insn.push_next
-        if bad:
+        if op != Opcode.FINISH and bad:
             raise FsimError(f"instruction {i} ({_describe(insn)}) sets {bad}, but the "
                             f"{MODULES[queue]} module has no such dependency channel")
-        return queue, pops, pushes
+        e.pops, e.pushes = pops, pushes
+        e.tokens = tuple(pops.count(ch) for ch in range(4)) + \
+            tuple(pushes.count(ch) for ch in range(4))
+        e.stats = self._stat_delta(insn)
+        e.queue = queue
 
-    def _schedule(self, insns, routes, stats: FsimStats) -> None:
-        """Fetch, queue and execute until FINISH; raise on deadlock or a missing FINISH."""
-        n = len(insns)
-        finish_at = [i for i, insn in enumerate(insns) if insn.OPCODE == Opcode.FINISH]
+    def _stat_delta(self, insn: isa.Instruction) -> tuple:
+        """What one execution of ``insn`` adds to :class:`FsimStats`:
+        ``(kind, read memory, bytes read, bytes written, gemm uops, reset uops, alu uops)``."""
+        op = insn.OPCODE
+        if op in (Opcode.LOAD, Opcode.STORE):
+            if insn.x_size == 0:
+                return ("NOP", None, 0, 0, 0, 0, 0)
+            nbytes = insn.y_size * insn.x_size * self.config.elem_bytes(insn.memory_type)
+            if op == Opcode.LOAD:
+                return ("LOAD", _MEM_NAMES[insn.memory_type], nbytes, 0, 0, 0, 0)
+            return ("STORE", None, 0, nbytes, 0, 0, 0)
+        if op == Opcode.FINISH:
+            return ("FINISH", None, 0, 0, 0, 0, 0)
+        n = insn.iter_out * insn.iter_in * max(0, insn.uop_end - insn.uop_bgn)
+        if op == Opcode.GEMM:
+            return ("GEMM", None, 0, 0, n, n if insn.reset else 0, 0)
+        return ("ALU", None, 0, 0, 0, 0, n)
+
+    def _stats(self, entries: list[_Entry]) -> FsimStats:
+        stats = FsimStats()
+        stats.bytes_read["INSN"] = len(entries) * self.config.insn_bytes
+        for e, times in Counter(entries).items():
+            kind, mem, rd, wr, gemm, reset, alu = e.stats
+            stats.insns[kind] += times
+            if mem is not None:
+                stats.bytes_read[mem] += rd * times
+            stats.bytes_written["OUT"] += wr * times
+            stats.gemm_uops += gemm * times
+            stats.gemm_reset_uops += reset * times
+            stats.alu_uops += alu * times
+        return stats
+
+    # ------------------------------------------------------------------------ scheduling
+    def _order(self, entries: list[_Entry]) -> tuple[list[int] | range, FsimError | None]:
+        """The order in which the modules execute the instructions before FINISH, and the
+        error (deadlock, tokens left at FINISH) to raise once they have run.
+
+        Token flow does not depend on data, so the whole schedule is known before
+        anything executes.  Most programs run in stream order: every instruction's
+        tokens are pushed by earlier ones.  That is checked with prefix sums; other
+        programs get the module-by-module scheduler.
+        """
+        n = len(entries)
+        finish_at = [i for i, e in enumerate(entries) if e.insn.OPCODE == Opcode.FINISH]
         if not finish_at:
             raise FsimError(f"the program's {n} instructions contain no FINISH; the "
                             f"accelerator would never signal done")
         if finish_at[0] != n - 1:
             raise FsimError(f"instruction {finish_at[0]} is FINISH but {n - 1 - finish_at[0]} "
                             f"instruction(s) follow it; FINISH must be the last instruction")
+        if n == 1:
+            return range(0), None
+        tok = np.array([e.tokens for e in entries[:-1]], dtype=np.int64)
+        pops, delta = tok[:, :4], tok[:, 4:] - tok[:, :4]
+        after = np.cumsum(delta, axis=0)
+        if bool(np.all(after - delta >= pops)):         # tokens there before each pop
+            left = after[-1]
+            failure = None
+            if left.any():
+                failure = self._leftover_error(n - 1, left.tolist())
+            return range(n - 1), failure
+        return self._schedule(entries)
+
+    @staticmethod
+    def _leftover_error(i: int, tokens: list[int]) -> FsimError:
+        left = [f"{tokens[ch]} on {CHANNELS[ch]}" for ch in range(4) if tokens[ch]]
+        return FsimError(f"instruction {i} (FINISH): tokens left over: "
+                         f"{', '.join(left)}; every push needs a matching pop")
+
+    def _schedule(self, entries: list[_Entry]) -> tuple[list[int], FsimError | None]:
+        """Fetch and queue like the hardware: of the queue heads whose tokens are there,
+        the one earliest in the stream runs next; FINISH once all before it have run."""
+        n = len(entries)
         depth = self.config.CMD_QUEUE_DEPTH
         queues: list[deque[int]] = [deque(), deque(), deque()]
         tokens = [0, 0, 0, 0]
-        fetched = done = 0
+        fetched = 0
+        order: list[int] = []
         while True:
-            while fetched < n and len(queues[routes[fetched][0]]) < depth:
-                queues[routes[fetched][0]].append(fetched)
+            while fetched < n and len(queues[entries[fetched].queue]) < depth:
+                queues[entries[fetched].queue].append(fetched)
                 fetched += 1
             best = -1
             for q in queues:
                 if q:
                     i = q[0]
-                    pops = routes[i][1]
                     if i == n - 1:               # FINISH: everything before it is done
-                        ready = done == n - 1
+                        ready = len(order) == n - 1
                     else:
-                        ready = all(tokens[ch] for ch in pops)
+                        ready = all(tokens[ch] for ch in entries[i].pops)
                     if ready and (best < 0 or i < best):
                         best = i
             if best < 0:
-                raise DeadlockError(self._deadlock_message(insns, routes, queues, tokens,
-                                                           fetched, n))
-            _, pops, pushes = routes[best]
-            for ch in pops:
-                tokens[ch] -= 1
-            queues[routes[best][0]].popleft()
+                return order, DeadlockError(self._deadlock_message(entries, queues, tokens,
+                                                                   fetched))
             if best == n - 1:
-                stats.insns["FINISH"] += 1
-                left = [f"{tokens[ch]} on {CHANNELS[ch]}" for ch in range(4) if tokens[ch]]
-                if left:
-                    raise FsimError(f"instruction {best} (FINISH): tokens left over: "
-                                    f"{', '.join(left)}; every push needs a matching pop")
-                return
-            self._execute(best, insns[best], stats)
-            for ch in pushes:
+                return order, (self._leftover_error(best, tokens) if any(tokens) else None)
+            for ch in entries[best].pops:
+                tokens[ch] -= 1
+            queues[entries[best].queue].popleft()
+            order.append(best)
+            for ch in entries[best].pushes:
                 tokens[ch] += 1
-            done += 1
 
-    def _deadlock_message(self, insns, routes, queues, tokens, fetched, n) -> str:
+    def _deadlock_message(self, entries, queues, tokens, fetched) -> str:
+        n = len(entries)
         parts = []
         for q, name in zip(queues, MODULES, strict=True):
             if not q:
@@ -280,26 +365,30 @@ class FunctionalSimulator:
                 parts.append(f"compute waits at instruction {i} (FINISH) for earlier "
                              f"instructions")
                 continue
-            missing = [CHANNELS[ch] for ch in routes[i][1] if not tokens[ch]]
-            parts.append(f"{name} blocked at instruction {i} ({_describe(insns[i])}) "
+            missing = [CHANNELS[ch] for ch in entries[i].pops if not tokens[ch]]
+            parts.append(f"{name} blocked at instruction {i} ({_describe(entries[i].insn)}) "
                          f"waiting for a {' and a '.join(missing)} token")
         if fetched < n:
-            q = routes[fetched][0]
+            q = entries[fetched].queue
             parts.append(f"fetch stalled at instruction {fetched}: the {MODULES[q]} queue "
                          f"is full ({self.config.CMD_QUEUE_DEPTH} entries)")
         return "deadlock before FINISH: " + "; ".join(parts)
 
     # ------------------------------------------------------------------------ execution
-    def _execute(self, i: int, insn: isa.Instruction, stats: FsimStats) -> None:
-        op = insn.OPCODE
+    def _executor(self, i: int, e: _Entry) -> Callable[[int], None]:
+        """Build (and keep on ``e``) the function executing instruction ``i``'s word;
+        raises :class:`FsimError` for what the hardware would reject."""
+        op = e.insn.OPCODE
         if op == Opcode.LOAD:
-            self._load(i, insn, stats)
+            run = self._load_executor(i, e.insn)
         elif op == Opcode.STORE:
-            self._store(i, insn, stats)
+            run = self._store_executor(i, e.insn)
         elif op == Opcode.GEMM:
-            self._gemm(i, insn, stats)
+            run = self._gemm_executor(e.insn)
         else:
-            self._alu(i, insn, stats)
+            run = self._alu_executor(i, e.insn)
+        e.run = run
+        return run
 
     def _dram_rows(self, i: int, insn, elem_bytes: int) -> np.ndarray:
         """The DRAM bytes of a 2-D transfer as a strided ``(y_size, x_size*elem)`` view."""
@@ -312,55 +401,56 @@ class FunctionalSimulator:
                             f"[{start:#x}, {start + span:#x}) lies outside DRAM "
                             f"[{self.dram.base:#x}, {self.dram.base + self.dram.size:#x})")
         off = start - self.dram.base
-        return np.lib.stride_tricks.as_strided(self.dram.mem[off:], (insn.y_size, row),
-                                               (pitch, 1), writeable=True)
+        mem = self.dram.mem
+        if insn.y_size == 1 or pitch == row:
+            return mem[off:off + insn.y_size * row].reshape(insn.y_size, row)
+        if pitch > row and off + insn.y_size * pitch <= mem.size:
+            return mem[off:off + insn.y_size * pitch].reshape(insn.y_size, pitch)[:, :row]
+        return np.lib.stride_tricks.as_strided(mem[off:], (insn.y_size, row), (pitch, 1),
+                                               writeable=True)
 
-    def _load(self, i: int, insn: isa.Load, stats: FsimStats) -> None:
+    def _load_executor(self, i: int, insn: isa.Load) -> Callable[[int], None]:
         c = self.config
         mt = insn.memory_type
         if insn.x_size == 0:
-            stats.insns["NOP"] += 1
-            return
-        stats.insns["LOAD"] += 1
+            return _nothing
         rows = insn.y_pad_0 + insn.y_size + insn.y_pad_1
         width = insn.x_pad_0 + insn.x_size + insn.x_pad_1
         depth = c.depth(mt)
-        end = insn.sram_base + rows * width
+        begin, end = insn.sram_base, insn.sram_base + rows * width
         if end > depth:
             raise FsimError(f"instruction {i} ({_describe(insn)}): SRAM range "
-                            f"[{insn.sram_base}, {end}) exceeds the "
+                            f"[{begin}, {end}) exceeds the "
                             f"{_MEM_NAMES[mt]} buffer depth {depth}")
         eb = c.elem_bytes(mt)
-        nbytes = insn.y_size * insn.x_size * eb
-        stats.bytes_read[_MEM_NAMES[mt]] += nbytes
-        data = self._dram_rows(i, insn, eb).copy() if insn.y_size else \
-            np.zeros((0, insn.x_size * eb), np.uint8)
+        buf = {MemType.UOP: self.uop, MemType.INP: self.inp, MemType.WGT: self.wgt,
+               MemType.ACC: self.acc, MemType.ACC_8BIT: self.acc}[mt]
+        src = None
+        if insn.y_size:
+            raw = self._dram_rows(i, insn, eb)
+            dtype = {MemType.UOP: f"<u{c.uop_elem_bytes}", MemType.ACC: "<i4"}.get(mt, np.int8)
+            src = raw.view(dtype).reshape((insn.y_size, insn.x_size) + buf.shape[1:])
+        region = buf[begin:end].reshape((rows, width) + buf.shape[1:])
+        padded = rows != insn.y_size or width != insn.x_size
+        data = region[insn.y_pad_0:insn.y_pad_0 + insn.y_size,
+                      insn.x_pad_0:insn.x_pad_0 + insn.x_size]
+        after: Callable[[], None] | None = None
         if mt == MemType.UOP:
-            buf = self.uop
-            vals = data.view(buf.dtype.newbyteorder("<")).astype(buf.dtype)
+            after = partial(self._decode_uops, begin, end)
         elif mt == MemType.INP:
-            buf = self.inp
-            vals = data.view(np.int8)
+            after = partial(np.copyto, self._inp_f[begin:end], self.inp[begin:end])
         elif mt == MemType.WGT:
-            buf = self.wgt
-            vals = data.view(np.int8)
-        elif mt == MemType.ACC:
-            buf = self.acc
-            vals = data.view("<i4").astype(np.int32)
-        else:  # ACC_8BIT: sign-extend int8 into the accumulator
-            buf = self.acc
-            vals = data.view(np.int8).astype(np.int32)
-        region = buf[insn.sram_base:end].reshape((rows, width) + buf.shape[1:])
-        region[...] = 0
-        region[insn.y_pad_0:insn.y_pad_0 + insn.y_size,
-               insn.x_pad_0:insn.x_pad_0 + insn.x_size] = \
-            vals.reshape((insn.y_size, insn.x_size) + buf.shape[1:])
-        if mt == MemType.UOP:
-            self._decode_uops(insn.sram_base, end)
-        elif mt == MemType.INP:
-            self._inp_f[insn.sram_base:end] = self.inp[insn.sram_base:end]
-        elif mt == MemType.WGT:
-            self._wgt_t[insn.sram_base:end] = self.wgt[insn.sram_base:end].transpose(0, 2, 1)
+            after = partial(np.copyto, self._wgt_t[begin:end],
+                            self.wgt[begin:end].transpose(0, 2, 1))
+
+        def load(_i: int) -> None:
+            if padded:
+                region[...] = 0
+            if src is not None:
+                data[...] = src
+            if after is not None:
+                after()
+        return load
 
     def _decode_uops(self, begin: int, end: int) -> None:
         words = self.uop[begin:end].astype(np.int64)
@@ -368,7 +458,7 @@ class FunctionalSimulator:
             f = self._layout.uop_field(name)
             self._uop_fields[k, begin:end] = (words >> f.lsb) & ((1 << f.width) - 1)
 
-    def _store(self, i: int, insn: isa.Store, stats: FsimStats) -> None:
+    def _store_executor(self, i: int, insn: isa.Store) -> Callable[[int], None]:
         c = self.config
         pads = {k: getattr(insn, k) for k in ("y_pad_0", "y_pad_1", "x_pad_0", "x_pad_1")}
         bad = {k: v for k, v in pads.items() if v}
@@ -376,24 +466,24 @@ class FunctionalSimulator:
             raise FsimError(f"instruction {i} (STORE): pads must be zero, not "
                             f"{', '.join(f'{k}={v}' for k, v in bad.items())}")
         if insn.x_size == 0:
-            stats.insns["NOP"] += 1
-            return
-        stats.insns["STORE"] += 1
+            return _nothing
         end = insn.sram_base + insn.y_size * insn.x_size
         if end > c.out_depth:
             raise FsimError(f"instruction {i} (STORE): SRAM range [{insn.sram_base}, {end}) "
                             f"exceeds the OUT buffer depth {c.out_depth}")
         if insn.y_size == 0:
-            return
-        eb = c.out_elem_bytes
-        dst = self._dram_rows(i, insn, eb)
+            return _nothing
+        dst = self._dram_rows(i, insn, c.out_elem_bytes)
         src = self.out[insn.sram_base:end].view(np.uint8).reshape(insn.y_size, -1)
         if insn.y_size > 1 and insn.x_stride < insn.x_size:
-            for r in range(insn.y_size):          # overlapping rows: later rows win
-                dst[r] = src[r]
-        else:
+            def store(_i: int) -> None:
+                for r in range(insn.y_size):          # overlapping rows: later rows win
+                    dst[r] = src[r]
+            return store
+
+        def store(_i: int) -> None:
             dst[...] = src
-        stats.bytes_written["OUT"] += insn.y_size * insn.x_size * eb
+        return store
 
     def _loop_indices(self, i: int, insn, fields: tuple[str, ...], depths: tuple[int, ...],
                       names: tuple[str, ...]) -> list[np.ndarray]:
@@ -420,24 +510,56 @@ class FunctionalSimulator:
             out.append(idx)
         return out
 
-    def _gemm(self, i: int, insn: isa.Gemm, stats: FsimStats) -> None:
-        c = self.config
-        stats.insns["GEMM"] += 1
-        n = insn.iter_out * insn.iter_in * max(0, insn.uop_end - insn.uop_bgn)
-        stats.gemm_uops += n
-        if insn.reset:
-            stats.gemm_reset_uops += n
-            (dst,) = self._loop_indices(i, insn, ("dst",), (c.acc_depth,), ("ACC",))
-            if dst.size:
-                fsim_compute.gemm_reset(self.acc, self.out, dst.reshape(-1))
-            return
-        dst, src, wid = self._loop_indices(i, insn, ("dst", "src", "wgt"),
-                                           (c.acc_depth, c.inp_depth, c.wgt_depth),
-                                           ("ACC", "INP", "WGT"))
-        fsim_compute.gemm_accumulate(self.acc, self.out, self._inp_f, self._wgt_t, dst, src,
-                                     wid)
+    def _planned(self, insn, build: Callable[[int], Any]) -> Callable[[int], Any]:
+        """A function of the instruction index returning the plan ``build(i)`` made for
+        the current contents of the instruction's uop range (cached by those contents)."""
+        plans: dict[bytes, Any] = {}
+        uop = self.uop
+        bgn, end = insn.uop_bgn, max(insn.uop_bgn, insn.uop_end)
 
-    def _alu(self, i: int, insn: isa.Alu, stats: FsimStats) -> None:
+        def plan(i: int):
+            key = uop[bgn:end].tobytes()
+            p = plans.get(key, _MISSING)
+            if p is _MISSING:
+                p = build(i)
+                self._plan_elems += _plan_size(p)
+                if self._plan_elems > _PLAN_BUDGET:
+                    for e in self._entries.values():      # forget every plan
+                        e.run = None
+                    self._plan_elems = _plan_size(p)
+                    plans.clear()
+                plans[key] = p
+            return p
+        return plan
+
+    def _gemm_executor(self, insn: isa.Gemm) -> Callable[[int], None]:
+        c = self.config
+        if insn.reset:
+            def build(i: int):
+                (dst,) = self._loop_indices(i, insn, ("dst",), (c.acc_depth,), ("ACC",))
+                return fsim_compute.plan_reset(dst)
+            plan = self._planned(insn, build)
+
+            def reset(i: int) -> None:
+                p = plan(i)
+                if p is not None:
+                    p.run(self.acc, self.out)
+            return reset
+
+        def build_mac(i: int):
+            dst, src, wid = self._loop_indices(i, insn, ("dst", "src", "wgt"),
+                                               (c.acc_depth, c.inp_depth, c.wgt_depth),
+                                               ("ACC", "INP", "WGT"))
+            return fsim_compute.plan_gemm(dst, src, wid)
+        plan_mac = self._planned(insn, build_mac)
+
+        def gemm(i: int) -> None:
+            p = plan_mac(i)
+            if p is not None:
+                p.run(self.acc, self.out, self._inp_f, self._wgt_t)
+        return gemm
+
+    def _alu_executor(self, i: int, insn: isa.Alu) -> Callable[[int], None]:
         c = self.config
         op = insn.alu_opcode
         if op == AluOp.MUL and not self.alu_mul:
@@ -446,16 +568,62 @@ class FunctionalSimulator:
         if op not in (AluOp.MIN, AluOp.MAX, AluOp.ADD, AluOp.SHR, AluOp.MUL):
             raise FsimError(f"instruction {i} (ALU): unknown ALU opcode {op} "
                             f"(valid: 0 MIN, 1 MAX, 2 ADD, 3 SHR, 4 MUL)")
-        stats.insns["ALU"] += 1
-        stats.alu_uops += insn.iter_out * insn.iter_in * max(0, insn.uop_end - insn.uop_bgn)
-        if insn.use_imm:
-            (dst,) = self._loop_indices(i, insn, ("dst",), (c.acc_depth,), ("ACC",))
-            src = dst
-        else:
+        imm = insn.imm if insn.use_imm else None
+
+        def build(i: int):
+            if insn.use_imm:
+                (dst,) = self._loop_indices(i, insn, ("dst",), (c.acc_depth,), ("ACC",))
+                return fsim_compute.plan_alu(dst, None)
             dst, src = self._loop_indices(i, insn, ("dst", "src"), (c.acc_depth,) * 2,
                                           ("ACC destination", "ACC source"))
-        fsim_compute.alu_execute(self.acc, self.out, dst.reshape(-1), src.reshape(-1), op,
-                                 insn.imm if insn.use_imm else None, c.LOG_ACC_WIDTH)
+            return fsim_compute.plan_alu(dst, src)
+        plan = self._planned(insn, build)
+        law = c.LOG_ACC_WIDTH
+
+        def alu(i: int) -> None:
+            p = plan(i)
+            if p is not None:
+                p.run(self.acc, self.out, op, imm, law)
+        return alu
+
+
+class _Entry:
+    """One distinct instruction word: decoded, then routed, then given an executor."""
+
+    __slots__ = ("insn", "queue", "pops", "pushes", "tokens", "stats", "run")
+
+    def __init__(self, insn: isa.Instruction) -> None:
+        self.insn = insn
+        self.queue = -1                       # not routed yet
+        self.pops: tuple[int, ...] = ()
+        self.pushes: tuple[int, ...] = ()
+        self.tokens: tuple[int, ...] = ()
+        self.stats: tuple = ()
+        self.run: Callable[[int], None] | None = None
+
+
+_MISSING = object()
+# Distinct instruction words remembered, and index elements all plans may hold.
+_ENTRY_CACHE = 1 << 16
+_PLAN_BUDGET = 1 << 25
+
+
+def _plan_size(plan: Any) -> int:
+    """Index elements a plan holds (for the cache budget)."""
+    if plan is None:
+        return 1
+    total = 1
+    for name in getattr(plan, "__slots__", ()):
+        v = getattr(plan, name, None)
+        if isinstance(v, np.ndarray):
+            total += v.size
+        elif isinstance(v, (list, tuple)):
+            total += sum(x.size if isinstance(x, np.ndarray) else 2 for x in v)
+    return total
+
+
+def _nothing(_i: int) -> None:
+    """The executor of a NOP."""
 
 
 def _describe(insn: isa.Instruction) -> str:

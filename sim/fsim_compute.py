@@ -1,18 +1,31 @@
 """Whole-array numpy kernels of the functional simulator's compute module (GEMM and ALU).
 
-Each function executes ONE GEMM or ALU instruction whose loop nest has already been
+A GEMM or ALU instruction together with the uop kernel it reads is turned once into a
+*plan* (:func:`plan_gemm`, :func:`plan_reset`, :func:`plan_alu`) from its loop nest
 expanded into index arrays of shape ``(iter_out, iter_in, n_uops)`` (sequential order is
-row-major over that shape) and checked against the SRAM depths.  The results are exactly
-those of executing the uops one after another:
+row-major over that shape, indices already checked against the SRAM depths).  Running a
+plan gives exactly the result of executing the uops one after another; the simulator
+caches plans because compilers repeat the same instruction on every tile.
 
-* GEMM: products of int8 tiles are computed with float BLAS where every value is an exact
-  integer (a dot product of ``BLOCK_IN <= 64`` int8 pairs is below 2**21, and sums over at
-  most ``_F32_TERMS`` of them stay below 2**24); sums across uops are formed in float64
-  (exact below 2**53) and added to the int32 accumulator with wrap-around.  Accumulating
-  several uops into the same ACC row is order-independent, so a reduction is exact.
-* ALU: applied in "rounds" (the r-th write to every destination row in round r), which is
-  exact whenever no uop reads a row another uop of the instruction writes; otherwise the
-  instruction is replayed uop by uop.
+GEMM plans factor the index triples into a matrix product.  The uops of the kernel are
+grouped by destination row (``C`` groups of ``R`` uops each, kept in uop order); every
+triple is then ``(i, j, c, r)`` and each of the axes ``i``, ``j``, ``c`` is a *row* axis
+(the weight index does not change along it), a *column* axis (the source does not), or a
+*batch* axis (both change).  ``r`` is the reduction.  One float32 BLAS matmul per batch
+entry, ``X (rows x R*BLOCK_IN) . W (R*BLOCK_IN x columns*BLOCK_OUT)``, computes every
+destination at once (an im2col convolution, a blocked dense layer).  It is exact: int8
+products are at most 2**14 in magnitude, so a sum of at most 1024 of them (every partial
+sum, in any order, with or without FMA) is an integer below 2**24, which float32 holds
+exactly; longer reductions are split into chunks of 1024 terms whose results are added as
+int32.  Sums land in the int32 accumulator with wrap-around (int32 arithmetic is modulo
+2**32, so adding chunks, duplicates and the old value in any order gives the same low 32
+bits as the uop-by-uop order).  Destination rows repeated within an instruction are
+summed first (``np.add.reduceat``).  A kernel whose groups differ in size falls back to
+grouping the uops by weight tile and reducing by row.
+
+ALU plans run as one vector operation when every destination row is written once and no
+uop reads a row another uop writes; in "rounds" (the r-th write to every row in round r)
+when rows repeat but nothing read is written by another uop; otherwise uop by uop.
 
 The SHR definition used by :func:`alu_apply` (shared with the hardware): the shift amount is
 the low ``LOG_ACC_WIDTH`` bits of the operand read as a signed number (``-16 .. 15`` for a
@@ -28,22 +41,20 @@ import contextlib
 import numpy as np
 from vta.hw.isa import AluOp
 
-__all__ = ["gemm_reset", "gemm_accumulate", "alu_execute", "alu_apply", "single_thread_blas"]
+__all__ = ["GemmPlan", "ResetPlan", "AluPlan", "plan_gemm", "plan_reset", "plan_alu",
+           "alu_apply", "single_thread_blas", "blas_threads", "F32_EXACT_TERMS"]
 
 # Bound on the elements a temporary may hold before work is split into chunks.
 _CHUNK_ELEMS = 1 << 22
-
+# int8 x int8 products summed in float32 stay exact for this many terms (1024 * 2**14 =
+# 2**24, the largest integer range float32 holds exactly).
+F32_EXACT_TERMS = 1024
 
 _blas_controller = None
 
 
-def single_thread_blas() -> contextlib.AbstractContextManager:
-    """Context in which BLAS runs on one thread.
-
-    The matmuls here are small (tens of rows); multi-threaded OpenBLAS on them collapses
-    when the cores are shared (pytest -n 2, RTL simulators, other users): a 32x256x1024
-    sgemm took 30 ms with two threads on a busy 2-core machine and 0.5 ms with one.
-    """
+def blas_threads(n: int) -> contextlib.AbstractContextManager:
+    """Context in which BLAS runs on ``n`` threads (a no-op without threadpoolctl)."""
     global _blas_controller
     try:
         from threadpoolctl import ThreadpoolController
@@ -51,108 +62,209 @@ def single_thread_blas() -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
     if _blas_controller is None:
         _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=1, user_api="blas")
+    return _blas_controller.limit(limits=n, user_api="blas")
 
 
-def gemm_reset(acc: np.ndarray, out: np.ndarray, dst: np.ndarray) -> None:
-    """Zero ``ACC[dst]`` and ``OUT[dst]`` (the GEMM ``reset`` flag)."""
+def single_thread_blas() -> contextlib.AbstractContextManager:
+    """Context in which BLAS runs on one thread.
+
+    The matmuls of compiled programs are small (a few hundred rows); multi-threaded
+    OpenBLAS on them collapses when the cores are shared (pytest -n 2, RTL simulators,
+    other users): a 32x256x1024 sgemm took 30 ms with two threads on a busy 2-core machine
+    and 0.5 ms with one.
+    """
+    return blas_threads(1)
+
+
+# ------------------------------------------------------------------------------ rows
+def _row_target(rows: np.ndarray) -> tuple[slice | np.ndarray, np.ndarray | None]:
+    """How to address distinct ``rows`` (in result order): ``(target, permutation)``.
+
+    ``target`` is a slice when the rows form a contiguous range (after reordering the
+    results by ``permutation``, or with ``permutation`` None when already ascending),
+    otherwise the row index array itself (``permutation`` None).
+    """
+    lo = int(rows.min())
+    if rows.size == int(rows.max()) - lo + 1:          # distinct rows: a full range
+        if rows.size == 1 or bool(np.all(rows[1:] > rows[:-1])):
+            return slice(lo, lo + rows.size), None
+        return slice(lo, lo + rows.size), np.argsort(rows).astype(np.intp)
+    return rows.astype(np.intp), None
+
+
+def _write_rows(acc: np.ndarray, out: np.ndarray, target, values: np.ndarray) -> None:
+    """``ACC[target] = values`` (int32) and ``OUT[target] = low bits of values``."""
+    if isinstance(target, slice):
+        acc[target] = values
+        np.copyto(out[target], values, casting="unsafe")   # keeps the low bits
+    else:
+        acc[target] = values
+        out[target] = values.astype(out.dtype)
+
+
+# ------------------------------------------------------------------------------ GEMM
+class ResetPlan:
+    """A GEMM with ``reset``: zero the addressed ACC and OUT rows."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target) -> None:
+        self.target = target
+
+    def run(self, acc: np.ndarray, out: np.ndarray) -> None:
+        acc[self.target] = 0
+        out[self.target] = 0
+
+
+def plan_reset(dst: np.ndarray) -> ResetPlan | None:
+    """The plan of a reset GEMM over ``dst`` (any shape); None when it addresses nothing."""
+    if dst.size == 0:
+        return None
     rows = np.unique(dst)
-    acc[rows] = 0
-    out[rows] = 0
+    target, _ = _row_target(rows)
+    return ResetPlan(target)
 
 
-def gemm_accumulate(acc: np.ndarray, out: np.ndarray, inp_f: np.ndarray, wgt_t: np.ndarray,
-                    dst: np.ndarray, src: np.ndarray, wid: np.ndarray) -> None:
-    """``ACC[dst] += INP[src] . WGT[wid]^T`` for every index triple, then narrow to OUT.
+def _varies(a: np.ndarray, axis: int) -> bool:
+    """Whether ``a`` changes along ``axis``."""
+    if a.shape[axis] <= 1:
+        return False
+    first = np.take(a, [0], axis=axis)
+    return not bool(np.all(a == first))
 
-    Parameters
-    ----------
-    acc, out:
-        The ACC and OUT SRAMs, ``(depth, BATCH, BLOCK_OUT)`` int32 and int8.
-    inp_f, wgt_t:
-        float32 mirrors of the INP SRAM ``(depth, BATCH, BLOCK_IN)`` and of the WGT SRAM
-        with every tile transposed, ``(depth, BLOCK_IN, BLOCK_OUT)``.
-    dst, src, wid:
-        int64 index arrays of shape ``(I, J, K)`` (loop out, loop in, uop), in range.
+
+class GemmPlan:
+    """``ACC[dst] += INP[src] . WGT[wgt]^T`` for the index triples of one instruction.
+
+    Build with :func:`plan_gemm`; :meth:`run` executes it against the SRAMs.
+    """
+
+    __slots__ = ("src", "wgt", "shape", "perm", "starts", "target", "flat")
+
+    def __init__(self) -> None:
+        self.src = self.wgt = self.perm = self.starts = self.flat = None
+        self.shape = (0, 0, 0, 0)
+        self.target = None
+
+    def run(self, acc: np.ndarray, out: np.ndarray, inp_f: np.ndarray,
+            wgt_t: np.ndarray) -> None:
+        """Execute on ``acc``/``out`` (``(depth, BATCH, BLOCK_OUT)`` int32/int8) given the
+        float32 mirrors ``inp_f`` ``(depth, BATCH, BLOCK_IN)`` and ``wgt_t`` (weight tiles
+        transposed, ``(depth, BLOCK_IN, BLOCK_OUT)``)."""
+        if self.flat is not None:
+            dst, src, wid = self.flat
+            rows, sums = _gemm_generic(inp_f, wgt_t, dst, src, wid)
+            _accumulate_rows(acc, out, rows, sums)
+            return
+        nb, nm, nn, nr = self.shape
+        batch, block_in = inp_f.shape[1], inp_f.shape[2]
+        block_out = wgt_t.shape[2]
+        x = np.take(inp_f, self.src, axis=0)               # (B, M, R, BATCH, BLOCK_IN)
+        if batch > 1:
+            x = x.transpose(0, 1, 3, 2, 4)
+        x = x.reshape(nb, nm * batch, nr * block_in)
+        w = np.take(wgt_t, self.wgt, axis=0)               # (B, N, R, BLOCK_IN, BLOCK_OUT)
+        if nn > 1:
+            w = w.transpose(0, 2, 3, 1, 4)
+        w = w.reshape(nb, nr * block_in, nn * block_out)
+        if nb == 1:
+            x, w = x[0], w[0]
+        y = _exact_matmul(x, w, block_in)                  # int32 (..., M*BATCH, N*BO)
+        y = y.reshape(nb, nm, batch, nn, block_out)
+        if batch > 1 and nn > 1:
+            y = y.transpose(0, 1, 3, 2, 4)
+        y = y.reshape(nb * nm * nn, batch, block_out)
+        if self.perm is not None:
+            y = np.take(y, self.perm, axis=0)
+        if self.starts is not None:
+            y = np.add.reduceat(y, self.starts, axis=0)    # int32: wraps modulo 2**32
+        t = self.target
+        if isinstance(t, slice):
+            a = acc[t]
+            np.add(a, y, out=a)
+            np.copyto(out[t], a, casting="unsafe")
+        else:
+            new = acc[t]
+            np.add(new, y, out=new)
+            acc[t] = new
+            out[t] = new.astype(out.dtype)
+
+
+def _exact_matmul(x: np.ndarray, w: np.ndarray, block_in: int) -> np.ndarray:
+    """``x . w`` of float32 integer matrices as exact int32 (modulo 2**32)."""
+    k = x.shape[-1]
+    if k <= F32_EXACT_TERMS:
+        return np.matmul(x, w).astype(np.int32)
+    step = (F32_EXACT_TERMS // block_in) * block_in
+    if step == 0:                   # tiles wider than 1024: float64 is exact to 2**53
+        return np.matmul(x.astype(np.float64), w.astype(np.float64)).astype(np.int64) \
+            .astype(np.int32)
+    total = None
+    for a in range(0, k, step):
+        part = np.matmul(x[..., a:a + step], w[..., a:a + step, :]).astype(np.int32)
+        total = part if total is None else np.add(total, part, out=total)
+    return total
+
+
+def plan_gemm(dst: np.ndarray, src: np.ndarray, wid: np.ndarray) -> GemmPlan | None:
+    """The plan of a (non-reset) GEMM from its ``(I, J, K)`` index arrays; None if empty.
+
+    The arrays hold the ACC, INP and WGT index of every uop execution and are already
+    range-checked.
     """
     n_i, n_j, n_k = dst.shape
     if dst.size == 0:
-        return
-    found = None
-    if np.all(dst[0, 0, :] == dst[0, 0, 0]) and _uops_share_dst(dst):
-        found = _gemm_shared_dst(inp_f, wgt_t, dst, src, wid)
-    if found is not None:
-        rows, sums = found
-    else:
-        rows, sums = _gemm_generic(inp_f, wgt_t, dst.reshape(-1), src.reshape(-1),
-                                   wid.reshape(-1))
-    _accumulate_rows(acc, out, rows, sums)
-
-
-def _uops_share_dst(dst: np.ndarray) -> bool:
-    """True when every uop of the kernel writes the same row for a given (i, j)."""
-    return bool(np.all(dst == dst[:, :, :1]))
-
-
-def _f32_exact(n_terms: int, block_in: int) -> bool:
-    # |int8 * int8| <= 2**14; a sum of n_terms * block_in of them must stay below 2**24.
-    return n_terms * block_in * (1 << 14) < (1 << 24)
-
-
-def _varies(a: np.ndarray) -> tuple[bool, bool]:
-    """Whether an (I, J, K) index array changes along the i and along the j axis."""
-    return (a.shape[0] > 1 and not np.all(a == a[:1]),
-            a.shape[1] > 1 and not np.all(a == a[:, :1]))
-
-
-def _gemm_shared_dst(inp_f, wgt_t, dst, src, wid):
-    """All uops of one (i, j) write one row: an im2col matmul.
-
-    The loop axes are sorted by what varies along them: the source only (matmul rows),
-    the weights (a batch of matmuls, the source broadcast when it does not vary) or
-    neither (the result is broadcast).
-    """
-    n_i, n_j, n_k = dst.shape
-    batch, block_in = inp_f.shape[1], inp_f.shape[2]
-    block_out = wgt_t.shape[2]
-    size = (n_i, n_j)
-    s_var, w_var = _varies(src), _varies(wid)
-    axes_b = [a for a in (0, 1) if s_var[a] and w_var[a]]
-    axes_r = [a for a in (0, 1) if s_var[a] and not w_var[a]]
-    axes_c = [a for a in (0, 1) if w_var[a] and not s_var[a]]
-    axes_n = [a for a in (0, 1) if not s_var[a] and not w_var[a]]
-    nb = int(np.prod([size[a] for a in axes_b]))
-    nr = int(np.prod([size[a] for a in axes_r]))
-    nc = int(np.prod([size[a] for a in axes_c]))
-    if nb * n_k * block_in * (nr * batch + nc * block_out) > 8 * _CHUNK_ELEMS:
         return None
-    exact32 = _f32_exact(n_k, block_in)
-    xs = src[:n_i if s_var[0] else 1, :n_j if s_var[1] else 1]
-    ws = wid[:n_i if w_var[0] else 1, :n_j if w_var[1] else 1]
-    rest_x = [a for a in (0, 1) if a not in axes_b + axes_r]
-    rest_w = [a for a in (0, 1) if a not in axes_b + axes_c]
-    x = inp_f[xs]                                        # (Is, Js, K, BATCH, BLOCK_IN)
-    x = x.transpose(axes_b + axes_r + rest_x + [3, 2, 4]).reshape(nb, 1, nr * batch,
-                                                                   n_k * block_in)
-    w = wgt_t[ws]                                        # (Iw, Jw, K, BLOCK_IN, BLOCK_OUT)
-    w = w.transpose(axes_b + axes_c + rest_w + [2, 3, 4]).reshape(nb, nc, n_k * block_in,
-                                                                   block_out)
-    if not exact32:
-        x, w = x.astype(np.float64), w.astype(np.float64)
-    y = np.matmul(x, w)                                  # (nb, nc, nr * BATCH, BLOCK_OUT)
-    labels: list = axes_b + axes_c + axes_r + ["b", "o"]
-    y = y.reshape([size[a] for a in axes_b] + [size[a] for a in axes_c]
-                  + [size[a] for a in axes_r] + [batch, block_out])
-    for a in axes_n:
-        y = y[..., None]
-        labels.append(a)
-    y = y.transpose([labels.index(0), labels.index(1), labels.index("b"), labels.index("o")])
-    sums = np.broadcast_to(y, (n_i, n_j, batch, block_out))
-    return dst[:, :, 0].reshape(-1), sums.reshape(-1, batch, block_out)
+    plan = GemmPlan()
+    kernel_dst = dst[0, 0]
+    order = np.argsort(kernel_dst, kind="stable")
+    groups, counts = np.unique(kernel_dst, return_counts=True)
+    if not bool(np.all(counts == counts[0])):
+        plan.flat = (dst.reshape(-1), src.reshape(-1), wid.reshape(-1))
+        return plan
+    n_c, n_r = groups.size, int(counts[0])
+    shape4 = (n_i, n_j, n_c, n_r)
+    src4 = src[:, :, order].reshape(shape4)
+    wgt4 = wid[:, :, order].reshape(shape4)
+    dst3 = dst[:, :, order].reshape(shape4)[..., 0]
+    roles = []
+    for axis in range(3):
+        s_var, w_var = _varies(src4, axis), _varies(wgt4, axis)
+        roles.append("b" if s_var and w_var else "n" if w_var else "m")
+    axes_b = [a for a in range(3) if roles[a] == "b"]
+    axes_m = [a for a in range(3) if roles[a] == "m"]
+    axes_n = [a for a in range(3) if roles[a] == "n"]
+    size = shape4
+    nb = int(np.prod([size[a] for a in axes_b], dtype=np.int64))
+    nm = int(np.prod([size[a] for a in axes_m], dtype=np.int64))
+    nn = int(np.prod([size[a] for a in axes_n], dtype=np.int64))
+    # src does not change along column axes, wgt not along row axes: take index 0 there.
+    s = src4[tuple(slice(None) if roles[a] != "n" else slice(0, 1) for a in range(3))]
+    s = s.transpose(axes_b + axes_m + axes_n + [3]).reshape(nb, nm, n_r)
+    w = wgt4[tuple(slice(None) if roles[a] != "m" else slice(0, 1) for a in range(3))]
+    w = w.transpose(axes_b + axes_n + axes_m + [3]).reshape(nb, nn, n_r)
+    rows = dst3.transpose(axes_b + axes_m + axes_n).reshape(-1)
+    plan.src, plan.wgt = s.astype(np.intp), w.astype(np.intp)
+    plan.shape = (nb, nm, nn, n_r)
+    uniq = np.unique(rows)
+    if uniq.size == rows.size:
+        plan.target, plan.perm = _row_target(rows)
+    else:
+        # Repeated destinations: sort results by row, sum each run, add once per row.
+        perm = np.argsort(rows, kind="stable")
+        srt = rows[perm]
+        plan.starts = np.flatnonzero(np.concatenate(([True], srt[1:] != srt[:-1])))
+        plan.perm = perm.astype(np.intp)
+        plan.target, _ = _row_target(uniq)
+    return plan
 
 
 def _gemm_generic(inp_f, wgt_t, dst, src, wid):
-    """Any index pattern: group uops by weight tile, one batched matmul, reduce by row."""
+    """Any index pattern: group uops by weight tile, one batched matmul, reduce by row.
+
+    Exact while one weight tile's group needs no reduction (products of single tiles are
+    below 2**21) and row sums stay below 2**53 (float64).
+    """
     batch, block_in = inp_f.shape[1], inp_f.shape[2]
     block_out = wgt_t.shape[2]
     order = np.argsort(wid, kind="stable")
@@ -187,37 +299,34 @@ def _gemm_generic(inp_f, wgt_t, dst, src, wid):
 
 
 def _accumulate_rows(acc, out, rows, sums) -> None:
-    """``ACC[rows] += sums`` (rows may repeat) with int32 wrap-around; refresh OUT rows."""
-    rows = np.asarray(rows).reshape(-1)
-    sums = sums.reshape(rows.size, *acc.shape[1:])
-    if np.bincount(rows, minlength=1).max() > 1:
-        uniq, inverse = np.unique(rows, return_inverse=True)
-        flat = sums.reshape(rows.size, -1)
-        merged = np.empty((uniq.size, flat.shape[1]), dtype=np.float64)
-        for lane in range(flat.shape[1]):
-            merged[:, lane] = np.bincount(inverse, weights=flat[:, lane], minlength=uniq.size)
-        rows, sums = uniq, merged.reshape(uniq.size, *acc.shape[1:])
+    """``ACC[rows] += sums`` (distinct rows) with int32 wrap-around; refresh OUT rows."""
     new = (acc[rows] + sums.astype(np.int64)).astype(np.int32)   # low 32 bits: wrap-around
     acc[rows] = new
     out[rows] = new.astype(out.dtype)     # keeps the low 8 bits: plain truncation
 
 
 # --------------------------------------------------------------------------------- ALU
-def alu_apply(op: int, a: np.ndarray, b: np.ndarray, log_acc_width: int) -> np.ndarray:
+def alu_apply(op: int, a: np.ndarray, b, log_acc_width: int) -> np.ndarray:
     """One ALU operation per lane on int32 arrays (``b`` broadcasts); int32 result.
 
-    MIN/MAX are signed, ADD and MUL wrap modulo 2**32, SHR is described in the module
-    docstring.
+    ``b`` is an int32 array or an integer immediate.  MIN/MAX are signed, ADD and MUL
+    wrap modulo 2**32, SHR is described in the module docstring.
     """
     if op == AluOp.MIN:
-        return np.minimum(a, b)
+        return np.minimum(a, b).astype(np.int32, copy=False)
     if op == AluOp.MAX:
-        return np.maximum(a, b)
+        return np.maximum(a, b).astype(np.int32, copy=False)
     if op == AluOp.ADD:
         return (a.astype(np.int64) + b).astype(np.int32)
     if op == AluOp.SHR:
         bits = 1 << log_acc_width
         half = bits >> 1
+        if np.ndim(b) == 0:                # an immediate: one shift for every lane
+            amount = int(b) & (bits - 1)
+            amount = amount - bits if amount >= half else amount
+            if amount >= 0:
+                return (a >> amount).astype(np.int32, copy=False)
+            return (a.astype(np.int64) << -amount).astype(np.int32)
         amount = np.asarray(b, dtype=np.int64) & (bits - 1)
         amount = np.where(amount >= half, amount - bits, amount)
         right = a >> np.clip(amount, 0, None).astype(np.int32)
@@ -228,20 +337,66 @@ def alu_apply(op: int, a: np.ndarray, b: np.ndarray, log_acc_width: int) -> np.n
     raise ValueError(f"ALU opcode {op} has no implementation")
 
 
-def alu_execute(acc: np.ndarray, out: np.ndarray, dst: np.ndarray, src: np.ndarray,
-                op: int, imm: int | None, log_acc_width: int) -> None:
-    """``ACC[dst] = op(ACC[dst], imm if imm is not None else ACC[src])``, uop by uop.
+class AluPlan:
+    """``ACC[dst] = op(ACC[dst], imm or ACC[src])`` for the uops of one ALU instruction.
 
-    ``dst`` and ``src`` are flat int64 row indices in sequential order, already checked.
+    Build with :func:`plan_alu`; :meth:`run` executes it for an opcode and immediate.
     """
+
+    __slots__ = ("mode", "target", "src", "rounds", "pairs")
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.target = self.src = None
+        self.rounds: list = []
+        self.pairs: list = []
+
+    def run(self, acc: np.ndarray, out: np.ndarray, op: int, imm: int | None,
+            log_acc_width: int) -> None:
+        """Execute with opcode ``op`` and the immediate ``imm`` (None: read ``ACC[src]``)."""
+        b_imm = None if imm is None else np.int32(imm)
+        if self.mode == "vector":
+            t = self.target
+            a = acc[t]
+            b = b_imm if imm is not None else acc[self.src] if isinstance(self.src, slice) \
+                else np.take(acc, self.src, axis=0)
+            _write_rows(acc, out, t, alu_apply(op, a, b, log_acc_width))
+        elif self.mode == "rounds":
+            for t, s in self.rounds:
+                b = b_imm if imm is not None else np.take(acc, s, axis=0)
+                _write_rows(acc, out, t, alu_apply(op, acc[t], b, log_acc_width))
+        else:
+            for d, s in self.pairs:
+                b = b_imm if imm is not None else acc[s].copy()
+                res = alu_apply(op, acc[d], b, log_acc_width)
+                acc[d] = res
+                out[d] = res.astype(out.dtype)
+
+
+def plan_alu(dst: np.ndarray, src: np.ndarray | None) -> AluPlan | None:
+    """The plan of an ALU instruction from its index arrays (any shape, sequential order);
+    ``src`` None for an immediate operand.  None when it addresses nothing."""
+    dst = dst.reshape(-1).astype(np.intp)
     if dst.size == 0:
-        return
-    if imm is None and np.any((src != dst) & np.isin(src, dst)):
-        _alu_sequential(acc, out, dst, src, op, imm, log_acc_width)
-        return
+        return None
+    src = None if src is None else src.reshape(-1).astype(np.intp)
+    if src is not None and bool(np.any((src != dst) & np.isin(src, dst))):
+        plan = AluPlan("sequential")          # a uop reads a row another uop writes
+        plan.pairs = list(zip(dst.tolist(), (src if src is not None else dst).tolist(),
+                              strict=True))
+        return plan
     order = np.argsort(dst, kind="stable")
     d_sorted = dst[order]
     starts = np.flatnonzero(np.concatenate(([True], d_sorted[1:] != d_sorted[:-1])))
+    if starts.size == dst.size:               # every row written once: one vector step
+        plan = AluPlan("vector")
+        plan.target, perm = _row_target(dst)
+        if src is not None:
+            s = src if perm is None else src[perm]
+            plan.src = s
+            if s.size == 1 or (bool(np.all(s[1:] == s[:-1] + 1))):
+                plan.src = slice(int(s[0]), int(s[0]) + s.size)
+        return plan
     counts = np.diff(np.append(starts, d_sorted.size))
     occurrence = np.empty(dst.size, dtype=np.int64)
     occurrence[order] = np.arange(dst.size) - np.repeat(starts, counts)
@@ -249,20 +404,8 @@ def alu_execute(acc: np.ndarray, out: np.ndarray, dst: np.ndarray, src: np.ndarr
     by_round = np.argsort(occurrence, kind="stable")
     bounds = np.searchsorted(occurrence[by_round], np.arange(int(counts.max()) + 1))
     bounds = np.append(bounds, dst.size)
-    b_imm = None if imm is None else np.int32(imm)
+    plan = AluPlan("rounds")
     for r in range(bounds.size - 1):
         sel = by_round[bounds[r]:bounds[r + 1]]
-        d = dst[sel]
-        b = b_imm if imm is not None else acc[src[sel]]
-        res = alu_apply(op, acc[d], b, log_acc_width)
-        acc[d] = res
-        out[d] = res.astype(out.dtype)
-
-
-def _alu_sequential(acc, out, dst, src, op, imm, log_acc_width) -> None:
-    """Uop-by-uop replay for instructions that read rows they also write."""
-    for d, s in zip(dst.tolist(), src.tolist(), strict=True):
-        b = np.int32(imm) if imm is not None else acc[s].copy()
-        res = alu_apply(op, acc[d], b, log_acc_width)
-        acc[d] = res
-        out[d] = res.astype(out.dtype)
+        plan.rounds.append((dst[sel], None if src is None else src[sel]))
+    return plan

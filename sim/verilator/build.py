@@ -109,12 +109,14 @@ def _check_tools() -> Path:
     return verilator_path()
 
 
-def _verilator_args(trace: str | None, opt: str) -> list[str]:
+def _verilator_args(trace: str | None, threads: int) -> list[str]:
     args = ["--cc", "--exe", "--top-module", "vta_top", "--prefix", "Vvta_top",
             "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
             "-Wno-fatal", "-Wno-lint", "-Wno-style",
             "-CFLAGS", "-fPIC", "-CFLAGS", "-std=c++17", "-LDFLAGS", "-shared",
             "-o", LIBRARY_NAME]
+    if threads > 1:
+        args += ["--threads", str(threads)]
     if trace == "vcd":
         args += ["--trace", "-CFLAGS", "-DVTA_TRACE_VCD"]
     elif trace == "fst":
@@ -130,7 +132,8 @@ def _make_vars(opt: str) -> list[str]:
 
 def build_library(verilog: str | Path, *, ports: list[Port] | None = None,
                   manifest: str | Path | dict | None = None, trace: str | None = None,
-                  opt: str = "-O3", jobs: int = 2, progress: bool = True) -> BuiltModel:
+                  opt: str = "-O3", jobs: int = 2, threads: int = 1,
+                  progress: bool = True) -> BuiltModel:
     """Build (or find in the cache) the simulator library for a ``vta_top`` Verilog design.
 
     Parameters
@@ -146,6 +149,9 @@ def build_library(verilog: str | Path, *, ports: list[Port] | None = None,
         C++ optimisation level of the model's code.
     jobs:
         Parallel compiler processes.
+    threads:
+        Threads the model evaluates with (Verilator ``--threads``); 1 suits machines that
+        run several simulations at once.
     progress:
         Show tqdm progress bars (on stderr) while building.
 
@@ -173,7 +179,9 @@ def build_library(verilog: str | Path, *, ports: list[Port] | None = None,
         ports = ports_from_manifest(manifest) if manifest is not None \
             else ports_from_verilog(text)
     glue = port_glue(ports)
-    args = _verilator_args(trace, opt)
+    if not isinstance(threads, int) or not 1 <= threads <= 64:
+        raise BuildError(f"threads must be an integer in [1, 64], not {threads!r}")
+    args = _verilator_args(trace, threads)
     make_vars = _make_vars(opt)
     h = hashlib.sha256()
     for part in (f"recipe {_RECIPE}", _tool_versions(), " ".join(args), " ".join(make_vars),
@@ -345,9 +353,10 @@ def _generate_verilog(config: VTAConfig, out_dir: Path) -> None:
 
 
 def build_for_config(config: VTAConfig | str | None, *, trace: str | None = None,
-                     opt: str = "-O3", jobs: int = 2, progress: bool = True) -> BuiltModel:
+                     opt: str = "-O3", jobs: int = 2, threads: int = 1,
+                     progress: bool = True) -> BuiltModel:
     """Build (or find cached) the simulator library of ``vta_top`` for a configuration."""
     config = VTAConfig.load(config)
     text, ports = verilog_for_config(config, progress=progress)
-    return build_library(text, ports=ports, trace=trace, opt=opt, jobs=jobs,
+    return build_library(text, ports=ports, trace=trace, opt=opt, jobs=jobs, threads=threads,
                          progress=progress)

@@ -64,11 +64,13 @@ def test_verdict_lines():
     z020 = capacity_for("xc7z020clg400-1")
     fits, line = verdict(Resources(20_000, 30_000, 100, 150, {}), z020)
     assert fits and line.startswith("FITS xc7z020clg400-1: LUT 20000/53200 (38%)")
-    fits, line = verdict(Resources(20_000, 30_000, 100, 256, {}), z020)
+    fits, line = verdict(Resources(20_000, 30_000, 143, 256, {}), z020)
     assert not fits
-    assert line.startswith("DOES NOT FIT xc7z020clg400-1: DSP over the 85% budget")
+    assert line.startswith("DOES NOT FIT xc7z020clg400-1: BRAM36, DSP over budget")
+    assert "BRAM36 143/140 (102%)" in line
     tiny = Capacity("toy", lut=100, ff=100, bram36=1, dsp=1, dsp_kind="DSP48E1")
-    assert not verdict(Resources(90, 10, 0, 0, {}), tiny)[0]
+    assert not verdict(Resources(90, 10, 0, 0, {}), tiny)[0]          # LUTs over 85%
+    assert verdict(Resources(80, 10, 1, 1, {}), tiny)[0]              # full BRAM/DSP ok
 
 
 def test_bad_inputs(tmp_path):

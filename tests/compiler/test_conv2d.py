@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from vta.compiler import ops
 from vta.compiler import reference_ops as ref
@@ -13,6 +13,8 @@ from vta.compiler.reference_ops import Epilogue, OperatorError
 from vta.compiler.schedule import RESNET18_CONVS as RESNET18
 from vta.compiler.schedule import Conv2dWorkload, ScheduleError
 from vta.driver import open_device
+from vta.hw.config import VTAConfig
+from vta.hw.errors import ConfigError
 from vta.runtime import pack_nchw, pack_oihw, unpack_nchw
 
 REQUANT = Epilogue(bias=True, shift=8, clip=(0, 127))
@@ -59,6 +61,46 @@ def test_resnet18_layer_matches_reference(fsim, layer):
     x, w, b = random_conv(rng, 1, ic, h, h, oc, k)
     want = ref.conv2d_epilogue(x, w, REQUANT, b, None, s, p)
     assert np.array_equal(run_conv(fsim, x, w, b, REQUANT, s, p), want)
+
+
+_RANDOM_DEVICES: dict = {}
+
+
+def random_config_device(draw_data):
+    """An fsim device of a random valid configuration (BLOCK 4..16, buffer sizes from
+    barely-fits to default)."""
+    log_block = draw_data.draw(st.integers(2, 4), label="LOG_BLOCK")
+    elem = {"inp": log_block + 0, "wgt": 2 * log_block, "acc": log_block + 2}
+    keys = {"LOG_BLOCK": log_block,
+            "LOG_INP_BUFF_SIZE": draw_data.draw(st.integers(elem["inp"] + 5, 15)),
+            "LOG_WGT_BUFF_SIZE": draw_data.draw(st.integers(elem["wgt"] + 3, 18)),
+            "LOG_ACC_BUFF_SIZE": draw_data.draw(st.integers(elem["acc"] + 5, 17)),
+            "LOG_UOP_BUFF_SIZE": draw_data.draw(st.integers(11, 15))}
+    try:
+        config = VTAConfig(**keys)
+    except ConfigError:
+        assume(False)
+    if config not in _RANDOM_DEVICES:
+        _RANDOM_DEVICES[config] = open_device("fsim", config, dram_bytes=32 << 20)
+    return _RANDOM_DEVICES[config]
+
+
+@settings(max_examples=_examples(20), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), c=st.integers(1, 40), h=st.integers(3, 10), o=st.integers(1, 40),
+       k=st.sampled_from([1, 3]), s=st.integers(1, 2))
+def test_random_configs_match_reference(data, c, h, o, k, s):
+    dev = random_config_device(data)
+    p = k // 2
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x, wt, b = random_conv(rng, 1, c, h, h, o, k)
+    want = ref.conv2d_epilogue(x, wt, REQUANT, b, None, s, p)
+    try:
+        got = run_conv(dev, x, wt, b, REQUANT, s, p)
+    except ScheduleError as e:
+        assert "fits config" in str(e)   # a legitimately too small config: clear message
+        return
+    assert np.array_equal(got, want)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
