@@ -170,8 +170,7 @@ def estimate_conv2d(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     per_half = 1 if n_chunks == T and T > 1 else T
     foot = footprint or conv2d_footprint(w, s, config, epilogue)
     reload_uops = foot["uop"] > config.uop_depth
-    n_alu = (int(epilogue.bias) + int(epilogue.shift > 0) + 2 * (epilogue.clip is not None)
-             + int(epilogue.residual) + 2 * (epilogue.residual_clip is not None))
+    n_alu = epilogue.alu_passes
     est = CostEstimate()
     ovh = params.insn_overhead
     latency = k.latency if params.dram_latency is None else params.dram_latency
@@ -265,8 +264,7 @@ def estimate_dense(w: DenseWorkload, s: DenseSchedule, config: VTAConfig,
     T = s.threads
     inp_reuse, wgt_reuse = reuse_flags(n_chunks, n_m, n_n, T, s.order)
     per_half = 1 if n_chunks == T and T > 1 else T
-    n_alu = (int(epilogue.bias) + int(epilogue.shift > 0) + 2 * (epilogue.clip is not None)
-             + int(epilogue.residual) + 2 * (epilogue.residual_clip is not None))
+    n_alu = epilogue.alu_passes
     est = CostEstimate()
     ovh = params.insn_overhead
     max_load = max_tail = tail_total = 0

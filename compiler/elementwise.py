@@ -1,16 +1,17 @@
 """The fused element-wise epilogue as ALU micro-kernels over an ACC tile.
 
 After the GEMMs of an output tile, the accumulator rows go through the
-:class:`~vta.compiler.reference_ops.Epilogue` in its fixed order, one ALU instruction per
-operation: ADD bias rows (loaded into ACC beside the tile), SHR by an immediate, MAX/MIN
-with immediates (clip), ADD residual rows (loaded with ``LOAD ACC_8BIT``, sign-extended),
-MAX/MIN again.  Every ALU write-back also narrows into the OUT buffer, so the store after
-the last operation writes the truncated int8 result.
+:class:`~vta.compiler.reference_ops.Epilogue` as the instruction sequence
+:meth:`~vta.compiler.reference_ops.Epilogue.alu_steps` lists, one ALU instruction per step:
+ADD bias rows (loaded into ACC beside the tile), SHR by immediates, MAX/MIN with immediates
+(clip), then the residual add -- SHR by negative immediates (left shifts) of the output or
+the residual rows (loaded with ``LOAD ACC_8BIT``, sign-extended), ADD of the residual rows,
+ADD of the offset immediates, SHR -- and MAX/MIN again.  Every ALU write-back also narrows
+into the OUT buffer, so the store after the last operation writes the truncated int8
+result.
 """
 
 from __future__ import annotations
-
-from vta.hw.isa import AluOp
 
 from .reference_ops import Epilogue
 from .tile_program import Kernel
@@ -30,7 +31,7 @@ def alu_kernel(loops: tuple[tuple[int, int, int], ...], uops: tuple[tuple[int, i
 def epilogue_kernels(epilogue: Epilogue, loops: tuple[tuple[int, int, int], ...],
                      uops: tuple[tuple[int, int], ...], residual_delta: int = 0
                      ) -> tuple[Kernel, ...]:
-    """ALU kernels applying ``epilogue`` to an ACC tile.
+    """ALU kernels applying ``epilogue`` to an ACC tile (one per ``epilogue.alu_steps()``).
 
     Parameters
     ----------
@@ -43,22 +44,16 @@ def epilogue_kernels(epilogue: Epilogue, loops: tuple[tuple[int, int, int], ...]
         ACC index distance from an output row to its residual row (same tile layout).
     """
     imm_loops = tuple((e, d, d) for e, d, _ in loops)
-    imm_uops = tuple((d, d) for d, _ in uops)
+    rows = {"out": 0, "residual": residual_delta}
     out: list[Kernel] = []
-
-    def clip(bounds: tuple[int, int]) -> None:
-        out.append(alu_kernel(imm_loops, imm_uops, AluOp.MAX, bounds[0]))
-        out.append(alu_kernel(imm_loops, imm_uops, AluOp.MIN, bounds[1]))
-
-    if epilogue.bias:
-        out.append(alu_kernel(loops, uops, AluOp.ADD))
-    if epilogue.shift:
-        out.append(alu_kernel(imm_loops, imm_uops, AluOp.SHR, epilogue.shift))
-    if epilogue.clip is not None:
-        clip(epilogue.clip)
-    if epilogue.residual:
-        out.append(alu_kernel(imm_loops, tuple((d, d + residual_delta) for d, _ in uops),
-                              AluOp.ADD))
-    if epilogue.residual_clip is not None:
-        clip(epilogue.residual_clip)
+    for step in epilogue.alu_steps():
+        delta = rows[step.rows]
+        if step.src == "bias":
+            out.append(alu_kernel(loops, uops, step.op))
+        elif step.src == "residual":
+            out.append(alu_kernel(imm_loops, tuple((d, d + residual_delta) for d, _ in uops),
+                                  step.op))
+        else:
+            out.append(alu_kernel(imm_loops, tuple((d + delta, d + delta) for d, _ in uops),
+                                  step.op, step.src))
     return tuple(out)

@@ -264,7 +264,8 @@ class CompiledKernel:
             ep = d["epilogue"]
             epilogue = Epilogue(ep["bias"], ep["shift"],
                                 tuple(ep["clip"]) if ep["clip"] else None, ep["residual"],
-                                tuple(ep["residual_clip"]) if ep["residual_clip"] else None)
+                                tuple(ep["residual_clip"]) if ep["residual_clip"] else None,
+                                **{k: ep[k] for k in _RESCALE_FIELDS if k in ep})
             if d["op"] == "conv2d":
                 w = Conv2dWorkload(**{k: tuple(v) if isinstance(v, list) else v
                                       for k, v in d["workload"].items()})
@@ -275,6 +276,10 @@ class CompiledKernel:
         except (KeyError, TypeError) as e:
             raise OperatorError(f"not a saved VTA kernel: missing or bad field {e}") from None
         raise OperatorError(f"not a saved VTA kernel: unknown op {d.get('op')!r}")
+
+
+_RESCALE_FIELDS = ("lshift", "residual_lshift", "residual_offset", "residual_shift")
+"""Epilogue fields of the rescaled residual add (absent from kernels saved before them)."""
 
 
 def _workload_dict(w: Conv2dWorkload | DenseWorkload) -> dict:
@@ -384,8 +389,9 @@ def _run_one_call(kernel: CompiledKernel, target: Device | CommandQueue,
 def conv2d(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = None, *,
            stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
            shift: int = 0, clip: tuple[int, int] | None = None, residual: Any = None,
-           residual_clip: tuple[int, int] | None = None, out: Any = None,
-           schedule: ConvSchedule | None = None, **overrides: Any) -> Any:
+           residual_clip: tuple[int, int] | None = None, lshift: int = 0,
+           residual_lshift: int = 0, residual_offset: int = 0, residual_shift: int = 0,
+           out: Any = None, schedule: ConvSchedule | None = None, **overrides: Any) -> Any:
     """int8 conv2d on packed tensors with the fused epilogue, run on ``target``.
 
     Parameters
@@ -399,6 +405,9 @@ def conv2d(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = No
     shift, clip, residual, residual_clip:
         the :class:`~vta.compiler.reference_ops.Epilogue`; ``residual`` packed like the
         output.
+    lshift, residual_lshift, residual_offset, residual_shift:
+        the rescaled residual add ``((y << lshift) + (residual << residual_lshift) +
+        residual_offset) >> residual_shift`` (see the Epilogue).
     schedule, overrides:
         force a :class:`ConvSchedule` or some of its fields (``threads=1``).
 
@@ -422,7 +431,8 @@ def conv2d(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = No
     w = Conv2dWorkload(dshape[0] * c.batch, dshape[1] * c.block, dshape[2], dshape[3],
                        wshape[0] * c.block, (wshape[2], wshape[3]), _pair(stride),
                        _pair(padding))
-    epilogue = Epilogue(bias is not None, shift, clip, residual is not None, residual_clip)
+    epilogue = Epilogue(bias is not None, shift, clip, residual is not None, residual_clip,
+                        lshift, residual_lshift, residual_offset, residual_shift)
     kernel = _cached_compile(compile_conv2d, w, c, epilogue, schedule, overrides)
     arrays = {"data": data, "weight": weight}
     if bias is not None:
@@ -434,8 +444,9 @@ def conv2d(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = No
 
 def dense(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = None, *,
           shift: int = 0, clip: tuple[int, int] | None = None, residual: Any = None,
-          residual_clip: tuple[int, int] | None = None, out: Any = None,
-          schedule: DenseSchedule | None = None, **overrides: Any) -> Any:
+          residual_clip: tuple[int, int] | None = None, lshift: int = 0,
+          residual_lshift: int = 0, residual_offset: int = 0, residual_shift: int = 0,
+          out: Any = None, schedule: DenseSchedule | None = None, **overrides: Any) -> Any:
     """int8 dense on packed matrices: data ``(N/B, K/BLOCK, B, BLOCK)``, weight
     ``(M/BLOCK, K/BLOCK, BLOCK, BLOCK)``; returns ``(N/B, M/BLOCK, B, BLOCK)`` int8.
     Other parameters as :func:`conv2d`."""
@@ -449,7 +460,8 @@ def dense(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = Non
         raise OperatorError(f"weight must be packed (M/{c.block}, {dshape[1]}, {c.block}, "
                             f"{c.block}), not shape {wshape}")
     w = DenseWorkload(dshape[0] * c.batch, dshape[1] * c.block, wshape[0] * c.block)
-    epilogue = Epilogue(bias is not None, shift, clip, residual is not None, residual_clip)
+    epilogue = Epilogue(bias is not None, shift, clip, residual is not None, residual_clip,
+                        lshift, residual_lshift, residual_offset, residual_shift)
     kernel = _cached_compile(compile_dense, w, c, epilogue, schedule, overrides)
     arrays = {"data": data, "weight": weight}
     if bias is not None:

@@ -5,13 +5,14 @@ order and assigns every node to one *layer*:
 
 * a :class:`VtaLayer` -- one ``qconv2d`` or ``qdense`` compiled by the kernel compiler
   (:mod:`vta.compiler.ops`), with its requantization (``+ bias``, ``>> shift``, clip) in the
-  ALU epilogue, and, when the node's only consumer is a residual ``qadd`` that needs no
-  rescaling (``lshift_a == lshift_b == shift == offset == 0``), that add and its clip fused
-  in as well (``Epilogue.residual``);
+  ALU epilogue, and, when the node's only consumer is a residual ``qadd`` of it and another
+  tensor of its shape, that add fused in as well -- its left shifts, rounding offset, right
+  shift and clip included (``Epilogue.residual`` and the rescaling fields), so ResNet's
+  rescaled skip additions run on the accelerator;
 * a :class:`CpuLayer` -- any other node, run by an llvmlite kernel
   (:func:`vta.compiler.cpu.kernel_for_node`): quantize/dequantize, pooling, softmax,
-  reshapes, rescaling adds, and the conv/dense layers the accelerator cannot run or that do
-  not pay on it.
+  reshapes, adds that could not be fused, and the conv/dense layers the accelerator cannot
+  run or that do not pay on it.
 
 A conv/dense stays on the CPU, with the reason recorded, when: its requantize shift
 differs between channels (the ALU shifts every lane by one immediate), its padding is not
@@ -237,16 +238,31 @@ def _plan(workload: Conv2dWorkload | DenseWorkload, config: VTAConfig, epilogue:
     return s, estimate_dense(workload, s, config, epilogue)
 
 
-def _plain_residual_add(graph: Graph, node: Node, tensor: str) -> str | None:
-    """The other operand if ``node`` is a qadd of ``tensor`` that needs no rescaling."""
+@dataclass(frozen=True)
+class _ResidualAdd:
+    """A ``qadd`` of a conv/dense output ``tensor`` and ``other``, as epilogue fields."""
+
+    node: Node
+    other: str
+    lshift: int           # applied to ``tensor``
+    residual_lshift: int  # applied to ``other``
+    offset: int
+    shift: int
+    clip: tuple[int, int]
+
+
+def _residual_add(graph: Graph, node: Node, tensor: str) -> _ResidualAdd | None:
+    """``node`` as a residual add of ``tensor``, or None if it is not one."""
     if node.op != "qadd" or len(node.inputs) != 2 or node.inputs.count(tensor) != 1:
         return None
-    if any(node.attr(k, 0) != 0 for k in ("lshift_a", "lshift_b", "offset", "shift")):
-        return None
-    other = node.inputs[1] if node.inputs[0] == tensor else node.inputs[0]
+    first = node.inputs[0] == tensor
+    other = node.inputs[1] if first else node.inputs[0]
     if graph.type_of(other).shape != graph.type_of(tensor).shape:
         return None
-    return other
+    la, lb = node.attr("lshift_a", 0), node.attr("lshift_b", 0)
+    return _ResidualAdd(node, other, la if first else lb, lb if first else la,
+                        node.attr("offset", 0), node.attr("shift", 0),
+                        (node.attr("lo", -128), node.attr("hi", 127)))
 
 
 def partition(graph: Graph, config: VTAConfig, *,
@@ -269,7 +285,8 @@ def partition(graph: Graph, config: VTAConfig, *,
     cpu_only:
         Put everything on the CPU (the llvmlite kernels alone).
     fuse_residual:
-        Fuse a rescaling-free residual ``qadd`` into the conv/dense producing one operand.
+        Fuse a residual ``qadd`` (rescaling included) into the conv/dense producing one
+        operand.
 
     Raises
     ------
@@ -308,12 +325,13 @@ def partition(graph: Graph, config: VTAConfig, *,
             layers.append(CpuLayer(node, reason or layer or ""))
             continue
         add = _fusable_add(graph, node) if fuse_residual else None
-        if add is not None:
-            fused = _fuse(graph, layer, add, config)
+        # An add of two conv outputs is fused into the first conv only.
+        if add is not None and add.node.name not in pending:
+            fused = _fuse(layer, add, config)
             if fused is not None:
                 # Run where the add runs: the residual operand may be computed after the conv.
-                pending[add.name] = len(layers)
-                fused_into[add.name] = fused
+                pending[add.node.name] = len(layers)
+                fused_into[add.node.name] = fused
                 layers.append(None)
                 continue
         layers.append(layer)
@@ -349,27 +367,32 @@ def _vta_layer(graph: Graph, node: Node, config: VTAConfig,
     return layer
 
 
-def _fusable_add(graph: Graph, node: Node) -> Node | None:
+def _fusable_add(graph: Graph, node: Node) -> _ResidualAdd | None:
+    """The residual add that is the only consumer of ``node``'s output, if any."""
     if node.output in graph.outputs:
         return None
     users = graph.consumers(node.output)
-    if len(users) != 1 or _plain_residual_add(graph, users[0], node.output) is None:
+    if len(users) != 1:
         return None
-    return users[0]
+    return _residual_add(graph, users[0], node.output)
 
 
-def _fuse(graph: Graph, layer: VtaLayer, add: Node, config: VTAConfig) -> VtaLayer | None:
-    """``layer`` with ``add`` fused into its epilogue, or None if that no longer fits."""
-    residual = _plain_residual_add(graph, add, layer.output)
-    if residual is None:  # pragma: no cover - checked by _fusable_add
-        return None
+def _fuse(layer: VtaLayer, add: _ResidualAdd, config: VTAConfig) -> VtaLayer | None:
+    """``layer`` with ``add`` fused into its epilogue, or None if that does not fit.
+
+    The conv's clip must be within int8: the add reads the conv's int8 output, which the
+    fused epilogue keeps as the clipped int32 value.
+    """
     ep = layer.epilogue
+    if ep.clip is None or ep.clip[0] < -128 or ep.clip[1] > 127:
+        return None
     try:
         epilogue = Epilogue(ep.bias, ep.shift, ep.clip, True,
-                            (int(add.attr("lo", -128)), int(add.attr("hi", 127))))
+                            (int(add.clip[0]), int(add.clip[1])), add.lshift,
+                            add.residual_lshift, add.offset, add.shift)
         schedule, estimate = _plan(layer.workload, config, epilogue)
     except (ScheduleError, OperatorError):
         return None
-    return VtaLayer(layer.name, layer.op, layer.nodes + (add.name,), layer.data, layer.weight,
-                    layer.bias, residual, add.output, layer.workload, epilogue, schedule,
-                    estimate)
+    return VtaLayer(layer.name, layer.op, layer.nodes + (add.node.name,), layer.data,
+                    layer.weight, layer.bias, add.other, add.node.output, layer.workload,
+                    epilogue, schedule, estimate)

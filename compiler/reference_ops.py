@@ -7,9 +7,14 @@ the compute module performs it (see :class:`Epilogue`):
 1. ``+ bias`` (int32, per output channel, wraps),
 2. ``>> shift`` (arithmetic),
 3. clip to ``[clip_lo, clip_hi]`` (ALU MAX then MIN),
-4. ``+ residual`` (a second int8 tensor, sign-extended, wraps),
+4. the residual add, ResNet's rescaled ``qadd``: ``(x << lshift) + (residual <<
+   residual_lshift) + residual_offset`` (``residual`` a second int8 tensor, sign-extended;
+   int32 wrap-around), then ``>> residual_shift`` (arithmetic),
 5. clip to ``residual_clip`` (optional),
 6. cast to int8 by truncation (the OUT buffer keeps the low 8 bits, no saturation).
+
+:meth:`Epilogue.alu_steps` is the ALU instruction sequence that computes exactly this; the
+lowering (:mod:`vta.compiler.elementwise`), the cost model and the tiling search all read it.
 
 Layouts are the plain framework ones: NCHW activations, OIHW weights, (N, K) x (M, K) dense.
 """
@@ -17,12 +22,22 @@ Layouts are the plain framework ones: NCHW activations, OIHW weights, (N, K) x (
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from vta.hw.errors import VTAError
+from vta.hw.isa import AluOp
 
-__all__ = ["OperatorError", "Epilogue", "NO_EPILOGUE", "conv2d", "dense", "apply_epilogue",
-           "conv2d_epilogue", "dense_epilogue", "max_pool2d", "check_int_array"]
+__all__ = ["OperatorError", "Epilogue", "NO_EPILOGUE", "AluStep", "conv2d", "dense",
+           "apply_epilogue", "conv2d_epilogue", "dense_epilogue", "max_pool2d",
+           "check_int_array", "shift_immediates", "add_immediates", "MAX_OFFSET_IMMEDIATES"]
+
+MAX_SHIFT_RIGHT = 15
+"""Largest right shift of one SHR immediate (its low 5 bits read as signed: -16..15)."""
+MAX_SHIFT_LEFT = 16
+"""Largest left shift of one SHR immediate (-16)."""
+MAX_OFFSET_IMMEDIATES = 4
+"""An epilogue adds its residual offset in at most this many int16 ALU immediates."""
 
 
 class OperatorError(VTAError):
@@ -49,6 +64,55 @@ def check_int_array(name: str, array: np.ndarray, dtype: type, ndim: int) -> np.
     return array
 
 
+class AluStep(NamedTuple):
+    """One ALU instruction of an epilogue over an output tile.
+
+    Members
+    -------
+    op:
+        The ALU opcode (:class:`~vta.hw.isa.AluOp`).
+    rows:
+        ``"out"`` (the tile's accumulator rows) or ``"residual"`` (its residual rows).
+    src:
+        An int immediate, or ``"bias"`` / ``"residual"``: the tensor rows added.
+    """
+
+    op: AluOp
+    rows: str
+    src: int | str
+
+
+def shift_immediates(amount: int, left: bool = False) -> tuple[int, ...]:
+    """SHR immediates shifting by ``amount`` (>= 0) bits: right in steps of at most 15, left
+    (negative immediates) in steps of at most 16.  Arithmetic right shifts compose exactly,
+    and so do left shifts modulo 2**32."""
+    if amount < 0:
+        raise OperatorError(f"a shift amount must be >= 0, not {amount}")
+    step = MAX_SHIFT_LEFT if left else MAX_SHIFT_RIGHT
+    out = [step] * (amount // step) + ([amount % step] if amount % step else [])
+    return tuple(-v for v in out) if left else tuple(out)
+
+
+def _shr_steps(rows: str, amount: int, left: bool = False) -> list[AluStep]:
+    return [AluStep(AluOp.SHR, rows, imm) for imm in shift_immediates(amount, left)]
+
+
+def add_immediates(value: int) -> tuple[int, ...]:
+    """int16 immediates whose sum is ``value`` (fewest of them; ADD wraps modulo 2**32, so
+    adding them one by one equals one wrapped add of ``value``)."""
+    step = 32767 if value > 0 else -32768
+    n = -(-value // step) if value else 0
+    out = [step] * (n - 1) + [value - step * (n - 1)] if n else []
+    return tuple(out)
+
+
+def _check_int(name: str, value: object, lo: int, hi: int, why: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or not lo <= value <= hi:
+        raise OperatorError(f"{name} must be an integer in [{lo}, {hi}]{why}, not {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Epilogue:
     """The fused element-wise tail of a conv2d/dense, applied to the int32 accumulator.
@@ -65,11 +129,20 @@ class Epilogue:
         True if a second int8 tensor of the output's shape is added after the clip.
     residual_clip:
         ``(lo, hi)`` applied after the residual add (e.g. ReLU after a ResNet skip), or None.
+    lshift, residual_lshift:
+        Left shifts in ``[0, 31]`` of the clipped value and of the residual before they are
+        added (the frontend ``qadd``'s ``lshift_a`` / ``lshift_b``), modulo 2**32.
+    residual_offset:
+        int32 added to the sum (``qadd``'s rounding ``offset``), at most
+        :data:`MAX_OFFSET_IMMEDIATES` int16 ALU immediates (``|offset| <= 131068``).
+    residual_shift:
+        Arithmetic right shift in ``[0, 31]`` after the offset (``qadd``'s ``shift``).
 
     Raises
     ------
     OperatorError
-        for a shift or a bound out of range.
+        for a shift, bound or offset out of range, or residual parameters without
+        ``residual=True``.
     """
 
     bias: bool = False
@@ -77,11 +150,19 @@ class Epilogue:
     clip: tuple[int, int] | None = None
     residual: bool = False
     residual_clip: tuple[int, int] | None = None
+    lshift: int = 0
+    residual_lshift: int = 0
+    residual_offset: int = 0
+    residual_shift: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.shift, bool) or not isinstance(self.shift, (int, np.integer)) \
-                or not 0 <= self.shift <= 31:
-            raise OperatorError(f"shift must be an integer in [0, 31], not {self.shift!r}")
+        for name in ("shift", "lshift", "residual_lshift", "residual_shift"):
+            object.__setattr__(self, name, _check_int(name, getattr(self, name), 0, 31))
+        limit = 32767 * MAX_OFFSET_IMMEDIATES
+        offset = _check_int("residual_offset", self.residual_offset,
+                            -32768 * MAX_OFFSET_IMMEDIATES, limit,
+                            f" ({MAX_OFFSET_IMMEDIATES} ALU immediates)")
+        object.__setattr__(self, "residual_offset", offset)
         for name in ("clip", "residual_clip"):
             bounds = getattr(self, name)
             if bounds is None:
@@ -93,13 +174,70 @@ class Epilogue:
             object.__setattr__(self, name, (int(bounds[0]), int(bounds[1])))
         if self.residual_clip is not None and not self.residual:
             raise OperatorError("residual_clip needs residual=True")
-        object.__setattr__(self, "shift", int(self.shift))
+        if not self.residual and (self.lshift or self.residual_lshift or offset
+                                  or self.residual_shift):
+            raise OperatorError("lshift, residual_lshift, residual_offset and residual_shift "
+                                "need residual=True")
+
+    @property
+    def rescaled(self) -> bool:
+        """True if the residual add shifts or offsets (a rescaling ``qadd``)."""
+        return bool(self.lshift or self.residual_lshift or self.residual_offset
+                    or self.residual_shift)
+
+    def alu_steps(self) -> tuple[AluStep, ...]:
+        """The ALU instructions, in order, that compute this epilogue exactly on a tile.
+
+        The residual add ``((x << a) + (r << b) + off) >> s`` is lowered one of two ways:
+
+        * in general, with ``m = min(a, b)``: ``(x << a) + (r << b) == ((x << a-m) +
+          (r << b-m)) << m`` modulo 2**32, so at most one operand needs its own shift;
+        * when ``b >= s`` and the clip bounds ``x`` so that nothing can wrap
+          (``|x| 2**a + 128 2**b + |off| < 2**31``): ``r << b`` is a multiple of ``2**s``,
+          so the result is ``((x << a) + off) >> s + (r << b-s)`` exactly -- for ResNet's
+          ``b == s`` skip adds no shift of the residual rows at all.  Chosen when it takes
+          fewer instructions.
+        """
+        steps: list[AluStep] = []
+
+        def clip(bounds: tuple[int, int] | None) -> None:
+            if bounds is not None:
+                steps.extend((AluStep(AluOp.MAX, "out", bounds[0]),
+                              AluStep(AluOp.MIN, "out", bounds[1])))
+
+        if self.bias:
+            steps.append(AluStep(AluOp.ADD, "out", "bias"))
+        steps += _shr_steps("out", self.shift)
+        clip(self.clip)
+        if self.residual:
+            a, b, s = self.lshift, self.residual_lshift, self.residual_shift
+            offset = [AluStep(AluOp.ADD, "out", imm)
+                      for imm in add_immediates(self.residual_offset)]
+            add = [AluStep(AluOp.ADD, "out", "residual")]
+            m = min(a, b)
+            general = (_shr_steps("out", a - m, True) + _shr_steps("residual", b - m, True)
+                       + add + _shr_steps("out", m, True) + offset + _shr_steps("out", s))
+            plan = general
+            if b >= s and self._no_wrap():
+                folded = (_shr_steps("out", a, True) + offset + _shr_steps("out", s)
+                          + _shr_steps("residual", b - s, True) + add)
+                plan = min(general, folded, key=len)
+            steps += plan
+        clip(self.residual_clip)
+        return tuple(steps)
+
+    def _no_wrap(self) -> bool:
+        """True if the residual add cannot wrap: the clip bounds the value it reads."""
+        if self.clip is None:
+            return False
+        x = max(abs(self.clip[0]), abs(self.clip[1]))
+        return (x << self.lshift) + (128 << self.residual_lshift) \
+            + abs(self.residual_offset) < 1 << 31
 
     @property
     def alu_passes(self) -> int:
         """ALU instructions per output tile (each one uop per output row)."""
-        return (int(self.bias) + int(self.shift > 0) + 2 * (self.clip is not None)
-                + int(self.residual) + 2 * (self.residual_clip is not None))
+        return len(self.alu_steps())
 
 
 NO_EPILOGUE = Epilogue()
@@ -212,7 +350,11 @@ def apply_epilogue(acc: np.ndarray, epilogue: Epilogue, bias: np.ndarray | None 
         if residual.shape != acc.shape:
             raise OperatorError(f"residual has shape {residual.shape}, expected the "
                                 f"output's {acc.shape}")
-        x = _wrap32(x + residual).astype(np.int64)
+        # The rescaled add (frontend qadd): shifts and sums wrap modulo 2**32.
+        x = _wrap32(x << epilogue.lshift).astype(np.int64)
+        r = _wrap32(residual.astype(np.int64) << epilogue.residual_lshift).astype(np.int64)
+        x = _wrap32(x + r + epilogue.residual_offset).astype(np.int64)
+        x = x >> epilogue.residual_shift
     if epilogue.residual_clip is not None:
         x = np.minimum(np.maximum(x, epilogue.residual_clip[0]), epilogue.residual_clip[1])
     return x.astype(np.int8)  # truncation to the low 8 bits, like the OUT buffer

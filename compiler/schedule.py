@@ -288,19 +288,8 @@ def dense_footprint(w: DenseWorkload, s: DenseSchedule, config: VTAConfig,
             "uop_max": max(m_sizes)}
 
 
-def _alu_ops(epilogue: Epilogue) -> list[str]:
-    ops = []
-    if epilogue.bias:
-        ops.append("bias")
-    if epilogue.shift:
-        ops.append("shr")
-    if epilogue.clip is not None:
-        ops += ["max", "min"]
-    if epilogue.residual:
-        ops.append("residual")
-    if epilogue.residual_clip is not None:
-        ops += ["rmax", "rmin"]
-    return ops
+def _alu_ops(epilogue: Epilogue) -> list:
+    return list(epilogue.alu_steps())
 
 
 def _capacities(config: VTAConfig, threads: int) -> dict[str, int]:

@@ -162,16 +162,19 @@ class BenchResult:
 
 def run_benchmark(config: VTAConfig, rows: int = 1024, k: int = 1024, n: int = 1024,
                   repeat: int = 3, seed: int = 0,
-                  progress: Callable[[], None] | None = None) -> BenchResult:
+                  progress: Callable[[], None] | None = None,
+                  blas_threads: int = 1) -> BenchResult:
     """Run the blocked GEMM ``repeat`` times; the first result is checked against numpy.
 
-    Raises :class:`VTAError` if the simulator's output differs from numpy's.
+    ``blas_threads`` is passed to the simulator (two threads gave the same wall time at
+    twice the CPU time on a 2-core machine).  Raises :class:`VTAError` if the simulator's
+    output differs from numpy's.
     """
     rng = np.random.default_rng(seed)
     need = 2 * (rows * k + n * k + rows * n) + (8 << 20)
     dram = Dram(need)
     prog = blocked_gemm_program(config, dram, rng, rows, k, n)
-    sim = FunctionalSimulator(config, dram)
+    sim = FunctionalSimulator(config, dram, blas_threads=blas_threads)
     times, cpu = [], []
     for i in range(repeat):
         t0, c0 = time.perf_counter(), time.process_time()

@@ -18,6 +18,13 @@ hardware's semantics (SPEC section 5) and no notion of time:
 SRAM contents persist across :meth:`~FunctionalSimulator.run` calls, like the hardware's.
 GEMM and ALU instructions execute as whole-array numpy operations (:mod:`.fsim_compute`)
 with results identical to uop-by-uop execution.
+
+Speed (compiled programs repeat a few instruction words thousands of times): each distinct
+instruction word is decoded, routed and checked once and gets an executor (LOAD/STORE:
+prepared views of DRAM and SRAM); GEMM/ALU plans are cached by loop fields and uop
+contents; INP/WGT have float32 mirrors for BLAS, refreshed by loads.  Token flow does not
+depend on data, so the schedule is computed before execution: prefix sums confirm that
+stream order is the hardware's order (the usual case), otherwise the module scheduler runs.
 """
 
 from __future__ import annotations
@@ -101,6 +108,14 @@ class FunctionalSimulator:
         The memory holding instructions, uops and data; shared with the driver.
     alu_mul:
         Accept the ALU MUL extension; ``None`` follows ``config.ALU_MUL``.
+    blas_threads:
+        BLAS threads for GEMM matmuls (default 1: compiled programs issue many small
+        matmuls, which extra threads do not speed up and shared cores slow down).
+
+    Raises
+    ------
+    FsimError
+        if ``config`` is not a :class:`VTAConfig` or ``blas_threads`` is not positive.
 
     Members
     -------
@@ -110,9 +125,14 @@ class FunctionalSimulator:
         int8), for inspection.
     """
 
-    def __init__(self, config: VTAConfig, dram: Dram, *, alu_mul: bool | None = None) -> None:
+    def __init__(self, config: VTAConfig, dram: Dram, *, alu_mul: bool | None = None,
+                 blas_threads: int = 1) -> None:
         if not isinstance(config, VTAConfig):
             raise FsimError(f"config must be a VTAConfig, not {type(config).__name__}")
+        if isinstance(blas_threads, bool) or not isinstance(blas_threads, int) \
+                or blas_threads < 1:
+            raise FsimError(f"blas_threads must be a positive integer, not {blas_threads!r}")
+        self.blas_threads = blas_threads
         self.config = config
         self.dram = dram
         self.alu_mul = config.ALU_MUL if alu_mul is None else bool(alu_mul)
@@ -129,10 +149,18 @@ class FunctionalSimulator:
         self._wgt_t = np.zeros((c.wgt_depth, c.block_in, c.block_out), dtype=np.float32)
         # Decoded uop fields, kept in step with ``uop`` by UOP loads.
         self._uop_fields = np.zeros((3, c.uop_depth), dtype=np.int64)
+        # Config values looked up per instruction (VTAConfig derives them on each access).
+        self._insn_bytes = c.insn_bytes
+        self._elem_bytes = {int(m): c.elem_bytes(m) for m in MemType}
+        self._depth = {int(m): c.depth(m) for m in MemType}
+        self._load_target = {MemType.UOP: (self.uop, f"<u{c.uop_elem_bytes}"),
+                             MemType.INP: (self.inp, np.int8), MemType.WGT: (self.wgt, np.int8),
+                             MemType.ACC: (self.acc, "<i4"), MemType.ACC_8BIT: (self.acc, np.int8)}
         # Decoded, routed instruction words with their executors and plans (a cache).
         self._entries: dict[bytes, _Entry] = {}
+        # GEMM/ALU plans by (loop fields, uop contents), holding _plan_elems index elements.
+        self._plans: dict[tuple, Any] = {}
         self._plan_elems = 0
-        self.blas_threads = 1
 
     def reset(self) -> None:
         """Zero every SRAM (the state after power-on)."""
@@ -177,7 +205,7 @@ class FunctionalSimulator:
         return self._stats(entries)
 
     def _decode(self, data: bytes) -> list[_Entry]:
-        n = self.config.insn_bytes
+        n = self._insn_bytes
         cache = self._entries
         out = []
         for i in range(0, len(data), n):
@@ -197,6 +225,7 @@ class FunctionalSimulator:
     def _drop_caches(self) -> None:
         """Forget every decoded instruction and plan (bounds the memory they hold)."""
         self._entries.clear()
+        self._plans.clear()
         self._plan_elems = 0
 
     def _route(self, i: int, e: _Entry) -> None:
@@ -245,8 +274,8 @@ class FunctionalSimulator:
             raise FsimError(f"instruction {i} ({_describe(insn)}) sets {bad}, but the "
                             f"{MODULES[queue]} module has no such dependency channel")
         e.pops, e.pushes = pops, pushes
-        e.tokens = tuple(pops.count(ch) for ch in range(4)) + \
-            tuple(pushes.count(ch) for ch in range(4))
+        # Bit ch: pops channel ch; bit 4 + ch: pushes it (each at most once per insn).
+        e.tokens = sum(1 << ch for ch in pops) | sum(1 << (4 + ch) for ch in pushes)
         e.stats = self._stat_delta(insn)
         e.queue = queue
 
@@ -257,7 +286,7 @@ class FunctionalSimulator:
         if op in (Opcode.LOAD, Opcode.STORE):
             if insn.x_size == 0:
                 return ("NOP", None, 0, 0, 0, 0, 0)
-            nbytes = insn.y_size * insn.x_size * self.config.elem_bytes(insn.memory_type)
+            nbytes = insn.y_size * insn.x_size * self._elem_bytes[insn.memory_type]
             if op == Opcode.LOAD:
                 return ("LOAD", _MEM_NAMES[insn.memory_type], nbytes, 0, 0, 0, 0)
             return ("STORE", None, 0, nbytes, 0, 0, 0)
@@ -270,7 +299,7 @@ class FunctionalSimulator:
 
     def _stats(self, entries: list[_Entry]) -> FsimStats:
         stats = FsimStats()
-        stats.bytes_read["INSN"] = len(entries) * self.config.insn_bytes
+        stats.bytes_read["INSN"] = len(entries) * self._insn_bytes
         for e, times in Counter(entries).items():
             kind, mem, rd, wr, gemm, reset, alu = e.stats
             stats.insns[kind] += times
@@ -302,8 +331,9 @@ class FunctionalSimulator:
                             f"instruction(s) follow it; FINISH must be the last instruction")
         if n == 1:
             return range(0), None
-        tok = np.array([e.tokens for e in entries[:-1]], dtype=np.int64)
-        pops, delta = tok[:, :4], tok[:, 4:] - tok[:, :4]
+        codes = np.fromiter((e.tokens for e in entries[:-1]), dtype=np.int64, count=n - 1)
+        bits = (codes[:, None] >> np.arange(8)) & 1
+        pops, delta = bits[:, :4], bits[:, 4:] - bits[:, :4]
         after = np.cumsum(delta, axis=0)
         if bool(np.all(after - delta >= pops)):         # tokens there before each pop
             left = after[-1]
@@ -384,7 +414,7 @@ class FunctionalSimulator:
         elif op == Opcode.STORE:
             run = self._store_executor(i, e.insn)
         elif op == Opcode.GEMM:
-            run = self._gemm_executor(e.insn)
+            run = self._gemm_executor(i, e.insn)
         else:
             run = self._alu_executor(i, e.insn)
         e.run = run
@@ -410,25 +440,21 @@ class FunctionalSimulator:
                                                writeable=True)
 
     def _load_executor(self, i: int, insn: isa.Load) -> Callable[[int], None]:
-        c = self.config
         mt = insn.memory_type
         if insn.x_size == 0:
             return _nothing
         rows = insn.y_pad_0 + insn.y_size + insn.y_pad_1
         width = insn.x_pad_0 + insn.x_size + insn.x_pad_1
-        depth = c.depth(mt)
+        depth = self._depth[mt]
         begin, end = insn.sram_base, insn.sram_base + rows * width
         if end > depth:
             raise FsimError(f"instruction {i} ({_describe(insn)}): SRAM range "
                             f"[{begin}, {end}) exceeds the "
                             f"{_MEM_NAMES[mt]} buffer depth {depth}")
-        eb = c.elem_bytes(mt)
-        buf = {MemType.UOP: self.uop, MemType.INP: self.inp, MemType.WGT: self.wgt,
-               MemType.ACC: self.acc, MemType.ACC_8BIT: self.acc}[mt]
+        buf, dtype = self._load_target[mt]
         src = None
         if insn.y_size:
-            raw = self._dram_rows(i, insn, eb)
-            dtype = {MemType.UOP: f"<u{c.uop_elem_bytes}", MemType.ACC: "<i4"}.get(mt, np.int8)
+            raw = self._dram_rows(i, insn, self._elem_bytes[mt])
             src = raw.view(dtype).reshape((insn.y_size, insn.x_size) + buf.shape[1:])
         region = buf[begin:end].reshape((rows, width) + buf.shape[1:])
         padded = rows != insn.y_size or width != insn.x_size
@@ -459,7 +485,6 @@ class FunctionalSimulator:
             self._uop_fields[k, begin:end] = (words >> f.lsb) & ((1 << f.width) - 1)
 
     def _store_executor(self, i: int, insn: isa.Store) -> Callable[[int], None]:
-        c = self.config
         pads = {k: getattr(insn, k) for k in ("y_pad_0", "y_pad_1", "x_pad_0", "x_pad_1")}
         bad = {k: v for k, v in pads.items() if v}
         if bad:
@@ -468,12 +493,13 @@ class FunctionalSimulator:
         if insn.x_size == 0:
             return _nothing
         end = insn.sram_base + insn.y_size * insn.x_size
-        if end > c.out_depth:
+        depth = self._depth[MemType.OUT]
+        if end > depth:
             raise FsimError(f"instruction {i} (STORE): SRAM range [{insn.sram_base}, {end}) "
-                            f"exceeds the OUT buffer depth {c.out_depth}")
+                            f"exceeds the OUT buffer depth {depth}")
         if insn.y_size == 0:
             return _nothing
-        dst = self._dram_rows(i, insn, c.out_elem_bytes)
+        dst = self._dram_rows(i, insn, self._elem_bytes[MemType.OUT])
         src = self.out[insn.sram_base:end].view(np.uint8).reshape(insn.y_size, -1)
         if insn.y_size > 1 and insn.x_stride < insn.x_size:
             def store(_i: int) -> None:
@@ -512,28 +538,43 @@ class FunctionalSimulator:
 
     def _planned(self, insn, build: Callable[[int], Any]) -> Callable[[int], Any]:
         """A function of the instruction index returning the plan ``build(i)`` made for
-        the current contents of the instruction's uop range (cached by those contents)."""
-        plans: dict[bytes, Any] = {}
+        the current contents of the instruction's uop range.
+
+        Plans are shared by every instruction with the same loop fields and uop contents
+        (the runtime places one micro-kernel at different uop addresses); ``insn`` has
+        been checked to lie inside the UOP buffer.
+        """
+        plans = self._plans
         uop = self.uop
         bgn, end = insn.uop_bgn, max(insn.uop_bgn, insn.uop_end)
+        fields = (insn.OPCODE, insn.reset if insn.OPCODE == Opcode.GEMM else insn.use_imm,
+                  insn.iter_out, insn.iter_in, insn.dst_factor_out, insn.dst_factor_in,
+                  insn.src_factor_out, insn.src_factor_in,
+                  getattr(insn, "wgt_factor_out", 0), getattr(insn, "wgt_factor_in", 0))
 
         def plan(i: int):
-            key = uop[bgn:end].tobytes()
+            key = (fields, uop[bgn:end].tobytes())
             p = plans.get(key, _MISSING)
             if p is _MISSING:
                 p = build(i)
-                self._plan_elems += _plan_size(p)
+                size = _plan_size(p)
+                self._plan_elems += size
                 if self._plan_elems > _PLAN_BUDGET:
-                    for e in self._entries.values():      # forget every plan
-                        e.run = None
-                    self._plan_elems = _plan_size(p)
                     plans.clear()
+                    self._plan_elems = size
                 plans[key] = p
             return p
         return plan
 
-    def _gemm_executor(self, insn: isa.Gemm) -> Callable[[int], None]:
+    def _check_uop_end(self, i: int, insn) -> None:
+        depth = self._depth[MemType.UOP]
+        if insn.uop_end > depth:
+            raise FsimError(f"instruction {i} ({_describe(insn)}): uop_end={insn.uop_end} "
+                            f"exceeds the UOP buffer depth {depth}")
+
+    def _gemm_executor(self, i: int, insn: isa.Gemm) -> Callable[[int], None]:
         c = self.config
+        self._check_uop_end(i, insn)
         if insn.reset:
             def build(i: int):
                 (dst,) = self._loop_indices(i, insn, ("dst",), (c.acc_depth,), ("ACC",))
@@ -568,6 +609,7 @@ class FunctionalSimulator:
         if op not in (AluOp.MIN, AluOp.MAX, AluOp.ADD, AluOp.SHR, AluOp.MUL):
             raise FsimError(f"instruction {i} (ALU): unknown ALU opcode {op} "
                             f"(valid: 0 MIN, 1 MAX, 2 ADD, 3 SHR, 4 MUL)")
+        self._check_uop_end(i, insn)
         imm = insn.imm if insn.use_imm else None
 
         def build(i: int):
@@ -597,15 +639,15 @@ class _Entry:
         self.queue = -1                       # not routed yet
         self.pops: tuple[int, ...] = ()
         self.pushes: tuple[int, ...] = ()
-        self.tokens: tuple[int, ...] = ()
+        self.tokens = 0                       # popped/pushed channels as bits
         self.stats: tuple = ()
         self.run: Callable[[int], None] | None = None
 
 
 _MISSING = object()
-# Distinct instruction words remembered, and index elements all plans may hold.
+# Distinct instruction words remembered, and index elements all plans may hold (64 MiB).
 _ENTRY_CACHE = 1 << 16
-_PLAN_BUDGET = 1 << 25
+_PLAN_BUDGET = 1 << 23
 
 
 def _plan_size(plan: Any) -> int:

@@ -159,11 +159,11 @@ class GemmPlan:
         nb, nm, nn, nr = self.shape
         batch, block_in = inp_f.shape[1], inp_f.shape[2]
         block_out = wgt_t.shape[2]
-        x = np.take(inp_f, self.src, axis=0)               # (B, M, R, BATCH, BLOCK_IN)
+        x = inp_f.take(self.src, axis=0)               # (B, M, R, BATCH, BLOCK_IN)
         if batch > 1:
             x = x.transpose(0, 1, 3, 2, 4)
         x = x.reshape(nb, nm * batch, nr * block_in)
-        w = np.take(wgt_t, self.wgt, axis=0)               # (B, N, R, BLOCK_IN, BLOCK_OUT)
+        w = wgt_t.take(self.wgt, axis=0)               # (B, N, R, BLOCK_IN, BLOCK_OUT)
         if nn > 1:
             w = w.transpose(0, 2, 3, 1, 4)
         w = w.reshape(nb, nr * block_in, nn * block_out)
@@ -175,7 +175,7 @@ class GemmPlan:
             y = y.transpose(0, 1, 3, 2, 4)
         y = y.reshape(nb * nm * nn, batch, block_out)
         if self.perm is not None:
-            y = np.take(y, self.perm, axis=0)
+            y = y.take(self.perm, axis=0)
         if self.starts is not None:
             y = np.add.reduceat(y, self.starts, axis=0)    # int32: wraps modulo 2**32
         t = self.target
@@ -359,11 +359,11 @@ class AluPlan:
             t = self.target
             a = acc[t]
             b = b_imm if imm is not None else acc[self.src] if isinstance(self.src, slice) \
-                else np.take(acc, self.src, axis=0)
+                else acc.take(self.src, axis=0)
             _write_rows(acc, out, t, alu_apply(op, a, b, log_acc_width))
         elif self.mode == "rounds":
             for t, s in self.rounds:
-                b = b_imm if imm is not None else np.take(acc, s, axis=0)
+                b = b_imm if imm is not None else acc.take(s, axis=0)
                 _write_rows(acc, out, t, alu_apply(op, acc[t], b, log_acc_width))
         else:
             for d, s in self.pairs:

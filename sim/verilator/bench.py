@@ -73,7 +73,7 @@ class LayerResult:
     sim_cycles: int
     sim_seconds: float
     cpu_seconds: float
-    tile: tuple[int, int, int]
+    schedule: str
     exact: bool
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -208,33 +208,92 @@ def choose_conv_tile(config: VTAConfig, layer: tuple[int, int, int, int, int, in
     return best
 
 
-def run_resnet_layers(config: VTAConfig, names: list[str], *, check: bool = True,
-                      progress: Callable[[str], None] | None = None
-                      ) -> Iterator[LayerResult]:
-    """Run ResNet-18 layers on the verilator device through the runtime; one result each."""
-    from vta.driver import open_device
+def _runtime_layer(dev: Any, name: str, check: bool) -> tuple[Any, str, bool]:
+    """One layer through the runtime's hand-tiled ``conv2d`` example."""
     from vta.runtime import CommandQueue
     from vta.runtime.examples import conv2d, conv2d_reference
 
-    dev = open_device("verilator", config, dram_bytes=96 << 20, progress=False)
+    hw, ic, oc, k, pad, stride = layer = RESNET18[name]
+    tile = choose_conv_tile(dev.config, layer)
+    rng = np.random.default_rng(18)
+    x = rng.integers(-128, 128, (1, ic, hw, hw), dtype=np.int8)
+    w = rng.integers(-128, 128, (oc, ic, k, k), dtype=np.int8)
+    bias = rng.integers(-64, 64, oc).astype(np.int32)
+    # Random int8 products sum to about sqrt(ic k k) * 2^12.2: shift most of that away so
+    # the requantised output spans [0, 127] instead of saturating.
+    shift = int(min(15, max(0, round(np.log2(np.sqrt(ic * k * k)) + 12.2 - 5))))
+    with CommandQueue(dev) as q:
+        out, result = conv2d(q, x, w, bias, pad=pad, stride=stride, shift=shift, tile=tile)
+    exact = bool(np.array_equal(out, conv2d_reference(x, w, bias, pad, stride, shift))) \
+        if check else True
+    return result, f"runtime o{tile[0]} i{tile[1]} h{tile[2]}", exact
+
+
+def _compiler_layer(dev: Any, name: str, check: bool) -> tuple[Any, str, bool]:
+    """One layer through the kernel compiler's conv2d schedule (``vta.compiler.ops``)."""
+    from vta.compiler import ops
+    from vta.compiler import reference_ops as ref
+    from vta.compiler.reference_ops import Epilogue
+    from vta.compiler.schedule import resnet18_workload
+    from vta.runtime import pack_nchw, pack_oihw, unpack_nchw
+
+    c = dev.config
+    q = ops.queue_for(dev)
+    w = resnet18_workload(name)
+    epilogue = Epilogue(bias=True, shift=8, clip=(0, 127))
+    kernel = ops.compile_conv2d(w, c, epilogue)
+    rng = np.random.default_rng(18)
+    x = rng.integers(-128, 128, (1, w.in_channels, w.height, w.width), dtype=np.int8)
+    wt = rng.integers(-128, 128, (w.out_channels, w.in_channels, *w.kernel), dtype=np.int8)
+    b = rng.integers(-4000, 4000, w.out_channels, dtype=np.int32)
+    arrays = {"data": q.array(pack_nchw(x, c.batch, c.block)),
+              "weight": q.array(pack_oihw(wt, c.block, c.block)),
+              "bias": q.array(ops.pack_bias(b, c, -(-w.out_channels // c.block))),
+              "out": q.empty(*kernel.operand_shapes()["out"])}
+    try:
+        result = kernel.run(dev, **arrays)
+        exact = True
+        if check:
+            got = unpack_nchw(arrays["out"].numpy(), 1, w.out_channels)
+            want = ref.conv2d_epilogue(x, wt, epilogue, b, None, w.stride, w.padding)
+            exact = bool(np.array_equal(got, want))
+    finally:
+        for a in arrays.values():
+            a.free()
+    s = kernel.schedule
+    return result, f"compiler oc{s.oc_tile} ic{s.ic_tile} h{s.h_tile} w{s.w_tile} " \
+        f"t{s.threads}", exact
+
+
+def run_resnet_layers(config: VTAConfig, names: list[str], *, check: bool = True,
+                      schedule: str = "auto",
+                      progress: Callable[[str], None] | None = None
+                      ) -> Iterator[LayerResult]:
+    """Run ResNet-18 layers on the verilator device; one result each.
+
+    ``schedule`` is ``"compiler"`` (the kernel compiler's conv2d), ``"runtime"`` (the
+    runtime's hand-tiled example) or ``"auto"``: the compiler's when it is available and
+    handles the layer, else the runtime's.
+    """
+    from vta.driver import open_device
+
+    if schedule not in ("auto", "compiler", "runtime"):
+        raise VTAError(f"schedule must be auto, compiler or runtime, not {schedule!r}")
+    dev = open_device("verilator", config, dram_bytes=128 << 20, progress=False)
     try:
         for name in names:
-            hw, ic, oc, k, pad, stride = layer = RESNET18[name]
-            tile = choose_conv_tile(config, layer)
-            rng = np.random.default_rng(18)
-            x = rng.integers(-128, 128, (1, ic, hw, hw), dtype=np.int8)
-            w = rng.integers(-128, 128, (oc, ic, k, k), dtype=np.int8)
-            bias = rng.integers(-64, 64, oc).astype(np.int32)
-            # Random int8 products sum to about sqrt(ic k k) * 2^12.2: shift most of that
-            # away so the requantised output spans [0, 127] instead of saturating.
-            shift = int(min(15, max(0, round(np.log2(np.sqrt(ic * k * k)) + 12.2 - 5))))
+            hw, ic, oc, k, pad, stride = RESNET18[name]
             if progress:
                 progress(name)
-            with CommandQueue(dev) as q:
-                out, result = conv2d(q, x, w, bias, pad=pad, stride=stride, shift=shift,
-                                     tile=tile)
-            exact = bool(np.array_equal(out, conv2d_reference(x, w, bias, pad, stride,
-                                                              shift))) if check else True
+            result = None
+            if schedule in ("auto", "compiler"):
+                try:
+                    result, how, exact = _compiler_layer(dev, name, check)
+                except (ImportError, VTAError):
+                    if schedule == "compiler":
+                        raise
+            if result is None:
+                result, how, exact = _runtime_layer(dev, name, check)
             stats = result.stats if isinstance(result.stats, list) else [result.stats]
             ho = (hw + 2 * pad - k) // stride + 1
             macs = ho * ho * oc * ic * k * k
@@ -242,6 +301,6 @@ def run_resnet_layers(config: VTAConfig, names: list[str], *, check: bool = True
                               macs / (result.cycles * config.macs_per_cycle),
                               sum(s.sim_cycles for s in stats),
                               sum(s.sim_seconds for s in stats),
-                              sum(s.cpu_seconds for s in stats), tile, exact)
+                              sum(s.cpu_seconds for s in stats), how, exact)
     finally:
         dev.close()

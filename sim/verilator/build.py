@@ -38,6 +38,7 @@ from .ports import (
     port_glue,
     ports_from_manifest,
     ports_from_verilog,
+    sim_wrapper,
     verilated_members,
 )
 
@@ -110,7 +111,7 @@ def _check_tools() -> Path:
 
 
 def _verilator_args(trace: str | None, threads: int) -> list[str]:
-    args = ["--cc", "--exe", "--top-module", "vta_top", "--prefix", "Vvta_top",
+    args = ["--cc", "--exe", "--top-module", "vta_sim_top", "--prefix", "Vvta_top",
             "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
             "-Wno-fatal", "-Wno-lint", "-Wno-style",
             "-CFLAGS", "-fPIC", "-CFLAGS", "-std=c++17", "-LDFLAGS", "-shared",
@@ -185,7 +186,7 @@ def build_library(verilog: str | Path, *, ports: list[Port] | None = None,
     make_vars = _make_vars(opt)
     h = hashlib.sha256()
     for part in (f"recipe {_RECIPE}", _tool_versions(), " ".join(args), " ".join(make_vars),
-                 glue, text):
+                 glue, sim_wrapper(ports), text):
         h.update(part.encode())
         h.update(b"\0")
     for name in HARNESS_SOURCES:
@@ -232,11 +233,13 @@ def _build(work: Path, verilator: Path, text: str, ports: list[Port], glue: str,
     src.mkdir()
     (src / "vta_top.v").write_text(text)
     (src / "vta_ports.h").write_text(glue)
+    (src / "vta_sim_top.v").write_text(sim_wrapper(ports))
     for name in HARNESS_SOURCES:
         shutil.copy2(HERE / name, src / name)
     env = verilator_env()
     cmd = [str(verilator), *args, "-Mdir", str(obj), "-CFLAGS", f"-I{src}",
-           str(src / "vta_top.v"), str(src / "harness.cpp"), str(src / "dram_model.cpp")]
+           str(src / "vta_sim_top.v"), str(src / "vta_top.v"), str(src / "harness.cpp"),
+           str(src / "dram_model.cpp")]
     with tqdm(total=1, desc="verilator: verilate", unit="step", disable=not progress,
               file=sys.stderr, leave=False) as bar:
         proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)

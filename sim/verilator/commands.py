@@ -18,6 +18,8 @@ def register(cli: Cli) -> None:
                 setup=_setup_bench, run=_run_bench)
     cli.command("sim build", "build (or find cached) the Verilator simulator of a config",
                 setup=_setup_build, run=_run_build)
+    cli.command("sim trace", "run a program on the Verilator model and dump a waveform of "
+                "a window of cycles", setup=_setup_trace, run=_run_trace)
 
 
 def _setup_bench(p: argparse.ArgumentParser) -> None:
@@ -30,6 +32,9 @@ def _setup_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-pysim", action="store_true", help="skip the pysim runs")
     p.add_argument("--pysim-max-cycles", type=int, default=20_000, metavar="N",
                    help="skip pysim for programs longer than N cycles (default 20000)")
+    p.add_argument("--schedule", choices=("auto", "compiler", "runtime"), default="auto",
+                   help="layer schedules: the kernel compiler's, the runtime's hand-tiled "
+                        "conv2d, or auto (compiler when available, default)")
     p.add_argument("--no-check", action="store_true",
                    help="skip checking layer outputs against numpy")
 
@@ -74,8 +79,8 @@ def _run_bench(args: argparse.Namespace) -> int:
               + (f"; ratio {speed.ratio:,.0f}x" if speed.ratio else ""), flush=True)
         speeds[cfg.TARGET] = speed.verilator_cps
         if layers and cfg.block == 16 and cfg.batch == 1:
-            print(f"{'layer':<6}{'tile':>12}{'cycles':>12}{'MACs':>14}{'util':>8}"
-                  f"{'sim s':>8}{'M cyc/s':>9}  exact")
+            print(f"{'layer':<6}{'cycles':>12}{'MACs':>14}{'util':>8}"
+                  f"{'sim s':>8}{'M cyc/s':>9}  exact  schedule")
             total_cycles = total_sim = 0
             total_secs = total_cpu = 0.0
             utils = []
@@ -83,6 +88,7 @@ def _run_bench(args: argparse.Namespace) -> int:
             bar = tqdm(total=len(layers), desc="ResNet-18 layers", file=sys.stderr,
                        leave=False)
             for r in run_resnet_layers(cfg, layers, check=not args.no_check,
+                                       schedule=args.schedule,
                                        progress=bar.set_postfix_str):
                 bar.update(1)
                 total_cycles += r.cycles
@@ -91,10 +97,10 @@ def _run_bench(args: argparse.Namespace) -> int:
                 total_cpu += r.cpu_seconds
                 utils.append(r.utilization)
                 bar.clear()
-                print(f"{r.name:<6}{str(r.tile):>12}{r.cycles:>12,}{r.macs:>14,}"
+                print(f"{r.name:<6}{r.cycles:>12,}{r.macs:>14,}"
                       f"{r.utilization:>8.3f}{r.sim_seconds:>8.2f}"
                       f"{r.sim_cycles / r.sim_seconds / 1e6:>9.2f}  "
-                      f"{'yes' if r.exact else 'NO'}", flush=True)
+                      f"{'yes' if r.exact else 'NO ':<5}  {r.schedule}", flush=True)
                 if not r.exact:
                     bar.close()
                     raise VTAError(f"layer {r.name}: verilator output differs from numpy")
@@ -129,4 +135,50 @@ def _run_build(args: argparse.Namespace) -> int:
     built = build_for_config(VTAConfig.load(args.config), trace=args.trace)
     state = "cached" if built.cached else "built"
     print(f"{built.library}  ({state} in {built.seconds:.1f} s)")
+    return 0
+
+
+def _setup_trace(p: argparse.ArgumentParser) -> None:
+    p.add_argument("program", help="binary instructions ending with FINISH")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="waveform file (.vcd, or .fst with --fst)")
+    p.add_argument("--dram", metavar="IMAGE", help="DRAM image to load first (vta sim run's)")
+    p.add_argument("--start", type=int, default=0, metavar="N",
+                   help="first cycle to record, counted from the start of the run")
+    p.add_argument("--cycles", type=int, default=10_000, metavar="N",
+                   help="cycles to record (default 10000)")
+    p.add_argument("--fst", action="store_true", help="write FST instead of VCD")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    add_config_argument(p)
+
+
+def _run_trace(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vta.driver import open_device
+    from vta.driver.dram_image import DramImage
+
+    cfg = VTAConfig.load(args.config)
+    if args.start < 0 or args.cycles <= 0:
+        raise VTAError(f"--start must be >= 0 and --cycles > 0, not {args.start}, "
+                       f"{args.cycles}")
+    try:
+        program = Path(args.program).read_bytes()
+    except OSError as e:
+        raise VTAError(f"cannot read {args.program}: {e.strerror}") from None
+    n = cfg.insn_bytes
+    if not program or len(program) % n:
+        raise VTAError(f"{args.program}: {len(program)} bytes is not a positive multiple of "
+                       f"the {n}-byte instruction")
+    image = DramImage.load(args.dram) if args.dram else DramImage()
+    with open_device("verilator", cfg, trace="fst" if args.fst else "vcd") as device:
+        image.place(device)
+        prog = device.alloc(len(program), 4096)
+        device.copy_to_device(prog, program)
+        start = device.model.cycle + args.start
+        device.trace(args.output, start, start + args.cycles)
+        result = device.run(prog.addr, len(program) // n, timeout=args.timeout)
+        device.model.close_trace()
+        print(result.table())
+    print(f"wrote {args.output}: cycles {args.start}..{args.start + args.cycles} of the run")
     return 0

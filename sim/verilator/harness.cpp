@@ -253,6 +253,9 @@ void vsim_reset(void* h, uint32_t cycles) {
     s->top->ap_rst_n = 0;
     for (uint32_t i = 0; i < cycles; i++) s->tick();
     s->top->ap_rst_n = 1;
+    // The simulation wrapper registers the reset, so the design leaves reset one cycle
+    // after ap_rst_n rises; idle until then (a bus handshake during reset would be lost).
+    for (int i = 0; i < 2; i++) s->tick();
     s->dram.reset();
 }
 

@@ -42,7 +42,10 @@ def run_conv(dev, x, w, b, epilogue, stride, padding, residual=None, **overrides
                      clip=epilogue.clip,
                      residual=None if residual is None else pack_nchw(residual, c.batch,
                                                                       c.block),
-                     residual_clip=epilogue.residual_clip, **overrides)
+                     residual_clip=epilogue.residual_clip, lshift=epilogue.lshift,
+                     residual_lshift=epilogue.residual_lshift,
+                     residual_offset=epilogue.residual_offset,
+                     residual_shift=epilogue.residual_shift, **overrides)
     return unpack_nchw(out, x.shape[0], w.shape[0])
 
 
@@ -131,7 +134,12 @@ def test_random_convs_match_reference(fsim, fsim_tiny, data, n, c, h, o, k, s, t
         st.just({}), st.just({"threads": 1}), st.just({"order": "spatial_outer"}),
         st.fixed_dictionaries({"oc_tile": st.integers(1, 3), "ic_tile": st.integers(1, 3),
                                "h_tile": st.integers(1, 4), "w_tile": st.integers(1, 4)})))
-    ep = Epilogue(bias, shift, clip, residual, rclip)
+    # ResNet's rescaled skip add: qadd shifts, rounding offset and shift (small or wide).
+    rescale = data.draw(st.one_of(st.just((0, 0, 0, 0)), st.tuples(
+        st.integers(0, 2), st.integers(0, 2), st.integers(-3, 3), st.integers(0, 2)),
+        st.tuples(st.integers(0, 31), st.integers(0, 31), st.integers(-131072, 131068),
+                  st.integers(0, 31)))) if residual else (0, 0, 0, 0)
+    ep = Epilogue(bias, shift, clip, residual, rclip, *rescale)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     x = rng.integers(-128, 128, (n, c, h, w_), dtype=np.int8)
     wt = rng.integers(-128, 128, (o, c, k, k), dtype=np.int8)
@@ -217,20 +225,20 @@ def verilator():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config,shape,overrides", [
-    ("tiny", (1, 8, 9, 9, 12, 3, 1, 1), {}),
-    ("tiny", (2, 6, 8, 7, 8, 3, 2, 1), {"threads": 1}),
-    ("tiny", (1, 12, 6, 6, 8, 1, 1, 0), {"order": "spatial_outer"}),
-    ("default", (1, 64, 14, 14, 64, 3, 1, 1), {}),
+@pytest.mark.parametrize("config,shape,overrides,rescale", [
+    ("tiny", (1, 8, 9, 9, 12, 3, 1, 1), {}, (0, 0, 0, 0)),
+    ("tiny", (2, 6, 8, 7, 8, 3, 2, 1), {"threads": 1}, (2, 1, 40000, 18)),
+    ("tiny", (1, 12, 6, 6, 8, 1, 1, 0), {"order": "spatial_outer"}, (0, 0, 0, 0)),
+    ("default", (1, 64, 14, 14, 64, 3, 1, 1), {}, (0, 1, 1, 1)),   # ResNet-18's skip add
 ])
-def test_conv_on_verilator_matches_reference(verilator, config, shape, overrides):
+def test_conv_on_verilator_matches_reference(verilator, config, shape, overrides, rescale):
     dev = verilator(config)
     n, c, h, w, o, k, s, p = shape
     rng = np.random.default_rng(sum(shape))
     x, wt, b = random_conv(rng, n, c, h, w, o, k)
     acc = ref.conv2d(x, wt, s, p)
     res = rng.integers(-128, 128, acc.shape, dtype=np.int8)
-    ep = Epilogue(True, 7, (-100, 100), True, (0, 127))
+    ep = Epilogue(True, 7, (-100, 100), True, (0, 127), *rescale)
     got = run_conv(dev, x, wt, b, ep, s, p, res, **overrides)
     assert np.array_equal(got, ref.apply_epilogue(acc, ep, b, res))
 

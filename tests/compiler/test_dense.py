@@ -37,7 +37,9 @@ def run_dense(dev, x, w, b, ep, residual=None, **overrides):
                     b, shift=ep.shift, clip=ep.clip,
                     residual=None if residual is None else pack_matrix(residual, c.batch,
                                                                        c.block),
-                    residual_clip=ep.residual_clip, **overrides)
+                    residual_clip=ep.residual_clip, lshift=ep.lshift,
+                    residual_lshift=ep.residual_lshift, residual_offset=ep.residual_offset,
+                    residual_shift=ep.residual_shift, **overrides)
     return unpack_matrix(out, x.shape[0], w.shape[0])
 
 
@@ -60,9 +62,12 @@ def test_spec_dense_shapes_match_reference(fsim, shape):
 def test_random_dense_match_reference(fsim, fsim_tiny, data, n, k, m, tiny, bias, residual,
                                       threads):
     dev = fsim_tiny if tiny else fsim
-    ep = Epilogue(bias, data.draw(st.integers(0, 10)),
+    rescale = data.draw(st.tuples(st.integers(0, 31), st.integers(0, 31),
+                                  st.integers(-131072, 131068), st.integers(0, 31))
+                        ) if residual and data.draw(st.booleans()) else (0, 0, 0, 0)
+    ep = Epilogue(bias, data.draw(st.integers(0, 31)),
                   data.draw(st.one_of(st.none(), st.just((-100, 100)))), residual,
-                  (0, 127) if residual and data.draw(st.booleans()) else None)
+                  (0, 127) if residual and data.draw(st.booleans()) else None, *rescale)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     x = rng.integers(-128, 128, (n, k), dtype=np.int8)
     w = rng.integers(-128, 128, (m, k), dtype=np.int8)
@@ -77,6 +82,13 @@ def test_compiled_dense_round_trips(fsim):
     k = ops.compile_dense(DenseWorkload(8, 64, 48), fsim.config, REQUANT)
     again = ops.CompiledKernel.from_dict(k.to_dict())
     assert again.schedule == k.schedule and again.op == "dense"
+    rescaled = Epilogue(True, 8, (-128, 127), True, (0, 127), 1, 2, -3, 4)
+    k2 = ops.compile_dense(DenseWorkload(8, 64, 48), fsim.config, rescaled)
+    assert ops.CompiledKernel.from_dict(k2.to_dict()).epilogue == rescaled
+    old = k.to_dict()          # saved before the rescaling fields existed
+    for key in ("lshift", "residual_lshift", "residual_offset", "residual_shift"):
+        del old["epilogue"][key]
+    assert ops.CompiledKernel.from_dict(old).epilogue == REQUANT
     with pytest.raises(OperatorError, match="missing bias, out"):
         k.enqueue(fsim, data=None, weight=None)
     with pytest.raises(OperatorError, match="not a saved VTA kernel"):

@@ -20,6 +20,10 @@ def test_resnet18_on_fsim_is_exact():
         assert len(convs) == 20 and convs["conv1.conv"] == "cpu"
         assert sum(d == "vta" for d in convs.values()) == 19
         assert placement["pool1"] == "cpu" and placement["fc"] == "cpu"
+        # The 8 rescaled skip additions are fused into the conv epilogues.
+        adds = [n.name for n in exe.graph.nodes if n.op == "qadd"]
+        assert len(adds) == 8 and all(placement[a] == "vta" for a in adds)
+        assert sum(len(lay.nodes) == 2 for lay in exe.partition.vta_layers) == 8
         got = exe(x)
         want = exe.reference(x)
         assert got.keys() == want.keys() == {"logits"}

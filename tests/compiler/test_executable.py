@@ -42,6 +42,19 @@ def test_int_graph_matches_reference_on_fsim():
         _exact(exe(x), reference_run(g, x))   # a second call reuses the device buffers
 
 
+def test_rescaled_residual_add_runs_fused_and_exact():
+    """A rescaling skip add (residual << 1, + 1, >> 1) fused into the conv, and an add of two
+    accelerator convs, bit for bit against the reference."""
+    g = residual_graph(plain_add=False)
+    x = RNG.integers(-128, 128, (1, 3, 16, 16)).astype(np.int8)
+    with vta.compiler.compile(g, "default", "fsim") as exe:
+        assert [lay.describe() for lay in exe.partition.vta_layers] == ["c2", "c3+add"]
+        _exact(exe(x), reference_run(g, x))
+    with vta.compiler.compile(g, "default", "fsim", min_utilization=0.0) as exe:
+        assert [lay.describe() for lay in exe.partition.vta_layers] == ["c1", "c2", "c3+add"]
+        _exact(exe(x), reference_run(g, x))
+
+
 def test_cpu_only_and_vta_agree(demo):
     qgraph, x = demo
     want = reference_run(qgraph, x)

@@ -23,11 +23,41 @@ def test_placement_and_reasons():
     assert "vta  c3+add" in p.summary()
 
 
-def test_rescaling_add_stays_on_cpu():
+def test_rescaling_add_is_fused():
+    # ResNet's skip add: residual << 1, + 1, >> 1, ReLU clip.
     p = partition(residual_graph(plain_add=False), CFG)
-    assert p.placement()["add"] == "cpu"
-    assert [lay.name for lay in p.vta_layers] == ["c2", "c3"]
-    assert all(lay.residual is None for lay in p.vta_layers)
+    assert p.placement()["add"] == "vta"
+    fused = next(lay for lay in p.layers if "add" in lay.nodes)
+    assert fused.nodes == ("c3", "add") and fused.residual == "c1"
+    ep = fused.epilogue
+    assert (ep.lshift, ep.residual_lshift, ep.residual_offset, ep.residual_shift,
+            ep.residual_clip) == (0, 1, 1, 1, (0, 127))
+
+
+def test_rescaled_add_shifts_follow_the_operands():
+    b = GraphBuilder("order")
+    x = b.input("x", (1, 16, 8, 8), "int8")
+    y = qconv(b, x, "a", 16)
+    z = qconv(b, y, "b", 16)     # the conv is the add's second operand
+    b.output(qadd(b, y, z, "add", lshift_a=3, lshift_b=0, offset=4, shift=3, lo=-128))
+    fused = partition(b.build(), CFG).layers[-1]
+    assert isinstance(fused, VtaLayer) and fused.nodes == ("b", "add")
+    ep = fused.epilogue
+    assert (ep.lshift, ep.residual_lshift, ep.residual_offset, ep.residual_shift,
+            ep.residual_clip) == (0, 3, 4, 3, (-128, 127))
+
+
+def test_adds_the_epilogue_cannot_do_stay_on_cpu():
+    b = GraphBuilder("wide")
+    x = b.input("x", (1, 16, 8, 8), "int8")
+    y = qconv(b, x, "a", 16)
+    z = qconv(b, y, "b", 16)
+    y = qadd(b, z, y, "big_offset", offset=1 << 20, shift=21)
+    z = qconv(b, y, "c", 16)
+    b.output(qadd(b, z, y, "wide_shift", lshift_a=40))   # SHR by more than 31
+    p = partition(b.build(), CFG)
+    assert p.placement()["big_offset"] == "cpu" and p.placement()["wide_shift"] == "cpu"
+    assert p.placement()["b"] == "vta" and p.placement()["c"] == "vta"
 
 
 def test_no_fusion_option_and_forced_cpu():
@@ -38,6 +68,18 @@ def test_no_fusion_option_and_forced_cpu():
     assert next(lay for lay in p.layers if lay.name == "c2").reason == "forced by cpu_nodes"
     p = partition(residual_graph(), CFG, cpu_only=True)
     assert set(p.placement().values()) == {"cpu"}
+
+
+def test_add_of_two_accelerator_convs_is_fused_once():
+    b = GraphBuilder("two")
+    x = b.input("x", (1, 16, 8, 8), "int8")
+    main = qconv(b, x, "main", 16)
+    skip = qconv(b, x, "skip", 16, k=1)
+    b.output(qadd(b, main, skip, "add", lshift_b=1, offset=1, shift=1))
+    p = partition(b.build(), CFG, min_utilization=0.0)
+    assert [lay.describe() for lay in p.layers] == ["skip", "main+add"]
+    assert all(isinstance(lay, VtaLayer) for lay in p.layers)
+    assert p.layers[1].residual == "skip" and p.layers[1].epilogue.residual_lshift == 1
 
 
 def test_min_utilization_zero_puts_small_conv_on_vta():

@@ -117,15 +117,18 @@ def test_search_is_fast_enough_for_a_model():
        k=st.integers(1, 5), s=st.integers(1, 3), p=st.integers(0, 4), batch=st.integers(1, 2),
        preset=st.sampled_from(["default", "tiny"]), bias=st.booleans(),
        residual=st.booleans(), threads=st.sampled_from([None, 1]),
-       order=st.sampled_from([None, "oc_outer", "spatial_outer"]))
+       order=st.sampled_from([None, "oc_outer", "spatial_outer"]),
+       rescale=st.sampled_from([(0, 0, 0, 0), (0, 1, 1, 1), (20, 3, -40000, 17)]))
 def test_conv_estimate_counts_equal_the_lowered_program(h, ic, oc, k, s, p, batch, preset,
-                                                        bias, residual, threads, order):
+                                                        bias, residual, threads, order,
+                                                        rescale):
     p = min(p, k - 1)
     if h + 2 * p < k:
         return
     config = VTAConfig.preset(preset)
     w = Conv2dWorkload(batch, ic, h, h + 1, oc, (k, k), (s, s), (p, p))
-    ep = Epilogue(bias=bias, shift=3, clip=(0, 127), residual=residual)
+    ep = Epilogue(bias, 3, (0, 127), residual, (0, 127) if residual else None,
+                  *(rescale if residual else (0, 0, 0, 0)))
     sched = schedule_conv2d(w, config, ep, threads=threads, order=order)
     est = estimate_conv2d(w, sched, config, ep)
     counts = program_counts(lower_conv2d(w, sched, config, ep), config)
@@ -137,17 +140,20 @@ def test_conv_estimate_counts_equal_the_lowered_program(h, ic, oc, k, s, p, batc
 @given(n=st.integers(1, 40), k=st.integers(1, 300), m=st.integers(1, 300),
        preset=st.sampled_from(["default", "tiny"]), threads=st.sampled_from([None, 1]),
        tiles=st.one_of(st.none(), st.tuples(st.integers(1, 4), st.integers(1, 4),
-                                            st.integers(1, 4))))
-def test_dense_estimate_counts_equal_the_lowered_program(n, k, m, preset, threads, tiles):
+                                            st.integers(1, 4))),
+       epilogue=st.sampled_from([REQUANT, Epilogue(True, 20, (-128, 127), True, (0, 127),
+                                                   0, 1, 1, 1)]))
+def test_dense_estimate_counts_equal_the_lowered_program(n, k, m, preset, threads, tiles,
+                                                         epilogue):
     config = VTAConfig.preset(preset)
     w = DenseWorkload(n, k, m)
     if tiles:
-        sched = schedule_dense(w, config, REQUANT, n_tile=tiles[0], m_tile=tiles[1],
+        sched = schedule_dense(w, config, epilogue, n_tile=tiles[0], m_tile=tiles[1],
                                k_tile=tiles[2], threads=threads or 2)
     else:
-        sched = schedule_dense(w, config, REQUANT, threads=threads)
+        sched = schedule_dense(w, config, epilogue, threads=threads)
     assert isinstance(sched, DenseSchedule)
-    est = estimate_dense(w, sched, config, REQUANT)
-    counts = program_counts(lower_dense(w, sched, config, REQUANT), config)
+    est = estimate_dense(w, sched, config, epilogue)
+    counts = program_counts(lower_dense(w, sched, config, epilogue), config)
     assert (est.dram_read, est.dram_write, est.gemm_uops, est.alu_uops) == (
         counts["dram_read"], counts["dram_write"], counts["gemm_uops"], counts["alu_uops"])

@@ -15,7 +15,7 @@ from vta.hw.isa import AluOp, MemType
 from vta.sim import fsim_compute as fc
 from vta.sim import reference
 from vta.sim.dram import Dram
-from vta.sim.fsim import FunctionalSimulator
+from vta.sim.fsim import FsimError, FunctionalSimulator
 from vta.sim.progen import random_program
 
 RNG = np.random.default_rng(77)
@@ -26,10 +26,14 @@ class Srams:
     """SRAM contents plus the float mirrors the plans read."""
 
     def __init__(self, depth=256, batch=1, block=16, *, extreme=False, acc_near_max=False):
-        lo = -128
-        hi = -127 if extreme else 128               # extreme: every value -128
-        self.inp = RNG.integers(lo, hi, (depth, batch, block), dtype=np.int8)
-        self.wgt = RNG.integers(lo, hi, (depth, block, block), dtype=np.int8)
+        if extreme:
+            # Odd values of one sign: every product is odd and positive, so partial sums
+            # beyond 2**24 lose their low bits in float32 (multiples of 2**14 would not).
+            self.inp = RNG.choice(np.array([-127, -125, -123], np.int8), (depth, batch, block))
+            self.wgt = RNG.choice(np.array([-127, -121, -119], np.int8), (depth, block, block))
+        else:
+            self.inp = RNG.integers(-128, 128, (depth, batch, block), dtype=np.int8)
+            self.wgt = RNG.integers(-128, 128, (depth, block, block), dtype=np.int8)
         if acc_near_max:
             self.acc = RNG.integers(2**31 - 1000, 2**31, (depth, batch, block),
                                     dtype=np.int64).astype(np.int32)
@@ -134,7 +138,7 @@ def test_permuted_destinations_use_a_slice():
 
 def test_scattered_destinations():
     uops = [(3 * ow, ow + t, t) for t in range(2) for ow in range(5)]
-    idx = loop_nest(uops, [(2, 40, 0, 2), (3, 17, 5, 0)])
+    idx = loop_nest(uops, [(2, 60, 0, 2), (3, 17, 5, 0)])
     check_gemm(Srams(), idx, expect="index")
 
 
@@ -168,13 +172,14 @@ def test_random_index_patterns():
 
 
 def test_reduction_longer_than_float32_holds():
-    """150 taps x 16 = 2400 terms of (-128)*(-128): 2**25.2, beyond float32's 2**24."""
+    """150 taps x 16 = 2400 odd positive terms near 2**14: sums near 2**25, past float32's
+    exact range (2**24), so the reduction must be split."""
     uops = [(ow, t * 2 + ow, t) for t in range(150) for ow in range(2)]
     idx = loop_nest(uops, [(1, 0, 0, 0)])
     sr = Srams(depth=400, extreme=True)
     sr.acc[:] = 0
     acc, _, _ = sr.run_plan(*idx)
-    assert acc[0, 0, 0] == 150 * 16 * 128 * 128
+    assert acc[0, 0, 0] > 2**25
     check_gemm(sr, idx)
 
 
@@ -256,6 +261,9 @@ def test_alu_immediate(op, imm):
 def test_alu_permuted_and_scattered_destinations():
     dst, src, _ = loop_nest([(0, 50, 0), (1, 51, 0)], [(4, 2, 2, 0), (2, 8, 0, 0)])
     plan = check_alu(dst, src, AluOp.ADD, mode="vector")
+    assert isinstance(plan.target, slice) and not isinstance(plan.src, slice)
+    dst, src, _ = loop_nest([(0, 50, 0), (1, 51, 0)], [(4, 2, 2, 0)])
+    plan = check_alu(dst, src, AluOp.MIN, mode="vector")
     assert isinstance(plan.target, slice) and isinstance(plan.src, slice)
     dst, src, _ = loop_nest([(0, 50, 0), (3, 51, 0)], [(4, 7, 1, 0)])
     check_alu(dst, src, AluOp.MAX, mode="vector")
@@ -315,6 +323,8 @@ def conv_program(m: Machine, uops, loops, n_inp, n_wgt, *, acc_rows=64,
         if r == 0:
             s.emit(COMPUTE_STAGE, reset)
         if r == 0 or reload_data:
+            if r == 1:
+                s.pop(COMPUTE_STAGE, LOAD_STAGE)      # the first GEMM has read INP/WGT
             inp = RNG.integers(-128, 128, (n_inp, c.batch, c.block_in), dtype=np.int8)
             wgt = RNG.integers(-128, 128, (n_wgt, c.block_out, c.block_in), dtype=np.int8)
             s.emit(LOAD_STAGE, isa.Load(memory_type=MemType.INP, dram_base=m.put(
@@ -323,10 +333,9 @@ def conv_program(m: Machine, uops, loops, n_inp, n_wgt, *, acc_rows=64,
                 MemType.WGT, wgt), y_size=1, x_size=n_wgt, x_stride=n_wgt))
             s.push(LOAD_STAGE, COMPUTE_STAGE)
             s.pop(LOAD_STAGE, COMPUTE_STAGE)
-            if r == 0 and rounds == 2 and reload_data:
-                s.push(COMPUTE_STAGE, LOAD_STAGE)     # the loads wait for the first GEMM
-                s.pop(COMPUTE_STAGE, LOAD_STAGE)
         s.emit(COMPUTE_STAGE, gemm)
+        if r == 0 and rounds == 2 and reload_data:
+            s.push(COMPUTE_STAGE, LOAD_STAGE)
     s.emit(COMPUTE_STAGE, isa.Alu(uop_bgn=len(uops), uop_end=len(uops) + 1,
                                   iter_out=acc_rows, iter_in=1, dst_factor_out=1,
                                   alu_opcode=AluOp.SHR, use_imm=1, imm=7))
@@ -453,3 +462,16 @@ def test_out_of_stream_order_program():
     assert list(order) == [1, 0] and failure is None
     m.run(s, check_reference=True)
     assert np.array_equal(m.sim.inp[:4], inp)
+
+
+# ------------------------------------------------------------------- BLAS threads
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_blas_threads_must_be_positive(bad):
+    with pytest.raises(FsimError, match="blas_threads must be a positive integer"):
+        FunctionalSimulator(VTAConfig.preset("tiny"), Dram(1 << 16), blas_threads=bad)
+
+
+def test_two_blas_threads_give_the_same_result():
+    from vta.sim.bench_fsim import run_benchmark
+    res = run_benchmark(VTAConfig.preset("default"), 64, 2048, 64, repeat=1, blas_threads=2)
+    assert res.macs == 64 * 2048 * 64                   # checked against numpy inside

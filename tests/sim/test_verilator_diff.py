@@ -8,7 +8,7 @@ alongside that runs the same history, because SRAMs keep their contents across r
 hardware (a program that reads rows it never wrote sees the previous program's data).
 Configs: ``tiny``, ``default``, ``pynq`` and ``ultra96`` (``default`` and ``pynq`` generate
 the same Verilog and share one cached build).  ``VTA_VERILATOR_PROGRAMS`` sets the random
-programs per config (default 24).
+programs per config (default 40).
 
 A cold build of a 16x16 config takes minutes on 2 cores; it happens once per machine (the
 per-user cache), so a CI run pays it once per configuration.
@@ -31,7 +31,7 @@ from vta.sim.progen import Program, random_program
 pytestmark = pytest.mark.slow
 
 CONFIGS = ("tiny", "default", "pynq", "ultra96")
-N_RANDOM = int(os.environ.get("VTA_VERILATOR_PROGRAMS", "24"))
+N_RANDOM = int(os.environ.get("VTA_VERILATOR_PROGRAMS", "40"))
 _devices: dict[str, object] = {}
 _golden: dict[int, tuple[FunctionalSimulator, Dram]] = {}
 
