@@ -21,6 +21,7 @@ Layouts are the plain framework ones: NCHW activations, OIHW weights, (N, K) x (
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -186,7 +187,8 @@ class Epilogue:
                     or self.residual_shift)
 
     def alu_steps(self) -> tuple[AluStep, ...]:
-        """The ALU instructions, in order, that compute this epilogue exactly on a tile.
+        """The ALU instructions, in order, that compute this epilogue exactly on a tile
+        (cached: the tiling search asks for them per candidate).
 
         The residual add ``((x << a) + (r << b) + off) >> s`` is lowered one of two ways:
 
@@ -198,6 +200,9 @@ class Epilogue:
           ``b == s`` skip adds no shift of the residual rows at all.  Chosen when it takes
           fewer instructions.
         """
+        return _alu_steps(self)
+
+    def _build_alu_steps(self) -> tuple[AluStep, ...]:
         steps: list[AluStep] = []
 
         def clip(bounds: tuple[int, int] | None) -> None:
@@ -238,6 +243,11 @@ class Epilogue:
     def alu_passes(self) -> int:
         """ALU instructions per output tile (each one uop per output row)."""
         return len(self.alu_steps())
+
+
+@functools.lru_cache(maxsize=256)
+def _alu_steps(epilogue: Epilogue) -> tuple[AluStep, ...]:
+    return epilogue._build_alu_steps()
 
 
 NO_EPILOGUE = Epilogue()

@@ -7,6 +7,18 @@ config string -- is a derived, read-only property, so two layers can never disag
 
 Presets: ``default``, ``pynq``, ``ultra96``, ``zcu104`` (TVM's samples, identical core
 parameters) and ``tiny`` (BLOCK=4, small buffers: fast RTL simulation).
+
+Implementation knobs (sweep parameters for hardware designers; results are bit-identical
+either way, only area and timing change):
+
+- ``GEMM_DSP_PACK``: compute two int8 products that share an input element in one DSP
+  multiply (``a * ((w1 << 16) + w0)`` plus a rounding bias, split into two 16-bit halves),
+  halving the GEMM core's DSP blocks: 128 instead of 256 for BLOCK=16.
+- ``ALU_TENSOR_II``: 1 gives the accumulator SRAM two read ports so ALU uops with a tensor
+  operand retire one per cycle (FPGA synthesis replicates the ACC SRAM for it); 2 keeps
+  one read port and spends two cycles on each tensor-operand ALU uop.  Immediate ALU uops
+  and GEMM uops retire one per cycle in both modes.
+- ``CMD_QUEUE_DEPTH``: entries of each of the three command queues.
 """
 
 from __future__ import annotations
@@ -66,6 +78,10 @@ class VTAConfig:
     DRAM_LATENCY: int = 32         # DRAM model: cycles from address to first data beat
     WIDE_ISA: bool = False         # 256-bit instructions / 64-bit uops for huge buffers
     ALU_MUL: bool = False          # ALU MUL opcode (an extension to TVM's ISA)
+    # -- hardware-designer sweep parameters (no effect on the ISA or on results) ---------
+    GEMM_DSP_PACK: bool = False    # two int8 products sharing an input in one DSP multiply
+    ALU_TENSOR_II: int = 1         # cycles per tensor-operand ALU uop: 1 = two ACC read
+                                   # ports (replicated ACC SRAM), 2 = one read port
 
     # ---------------------------------------------------------------- construction
     def __post_init__(self) -> None:
@@ -88,6 +104,8 @@ class VTAConfig:
         _check_int("DRAM_LATENCY", self.DRAM_LATENCY, 0, 100000)
         _check_choice("WIDE_ISA", self.WIDE_ISA, (False, True))
         _check_choice("ALU_MUL", self.ALU_MUL, (False, True))
+        _check_choice("GEMM_DSP_PACK", self.GEMM_DSP_PACK, (False, True))
+        _check_choice("ALU_TENSOR_II", self.ALU_TENSOR_II, (1, 2))
         # Every buffer must hold at least one element, and the SRAM address fields of
         # LOAD/STORE (16 bits) must reach every element.
         for key, elem_bytes in (("LOG_UOP_BUFF_SIZE", self.uop_elem_bytes),
@@ -225,6 +243,12 @@ class VTAConfig:
     def macs_per_cycle(self) -> int:
         """Peak MACs per cycle of the GEMM core: BATCH x BLOCK_IN x BLOCK_OUT."""
         return self.batch * self.block_in * self.block_out
+
+    @property
+    def gemm_multipliers(self) -> int:
+        """Hardware multipliers (DSP blocks) of the GEMM core: one per MAC, or one per two
+        MACs sharing an input element with ``GEMM_DSP_PACK``."""
+        return self.macs_per_cycle // 2 if self.GEMM_DSP_PACK else self.macs_per_cycle
 
     # ---------------------------------------------------------------- elements (bytes)
     @property
@@ -373,7 +397,7 @@ class VTAConfig:
             "inp_width": self.inp_width, "wgt_width": self.wgt_width,
             "acc_width": self.acc_width, "out_width": self.out_width,
             "batch": self.batch, "block_in": self.block_in, "block_out": self.block_out,
-            "macs_per_cycle": self.macs_per_cycle,
+            "macs_per_cycle": self.macs_per_cycle, "gemm_multipliers": self.gemm_multipliers,
             "insn_bytes": self.insn_bytes, "uop_elem_bytes": self.uop_elem_bytes,
             "inp_elem_bytes": self.inp_elem_bytes, "wgt_elem_bytes": self.wgt_elem_bytes,
             "acc_elem_bytes": self.acc_elem_bytes, "out_elem_bytes": self.out_elem_bytes,

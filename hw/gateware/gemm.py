@@ -4,6 +4,19 @@
 exact (``16 + log2(BLOCK_IN)`` bits) and the accumulation into int32 wraps.  Products are
 summed by a balanced adder tree so synthesis sees a shallow structure it can map onto DSP
 cascades.
+
+With ``GEMM_DSP_PACK`` two products that share an input element, ``a * w0`` and ``a * w1``
+(output lanes ``2q`` and ``2q + 1``), come from one multiply (:func:`packed_pair`):
+
+    P = a * ((w1 << 16) + w0) + 2**15 = (a * w1) * 2**16 + (a * w0 + 2**15)
+
+Every int8 product lies in [-16256, 16384], so ``a * w0 + 2**15`` lies in [16512, 49152]:
+inside [0, 2**16), it never borrows from the upper half.  Hence ``P[16:32]`` is exactly
+``a * w1`` (signed) and ``P[0:16] - 2**15`` -- the low half with its top bit inverted -- is
+exactly ``a * w0``.  The bias replaces the usual borrow correction and costs no logic.
+The packed operand is 25 bits and ``a`` 8 bits: Xilinx synthesis maps each pair onto one
+DSP48E1/DSP48E2, ``(w1 << 16)`` on A, ``w0`` on D (the pre-adder forms the packed
+weight), ``a`` on B, the bias on C and the product register in PREG.
 """
 
 from __future__ import annotations
@@ -14,7 +27,13 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 
-__all__ = ["GemmCore", "dot_rows", "adder_tree"]
+__all__ = ["GemmCore", "dot_rows", "adder_tree", "packed_pair", "split_packed",
+           "PACK_SHIFT", "PACK_BIAS"]
+
+# Bit position of the upper product in a packed multiply, and the bias that keeps
+# the lower product from borrowing (see the module docstring).
+PACK_SHIFT = 16
+PACK_BIAS = 1 << (PACK_SHIFT - 1)
 
 
 def adder_tree(values: list[Value]) -> Value:
@@ -57,13 +76,36 @@ def dot_rows(m: Module, config: VTAConfig, inp: Value, wgt: Value) -> Value:
     return Cat(*lanes)
 
 
+def packed_pair(a: Value, w0: Value, w1: Value) -> Value:
+    """The packed multiply ``a * ((w1 << 16) + w0) + 2**15`` of three int8 operands.
+
+    Parameters
+    ----------
+    a : Value
+        The shared operand (the input element), 8 bits, two's complement.
+    w0, w1 : Value
+        The two weights, 8 bits each, two's complement.
+
+    Returns a signed 33-bit value; :func:`split_packed` takes ``(a * w0, a * w1)`` out of it.
+    """
+    packed = (w1.as_signed() << PACK_SHIFT) + w0.as_signed()    # 25 bits signed
+    return a.as_signed() * packed + PACK_BIAS
+
+
+def split_packed(p: Value) -> tuple[Value, Value]:
+    """``(a * w0, a * w1)`` as signed 16-bit values from a :func:`packed_pair` result."""
+    low = Cat(p[:PACK_SHIFT - 1], ~p[PACK_SHIFT - 1]).as_signed()
+    high = p[PACK_SHIFT:2 * PACK_SHIFT].as_signed()
+    return low, high
+
+
 class GemmCore(wiring.Component):
     """The MAC array as a pipelined block: ``dot`` is every dot product of ``inp`` with
     ``wgt`` as presented one cycle earlier (latency 1, one new operand pair per cycle).
 
     The ``batch * block_in * block_out`` products are registered (the multiplier output
-    register of a DSP slice); the adder tree follows combinationally, and the compute
-    pipeline registers its sum.
+    register of a DSP slice; with ``GEMM_DSP_PACK`` one register per packed pair); the
+    adder tree follows combinationally, and the compute pipeline registers its sum.
 
     Members
     -------
@@ -88,17 +130,31 @@ class GemmCore(wiring.Component):
         m = Module()
         c = self._config
         bi, iw, ww = c.block_in, c.inp_width, c.wgt_width
+        # products[b][o] lists the registered products of output lane (b, o).
+        products: list[list[list[Value]]] = [[[] for _ in range(c.block_out)]
+                                             for _ in range(c.batch)]
+        for b in range(c.batch):
+            for i in range(bi):
+                a = self.inp.word_select(b * bi + i, iw)
+                if c.GEMM_DSP_PACK:
+                    for o in range(0, c.block_out, 2):
+                        p = Signal(signed(2 * PACK_SHIFT + 1), name=f"pp_{b}_{o}_{i}")
+                        m.d.sync += p.eq(packed_pair(a, self.wgt.word_select(o * bi + i, ww),
+                                                     self.wgt.word_select((o + 1) * bi + i, ww)))
+                        low, high = split_packed(p)
+                        products[b][o].append(low)
+                        products[b][o + 1].append(high)
+                else:
+                    for o in range(c.block_out):
+                        p = Signal(signed(iw + ww), name=f"p_{b}_{o}_{i}")
+                        m.d.sync += p.eq(a.as_signed()
+                                         * self.wgt.word_select(o * bi + i, ww).as_signed())
+                        products[b][o].append(p)
         lanes = []
         for b in range(c.batch):
             for o in range(c.block_out):
-                products = []
-                for i in range(bi):
-                    p = Signal(signed(iw + ww), name=f"p_{b}_{o}_{i}")
-                    m.d.sync += p.eq(self.inp.word_select(b * bi + i, iw).as_signed()
-                                     * self.wgt.word_select(o * bi + i, ww).as_signed())
-                    products.append(p)
                 lane = Signal(signed(c.acc_width), name=f"dot_{b}_{o}")
-                m.d.comb += lane.eq(adder_tree(products))
+                m.d.comb += lane.eq(adder_tree(products[b][o]))
                 lanes.append(lane)
         m.d.comb += self.dot.eq(Cat(*lanes))
         return m

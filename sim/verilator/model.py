@@ -223,6 +223,10 @@ class VerilatorModel:
     def _handle(self) -> int:
         if not self._h:
             raise VerilatorError("the Verilator model is closed")
+        if self.dram.mem is not self._mem:     # the Dram got a new array: follow it
+            self._mem = self.dram.mem
+            self._lib.vsim_set_memory(self._h, self._mem.ctypes.data, self.dram.base,
+                                      self.dram.size)
         return self._h
 
     def set_timing(self, timing: DramTiming) -> None:

@@ -42,7 +42,7 @@ class Srams:
                                     dtype=np.int64).astype(np.int32)
         self.out = RNG.integers(-128, 128, self.acc.shape, dtype=np.int8)
         self.inp_f = self.inp.astype(np.float32)
-        self.wgt_t = self.wgt.transpose(0, 2, 1).astype(np.float32)
+        self.wgt_t = np.ascontiguousarray(self.wgt.transpose(0, 2, 1), dtype=np.float32)
 
     def run_plan(self, dst, src, wid):
         acc, out = self.acc.copy(), self.out.copy()
@@ -475,3 +475,28 @@ def test_two_blas_threads_give_the_same_result():
     from vta.sim.bench_fsim import run_benchmark
     res = run_benchmark(VTAConfig.preset("default"), 64, 2048, 64, repeat=1, blas_threads=2)
     assert res.macs == 64 * 2048 * 64                   # checked against numpy inside
+
+
+# ------------------------------------------------------------------- cache limits
+def test_plan_budget_eviction_keeps_results_exact(monkeypatch):
+    """A budget smaller than one plan: every plan is dropped and rebuilt, still exact."""
+    from vta.sim import fsim
+    monkeypatch.setattr(fsim, "_PLAN_BUDGET", 8)
+    m = Machine()
+    uops, loops, n_inp, n_wgt = conv_uops()
+    other = [(d, (s + 1) % n_inp, (w + 2) % n_wgt) for d, s, w in uops]
+    m.run(conv_program(m, uops, loops, n_inp, n_wgt, reload_uops=other),
+          check_reference=True)
+    assert m.sim._plan_elems <= max(8, max(fsim._plan_size(p) for p in m.sim._plans.values()))
+
+
+def test_instruction_cache_eviction_mid_program(monkeypatch):
+    """The decoded-word cache overflows while decoding one program: still exact."""
+    from vta.sim import fsim
+    monkeypatch.setattr(fsim, "_ENTRY_CACHE", 3)
+    m = Machine()
+    uops, loops, n_inp, n_wgt = conv_uops()
+    s = conv_program(m, uops, loops, n_inp, n_wgt, reload_data=True)
+    first = m.run(s, check_reference=True)
+    assert len(m.sim._entries) <= 3
+    assert m.run(s, check_reference=True) == first

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from vta.hw import VTAConfig, isa
 from vta.hw.cli import main
 from vta.sim.verilator.bench import RESNET18, choose_conv_tile

@@ -143,3 +143,21 @@ def test_verilog_file_option_and_bus_mismatch(verilator_device, tmp_path):
     with pytest.raises(DeviceError, match="bus is 64 bits but config .* BUS_WIDTH=128"):
         open_device("verilator", VTAConfig.preset("tiny").replace(BUS_WIDTH=128),
                     verilog=vfile, progress=False)
+
+
+def test_slow_dram_changes_cycles_not_answers(verilator_device):
+    """Long latency, a quarter bus of bandwidth and one burst at a time: same DRAM result."""
+    from vta.sim.verilator import DramTiming
+
+    dev = verilator_device("tiny")
+    cycles = []
+    for timing in (DramTiming.for_config(dev.config),
+                   DramTiming(read_latency=100, write_latency=60, bytes_per_cycle=2,
+                              max_reads=1, max_writes=1)):
+        dev.model.set_timing(timing)
+        program = random_program(dev.config, np.random.default_rng(77), dev.memory,
+                                 n_blocks=3, virtual_threads=True, size=20)
+        cycles.append(assert_same(dev, program, f"timing {timing}").cycles)
+        program.free(dev.memory)
+    dev.model.set_timing(DramTiming.for_config(dev.config))
+    assert cycles[1] > 2 * cycles[0]

@@ -228,3 +228,14 @@ def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("VTA_CACHE_DIR", str(tmp_path / "mine"))
     assert cache_root() == tmp_path / "mine"
     assert vbuild.LIBRARY_NAME == "libvtasim.so"
+
+
+def test_dram_timing_defaults_and_validation():
+    from vta.hw import VTAConfig
+
+    assert DramTiming.for_config(VTAConfig.preset("pynq")).read_latency == 32
+    assert DramTiming.for_config(VTAConfig.preset("ultra96")).write_latency == 48
+    with pytest.raises(VerilatorError, match="max_reads must be in"):
+        DramTiming(max_reads=0)
+    with pytest.raises(VerilatorError, match="read_latency must be an integer"):
+        DramTiming(read_latency=-1)
