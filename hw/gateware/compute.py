@@ -23,6 +23,12 @@ uops ahead of it.  The ``wb`` register holds the row written in the previous cyc
 of S2, S3 and S4 replaces the operand rows by ``wb`` when the addresses match, which
 keeps results exact when nearby uops hit one ACC row.
 
+With ``ALU_TENSOR_II = 2`` the ACC SRAM has a single read port (no replica on an FPGA).
+An ALU uop with a tensor operand then issues every other cycle: it reads ACC[src] in S1
+and, in the bubble behind it, ACC[dst] in S2; the dst row arrives in S3, where the
+``wb`` checks of S3 and S4 cover the two write-backs that read missed.  GEMM and
+immediate ALU uops read only ACC[dst], in S1, and still issue every cycle.
+
 Every uop carries its instruction's control bits, so a GEMM or ALU that pushes no token is
 done once its last uop has been issued and the next GEMM/ALU follows two cycles later;
 an instruction that pushes waits for all its write-backs first, and LOADs and FINISH
@@ -124,8 +130,11 @@ class ComputeModule(wiring.Component):
                                                 init=[])
         uop_rd = uop_mem.read_port(transparent_for=())
         uop_wr = uop_mem.write_port()
+        # Two read ports (ALU_TENSOR_II = 1): dst and src rows in the same cycle.  One read
+        # port (ALU_TENSOR_II = 2): shared by the dst and src reads, see S1.
+        dual_read = cfg.ALU_TENSOR_II == 1
         acc_rd_dst = acc_mem.read_port(transparent_for=())
-        acc_rd_src = acc_mem.read_port(transparent_for=())
+        acc_rd_src = acc_mem.read_port(transparent_for=()) if dual_read else acc_rd_dst
         acc_wr = acc_mem.write_port()
         out_rd = out_mem.read_port(transparent_for=())
         out_wr = out_mem.write_port()
@@ -196,6 +205,11 @@ class ComputeModule(wiring.Component):
         src_i, src_ij = Signal(src_bits), Signal(src_bits)
         wgt_i, wgt_ij = Signal(cfg.log_wgt_depth), Signal(cfg.log_wgt_depth)
         issuing = Signal()
+        # ALU_TENSOR_II = 2: the cycle after a tensor-operand ALU uop issues is a bubble.
+        bubble = Signal()
+        slow_uops = Signal()        # this instruction's uops need two read cycles each
+        if not dual_read:
+            m.d.comb += slow_uops.eq(is_alu & ~use_imm)
         # Each uop carries its instruction's control bits down the pipeline, so the next
         # GEMM/ALU can start issuing while the previous one's uops are still in flight.
         ctl_layout = data.StructLayout({"is_alu": 1, "reset": 1, "use_imm": 1,
@@ -260,7 +274,7 @@ class ComputeModule(wiring.Component):
                                 sfo.eq(Mux(is_alu_new, al.src_factor_out, gm.src_factor_out)),
                                 sfi.eq(Mux(is_alu_new, al.src_factor_in, gm.src_factor_in)),
                                 wfo.eq(gm.wgt_factor_out), wfi.eq(gm.wgt_factor_in),
-                                k.eq(gm.uop_bgn), i_cnt.eq(0), j_cnt.eq(0),
+                                k.eq(gm.uop_bgn), i_cnt.eq(0), j_cnt.eq(0), bubble.eq(0),
                                 dst_i.eq(0), dst_ij.eq(0), src_i.eq(0), src_ij.eq(0),
                                 wgt_i.eq(0), wgt_ij.eq(0),
                             ]
@@ -277,29 +291,32 @@ class ComputeModule(wiring.Component):
                     m.next = "PUSH"
 
             with m.State("RUN"):
-                m.d.comb += [self.busy.eq(1), issuing.eq(1)]
-                last_k = k == uop_last
-                last_j = j_cnt == iter_in_last
-                last_i = i_cnt == iter_out_last
-                with m.If(last_k):
-                    m.d.sync += k.eq(uop_bgn)
-                    with m.If(last_j):
-                        m.d.sync += [j_cnt.eq(0), i_cnt.eq(i_cnt + 1),
-                                     dst_i.eq(dst_i + dfo), dst_ij.eq(dst_i + dfo),
-                                     src_i.eq(src_i + sfo), src_ij.eq(src_i + sfo),
-                                     wgt_i.eq(wgt_i + wfo), wgt_ij.eq(wgt_i + wfo)]
-                        with m.If(last_i):
-                            # Pushes wait for every uop's write-back; otherwise the
-                            # instruction is done once its last uop has been issued.
-                            with m.If(cur_push_prev | cur_push_next):
-                                m.next = "DRAIN"
-                            with m.Else():
-                                m.next = "PUSH"
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += bubble.eq(slow_uops & ~bubble)
+                with m.If(~bubble):
+                    m.d.comb += issuing.eq(1)
+                    last_k = k == uop_last
+                    last_j = j_cnt == iter_in_last
+                    last_i = i_cnt == iter_out_last
+                    with m.If(last_k):
+                        m.d.sync += k.eq(uop_bgn)
+                        with m.If(last_j):
+                            m.d.sync += [j_cnt.eq(0), i_cnt.eq(i_cnt + 1),
+                                         dst_i.eq(dst_i + dfo), dst_ij.eq(dst_i + dfo),
+                                         src_i.eq(src_i + sfo), src_ij.eq(src_i + sfo),
+                                         wgt_i.eq(wgt_i + wfo), wgt_ij.eq(wgt_i + wfo)]
+                            with m.If(last_i):
+                                # Pushes wait for every uop's write-back; otherwise the
+                                # instruction is done once its last uop has been issued.
+                                with m.If(cur_push_prev | cur_push_next):
+                                    m.next = "DRAIN"
+                                with m.Else():
+                                    m.next = "PUSH"
+                        with m.Else():
+                            m.d.sync += [j_cnt.eq(j_cnt + 1), dst_ij.eq(dst_ij + dfi),
+                                         src_ij.eq(src_ij + sfi), wgt_ij.eq(wgt_ij + wfi)]
                     with m.Else():
-                        m.d.sync += [j_cnt.eq(j_cnt + 1), dst_ij.eq(dst_ij + dfi),
-                                     src_ij.eq(src_ij + sfi), wgt_ij.eq(wgt_ij + wfi)]
-                with m.Else():
-                    m.d.sync += k.eq(k + 1)
+                        m.d.sync += k.eq(k + 1)
 
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
@@ -327,9 +344,21 @@ class ComputeModule(wiring.Component):
         wgt = Signal(cfg.log_wgt_depth)
         m.d.comb += [dst.eq(uop.dst_idx + s1_dst_off), src.eq(uop.src_idx + s1_src_off),
                      wgt.eq(uop.wgt_idx + s1_wgt_off)]
+        def tensor(ctl):                        # an ALU uop with a tensor operand
+            return ctl.is_alu & ~ctl.use_imm
+        if dual_read:
+            m.d.comb += [acc_rd_dst.addr.eq(dst), acc_rd_src.addr.eq(src)]
+        else:
+            # The one port reads ACC[src] of a tensor uop in S1, its ACC[dst] in S2 (S1
+            # holds the bubble then), and ACC[dst] of every other uop in S1.
+            with m.If(v2 & tensor(s2_ctl)):
+                m.d.comb += acc_rd_dst.addr.eq(s2_dst)
+            with m.Elif(tensor(s1_ctl)):
+                m.d.comb += acc_rd_dst.addr.eq(src)
+            with m.Else():
+                m.d.comb += acc_rd_dst.addr.eq(dst)
         m.d.comb += [
-            acc_rd_dst.addr.eq(dst), acc_rd_dst.en.eq(1),
-            acc_rd_src.addr.eq(src), acc_rd_src.en.eq(1),
+            acc_rd_dst.en.eq(1), acc_rd_src.en.eq(1),
             self.inp_rd.addr.eq(src), self.inp_rd.en.eq(1),
             self.wgt_rd.addr.eq(wgt), self.wgt_rd.en.eq(1),
         ]
@@ -340,8 +369,7 @@ class ComputeModule(wiring.Component):
         # places ahead of it respectively, so checking ``wb`` once per stage covers them.
         def forward(addr, value):
             return Mux(wb_valid & (wb_addr == addr), wb_data, value)
-        def fwd_src(ctl):                       # only tensor ALU ops read ACC[src]
-            return ctl.is_alu & ~ctl.use_imm
+        fwd_src = tensor                        # only tensor ALU ops read ACC[src]
 
         # ---------------------------------------------------------------- S2: operands
         lanes = cfg.batch * cfg.block_out
@@ -353,8 +381,10 @@ class ComputeModule(wiring.Component):
                      s3_b.eq(Mux(s2_ctl.use_imm, imm_row, forward(s2_src, acc_rd_src.data)))]
 
         # ---------------------------------------------------------------- S3: adder tree
+        # With one read port a tensor uop's dst row arrives here, read in S2.
+        a3 = s3_a if dual_read else Mux(tensor(s3_ctl), acc_rd_dst.data, s3_a)
         m.d.sync += [v4.eq(v3), s4_dst.eq(s3_dst), s4_src.eq(s3_src), s4_ctl.eq(s3_ctl),
-                     s4_a.eq(forward(s3_dst, s3_a))]
+                     s4_a.eq(forward(s3_dst, a3))]
         with m.If(s3_ctl.is_alu):
             m.d.sync += s4_b.eq(Mux(fwd_src(s3_ctl), forward(s3_src, s3_b), s3_b))
         with m.Else():

@@ -1,9 +1,10 @@
 """cocotb + Verilator: the GEMM core and the ALU on the generated Verilog.
 
-One Verilator build holds both blocks (:class:`GemmCore` and :class:`AluCore` of a tiny
-configuration with the MUL extension, side by side); the cocotb tests drive random and
-extreme operands and compare every lane with numpy (GEMM) and the functional simulator's
-ALU (:func:`vta.sim.fsim_compute.alu_apply`).
+One Verilator build holds the blocks side by side: :class:`GemmCore` of a tiny
+configuration with one multiplier per product and with ``GEMM_DSP_PACK`` (two products
+per multiply) on the same operands, and :class:`AluCore` with the MUL extension; the
+cocotb tests drive random and extreme operands and compare every lane with numpy (GEMM)
+and the functional simulator's ALU (:func:`vta.sim.fsim_compute.alu_apply`).
 """
 
 from __future__ import annotations
@@ -31,17 +32,22 @@ class Cores(wiring.Component):
 
     def __init__(self, config: VTAConfig) -> None:
         self.gemm = GemmCore(config)
+        self.gemm_packed = GemmCore(config.replace(GEMM_DSP_PACK=True))
         self.alu = AluCore(config)
         acc = config.acc_elem_bytes * 8
         super().__init__({"inp": In(config.inp_elem_bytes * 8),
                           "wgt": In(config.wgt_elem_bytes * 8), "dot": Out(acc),
+                          "dot_packed": Out(acc),
                           "opcode": In(3), "a": In(acc), "b": In(acc), "result": Out(acc)})
 
     def elaborate(self, platform) -> Module:
         m = Module()
         m.submodules.gemm, m.submodules.alu = self.gemm, self.alu
+        m.submodules.gemm_packed = self.gemm_packed
         m.d.comb += [self.gemm.inp.eq(self.inp), self.gemm.wgt.eq(self.wgt),
                      self.dot.eq(self.gemm.dot), self.alu.opcode.eq(self.opcode),
+                     self.gemm_packed.inp.eq(self.inp), self.gemm_packed.wgt.eq(self.wgt),
+                     self.dot_packed.eq(self.gemm_packed.dot),
                      self.alu.a.eq(self.a), self.alu.b.eq(self.b),
                      self.result.eq(self.alu.result)]
         return m
@@ -70,7 +76,8 @@ except ImportError:                     # pragma: no cover - the dev extra insta
 if cocotb is not None:
     @cocotb.test()
     async def gemm_core_matches_numpy(dut):
-        """Operands enter every cycle; each dot product appears one cycle later."""
+        """Operands enter every cycle; each dot product appears one cycle later, from the
+        plain and from the packed core alike."""
         from cocotb.clock import Clock
         from cocotb.triggers import FallingEdge, ReadOnly
 
@@ -79,10 +86,14 @@ if cocotb is not None:
         Clock(dut.clk, 10, unit="ns").start()
         dut.rst.value = 0
         previous = None
-        for trial in range(301):
+        extremes = np.array([-128, -127, -1, 0, 1, 127])
+        for trial in range(401):
             if trial < 4:       # the extremes: every operand -128 or 127
                 inp = np.full((c.batch, c.block_in), (-128, 127)[trial & 1], np.int64)
                 wgt = np.full((c.block_out, c.block_in), (-128, 127)[trial >> 1], np.int64)
+            elif trial < 100:   # mixed extremes: each packed weight pair sees every sign
+                inp = rng.choice(extremes, (c.batch, c.block_in))
+                wgt = rng.choice(extremes, (c.block_out, c.block_in))
             else:
                 inp = rng.integers(-128, 128, (c.batch, c.block_in))
                 wgt = rng.integers(-128, 128, (c.block_out, c.block_in))
@@ -91,8 +102,10 @@ if cocotb is not None:
             dut.wgt.value = _pack(wgt, 8)
             await ReadOnly()
             if previous is not None:
-                got = _unpack(cocotb_uint(dut.dot), c.batch * c.block_out, 32)
-                assert np.array_equal(got, previous), f"trial {trial - 1}: {got} != {previous}"
+                for port in (dut.dot, dut.dot_packed):
+                    got = _unpack(cocotb_uint(port), c.batch * c.block_out, 32)
+                    assert np.array_equal(got, previous), \
+                        f"{port._name} trial {trial - 1}: {got} != {previous}"
             previous = (inp @ wgt.T).reshape(-1)
 
     @cocotb.test()
