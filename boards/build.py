@@ -76,12 +76,13 @@ def design_name(board: Board, config: VTAConfig) -> str:
 def dsp_cap(board: Board, config: VTAConfig) -> int | None:
     """The synthesis DSP cap for a part short of DSPs, else None.
 
-    One int8 multiply per MAC lane needs ``macs_per_cycle`` DSPs; where the part has
-    fewer, keep a tenth of its DSPs free for the rest of the design (address arithmetic,
-    the ALU) and let synthesis build the remaining multipliers from LUTs.
+    The GEMM core needs ``config.gemm_multipliers`` DSPs (one per MAC lane, or one per
+    two with ``GEMM_DSP_PACK``); where the part has fewer, keep a tenth of its DSPs free
+    for the rest of the design (address arithmetic, the ALU) and let synthesis build the
+    remaining multipliers from LUTs.
     """
     cap = board.capacity.dsp
-    if config.macs_per_cycle <= cap * 9 // 10:
+    if config.gemm_multipliers <= cap * 9 // 10:
         return None
     return cap * 9 // 10
 
@@ -179,8 +180,9 @@ def build(board: str | Board, config: VTAConfig | str | None, out_dir: str | Pat
             plan.notes.append(f"cached in {entry.path}")
     cap = dsp_cap(b, cfg)
     if cap is not None:
-        plan.notes.append(f"note: {cfg.macs_per_cycle} MACs exceed {b.part}'s DSP budget; "
-                          f"synthesis caps DSPs at {cap} (-max_dsp), the rest use LUTs")
+        plan.notes.append(f"note: {cfg.gemm_multipliers} GEMM multipliers exceed {b.part}'s "
+                          f"DSP budget; synthesis caps DSPs at {cap} (-max_dsp), the rest "
+                          f"use LUTs")
     (out / "build.json").write_text(json.dumps({
         "board": b.name, "part": b.part, "config": cfg.name, "name": name,
         "digest": digest, "sources": [p.name for p in sources], "tcl": tcl_path.name,

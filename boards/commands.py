@@ -162,7 +162,7 @@ def _run_resources(args: argparse.Namespace) -> int:
         cap = capacity_for(part)
     family = "xc7" if cap.dsp_kind == "DSP48E1" else "xcup"
     max_dsp = args.max_dsp
-    if max_dsp is None and cfg.macs_per_cycle > cap.dsp * 9 // 10 and not args.verilog:
+    if max_dsp is None and cfg.gemm_multipliers > cap.dsp * 9 // 10 and not args.verilog:
         max_dsp = cap.dsp * 9 // 10
     with tempfile.TemporaryDirectory(prefix="vta-hw-") as tmp:
         if args.verilog:

@@ -90,8 +90,8 @@ def vivado_tcl(board: Board, config: VTAConfig, *, name: str, sources: list[str]
     src_list = " ".join(f"[file join $here {s}]" for s in sources)
     max_dsp_tcl = ""
     if max_dsp is not None:
-        max_dsp_tcl = (f"# The part is short of DSP blocks for {config.macs_per_cycle} "
-                       f"MACs: cap them, the rest are built from LUTs.\n"
+        max_dsp_tcl = (f"# The part is short of DSP blocks for {config.gemm_multipliers} "
+                       f"GEMM multipliers: cap them, the rest are built from LUTs.\n"
                        f"set_property -name {{STEPS.SYNTH_DESIGN.ARGS.MORE OPTIONS}} "
                        f"-value {{-max_dsp {max_dsp}}} -objects [get_runs synth_1]\n")
     return f"""\

@@ -56,12 +56,11 @@ def _run_asm(args: argparse.Namespace) -> int:
     except OSError as e:
         raise VTAError(f"cannot read {args.source}: {e.strerror}") from None
     items = asm.parse_program(text, args.source)
-    if items and isinstance(items[0], isa.Uop):
-        data = isa.encode_uops(items, cfg)
-    else:
-        data = isa.encode(items, cfg)
+    is_uops = bool(items) and isinstance(items[0], isa.Uop)
+    data = isa.encode_uops(items, cfg) if is_uops else isa.encode(items, cfg)
     Path(args.output).write_bytes(data)
-    print(f"{args.output}: {len(items)} {'uops' if items and isinstance(items[0], isa.Uop) else 'instructions'}, {len(data)} bytes")
+    kind = "uops" if is_uops else "instructions"
+    print(f"{args.output}: {len(items)} {kind}, {len(data)} bytes")
     return 0
 
 

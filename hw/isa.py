@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence, Union
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import ConfigError, IsaError
 
@@ -171,7 +172,7 @@ class Uop:
     wgt_idx: int = 0
 
 
-Instruction = Union[Load, Store, Gemm, Alu, Finish]
+Instruction = Load | Store | Gemm | Alu | Finish
 _CLASSES: dict[Opcode, type] = {Opcode.LOAD: Load, Opcode.STORE: Store, Opcode.GEMM: Gemm,
                                 Opcode.FINISH: Finish, Opcode.ALU: Alu}
 _BY_NAME = {op.name: cls for op, cls in _CLASSES.items()}
@@ -260,7 +261,8 @@ def layout_for(config: VTAConfig) -> IsaLayout:
     uop = [("dst_idx", c.log_acc_depth, False),
            ("src_idx", max(c.log_acc_depth, c.log_inp_depth), False),
            ("wgt_idx", c.log_wgt_depth, False)]
-    hint = "" if c.WIDE_ISA else "; set WIDE_ISA=true for the 256-bit encoding or shrink the buffers"
+    hint = "" if c.WIDE_ISA else ("; set WIDE_ISA=true for the 256-bit encoding or shrink "
+                                  "the buffers")
     try:
         formats = {Opcode.LOAD: _pack(mem, c.insn_width, "LOAD/STORE"),
                    Opcode.STORE: _pack(mem, c.insn_width, "LOAD/STORE"),

@@ -15,7 +15,6 @@ from __future__ import annotations
 import bisect
 
 import numpy as np
-
 from vta.hw.errors import VTAError
 
 __all__ = ["Dram", "DramError"]

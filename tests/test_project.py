@@ -1,8 +1,9 @@
 """Project hygiene: the README's commands, CI, and packaging stay consistent."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

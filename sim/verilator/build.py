@@ -283,12 +283,14 @@ def _first_error(output: str) -> str:
 
 # ------------------------------------------------------------------ gateware -> Verilog
 def _gateware_digest() -> str:
-    """Digest of every source that shapes the generated Verilog (gateware + hw layer)."""
+    """Digest of every source that shapes the generated Verilog (gateware, config, ISA)."""
     import vta.hw
 
     hw_dir = Path(vta.hw.__file__).resolve().parent
+    sources = [hw_dir / name for name in ("config.py", "isa.py", "regmap.py", "errors.py")]
+    sources += [p for p in (hw_dir / "gateware").glob("*.py") if p.name != "commands.py"]
     h = hashlib.sha256()
-    for path in sorted([*hw_dir.glob("*.py"), *(hw_dir / "gateware").glob("*.py")]):
+    for path in sorted(sources):
         h.update(path.name.encode())
         h.update(path.read_bytes())
     try:

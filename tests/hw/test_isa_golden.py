@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from vta.hw import VTAConfig, isa
 
 GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "golden" / "isa_vectors_default.json"
@@ -34,7 +33,7 @@ def test_instructions_decode_to_fields(golden):
     cfg = VTAConfig.preset("default")
     data = b"".join(bytes.fromhex(v["bytes"]) for v in golden["instructions"])
     decoded = isa.decode(data, cfg)
-    for vec, insn in zip(golden["instructions"], decoded):
+    for vec, insn in zip(golden["instructions"], decoded, strict=True):
         expected = {k: v for k, v in vec.items() if k != "bytes"}
         assert isa.to_dict(insn) == expected
 
