@@ -177,6 +177,9 @@ def _run_resources(args: argparse.Namespace) -> int:
         res = res_mod.estimate(files, args.top, family=family, max_dsp=max_dsp, workdir=work)
     muls = [m for m in res.multipliers if m.dsp_eligible]
     print(f"  LUT {res.lut}  FF {res.ff}  BRAM36 {res.bram36:g}  DSP {res.dsp}")
+    if res.bram_by_memory:
+        print("  BRAM36 by memory: " + ", ".join(f"{name} {n:g}"
+                                                 for name, n in res.bram_by_memory.items()))
     if muls:
         widths: dict[str, int] = {}
         for m in muls:
@@ -187,7 +190,8 @@ def _run_resources(args: argparse.Namespace) -> int:
                  if res.soft_multipliers else ""))
     if args.json:
         print(json.dumps({"part": cap.part, "used": res.as_dict(), "capacity": cap.as_dict(),
-                          "soft_multipliers": res.soft_multipliers, "max_dsp": max_dsp}))
+                          "soft_multipliers": res.soft_multipliers, "max_dsp": max_dsp,
+                          "bram_by_memory": res.bram_by_memory}))
     fits, line = res_mod.verdict(res, cap)
     print(line)
     return 0 if fits else 1

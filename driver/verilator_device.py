@@ -40,6 +40,22 @@ class VerilatorStats:
     sim_seconds: float
     dram: dict[str, int] = field(default_factory=dict)
     cpu_seconds: float = 0.0
+    cycles: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+    config: VTAConfig | None = None
+
+    def dma_bandwidth(self) -> float:
+        """DMA bytes (read + written) per accelerator cycle."""
+        total = self.counters.get("DMA_RD_BYTES", 0) + self.counters.get("DMA_WR_BYTES", 0)
+        return total / self.cycles if self.cycles else 0.0
+
+    def table(self) -> str:
+        """Counters with the derived figures: busy shares, GEMM utilization, DMA bandwidth,
+        time at the configured clock, simulation speed."""
+        from vta.sim.verilator.model import SimRun
+
+        return SimRun(self.cycles, self.sim_cycles, self.counters, self.dram,
+                      self.sim_seconds, self.config).table()
 
     @property
     def cycles_per_second(self) -> float:
@@ -144,7 +160,8 @@ class VerilatorDevice(RegisterDevice):
         self._sim_seconds = self._cpu_seconds = 0.0
         result = super()._run(insn_addr, insn_count, timeout)
         result.stats = VerilatorStats(self.model.cycle - begin, self._sim_seconds,
-                                      self.model.dram_stats(), self._cpu_seconds)
+                                      self.model.dram_stats(), self._cpu_seconds,
+                                      result.cycles or 0, dict(result.counters), self.config)
         return result
 
     def reset(self) -> None:

@@ -428,8 +428,10 @@ def _check_choice(key: str, value: Any, allowed: tuple) -> None:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {"TARGET": "sim"},
+    # The xc7z020 has 220 DSPs and 140 BRAM36: pack two GEMM products per DSP (128 for
+    # 256 MACs) and keep one ACC read port (no replicated 128 KiB ACC SRAM).
     "pynq": {"TARGET": "pynq", "BUS_WIDTH": 64, "CLOCK_MHZ": 100, "AXI_PROFILE": "axi3",
-             "DRAM_LATENCY": 32},
+             "DRAM_LATENCY": 32, "GEMM_DSP_PACK": True, "ALU_TENSOR_II": 2},
     "ultra96": {"TARGET": "ultra96", "BUS_WIDTH": 128, "CLOCK_MHZ": 333,
                 "AXI_PROFILE": "axi4", "DRAM_LATENCY": 48},
     "zcu104": {"TARGET": "zcu104", "BUS_WIDTH": 128, "CLOCK_MHZ": 333,

@@ -344,8 +344,10 @@ class ComputeModule(wiring.Component):
         wgt = Signal(cfg.log_wgt_depth)
         m.d.comb += [dst.eq(uop.dst_idx + s1_dst_off), src.eq(uop.src_idx + s1_src_off),
                      wgt.eq(uop.wgt_idx + s1_wgt_off)]
+
         def tensor(ctl):                        # an ALU uop with a tensor operand
             return ctl.is_alu & ~ctl.use_imm
+
         if dual_read:
             m.d.comb += [acc_rd_dst.addr.eq(dst), acc_rd_src.addr.eq(src)]
         else:

@@ -54,6 +54,7 @@ def test_counts_dsp_bram_and_the_dsp_cap(mac_v, tmp_path):
     assert [(m.a_width, m.b_width) for m in muls] == [(8, 8)] * N_MULS
     assert full.dsp == N_MULS and full.soft_multipliers == 0
     assert full.bram36 == 0.5                       # one RAMB18 for 512 x 32
+    assert full.bram_by_memory == {"mem": 0.5}
     assert full.ff >= 32
     assert (tmp_path / "full" / "synth.log").exists()
 
@@ -68,9 +69,12 @@ def test_verdict_lines():
     assert not fits
     assert line.startswith("DOES NOT FIT xc7z020clg400-1: BRAM36, DSP over budget")
     assert "BRAM36 143/140 (102%)" in line
-    tiny = Capacity("toy", lut=100, ff=100, bram36=1, dsp=1, dsp_kind="DSP48E1")
+    tiny = Capacity("toy", lut=100, ff=100, bram36=10, dsp=10, dsp_kind="DSP48E1")
     assert not verdict(Resources(90, 10, 0, 0, {}), tiny)[0]          # LUTs over 85%
-    assert verdict(Resources(80, 10, 1, 1, {}), tiny)[0]              # full BRAM/DSP ok
+    assert verdict(Resources(85, 10, 9, 9, {}), tiny)[0]              # BRAM/DSP at 90% ok
+    fits, line = verdict(Resources(80, 10, 9.5, 9, {}), tiny)        # BRAM over 90%
+    assert not fits and line.startswith("DOES NOT FIT toy: BRAM36 over budget")
+    assert "BRAM/DSP within 90% of the part" in line
 
 
 def test_bad_inputs(tmp_path):

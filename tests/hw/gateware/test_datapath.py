@@ -20,6 +20,8 @@ CONFIGS = {
     "tiny": TINY,
     "tiny-128bit": TINY.replace(BUS_WIDTH=128),
     "batch4-mul": TINY.replace(LOG_BATCH=2, ALU_MUL=True),
+    "batch4-mul-lean": TINY.replace(LOG_BATCH=2, ALU_MUL=True, GEMM_DSP_PACK=True,
+                                    ALU_TENSOR_II=2),
 }
 
 
