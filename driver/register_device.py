@@ -20,6 +20,8 @@ from __future__ import annotations
 import abc
 import time
 
+import numpy as np
+from vta.hw.isa import count_gemm_uops
 from vta.hw.regmap import BY_NAME, COUNTERS, CTRL_DONE, CTRL_START, describe_status
 
 from .dram_device import DramDevice
@@ -66,7 +68,23 @@ class RegisterDevice(DramDevice):
                 f"{insn_count} instructions done")
         cycles = self.read_reg(_reg("CYCLES_LO")) | self.read_reg(_reg("CYCLES_HI")) << 32
         counters = {name: self.read_reg(_reg(name)) for name in COUNTERS}
-        return RunResult(self.kind, insn_count, cycles, counters, stats=self._stats())
+        return RunResult(self.kind, insn_count, cycles, counters, stats=self._stats(),
+                         macs=self._program_macs(insn_addr, insn_count))
+
+    def _program_macs(self, insn_addr: int, insn_count: int) -> int | None:
+        """Useful MACs of the program just run, counted from its instruction words.
+
+        The GEMM_UOPS counter includes reset uops; the words tell them apart exactly.
+        ``None`` when the program is not in a buffer this device allocated.
+        """
+        nbytes = insn_count * self.config.insn_bytes
+        for buf in self._buffers.values():
+            if buf.addr <= insn_addr and insn_addr + nbytes <= buf.addr + buf.nbytes:
+                start = insn_addr - buf.addr
+                words = buf.view(np.uint8)[start:start + nbytes]
+                mac_uops, _ = count_gemm_uops(words.tobytes(), self.config)
+                return mac_uops * self.config.macs_per_cycle
+        return None
 
     def done(self) -> bool:
         """Whether ``CTRL`` reads done (for ``_wait_done`` implementations)."""

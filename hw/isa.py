@@ -26,6 +26,7 @@ __all__ = [
     "Opcode", "MemType", "AluOp", "Load", "Store", "Gemm", "Alu", "Finish", "Uop",
     "Instruction", "IsaError", "Field", "IsaLayout", "layout_for",
     "encode", "decode", "encode_uops", "decode_uops", "to_dict", "from_dict",
+    "count_gemm_uops",
 ]
 
 
@@ -366,6 +367,33 @@ def decode_uops(data: bytes | bytearray | memoryview, config: VTAConfig) -> list
     fmt = layout_for(config).uop
     return [Uop(**_decode_fields(fmt, int.from_bytes(data[i:i + n], "little")))
             for i in range(0, len(data), n)]
+
+
+def count_gemm_uops(data: bytes | bytearray | memoryview, config: VTAConfig) -> tuple[int, int]:
+    """``(mac_uops, reset_uops)``: GEMM micro-ops an encoded program executes.
+
+    Every instruction executes exactly once, so the count follows from the words alone:
+    ``iter_out * iter_in * (uop_end - uop_bgn)`` summed over GEMM instructions, split by
+    the reset bit.  Useful MACs are ``mac_uops * config.macs_per_cycle``.
+    """
+    import numpy as np
+
+    n = config.insn_bytes
+    if len(data) % n:
+        raise IsaError(f"instruction stream of {len(data)} bytes is not a multiple of {n} bytes")
+    words = np.frombuffer(bytes(data), dtype="<u8").reshape(-1, n // 8)
+    fmt = layout_for(config).formats[Opcode.GEMM]
+
+    def field(name: str) -> np.ndarray:
+        f = next(x for x in fmt if x.name == name)
+        return ((words[:, f.lsb // 64] >> np.uint64(f.lsb % 64))
+                & np.uint64((1 << f.width) - 1)).astype(np.int64)
+
+    gemm = field("opcode") == Opcode.GEMM
+    uops = field("iter_out") * field("iter_in") * np.maximum(
+        field("uop_end") - field("uop_bgn"), 0)
+    reset = field("reset") == 1
+    return int(uops[gemm & ~reset].sum()), int(uops[gemm & reset].sum())
 
 
 # ------------------------------------------------------------------------- dict form

@@ -97,3 +97,23 @@ def test_cli_caps_dsps_and_prints_a_verdict(mac_v, capsys):
     assert counts["used"]["LUT"] > 2 * 30             # two 8x8 multipliers in LUTs
     assert out[-3].startswith(f"multipliers: {N_MULS} ({N_MULS} of 8x8); 2 built from LUTs")
     assert out[-1].startswith("FITS xc7z020clg400-1")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["xc7", "xcup"])
+def test_packed_gemm_core_maps_one_dsp_per_pair(tmp_path, family):
+    """GEMM_DSP_PACK: each pair of int8 products is one 8 x 25 multiply that synthesis
+    puts in one DSP48, none in LUTs.  On a DSP48E1 (xc7) yosys also absorbs the pre-adder
+    forming the packed weight, the bias (C port) and the product register (PREG); its
+    DSP48E2 mapping leaves those to the fabric."""
+    from vta.hw import VTAConfig
+    from vta.hw.gateware.gemm import GemmCore
+
+    cfg = VTAConfig.preset("tiny").replace(GEMM_DSP_PACK=True)
+    path = tmp_path / "gemm.v"
+    path.write_text(verilog.convert(GemmCore(cfg), name="gemm"))
+    res = estimate(path, "gemm", family=family, workdir=tmp_path / "w")
+    assert [(m.a_width, m.b_width) for m in res.multipliers] == [(8, 25)] * 8
+    assert res.dsp == cfg.gemm_multipliers == cfg.macs_per_cycle // 2 == 8
+    if family == "xc7":
+        assert res.ff == 0, res.cells          # the product registers are PREGs

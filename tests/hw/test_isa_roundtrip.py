@@ -110,3 +110,14 @@ def test_from_dict_ignores_extras_and_rejects_unknown_ops():
     assert isa.from_dict(d) == insn
     with pytest.raises(IsaError, match="unknown instruction op 'JUMP'"):
         isa.from_dict({"op": "JUMP"})
+
+
+def test_count_gemm_uops_splits_reset_from_mac_uops():
+    cfg = VTAConfig.preset("default")
+    prog = [isa.Gemm(reset=1, uop_bgn=0, uop_end=4, iter_out=2, iter_in=3),
+            isa.Gemm(uop_bgn=4, uop_end=20, iter_out=5, iter_in=7),
+            isa.Alu(uop_bgn=0, uop_end=9, iter_out=9, iter_in=9),
+            isa.Load(memory_type=isa.MemType.INP, x_size=1, y_size=1, x_stride=1),
+            isa.Gemm(uop_bgn=3, uop_end=3, iter_out=9, iter_in=9),     # a NOP
+            isa.Finish()]
+    assert isa.count_gemm_uops(isa.encode(prog, cfg), cfg) == (16 * 5 * 7, 4 * 2 * 3)

@@ -12,13 +12,11 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import pytest
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 from vta.hw import VTAConfig
-from vta.hw.errors import ConfigError
 from vta.hw.gateware.gemm import PACK_BIAS, PACK_SHIFT, GemmCore, packed_pair, split_packed
 
 # BATCH=4 x BLOCK=4: 16 packed multiplies per cycle.
@@ -142,15 +140,3 @@ def test_every_extreme_triple_is_covered():
             for q in range(c.block_out // 2):
                 seen.add((int(inp[b, i]), int(wgt[2 * q, i]), int(wgt[2 * q + 1, i])))
     assert set(itertools.product(EXTREMES, repeat=3)) <= seen
-
-
-def test_packing_halves_the_multipliers_and_the_keys_are_checked():
-    assert CFG.gemm_multipliers == CFG.macs_per_cycle // 2
-    assert VTAConfig.preset("pynq").gemm_multipliers == 128
-    assert VTAConfig.preset("default").gemm_multipliers == 256
-    with pytest.raises(ConfigError, match="GEMM_DSP_PACK must be one of False, True, not 1"):
-        VTAConfig(GEMM_DSP_PACK=1)
-    with pytest.raises(ConfigError, match="ALU_TENSOR_II must be one of 1, 2, not 3"):
-        VTAConfig(ALU_TENSOR_II=3)
-    with pytest.raises(ConfigError, match="ALU_TENSOR_II must be an integer"):
-        VTAConfig.from_dict({"ALU_TENSOR_II": "2"})
