@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from vta.compiler.sim_bench import RESNET18, choose_conv_tile
 from vta.hw import VTAConfig, isa
 from vta.hw.cli import main
-from vta.sim.verilator.bench import RESNET18, choose_conv_tile
 
 pytestmark = pytest.mark.slow      # builds the tiny model when the cache does not hold it
 

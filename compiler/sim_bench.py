@@ -8,12 +8,13 @@ section 8 run cycle-accurately through a runtime schedule (the runtime's hand-ti
 ``conv2d``; tiles chosen per layer to fit the SRAM halves), each checked bit for bit
 against numpy, with cycles and GEMM utilization per layer.
 
-This module sits in ``vta.sim`` with the simulator it measures, but drives it through the
-driver and the runtime (imported when a benchmark runs, never at import time).
+It lives at the top of the stack because it drives the simulators through the driver,
+the runtime and the kernel compiler.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from vta.hw.cli import Cli
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
 
@@ -80,7 +82,7 @@ class LayerResult:
 
 def measure_builds(config: VTAConfig, *, cold: bool, progress: bool = True) -> BuildTimes:
     """Cold build time (in a throw-away cache directory) and cached start time."""
-    from .build import build_for_config
+    from vta.sim.verilator.build import build_for_config
 
     cold_s = None
     if cold:
@@ -304,3 +306,108 @@ def run_resnet_layers(config: VTAConfig, names: list[str], *, check: bool = True
                               sum(s.cpu_seconds for s in stats), how, exact)
     finally:
         dev.close()
+
+
+# ---------------------------------------------------------------------------- the command
+def register(cli: Cli) -> None:
+    cli.command("bench sim", "pysim vs verilator speed, Verilator build times, and "
+                "ResNet-18 C2-C11 cycles/utilization on the cycle-accurate simulator",
+                setup=_setup_bench, run=_run_bench)
+
+
+def _setup_bench(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--configs", default="tiny,default", metavar="A,B",
+                   help="configurations to measure (default: tiny,default)")
+    p.add_argument("--layers", default="C2-C11", metavar="SPEC",
+                   help="ResNet-18 layers for 16x16 configs: C2-C11, C5,C8 or none")
+    p.add_argument("--cold", action="store_true",
+                   help="also time a cold build in an empty cache when one is cached")
+    p.add_argument("--no-pysim", action="store_true", help="skip the pysim runs")
+    p.add_argument("--pysim-max-cycles", type=int, default=20_000, metavar="N",
+                   help="skip pysim for programs longer than N cycles (default 20000)")
+    p.add_argument("--schedule", choices=("auto", "compiler", "runtime"), default="auto",
+                   help="layer schedules: the kernel compiler's, the runtime's hand-tiled "
+                        "conv2d, or auto (compiler when available, default)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip checking layer outputs against numpy")
+
+
+def _layer_names(spec: str) -> list[str]:
+    if spec.lower() == "none":
+        return []
+    names: list[str] = []
+    order = list(RESNET18)
+    for part in spec.upper().split(","):
+        lo, _, hi = part.partition("-")
+        if lo not in RESNET18 or (hi and hi not in RESNET18):
+            raise VTAError(f"unknown ResNet-18 layer in {spec!r}; layers are "
+                           f"{', '.join(order)} (ranges like C2-C11)")
+        names += order[order.index(lo):order.index(hi) + 1] if hi else [lo]
+    return names
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+
+    configs = [VTAConfig.load(name.strip()) for name in args.configs.split(",") if name]
+    layers = _layer_names(args.layers)
+    speeds: dict[str, float] = {}       # config name -> verilator cycles/s
+    for cfg in configs:
+        print(f"== config {cfg.TARGET} ({cfg.name}, {cfg.BUS_WIDTH}-bit bus)", flush=True)
+        builds = measure_builds(cfg, cold=args.cold)
+        cold = f"{builds.cold:.1f} s" if builds.cold is not None else \
+            "cached (use --cold to measure)"
+        print(f"build: cold {cold}; cached start {builds.cached_start:.2f} s")
+        speed = measure_speed(cfg, pysim=not args.no_pysim,
+                              pysim_max_cycles=args.pysim_max_cycles)
+        pys = f"{speed.pysim_cps:,.0f} cycles/s" if speed.pysim_cps else "n/a"
+        print(f"{speed.program} ({speed.cycles:,} cycles): pysim {pys}"
+              f"{' (' + speed.pysim_note + ')' if speed.pysim_note else ''}; "
+              f"verilator {speed.verilator_cps:,.0f} cycles/s "
+              f"({speed.verilator_cpu_cps:,.0f} per CPU second)"
+              + (f"; ratio {speed.ratio:,.0f}x" if speed.ratio else ""), flush=True)
+        speeds[cfg.TARGET] = speed.verilator_cps
+        if layers and cfg.block == 16 and cfg.batch == 1:
+            print(f"{'layer':<6}{'cycles':>12}{'MACs':>14}{'util':>8}"
+                  f"{'sim s':>8}{'M cyc/s':>9}  exact  schedule")
+            total_cycles = total_sim = 0
+            total_secs = total_cpu = 0.0
+            utils = []
+            t0 = time.perf_counter()
+            bar = tqdm(total=len(layers), desc="ResNet-18 layers", file=sys.stderr,
+                       leave=False)
+            for r in run_resnet_layers(cfg, layers, check=not args.no_check,
+                                       schedule=args.schedule,
+                                       progress=bar.set_postfix_str):
+                bar.update(1)
+                total_cycles += r.cycles
+                total_sim += r.sim_cycles
+                total_secs += r.sim_seconds
+                total_cpu += r.cpu_seconds
+                utils.append(r.utilization)
+                bar.clear()
+                print(f"{r.name:<6}{r.cycles:>12,}{r.macs:>14,}"
+                      f"{r.utilization:>8.3f}{r.sim_seconds:>8.2f}"
+                      f"{r.sim_cycles / r.sim_seconds / 1e6:>9.2f}  "
+                      f"{'yes' if r.exact else 'NO ':<5}  {r.schedule}", flush=True)
+                if not r.exact:
+                    bar.close()
+                    raise VTAError(f"layer {r.name}: verilator output differs from numpy")
+            bar.close()
+            wall = time.perf_counter() - t0
+            print(f"ResNet-18 {layers[0]}-{layers[-1]}: {total_cycles:,} cycles, GEMM "
+                  f"utilization median {statistics_median(utils):.3f}, simulated in "
+                  f"{total_secs:.1f} s ({wall:.1f} s wall with runtime and checks)")
+            print(f"ResNet-18 simulation speed: {total_sim / total_secs:,.0f} cycles/s wall, "
+                  f"{total_sim / total_cpu:,.0f} cycles per CPU second")
+            speeds[cfg.TARGET] = total_sim / total_secs if total_secs else 0.0
+    if speeds:
+        # The default config's figure (its long ResNet runs when measured) comes last.
+        cps = speeds.get("sim", list(speeds.values())[-1])
+        print(f"verilator: {cps:.0f} cycles/s")
+    return 0
+
+
+def statistics_median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
