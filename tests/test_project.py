@@ -42,3 +42,24 @@ def test_entry_points_name_existing_modules():
         path = ROOT / mapping[pkg] / Path(*rest)
         assert path.with_suffix(".py").exists() or (path / "__init__.py").exists(), target
         assert re.fullmatch(r"[\w.]+:\w+", target)
+
+
+# Imports only point down the stack: hw <- sim <- driver <- runtime <- compiler; boards uses
+# hw, sim and driver (SPEC section 1).
+_FORBIDDEN = {
+    "hw": ("sim", "driver", "runtime", "compiler", "boards"),
+    "sim": ("driver", "runtime", "compiler", "boards"),
+    "driver": ("runtime", "compiler", "boards"),
+    "runtime": ("compiler", "boards"),
+    "boards": ("runtime", "compiler"),
+}
+
+
+def test_imports_only_point_down_the_stack():
+    offenders = []
+    for layer, above in _FORBIDDEN.items():
+        pattern = re.compile(rf"^\s*(from|import)\s+vta\.({'|'.join(above)})\b", re.M)
+        for path in (ROOT / layer).rglob("*.py"):
+            for m in pattern.finditer(path.read_text()):
+                offenders.append(f"{path.relative_to(ROOT)}: {m.group(0).strip()}")
+    assert not offenders, "upward imports:\n" + "\n".join(offenders)
