@@ -6,28 +6,27 @@ a folder ``<root>/<board>/<config name>-<digest[:16]>/`` holding ``<name>.bit``,
 SHA-256 sums, creation time).  The digest covers every generated source file (Verilog,
 wrapper, TCL) by name and content, so any change to the gateware or the flow misses.
 
-The root is ``$VTA_KIT_CACHE/bitstreams`` or ``~/.cache/vta-kit/bitstreams``.
+The root is ``<the kit's cache>/bitstreams`` (:func:`vta.hw.toolchain.cache_root`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vta.hw import toolchain
 from vta.hw.errors import VTAError
 
 __all__ = ["CacheEntry", "cache_root", "source_digest", "lookup", "store", "entries"]
 
 
 def cache_root() -> Path:
-    base = os.environ.get("VTA_KIT_CACHE")
-    root = Path(base) if base else Path.home() / ".cache" / "vta-kit"
-    return root / "bitstreams"
+    """Where built bitstreams are kept: ``<the kit's cache>/bitstreams``."""
+    return toolchain.cache_root() / "bitstreams"
 
 
 def source_digest(files: list[Path]) -> str:

@@ -36,9 +36,10 @@ def register(cli: Cli) -> None:
 
 
 def use_default_kernel_cache() -> None:
-    """Cache llvmlite objects on disk (``$VTA_CPU_CACHE``, default ``~/.cache/vta-kit``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    os.environ.setdefault("VTA_CPU_CACHE", str(Path(base) / "vta-kit" / "cpu-kernels"))
+    """Cache llvmlite objects on disk (``$VTA_CPU_CACHE``, default the kit's cache)."""
+    from vta.hw.toolchain import cache_root
+
+    os.environ.setdefault("VTA_CPU_CACHE", str(cache_root() / "cpu-kernels"))
 
 
 # ------------------------------------------------------------------------------ models

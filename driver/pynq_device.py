@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from vta.hw.config import VTAConfig
 from vta.hw.regmap import REGMAP_BYTES
+from vta.hw.toolchain import cache_root
 
 from .device import Buffer
 from .errors import DeviceError
@@ -53,7 +54,7 @@ def _find_bitstream(config: VTAConfig, bitstream: str | Path | None) -> Path:
     if bitstream is None:
         bitstream = os.environ.get(BITSTREAM_ENV) or None
     if bitstream is None:
-        root = Path(os.environ.get("VTA_KIT_CACHE") or Path.home() / ".cache" / "vta-kit")
+        root = cache_root()
         found = sorted((root / "bitstreams").glob(f"*/{config.name}-*/*.bit"),
                        key=lambda p: p.stat().st_mtime)
         if not found:

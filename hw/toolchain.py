@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import VTAError
 
 __all__ = ["ToolError", "verilator_bin_dir", "verilator_path", "verilator_env",
-           "ensure_verilator_on_path"]
+           "ensure_verilator_on_path", "cache_root"]
 
 
 class ToolError(VTAError):
@@ -69,3 +69,15 @@ def ensure_verilator_on_path() -> Path:
     os.environ["MAKEFLAGS"] = env["MAKEFLAGS"]
     os.environ.setdefault("PYTHON3", sys.executable)
     return verilator_path()
+
+
+def cache_root() -> Path:
+    """The kit's per-user cache directory for builds, kernels, venvs and bitstreams.
+
+    ``$VTA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/vta-kit``, else ``~/.cache/vta-kit``.
+    """
+    if os.environ.get("VTA_CACHE_DIR"):
+        return Path(os.environ["VTA_CACHE_DIR"]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "vta-kit"

