@@ -110,8 +110,8 @@ class Store(_Deps):
 
 
 @dataclass(frozen=True, slots=True)
-class Gemm(_Deps):
-    """GEMM loop nest over uops [uop_bgn, uop_end) (compute module)."""
+class _GemmFormat(_Deps):
+    """The fields GEMM and FINISH share (FINISH uses the GEMM format)."""
 
     reset: int = 0
     uop_bgn: int = 0
@@ -124,24 +124,19 @@ class Gemm(_Deps):
     src_factor_in: int = 0
     wgt_factor_out: int = 0
     wgt_factor_in: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Gemm(_GemmFormat):
+    """GEMM loop nest over uops [uop_bgn, uop_end) (compute module)."""
+
     OPCODE = Opcode.GEMM
 
 
 @dataclass(frozen=True, slots=True)
-class Finish(_Deps):
+class Finish(_GemmFormat):
     """Raise done once everything before it completed.  Shares the GEMM format."""
 
-    reset: int = 0
-    uop_bgn: int = 0
-    uop_end: int = 0
-    iter_out: int = 0
-    iter_in: int = 0
-    dst_factor_out: int = 0
-    dst_factor_in: int = 0
-    src_factor_out: int = 0
-    src_factor_in: int = 0
-    wgt_factor_out: int = 0
-    wgt_factor_in: int = 0
     OPCODE = Opcode.FINISH
 
 
