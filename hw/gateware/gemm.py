@@ -3,7 +3,9 @@
 ``out[b][o] = sum_i inp[b][i] * wgt[o][i]`` with signed int8 operands; the sums are
 exact (``16 + log2(BLOCK_IN)`` bits) and the accumulation into int32 wraps.  Products are
 summed by a balanced adder tree so synthesis sees a shallow structure it can map onto DSP
-cascades.
+cascades.  Without packing the tree is :func:`wrapping_tree`: every node is ``acc_width``
+bits, so the Verilated model does one machine add per node (no per-level sign extension);
+the sums are identical because exact sums fit and two's complement addition wraps alike.
 
 With ``GEMM_DSP_PACK`` two products that share an input element, ``a * w0`` and ``a * w1``
 (output lanes ``2q`` and ``2q + 1``), come from one multiply (:func:`packed_pair`):
@@ -21,14 +23,14 @@ weight), ``a`` on B, the bias on C and the product register in PREG.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, Value, signed
+from amaranth.hdl import Cat, Const, Module, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 
-__all__ = ["GemmCore", "dot_rows", "adder_tree", "packed_pair", "split_packed",
-           "PACK_SHIFT", "PACK_BIAS"]
+__all__ = ["GemmCore", "dot_rows", "adder_tree", "wrapping_tree", "packed_pair",
+           "split_packed", "PACK_SHIFT", "PACK_BIAS"]
 
 # Bit position of the upper product in a packed multiply, and the bias that keeps
 # the lower product from borrowing (see the module docstring).
@@ -44,6 +46,45 @@ def adder_tree(values: list[Value]) -> Value:
             paired.append(values[-1])
         values = paired
     return values[0]
+
+
+def wrapping_tree(m: Module, values: list[Value], width: int, name: str) -> Value:
+    """Sum signed ``values`` modulo ``2**width`` with a balanced tree of ``width``-bit adders.
+
+    Equal to ``adder_tree(values)`` truncated to ``width`` bits (two's complement addition
+    wraps the same at every level), but every node is a plain ``width``-bit signal: a
+    cycle-based simulator evaluates one machine add per node instead of re-extending each
+    partial sum to a growing width.
+
+    Parameters
+    ----------
+    m : Module
+        Module the combinational nodes are added to.
+    values : list[Value]
+        Signed addends, each at most ``width`` bits wide.
+    width : int
+        Width of the sum and of every node.
+    name : str
+        Prefix of the node signals' names.
+    """
+    zero = Const(0, signed(width - 1))
+    level = []
+    for k, v in enumerate(values):
+        ext = Signal(width, name=f"{name}_x{k}")
+        m.d.comb += ext.eq(v.as_signed() + zero)      # a signed add sign-extends v
+        level.append(ext)
+    depth = 0
+    while len(level) > 1:
+        paired = []
+        for k in range(0, len(level) - 1, 2):
+            node = Signal(width, name=f"{name}_l{depth}_{k // 2}")
+            m.d.comb += node.eq(level[k] + level[k + 1])      # truncates: wraps mod 2**width
+            paired.append(node)
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+        depth += 1
+    return level[0].as_signed()
 
 
 def dot_rows(m: Module, config: VTAConfig, inp: Value, wgt: Value) -> Value:
@@ -146,7 +187,7 @@ class GemmCore(wiring.Component):
                         products[b][o + 1].append(high)
                 else:
                     for o in range(c.block_out):
-                        p = Signal(signed(iw + ww), name=f"p_{b}_{o}_{i}")
+                        p = Signal(signed(iw + ww), name=f"p_{b}_{o}_{i}", reset_less=True)
                         m.d.sync += p.eq(a.as_signed()
                                          * self.wgt.word_select(o * bi + i, ww).as_signed())
                         products[b][o].append(p)
@@ -154,7 +195,11 @@ class GemmCore(wiring.Component):
         for b in range(c.batch):
             for o in range(c.block_out):
                 lane = Signal(signed(c.acc_width), name=f"dot_{b}_{o}")
-                m.d.comb += lane.eq(adder_tree(products[b][o]))
+                if c.GEMM_DSP_PACK:
+                    m.d.comb += lane.eq(adder_tree(products[b][o]))
+                else:
+                    m.d.comb += lane.eq(wrapping_tree(m, products[b][o], c.acc_width,
+                                                      f"sum_{b}_{o}"))
                 lanes.append(lane)
         m.d.comb += self.dot.eq(Cat(*lanes))
         return m
