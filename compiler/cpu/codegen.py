@@ -188,26 +188,32 @@ class CpuKernel:
         return f"CpuKernel({self.key[0]!r}, {list(self.inputs)} -> {self.output})"
 
     def __call__(self, *arrays: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        # The common case (exact-type, contiguous arrays of the right shape) stays cheap:
+        # on small tensors this wrapper, not the machine code, is most of the call.
         if len(arrays) != len(self.inputs):
             raise KernelError(f"{self.key[0]} kernel takes {len(self.inputs)} arrays, "
                               f"got {len(arrays)}")
         ptrs = []
-        keep = []
-        for i, (a, spec) in enumerate(zip(arrays, self.inputs, strict=True)):
-            if type(a) is not np.ndarray or a.shape != spec.shape or a.dtype != spec.dtype:
-                a = np.asarray(a)
-                if a.shape != spec.shape or a.dtype != spec.dtype:
-                    raise KernelError(f"{self.key[0]} kernel input {i} must be {spec!r}, "
-                                      f"not {a.dtype.name}{list(a.shape)}")
-            if not a.flags.c_contiguous:
-                a = np.ascontiguousarray(a)
+        keep = []          # contiguous copies must outlive the call
+        for i, a in enumerate(arrays):
+            spec = self.inputs[i]
+            if not (type(a) is np.ndarray and a.shape == spec.shape
+                    and a.dtype is spec.dtype and a.flags.c_contiguous):
+                a = self._coerce(i, a, spec)
                 keep.append(a)
-            ptrs.append(a.__array_interface__["data"][0])
+            ptrs.append(a.ctypes.data)
         if out is None:
             out = np.empty(self.output.shape, self.output.dtype)
         elif (out.shape != self.output.shape or out.dtype != self.output.dtype
               or not out.flags.c_contiguous):
             raise KernelError(f"{self.key[0]} kernel output must be a contiguous "
                               f"{self.output!r}")
-        self._fn(*ptrs, *self._const_ptrs, out.__array_interface__["data"][0])
+        self._fn(*ptrs, *self._const_ptrs, out.ctypes.data)
         return out
+
+    def _coerce(self, i: int, a: Any, spec: ArraySpec) -> np.ndarray:
+        a = np.asarray(a)
+        if a.shape != spec.shape or a.dtype != spec.dtype:
+            raise KernelError(f"{self.key[0]} kernel input {i} must be {spec!r}, "
+                              f"not {a.dtype.name}{list(a.shape)}")
+        return np.ascontiguousarray(a)
