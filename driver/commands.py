@@ -9,6 +9,7 @@ from vta.hw.cli import Cli, add_config_argument
 from vta.hw.config import VTAConfig
 
 from .backends import open_device
+from .device import Device
 from .dram_image import DramImage
 from .errors import DeviceError
 
@@ -30,22 +31,34 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
 
 
+def read_program(path: str, config: VTAConfig) -> bytes:
+    """The bytes of a binary program file; a whole, non-zero number of instructions."""
+    try:
+        program = Path(path).read_bytes()
+    except OSError as e:
+        raise DeviceError(f"cannot read {path}: {e.strerror}") from None
+    n = config.insn_bytes
+    if not program or len(program) % n:
+        raise DeviceError(f"{path}: {len(program)} bytes is not a positive multiple of the "
+                          f"{n}-byte instruction")
+    return program
+
+
+def place_program(device: Device, program: bytes) -> tuple[int, int]:
+    """Copy ``program`` into a new device buffer; return (address, instruction count)."""
+    prog = device.alloc(len(program), 4096)
+    device.copy_to_device(prog, program)
+    return prog.addr, len(program) // device.config.insn_bytes
+
+
 def _run(args: argparse.Namespace) -> int:
     cfg = VTAConfig.load(args.config)
-    try:
-        program = Path(args.program).read_bytes()
-    except OSError as e:
-        raise DeviceError(f"cannot read {args.program}: {e.strerror}") from None
-    n = cfg.insn_bytes
-    if not program or len(program) % n:
-        raise DeviceError(f"{args.program}: {len(program)} bytes is not a positive multiple "
-                          f"of the {n}-byte instruction")
+    program = read_program(args.program, cfg)
     image = DramImage.load(args.dram) if args.dram else DramImage()
     with open_device(args.device, cfg) as device:
         buffers = image.place(device)
-        prog = device.alloc(len(program), 4096)
-        device.copy_to_device(prog, program)
-        result = device.run(prog.addr, len(program) // n, timeout=args.timeout)
+        addr, count = place_program(device, program)
+        result = device.run(addr, count, timeout=args.timeout)
         print(result.table())
         if args.output:
             DramImage.read_back(device, buffers).save(args.output)

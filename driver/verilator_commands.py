@@ -46,31 +46,22 @@ def _setup_trace(p: argparse.ArgumentParser) -> None:
 
 
 def _run_trace(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from vta.driver import open_device
-    from vta.driver.dram_image import DramImage
+    from .backends import open_device
+    from .commands import place_program, read_program
+    from .dram_image import DramImage
 
     cfg = VTAConfig.load(args.config)
     if args.start < 0 or args.cycles <= 0:
         raise VTAError(f"--start must be >= 0 and --cycles > 0, not {args.start}, "
                        f"{args.cycles}")
-    try:
-        program = Path(args.program).read_bytes()
-    except OSError as e:
-        raise VTAError(f"cannot read {args.program}: {e.strerror}") from None
-    n = cfg.insn_bytes
-    if not program or len(program) % n:
-        raise VTAError(f"{args.program}: {len(program)} bytes is not a positive multiple of "
-                       f"the {n}-byte instruction")
+    program = read_program(args.program, cfg)
     image = DramImage.load(args.dram) if args.dram else DramImage()
     with open_device("verilator", cfg, trace="fst" if args.fst else "vcd") as device:
         image.place(device)
-        prog = device.alloc(len(program), 4096)
-        device.copy_to_device(prog, program)
+        addr, count = place_program(device, program)
         start = device.model.cycle + args.start
         device.trace(args.output, start, start + args.cycles)
-        result = device.run(prog.addr, len(program) // n, timeout=args.timeout)
+        result = device.run(addr, count, timeout=args.timeout)
         device.model.close_trace()
         print(result.table())
     print(f"wrote {args.output}: cycles {args.start}..{args.start + args.cycles} of the run")
