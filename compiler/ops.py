@@ -434,12 +434,7 @@ def conv2d(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = No
     epilogue = Epilogue(bias is not None, shift, clip, residual is not None, residual_clip,
                         lshift, residual_lshift, residual_offset, residual_shift)
     kernel = _cached_compile(compile_conv2d, w, c, epilogue, schedule, overrides)
-    arrays = {"data": data, "weight": weight}
-    if bias is not None:
-        arrays["bias"] = _bias_operand(bias, c, wshape[0])
-    if residual is not None:
-        arrays["residual"] = residual
-    return _run_one_call(kernel, q, arrays, out)
+    return _run_with_operands(kernel, q, data, weight, bias, residual, wshape[0], out)
 
 
 def dense(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = None, *,
@@ -463,9 +458,15 @@ def dense(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = Non
     epilogue = Epilogue(bias is not None, shift, clip, residual is not None, residual_clip,
                         lshift, residual_lshift, residual_offset, residual_shift)
     kernel = _cached_compile(compile_dense, w, c, epilogue, schedule, overrides)
+    return _run_with_operands(kernel, q, data, weight, bias, residual, wshape[0], out)
+
+
+def _run_with_operands(kernel: CompiledKernel, q: CommandQueue, data: Any, weight: Any,
+                       bias: Any, residual: Any, out_blocks: int, out: Any) -> Any:
+    """The one-call forms' common tail: name the operands the kernel takes and run it."""
     arrays = {"data": data, "weight": weight}
     if bias is not None:
-        arrays["bias"] = _bias_operand(bias, c, wshape[0])
+        arrays["bias"] = _bias_operand(bias, q.config, out_blocks)
     if residual is not None:
         arrays["residual"] = residual
     return _run_one_call(kernel, q, arrays, out)
