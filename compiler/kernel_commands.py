@@ -12,12 +12,47 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 from vta.hw.cli import Cli, add_config_argument
 from vta.hw.errors import VTAError
 
 LAYERS = [f"C{i}" for i in range(1, 12)]
+
+
+def run_conv_layer(dev: Any, kernel: Any, w: Any, epilogue: Any,
+                   rng: np.random.Generator, *, check: bool = True) -> tuple[Any, int]:
+    """Run a compiled conv2d ``kernel`` of workload ``w`` on random int8 data and bias.
+
+    Returns the device's :class:`~vta.driver.RunResult` and the number of outputs that
+    differ from the numpy reference (0 when ``check`` is False).
+    """
+    from vta.runtime import pack_nchw, pack_oihw, unpack_nchw
+
+    from . import ops
+    from . import reference_ops as ref
+
+    c = dev.config
+    q = ops.queue_for(dev)
+    x = rng.integers(-128, 128, (1, w.in_channels, w.height, w.width), dtype=np.int8)
+    wt = rng.integers(-128, 128, (w.out_channels, w.in_channels, *w.kernel), dtype=np.int8)
+    b = rng.integers(-4000, 4000, w.out_channels, dtype=np.int32)
+    arrays = {"data": q.array(pack_nchw(x, c.batch, c.block)),
+              "weight": q.array(pack_oihw(wt, c.block, c.block)),
+              "bias": q.array(ops.pack_bias(b, c, -(-w.out_channels // c.block))),
+              "out": q.empty(*kernel.operand_shapes()["out"])}
+    try:
+        result = kernel.run(dev, **arrays)
+        wrong = 0
+        if check:
+            got = unpack_nchw(arrays["out"].numpy(), 1, w.out_channels)
+            want = ref.conv2d_epilogue(x, wt, epilogue, b, None, w.stride, w.padding)
+            wrong = int((got != want).sum())
+    finally:
+        for a in arrays.values():
+            a.free()
+    return result, wrong
 
 
 def register(cli: Cli) -> None:
@@ -99,10 +134,8 @@ def _setup(p: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from vta.driver import open_device
-    from vta.runtime import pack_nchw, pack_oihw, unpack_nchw
 
     from . import ops
-    from . import reference_ops as ref
     from .reference_ops import Epilogue
     from .schedule import resnet18_workload
 
@@ -112,7 +145,6 @@ def _run(args: argparse.Namespace) -> int:
         raise VTAError(f"unknown layer {unknown[0]}; expected a subset of C1..C11")
     dev = open_device(args.device, args.config)
     c = dev.config
-    q = ops.queue_for(dev)
     epilogue = Epilogue(bias=True, shift=8, clip=(0, 127))
     overrides = {"threads": 1} if args.no_latency_hiding else {}
     rng = np.random.default_rng(args.seed)
@@ -125,25 +157,10 @@ def _run(args: argparse.Namespace) -> int:
         kernel.uop_kernels()
         compile_s = time.perf_counter() - t0
         compile_total += compile_s
-        x = rng.integers(-128, 128, (1, w.in_channels, w.height, w.width), dtype=np.int8)
-        wt = rng.integers(-128, 128, (w.out_channels, w.in_channels, *w.kernel),
-                          dtype=np.int8)
-        b = rng.integers(-4000, 4000, w.out_channels, dtype=np.int32)
-        arrays = {"data": q.array(pack_nchw(x, c.batch, c.block)),
-                  "weight": q.array(pack_oihw(wt, c.block, c.block)),
-                  "bias": q.array(ops.pack_bias(b, c, -(-w.out_channels // c.block))),
-                  "out": q.empty(*kernel.operand_shapes()["out"])}
-        try:
-            result = kernel.run(dev, **arrays)
-            if not args.no_check:
-                got = unpack_nchw(arrays["out"].numpy(), 1, w.out_channels)
-                want = ref.conv2d_epilogue(x, wt, epilogue, b, None, w.stride, w.padding)
-                if not np.array_equal(got, want):
-                    raise VTAError(f"{name}: output differs from the numpy reference at "
-                                   f"{int((got != want).sum())} positions")
-        finally:
-            for a in arrays.values():
-                a.free()
+        result, wrong = run_conv_layer(dev, kernel, w, epilogue, rng, check=not args.no_check)
+        if wrong:
+            raise VTAError(f"{name}: output differs from the numpy reference at {wrong} "
+                           f"positions")
         est = kernel.estimate
         cycles = result.cycles if result is not None and result.cycles else None
         counters = result.counters if result is not None else {}

@@ -233,35 +233,17 @@ def _runtime_layer(dev: Any, name: str, check: bool) -> tuple[Any, str, bool]:
 
 def _compiler_layer(dev: Any, name: str, check: bool) -> tuple[Any, str, bool]:
     """One layer through the kernel compiler's conv2d schedule (``vta.compiler.ops``)."""
-    from vta.compiler import ops
-    from vta.compiler import reference_ops as ref
-    from vta.compiler.reference_ops import Epilogue
-    from vta.compiler.schedule import resnet18_workload
-    from vta.runtime import pack_nchw, pack_oihw, unpack_nchw
+    from .kernel_commands import run_conv_layer
+    from .ops import compile_conv2d
+    from .reference_ops import Epilogue
+    from .schedule import resnet18_workload
 
-    c = dev.config
-    q = ops.queue_for(dev)
     w = resnet18_workload(name)
     epilogue = Epilogue(bias=True, shift=8, clip=(0, 127))
-    kernel = ops.compile_conv2d(w, c, epilogue)
-    rng = np.random.default_rng(18)
-    x = rng.integers(-128, 128, (1, w.in_channels, w.height, w.width), dtype=np.int8)
-    wt = rng.integers(-128, 128, (w.out_channels, w.in_channels, *w.kernel), dtype=np.int8)
-    b = rng.integers(-4000, 4000, w.out_channels, dtype=np.int32)
-    arrays = {"data": q.array(pack_nchw(x, c.batch, c.block)),
-              "weight": q.array(pack_oihw(wt, c.block, c.block)),
-              "bias": q.array(ops.pack_bias(b, c, -(-w.out_channels // c.block))),
-              "out": q.empty(*kernel.operand_shapes()["out"])}
-    try:
-        result = kernel.run(dev, **arrays)
-        exact = True
-        if check:
-            got = unpack_nchw(arrays["out"].numpy(), 1, w.out_channels)
-            want = ref.conv2d_epilogue(x, wt, epilogue, b, None, w.stride, w.padding)
-            exact = bool(np.array_equal(got, want))
-    finally:
-        for a in arrays.values():
-            a.free()
+    kernel = compile_conv2d(w, dev.config, epilogue)
+    result, wrong = run_conv_layer(dev, kernel, w, epilogue, np.random.default_rng(18),
+                                   check=check)
+    exact = wrong == 0
     s = kernel.schedule
     return result, f"compiler oc{s.oc_tile} ic{s.ic_tile} h{s.h_tile} w{s.w_tile} " \
         f"t{s.threads}", exact
