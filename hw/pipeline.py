@@ -1,0 +1,189 @@
+"""The accelerator's pipeline as data: stages, routing, dependency-token channels, no-ops.
+
+Every layer that needs to know which module runs an instruction, which flags a module may
+set, which token channel a flag pops or pushes, or what an instruction that only moves
+tokens looks like, reads it here: the gateware (fetch routing, the token channels of the
+top level), fsim, the runtime's instruction stream, the compiler and the test helpers.
+Adding a memory type or a token channel means editing the tables of this module only.
+
+Facts (SPEC section 5, TVM's VTA runtime numbering):
+
+* Stages are ``LOAD`` (1), ``COMPUTE`` (2) and ``STORE`` (3); "prev" and "next" in the
+  dependency flags are relative to that order.
+* Routing: STORE -> store; LOAD of INP or WGT -> load; everything else (LOAD of UOP, ACC,
+  ACC_8BIT, GEMM, ALU, FINISH) -> compute.  A LOAD of OUT or a STORE of anything but OUT
+  does not exist.
+* Four channels, each with one producer and one consumer stage: ``l2c`` (load -> compute),
+  ``c2l``, ``c2s``, ``s2c``, in the order the STATUS register and manifests list them.
+* A no-op is a LOAD/STORE with ``x_size == 0``: it only pops and pushes tokens.  Each stage
+  has its canonical no-op memory type (load: INP, compute: UOP, store: OUT).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from .errors import IsaError
+from .isa import MemType, Opcode
+
+__all__ = ["Stage", "STAGES", "Channel", "CHANNELS", "CHANNEL_BY_NAME", "DEP_FLAGS",
+           "LOADABLE", "STORABLE", "NOP_MEMORY_TYPE", "stage_of", "stage_of_load",
+           "channels_popped", "channels_pushed", "allowed_flags", "channel_between",
+           "is_nop"]
+
+
+class Stage(enum.IntEnum):
+    """A module with its own in-order instruction queue (TVM's stage numbers)."""
+
+    LOAD = 1
+    COMPUTE = 2
+    STORE = 3
+
+    @property
+    def label(self) -> str:
+        """Lower-case name used in messages and tables (``load``, ``compute``, ``store``)."""
+        return self.name.lower()
+
+
+STAGES: tuple[Stage, ...] = (Stage.LOAD, Stage.COMPUTE, Stage.STORE)
+
+#: The dependency flags of every instruction, in encoding order.
+DEP_FLAGS: tuple[str, ...] = ("pop_prev", "pop_next", "push_prev", "push_next")
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One dependency-token channel: the producer pushes with ``push_flag``, the consumer
+    pops with ``pop_flag``; ``index`` is its position in :data:`CHANNELS`."""
+
+    index: int
+    name: str
+    producer: Stage
+    consumer: Stage
+
+    @property
+    def push_flag(self) -> str:
+        """The producer's flag that pushes a token into this channel."""
+        return "push_next" if self.consumer > self.producer else "push_prev"
+
+    @property
+    def pop_flag(self) -> str:
+        """The consumer's flag that pops a token from this channel."""
+        return "pop_prev" if self.producer < self.consumer else "pop_next"
+
+    @property
+    def arrow(self) -> str:
+        """``producer->consumer``, as messages name the channel."""
+        return f"{self.producer.label}->{self.consumer.label}"
+
+
+CHANNELS: tuple[Channel, ...] = (
+    Channel(0, "l2c", Stage.LOAD, Stage.COMPUTE),
+    Channel(1, "c2l", Stage.COMPUTE, Stage.LOAD),
+    Channel(2, "c2s", Stage.COMPUTE, Stage.STORE),
+    Channel(3, "s2c", Stage.STORE, Stage.COMPUTE),
+)
+CHANNEL_BY_NAME: dict[str, Channel] = {ch.name: ch for ch in CHANNELS}
+
+#: Memory types a LOAD may target, and the stage that executes that LOAD.
+LOADABLE: dict[MemType, Stage] = {
+    MemType.INP: Stage.LOAD,
+    MemType.WGT: Stage.LOAD,
+    MemType.UOP: Stage.COMPUTE,
+    MemType.ACC: Stage.COMPUTE,
+    MemType.ACC_8BIT: Stage.COMPUTE,
+}
+#: Memory types a STORE may read.
+STORABLE: frozenset[MemType] = frozenset({MemType.OUT})
+
+#: The memory type of each stage's canonical no-op (``x_size == 0``).
+NOP_MEMORY_TYPE: dict[Stage, MemType] = {
+    Stage.LOAD: MemType.INP,
+    Stage.COMPUTE: MemType.UOP,
+    Stage.STORE: MemType.OUT,
+}
+
+
+def _mem_name(memory_type: int) -> str:
+    try:
+        return f"{int(memory_type)} ({MemType(memory_type).name})"
+    except ValueError:
+        return f"{memory_type} (unknown)"
+
+
+def stage_of_load(memory_type: int) -> Stage:
+    """The stage that executes a LOAD of ``memory_type``.
+
+    Raises
+    ------
+    IsaError
+        ``memory_type`` cannot be loaded (OUT, or not a memory type).
+    """
+    try:
+        return LOADABLE[MemType(memory_type)]
+    except (ValueError, KeyError):
+        valid = ", ".join(f"{int(m)} {m.name}" for m in LOADABLE)
+        raise IsaError(f"memory type {_mem_name(memory_type)} cannot be loaded; "
+                       f"loads target {valid}") from None
+
+
+def stage_of(opcode: int, memory_type: int | None = None) -> Stage:
+    """The stage whose queue runs an instruction of ``opcode`` (and ``memory_type``).
+
+    Raises
+    ------
+    IsaError
+        An unknown opcode, or a LOAD/STORE of a memory type that cannot be loaded/stored.
+    """
+    try:
+        op = Opcode(opcode)
+    except ValueError:
+        valid = ", ".join(f"{int(o)} {o.name}" for o in Opcode)
+        raise IsaError(f"unknown opcode {opcode} (valid: {valid})") from None
+    if op == Opcode.LOAD:
+        return stage_of_load(memory_type if memory_type is not None else -1)
+    if op == Opcode.STORE:
+        mt = -1 if memory_type is None else memory_type
+        if mt not in STORABLE:
+            valid = ", ".join(f"{int(m)} {m.name}" for m in STORABLE)
+            raise IsaError(f"memory type {_mem_name(mt)} cannot be stored; stores read {valid}")
+        return Stage.STORE
+    return Stage.COMPUTE
+
+
+def channels_popped(stage: Stage) -> tuple[Channel, ...]:
+    """The channels ``stage`` consumes, in :data:`CHANNELS` order."""
+    return tuple(ch for ch in CHANNELS if ch.consumer == stage)
+
+
+def channels_pushed(stage: Stage) -> tuple[Channel, ...]:
+    """The channels ``stage`` produces, in :data:`CHANNELS` order."""
+    return tuple(ch for ch in CHANNELS if ch.producer == stage)
+
+
+def allowed_flags(stage: Stage) -> frozenset[str]:
+    """The dependency flags an instruction of ``stage`` may set."""
+    return frozenset([ch.pop_flag for ch in channels_popped(stage)]
+                     + [ch.push_flag for ch in channels_pushed(stage)])
+
+
+def channel_between(producer: Stage, consumer: Stage) -> Channel:
+    """The channel from ``producer`` to ``consumer``.
+
+    Raises
+    ------
+    IsaError
+        The two stages are not neighbours (tokens flow load<->compute and compute<->store).
+    """
+    for ch in CHANNELS:
+        if ch.producer == producer and ch.consumer == consumer:
+            return ch
+    raise IsaError(f"no token channel from {Stage(producer).label} to "
+                   f"{Stage(consumer).label}: tokens flow between neighbouring stages "
+                   f"(load<->compute, compute<->store)")
+
+
+def is_nop(opcode: int, x_size: int) -> bool:
+    """True for an instruction that only moves tokens (a LOAD or STORE of zero elements)."""
+    return opcode in (Opcode.LOAD, Opcode.STORE) and x_size == 0
