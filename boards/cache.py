@@ -6,7 +6,7 @@ a folder ``<root>/<board>/<config name>-<digest[:16]>/`` holding ``<name>.bit``,
 SHA-256 sums, creation time).  The digest covers every generated source file (Verilog,
 wrapper, TCL) by name and content, so any change to the gateware or the flow misses.
 
-The root is ``<the kit's cache>/bitstreams`` (:func:`vta.hw.toolchain.cache_root`).
+The root is the kit cache's ``bitstreams`` folder (:func:`vta.hw.cache.kind_dir`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vta.hw import toolchain
+from vta.hw import cache as kit_cache
 from vta.hw.errors import VTAError
 
 __all__ = ["CacheEntry", "cache_root", "source_digest", "lookup", "store", "entries"]
@@ -26,7 +26,7 @@ __all__ = ["CacheEntry", "cache_root", "source_digest", "lookup", "store", "entr
 
 def cache_root() -> Path:
     """Where built bitstreams are kept: ``<the kit's cache>/bitstreams``."""
-    return toolchain.cache_root() / "bitstreams"
+    return kit_cache.kind_dir("bitstreams")
 
 
 def source_digest(files: list[Path]) -> str:
@@ -74,6 +74,7 @@ def lookup(board: str, config_name: str, digest: str, *,
     for path in (bit, hwh):
         if not path.exists() or _sha256(path) != manifest["sha256"][path.name]:
             return None
+    kit_cache.touch(folder)
     return CacheEntry(folder, bit, hwh, manifest)
 
 

@@ -37,9 +37,9 @@ def register(cli: Cli) -> None:
 
 def use_default_kernel_cache() -> None:
     """Cache llvmlite objects on disk (``$VTA_CPU_CACHE``, default the kit's cache)."""
-    from vta.hw.toolchain import cache_root
+    from vta.hw.cache import kind_dir
 
-    os.environ.setdefault("VTA_CPU_CACHE", str(cache_root() / "cpu-kernels"))
+    os.environ.setdefault("VTA_CPU_CACHE", str(kind_dir("cpu-kernels")))
 
 
 # ------------------------------------------------------------------------------ models

@@ -23,6 +23,7 @@ from typing import Any
 
 import llvmlite
 import llvmlite.binding as llvm
+from vta.hw.cache import touch
 from vta.hw.errors import VTAError
 
 __all__ = ["KernelError", "Jit", "jit", "host_description"]
@@ -101,6 +102,7 @@ class Jit:
         path = self._module_path(module)
         if path is not None and path.exists():
             self.stats["disk_hits"] += 1
+            touch(path)                       # last use, for `vta cache prune --keep`
             return path.read_bytes()
         return None
 

@@ -15,7 +15,6 @@ configuration and a digest of the gateware sources, so a cached start costs no e
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from vta.hw import cache
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
 from vta.hw.toolchain import ToolError, cache_root, verilator_env, verilator_path
@@ -184,19 +184,22 @@ def build_library(verilog: str | Path, *, ports: list[Port] | None = None,
         h.update((HERE / name).read_bytes())
         h.update(b"\0")
     digest = h.hexdigest()[:24]
-    root = cache_root() / "verilator"
+    root = cache.kind_dir("verilator")
     entry = root / digest
     library = entry / LIBRARY_NAME
     if library.exists():
+        cache.touch(entry)
         return BuiltModel(library, digest, tuple(ports), trace, True, time.perf_counter() - t0)
 
     verilator = _check_tools()
+    cache.check_writable()
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / f"{digest}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)      # another process may be building this one
+    with cache.entry_lock(root / f"{digest}.lock"):  # another process may be building it
         if library.exists():
             return BuiltModel(library, digest, tuple(ports), trace, True,
                               time.perf_counter() - t0)
+        for stale in root.glob(f"{digest}.build-*"):   # left by a killed build of this digest
+            shutil.rmtree(stale, ignore_errors=True)
         work = Path(tempfile.mkdtemp(prefix=f"{digest}.build-", dir=root))
         try:
             _build(work, verilator, text, ports, glue, args, make_vars, jobs, progress)
@@ -298,13 +301,15 @@ def verilog_for_config(config: VTAConfig, *, progress: bool = True) -> tuple[str
     the gateware regenerates it.
     """
     key = hashlib.sha256((config.to_json() + _gateware_digest()).encode()).hexdigest()[:24]
-    entry = cache_root() / "verilog" / key
+    entry = cache.kind_dir("verilog") / key
     vfile = entry / "vta_top.v"
     mfile = entry / "vta_top.json"
     if vfile.exists():
+        cache.touch(entry)
         text = vfile.read_text()
         ports = ports_from_manifest(mfile) if mfile.exists() else ports_from_verilog(text)
         return text, ports
+    cache.check_writable()
     entry.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{key}.gen-", dir=entry.parent))
     try:
