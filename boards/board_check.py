@@ -40,32 +40,21 @@ KIT_MEMORY_MIB = 128
 # Seconds the whole probe may take (SSH connection included).
 PROBE_TIMEOUT = 20.0
 
-PROBE = r"""
-import json, os, platform, re
-try:
-    from importlib.metadata import version
-    pynq = version("pynq")
-except Exception:
-    pynq = None
-board = os.environ.get("BOARD")
-for path in ("/etc/environment", "/etc/profile.d/pynq_venv.sh"):
-    if board:
-        break
-    try:
-        m = re.search(r"^\s*(?:export\s+)?BOARD=[\"']?([\w.-]+)", open(path).read(), re.M)
-        board = m.group(1) if m else None
-    except OSError:
-        pass
-mem = None
-try:
-    for line in open("/proc/meminfo"):
-        if line.startswith("MemAvailable:"):
-            mem = int(line.split()[1]) // 1024
-except OSError:
-    pass
-print(json.dumps({"pynq": pynq, "python": platform.python_version(), "board": board,
-                  "arch": platform.machine(), "mem_available_mib": mem}))
-""".strip()
+# One line of simple statements, so that ``--dry-run`` prints the probe as one command.
+_PROBE_STATEMENTS = (
+    "import json, os, platform, re, importlib.metadata as md",
+    "pynq = next((d.version for d in md.distributions() "
+    "if (d.metadata['Name'] or '').lower() == 'pynq'), None)",
+    "found = (re.search(r'^\\s*(?:export\\s+)?BOARD=[\"\\']?([\\w.-]+)', open(p).read(), re.M) "
+    "for p in ('/etc/environment', '/etc/profile.d/pynq_venv.sh') if os.access(p, os.R_OK))",
+    "board = os.environ.get('BOARD') or next((m.group(1) for m in found if m), None)",
+    "mem = next((int(x.split()[1]) // 1024 for x in open('/proc/meminfo') "
+    "if x.startswith('MemAvailable:')), None) if os.access('/proc/meminfo', os.R_OK) "
+    "else None",
+    "print(json.dumps({'pynq': pynq, 'python': platform.python_version(), 'board': board, "
+    "'arch': platform.machine(), 'mem_available_mib': mem}))",
+)
+PROBE = "; ".join(_PROBE_STATEMENTS)
 
 
 @dataclass(frozen=True)
@@ -122,6 +111,10 @@ def run_probe(remote, *, timeout: float = PROBE_TIMEOUT) -> BoardInfo:
                          f"on, on the network and running sshd (port {remote.port})?") from None
     if proc.returncode == 255:
         why = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        if "timed out" in why:                         # ssh's own ConnectTimeout
+            raise BoardError(f"{remote.target} did not answer within "
+                             f"{remote.connect_timeout:g} s: is the board on, on the network "
+                             f"and running sshd (port {remote.port})?")
         raise BoardError(f"ssh to {remote.target} failed: {why}")
     if proc.returncode == 127:
         raise BoardError(f"{remote.python} does not exist on {remote.host}: is it a PYNQ "

@@ -37,7 +37,7 @@ from typing import Any
 from .errors import DeviceError
 
 __all__ = ["PynqLine", "PYNQ_LINES", "PynqVersionError", "line_of", "check_pynq",
-           "ARCH_FAMILY", "supported_text"]
+           "check_pynq_version", "ARCH_FAMILY", "supported_text"]
 
 
 class PynqVersionError(DeviceError):
@@ -131,6 +131,21 @@ def check_pynq(pynq: Any, *, arch: str | None = None, board: str | None = None) 
     ----------
     pynq:
         The imported ``pynq`` package (its ``__version__`` is checked).
+    arch, board:
+        See :func:`check_pynq_version`.
+    """
+    return check_pynq_version(str(getattr(pynq, "__version__", "unknown")), arch=arch,
+                              board=board)
+
+
+def check_pynq_version(version: str, *, arch: str | None = None,
+                       board: str | None = None) -> PynqLine:
+    """The line of PYNQ ``version``; :class:`PynqVersionError` if the kit does not run on it.
+
+    Parameters
+    ----------
+    version:
+        PYNQ's version string (``pynq.__version__``).
     arch:
         CPU architecture of the board (``armv7l``, ``aarch64``; default: this machine's).
         Other architectures (an x86 host driving a simulated or remote device) skip the
@@ -138,7 +153,6 @@ def check_pynq(pynq: Any, *, arch: str | None = None, board: str | None = None) 
     board:
         The board's name for messages (default: ``$BOARD``, which PYNQ images set).
     """
-    version = str(getattr(pynq, "__version__", "unknown"))
     board = board or os.environ.get("BOARD") or "this board"
     line = line_of(version)
     if line is None:
