@@ -12,7 +12,7 @@ Float ops (from ONNX or the builder)
     ``batch_norm(x, gamma, beta, mean, var)`` [epsilon], ``relu``, ``clip`` [lo, hi],
     ``add(a, b)`` / ``mul(a, b)`` (numpy broadcasting), ``softmax`` [axis], ``quantize_linear`` /
     ``dequantize_linear`` [scale, zero_point, dtype] (ONNX fake-quantization).
-Integer ops (made by :mod:`.quantize`, semantics in :mod:`.reference`)
+Integer ops (made by :mod:`.quantize`, semantics in :mod:`.interpreter`)
     ``quantize`` [scale, lo, hi], ``dequantize`` [scale], ``qconv2d(x, w, b)`` /
     ``qdense(x, w, b)`` [strides, pads, shift, lo, hi], ``qadd(a, b)`` [lshift_a, lshift_b,
     offset, shift, lo, hi], ``qrescale(x)`` [lshift, offset, shift, lo, hi].
@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import windows
 from .errors import ModelError
 
 __all__ = ["TensorType", "Node", "Graph", "GraphBuilder", "infer_type", "DTYPES", "OPS"]
@@ -271,30 +272,22 @@ class Graph:
 
 
 # ---------------------------------------------------------------------- shape inference
-def _pair(value: Any, what: str, node: Node) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    value = tuple(value)
-    if len(value) != 2:
-        raise ModelError(f"{node.describe()}: {what} must be an int or a pair, not {value}")
-    return (int(value[0]), int(value[1]))
-
-
-def _pads(value: Any, node: Node) -> tuple[int, int, int, int]:
-    """Pads as (top, left, bottom, right) from an int, a pair or four values."""
-    if isinstance(value, int):
-        return (value,) * 4
-    value = tuple(int(v) for v in value)
-    if len(value) == 2:
-        return (value[0], value[1], value[0], value[1])
-    if len(value) == 4:
-        return value  # type: ignore[return-value]
-    raise ModelError(f"{node.describe()}: pads must have 1, 2 or 4 values, not {value}")
+def _window_attrs(node: Node, kernel: Any | None = None
+                  ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int, int, int]]:
+    """The node's (kernel, strides, pads) in canonical form (``kernel`` given for convs,
+    read from the node's attribute for pooling)."""
+    try:
+        k = windows.pair(node.attr("kernel", None) or 0 if kernel is None else kernel,
+                         "kernel", 1)
+        return (k, windows.pair(node.attr("strides", 1), "strides", 1),
+                windows.pads(node.attr("pads", 0)))
+    except ValueError as e:
+        raise ModelError(f"{node.describe()}: {e}") from None
 
 
 def _window_out(size: int, k: int, stride: int, pad0: int, pad1: int, node: Node) -> int:
-    out = (size + pad0 + pad1 - k) // stride + 1
-    if out <= 0 or k <= 0 or stride <= 0:
+    out = windows.window_out(size, k, stride, pad0, pad1)
+    if out <= 0:
         raise ModelError(f"{node.describe()}: window {k} stride {stride} pads "
                          f"({pad0}, {pad1}) does not fit an input of size {size}")
     return out
@@ -338,8 +331,7 @@ def _conv_like(node: Node, ts: list[TensorType], wdtype: tuple[str, ...],
     if len(ts) == 3 and ts[2].shape != (o,):
         raise ModelError(f"{node.describe()}: bias must have shape [{o}], "
                          f"not {list(ts[2].shape)}")
-    sh, sw = _pair(node.attr("strides", 1), "strides", node)
-    pt, pl, pb, pr = _pads(node.attr("pads", 0), node)
+    _, (sh, sw), (pt, pl, pb, pr) = _window_attrs(node, (kh, kw))
     return (n, o, _window_out(h, kh, sh, pt, pb, node), _window_out(wd, kw, sw, pl, pr, node))
 
 
@@ -363,9 +355,7 @@ def _dense_like(node: Node, ts: list[TensorType], wdtype: tuple[str, ...],
 
 def _pool_shape(node: Node, x: TensorType) -> tuple[int, ...]:
     _expect_rank(x, 4, "input", node)
-    kh, kw = _pair(node.attr("kernel", None) or 0, "kernel", node)
-    sh, sw = _pair(node.attr("strides", 1), "strides", node)
-    pt, pl, pb, pr = _pads(node.attr("pads", 0), node)
+    (kh, kw), (sh, sw), (pt, pl, pb, pr) = _window_attrs(node)
     if max(pt, pb) >= kh or max(pl, pr) >= kw:
         raise ModelError(f"{node.describe()}: pads {(pt, pl, pb, pr)} must be smaller than "
                          f"the kernel {(kh, kw)}")
