@@ -124,16 +124,14 @@ def _emit_tiles(program: TileProgram, q: CommandQueue, issue: _Issuer) -> None:
                 q.dep_pop(compute, load)
             for ld in st.loads:
                 issue(ld)
-            q.dep_push(load, compute)
-            q.dep_pop(load, compute)
+            _hand_over(q, load, compute)
             for k in st.kernels:
                 issue(k)
             q.dep_push(compute, load)
             step += 1
         for k in tile.epilogue:
             issue(k)
-        q.dep_push(compute, store)
-        q.dep_pop(compute, store)
+        _hand_over(q, compute, store)
         for sd in tile.stores:
             issue(sd)
         q.dep_push(store, compute)
@@ -150,17 +148,24 @@ def _emit_serial(program: SerialProgram, q: CommandQueue, issue: _Issuer) -> Non
     hands back to compute."""
     stage: Stage | None = None
     for item in program.items:
-        _hand_over(q, stage, item.stage)
+        _serialise(q, stage, item.stage)
         stage = item.stage
         issue(item)
-    _hand_over(q, stage, Stage.COMPUTE)
+    _serialise(q, stage, Stage.COMPUTE)
 
 
-def _hand_over(q: CommandQueue, prev: Stage | None, stage: Stage) -> None:
+def _serialise(q: CommandQueue, prev: Stage | None, stage: Stage) -> None:
+    """Make ``stage`` wait for ``prev``'s last instruction."""
     if prev is None or prev == stage:
         return
     neighbours = any(ch.producer == prev and ch.consumer == stage for ch in CHANNELS)
     hops = (prev, stage) if neighbours else (prev, Stage.COMPUTE, stage)
     for a, b in zip(hops, hops[1:], strict=False):
-        q.dep_push(a, b)
-        q.dep_pop(a, b)
+        _hand_over(q, a, b)
+
+
+def _hand_over(q: CommandQueue, producer: Stage, consumer: Stage) -> None:
+    """One token from ``producer`` (pushed after its last instruction so far) to
+    ``consumer`` (popped before its next instruction)."""
+    q.dep_push(producer, consumer)
+    q.dep_pop(producer, consumer)

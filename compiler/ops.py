@@ -253,13 +253,7 @@ def conv2d(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = No
     """
     q = queue_for(target)
     c = q.config
-    dshape, wshape = _shape_of(data), _shape_of(weight)
-    if len(dshape) != 6 or dshape[4:] != (c.batch, c.block):
-        raise OperatorError(f"data must be packed (N/{c.batch}, C/{c.block}, H, W, {c.batch}, "
-                            f"{c.block}), not shape {dshape}")
-    if len(wshape) != 6 or wshape[4:] != (c.block, c.block) or wshape[1] != dshape[1]:
-        raise OperatorError(f"weight must be packed (O/{c.block}, {dshape[1]}, KH, KW, "
-                            f"{c.block}, {c.block}), not shape {wshape}")
+    dshape, wshape = _packed_shapes(c, data, weight, image=True)
     w = Conv2dWorkload(dshape[0] * c.batch, dshape[1] * c.block, dshape[2], dshape[3],
                        wshape[0] * c.block, (wshape[2], wshape[3]), stride, padding)
     epilogue = Epilogue(bias is not None, shift, clip, residual is not None, residual_clip,
@@ -278,13 +272,7 @@ def dense(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = Non
     Other parameters as :func:`conv2d`."""
     q = queue_for(target)
     c = q.config
-    dshape, wshape = _shape_of(data), _shape_of(weight)
-    if len(dshape) != 4 or dshape[2:] != (c.batch, c.block):
-        raise OperatorError(f"data must be packed (N/{c.batch}, K/{c.block}, {c.batch}, "
-                            f"{c.block}), not shape {dshape}")
-    if len(wshape) != 4 or wshape[2:] != (c.block, c.block) or wshape[1] != dshape[1]:
-        raise OperatorError(f"weight must be packed (M/{c.block}, {dshape[1]}, {c.block}, "
-                            f"{c.block}), not shape {wshape}")
+    dshape, wshape = _packed_shapes(c, data, weight, image=False)
     w = DenseWorkload(dshape[0] * c.batch, dshape[1] * c.block, wshape[0] * c.block)
     epilogue = Epilogue(bias is not None, shift, clip, residual is not None, residual_clip,
                         lshift, residual_lshift, residual_offset, residual_shift)
@@ -299,6 +287,23 @@ def _shape_of(a: Any) -> tuple[int, ...]:
         return a.shape
     raise OperatorError(f"operands must be numpy arrays or DeviceArrays, not "
                         f"{type(a).__name__}")
+
+
+def _packed_shapes(c: VTAConfig, data: Any, weight: Any, image: bool
+                   ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The shapes of packed ``data`` and ``weight`` (an image conv's 6-D or a matrix's 4-D
+    layout), checked against the configuration's element shapes."""
+    dshape, wshape = _shape_of(data), _shape_of(weight)
+    B, K = c.batch, c.block
+    rank, chans, outs, window = (6, "C", "O", ", H, W") if image else (4, "K", "M", "")
+    if len(dshape) != rank or dshape[-2:] != (B, K):
+        raise OperatorError(f"data must be packed (N/{B}, {chans}/{K}{window}, {B}, {K}), "
+                            f"not shape {dshape}")
+    if len(wshape) != rank or wshape[-2:] != (K, K) or wshape[1] != dshape[1]:
+        kernel = ", KH, KW" if image else ""
+        raise OperatorError(f"weight must be packed ({outs}/{K}, {dshape[1]}{kernel}, {K}, "
+                            f"{K}), not shape {wshape}")
+    return dshape, wshape
 
 
 def _as_device(q: CommandQueue, name: str, arr: Any, shape: tuple, dtype: np.dtype,

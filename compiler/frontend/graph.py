@@ -314,42 +314,41 @@ def _broadcast(a: tuple[int, ...], b: tuple[int, ...], node: Node) -> tuple[int,
                          "broadcast") from None
 
 
-def _conv_like(node: Node, ts: list[TensorType], wdtype: tuple[str, ...],
-               xdtype: tuple[str, ...]) -> tuple[int, ...]:
+def _weighted_inputs(node: Node, ts: list[TensorType], rank: int, wdtype: tuple[str, ...],
+                     xdtype: tuple[str, ...]) -> tuple[TensorType, TensorType]:
+    """The (x, w[, b]) inputs of a conv/dense node, checked: their number, ranks and
+    dtypes, and a bias of one value per output channel (the weight's first axis)."""
     if len(ts) not in (2, 3):
         raise ModelError(f"{node.describe()}: expected inputs (x, w[, b]), got {len(ts)}")
     x, w = ts[0], ts[1]
-    _expect_rank(x, 4, "input", node)
-    _expect_rank(w, 4, "weight", node)
+    _expect_rank(x, rank, "input", node)
+    _expect_rank(w, rank, "weight", node)
     _expect_dtype(x, xdtype, "input", node)
     _expect_dtype(w, wdtype, "weight", node)
+    if len(ts) == 3 and ts[2].shape != (w.shape[0],):
+        raise ModelError(f"{node.describe()}: bias must have shape [{w.shape[0]}], "
+                         f"not {list(ts[2].shape)}")
+    return x, w
+
+
+def _conv_like(node: Node, ts: list[TensorType], wdtype: tuple[str, ...],
+               xdtype: tuple[str, ...]) -> tuple[int, ...]:
+    x, w = _weighted_inputs(node, ts, 4, wdtype, xdtype)
     n, c, h, wd = x.shape
     o, i, kh, kw = w.shape
     if i != c:
         raise ModelError(f"{node.describe()}: weight has {i} input channels, input has {c} "
                          "(grouped convolution is not supported)")
-    if len(ts) == 3 and ts[2].shape != (o,):
-        raise ModelError(f"{node.describe()}: bias must have shape [{o}], "
-                         f"not {list(ts[2].shape)}")
     _, (sh, sw), (pt, pl, pb, pr) = _window_attrs(node, (kh, kw))
     return (n, o, _window_out(h, kh, sh, pt, pb, node), _window_out(wd, kw, sw, pl, pr, node))
 
 
 def _dense_like(node: Node, ts: list[TensorType], wdtype: tuple[str, ...],
                 xdtype: tuple[str, ...]) -> tuple[int, ...]:
-    if len(ts) not in (2, 3):
-        raise ModelError(f"{node.describe()}: expected inputs (x, w[, b]), got {len(ts)}")
-    x, w = ts[0], ts[1]
-    _expect_rank(x, 2, "input", node)
-    _expect_rank(w, 2, "weight", node)
-    _expect_dtype(x, xdtype, "input", node)
-    _expect_dtype(w, wdtype, "weight", node)
+    x, w = _weighted_inputs(node, ts, 2, wdtype, xdtype)
     if w.shape[1] != x.shape[1]:
         raise ModelError(f"{node.describe()}: weight [M, K] = {list(w.shape)} does not match "
                          f"input [N, K] = {list(x.shape)}")
-    if len(ts) == 3 and ts[2].shape != (w.shape[0],):
-        raise ModelError(f"{node.describe()}: bias must have shape [{w.shape[0]}], "
-                         f"not {list(ts[2].shape)}")
     return (x.shape[0], w.shape[0])
 
 
@@ -399,19 +398,13 @@ def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
     if op in _FLOAT_ONLY:
         for i, t in enumerate(ts):
             _expect_dtype(t, ("float32",), f"input {i}", node)
-    if op == "conv2d":
-        return TensorType(_conv_like(node, ts, ("float32",), ("float32",)))
-    if op == "dense":
-        return TensorType(_dense_like(node, ts, ("float32",), ("float32",)))
-    if op == "qconv2d":
+    if op in ("conv2d", "dense"):
+        like = _conv_like if op == "conv2d" else _dense_like
+        return TensorType(like(node, ts, ("float32",), ("float32",)))
+    if op in ("qconv2d", "qdense"):
         _requant_attrs(node)
-        shape = _conv_like(node, ts, ("int8",), ("int8",))
-        if len(ts) == 3:
-            _expect_dtype(ts[2], ("int32",), "bias", node)
-        return TensorType(shape, "int8", node.attr("out_scale"))
-    if op == "qdense":
-        _requant_attrs(node)
-        shape = _dense_like(node, ts, ("int8",), ("int8",))
+        like = _conv_like if op == "qconv2d" else _dense_like
+        shape = like(node, ts, ("int8",), ("int8",))
         if len(ts) == 3:
             _expect_dtype(ts[2], ("int32",), "bias", node)
         return TensorType(shape, "int8", node.attr("out_scale"))

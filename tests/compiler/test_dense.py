@@ -108,16 +108,3 @@ def test_rescaled_residual_dense_on_fsim(fsim_tiny):
                     residual_clip=(-100, 120), lshift=2, residual_lshift=1,
                     residual_offset=-70000, residual_shift=18)
     assert np.array_equal(unpack_matrix(got, 5, 12), ref.dense_epilogue(x, w, ep, b, res))
-
-
-@pytest.mark.slow
-def test_dense_on_verilator_matches_reference(verilator):
-    dev = verilator("tiny")
-    rng = np.random.default_rng(11)
-    x = rng.integers(-128, 128, (6, 40), dtype=np.int8)
-    w = rng.integers(-128, 128, (20, 40), dtype=np.int8)
-    b = rng.integers(-4000, 4000, 20, dtype=np.int32)
-    out = ops.dense(dev, pack_matrix(x, 1, 4), pack_matrix(w, 4, 4), b, shift=6,
-                    clip=(-128, 127))
-    assert np.array_equal(unpack_matrix(out, 6, 20),
-                          ref.dense_epilogue(x, w, Epilogue(True, 6, (-128, 127)), b))

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vta.compiler
+from vta.compiler import ops
 from vta.compiler import reference as ref
 from vta.compiler.epilogue import Epilogue
 from vta.compiler.jit_kernel import JitError, JitKernel, KernelContext
@@ -147,11 +148,18 @@ def test_kernel_context_records_nodes_without_a_device():
 
 
 @pytest.mark.slow
-def test_jit_on_verilator(verilator):
+def test_dense_and_jit_on_verilator(verilator):
+    """The tiled dense operator and a jit GEMV, both lowered by emit, on the cycle-accurate
+    model."""
     dev = verilator("tiny")
     rng = np.random.default_rng(11)
-    x = rng.integers(-128, 128, (1, 40), dtype=np.int8)
+    x = rng.integers(-128, 128, (6, 40), dtype=np.int8)
     w = rng.integers(-128, 128, (20, 40), dtype=np.int8)
+    b = rng.integers(-4000, 4000, 20, dtype=np.int32)
+    out = ops.dense(dev, pack_matrix(x, 1, 4), pack_matrix(w, 4, 4), b, shift=6,
+                    clip=(-128, 127))
+    assert np.array_equal(unpack_matrix(out, 6, 20),
+                          ref.dense_epilogue(x, w, Epilogue(True, 6, (-128, 127)), b))
 
     @vta.compiler.jit
     def relu_gemv(k, xv, wv, yv):
@@ -162,7 +170,7 @@ def test_jit_on_verilator(verilator):
         k.store(acc, yv)
 
     y = np.zeros((1, 5, 1, 4), np.int8)
-    relu_gemv(dev, pack_matrix(x, 1, 4), pack_matrix(w, 4, 4), y)
+    relu_gemv(dev, pack_matrix(x[:1], 1, 4), pack_matrix(w, 4, 4), y)
     assert np.array_equal(unpack_matrix(y, 1, 20),
-                          ref.apply_epilogue(ref.dense(x, w), Epilogue(shift=7,
-                                                                       clip=(0, 127))))
+                          ref.apply_epilogue(ref.dense(x[:1], w), Epilogue(shift=7,
+                                                                           clip=(0, 127))))
