@@ -124,6 +124,8 @@ def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
         res_base = bias_base + (toc if epilogue.bias else 0)
         dummy_base = res_base + (rows if epilogue.residual else 0)
         grid = _row_grid(w, span)
+        window = None if w.is_matrix else _input_window(w, span, icb)
+        tile_in = conv_input_tile(w, toh, tow)
         # Prologue: zero the tile, fetch bias and residual rows into ACC.
         inner, inner_stride, inner_bias = grid[-1]
         prologue: list[Kernel | DmaLoad] = [Kernel(
@@ -143,7 +145,7 @@ def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             inp_key = (n0, tn, ic0, tic, oh0, ow0, toh, tow)
             if not inp_reuse or inp_held[h] != inp_key:
                 inp_held[h] = inp_key
-                loads += _input_loads(w, ibase, span, ic0, tic, icb)
+                loads += _input_loads(w, ibase, span, window, ic0, tic, icb)
             # Weights are reloaded per batch block walked outside the tiles (an image's)
             # unless there is one oc tile; the cost model counts them so.
             wgt_key = (0 if w.is_matrix or n_oc_tiles == 1 else n0, oc0, toc, ic0, tic)
@@ -155,8 +157,7 @@ def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                 gemm = Kernel("gemm", ((tn, toc, tic, 0), (tic, 0, 1, 1)),
                               tuple((abase + m, ibase, wbase + m * tic) for m in range(toc)))
             else:
-                tih, tiw = conv_input_tile(w, toh, tow)
-                gemm = _image_gemm(w, abase, ibase, wbase, toc, toh, tow, tic, tih, tiw,
+                gemm = _image_gemm(w, abase, ibase, wbase, toc, toh, tow, tic, *tile_in,
                                    dummy_base)
             steps.append(Step(tuple(loads), (gemm,)))
             step += 1
@@ -182,30 +183,42 @@ def _row_grid(w: Conv2dWorkload, span: TileSpan) -> list[tuple[int, int, int]]:
     return [(toc, toh * tow, 1), (toh, tow, 0), (tow, 1, 0)]
 
 
-def _input_loads(w: Conv2dWorkload, ibase: int, span: TileSpan, ic0: int, tic: int,
-                 icb: int) -> list[DmaLoad]:
-    """The INP loads of one step: the input window of the tile for ``tic`` channel blocks
-    from ``ic0``."""
-    n0, tn, _, _, oh0, toh, ow0, tow = span
-    if w.is_matrix:   # tn rows of tic blocks, the batch rows icb blocks apart
-        return [DmaLoad(MemType.INP, ibase, "data", n0 * icb + ic0, tn, tic, icb)]
+def _input_window(w: Conv2dWorkload, span: TileSpan, icb: int
+                  ) -> tuple[int, int, int, int, int, int, int, int, int, int]:
+    """Where a tile's input window lies: (element offset of its first real input of channel
+    block 0, elements between channel blocks, SRAM elements per channel block, rows,
+    columns and row pitch of the DMA, its y and x pads)."""
+    n0, _, _, _, oh0, toh, ow0, tow = span
     H, W = w.height, w.width
     sh, sw = w.stride
     ph, pw = w.padding
     tih, tiw = conv_input_tile(w, toh, tow)
     ih0, iw0 = oh0 * sh - ph, ow0 * sw - pw
     # Row pitch of the input DMA: a subsampled 1-row kernel skips stride-1 rows.
-    subsampled = row_subsampled(w)
-    pitch, span_rows = (sh * W, sh * (tih - 1) + 1) if subsampled else (W, tih)
+    if row_subsampled(w):
+        pitch, span_rows = sh * W, sh * (tih - 1) + 1
+    else:
+        pitch, span_rows = W, tih
     ih_lo, ih_hi = max(0, ih0), min(H, ih0 + span_rows)
     iw_lo, iw_hi = max(0, iw0), min(W, iw0 + tiw)
-    return [DmaLoad(MemType.INP, ibase + ic * tih * tiw, "data",
-                    ((n0 * icb + ic0 + ic) * H + ih_lo) * W + iw_lo,
-                    tih if subsampled else ih_hi - ih_lo, iw_hi - iw_lo, pitch,
-                    0 if subsampled else ih_lo - ih0,
-                    0 if subsampled else ih0 + tih - ih_hi,
-                    iw_lo - iw0, iw0 + tiw - iw_hi)
-            for ic in range(tic)]
+    if row_subsampled(w):
+        rows, y_pads = tih, (0, 0)
+    else:
+        rows, y_pads = ih_hi - ih_lo, (ih_lo - ih0, ih0 + tih - ih_hi)
+    return ((n0 * icb * H + ih_lo) * W + iw_lo, H * W, tih * tiw, rows, iw_hi - iw_lo, pitch,
+            *y_pads, iw_lo - iw0, iw0 + tiw - iw_hi)
+
+
+def _input_loads(w: Conv2dWorkload, ibase: int, span: TileSpan, window: tuple, ic0: int,
+                 tic: int, icb: int) -> list[DmaLoad]:
+    """The INP loads of one step: the input window of the tile for ``tic`` channel blocks
+    from ``ic0`` (``window``: :func:`_input_window`, for an image tile)."""
+    if w.is_matrix:   # tn rows of tic blocks, the batch rows icb blocks apart
+        n0, tn = span[:2]
+        return [DmaLoad(MemType.INP, ibase, "data", n0 * icb + ic0, tn, tic, icb)]
+    base, plane, sram_plane, rows, cols, pitch, y0, y1, x0, x1 = window
+    return [DmaLoad(MemType.INP, ibase + ic * sram_plane, "data", base + (ic0 + ic) * plane,
+                    rows, cols, pitch, y0, y1, x0, x1) for ic in range(tic)]
 
 
 @functools.lru_cache(maxsize=1024)
