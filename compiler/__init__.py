@@ -14,7 +14,7 @@ Kernel-level API (importing ``vta.compiler`` stays light and never imports onnx)
 
 * :mod:`vta.compiler.ops` -- ``conv2d``, ``dense`` (one call on packed arrays),
   ``compile_conv2d``/``compile_dense`` -> :class:`~vta.compiler.ops.CompiledKernel`;
-* :mod:`vta.compiler.reference` -- the int8 numpy reference;
+* :mod:`vta.compiler.int8_reference` -- the int8 numpy reference;
 * :func:`vta.compiler.jit` -- trace a Python kernel written against
   :class:`~vta.compiler.jit_kernel.KernelContext` into the same instruction nodes (see
   docs/kernels.md).
@@ -30,7 +30,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["jit", "ops", "workload", "search", "cost_model", "lower", "emit", "reference",
+__all__ = ["jit", "ops", "workload", "search", "cost_model", "lower", "emit", "int8_reference",
            "epilogue", "tile_program", "Epilogue", "Conv2dWorkload", "DenseWorkload",
            "ConvSchedule", "DenseSchedule", "ScheduleError", "OperatorError",
            "CompiledKernel", "compile_conv2d", "compile_dense", "compile", "load",
@@ -53,9 +53,10 @@ _LAZY = {
     "load": ("vta.compiler.executable", "load"),
     "Executable": ("vta.compiler.executable", "Executable"),
 }
-_MODULES = {"ops", "workload", "search", "cost_model", "lower", "emit", "reference",
+_MODULES = {"ops", "workload", "search", "cost_model", "lower", "emit", "int8_reference",
             "epilogue", "tile_program", "errors", "windows", "packing", "jit_kernel",
-            "partition", "executable", "artifact", "profile", "host_kernels"}
+            "partition", "executable", "artifact", "layer_profile", "host_kernels",
+            "model_compiler"}
 
 
 def __getattr__(name: str) -> Any:

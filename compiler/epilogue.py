@@ -20,7 +20,7 @@ tile), SHR by immediates, MAX/MIN with immediates, SHR by negative immediates (l
 of the output or the residual rows (loaded with ``LOAD ACC_8BIT``), ADD of the residual
 rows, ADD of the offset immediates.  Every ALU write-back also narrows into the OUT buffer,
 so the store after the last step writes the truncated int8 result.
-:func:`vta.compiler.reference.apply_epilogue` computes the same in numpy.
+:func:`vta.compiler.int8_reference.apply_epilogue` computes the same in numpy.
 """
 
 from __future__ import annotations

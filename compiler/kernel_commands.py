@@ -30,7 +30,7 @@ def run_conv_layer(dev: Any, kernel: Any, w: Any, epilogue: Any,
     """
     from vta.runtime import pack_nchw, pack_oihw, unpack_nchw
 
-    from . import reference as ref
+    from . import int8_reference as ref
     from .emit import queue_for
     from .packing import pack_bias
 

@@ -1,7 +1,7 @@
 """int8 convolution and dense kernels with the fused requantization epilogue.
 
 ``qconv2d_kernel`` computes ``requantize(conv2d_int(x, w) , bias, shift, lo, hi)`` of
-:mod:`vta.compiler.reference` exactly: int8 NCHW input, int8 OIHW weights, int32
+:mod:`vta.compiler.int8_reference` exactly: int8 NCHW input, int8 OIHW weights, int32
 accumulation with wrap-around, ``+ bias`` (int32, wraps), arithmetic ``>> shift`` (one
 value or one per output channel), clip, int8 output. ``qdense_kernel`` is the same kernel
 on a 1x1 image.

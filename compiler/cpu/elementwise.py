@@ -1,7 +1,7 @@
 """Element-wise kernels: quantize, dequantize, int8 residual add and int8 rescale.
 
 Semantics are those of :mod:`vta.compiler.frontend.interpreter` (``quantize``,
-``dequantize``) and :mod:`vta.compiler.reference` (``qadd``, ``qrescale``), bit for bit.
+``dequantize``) and :mod:`vta.compiler.int8_reference` (``qadd``, ``qrescale``), bit for bit.
 """
 
 from __future__ import annotations

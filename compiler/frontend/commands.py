@@ -38,7 +38,7 @@ def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
     from vta.compiler.cpu import conv, elementwise, layout_kernels, pool, softmax
     from vta.runtime import layout as rt_layout
 
-    from .. import reference as ref
+    from .. import int8_reference as ref
     from . import interpreter
 
     rng = np.random.default_rng(0)

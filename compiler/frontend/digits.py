@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..reference import im2col
+from ..int8_reference import im2col
 from .errors import ModelError
 from .graph import Graph
 from .models import digits_cnn_graph

@@ -1,10 +1,10 @@
 """The graph interpreter: the exact meaning of every op of the graph IR, run in numpy.
 
-Integer ops are the int8 reference's arithmetic (:mod:`vta.compiler.reference`), which
+Integer ops are the int8 reference's arithmetic (:mod:`vta.compiler.int8_reference`), which
 every backend (the VTA kernel compiler, the llvmlite CPU kernels) reproduces bit for bit:
 
 ``qconv2d`` / ``qdense``
-    :func:`~vta.compiler.reference.conv2d` / :func:`~vta.compiler.reference.dense` (int8
+    :func:`~vta.compiler.int8_reference.conv2d` / :func:`~vta.compiler.int8_reference.dense` (int8
     products summed into int32 with wrap-around), then
     ``requantize(acc, offset, shift, lo, hi)``: ``wrap32(acc + offset)`` (``offset`` is the
     int32 bias, with the rounding constant ``1 << (shift - 1)`` already folded in by the
@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ..reference import conv2d, dense, im2col, qadd, qrescale, requantize
+from ..int8_reference import conv2d, dense, im2col, qadd, qrescale, requantize
 from ..windows import pads as canonical_pads
 from ..windows import pair
 from .errors import ModelError

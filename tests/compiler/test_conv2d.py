@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from vta.compiler import int8_reference as ref
 from vta.compiler import ops
-from vta.compiler import reference as ref
 from vta.compiler.emit import queue_for
 from vta.compiler.epilogue import Epilogue
 from vta.compiler.errors import OperatorError, ScheduleError

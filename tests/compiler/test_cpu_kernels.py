@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from vta.compiler import reference as int8
+from vta.compiler import int8_reference as int8
 from vta.compiler.cpu import conv, elementwise, layout_kernels, pool, softmax
 from vta.compiler.cpu.executor import CpuExecutable
 from vta.compiler.cpu.llvm_jit import Jit, KernelError

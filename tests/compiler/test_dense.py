@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from vta.compiler import int8_reference as ref
 from vta.compiler import ops
-from vta.compiler import reference as ref
 from vta.compiler.epilogue import Epilogue
 from vta.compiler.errors import OperatorError
 from vta.compiler.workload import DENSE_SHAPES, DenseWorkload

@@ -4,7 +4,7 @@ bit-exactly on the functional simulator."""
 
 import numpy as np
 import pytest
-from vta.compiler import reference as ref
+from vta.compiler import int8_reference as ref
 from vta.compiler.emit import build_uop_kernels, emit, queue_for
 from vta.compiler.epilogue import Epilogue
 from vta.compiler.errors import OperatorError

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from vta.compiler import reference as ref
+from vta.compiler import int8_reference as ref
 from vta.compiler.epilogue import Epilogue, add_immediates, epilogue_kernels, shift_immediates
 from vta.compiler.errors import OperatorError
 from vta.hw.isa import AluOp

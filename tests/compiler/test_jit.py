@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vta.compiler
+from vta.compiler import int8_reference as ref
 from vta.compiler import ops
-from vta.compiler import reference as ref
 from vta.compiler.epilogue import Epilogue
 from vta.compiler.jit_kernel import JitError, JitKernel, KernelContext
 from vta.compiler.tile_program import DmaLoad, DmaStore, Kernel, SerialProgram

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from vta.compiler import reference as int8
+from vta.compiler import int8_reference as int8
 from vta.compiler.frontend import interpreter as ref
 from vta.compiler.frontend.errors import ModelError
 from vta.compiler.frontend.graph import GraphBuilder

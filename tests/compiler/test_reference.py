@@ -1,4 +1,4 @@
-"""The int8 numpy reference (vta.compiler.reference): exact int32 sums with wrap-around,
+"""The int8 numpy reference (vta.compiler.int8_reference): exact int32 sums with wrap-around,
 the requantization, the rescaled add and the accelerator's epilogue, each against an
 independent naive computation."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from vta.compiler import reference as ref
+from vta.compiler import int8_reference as ref
 from vta.compiler.epilogue import Epilogue
 from vta.compiler.errors import OperatorError
 
