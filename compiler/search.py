@@ -62,11 +62,15 @@ def _check_overrides(overrides: dict, cls: type) -> dict:
     return {k: v for k, v in overrides.items() if v is not None}
 
 
+Candidates = Iterator[tuple[int, list[ConvSchedule]]]
+"""Groups of tilings in search order, each with a lower bound of its estimated cycles."""
+
+
 def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
-                      forced: dict, threads: int, best_cycles: list[int]
-                      ) -> Iterator[ConvSchedule]:
-    """Image tilings in search order, skipping those that cannot fit or cannot beat
-    ``best_cycles[0]`` (the best estimate so far, updated by the caller)."""
+                      forced: dict, threads: int) -> Candidates:
+    """Image tilings (one group per tile size: its loop orders) that can fit, with a lower
+    bound on their cycles (GEMM and epilogue uops plus per-instruction start-up, no
+    DMA)."""
     _, icb, ocb = w.blocks(config)
     oh, ow = w.out_height, w.out_width
     order_opts = [forced["order"]] if "order" in forced else list(LOOP_ORDERS)
@@ -99,22 +103,19 @@ def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
                     if ic * tih * tiw > cap["inp"] or oc * ic * kk > cap["wgt"] \
                             or acc_rows_per_tile(rows, oc, epilogue) > cap["acc"]:
                         continue
-                    # Lower bound (GEMM and epilogue uops plus per-instruction start-up,
-                    # no DMA): skip candidates that cannot win.
                     tiles = nb * ceil_div(ocb, oc) * ceil_div(oh, ht) * ceil_div(ow, wt)
                     bound = fixed + (tiles * n_chunks + tiles * (1 + n_alu)) * ovh
-                    if bound >= best_cycles[0]:
-                        continue
-                    for order in orders:
-                        yield ConvSchedule(oc, ic, ht, wt, threads, order)
-                        if order_opts == list(LOOP_ORDERS) and order == "oc_outer" \
-                                and ocb <= oc:
-                            break  # one oc tile: the two orders are the same
+                    if order_opts == list(LOOP_ORDERS) and ocb <= oc:
+                        group_orders = orders[:1]   # one oc tile: the orders are the same
+                    else:
+                        group_orders = orders
+                    yield bound, [ConvSchedule(oc, ic, ht, wt, threads, order)
+                                  for order in group_orders]
 
 
 def _matrix_candidates(w: Conv2dWorkload, config: VTAConfig, forced: dict, threads: int
-                       ) -> Iterator[ConvSchedule]:
-    """Matrix tilings (batch, output and input blocks) in search order."""
+                       ) -> Candidates:
+    """Matrix tilings (batch, output and input blocks), one per group, without a bound."""
     nb, icb, ocb = w.blocks(config)
     n_opts = [forced["n_tile"]] if "n_tile" in forced else _ceil_values(nb)[:12]
     oc_opts = [forced["oc_tile"]] if "oc_tile" in forced else _divisor_values(ocb)
@@ -124,7 +125,7 @@ def _matrix_candidates(w: Conv2dWorkload, config: VTAConfig, forced: dict, threa
         for oc in oc_opts:
             for ic in ic_opts:
                 for order in order_opts:
-                    yield ConvSchedule(oc, ic, 1, 1, threads, order, n)
+                    yield 0, [ConvSchedule(oc, ic, 1, 1, threads, order, n)]
 
 
 @functools.lru_cache(maxsize=512)
@@ -134,18 +135,19 @@ def _search(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
     threads = forced_d.get("threads", 2)
     cap = capacities(config, threads)
     best, best_key = None, None
-    best_cycles = [float("inf")]   # read by the image candidates' lower-bound pruning
     candidates = _matrix_candidates(w, config, forced_d, threads) if w.is_matrix else \
-        _image_candidates(w, config, epilogue, forced_d, threads, best_cycles)
-    for s in candidates:
-        foot = footprint(w, s, config, epilogue)
-        if any(foot[b] > cap[b] for b in cap):
-            continue
-        est = estimate(w, s, config, epilogue, footprint=foot)
-        key = (est.cycles, est.dram_bytes, -threads)
-        if best_key is None or key < best_key:
-            best, best_key = s, key
-            best_cycles[0] = est.cycles
+        _image_candidates(w, config, epilogue, forced_d, threads)
+    for bound, group in candidates:
+        if best_key is not None and bound >= best_key[0]:
+            continue      # cannot beat the best so far
+        for s in group:
+            foot = footprint(w, s, config, epilogue)
+            if any(foot[b] > cap[b] for b in cap):
+                continue
+            est = estimate(w, s, config, epilogue, footprint=foot)
+            key = (est.cycles, est.dram_bytes, -threads)
+            if best_key is None or key < best_key:
+                best, best_key = s, key
     if best is None and "threads" not in forced_d:
         try:   # no latency hiding rather than no schedule
             return _search(w, config, epilogue,
