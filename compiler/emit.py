@@ -11,6 +11,7 @@ program (:func:`build_uop_kernels`) and replayed on every run.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 from vta.driver.device import Device
@@ -122,23 +123,26 @@ def _emit_tiles(program: TileProgram, q: CommandQueue, issue: _Issuer) -> None:
         for st in tile.steps:
             if step >= T:
                 q.dep_pop(compute, load)
-            for ld in st.loads:
-                issue(ld)
-            _hand_over(q, load, compute)
-            for k in st.kernels:
-                issue(k)
-            q.dep_push(compute, load)
+            _through_half(q, issue, load, st.loads, compute, st.kernels)
             step += 1
-        for k in tile.epilogue:
-            issue(k)
-        _hand_over(q, compute, store)
-        for sd in tile.stores:
-            issue(sd)
-        q.dep_push(store, compute)
+        _through_half(q, issue, compute, tile.epilogue, store, tile.stores)
     for _ in range(min(T, step)):
         q.dep_pop(compute, load)
     for _ in range(min(T, len(program.tiles))):
         q.dep_pop(store, compute)
+
+
+def _through_half(q: CommandQueue, issue: _Issuer, producer: Stage, produced: Iterable,
+                  consumer: Stage, consumed: Iterable) -> None:
+    """One SRAM half through a producer and a consumer: the producer's instructions, a
+    token handing the half over, the consumer's instructions, and a token releasing the
+    half back (popped by the producer before it reuses the half)."""
+    for item in produced:
+        issue(item)
+    _hand_over(q, producer, consumer)
+    for item in consumed:
+        issue(item)
+    q.dep_push(consumer, producer)
 
 
 def _emit_serial(program: SerialProgram, q: CommandQueue, issue: _Issuer) -> None:
