@@ -12,7 +12,7 @@ when no tiling fits the halves.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import fields
 
 from vta.hw.config import VTAConfig
@@ -62,8 +62,9 @@ def _check_overrides(overrides: dict, cls: type) -> dict:
     return {k: v for k, v in overrides.items() if v is not None}
 
 
-Candidates = Iterator[tuple[int, list[ConvSchedule]]]
-"""Groups of tilings in search order, each with a lower bound of its estimated cycles."""
+Candidates = Iterator[tuple[int, Iterable[ConvSchedule]]]
+"""Groups of tilings in search order, each with a lower bound of its estimated cycles (a
+group is made only when the search visits it)."""
 
 
 def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
@@ -109,8 +110,8 @@ def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
                         group_orders = orders[:1]   # one oc tile: the orders are the same
                     else:
                         group_orders = orders
-                    yield bound, [ConvSchedule(oc, ic, ht, wt, threads, order)
-                                  for order in group_orders]
+                    yield bound, (ConvSchedule(oc, ic, ht, wt, threads, order)
+                                  for order in group_orders)
 
 
 def _matrix_candidates(w: Conv2dWorkload, config: VTAConfig, forced: dict, threads: int

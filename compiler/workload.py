@@ -117,19 +117,24 @@ class Conv2dWorkload:
             if p > 15:
                 raise ScheduleError(f"conv2d padding {p} exceeds 15, the largest the DMA pad "
                                     f"fields hold")
-        if self.out_height < 1 or self.out_width < 1:
+        out = tuple(window_out(size, k, st, p, p) for size, k, st, p in zip(
+            (self.height, self.width), self.kernel, self.stride, self.padding, strict=True))
+        if min(out) < 1:
             raise ScheduleError(f"conv2d kernel {self.kernel} is larger than the padded "
                                 f"input {self.height}x{self.width}")
+        # Derived values the search reads in its inner loops (not fields: equality, hashing
+        # and the saved form stay the eight fields).
+        object.__setattr__(self, "_out", out)
+        object.__setattr__(self, "_matrix", (self.height, self.width, self.kernel)
+                           == (1, 1, (1, 1)))
 
     @property
     def out_height(self) -> int:
-        return window_out(self.height, self.kernel[0], self.stride[0], self.padding[0],
-                          self.padding[0])
+        return self._out[0]
 
     @property
     def out_width(self) -> int:
-        return window_out(self.width, self.kernel[1], self.stride[1], self.padding[1],
-                          self.padding[1])
+        return self._out[1]
 
     @property
     def kernel_area(self) -> int:
@@ -138,7 +143,7 @@ class Conv2dWorkload:
     @property
     def is_matrix(self) -> bool:
         """A 1x1 kernel over a 1x1 image: a matrix product (dense), tiled over the batch."""
-        return (self.height, self.width, self.kernel) == (1, 1, (1, 1))
+        return self._matrix
 
     @property
     def macs(self) -> int:
@@ -226,8 +231,10 @@ class ConvSchedule:
     n_tile: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("oc_tile", "ic_tile", "h_tile", "w_tile", "n_tile"):
-            check_positive(name, getattr(self, name))
+        sizes = (self.oc_tile, self.ic_tile, self.h_tile, self.w_tile, self.n_tile)
+        if not all(type(v) is int and v > 0 for v in sizes):   # the search makes many
+            for name in ("oc_tile", "ic_tile", "h_tile", "w_tile", "n_tile"):
+                check_positive(name, getattr(self, name))
         _check_threads_and_order(self.threads, self.order)
 
     def to_dict(self) -> dict:
