@@ -22,9 +22,11 @@ from typing import Any
 from vta.hw.config import VTAConfig
 from vta.hw.errors import ConfigError, VTAError
 
-from .cost_model import estimate_conv2d
-from .reference_ops import Epilogue
-from .schedule import RESNET18_CONVS, ScheduleError, resnet18_workload, schedule_conv2d
+from .cost_model import estimate
+from .epilogue import Epilogue
+from .errors import ScheduleError
+from .search import schedule_conv2d
+from .workload import RESNET18_CONVS, resnet18_workload
 
 __all__ = ["SweepPoint", "sweep", "variants", "plot", "REQUANT", "C2_C11", "format_table"]
 
@@ -118,7 +120,7 @@ def sweep(configs: Iterable[VTAConfig], layers: Sequence[str] = C2_C11, *,
         for name in layers:
             w = resnet18_workload(name)
             try:
-                est = estimate_conv2d(w, schedule_conv2d(w, cfg, epilogue), cfg, epilogue)
+                est = estimate(w, schedule_conv2d(w, cfg, epilogue), cfg, epilogue)
             except ScheduleError as e:
                 fits, note = False, f"{name}: {e}"
                 break

@@ -23,8 +23,9 @@ def test_variants_cover_the_product_and_report_what_does_not_fit():
 
 
 def test_sweep_estimates_match_the_scheduler_and_rank_configs():
-    from vta.compiler.cost_model import estimate_conv2d
-    from vta.compiler.schedule import resnet18_workload, schedule_conv2d
+    from vta.compiler.cost_model import estimate
+    from vta.compiler.search import schedule_conv2d
+    from vta.compiler.workload import resnet18_workload
 
     base = VTAConfig.preset("default")
     cfgs = variants(base, LOG_BLOCK=[4, 5])
@@ -33,7 +34,7 @@ def test_sweep_estimates_match_the_scheduler_and_rank_configs():
     cycles = 0
     for name in ("C5", "C8"):
         w = resnet18_workload(name)
-        cycles += estimate_conv2d(w, schedule_conv2d(w, base, REQUANT), base, REQUANT).cycles
+        cycles += estimate(w, schedule_conv2d(w, base, REQUANT), base, REQUANT).cycles
     assert points[0].cycles == cycles
     assert points[0].macs == sum(resnet18_workload(n).macs for n in ("C5", "C8"))
     assert 0.5 < points[0].utilization <= 1.0
