@@ -39,10 +39,11 @@ from vta.runtime import pack_matrix, pack_oihw
 from .executable import Executable
 from .frontend.errors import ModelError
 from .frontend.graph import Graph
+from .frontend.graph import is_quantized as _graph_is_quantized
 from .host_kernels import build_cpu_kernels
 from .ops import CompiledKernel, compile_conv2d, compile_dense
 from .packing import pack_bias
-from .partition import DEFAULT_MIN_UTILIZATION, FLOAT_COMPUTE_OPS, VtaLayer, partition
+from .partition import DEFAULT_MIN_UTILIZATION, VtaLayer, partition
 from .workload import Conv2dWorkload
 
 __all__ = ["compile", "to_graph", "calibration_samples", "is_quantized",
@@ -55,8 +56,9 @@ def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
 
 
 def is_quantized(graph: Graph) -> bool:
-    """True if ``graph`` has no float compute ops left (ready to partition)."""
-    return not any(n.op in FLOAT_COMPUTE_OPS for n in graph.nodes)
+    """True if ``graph`` is quantized (ready to partition; see
+    :func:`vta.compiler.frontend.graph.is_quantized`)."""
+    return _graph_is_quantized(graph)
 
 
 def to_graph(model: Any) -> Graph:

@@ -37,7 +37,7 @@ from .cost_model import CostEstimate, estimate
 from .epilogue import Epilogue
 from .errors import OperatorError, ScheduleError
 from .frontend.errors import ModelError
-from .frontend.graph import Graph, Node
+from .frontend.graph import Graph, Node, is_quantized
 from .search import schedule_conv2d, schedule_dense
 from .windows import pads, pair
 from .workload import Conv2dWorkload, ConvSchedule, DenseSchedule, DenseWorkload
@@ -277,10 +277,11 @@ def partition(graph: Graph, config: VTAConfig, *,
     """
     if not 0.0 <= float(min_utilization) <= 1.0:
         raise ModelError(f"min_utilization must be between 0 and 1, not {min_utilization!r}")
-    float_ops = sorted({n.op for n in graph.nodes if n.op in FLOAT_COMPUTE_OPS})
-    if float_ops:
-        raise ModelError(f"graph {graph.name!r} is not quantized (it has float {float_ops[0]} "
-                         "nodes); quantize it first (vta.compiler.frontend.quantize)")
+    if not is_quantized(graph):
+        float_ops = sorted({n.op for n in graph.nodes if n.op in FLOAT_COMPUTE_OPS})
+        raise ModelError(f"graph {graph.name!r} is not quantized (it has float "
+                         f"{(float_ops or ['compute'])[0]} nodes and no integer ops); "
+                         "quantize it first (vta.compiler.frontend.quantize)")
     forced = set(cpu_nodes)
     names = {n.name for n in graph.nodes}
     unknown = sorted(forced - names)

@@ -73,8 +73,16 @@ def kernel_for_node(graph: Graph, node: Node) -> Runner:
             return avg_pool_kernel(shape, kernel, strides, pads, a("count_include_pad", False))
     if op == "global_avg_pool" and ins[0].dtype == "int8":
         return global_avg_pool_kernel(shape)
-    if op == "softmax" and a("axis", -1) % len(shape) == len(shape) - 1:
-        return softmax_kernel(shape)
+    if op == "softmax":
+        axis = a("axis", -1) % len(shape)
+        if axis == len(shape) - 1:
+            return softmax_kernel(shape)
+        # Another axis: move it last (exact copies), softmax the rows, move it back.
+        perm = tuple(i for i in range(len(shape)) if i != axis) + (axis,)
+        inverse = tuple(int(i) for i in np.argsort(perm))
+        k = softmax_kernel(tuple(shape[i] for i in perm))
+        return lambda x: np.ascontiguousarray(
+            k(np.ascontiguousarray(x.transpose(perm))).transpose(inverse))
     if op in ("flatten", "reshape"):
         return lambda x: x.reshape(out.shape)  # a view: no data moves
     if op == "concat":
