@@ -280,4 +280,6 @@ def remove_dead(graph: Graph) -> Graph:
 def simplify(graph: Graph) -> Graph:
     """Constant folding, batch-norm and affine folding, layer-norm fusion, dead-node
     removal."""
-    return remove_dead(fuse_layer_norm(fold_affine(fold_batch_norm(fold_constants(graph)))))
+    # Affine folding first too: a batch norm after MatMul + Add folds once the Add has.
+    graph = fold_affine(fold_constants(graph))
+    return remove_dead(fuse_layer_norm(fold_affine(fold_batch_norm(graph))))
