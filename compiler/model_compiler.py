@@ -88,7 +88,8 @@ def calibration_samples(graph: Graph, calibration: Any, seed: int = 0) -> list[A
 
     ``calibration`` is an array (one sample of the input's shape, or a stack of samples), a
     list of samples (arrays or dicts by input name), or ``"random"``: four seeded
-    standard-normal samples (enough to run a model; real data calibrates better).
+    standard-normal samples (zeros for integer inputs such as token ids; enough to run a
+    model, real data calibrates better).
 
     Raises
     ------
@@ -104,6 +105,8 @@ def calibration_samples(graph: Graph, calibration: Any, seed: int = 0) -> list[A
             raise ModelError(f"calibration must be samples or 'random', not {calibration!r}")
         rng = np.random.default_rng(seed)
         return [{name: rng.standard_normal(graph.type_of(name).shape).astype(np.float32)
+                 if graph.type_of(name).dtype == "float32" else
+                 np.zeros(graph.type_of(name).shape, graph.type_of(name).dtype)
                  for name in graph.inputs} for _ in range(4)]
     if isinstance(calibration, np.ndarray):
         if len(graph.inputs) == 1 and calibration.shape == graph.type_of(graph.inputs[0]).shape:

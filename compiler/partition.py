@@ -28,6 +28,7 @@ unpacking) is the executable's job (:mod:`vta.compiler.executable`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -197,8 +198,15 @@ def _workload(graph: Graph, node: Node) -> Conv2dWorkload | DenseWorkload | str:
     """The kernel compiler's workload for ``node``, or why there is none."""
     x = graph.type_of(node.inputs[0]).shape
     w = graph.type_of(node.inputs[1]).shape
-    if node.op == "qdense":
-        return DenseWorkload(x[0], x[1], w[0])
+    if node.op == "qdense":   # leading (batch, sequence) axes are the matrix's rows
+        return DenseWorkload(math.prod(x[:-1]), x[-1], w[0])
+    groups = node.attr("groups", 1)
+    if groups != 1:
+        kind = "depthwise" if groups == x[1] == w[0] else f"grouped ({groups} groups)"
+        return f"{kind} convolution: the accelerator layer runs groups=1 convolutions"
+    if pair(node.attr("dilations", 1)) != (1, 1):
+        return f"dilations {pair(node.attr('dilations', 1))}: the accelerator layer runs " \
+               "undilated windows"
     top, left, bottom, right = pads(node.attr("pads", 0))
     if (top, left) != (bottom, right):
         return f"asymmetric padding {(top, left, bottom, right)}"
