@@ -17,7 +17,13 @@ from vta.compiler.frontend.graph import OPS, Graph, Node
 from vta.compiler.frontend.interpreter import OP_IMPLS, bind_inputs
 
 from .conv import qconv2d_kernel, qdense_kernel
-from .elementwise import dequantize_kernel, qadd_kernel, qrescale_kernel, quantize_kernel
+from .elementwise import (
+    dequantize_kernel,
+    qadd_kernel,
+    qlut_kernel,
+    qrescale_kernel,
+    quantize_kernel,
+)
 from .llvm_jit import KernelError
 from .pool import avg_pool_kernel, global_avg_pool_kernel, max_pool_kernel
 from .softmax import softmax_kernel
@@ -25,7 +31,7 @@ from .softmax import softmax_kernel
 __all__ = ["CpuExecutable", "kernel_for_node", "CPU_OPS", "LLVM_OPS", "kernel_kind"]
 
 Runner = Callable[..., np.ndarray]
-LLVM_OPS = frozenset({"quantize", "dequantize", "qconv2d", "qdense", "qadd", "qrescale",
+LLVM_OPS = frozenset({"quantize", "dequantize", "qconv2d", "qdense", "qadd", "qrescale", "qlut",
                       "max_pool", "avg_pool", "global_avg_pool", "softmax", "flatten",
                       "reshape", "concat"})
 """Ops with a generated llvmlite kernel (for the dtypes and attributes of
@@ -97,6 +103,9 @@ def _llvm_kernel(graph: Graph, node: Node) -> Runner | None:
     if op == "qadd":
         return qadd_kernel(shape, a("lshift_a", 0), a("lshift_b", 0), a("offset", 0),
                            a("shift", 0), a("lo", -128), a("hi", 127))
+    if op == "qlut":
+        k = qlut_kernel(shape, graph.params[node.inputs[1]])
+        return lambda x, *table: k(x)      # the table is bound into the kernel
     if op == "qrescale":
         return qrescale_kernel(shape, a("lshift", 0), a("offset", 0), a("shift", 0),
                                a("lo", -128), a("hi", 127))
