@@ -23,6 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 from ..regmap import BY_NAME, COUNTERS, CTRL_DONE, CTRL_IDLE, CTRL_START, REGISTERS
+from .component import ConfiguredComponent, require_config
 
 __all__ = ["AxiLiteSignature", "ControlRegisters", "COUNTER_INCR_WIDTHS", "CTRL_ADDR_WIDTH"]
 
@@ -49,7 +50,7 @@ def AxiLiteSignature(addr_width: int = CTRL_ADDR_WIDTH) -> wiring.Signature:  # 
     })
 
 
-class ControlRegisters(wiring.Component):
+class ControlRegisters(ConfiguredComponent):
     """AXI4-Lite register file of the accelerator.
 
     Parameters
@@ -77,13 +78,18 @@ class ControlRegisters(wiring.Component):
         The live STATUS value (see :data:`vta.hw.regmap.STATUS_BITS`).
     interrupt: ``Out(1)``
         ``GIE & |(ISR & IER)``.
+
+    Raises
+    ------
+    ConfigError
+        ``config`` is not a configuration.
     """
 
     def __init__(self, config: VTAConfig) -> None:
-        self._config = config
+        config = require_config(config, "ControlRegisters")
         self._incr_layout = data.StructLayout(
             {name: unsigned(w) for name, w in COUNTER_INCR_WIDTHS.items()})
-        super().__init__({
+        super().__init__(config, {
             "axi": In(AxiLiteSignature()),
             "start": Out(1),
             "running": Out(1),
@@ -95,10 +101,6 @@ class ControlRegisters(wiring.Component):
             "status": In(32),
             "interrupt": Out(1),
         })
-
-    @property
-    def config(self) -> VTAConfig:
-        return self._config
 
     def elaborate(self, platform) -> Module:
         m = Module()

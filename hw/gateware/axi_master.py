@@ -23,6 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 from ..errors import ConfigError
+from .component import ConfiguredComponent, require_config
 from .interfaces import ADDR_WIDTH, BEATS_WIDTH, DmaReadSignature, DmaWriteSignature
 
 __all__ = ["AxiMasterSignature", "AxiMaster", "axi_port_widths"]
@@ -65,7 +66,7 @@ def AxiMasterSignature(config: VTAConfig) -> wiring.Signature:  # noqa: N802 - t
                              for name, (d, w) in axi_port_widths(config).items()})
 
 
-class AxiMaster(wiring.Component):
+class AxiMaster(ConfiguredComponent):
     """One AXI master shared by ``n_readers`` read clients and one write client.
 
     Parameters
@@ -102,6 +103,7 @@ class AxiMaster(wiring.Component):
 
     def __init__(self, config: VTAConfig, *, n_readers: int = 3, axi_cache: int = 0b0011,
                  axi_prot: int = 0b000, max_outstanding: int = 8) -> None:
+        config = require_config(config, "AxiMaster")
         if not isinstance(n_readers, int) or not 1 <= n_readers <= 8:
             raise ConfigError(f"AXI master readers must be in [1, 8], not {n_readers!r}")
         if not isinstance(axi_cache, int) or not 0 <= axi_cache <= 15:
@@ -110,12 +112,11 @@ class AxiMaster(wiring.Component):
             raise ConfigError(f"axi_prot must be a 3-bit value, not {axi_prot!r}")
         if not isinstance(max_outstanding, int) or not 1 <= max_outstanding <= 64:
             raise ConfigError(f"max_outstanding must be in [1, 64], not {max_outstanding!r}")
-        self._config = config
         self._n_readers = n_readers
         self._cache = axi_cache
         self._prot = axi_prot
         self._outstanding = max_outstanding
-        super().__init__({
+        super().__init__(config, {
             "rd": In(DmaReadSignature(config)).array(n_readers),
             "wr": In(DmaWriteSignature(config)),
             "axi": Out(AxiMasterSignature(config)),
@@ -125,10 +126,6 @@ class AxiMaster(wiring.Component):
             "wr_idle": Out(1),
             "bus_error": Out(1),
         })
-
-    @property
-    def config(self) -> VTAConfig:
-        return self._config
 
     def _burst_len(self, m: Module, addr, remaining) -> Signal:
         """Beats of the next burst: min(remaining, profile limit, beats to 4 KiB)."""

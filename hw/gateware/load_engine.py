@@ -19,22 +19,22 @@ by then every beat of every request has been consumed.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 from ..errors import ConfigError
-from ..isa import Opcode
-from .interfaces import DmaReadSignature, SramWriteSignature, insn_layouts
+from .component import ConfiguredComponent, require_config
+from .formats import memory_layout
+from .interfaces import DmaReadSignature, SramWriteSignature
 
-__all__ = ["LoadEngine"]
+__all__ = ["LoadEngine", "share_dma"]
 
 
 def _log2(n: int) -> int:
     return n.bit_length() - 1
 
 
-class LoadEngine(wiring.Component):
+class LoadEngine(ConfiguredComponent):
     """Execute LOAD instructions of one memory type into one SRAM write port.
 
     Parameters
@@ -70,11 +70,13 @@ class LoadEngine(wiring.Component):
     Raises
     ------
     ConfigError
-        If the sizes are not powers of two or do not match each other.
+        If ``config`` is not a configuration, or the sizes are not powers of two or do not
+        match each other.
     """
 
     def __init__(self, config: VTAConfig, *, elem_bytes: int, depth: int, sram_width: int,
                  sign_extend: bool = False) -> None:
+        config = require_config(config, "LoadEngine")
         for name, value in (("elem_bytes", elem_bytes), ("depth", depth)):
             if value < 1 or value & (value - 1):
                 raise ConfigError(f"LoadEngine {name} must be a power of two, not {value!r}")
@@ -83,13 +85,12 @@ class LoadEngine(wiring.Component):
             raise ConfigError(f"LoadEngine sram_width must be {expected} for {elem_bytes}-byte "
                               f"elements{' (sign-extended)' if sign_extend else ''}, "
                               f"not {sram_width}")
-        self._config = config
         self._elem_bytes = elem_bytes
         self._depth = depth
         self._sram_width = sram_width
         self._sign_extend = sign_extend
-        self._layout = insn_layouts(config)[Opcode.LOAD]
-        super().__init__({
+        self._layout = memory_layout(config)
+        super().__init__(config, {
             "start": In(1),
             "insn": In(self._layout),
             "busy": Out(1),
@@ -247,3 +248,19 @@ class LoadEngine(wiring.Component):
                 m.d.sync += col.eq(col + 1)
                 m.d.sync += data_col.eq((col + 1 >= x_pad_0) & (col + 1 < x_pad_0 + insn.x_size))
         return m
+
+
+def share_dma(m: Module, dma, engines: list[LoadEngine], sel: Signal) -> None:
+    """Connect the DMA read client ``dma`` to ``engines[sel]``; every engine sees the
+    response data, only the selected one the handshakes (one runs at a time)."""
+    req, resp = dma.req, dma.resp
+    with m.Switch(sel):
+        for i, eng in enumerate(engines):
+            with m.Case(i):
+                m.d.comb += [req.valid.eq(eng.dma.req.valid),
+                             req.payload.eq(eng.dma.req.payload),
+                             eng.dma.req.ready.eq(req.ready),
+                             eng.dma.resp.valid.eq(resp.valid),
+                             resp.ready.eq(eng.dma.resp.ready)]
+    for eng in engines:
+        m.d.comb += eng.dma.resp.payload.eq(resp.payload)

@@ -17,19 +17,17 @@ ignored (they must be zero; the functional simulator reports non-zero pads).
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import stream
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 from ..isa import Opcode
-from .interfaces import (
-    DmaWriteSignature,
-    SramReadSignature,
-    TokenInSignature,
-    TokenOutSignature,
-    insn_layouts,
-)
+from ..pipeline import STORE
+from .component import ConfiguredComponent, require_config
+from .formats import header_layout, memory_layout
+from .interfaces import DmaWriteSignature, SramReadSignature
+from .tokens import TokenFlags, token_members
 
 __all__ = ["StoreModule"]
 
@@ -38,7 +36,7 @@ def _log2(n: int) -> int:
     return n.bit_length() - 1
 
 
-class StoreModule(wiring.Component):
+class StoreModule(ConfiguredComponent):
     """Executes STORE instructions from the OUT buffer.
 
     Parameters
@@ -64,38 +62,38 @@ class StoreModule(wiring.Component):
         The head instruction waits for a compute->store token.
     insn_done : Out(1)
         Pulses once per completed instruction.
+
+    Raises
+    ------
+    ConfigError
+        ``config`` is not a configuration.
     """
 
     FIFO_DEPTH = 4
 
     def __init__(self, config: VTAConfig) -> None:
-        self._config = config
-        c = config
-        super().__init__({
+        c = require_config(config, "StoreModule")
+        super().__init__(c, {
             "insn": In(stream.Signature(c.insn_width)),
             "dma": Out(DmaWriteSignature(c)),
-            "c2s": Out(TokenInSignature()),
-            "s2c": Out(TokenOutSignature()),
+            **token_members(STORE),
             "out_rd": Out(SramReadSignature(c.out_depth, c.out_elem_bytes * 8)),
             "busy": Out(1), "wait_prev": Out(1), "insn_done": Out(1),
         })
-
-    @property
-    def config(self) -> VTAConfig:
-        return self._config
 
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
         E, B = cfg.out_elem_bytes, cfg.bus_bytes
         ew = E * 8
-        layout = insn_layouts(cfg)[Opcode.LOAD]        # STORE shares the memory format
+        layout = memory_layout(cfg)                    # STORE shares the memory format
         word = self.insn.payload
         new = layout(word)
-        op, pop_prev, push_prev = word[0:3], word[3], word[5]
+        hdr = header_layout(cfg)(word)
+        op = hdr.opcode
+        flags = TokenFlags(self, STORE, hdr)
 
         insn = Signal(layout)
-        cur_push = Signal()
         start = Signal()
         active = Signal()
 
@@ -188,10 +186,10 @@ class StoreModule(wiring.Component):
         with m.FSM(name="store"):
             with m.State("IDLE"):
                 m.d.comb += [self.busy.eq(self.insn.valid),
-                             self.wait_prev.eq(self.insn.valid & pop_prev & ~self.c2s.valid)]
-                with m.If(self.insn.valid & (~pop_prev | self.c2s.valid)):
-                    m.d.comb += [self.insn.ready.eq(1), self.c2s.pop.eq(pop_prev)]
-                    m.d.sync += [cur_push.eq(push_prev), insn.eq(word)]
+                             self.wait_prev.eq(flags.waiting(self.insn.valid, "pop_prev"))]
+                with m.If(self.insn.valid & flags.ready()):
+                    m.d.comb += [self.insn.ready.eq(1), *flags.pop()]
+                    m.d.sync += [*flags.latch(), insn.eq(word)]
                     with m.If((op == Opcode.STORE) & (new.x_size != 0) & (new.y_size != 0)):
                         m.d.comb += start.eq(1)
                         m.d.sync += [req_row.eq(new.dram_base), req_left.eq(new.y_size),
@@ -205,6 +203,6 @@ class StoreModule(wiring.Component):
                 with m.If((acks_left == 0) & (req_left == 0)):
                     m.next = "PUSH"
             with m.State("PUSH"):
-                m.d.comb += [self.busy.eq(1), self.insn_done.eq(1), self.s2c.push.eq(cur_push)]
+                m.d.comb += [self.busy.eq(1), self.insn_done.eq(1), *flags.push()]
                 m.next = "IDLE"
         return m

@@ -19,16 +19,18 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
+from ..pipeline import CHANNELS, COMPUTE, LOAD, STAGES, STORE, Stage
 from ..regmap import STATUS_BITS
 from .axi_lite import AxiLiteSignature, ControlRegisters
 from .axi_master import AxiMaster, AxiMasterSignature
+from .component import ConfiguredComponent, require_config
 from .compute import ComputeModule
 from .fetch import Fetch
 from .load import LoadModule
 from .store import StoreModule
 from .tokens import TokenChannel
 
-__all__ = ["VTACore", "VTATop", "CONTROL_PREFIX", "MEMORY_PREFIX"]
+__all__ = ["VTACore", "VTATop", "CONTROL_PREFIX", "MEMORY_PREFIX", "connect_stages"]
 
 CONTROL_PREFIX = "s_axi_control_"
 MEMORY_PREFIX = "m_axi_gmem_"
@@ -56,7 +58,25 @@ def _forward(m: Module, outer: wiring.Component, inner_port, prefix: str,
         m.d.comb += (flat.eq(inner) if drives_out else inner.eq(flat))
 
 
-class VTACore(wiring.Component):
+def connect_stages(m: Module, stages: dict[Stage, wiring.Component],
+                   tokens: dict[str, TokenChannel]) -> None:
+    """Wire the load, compute and store modules together.
+
+    Each channel of :data:`vta.hw.pipeline.CHANNELS` runs from its producer's port to
+    ``tokens[name]`` to its consumer's port (both ports named after the channel); compute
+    reads INP and WGT through the load module's read ports, store reads OUT through
+    compute's.
+    """
+    for ch in CHANNELS:
+        wiring.connect(m, getattr(stages[ch.producer], ch.name), tokens[ch.name].producer)
+        wiring.connect(m, getattr(stages[ch.consumer], ch.name), tokens[ch.name].consumer)
+    load, compute, store = (stages[s] for s in STAGES)
+    wiring.connect(m, compute.inp_rd, load.inp_rd)
+    wiring.connect(m, compute.wgt_rd, load.wgt_rd)
+    wiring.connect(m, store.out_rd, compute.out_rd)
+
+
+class VTACore(ConfiguredComponent):
     """Everything of ``vta_top`` except the clock and reset pins (``sync`` domain).
 
     Parameters
@@ -73,16 +93,16 @@ class VTACore(wiring.Component):
     m_axi_gmem_*:
         AXI master to DRAM (see :func:`.axi_master.axi_port_widths`).
     interrupt: ``Out(1)``
+
+    Raises
+    ------
+    ConfigError
+        A parameter is invalid (checked by the parts, before elaboration).
     """
 
     def __init__(self, config: VTAConfig, *, axi_cache: int = 0b0011,
                  axi_prot: int = 0b000) -> None:
-        if not isinstance(config, VTAConfig):
-            from ..errors import ConfigError
-            raise ConfigError(f"the accelerator needs a VTAConfig, not {config!r}")
-        self._config = config
-        self._cache = axi_cache
-        self._prot = axi_prot
+        config = require_config(config, "the accelerator")
         # Build the parts now, so bad parameters fail before elaboration and tests can
         # reach internal signals (``core.ctrl.running``, ``core.compute.busy``, ...).
         self.ctrl = ControlRegisters(config)
@@ -91,14 +111,10 @@ class VTACore(wiring.Component):
         self.load = LoadModule(config)
         self.compute = ComputeModule(config)
         self.store = StoreModule(config)
-        self.tokens = {name: TokenChannel() for name in ("l2c", "c2l", "c2s", "s2c")}
+        self.tokens = {ch.name: TokenChannel() for ch in CHANNELS}
         self.status = Signal(32)
         self.quiet = Signal()
-        super().__init__(_flat_members(config))
-
-    @property
-    def config(self) -> VTAConfig:
-        return self._config
+        super().__init__(config, _flat_members(config))
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -132,19 +148,8 @@ class VTACore(wiring.Component):
         wiring.connect(m, load.dma, master.rd[1])
         wiring.connect(m, compute.dma, master.rd[2])
         wiring.connect(m, store.dma, master.wr)
-        # Token channels: producer -> channel -> consumer.
-        wiring.connect(m, load.l2c, tok["l2c"].producer)
-        wiring.connect(m, compute.l2c, tok["l2c"].consumer)
-        wiring.connect(m, compute.c2l, tok["c2l"].producer)
-        wiring.connect(m, load.c2l, tok["c2l"].consumer)
-        wiring.connect(m, compute.c2s, tok["c2s"].producer)
-        wiring.connect(m, store.c2s, tok["c2s"].consumer)
-        wiring.connect(m, store.s2c, tok["s2c"].producer)
-        wiring.connect(m, compute.s2c, tok["s2c"].consumer)
-        # SRAM read ports between the modules.
-        wiring.connect(m, compute.inp_rd, load.inp_rd)
-        wiring.connect(m, compute.wgt_rd, load.wgt_rd)
-        wiring.connect(m, store.out_rd, compute.out_rd)
+        # Token channels and SRAM read ports between the modules.
+        connect_stages(m, {LOAD: load, COMPUTE: compute, STORE: store}, tok)
 
         # Counters, STATUS and the end of a run.
         incr = ctrl.incr

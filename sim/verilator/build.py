@@ -274,11 +274,13 @@ def _first_error(output: str) -> str:
 
 # ------------------------------------------------------------------ gateware -> Verilog
 def _gateware_digest() -> str:
-    """Digest of every source that shapes the generated Verilog (gateware, config, ISA)."""
+    """Digest of every source that shapes the generated Verilog (gateware, config, ISA,
+    pipeline, register map, ...)."""
     import vta.hw
 
     hw_dir = Path(vta.hw.__file__).resolve().parent
-    sources = [hw_dir / name for name in ("config.py", "isa.py", "regmap.py", "errors.py")]
+    # Every module of the hw layer the gateware may read (the tables it derives from).
+    sources = list(hw_dir.glob("*.py"))
     sources += [p for p in (hw_dir / "gateware").glob("*.py") if p.name != "commands.py"]
     h = hashlib.sha256()
     for path in sorted(sources):

@@ -7,7 +7,7 @@
   (counters, as in the top level), their instruction queues fed from Python.
 * :func:`run_datapath`: run a program (a list of :mod:`vta.hw.isa` instructions) on the
   :class:`Datapath` and return cycle counts and uop counters.
-* :func:`route`: split a program into the load, compute and store queues (SPEC 5).
+* :func:`route`: split a program into the load, compute and store queues as fetch does.
 * :func:`run_fsim`: the same program on the functional simulator (the golden model).
 
 Addresses on the DMA ports are physical DRAM addresses, as the AXI master would see them.
@@ -21,18 +21,21 @@ from dataclasses import dataclass
 
 import numpy as np
 from amaranth.hdl import Elaboratable, Module, Signal
-from amaranth.lib import wiring
 from amaranth.sim import Simulator
 from vta.hw import isa
 from vta.hw.config import VTAConfig
 from vta.hw.gateware.compute import ComputeModule
 from vta.hw.gateware.load import LoadModule
 from vta.hw.gateware.store import StoreModule
-from vta.hw.isa import Load, MemType, Opcode
+from vta.hw.gateware.tokens import TokenChannel
+from vta.hw.gateware.top import connect_stages
+from vta.hw.isa import Load, MemType
+from vta.hw.pipeline import CHANNELS, COMPUTE, LOAD, STAGES, STORE, Stage, fetch_queue
 from vta.sim.dram import Dram
 
 __all__ = ["DmaReadServer", "DmaWriteServer", "Datapath", "DatapathResult", "run_datapath",
-           "route", "run_fsim", "feed_stream"]
+           "route", "run_fsim", "feed_stream", "fsim_sram_rows", "fill_nonzero",
+           "padding_loads", "run_cocotb", "cocotb_uint", "CocotbDmaReader", "cocotb_feed"]
 
 
 class DmaReadServer:
@@ -149,8 +152,9 @@ class DmaWriteServer:
 class Datapath(Elaboratable):
     """Load, compute and store with token-channel counters; queues and DMA ports exposed.
 
-    Members: ``load``, ``compute``, ``store`` (the modules), ``tokens`` (dict of channel
-    counters ``l2c``, ``c2l``, ``c2s``, ``s2c``), ``cycles``, ``gemm_uops``, ``alu_uops``,
+    Wired as in the top level (:func:`vta.hw.gateware.top.connect_stages`).  Members:
+    ``load``, ``compute``, ``store`` (the modules), ``tokens`` (the channels of
+    :data:`vta.hw.pipeline.CHANNELS` by name), ``cycles``, ``gemm_uops``, ``alu_uops``,
     ``finished`` (sticky after a FINISH), ``idle`` (finished and every module idle).
     """
 
@@ -159,8 +163,7 @@ class Datapath(Elaboratable):
         self.load = LoadModule(config)
         self.compute = ComputeModule(config)
         self.store = StoreModule(config)
-        self.tokens = {name: Signal(16, name=f"tok_{name}")
-                       for name in ("l2c", "c2l", "c2s", "s2c")}
+        self.tokens = {ch.name: TokenChannel() for ch in CHANNELS}
         self.cycles = Signal(32)
         self.gemm_uops = Signal(32)
         self.alu_uops = Signal(32)
@@ -173,15 +176,9 @@ class Datapath(Elaboratable):
         m = Module()
         ld, cp, st = self.load, self.compute, self.store
         m.submodules.load, m.submodules.compute, m.submodules.store = ld, cp, st
-        wiring.connect(m, cp.inp_rd, ld.inp_rd)
-        wiring.connect(m, cp.wgt_rd, ld.wgt_rd)
-        wiring.connect(m, st.out_rd, cp.out_rd)
-        channels = {"l2c": (ld.l2c, cp.l2c), "c2l": (cp.c2l, ld.c2l),
-                    "c2s": (cp.c2s, st.c2s), "s2c": (st.s2c, cp.s2c)}
-        for name, (producer, consumer) in channels.items():
-            cnt = self.tokens[name]
-            m.d.comb += consumer.valid.eq(cnt != 0)
-            m.d.sync += cnt.eq(cnt + producer.push - consumer.pop)
+        for name, channel in self.tokens.items():
+            m.submodules[f"tokens_{name}"] = channel
+        connect_stages(m, {LOAD: ld, COMPUTE: cp, STORE: st}, self.tokens)
         m.d.sync += [self.cycles.eq(self.cycles + 1),
                      self.gemm_uops.eq(self.gemm_uops + cp.gemm_uop),
                      self.alu_uops.eq(self.alu_uops + cp.alu_uop)]
@@ -192,16 +189,11 @@ class Datapath(Elaboratable):
         return m
 
 
-def route(program: list) -> tuple[list, list, list]:
-    """Split a program into the (load, compute, store) queues as fetch does."""
-    queues: tuple[list, list, list] = ([], [], [])
+def route(program: list) -> dict[Stage, list]:
+    """Split a program into the load, compute and store queues as fetch does."""
+    queues: dict[Stage, list] = {stage: [] for stage in STAGES}
     for insn in program:
-        if insn.OPCODE == Opcode.STORE:
-            queues[2].append(insn)
-        elif insn.OPCODE == Opcode.LOAD and insn.memory_type in (MemType.INP, MemType.WGT):
-            queues[0].append(insn)
-        else:
-            queues[1].append(insn)
+        queues[fetch_queue(insn.OPCODE, getattr(insn, "memory_type", 0))].append(insn)
     return queues
 
 
@@ -236,8 +228,7 @@ def run_datapath(config: VTAConfig, dram: Dram, program: list, *, latency: int =
     completed instruction per module (``load``, ``compute``, ``store``).
     """
     dp = Datapath(config)
-    queues = route(program)
-    words = [[isa.encode_one(insn, config) for insn in q] for q in queues]
+    words = [[isa.encode_one(insn, config) for insn in q] for q in route(program).values()]
     sim = Simulator(dp)
     sim.add_clock(1e-8)
     servers = [DmaReadServer(dp.load.dma, dram, config.bus_bytes, latency=latency,
@@ -298,104 +289,6 @@ def run_fsim(config: VTAConfig, dram: Dram, program: list, simulator=None):
     finally:
         dram.write(addr, saved)
         dram.free(addr)
-
-
-def _region(dram: Dram, rng: np.random.Generator, nbytes: int, elem_bytes: int) -> int:
-    """Allocate ``nbytes`` of random bytes, element-aligned; return the element index."""
-    addr = dram.alloc(max(nbytes, 1), align=max(elem_bytes, 64))
-    dram.write(addr, rng.integers(0, 256, max(nbytes, 1), dtype=np.uint8))
-    return addr // elem_bytes
-
-
-def _load(config: VTAConfig, dram: Dram, rng: np.random.Generator, mt: int, sram_hi: int,
-          *, pads: bool = True, max_x: int = 4, max_y: int = 3) -> Load:
-    e = config.elem_bytes(mt)
-    y, x = int(rng.integers(1, max_y + 1)), int(rng.integers(1, max_x + 1))
-    stride = x + int(rng.integers(0, 3))
-    p = [int(rng.integers(0, 3)) if pads else 0 for _ in range(4)]
-    base = _region(dram, rng, ((y - 1) * stride + x) * e + e * int(rng.integers(0, 3)), e)
-    base += int(rng.integers(0, 2))            # odd element offsets: sub-beat alignment
-    return Load(memory_type=mt, sram_base=int(rng.integers(0, sram_hi)),
-                dram_base=base, y_size=y, x_size=x, x_stride=stride,
-                y_pad_0=p[0], y_pad_1=p[1], x_pad_0=p[2], x_pad_1=p[3])
-
-
-def random_program(config: VTAConfig, dram: Dram, rng: np.random.Generator,
-                   blocks: int = 2) -> list:
-    """A valid, token-balanced random program over small SRAM windows of ``config``.
-
-    Each block loads INP/WGT (load queue), loads uops (and sometimes ACC rows), runs reset
-    GEMMs, GEMMs and ALU ops whose uops often hit one ACC row back to back (compute),
-    and stores a few OUT rows (store); tokens chain load -> compute -> store and back.
-    DRAM regions are allocated in ``dram`` and filled with random bytes.
-    """
-    from vta.hw.isa import Alu, Finish, Gemm, Store, Uop, encode_uops
-
-    win = 16                                   # SRAM window the program touches
-    prog: list = []
-    for b in range(blocks):
-        last = b == blocks - 1
-        loads = [_load(config, dram, rng, MemType.INP, win),
-                 _load(config, dram, rng, MemType.WGT, win // 2)]
-        if rng.random() < 0.3:
-            loads.insert(int(rng.integers(0, 2)), Load(memory_type=MemType.INP))  # a NOP
-        loads[0] = _with(loads[0], pop_next=int(b > 0))
-        loads[-1] = _with(loads[-1], push_next=1)
-        prog += loads
-
-        n_uops = int(rng.integers(1, 6))
-        shared = rng.random() < 0.5             # uops hitting one ACC row back to back
-        uops = [Uop(dst_idx=0 if shared else int(rng.integers(0, win)),
-                    src_idx=int(rng.integers(0, win)), wgt_idx=int(rng.integers(0, win // 2)))
-                for _ in range(n_uops)]
-        code = encode_uops(uops, config)
-        ubase = _region(dram, rng, len(code) + config.uop_elem_bytes, config.uop_elem_bytes)
-        ubase += int(rng.integers(0, 2))
-        dram.write(ubase * config.uop_elem_bytes, code)
-        usram = int(rng.integers(0, 8))
-        compute = [Load(memory_type=MemType.UOP, sram_base=usram, dram_base=ubase, y_size=1,
-                        x_size=n_uops, x_stride=n_uops)]
-        if rng.random() < 0.5:
-            mt = MemType.ACC if rng.random() < 0.5 else MemType.ACC_8BIT
-            compute.append(_load(config, dram, rng, mt, win, max_x=3, max_y=2))
-
-        def loop(shared=shared, usram=usram, n_uops=n_uops, **kw):
-            f = {k: int(rng.integers(0, 3)) for k in
-                 ("dst_factor_out", "dst_factor_in", "src_factor_out", "src_factor_in")}
-            if shared and rng.random() < 0.5:
-                f["dst_factor_in"] = 0
-            return dict(uop_bgn=usram, uop_end=usram + n_uops,
-                        iter_out=int(rng.integers(1, 4)), iter_in=int(rng.integers(1, 3)),
-                        **f, **kw)
-
-        if rng.random() < 0.5:
-            compute.append(Gemm(reset=1, **loop()))
-        for _ in range(int(rng.integers(1, 3))):
-            compute.append(Gemm(**loop(wgt_factor_out=int(rng.integers(0, 2)),
-                                       wgt_factor_in=int(rng.integers(0, 2)))))
-        for _ in range(int(rng.integers(1, 4))):
-            op = int(rng.choice([0, 1, 2, 3] + ([4] if config.ALU_MUL else [])))
-            use_imm = int(rng.random() < 0.5)
-            imm = int(rng.integers(-40, 40)) if op == 3 else int(rng.integers(-32768, 32768))
-            compute.append(Alu(alu_opcode=op, use_imm=use_imm, imm=imm, **loop()))
-        compute[0] = _with(compute[0], pop_prev=1, pop_next=int(b > 0))
-        compute[-1] = _with(compute[-1], push_next=1, push_prev=int(not last))
-        prog += compute
-
-        y, x = int(rng.integers(1, 4)), int(rng.integers(1, 5))
-        stride = x + int(rng.integers(0, 3))
-        e = config.out_elem_bytes
-        obase = _region(dram, rng, ((y - 1) * stride + x + 2) * e, e) + int(rng.integers(0, 2))
-        prog.append(Store(memory_type=MemType.OUT, sram_base=int(rng.integers(0, win)),
-                          dram_base=obase, y_size=y, x_size=x, x_stride=stride, pop_prev=1,
-                          push_prev=int(not last)))
-    prog.append(Finish())
-    return prog
-
-
-def _with(insn, **changes):
-    import dataclasses
-    return dataclasses.replace(insn, **changes)
 
 
 def fsim_sram_rows(config: VTAConfig, dram: Dram, loads: list[Load], window: int):

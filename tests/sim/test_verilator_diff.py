@@ -20,13 +20,14 @@ import os
 
 import numpy as np
 import pytest
-from pysim_programs import DIRECTED
 from vta.driver import DeviceTimeout, open_device
 from vta.hw import VTAConfig, isa
 from vta.hw.isa import MemType
 from vta.sim.dram import Dram
 from vta.sim.fsim import FunctionalSimulator
 from vta.sim.progen import Program, random_program
+
+from tests.sim.pysim_programs import DIRECTED
 
 pytestmark = pytest.mark.slow
 

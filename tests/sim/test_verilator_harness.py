@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from verilator_copier import copier_verilog
 from vta.hw.toolchain import ToolError
 from vta.sim.dram import Dram
 from vta.sim.verilator import build as vbuild
@@ -22,6 +21,8 @@ from vta.sim.verilator.ports import (
     ports_from_manifest,
     ports_from_verilog,
 )
+
+from tests.sim.verilator_copier import copier_verilog
 
 pytestmark = pytest.mark.slow     # the first run compiles two small models (~15 s each)
 

@@ -9,20 +9,16 @@ and the functional simulator's ALU (:func:`vta.sim.fsim_compute.alu_apply`).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+from vta.hw import VTAConfig
+from vta.hw.gateware.alu import AluCore
+from vta.hw.gateware.gemm import GemmCore
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from simhelpers import cocotb_uint, run_cocotb  # noqa: E402
-from vta.hw import VTAConfig  # noqa: E402
-from vta.hw.gateware.alu import AluCore  # noqa: E402
-from vta.hw.gateware.gemm import GemmCore  # noqa: E402
+from tests.hw.simhelpers import cocotb_uint, run_cocotb
 
 CFG = VTAConfig.preset("tiny").replace(ALU_MUL=True)
 
@@ -55,7 +51,7 @@ class Cores(wiring.Component):
 
 @pytest.mark.slow
 def test_gemm_core_and_alu_verilator(tmp_path):
-    run_cocotb(Cores(CFG), "compute_cores", "test_cocotb_cores", tmp_path)
+    run_cocotb(Cores(CFG), "compute_cores", __name__, tmp_path)
 
 
 def _pack(lanes: np.ndarray, bits: int) -> int:

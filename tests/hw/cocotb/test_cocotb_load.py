@@ -8,14 +8,12 @@ the compute read ports, with the functional simulator.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from vta.hw import VTAConfig, isa
+from vta.sim.dram import Dram
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from simhelpers import (  # noqa: E402
+from tests.hw.simhelpers import (
     CocotbDmaReader,
     cocotb_feed,
     cocotb_uint,
@@ -23,8 +21,6 @@ from simhelpers import (  # noqa: E402
     padding_loads,
     run_cocotb,
 )
-from vta.hw import VTAConfig, isa  # noqa: E402
-from vta.sim.dram import Dram  # noqa: E402
 
 TINY = VTAConfig.preset("tiny")
 
@@ -32,7 +28,7 @@ TINY = VTAConfig.preset("tiny")
 @pytest.mark.slow
 def test_load_padding_verilator(tmp_path):
     from vta.hw.gateware.load import LoadModule
-    run_cocotb(LoadModule(TINY), "load_module", "test_cocotb_load", tmp_path)
+    run_cocotb(LoadModule(TINY), "load_module", __name__, tmp_path)
 
 
 try:

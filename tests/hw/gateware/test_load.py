@@ -3,9 +3,6 @@ read ports and compared element by element with the functional simulator's SRAMs
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -14,8 +11,13 @@ from vta.hw.gateware.load import LoadModule
 from vta.hw.isa import Load, MemType
 from vta.sim.dram import Dram
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from simhelpers import DmaReadServer, feed_stream, fill_nonzero, fsim_sram_rows, padding_loads  # noqa: E402
+from tests.hw.simhelpers import (
+    DmaReadServer,
+    feed_stream,
+    fill_nonzero,
+    fsim_sram_rows,
+    padding_loads,
+)
 
 TINY = VTAConfig.preset("tiny")
 TINY128 = TINY.replace(BUS_WIDTH=128)     # INP 4 of 16 bytes, WGT exactly one beat

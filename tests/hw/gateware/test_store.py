@@ -4,8 +4,6 @@ strides, odd alignments), bit-exact against the functional simulator."""
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +13,7 @@ from vta.hw.gateware.store import StoreModule
 from vta.hw.isa import Alu, AluOp, Finish, Load, MemType, Store, Uop, encode_uops
 from vta.sim.dram import Dram
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from simhelpers import DmaWriteServer, run_datapath, run_fsim  # noqa: E402
+from tests.hw.simhelpers import DmaWriteServer, run_datapath, run_fsim
 
 TINY = VTAConfig.preset("tiny")
 CONFIGS = {
