@@ -20,9 +20,19 @@ from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
 
 from vta.hw.config import VTAConfig
+from vta.hw.ports import (
+    CLOCK,
+    CONTROL_ADDR_WIDTH,
+    CONTROL_BUS,
+    CONTROL_DATA_WIDTH,
+    INTERRUPT,
+    MEMORY_BUS,
+    RESET,
+    axi_signals,
+    top_ports,
+)
 from vta.hw.regmap import REGISTERS
 
-from .ports import CONTROL, MASTER, expected_ports
 from .table import Board
 from .tcl import ACCEL_CELL, BD_NAME
 from .wrapper import WRAPPER_MODULE, master_addr_width
@@ -77,24 +87,10 @@ def _connect(a: _Module, pa: str, b: _Module, pb: str) -> None:
 
 
 def _axi_signals(lite: bool, protocol: str, data: int, addr: int, ids: int) -> list[tuple]:
-    """(logical, master-side direction, width) of an AXI bus."""
-    sigs = [("AWADDR", "O", addr), ("AWVALID", "O", 1), ("AWREADY", "I", 1),
-            ("WDATA", "O", data), ("WSTRB", "O", data // 8), ("WVALID", "O", 1),
-            ("WREADY", "I", 1), ("BRESP", "I", 2), ("BVALID", "I", 1), ("BREADY", "O", 1),
-            ("ARADDR", "O", addr), ("ARVALID", "O", 1), ("ARREADY", "I", 1),
-            ("RDATA", "I", data), ("RRESP", "I", 2), ("RVALID", "I", 1), ("RREADY", "O", 1)]
-    if lite:
-        return sigs
-    axi3 = protocol == "AXI3"
-    for ch in ("AW", "AR"):
-        sigs += [(f"{ch}ID", "O", ids), (f"{ch}LEN", "O", 4 if axi3 else 8),
-                 (f"{ch}SIZE", "O", 3), (f"{ch}BURST", "O", 2),
-                 (f"{ch}LOCK", "O", 2 if axi3 else 1), (f"{ch}CACHE", "O", 4),
-                 (f"{ch}PROT", "O", 3), (f"{ch}QOS", "O", 4)]
-    sigs += [("WLAST", "O", 1), ("BID", "I", ids), ("RID", "I", ids), ("RLAST", "I", 1)]
-    if axi3:
-        sigs.append(("WID", "O", ids))
-    return sigs
+    """(logical, master-side direction, width) of an AXI bus (:func:`axi_signals`)."""
+    sigs = axi_signals(lite=lite, axi3=protocol == "AXI3", data_width=data, addr_width=addr,
+                       id_width=ids)
+    return [(name, "O" if d == "out" else "I", w) for name, (d, w) in sigs.items()]
 
 
 def _add_bus(m: _Module, name: str, kind: str, sigs: list[tuple], prefix: str,
@@ -197,7 +193,8 @@ def _design(board: Board, config: VTAConfig) -> list[_Module]:
     ic_s = _add_bus(ic, "S00_AXI", "SLAVE",
                     _axi_signals(False, gp_protocol, 32, 32 if ps7 else 40, gp_ids),
                     "S00_AXI", gp_protocol, 32, lower=True)
-    ic_m = _add_bus(ic, "M00_AXI", "MASTER", _axi_signals(True, "AXI4LITE", 32, 8, 0),
+    ic_m = _add_bus(ic, "M00_AXI", "MASTER",
+                    _axi_signals(True, "AXI4LITE", CONTROL_DATA_WIDTH, CONTROL_ADDR_WIDTH, 0),
                     "M00_AXI", "AXI4LITE", 32, lower=True)
 
     cat = _Module("irq_concat", "xilinx.com:ip:xlconcat:2.1", "xlconcat",
@@ -210,24 +207,25 @@ def _design(board: Board, config: VTAConfig) -> list[_Module]:
                   {"VTA_CONFIG": config.name, "VTA_TARGET": config.TARGET,
                    "VTA_MACS_PER_CYCLE": str(config.macs_per_cycle)},
                   registers=True)
-    ports = expected_ports(config)
-    vta_lite = _Bus(CONTROL, "SLAVE", {}, 32, {"PROTOCOL": "AXI4LITE", "DATA_WIDTH": "32",
-                                               "ADDR_WIDTH": "8"})
-    vta_mm = _Bus(MASTER, "MASTER", {}, config.BUS_WIDTH,
+    ports = top_ports(config)
+    vta_lite = _Bus(CONTROL_BUS, "SLAVE", {}, CONTROL_DATA_WIDTH,
+                    {"PROTOCOL": "AXI4LITE", "DATA_WIDTH": str(CONTROL_DATA_WIDTH),
+                     "ADDR_WIDTH": str(CONTROL_ADDR_WIDTH)})
+    vta_mm = _Bus(MEMORY_BUS, "MASTER", {}, config.BUS_WIDTH,
                   {"PROTOCOL": hp_protocol, "DATA_WIDTH": str(config.BUS_WIDTH),
                    "ADDR_WIDTH": str(addr_w), "HAS_QOS": "1",
                    "MAX_BURST_LENGTH": str(config.max_burst_beats)})
     for p in ports:
-        width = addr_w if p.bus == MASTER and p.logical in ("AWADDR", "ARADDR") else p.width
-        if p.name == "ap_clk":
+        width = addr_w if p.bus == MEMORY_BUS and p.logical in ("AWADDR", "ARADDR") else p.width
+        if p.name == CLOCK:
             vta.port(p.name, "I", 1, "clk", CLKFREQUENCY=hz)
-        elif p.name == "ap_rst_n":
+        elif p.name == RESET:
             vta.port(p.name, "I", 1, "rst")
-        elif p.name == "interrupt":
+        elif p.name == INTERRUPT:
             vta.port(p.name, "O", 1, "INTERRUPT", SENSITIVITY="LEVEL_HIGH")
         else:
             vta.port(p.name, "I" if p.direction == "in" else "O", width)
-            (vta_lite if p.bus == CONTROL else vta_mm).ports[p.logical] = p.name
+            (vta_lite if p.bus == CONTROL_BUS else vta_mm).ports[p.logical] = p.name
     vta.buses += [vta_lite, vta_mm]
 
     # Nets, as build.tcl connects them.
@@ -255,20 +253,20 @@ def _design(board: Board, config: VTAConfig) -> list[_Module]:
         "BASEVALUE": f"0x{board.control_base:08X}", "HIGHNAME": "C_HIGHADDR",
         "HIGHVALUE": f"0x{high:08X}", "INSTANCE": ACCEL_CELL, "IS_DATA": "TRUE",
         "IS_INSTRUCTION": "TRUE", "MASTERBUSINTERFACE": board.control_port,
-        "MEMTYPE": "REGISTER", "SLAVEBUSINTERFACE": CONTROL})
+        "MEMTYPE": "REGISTER", "SLAVEBUSINTERFACE": CONTROL_BUS})
     dram_high = board.dram_base + board.dram_size - 1
     vta.memranges.append({
         "ADDRESSBLOCK": "HP0_DDR_LOWOCM" if ps7 else "HP0_DDR_LOW", "BASENAME": "C_BASEADDR",
         "BASEVALUE": f"0x{board.dram_base:08X}", "HIGHNAME": "C_HIGHADDR",
         "HIGHVALUE": f"0x{dram_high:08X}", "INSTANCE": "ps", "IS_DATA": "TRUE",
-        "IS_INSTRUCTION": "TRUE", "MASTERBUSINTERFACE": MASTER, "MEMTYPE": "MEMORY",
+        "IS_INSTRUCTION": "TRUE", "MASTERBUSINTERFACE": MEMORY_BUS, "MEMTYPE": "MEMORY",
         "SLAVEBUSINTERFACE": board.data_port})
     return [cat, ic, ps, rst, vta]
 
 
 def _registers_xml(parent: ET.Element, board: Board) -> None:
     blocks = ET.SubElement(parent, "ADDRESSBLOCKS")
-    blk = ET.SubElement(blocks, "ADDRESSBLOCK", ACCESS="read-write", INTERFACE=CONTROL,
+    blk = ET.SubElement(blocks, "ADDRESSBLOCK", ACCESS="read-write", INTERFACE=CONTROL_BUS,
                         NAME="reg0", RANGE=str(board.control_range), USAGE="register")
     regs = ET.SubElement(blk, "REGISTERS")
     for r in REGISTERS:

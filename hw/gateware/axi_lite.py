@@ -22,13 +22,11 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
+from ..ports import CONTROL_ADDR_WIDTH, CONTROL_DATA_WIDTH, control_signals
 from ..regmap import BY_NAME, COUNTERS, CTRL_DONE, CTRL_IDLE, CTRL_START, REGISTERS
 from .component import ConfiguredComponent, require_config
 
-__all__ = ["AxiLiteSignature", "ControlRegisters", "COUNTER_INCR_WIDTHS", "CTRL_ADDR_WIDTH"]
-
-CTRL_ADDR_WIDTH = 8
-"""Byte-address width of the control port (a 256-byte window)."""
+__all__ = ["AxiLiteSignature", "ControlRegisters", "COUNTER_INCR_WIDTHS"]
 
 # How much each counter can grow in one cycle (bits of its ``incr`` input).
 COUNTER_INCR_WIDTHS: dict[str, int] = {
@@ -39,15 +37,11 @@ COUNTER_INCR_WIDTHS: dict[str, int] = {
 assert set(COUNTER_INCR_WIDTHS) == set(COUNTERS)
 
 
-def AxiLiteSignature(addr_width: int = CTRL_ADDR_WIDTH) -> wiring.Signature:  # noqa: N802
-    """An AXI4-Lite port, master's view, 32-bit data, Xilinx (upper-case) signal names."""
-    return wiring.Signature({
-        "AWVALID": Out(1), "AWREADY": In(1), "AWADDR": Out(addr_width),
-        "WVALID": Out(1), "WREADY": In(1), "WDATA": Out(32), "WSTRB": Out(4),
-        "BVALID": In(1), "BREADY": Out(1), "BRESP": In(2),
-        "ARVALID": Out(1), "ARREADY": In(1), "ARADDR": Out(addr_width),
-        "RVALID": In(1), "RREADY": Out(1), "RDATA": In(32), "RRESP": In(2),
-    })
+def AxiLiteSignature(addr_width: int = CONTROL_ADDR_WIDTH) -> wiring.Signature:  # noqa: N802
+    """An AXI4-Lite port, master's view, Xilinx (upper-case) signal names
+    (:func:`vta.hw.ports.control_signals`)."""
+    return wiring.Signature({name: (Out(w) if d == "out" else In(w))
+                             for name, (d, w) in control_signals(addr_width).items()})
 
 
 class ControlRegisters(ConfiguredComponent):
@@ -122,10 +116,10 @@ class ControlRegisters(ConfiguredComponent):
 
         # -- write channel: hold AW and W independently, answer B once both arrived.
         aw_held = Signal()
-        aw_addr = Signal(CTRL_ADDR_WIDTH)
+        aw_addr = Signal(CONTROL_ADDR_WIDTH)
         w_held = Signal()
-        w_data = Signal(32)
-        w_strb = Signal(4)
+        w_data = Signal(CONTROL_DATA_WIDTH)
+        w_strb = Signal(CONTROL_DATA_WIDTH // 8)
         m.d.comb += [axi.AWREADY.eq(~aw_held), axi.WREADY.eq(~w_held), axi.BRESP.eq(0)]
         with m.If(axi.AWVALID & ~aw_held):
             m.d.sync += [aw_held.eq(1), aw_addr.eq(axi.AWADDR)]

@@ -23,47 +23,20 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 from ..errors import ConfigError
+from ..ports import memory_signals
 from .component import ConfiguredComponent, require_config
 from .interfaces import ADDR_WIDTH, BEATS_WIDTH, DmaReadSignature, DmaWriteSignature
 
-__all__ = ["AxiMasterSignature", "AxiMaster", "axi_port_widths"]
+__all__ = ["AxiMasterSignature", "AxiMaster"]
 
 _BOUNDARY = 4096
 
 
-def axi_port_widths(config: VTAConfig) -> dict[str, tuple[str, int]]:
-    """Every AXI master signal: name -> (direction from the master, width in bits).
-
-    ``AxLEN`` is 4 bits and ``AxLOCK`` 2 bits in the AXI3 profile (plus ``WID``), 8 and 1
-    bit in AXI4.
-    """
-    axi3 = config.AXI_PROFILE == "axi3"
-    len_w, lock_w = (4, 2) if axi3 else (8, 1)
-    bus = config.BUS_WIDTH
-    ports: dict[str, tuple[str, int]] = {}
-    for ch in ("AW", "AR"):
-        ports.update({
-            f"{ch}VALID": ("out", 1), f"{ch}READY": ("in", 1), f"{ch}ADDR": ("out", ADDR_WIDTH),
-            f"{ch}ID": ("out", 1), f"{ch}LEN": ("out", len_w), f"{ch}SIZE": ("out", 3),
-            f"{ch}BURST": ("out", 2), f"{ch}LOCK": ("out", lock_w), f"{ch}CACHE": ("out", 4),
-            f"{ch}PROT": ("out", 3), f"{ch}QOS": ("out", 4),
-        })
-        if ch == "AW":
-            ports.update({"WVALID": ("out", 1), "WREADY": ("in", 1), "WDATA": ("out", bus),
-                          "WSTRB": ("out", bus // 8), "WLAST": ("out", 1)})
-            if axi3:
-                ports["WID"] = ("out", 1)
-            ports.update({"BVALID": ("in", 1), "BREADY": ("out", 1), "BRESP": ("in", 2),
-                          "BID": ("in", 1)})
-    ports.update({"RVALID": ("in", 1), "RREADY": ("out", 1), "RDATA": ("in", bus),
-                  "RRESP": ("in", 2), "RLAST": ("in", 1), "RID": ("in", 1)})
-    return ports
-
-
 def AxiMasterSignature(config: VTAConfig) -> wiring.Signature:  # noqa: N802 - type factory
-    """The AXI master port (master's view) for ``config``'s bus width and profile."""
+    """The AXI master port (master's view) for ``config``'s bus width and profile
+    (:func:`vta.hw.ports.memory_signals`)."""
     return wiring.Signature({name: (Out(w) if d == "out" else In(w))
-                             for name, (d, w) in axi_port_widths(config).items()})
+                             for name, (d, w) in memory_signals(config).items()})
 
 
 class AxiMaster(ConfiguredComponent):

@@ -37,12 +37,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
+from ..ports import MEMORY_ADDR_WIDTH
 
 __all__ = ["DmaReadSignature", "DmaWriteSignature", "SramReadSignature",
            "SramWriteSignature", "TokenOutSignature", "TokenInSignature", "ADDR_WIDTH",
            "BEATS_WIDTH"]
 
-ADDR_WIDTH = 64
+ADDR_WIDTH = MEMORY_ADDR_WIDTH     # DMA requests carry AXI addresses
 BEATS_WIDTH = 16
 
 

@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 from ..pipeline import CHANNELS, COMPUTE, LOAD, STAGES, STORE, Stage
+from ..ports import CLOCK, CONTROL_PREFIX, MEMORY_PREFIX, RESET, top_ports
 from ..regmap import STATUS_BITS
 from .axi_lite import AxiLiteSignature, ControlRegisters
 from .axi_master import AxiMaster, AxiMasterSignature
@@ -30,22 +31,14 @@ from .load import LoadModule
 from .store import StoreModule
 from .tokens import TokenChannel
 
-__all__ = ["VTACore", "VTATop", "CONTROL_PREFIX", "MEMORY_PREFIX", "connect_stages"]
-
-CONTROL_PREFIX = "s_axi_control_"
-MEMORY_PREFIX = "m_axi_gmem_"
+__all__ = ["VTACore", "VTATop", "connect_stages"]
 
 
-def _flat_members(config: VTAConfig) -> dict[str, object]:
-    """Port members of the core: AXI-Lite slave, AXI master, interrupt (flat names)."""
-    members: dict[str, object] = {}
-    for name, member in AxiLiteSignature().members.items():
-        # The control port is a slave: the master's outputs are our inputs.
-        members[CONTROL_PREFIX + name] = (In if member.flow == Out else Out)(member.shape)
-    for name, member in AxiMasterSignature(config).members.items():
-        members[MEMORY_PREFIX + name] = (Out if member.flow == Out else In)(member.shape)
-    members["interrupt"] = Out(1)
-    return members
+def _port_members(config: VTAConfig, *, clocked: bool) -> dict[str, wiring.Member]:
+    """The ports of :func:`vta.hw.ports.top_ports` as members; without the clock and
+    reset unless ``clocked``."""
+    return {p.name: (In if p.direction == "in" else Out)(p.width) for p in top_ports(config)
+            if clocked or p.name not in (CLOCK, RESET)}
 
 
 def _forward(m: Module, outer: wiring.Component, inner_port, prefix: str,
@@ -89,9 +82,9 @@ class VTACore(ConfiguredComponent):
     Members
     -------
     s_axi_control_*:
-        AXI4-Lite control slave (see :func:`.axi_lite.AxiLiteSignature`).
+        AXI4-Lite control slave (see :func:`vta.hw.ports.control_signals`).
     m_axi_gmem_*:
-        AXI master to DRAM (see :func:`.axi_master.axi_port_widths`).
+        AXI master to DRAM (see :func:`vta.hw.ports.memory_signals`).
     interrupt: ``Out(1)``
 
     Raises
@@ -114,7 +107,7 @@ class VTACore(ConfiguredComponent):
         self.tokens = {ch.name: TokenChannel() for ch in CHANNELS}
         self.status = Signal(32)
         self.quiet = Signal()
-        super().__init__(config, _flat_members(config))
+        super().__init__(config, _port_members(config, clocked=False))
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -193,7 +186,7 @@ class VTATop(wiring.Component):
     def __init__(self, config: VTAConfig, *, axi_cache: int = 0b0011,
                  axi_prot: int = 0b000) -> None:
         self.core = VTACore(config, axi_cache=axi_cache, axi_prot=axi_prot)
-        super().__init__({"ap_clk": In(1), "ap_rst_n": In(1), **_flat_members(config)})
+        super().__init__(_port_members(config, clocked=True))
 
     @property
     def config(self) -> VTAConfig:
@@ -202,7 +195,7 @@ class VTATop(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         m.domains.sync = cd = ClockDomain("sync", local=True)
-        m.d.comb += [cd.clk.eq(self.ap_clk), cd.rst.eq(~self.ap_rst_n)]
+        m.d.comb += [cd.clk.eq(getattr(self, CLOCK)), cd.rst.eq(~getattr(self, RESET))]
         m.submodules.core = core = self.core
         for name, member in core.signature.members.items():
             outer, inner = getattr(self, name), getattr(core, name)

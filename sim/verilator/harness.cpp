@@ -3,7 +3,8 @@
 // limit" -- all in C, so Python crosses into the library once per register access or run.
 //
 // Port glue (which C type carries RDATA/WDATA, which optional ports exist) is generated per
-// design from its port list into vta_ports.h by vta.sim.verilator.build.
+// design from its port list into vta_ports.h, the register offsets and CTRL bits from
+// vta.hw.regmap into vta_regmap.h (vta.sim.verilator.glue; written by the build).
 //
 // Exported API (a C ABI for ctypes); every call takes the handle from vsim_new():
 //   vsim_new / vsim_free, vsim_set_memory, vsim_set_timing, vsim_reset, vsim_step,
@@ -19,6 +20,7 @@
 
 #include "verilated.h"
 #include "vta_ports.h"
+#include "vta_regmap.h"
 #include "dram_model.h"
 
 #if defined(VTA_TRACE_FST)
@@ -34,9 +36,6 @@ typedef VerilatedVcdC TraceFile;
 namespace {
 
 enum Status { OK = 0, LIMIT = 1, LITE_TIMEOUT = -1, DRAM_ERROR = -2, NO_TRACE = -3 };
-
-const uint32_t CTRL_ADDR = 0x00;
-const uint32_t CTRL_DONE = 1u << 1;
 
 struct Sim {
     std::unique_ptr<VerilatedContext> ctx;
@@ -97,7 +96,7 @@ struct Sim {
         t->s_axi_control_AWADDR = aw_addr;
         t->s_axi_control_WVALID = w_valid;
         t->s_axi_control_WDATA = w_data;
-        t->s_axi_control_WSTRB = 0xF;
+        t->s_axi_control_WSTRB = VTA_CONTROL_WSTRB;
         t->s_axi_control_BREADY = b_ready;
         t->s_axi_control_ARVALID = ar_valid;
         t->s_axi_control_ARADDR = ar_addr;
@@ -198,11 +197,11 @@ struct Sim {
         while (cycle < stop) {
             if (!ar_valid && !r_ready) {
                 ar_valid = r_ready = true;
-                ar_addr = CTRL_ADDR;
+                ar_addr = VTA_REG_CTRL;
             }
             tick();
             if (dram.failed()) return DRAM_ERROR;
-            if (r_done && (r_data & CTRL_DONE)) return OK;
+            if (r_done && (r_data & VTA_CTRL_DONE)) return OK;
         }
         return LIMIT;
     }

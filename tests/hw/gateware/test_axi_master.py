@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 from vta.hw import VTAConfig
-from vta.hw.gateware.axi_master import AxiMaster, axi_port_widths
+from vta.hw.gateware.axi_master import AxiMaster
+from vta.hw.ports import memory_signals
 from vta.sim.axi_dram import AxiDram
 from vta.sim.dram import Dram
 
@@ -172,7 +173,7 @@ def test_writes_with_strobes_bursts_and_done():
 
 @pytest.mark.parametrize("preset,len_w,lock_w", [("pynq", 4, 2), ("zcu104", 8, 1)])
 def test_port_widths_follow_the_profile(preset, len_w, lock_w):
-    ports = axi_port_widths(VTAConfig.preset(preset))
+    ports = memory_signals(VTAConfig.preset(preset))
     assert ports["ARLEN"] == ("out", len_w) and ports["AWLOCK"] == ("out", lock_w)
     assert ("WID" in ports) == (len_w == 4)
 
