@@ -19,18 +19,8 @@ import time
 from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
 
+from vta.hw import ports
 from vta.hw.config import VTAConfig
-from vta.hw.ports import (
-    CLOCK,
-    CONTROL_ADDR_WIDTH,
-    CONTROL_BUS,
-    CONTROL_DATA_WIDTH,
-    INTERRUPT,
-    MEMORY_BUS,
-    RESET,
-    axi_signals,
-    top_ports,
-)
 from vta.hw.regmap import REGISTERS
 
 from .table import Board
@@ -87,9 +77,9 @@ def _connect(a: _Module, pa: str, b: _Module, pb: str) -> None:
 
 
 def _axi_signals(lite: bool, protocol: str, data: int, addr: int, ids: int) -> list[tuple]:
-    """(logical, master-side direction, width) of an AXI bus (:func:`axi_signals`)."""
-    sigs = axi_signals(lite=lite, axi3=protocol == "AXI3", data_width=data, addr_width=addr,
-                       id_width=ids)
+    """(logical, master-side direction, width) of an AXI bus (:func:`ports.axi_signals`)."""
+    sigs = ports.axi_signals(lite=lite, axi3=protocol == "AXI3", data_width=data,
+                             addr_width=addr, id_width=ids)
     return [(name, "O" if d == "out" else "I", w) for name, (d, w) in sigs.items()]
 
 
@@ -194,7 +184,8 @@ def _design(board: Board, config: VTAConfig) -> list[_Module]:
                     _axi_signals(False, gp_protocol, 32, 32 if ps7 else 40, gp_ids),
                     "S00_AXI", gp_protocol, 32, lower=True)
     ic_m = _add_bus(ic, "M00_AXI", "MASTER",
-                    _axi_signals(True, "AXI4LITE", CONTROL_DATA_WIDTH, CONTROL_ADDR_WIDTH, 0),
+                    _axi_signals(True, "AXI4LITE", ports.CONTROL_DATA_WIDTH,
+                                 ports.CONTROL_ADDR_WIDTH, 0),
                     "M00_AXI", "AXI4LITE", 32, lower=True)
 
     cat = _Module("irq_concat", "xilinx.com:ip:xlconcat:2.1", "xlconcat",
@@ -207,25 +198,25 @@ def _design(board: Board, config: VTAConfig) -> list[_Module]:
                   {"VTA_CONFIG": config.name, "VTA_TARGET": config.TARGET,
                    "VTA_MACS_PER_CYCLE": str(config.macs_per_cycle)},
                   registers=True)
-    ports = top_ports(config)
-    vta_lite = _Bus(CONTROL_BUS, "SLAVE", {}, CONTROL_DATA_WIDTH,
-                    {"PROTOCOL": "AXI4LITE", "DATA_WIDTH": str(CONTROL_DATA_WIDTH),
-                     "ADDR_WIDTH": str(CONTROL_ADDR_WIDTH)})
-    vta_mm = _Bus(MEMORY_BUS, "MASTER", {}, config.BUS_WIDTH,
+    vta_lite = _Bus(ports.CONTROL_BUS, "SLAVE", {}, ports.CONTROL_DATA_WIDTH,
+                    {"PROTOCOL": "AXI4LITE", "DATA_WIDTH": str(ports.CONTROL_DATA_WIDTH),
+                     "ADDR_WIDTH": str(ports.CONTROL_ADDR_WIDTH)})
+    vta_mm = _Bus(ports.MEMORY_BUS, "MASTER", {}, config.BUS_WIDTH,
                   {"PROTOCOL": hp_protocol, "DATA_WIDTH": str(config.BUS_WIDTH),
                    "ADDR_WIDTH": str(addr_w), "HAS_QOS": "1",
                    "MAX_BURST_LENGTH": str(config.max_burst_beats)})
-    for p in ports:
-        width = addr_w if p.bus == MEMORY_BUS and p.logical in ("AWADDR", "ARADDR") else p.width
-        if p.name == CLOCK:
+    for p in ports.top_ports(config):
+        address = p.bus == ports.MEMORY_BUS and p.logical in ("AWADDR", "ARADDR")
+        width = addr_w if address else p.width
+        if p.name == ports.CLOCK:
             vta.port(p.name, "I", 1, "clk", CLKFREQUENCY=hz)
-        elif p.name == RESET:
+        elif p.name == ports.RESET:
             vta.port(p.name, "I", 1, "rst")
-        elif p.name == INTERRUPT:
+        elif p.name == ports.INTERRUPT:
             vta.port(p.name, "O", 1, "INTERRUPT", SENSITIVITY="LEVEL_HIGH")
         else:
             vta.port(p.name, "I" if p.direction == "in" else "O", width)
-            (vta_lite if p.bus == CONTROL_BUS else vta_mm).ports[p.logical] = p.name
+            (vta_lite if p.bus == ports.CONTROL_BUS else vta_mm).ports[p.logical] = p.name
     vta.buses += [vta_lite, vta_mm]
 
     # Nets, as build.tcl connects them.
@@ -253,20 +244,21 @@ def _design(board: Board, config: VTAConfig) -> list[_Module]:
         "BASEVALUE": f"0x{board.control_base:08X}", "HIGHNAME": "C_HIGHADDR",
         "HIGHVALUE": f"0x{high:08X}", "INSTANCE": ACCEL_CELL, "IS_DATA": "TRUE",
         "IS_INSTRUCTION": "TRUE", "MASTERBUSINTERFACE": board.control_port,
-        "MEMTYPE": "REGISTER", "SLAVEBUSINTERFACE": CONTROL_BUS})
+        "MEMTYPE": "REGISTER", "SLAVEBUSINTERFACE": ports.CONTROL_BUS})
     dram_high = board.dram_base + board.dram_size - 1
     vta.memranges.append({
         "ADDRESSBLOCK": "HP0_DDR_LOWOCM" if ps7 else "HP0_DDR_LOW", "BASENAME": "C_BASEADDR",
         "BASEVALUE": f"0x{board.dram_base:08X}", "HIGHNAME": "C_HIGHADDR",
         "HIGHVALUE": f"0x{dram_high:08X}", "INSTANCE": "ps", "IS_DATA": "TRUE",
-        "IS_INSTRUCTION": "TRUE", "MASTERBUSINTERFACE": MEMORY_BUS, "MEMTYPE": "MEMORY",
+        "IS_INSTRUCTION": "TRUE", "MASTERBUSINTERFACE": ports.MEMORY_BUS, "MEMTYPE": "MEMORY",
         "SLAVEBUSINTERFACE": board.data_port})
     return [cat, ic, ps, rst, vta]
 
 
 def _registers_xml(parent: ET.Element, board: Board) -> None:
     blocks = ET.SubElement(parent, "ADDRESSBLOCKS")
-    blk = ET.SubElement(blocks, "ADDRESSBLOCK", ACCESS="read-write", INTERFACE=CONTROL_BUS,
+    blk = ET.SubElement(blocks, "ADDRESSBLOCK", ACCESS="read-write",
+                        INTERFACE=ports.CONTROL_BUS,
                         NAME="reg0", RANGE=str(board.control_range), USAGE="register")
     regs = ET.SubElement(blk, "REGISTERS")
     for r in REGISTERS:

@@ -62,6 +62,14 @@ _PUSH_COLUMN = {(ch.producer, ch.consumer): FLAG_COLUMNS[ch.push_flag] for ch in
 _POPS_PREV = {(ch.producer, ch.consumer): ch.pop_flag == "pop_prev" for ch in CHANNELS}
 
 
+def _channel(table: dict, from_stage: int, to_stage: int):
+    """``table``'s entry for the channel from ``from_stage`` to ``to_stage``."""
+    entry = table.get((from_stage, to_stage))
+    if entry is None:
+        channel_between(from_stage, to_stage)      # raises, naming the problem
+    return entry
+
+
 def to_row(insn: Instruction) -> list[int]:
     """The row of an :mod:`vta.hw.isa` instruction."""
     names = FORMAT_FIELDS[insn.OPCODE]
@@ -189,33 +197,20 @@ class InsnStream:
         self.pending_prev = [0] * len(self.pending_prev)
         self.pending_next = [0] * len(self.pending_next)
 
-    def dep_pop(self, from_stage: int, to_stage: int) -> None:
-        """Make the next instruction of ``to_stage`` wait for a token from ``from_stage``.
+    # dep_pop and dep_push raise IsaError (from vta.hw.pipeline.channel_between) when no
+    # token channel runs from ``from_stage`` to ``to_stage``.
 
-        Raises
-        ------
-        IsaError
-            No token channel runs from ``from_stage`` to ``to_stage``.
-        """
-        prev = _POPS_PREV.get((from_stage, to_stage))
-        if prev is None:
-            channel_between(from_stage, to_stage)      # raises, naming the problem
-        pending = self.pending_prev if prev else self.pending_next
+    def dep_pop(self, from_stage: int, to_stage: int) -> None:
+        """Make the next instruction of ``to_stage`` wait for a token from ``from_stage``."""
+        pending = self.pending_prev if _channel(_POPS_PREV, from_stage, to_stage) \
+            else self.pending_next
         if pending[to_stage]:
             self.commit_pending_pop(to_stage)
         pending[to_stage] = 1
 
     def dep_push(self, from_stage: int, to_stage: int) -> None:
-        """Send a token from ``from_stage`` (after its last instruction) to ``to_stage``.
-
-        Raises
-        ------
-        IsaError
-            No token channel runs from ``from_stage`` to ``to_stage``.
-        """
-        col = _PUSH_COLUMN.get((from_stage, to_stage))
-        if col is None:
-            channel_between(from_stage, to_stage)      # raises, naming the problem
+        """Send a token from ``from_stage`` (after its last instruction) to ``to_stage``."""
+        col = _channel(_PUSH_COLUMN, from_stage, to_stage)
         self.commit_pending_pop(from_stage)
         if self.rows:
             last = self.rows[-1]

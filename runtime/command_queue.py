@@ -365,22 +365,27 @@ class CommandQueue:
     def push_gemm_op(self, kernel: UopKernel | Hashable,
                      record: Callable[[KernelBuilder], Any] | None = None) -> None:
         """Push a GEMM instruction running ``kernel`` (a UopKernel or a cache key)."""
-        k = self._resolve("push_gemm_op", kernel, record, GEMM_MODE)
-        self._room(3)
-        begin, end = self._place(k)
-        io, ii, do, di, so, si, wo, wi = k.loop_fields()
-        self._stream.create(COMPUTE, [_GEMM, 0, 0, 0, 0, k.reset, begin, end, io, ii, do, di,
-                                      so, si, wo, wi, 0])
+        self._push_kernel("push_gemm_op", kernel, record, GEMM_MODE)
 
     def push_alu_op(self, kernel: UopKernel | Hashable,
                     record: Callable[[KernelBuilder], Any] | None = None) -> None:
         """Push an ALU instruction running ``kernel`` (a UopKernel or a cache key)."""
-        k = self._resolve("push_alu_op", kernel, record, ALU_MODE)
+        self._push_kernel("push_alu_op", kernel, record, ALU_MODE)
+
+    def _push_kernel(self, what: str, kernel: UopKernel | Hashable,
+                     record: Callable[[KernelBuilder], Any] | None, mode: int) -> None:
+        k = self._resolve(what, kernel, record, mode)
         self._room(3)
         begin, end = self._place(k)
-        io, ii, do, di, so, si, _, _ = k.loop_fields()
-        self._stream.create(COMPUTE, [_ALU, 0, 0, 0, 0, k.reset, begin, end, io, ii, do, di,
-                                      so, si, k.alu_opcode, k.use_imm, k.imm])
+        io, ii, do, di, so, si, wo, wi = k.loop_fields()
+        # GEMM and ALU rows share the loop columns; GEMM ends with the weight factors,
+        # ALU with the operation.
+        if mode == GEMM_MODE:
+            row = [_GEMM, 0, 0, 0, 0, k.reset, begin, end, io, ii, do, di, so, si, wo, wi, 0]
+        else:
+            row = [_ALU, 0, 0, 0, 0, k.reset, begin, end, io, ii, do, di, so, si, k.alu_opcode,
+                   k.use_imm, k.imm]
+        self._stream.create(COMPUTE, row)
 
     # ------------------------------------------------------------------ dependencies
     def dep_push(self, from_stage: int, to_stage: int) -> None:

@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 from ..isa import ALU_OPCODE_BITS, AluOp
-from .component import ConfiguredComponent, require_config
+from .component import ConfiguredComponent
 
 __all__ = ["AluCore", "alu_row", "alu_lane"]
 
@@ -80,17 +80,12 @@ class AluCore(ConfiguredComponent):
     a, b : In(batch * block_out * acc_width)
         Destination row and source row (or the broadcast immediate).
     result : Out(batch * block_out * acc_width)
-
-    Raises
-    ------
-    ConfigError
-        ``config`` is not a configuration.
     """
 
-    def __init__(self, config: VTAConfig) -> None:
-        width = require_config(config, "AluCore").acc_elem_bytes * 8
-        super().__init__(config, {"opcode": In(ALU_OPCODE_BITS), "a": In(width),
-                                  "b": In(width), "result": Out(width)})
+    def _ports(self, config: VTAConfig) -> dict:
+        width = config.acc_elem_bytes * 8
+        return {"opcode": In(ALU_OPCODE_BITS), "a": In(width), "b": In(width),
+                "result": Out(width)}
 
     def elaborate(self, platform) -> Module:
         m = Module()

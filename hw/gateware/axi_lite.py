@@ -24,7 +24,8 @@ from amaranth.lib.wiring import In, Out
 from ..config import VTAConfig
 from ..ports import CONTROL_ADDR_WIDTH, CONTROL_DATA_WIDTH, control_signals
 from ..regmap import BY_NAME, COUNTERS, CTRL_DONE, CTRL_IDLE, CTRL_START, REGISTERS
-from .component import ConfiguredComponent, require_config
+from .component import ConfiguredComponent
+from .interfaces import bus_signature
 
 __all__ = ["AxiLiteSignature", "ControlRegisters", "COUNTER_INCR_WIDTHS"]
 
@@ -40,8 +41,7 @@ assert set(COUNTER_INCR_WIDTHS) == set(COUNTERS)
 def AxiLiteSignature(addr_width: int = CONTROL_ADDR_WIDTH) -> wiring.Signature:  # noqa: N802
     """An AXI4-Lite port, master's view, Xilinx (upper-case) signal names
     (:func:`vta.hw.ports.control_signals`)."""
-    return wiring.Signature({name: (Out(w) if d == "out" else In(w))
-                             for name, (d, w) in control_signals(addr_width).items()})
+    return bus_signature(control_signals(addr_width))
 
 
 class ControlRegisters(ConfiguredComponent):
@@ -72,18 +72,12 @@ class ControlRegisters(ConfiguredComponent):
         The live STATUS value (see :data:`vta.hw.regmap.STATUS_BITS`).
     interrupt: ``Out(1)``
         ``GIE & |(ISR & IER)``.
-
-    Raises
-    ------
-    ConfigError
-        ``config`` is not a configuration.
     """
 
-    def __init__(self, config: VTAConfig) -> None:
-        config = require_config(config, "ControlRegisters")
-        self._incr_layout = data.StructLayout(
+    def _ports(self, config: VTAConfig) -> dict:
+        incr_layout = data.StructLayout(
             {name: unsigned(w) for name, w in COUNTER_INCR_WIDTHS.items()})
-        super().__init__(config, {
+        return {
             "axi": In(AxiLiteSignature()),
             "start": Out(1),
             "running": Out(1),
@@ -91,10 +85,10 @@ class ControlRegisters(ConfiguredComponent):
             "insn_addr": Out(64),
             "finish": In(1),
             "quiet": In(1),
-            "incr": In(self._incr_layout),
+            "incr": In(incr_layout),
             "status": In(32),
             "interrupt": Out(1),
-        })
+        }
 
     def elaborate(self, platform) -> Module:
         m = Module()

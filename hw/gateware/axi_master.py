@@ -22,10 +22,15 @@ from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
-from ..errors import ConfigError
 from ..ports import memory_signals
-from .component import ConfiguredComponent, require_config
-from .interfaces import ADDR_WIDTH, BEATS_WIDTH, DmaReadSignature, DmaWriteSignature
+from .component import ConfiguredComponent, check_int, require_config
+from .interfaces import (
+    ADDR_WIDTH,
+    BEATS_WIDTH,
+    DmaReadSignature,
+    DmaWriteSignature,
+    bus_signature,
+)
 
 __all__ = ["AxiMasterSignature", "AxiMaster"]
 
@@ -35,8 +40,7 @@ _BOUNDARY = 4096
 def AxiMasterSignature(config: VTAConfig) -> wiring.Signature:  # noqa: N802 - type factory
     """The AXI master port (master's view) for ``config``'s bus width and profile
     (:func:`vta.hw.ports.memory_signals`)."""
-    return wiring.Signature({name: (Out(w) if d == "out" else In(w))
-                             for name, (d, w) in memory_signals(config).items()})
+    return bus_signature(memory_signals(config))
 
 
 class AxiMaster(ConfiguredComponent):
@@ -77,20 +81,15 @@ class AxiMaster(ConfiguredComponent):
     def __init__(self, config: VTAConfig, *, n_readers: int = 3, axi_cache: int = 0b0011,
                  axi_prot: int = 0b000, max_outstanding: int = 8) -> None:
         config = require_config(config, "AxiMaster")
-        if not isinstance(n_readers, int) or not 1 <= n_readers <= 8:
-            raise ConfigError(f"AXI master readers must be in [1, 8], not {n_readers!r}")
-        if not isinstance(axi_cache, int) or not 0 <= axi_cache <= 15:
-            raise ConfigError(f"axi_cache must be a 4-bit value, not {axi_cache!r}")
-        if not isinstance(axi_prot, int) or not 0 <= axi_prot <= 7:
-            raise ConfigError(f"axi_prot must be a 3-bit value, not {axi_prot!r}")
-        if not isinstance(max_outstanding, int) or not 1 <= max_outstanding <= 64:
-            raise ConfigError(f"max_outstanding must be in [1, 64], not {max_outstanding!r}")
-        self._n_readers = n_readers
-        self._cache = axi_cache
-        self._prot = axi_prot
-        self._outstanding = max_outstanding
-        super().__init__(config, {
-            "rd": In(DmaReadSignature(config)).array(n_readers),
+        self._n_readers = check_int("AxiMaster", "n_readers", n_readers, 1, 8)
+        self._cache = check_int("AxiMaster", "axi_cache", axi_cache, 0, 15)
+        self._prot = check_int("AxiMaster", "axi_prot", axi_prot, 0, 7)
+        self._outstanding = check_int("AxiMaster", "max_outstanding", max_outstanding, 1, 64)
+        super().__init__(config)
+
+    def _ports(self, config: VTAConfig) -> dict:
+        return {
+            "rd": In(DmaReadSignature(config)).array(self._n_readers),
             "wr": In(DmaWriteSignature(config)),
             "axi": Out(AxiMasterSignature(config)),
             "rd_bytes": Out(8),
@@ -98,7 +97,7 @@ class AxiMaster(ConfiguredComponent):
             "rd_idle": Out(1),
             "wr_idle": Out(1),
             "bus_error": Out(1),
-        })
+        }
 
     def _burst_len(self, m: Module, addr, remaining) -> Signal:
         """Beats of the next burst: min(remaining, profile limit, beats to 4 KiB)."""

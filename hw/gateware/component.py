@@ -3,8 +3,9 @@
 A :class:`ConfiguredComponent` is a ``wiring.Component`` whose ports and logic derive from
 a :class:`~vta.hw.config.VTAConfig`: it refuses anything else with a
 :class:`~vta.hw.errors.ConfigError` that shows the bad value, and exposes the
-configuration as the read-only ``config`` property.  Subclasses check their other
-parameters the same way (:func:`check_int`) before building their signature.
+configuration as the read-only ``config`` property.  Subclasses declare their ports in
+:meth:`~ConfiguredComponent._ports` and check their other parameters the same way
+(:func:`check_int`) before calling ``super().__init__(config)``.
 """
 
 from __future__ import annotations
@@ -34,15 +35,21 @@ def check_int(who: str, name: str, value: Any, lo: int, hi: int) -> int:
 
 
 class ConfiguredComponent(wiring.Component):
-    """A component built for ``config`` with the ports ``members``.
+    """A component built for ``config``, with the ports :meth:`_ports` declares.
 
-    Subclasses call :func:`require_config` before computing ``members`` from the
-    configuration, then ``super().__init__(config, members)``.
+    Raises
+    ------
+    ConfigError
+        ``config`` is not a :class:`VTAConfig` (the message names the component).
     """
 
-    def __init__(self, config: VTAConfig, members: dict[str, Any]) -> None:
+    def __init__(self, config: VTAConfig) -> None:
         self._config = require_config(config, type(self).__name__)
-        super().__init__(members)
+        super().__init__(self._ports(self._config))
+
+    def _ports(self, config: VTAConfig) -> dict[str, Any]:
+        """The signature members of this component for ``config``."""
+        raise NotImplementedError
 
     @property
     def config(self) -> VTAConfig:

@@ -46,7 +46,7 @@ from ..config import VTAConfig
 from ..isa import MemType, Opcode
 from ..pipeline import COMPUTE
 from .alu import AluCore
-from .component import ConfiguredComponent, require_config
+from .component import ConfiguredComponent
 from .formats import header_layout, insn_layouts, uop_layout
 from .gemm import GemmCore
 from .interfaces import DmaReadSignature, SramReadSignature
@@ -211,16 +211,10 @@ class ComputeModule(ConfiguredComponent):
         Pulse once per GEMM uop (reset uops included) / ALU uop written back.
     finish : Out(1)
         Pulses when a FINISH instruction completes.
-
-    Raises
-    ------
-    ConfigError
-        ``config`` is not a configuration.
     """
 
-    def __init__(self, config: VTAConfig) -> None:
-        c = require_config(config, "ComputeModule")
-        super().__init__(c, {
+    def _ports(self, c: VTAConfig) -> dict:
+        return {
             "insn": In(stream.Signature(c.insn_width)),
             "dma": Out(DmaReadSignature(c)),
             **token_members(COMPUTE),
@@ -229,7 +223,7 @@ class ComputeModule(ConfiguredComponent):
             "out_rd": In(SramReadSignature(c.out_depth, c.out_elem_bytes * 8)),
             "busy": Out(1), "wait_prev": Out(1), "wait_next": Out(1), "insn_done": Out(1),
             "gemm_uop": Out(1), "alu_uop": Out(1), "finish": Out(1),
-        })
+        }
 
     def elaborate(self, platform) -> Module:
         m = Module()

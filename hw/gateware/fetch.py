@@ -77,8 +77,11 @@ class Fetch(ConfiguredComponent):
         self._stage = check_int("Fetch", "stage_insns", stage_insns, 2, 4096)
         self._beats_per_insn = beats_per_insn
         self._chunk = self._stage // 2
+        super().__init__(config)
+
+    def _ports(self, config: VTAConfig) -> dict:
         queues = {stage.label: Out(stream.Signature(config.insn_width)) for stage in STAGES}
-        super().__init__(config, {
+        return {
             "start": In(1),
             "insn_count": In(32),
             "insn_addr": In(ADDR_WIDTH),
@@ -87,7 +90,7 @@ class Fetch(ConfiguredComponent):
             "busy": Out(1),
             "queue_full_wait": Out(1),
             "queues_empty": Out(1),
-        })
+        }
 
     def elaborate(self, platform) -> Module:
         m = Module()

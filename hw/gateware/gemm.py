@@ -27,7 +27,7 @@ from amaranth.hdl import Cat, Const, Module, Signal, Value, signed
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
-from .component import ConfiguredComponent, require_config
+from .component import ConfiguredComponent
 
 __all__ = ["GemmCore", "adder_tree", "wrapping_tree", "packed_pair",
            "split_packed", "PACK_SHIFT", "PACK_BIAS"]
@@ -127,20 +127,13 @@ class GemmCore(ConfiguredComponent):
     dot : Out(batch * block_out * acc_width)
         Lane ``b * block_out + o`` holds ``sum_i inp[b][i] * wgt[o][i]`` (int32) of the
         operands of the previous cycle.
-
-    Raises
-    ------
-    ConfigError
-        ``config`` is not a configuration.
     """
 
     LATENCY = 1
 
-    def __init__(self, config: VTAConfig) -> None:
-        config = require_config(config, "GemmCore")
-        super().__init__(config, {"inp": In(config.inp_elem_bytes * 8),
-                          "wgt": In(config.wgt_elem_bytes * 8),
-                          "dot": Out(config.acc_elem_bytes * 8)})
+    def _ports(self, config: VTAConfig) -> dict:
+        return {"inp": In(config.inp_elem_bytes * 8), "wgt": In(config.wgt_elem_bytes * 8),
+                "dot": Out(config.acc_elem_bytes * 8)}
 
     def elaborate(self, platform) -> Module:
         m = Module()

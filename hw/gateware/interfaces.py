@@ -40,11 +40,18 @@ from ..config import VTAConfig
 from ..ports import MEMORY_ADDR_WIDTH
 
 __all__ = ["DmaReadSignature", "DmaWriteSignature", "SramReadSignature",
-           "SramWriteSignature", "TokenOutSignature", "TokenInSignature", "ADDR_WIDTH",
-           "BEATS_WIDTH"]
+           "SramWriteSignature", "TokenOutSignature", "TokenInSignature", "bus_signature",
+           "ADDR_WIDTH", "BEATS_WIDTH"]
 
 ADDR_WIDTH = MEMORY_ADDR_WIDTH     # DMA requests carry AXI addresses
 BEATS_WIDTH = 16
+
+
+def bus_signature(signals: dict[str, tuple[str, int]]) -> wiring.Signature:
+    """The master's view of a bus from a signal table (``name -> (direction, width)``,
+    directions ``"out"``/``"in"`` from the master, as :mod:`vta.hw.ports` gives them)."""
+    return wiring.Signature({name: (Out(w) if d == "out" else In(w))
+                             for name, (d, w) in signals.items()})
 
 
 def DmaReadSignature(config: VTAConfig) -> wiring.Signature:  # noqa: N802 - a type factory

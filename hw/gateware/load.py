@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import VTAConfig
 from ..isa import MemType, Opcode
 from ..pipeline import LOAD
-from .component import ConfiguredComponent, require_config
+from .component import ConfiguredComponent
 from .formats import header_layout, memory_layout
 from .interfaces import DmaReadSignature, SramReadSignature
 from .load_engine import LoadEngine, share_dma
@@ -52,23 +52,17 @@ class LoadModule(ConfiguredComponent):
         The head instruction waits for a compute->load token.
     insn_done : Out(1)
         Pulses once per completed instruction.
-
-    Raises
-    ------
-    ConfigError
-        ``config`` is not a configuration.
     """
 
-    def __init__(self, config: VTAConfig) -> None:
-        c = require_config(config, "LoadModule")
-        super().__init__(c, {
+    def _ports(self, c: VTAConfig) -> dict:
+        return {
             "insn": In(stream.Signature(c.insn_width)),
             "dma": Out(DmaReadSignature(c)),
             **token_members(LOAD),
             "inp_rd": In(SramReadSignature(c.inp_depth, c.inp_elem_bytes * 8)),
             "wgt_rd": In(SramReadSignature(c.wgt_depth, c.wgt_elem_bytes * 8)),
             "busy": Out(1), "wait_next": Out(1), "insn_done": Out(1),
-        })
+        }
 
     def elaborate(self, platform) -> Module:
         m = Module()

@@ -26,12 +26,9 @@ from ..errors import ConfigError
 from .component import ConfiguredComponent, require_config
 from .formats import memory_layout
 from .interfaces import DmaReadSignature, SramWriteSignature
+from .row_dma import LaneWalk, RowRequests
 
 __all__ = ["LoadEngine", "share_dma"]
-
-
-def _log2(n: int) -> int:
-    return n.bit_length() - 1
 
 
 class LoadEngine(ConfiguredComponent):
@@ -90,14 +87,17 @@ class LoadEngine(ConfiguredComponent):
         self._sram_width = sram_width
         self._sign_extend = sign_extend
         self._layout = memory_layout(config)
-        super().__init__(config, {
+        super().__init__(config)
+
+    def _ports(self, config: VTAConfig) -> dict:
+        return {
             "start": In(1),
             "insn": In(self._layout),
             "busy": Out(1),
             "done": Out(1),
             "dma": Out(DmaReadSignature(config)),
-            "wr": Out(SramWriteSignature(depth, sram_width)),
-        })
+            "wr": Out(SramWriteSignature(self._depth, self._sram_width)),
+        }
 
     @property
     def elem_bytes(self) -> int:
@@ -122,28 +122,10 @@ class LoadEngine(ConfiguredComponent):
         y_size, y_pad_0, x_pad_0 = insn.y_size, insn.y_pad_0, insn.x_pad_0
 
         # ---------------------------------------------------------------- request issuer
-        req_row = Signal(48)              # DRAM element address of the next row to request
-        req_left = Signal(16)             # rows still to request
-        new_rows = Mux(new.x_size != 0, new.y_size, 0)
+        requests = RowRequests(m, self.dma.req, elem_bytes=E, bus_bytes=B,
+                               x_size=insn.x_size, x_stride=insn.x_stride)
         with m.If(self.start):
-            m.d.sync += [req_row.eq(new.dram_base), req_left.eq(new_rows)]
-        req = self.dma.req
-        m.d.comb += req.valid.eq(req_left != 0)
-        if E < B:
-            n = B // E                    # elements per beat
-            first = req_row[:_log2(n)]
-            m.d.comb += [
-                req.payload.addr.eq((req_row >> _log2(n)) << _log2(B)),
-                req.payload.beats.eq((first + insn.x_size + (n - 1)) >> _log2(n)),
-            ]
-        else:
-            k = E // B                    # beats per element
-            m.d.comb += [
-                req.payload.addr.eq(req_row << _log2(E)),
-                req.payload.beats.eq(insn.x_size << _log2(k)),
-            ]
-        with m.If(req.valid & req.ready):
-            m.d.sync += [req_row.eq(req_row + insn.x_stride), req_left.eq(req_left - 1)]
+            m.d.sync += requests.start(new.dram_base, Mux(new.x_size != 0, new.y_size, 0))
 
         # ---------------------------------------------------------------- unpacker
         resp = self.dma.resp
@@ -151,26 +133,16 @@ class LoadEngine(ConfiguredComponent):
         elem_ready = Signal()
         elem_data = Signal(ew)
         if E < B:
-            n = B // E
-            slot = Signal(range(n))       # lane of the current element in the beat
-            left = Signal(16)             # elements of the current row still to deliver
-            un_row = Signal(48)           # DRAM element address of the current row
+            walk = LaneWalk(elem_bytes=E, bus_bytes=B, name="unpack")
             with m.If(self.start):
-                m.d.sync += [un_row.eq(new.dram_base), slot.eq(new.dram_base[:_log2(n)]),
-                             left.eq(new.x_size)]
-            row_end = left == 1
+                m.d.sync += walk.start(new.dram_base, new.x_size)
             m.d.comb += [
                 elem_valid.eq(resp.valid),
-                elem_data.eq(resp.payload.data.word_select(slot, ew)),
-                resp.ready.eq(elem_ready & ((slot == n - 1) | row_end)),
+                elem_data.eq(resp.payload.data.word_select(walk.slot, ew)),
+                resp.ready.eq(elem_ready & walk.beat_end),
             ]
             with m.If(elem_valid & elem_ready):
-                with m.If(row_end):
-                    next_row = un_row + insn.x_stride
-                    m.d.sync += [un_row.eq(next_row), slot.eq(next_row[:_log2(n)]),
-                                 left.eq(insn.x_size)]
-                with m.Else():
-                    m.d.sync += [slot.eq(slot + 1), left.eq(left - 1)]
+                walk.step(m, insn.x_size, insn.x_stride)
         else:
             k = E // B
             if k == 1:

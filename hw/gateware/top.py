@@ -107,7 +107,10 @@ class VTACore(ConfiguredComponent):
         self.tokens = {ch.name: TokenChannel() for ch in CHANNELS}
         self.status = Signal(32)
         self.quiet = Signal()
-        super().__init__(config, _port_members(config, clocked=False))
+        super().__init__(config)
+
+    def _ports(self, config: VTAConfig) -> dict:
+        return _port_members(config, clocked=False)
 
     def elaborate(self, platform) -> Module:
         m = Module()

@@ -106,17 +106,17 @@ struct Sim {
         t->eval();
 
         vta::AxiMasterOut mo;
-        mo.arvalid = t->m_axi_gmem_ARVALID;
-        mo.araddr = t->m_axi_gmem_ARADDR;
-        mo.arlen = t->m_axi_gmem_ARLEN;
-        mo.arsize = t->m_axi_gmem_ARSIZE;
-        mo.arburst = t->m_axi_gmem_ARBURST;
+        // The read and write address channels carry the same fields.
+#define VTA_ADDRESS_CHANNEL(ch, CH)                 \
+        mo.ch##valid = t->m_axi_gmem_##CH##VALID;   \
+        mo.ch##addr = t->m_axi_gmem_##CH##ADDR;     \
+        mo.ch##len = t->m_axi_gmem_##CH##LEN;       \
+        mo.ch##size = t->m_axi_gmem_##CH##SIZE;     \
+        mo.ch##burst = t->m_axi_gmem_##CH##BURST;
+        VTA_ADDRESS_CHANNEL(ar, AR)
+        VTA_ADDRESS_CHANNEL(aw, AW)
+#undef VTA_ADDRESS_CHANNEL
         mo.rready = t->m_axi_gmem_RREADY;
-        mo.awvalid = t->m_axi_gmem_AWVALID;
-        mo.awaddr = t->m_axi_gmem_AWADDR;
-        mo.awlen = t->m_axi_gmem_AWLEN;
-        mo.awsize = t->m_axi_gmem_AWSIZE;
-        mo.awburst = t->m_axi_gmem_AWBURST;
         mo.wvalid = t->m_axi_gmem_WVALID;
         if (mo.wvalid && so.wready) {
             vta_get_wdata(t, wdata);

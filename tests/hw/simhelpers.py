@@ -38,7 +38,26 @@ __all__ = ["DmaReadServer", "DmaWriteServer", "Datapath", "DatapathResult", "run
            "padding_loads", "run_cocotb", "cocotb_uint", "CocotbDmaReader", "cocotb_feed"]
 
 
-class DmaReadServer:
+class _DmaServer:
+    """What both DMA servers hold: the client's port, the DRAM, the bus width, the
+    latency, the stall probability and its generator, and every request seen."""
+
+    def __init__(self, port, dram: Dram, bus_bytes: int, *, latency: int, stall: float,
+                 seed: int) -> None:
+        self.port = port
+        self.dram = dram
+        self.bus_bytes = bus_bytes
+        self.latency = latency
+        self.stall = stall
+        self.rng = random.Random(seed)
+        self.requests: list[tuple[int, int]] = []
+
+    def stalled(self) -> bool:
+        """Draw whether the bus is busy this cycle."""
+        return bool(self.stall) and self.rng.random() < self.stall
+
+
+class DmaReadServer(_DmaServer):
     """Answer a DMA read client (``req`` in order; ``beats`` beats each, ``last`` on the end).
 
     ``latency`` cycles pass between an accepted request and its first beat; beats of
@@ -48,13 +67,7 @@ class DmaReadServer:
 
     def __init__(self, port, dram: Dram, bus_bytes: int, *, latency: int = 4,
                  stall: float = 0.0, seed: int = 0) -> None:
-        self.port = port
-        self.dram = dram
-        self.bus_bytes = bus_bytes
-        self.latency = latency
-        self.stall = stall
-        self.rng = random.Random(seed)
-        self.requests: list[tuple[int, int]] = []
+        super().__init__(port, dram, bus_bytes, latency=latency, stall=stall, seed=seed)
         self.beats_served = 0
 
     def _beat(self, addr: int) -> int:
@@ -81,8 +94,8 @@ class DmaReadServer:
                 addr, beats = r_payload & ((1 << 64) - 1), r_payload >> 64
                 self.requests.append((addr, beats))
                 pending.append([cycle + self.latency, addr, beats])
-            stalled = self.stall and self.rng.random() < self.stall
-            ctx.set(req.ready, 0 if (self.stall and self.rng.random() < self.stall) else 1)
+            stalled = self.stalled()
+            ctx.set(req.ready, 0 if self.stalled() else 1)
             presenting = bool(pending) and pending[0][0] <= cycle and not stalled
             if presenting:
                 head = pending[0]
@@ -91,19 +104,13 @@ class DmaReadServer:
             ctx.set(resp.valid, presenting)
 
 
-class DmaWriteServer:
+class DmaWriteServer(_DmaServer):
     """Answer a DMA write client: take requests and data beats, write the strobed bytes,
     pulse ``done`` ``latency`` cycles after each request's last beat."""
 
     def __init__(self, port, dram: Dram, bus_bytes: int, *, latency: int = 2,
                  stall: float = 0.0, seed: int = 1) -> None:
-        self.port = port
-        self.dram = dram
-        self.bus_bytes = bus_bytes
-        self.latency = latency
-        self.stall = stall
-        self.rng = random.Random(seed)
-        self.requests: list[tuple[int, int]] = []
+        super().__init__(port, dram, bus_bytes, latency=latency, stall=stall, seed=seed)
         self.bytes_written = 0
 
     async def process(self, ctx) -> None:
@@ -144,9 +151,8 @@ class DmaWriteServer:
             if pulse:
                 dones.popleft()
             ctx.set(self.port.done, pulse)
-            stalled = self.stall and self.rng.random() < self.stall
-            ctx.set(req.ready, 0 if stalled else 1)
-            ctx.set(dat.ready, 0 if (self.stall and self.rng.random() < self.stall) else 1)
+            ctx.set(req.ready, 0 if self.stalled() else 1)
+            ctx.set(dat.ready, 0 if self.stalled() else 1)
 
 
 class Datapath(Elaboratable):
@@ -381,7 +387,7 @@ def cocotb_uint(handle) -> int:
     return value.to_unsigned() if hasattr(value, "to_unsigned") else int(value)
 
 
-class CocotbDmaReader:
+class CocotbDmaReader(_DmaServer):
     """cocotb model of a DMA read server on the ports ``{prefix}__req__*`` /
     ``{prefix}__resp__*`` of a Verilog DUT, serving ``dram``.
 
@@ -391,17 +397,11 @@ class CocotbDmaReader:
 
     def __init__(self, dut, prefix: str, dram: Dram, bus_bytes: int, latency: int = 3,
                  stall: float = 0.0, seed: int = 0) -> None:
+        super().__init__(prefix, dram, bus_bytes, latency=latency, stall=stall, seed=seed)
         self.dut = dut
-        self.p = prefix
-        self.dram = dram
-        self.bus_bytes = bus_bytes
-        self.latency = latency
-        self.stall = stall
-        self.rng = random.Random(seed)
-        self.requests: list[tuple[int, int]] = []
 
     def _sig(self, name: str):
-        return getattr(self.dut, f"{self.p}__{name}")
+        return getattr(self.dut, f"{self.port}__{name}")
 
     async def run(self) -> None:
         from cocotb.triggers import FallingEdge, ReadOnly
@@ -416,9 +416,8 @@ class CocotbDmaReader:
         while True:
             await FallingEdge(self.dut.clk)
             cycle += 1
-            ready = not (self.stall and self.rng.random() < self.stall)
-            present = (bool(pending) and pending[0][0] <= cycle
-                       and not (self.stall and self.rng.random() < self.stall))
+            ready = not self.stalled()
+            present = bool(pending) and pending[0][0] <= cycle and not self.stalled()
             req_ready.value = int(ready)
             resp_valid.value = int(present)
             if present:

@@ -11,24 +11,20 @@ from vta.runtime.stream_tokens import check_deadlock, dump, token_totals
 LOAD, COMPUTE, STORE = Stage.LOAD, Stage.COMPUTE, Stage.STORE
 
 
-def _gemm():
-    return to_row(isa.Gemm())
-
-
-def _load_inp():
-    return to_row(isa.Load(memory_type=isa.MemType.INP, y_size=1, x_size=1, x_stride=1))
+GEMM = isa.Gemm()
+LOAD_INP = isa.Load(memory_type=isa.MemType.INP, y_size=1, x_size=1, x_stride=1)
 
 
 def test_token_totals_and_deadlock_replay():
     s = InsnStream()
-    s.create(LOAD, _load_inp())
+    s.emit(LOAD_INP)
     s.dep_push(LOAD, COMPUTE)
     s.dep_pop(LOAD, COMPUTE)
-    s.create(COMPUTE, _gemm())
+    s.emit(GEMM)
     assert token_totals(s.rows) == {"l2c": 0, "c2l": 0, "c2s": 0, "s2c": 0}
     check_deadlock(s.rows, 4)
     s.dep_pop(STORE, COMPUTE)
-    s.create(COMPUTE, _gemm())
+    s.emit(GEMM)
     assert token_totals(s.rows)["s2c"] == -1
     with pytest.raises(CommandError, match="compute instruction 2 waits on s2c"):
         check_deadlock(s.rows, 4)
@@ -47,8 +43,8 @@ def test_deadlock_replay_models_the_fetch_queue_depth():
     s = InsnStream()
     s.dep_pop(LOAD, COMPUTE)
     for _ in range(3):
-        s.create(COMPUTE, _gemm())
-    s.create(LOAD, _load_inp())
+        s.emit(GEMM)
+    s.emit(LOAD_INP)
     s.dep_push(LOAD, COMPUTE)
     assert token_totals(s.rows)["l2c"] == 0
     check_deadlock(s.rows, 8)
@@ -81,7 +77,7 @@ def test_row_encoder_matches_isa_encode(preset, rng):
 
 def test_dump_shows_running_token_counts():
     s = InsnStream()
-    s.create(LOAD, _load_inp())
+    s.emit(LOAD_INP)
     s.dep_push(LOAD, COMPUTE)
     s.dep_pop(LOAD, COMPUTE)
     s.dep_pop(LOAD, COMPUTE)
