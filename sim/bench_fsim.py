@@ -94,14 +94,14 @@ def blocked_gemm_program(config: VTAConfig, dram: Dram, rng: np.random.Generator
 
     s = InsnStream()
     s.emit(isa.Load(memory_type=MemType.UOP, dram_base=uop_addr // c.uop_elem_bytes,
-                                   y_size=1, x_size=len(uops), x_stride=len(uops)))
+                    y_size=1, x_size=len(uops), x_stride=len(uops)))
     first_tile = True
     for r0 in range(0, R, tr):
         for n0 in range(0, NB, tn):
             if not first_tile:
                 s.dep_pop(STORE, COMPUTE)
             s.emit(isa.Gemm(reset=1, uop_bgn=tk, uop_end=tk + 1,
-                                           iter_out=tr * tn, iter_in=1, dst_factor_out=1))
+                            iter_out=tr * tn, iter_in=1, dst_factor_out=1))
             for k0 in range(0, KB, tk):
                 if not (first_tile and k0 == 0):
                     s.dep_pop(COMPUTE, LOAD)
@@ -119,8 +119,8 @@ def blocked_gemm_program(config: VTAConfig, dram: Dram, rng: np.random.Generator
                 s.dep_push(COMPUTE, LOAD)
                 first_tile = False
             s.emit(isa.Alu(uop_bgn=tk + 1, uop_end=tk + 2, iter_out=tr * tn,
-                                          iter_in=1, dst_factor_out=1, src_factor_out=1,
-                                          alu_opcode=AluOp.SHR, use_imm=1, imm=SHIFT))
+                           iter_in=1, dst_factor_out=1, src_factor_out=1,
+                           alu_opcode=AluOp.SHR, use_imm=1, imm=SHIFT))
             s.dep_push(COMPUTE, STORE)
             s.dep_pop(COMPUTE, STORE)
             s.emit(isa.Store(

@@ -38,7 +38,7 @@ start only on an empty pipeline.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
-from amaranth.lib import data, stream
+from amaranth.lib import data
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -51,7 +51,7 @@ from .formats import header_layout, insn_layouts, uop_layout
 from .gemm import GemmCore
 from .interfaces import DmaReadSignature, SramReadSignature
 from .load_engine import LoadEngine, share_dma
-from .tokens import TokenFlags, token_members
+from .stage import TokenFlags, stage_members, status_members
 
 __all__ = ["ComputeModule"]
 
@@ -189,24 +189,18 @@ class ComputeModule(ConfiguredComponent):
 
     Members
     -------
-    insn : In(stream.Signature(insn_width))
-        The compute queue.
-    dma : Out(DmaReadSignature)
-        Reads uops and accumulator rows.
-    l2c, s2c : Out(TokenInSignature)
-        Tokens popped by ``pop_prev`` (from load) and ``pop_next`` (from store).
-    c2l, c2s : Out(TokenOutSignature)
-        Tokens pushed by ``push_prev`` (to load) and ``push_next`` (to store).
+    insn, dma, l2c, s2c, c2l, c2s :
+        The compute queue, the DMA client reading uops and accumulator rows, the tokens
+        popped by ``pop_prev`` (from load) and ``pop_next`` (from store) and pushed by
+        ``push_prev`` (to load) and ``push_next`` (to store)
+        (:func:`.stage.stage_members`).
     inp_rd, wgt_rd : Out(SramReadSignature)
         Read ports into the load module's INP and WGT buffers.
     out_rd : In(SramReadSignature)
         The store module's read port into the OUT buffer.
-    busy : Out(1)
-        An instruction is waiting for tokens or executing, or uops are in flight.
-    wait_prev, wait_next : Out(1)
-        The head instruction waits for a load->compute / store->compute token.
-    insn_done : Out(1)
-        Pulses once per completed instruction (when its tokens are pushed).
+    busy, wait_prev, wait_next, insn_done : Out(1)
+        See :func:`.stage.status_members`; ``busy`` also while uops are in flight,
+        ``insn_done`` when the instruction's tokens are pushed.
     gemm_uop, alu_uop : Out(1)
         Pulse once per GEMM uop (reset uops included) / ALU uop written back.
     finish : Out(1)
@@ -215,13 +209,11 @@ class ComputeModule(ConfiguredComponent):
 
     def _ports(self, c: VTAConfig) -> dict:
         return {
-            "insn": In(stream.Signature(c.insn_width)),
-            "dma": Out(DmaReadSignature(c)),
-            **token_members(COMPUTE),
+            **stage_members(c, COMPUTE, Out(DmaReadSignature(c))),
             "inp_rd": Out(SramReadSignature(c.inp_depth, c.inp_elem_bytes * 8)),
             "wgt_rd": Out(SramReadSignature(c.wgt_depth, c.wgt_elem_bytes * 8)),
             "out_rd": In(SramReadSignature(c.out_depth, c.out_elem_bytes * 8)),
-            "busy": Out(1), "wait_prev": Out(1), "wait_next": Out(1), "insn_done": Out(1),
+            **status_members(COMPUTE),
             "gemm_uop": Out(1), "alu_uop": Out(1), "finish": Out(1),
         }
 
@@ -286,11 +278,8 @@ class ComputeModule(ConfiguredComponent):
 
         with m.FSM(name="compute"):
             with m.State("IDLE"):
-                m.d.comb += [
-                    self.wait_prev.eq(flags.waiting(self.insn.valid, "pop_prev")),
-                    self.wait_next.eq(flags.waiting(self.insn.valid, "pop_next")),
-                    self.busy.eq(self.insn.valid | ~stages.empty),
-                ]
+                m.d.comb += [*flags.waits(self.insn.valid),
+                             self.busy.eq(self.insn.valid | ~stages.empty)]
                 # LOADs (which share the ACC write port) and FINISH wait for the uops of
                 # earlier instructions to drain; GEMM and ALU may follow them directly.
                 may_start = stages.empty | (op == Opcode.GEMM) | (op == Opcode.ALU)

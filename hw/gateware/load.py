@@ -10,7 +10,6 @@ reads both buffers through non-transparent read ports.
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, unsigned
-from amaranth.lib import stream
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -21,7 +20,7 @@ from .component import ConfiguredComponent
 from .formats import header_layout, memory_layout
 from .interfaces import DmaReadSignature, SramReadSignature
 from .load_engine import LoadEngine, share_dma
-from .tokens import TokenFlags, token_members
+from .stage import TokenFlags, stage_members, status_members
 
 __all__ = ["LoadModule"]
 
@@ -36,32 +35,21 @@ class LoadModule(ConfiguredComponent):
 
     Members
     -------
-    insn : In(stream.Signature(insn_width))
-        The load queue.
-    dma : Out(DmaReadSignature)
-        Reads input and weight tiles.
-    c2l : Out(TokenInSignature)
-        Tokens popped by ``pop_next`` (compute -> load).
-    l2c : Out(TokenOutSignature)
-        Tokens pushed by ``push_next`` (load -> compute).
+    insn, dma, c2l, l2c :
+        The load queue, the DMA client reading input and weight tiles, the tokens popped
+        by ``pop_next`` and pushed by ``push_next`` (:func:`.stage.stage_members`).
     inp_rd, wgt_rd : In(SramReadSignature)
         The compute module's read ports into INP and WGT.
-    busy : Out(1)
-        An instruction is waiting for its token or executing.
-    wait_next : Out(1)
-        The head instruction waits for a compute->load token.
-    insn_done : Out(1)
-        Pulses once per completed instruction.
+    busy, wait_next, insn_done : Out(1)
+        See :func:`.stage.status_members`.
     """
 
     def _ports(self, c: VTAConfig) -> dict:
         return {
-            "insn": In(stream.Signature(c.insn_width)),
-            "dma": Out(DmaReadSignature(c)),
-            **token_members(LOAD),
+            **stage_members(c, LOAD, Out(DmaReadSignature(c))),
             "inp_rd": In(SramReadSignature(c.inp_depth, c.inp_elem_bytes * 8)),
             "wgt_rd": In(SramReadSignature(c.wgt_depth, c.wgt_elem_bytes * 8)),
-            "busy": Out(1), "wait_next": Out(1), "insn_done": Out(1),
+            **status_members(LOAD),
         }
 
     def elaborate(self, platform) -> Module:
@@ -93,8 +81,7 @@ class LoadModule(ConfiguredComponent):
 
         with m.FSM(name="load"):
             with m.State("IDLE"):
-                m.d.comb += [self.busy.eq(self.insn.valid),
-                             self.wait_next.eq(flags.waiting(self.insn.valid, "pop_next"))]
+                m.d.comb += [self.busy.eq(self.insn.valid), *flags.waits(self.insn.valid)]
                 with m.If(self.insn.valid & flags.ready()):
                     m.d.comb += [self.insn.ready.eq(1), *flags.pop()]
                     m.d.sync += flags.latch()

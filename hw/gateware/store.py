@@ -17,9 +17,8 @@ ignored (they must be zero; the functional simulator reports non-zero pads).
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import stream
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
 from ..config import VTAConfig
 from ..isa import Opcode
@@ -28,7 +27,7 @@ from .component import ConfiguredComponent
 from .formats import header_layout, memory_layout
 from .interfaces import DmaWriteSignature, SramReadSignature
 from .row_dma import LaneWalk, RowRequests
-from .tokens import TokenFlags, token_members
+from .stage import TokenFlags, stage_members, status_members
 
 __all__ = ["StoreModule"]
 
@@ -43,33 +42,22 @@ class StoreModule(ConfiguredComponent):
 
     Members
     -------
-    insn : In(stream.Signature(insn_width))
-        The store queue.
-    dma : Out(DmaWriteSignature)
-        Writes OUT rows to DRAM.
-    c2s : Out(TokenInSignature)
-        Tokens popped by ``pop_prev`` (compute -> store).
-    s2c : Out(TokenOutSignature)
-        Tokens pushed by ``push_prev`` (store -> compute).
+    insn, dma, c2s, s2c :
+        The store queue, the DMA client writing OUT rows, the tokens popped by
+        ``pop_prev`` and pushed by ``push_prev`` (:func:`.stage.stage_members`).
     out_rd : Out(SramReadSignature)
         Read port into the compute module's OUT buffer.
-    busy : Out(1)
-        An instruction is waiting for its token or executing.
-    wait_prev : Out(1)
-        The head instruction waits for a compute->store token.
-    insn_done : Out(1)
-        Pulses once per completed instruction.
+    busy, wait_prev, insn_done : Out(1)
+        See :func:`.stage.status_members`.
     """
 
     FIFO_DEPTH = 4
 
     def _ports(self, c: VTAConfig) -> dict:
         return {
-            "insn": In(stream.Signature(c.insn_width)),
-            "dma": Out(DmaWriteSignature(c)),
-            **token_members(STORE),
+            **stage_members(c, STORE, Out(DmaWriteSignature(c))),
             "out_rd": Out(SramReadSignature(c.out_depth, c.out_elem_bytes * 8)),
-            "busy": Out(1), "wait_prev": Out(1), "insn_done": Out(1),
+            **status_members(STORE),
         }
 
     def elaborate(self, platform) -> Module:
@@ -155,8 +143,7 @@ class StoreModule(ConfiguredComponent):
 
         with m.FSM(name="store"):
             with m.State("IDLE"):
-                m.d.comb += [self.busy.eq(self.insn.valid),
-                             self.wait_prev.eq(flags.waiting(self.insn.valid, "pop_prev"))]
+                m.d.comb += [self.busy.eq(self.insn.valid), *flags.waits(self.insn.valid)]
                 with m.If(self.insn.valid & flags.ready()):
                     m.d.comb += [self.insn.ready.eq(1), *flags.pop()]
                     m.d.sync += [*flags.latch(), insn.eq(word)]

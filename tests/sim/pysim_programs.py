@@ -79,19 +79,19 @@ def gemm_requant(config: VTAConfig, dram: Dram, rng: np.random.Generator) -> Pro
     s = InsnStream()
     # 4 rows x 4 columns: one zero row above, one below, one zero column on the left.
     s.emit(isa.Load(memory_type=MemType.INP, sram_base=0, dram_base=inp, y_size=2,
-                       x_size=3, x_stride=4, y_pad_0=1, y_pad_1=1, x_pad_0=1))
+                    x_size=3, x_stride=4, y_pad_0=1, y_pad_1=1, x_pad_0=1))
     s.emit(isa.Load(memory_type=MemType.WGT, sram_base=0, dram_base=wgt, y_size=1,
-                       x_size=4, x_stride=4))
+                    x_size=4, x_stride=4))
     s.dep_push(L, C)
     s.dep_pop(L, C)
     s.emit(isa.Load(memory_type=MemType.UOP, sram_base=0, dram_base=uop, y_size=1,
-                       x_size=8, x_stride=8))
+                    x_size=8, x_stride=8))
     nest = dict(uop_bgn=0, uop_end=4, iter_out=4, iter_in=1, dst_factor_out=4,
                 src_factor_out=4)
     s.emit(isa.Gemm(reset=1, **nest))
     s.emit(isa.Gemm(**nest, wgt_factor_in=0))
     s.emit(isa.Gemm(uop_bgn=0, uop_end=4, iter_out=2, iter_in=2, dst_factor_out=8,
-                       dst_factor_in=4, src_factor_out=4, src_factor_in=8, wgt_factor_out=1))
+                    dst_factor_in=4, src_factor_out=4, src_factor_in=8, wgt_factor_out=1))
     alu = dict(uop_bgn=4, uop_end=8, iter_out=4, iter_in=1, dst_factor_out=4,
                src_factor_out=4, use_imm=1)
     s.emit(isa.Alu(alu_opcode=AluOp.SHR, imm=3, **alu))
@@ -117,20 +117,20 @@ def alu_tensor(config: VTAConfig, dram: Dram, rng: np.random.Generator) -> Progr
     s.dep_push(L, C)          # nothing to load: a NOP carries the token
     s.dep_pop(L, C)
     s.emit(isa.Load(memory_type=MemType.UOP, sram_base=0, dram_base=uop, y_size=1,
-                       x_size=8, x_stride=8))
+                    x_size=8, x_stride=8))
     s.emit(isa.Load(memory_type=MemType.ACC, sram_base=0, dram_base=acc, y_size=3,
-                       x_size=6, x_stride=8, x_pad_0=1, x_pad_1=1, y_pad_1=1))
+                    x_size=6, x_stride=8, x_pad_0=1, x_pad_1=1, y_pad_1=1))
     nest = dict(uop_bgn=0, uop_end=8, iter_out=1, iter_in=1)
     s.emit(isa.Alu(alu_opcode=AluOp.ADD, **nest))
     s.emit(isa.Alu(alu_opcode=AluOp.MIN, **nest))
     s.emit(isa.Alu(alu_opcode=AluOp.MAX, uop_bgn=0, uop_end=4, iter_out=2, iter_in=1,
-                      dst_factor_out=4, src_factor_out=4))
+                   dst_factor_out=4, src_factor_out=4))
     s.emit(isa.Alu(alu_opcode=AluOp.SHR, **nest))
     s.emit(isa.Alu(alu_opcode=AluOp.SHR, use_imm=1, imm=-3, uop_bgn=0, uop_end=8,
-                      iter_out=4, iter_in=1, dst_factor_out=8))
+                   iter_out=4, iter_in=1, dst_factor_out=8))
     # Back-to-back updates of the same row (hazard forwarding).
     s.emit(isa.Alu(alu_opcode=AluOp.ADD, use_imm=1, imm=1000, uop_bgn=0, uop_end=1,
-                      iter_out=6, iter_in=1))
+                   iter_out=6, iter_in=1))
     s.emit(isa.Alu(alu_opcode=AluOp.ADD, uop_bgn=0, uop_end=1, iter_out=5, iter_in=1))
     s.dep_push(C, S)
     s.dep_push(C, L)

@@ -167,7 +167,7 @@ def test_errors_are_raised_before_data_is_touched_by_later_instructions():
     a = np.ones((2, 1, 16), np.int32)
     s = InsnStream()
     s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                                   y_size=1, x_size=2, x_stride=2))
+                    y_size=1, x_size=2, x_stride=2))
     s.emit(isa.Store(memory_type=MemType.ACC), COMPUTE)    # misrouted on purpose
     s.emit(isa.Store(memory_type=MemType.OUT))
     s.emit(isa.Load(memory_type=MemType.INP))

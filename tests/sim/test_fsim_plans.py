@@ -340,13 +340,13 @@ def conv_program(m: Machine, uops, loops, n_inp, n_wgt, *, acc_rows=64,
         if r == 0 and rounds == 2 and reload_data:
             s.dep_push(COMPUTE, LOAD)
     s.emit(isa.Alu(uop_bgn=len(uops), uop_end=len(uops) + 1,
-                                  iter_out=acc_rows, iter_in=1, dst_factor_out=1,
-                                  alu_opcode=AluOp.SHR, use_imm=1, imm=7))
+                   iter_out=acc_rows, iter_in=1, dst_factor_out=1,
+                   alu_opcode=AluOp.SHR, use_imm=1, imm=7))
     out = m.zeros(MemType.OUT, acc_rows)
     s.dep_push(COMPUTE, STORE)
     s.dep_pop(COMPUTE, STORE)
     s.emit(isa.Store(memory_type=MemType.OUT, dram_base=out, y_size=1,
-                                  x_size=acc_rows, x_stride=acc_rows))
+                     x_size=acc_rows, x_stride=acc_rows))
     s.dep_push(STORE, COMPUTE)
     s.dep_pop(STORE, COMPUTE)
     s.commit_pending_pop(COMPUTE)
@@ -414,7 +414,7 @@ def test_strided_load_ending_at_dram_end():
     m.dram.write(base * eb, data.view(np.uint8))
     s = InsnStream()
     s.emit(isa.Load(memory_type=MemType.INP, dram_base=base, y_size=y, x_size=x,
-                                x_stride=pitch, x_pad_0=1))
+                    x_stride=pitch, x_pad_0=1))
     s.dep_push(LOAD, COMPUTE)
     s.dep_pop(LOAD, COMPUTE)
     s.commit_pending_pop(COMPUTE)
@@ -451,10 +451,10 @@ def test_out_of_stream_order_program():
     s = InsnStream()
     s.dep_pop(LOAD, COMPUTE)
     s.emit(isa.Load(memory_type=MemType.UOP, sram_base=0,
-                                   dram_base=m.put_uops([isa.Uop()]), y_size=1, x_size=1,
-                                   x_stride=1))
+                    dram_base=m.put_uops([isa.Uop()]), y_size=1, x_size=1,
+                    x_stride=1))
     s.emit(isa.Load(memory_type=MemType.INP, dram_base=m.put(MemType.INP, inp),
-                                y_size=1, x_size=4, x_stride=4))
+                    y_size=1, x_size=4, x_stride=4))
     s.dep_push(LOAD, COMPUTE)
     s.emit(isa.Finish())
     addr = m.place(s.insns)

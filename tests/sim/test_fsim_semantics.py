@@ -27,7 +27,7 @@ def store_tail(m: Machine, s: InsnStream, n: int, sram_base: int = 0) -> int:
     s.dep_push(COMPUTE, STORE)
     s.dep_pop(COMPUTE, STORE)
     s.emit(isa.Store(memory_type=MemType.OUT, sram_base=sram_base, dram_base=out,
-                                  y_size=1, x_size=n, x_stride=n))
+                     y_size=1, x_size=n, x_stride=n))
     s.dep_push(STORE, COMPUTE)
     s.dep_pop(STORE, COMPUTE)
     s.commit_pending_pop(COMPUTE)
@@ -42,14 +42,14 @@ def alu_program(m: Machine, a: np.ndarray, op: int, *, imm: int | None = None,
     s = InsnStream()
     s.emit(m.uop_load([isa.Uop(dst_idx=0, src_idx=n)]))
     s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                                   y_size=1, x_size=n, x_stride=n))
+                    y_size=1, x_size=n, x_stride=n))
     if b is not None:
         s.emit(isa.Load(memory_type=MemType.ACC, sram_base=n,
-                                       dram_base=m.put(MemType.ACC, b), y_size=1, x_size=n,
-                                       x_stride=n))
+                        dram_base=m.put(MemType.ACC, b), y_size=1, x_size=n,
+                        x_stride=n))
     s.emit(isa.Alu(uop_bgn=0, uop_end=1, iter_out=n, iter_in=1,
-                                  dst_factor_out=1, src_factor_out=1, alu_opcode=op,
-                                  use_imm=int(imm is not None), imm=imm or 0))
+                   dst_factor_out=1, src_factor_out=1, alu_opcode=op,
+                   use_imm=int(imm is not None), imm=imm or 0))
     return s, store_tail(m, s, n)
 
 
@@ -112,7 +112,7 @@ def test_padded_load(mt, pads):
     s = InsnStream()
     stage = COMPUTE if mt == MemType.ACC else LOAD
     s.emit(isa.Load(memory_type=mt, sram_base=5, dram_base=base, y_size=y, x_size=x,
-                           x_stride=stride, **pads))
+                    x_stride=stride, **pads))
     if stage == LOAD:
         s.dep_push(LOAD, COMPUTE)
         s.dep_pop(LOAD, COMPUTE)
@@ -135,8 +135,8 @@ def test_acc_8bit_load_sign_extends():
     src = RNG.integers(-128, 128, (6, c.batch, c.block_out), dtype=np.int8)
     s = InsnStream()
     s.emit(isa.Load(memory_type=MemType.ACC_8BIT, sram_base=3,
-                                   dram_base=m.put(MemType.ACC_8BIT, src), y_size=2, x_size=3,
-                                   x_stride=3, x_pad_0=1))
+                    dram_base=m.put(MemType.ACC_8BIT, src), y_size=2, x_size=3,
+                    x_stride=3, x_pad_0=1))
     s.emit(isa.Finish())
     stats = m.run(s, check_reference=True)
     want = np.pad(src.astype(np.int32).reshape(2, 3, c.batch, c.block_out),
@@ -155,14 +155,14 @@ def test_strided_store_and_uop_persistence_across_runs():
     m.run(first)
     s = InsnStream()
     s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                                   y_size=1, x_size=6, x_stride=6))
+                    y_size=1, x_size=6, x_stride=6))
     s.emit(isa.Alu(uop_bgn=100, uop_end=101, iter_out=6, iter_in=1,
-                                  dst_factor_out=1, alu_opcode=AluOp.ADD, use_imm=1, imm=1))
+                   dst_factor_out=1, alu_opcode=AluOp.ADD, use_imm=1, imm=1))
     out = m.zeros(MemType.OUT, 9)
     s.dep_push(COMPUTE, STORE)
     s.dep_pop(COMPUTE, STORE)
     s.emit(isa.Store(memory_type=MemType.OUT, dram_base=out, y_size=2, x_size=3,
-                                  x_stride=4))
+                     x_stride=4))
     s.dep_push(STORE, COMPUTE)
     s.dep_pop(STORE, COMPUTE)
     s.commit_pending_pop(COMPUTE)
@@ -182,19 +182,19 @@ def blocked_gemm(m: Machine, rows: int, kb: int, nb: int, shift: int, clip: bool
     b = RNG.integers(-128, 128, (nb, kb, c.block_out, c.block_in), dtype=np.int8)
     s = InsnStream()
     s.emit(isa.Load(memory_type=MemType.INP, dram_base=m.put(MemType.INP, a),
-                                y_size=rows, x_size=kb, x_stride=kb))
+                    y_size=rows, x_size=kb, x_stride=kb))
     s.emit(isa.Load(memory_type=MemType.WGT, dram_base=m.put(MemType.WGT, b),
-                                y_size=nb, x_size=kb, x_stride=kb))
+                    y_size=nb, x_size=kb, x_stride=kb))
     s.dep_push(LOAD, COMPUTE)
     uops = [isa.Uop(dst_idx=0, src_idx=k, wgt_idx=k) for k in range(kb)]
     uops += [isa.Uop(dst_idx=0, src_idx=0)]
     s.emit(m.uop_load(uops))
     s.emit(isa.Gemm(reset=1, uop_bgn=kb, uop_end=kb + 1, iter_out=rows * nb,
-                                   iter_in=1, dst_factor_out=1))
+                    iter_in=1, dst_factor_out=1))
     s.dep_pop(LOAD, COMPUTE)
     s.emit(isa.Gemm(uop_bgn=0, uop_end=kb, iter_out=rows, iter_in=nb,
-                                   dst_factor_out=nb, dst_factor_in=1, src_factor_out=kb,
-                                   wgt_factor_in=kb))
+                    dst_factor_out=nb, dst_factor_in=1, src_factor_out=kb,
+                    wgt_factor_in=kb))
     alu = dict(uop_bgn=kb, uop_end=kb + 1, iter_out=rows * nb, iter_in=1, dst_factor_out=1,
                src_factor_out=1, use_imm=1)
     s.emit(isa.Alu(alu_opcode=AluOp.SHR, imm=shift, **alu))
@@ -240,16 +240,16 @@ def test_gemm_wraps_int32_and_accumulates_duplicate_rows():
     start = np.full((2, c.batch, c.block_out), (1 << 31) - 1000, np.int32)
     s = InsnStream()
     s.emit(isa.Load(memory_type=MemType.INP, dram_base=m.put(MemType.INP, inp),
-                                y_size=1, x_size=4, x_stride=4))
+                    y_size=1, x_size=4, x_stride=4))
     s.emit(isa.Load(memory_type=MemType.WGT, dram_base=m.put(MemType.WGT, wgt),
-                                y_size=1, x_size=4, x_stride=4))
+                    y_size=1, x_size=4, x_stride=4))
     s.dep_push(LOAD, COMPUTE)
     s.emit(m.uop_load([isa.Uop(0, 0, 0), isa.Uop(1, 1, 1), isa.Uop(0, 2, 3)]))
     s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, start),
-                                   y_size=1, x_size=2, x_stride=2))
+                    y_size=1, x_size=2, x_stride=2))
     s.dep_pop(LOAD, COMPUTE)
     s.emit(isa.Gemm(uop_bgn=0, uop_end=3, iter_out=3, iter_in=2,
-                                   src_factor_in=1, wgt_factor_out=0))
+                    src_factor_in=1, wgt_factor_out=0))
     out = store_tail(m, s, 2)
     m.run(s, check_reference=True)
     dot = 127 * 127 * c.block_in
@@ -311,7 +311,7 @@ def test_shift_and_scale():
     s = InsnStream()
     s.emit(m.uop_load([isa.Uop(dst_idx=0, src_idx=0)]))
     s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                                   y_size=1, x_size=16, x_stride=16))
+                    y_size=1, x_size=16, x_stride=16))
     nest = dict(uop_bgn=0, uop_end=1, iter_out=4, iter_in=4, dst_factor_out=4, dst_factor_in=1,
                 use_imm=1)
     s.emit(isa.Alu(alu_opcode=AluOp.SHR, imm=6, **nest))
@@ -329,9 +329,9 @@ def test_alu_reads_rows_written_earlier_in_the_same_instruction():
     s = InsnStream()
     s.emit(m.uop_load([isa.Uop(dst_idx=1, src_idx=0)]))
     s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                                   y_size=1, x_size=10, x_stride=10))
+                    y_size=1, x_size=10, x_stride=10))
     s.emit(isa.Alu(uop_bgn=0, uop_end=1, iter_out=9, iter_in=1,
-                                  dst_factor_out=1, src_factor_out=1, alu_opcode=AluOp.ADD))
+                   dst_factor_out=1, src_factor_out=1, alu_opcode=AluOp.ADD))
     store_tail(m, s, 10)
     m.run(s, check_reference=True)
     assert np.array_equal(m.sim.acc[:10], np.cumsum(a, axis=0, dtype=np.int64).astype(np.int32))
@@ -344,11 +344,11 @@ def test_alu_repeated_destination_applies_in_order():
     s = InsnStream()
     s.emit(m.uop_load([isa.Uop(dst_idx=0, src_idx=1)]))
     s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                                   y_size=1, x_size=8, x_stride=8))
+                    y_size=1, x_size=8, x_stride=8))
     s.emit(isa.Alu(uop_bgn=0, uop_end=1, iter_out=7, iter_in=1,
-                                  src_factor_out=1, alu_opcode=AluOp.MAX))
+                   src_factor_out=1, alu_opcode=AluOp.MAX))
     s.emit(isa.Alu(uop_bgn=0, uop_end=1, iter_out=3, iter_in=1,
-                                  alu_opcode=AluOp.SHR, use_imm=1, imm=1))
+                   alu_opcode=AluOp.SHR, use_imm=1, imm=1))
     store_tail(m, s, 8)
     m.run(s, check_reference=True)
     assert np.array_equal(m.sim.acc[0], a.max(axis=0) >> 3)

@@ -30,6 +30,16 @@ def make(config: VTAConfig, latency: int = 6):
     return dut, dram, model, sim
 
 
+async def issue_requests(ctx, req, requests) -> None:
+    """Send the DMA requests ``(addr, beats)`` on the stream ``req``, one per handshake."""
+    for addr, beats in requests:
+        ctx.set(req.payload.addr, addr)
+        ctx.set(req.payload.beats, beats)
+        ctx.set(req.valid, 1)
+        await ctx.tick().until(req.ready)
+        ctx.set(req.valid, 0)
+
+
 def reader(dut, index, requests, got, *, stall=0.0, seed=0):
     """A read client: issues ``requests`` and records (cycle, data, last) of every beat."""
     port = dut.rd[index]
@@ -37,12 +47,7 @@ def reader(dut, index, requests, got, *, stall=0.0, seed=0):
     rng = random.Random(seed)
 
     async def issue(ctx):
-        for addr, beats in requests:
-            ctx.set(port.req.payload.addr, addr)
-            ctx.set(port.req.payload.beats, beats)
-            ctx.set(port.req.valid, 1)
-            await ctx.tick().until(port.req.ready)
-            ctx.set(port.req.valid, 0)
+        await issue_requests(ctx, port.req, requests)
 
     async def collect(ctx):
         cycle = 0
@@ -130,12 +135,7 @@ def test_writes_with_strobes_bursts_and_done():
     wr = dut.wr
 
     async def issue(ctx):
-        for addr, n in requests:
-            ctx.set(wr.req.payload.addr, addr)
-            ctx.set(wr.req.payload.beats, n)
-            ctx.set(wr.req.valid, 1)
-            await ctx.tick().until(wr.req.ready)
-            ctx.set(wr.req.valid, 0)
+        await issue_requests(ctx, wr.req, requests)
 
     async def send(ctx):
         for req in beats:

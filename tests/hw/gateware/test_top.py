@@ -73,15 +73,15 @@ def one_instruction(dev, kind: str, n_uops: int):
               allocs)
     s = InsnStream()
     s.emit(isa.Load(memory_type=MemType.INP, dram_base=inp, y_size=1, x_size=64,
-                       x_stride=64))
+                    x_stride=64))
     s.emit(isa.Load(memory_type=MemType.WGT, dram_base=wgt, y_size=1, x_size=4,
-                       x_stride=4))
+                    x_stride=4))
     s.dep_push(L, C)
     s.dep_pop(L, C)
     s.emit(isa.Load(memory_type=MemType.UOP, dram_base=uop, y_size=1, x_size=4,
-                       x_stride=4))
+                    x_stride=4))
     s.emit(isa.Load(memory_type=MemType.ACC, dram_base=acc, y_size=1, x_size=64,
-                       x_stride=64))
+                    x_stride=64))
     # iter_out x iter_in x 4 uops, rows wrap inside 64 rows of ACC / INP.
     nest = dict(uop_bgn=0, uop_end=4, iter_out=n_uops // 16, iter_in=4, dst_factor_out=0,
                 dst_factor_in=4, src_factor_out=1, src_factor_in=4)
@@ -125,20 +125,20 @@ def double_buffered(dev, blocks: int):
               allocs)
     s = InsnStream()
     s.emit(isa.Load(memory_type=MemType.WGT, dram_base=wgt, y_size=1, x_size=2,
-                       x_stride=2))
+                    x_stride=2))
     for b in range(blocks):
         h = b % 2
         if b >= 2:
             s.dep_pop(C, L)
         s.emit(isa.Load(memory_type=MemType.INP, sram_base=h * n, dram_base=inp + b * n,
-                           y_size=1, x_size=n, x_stride=n))
+                        y_size=1, x_size=n, x_stride=n))
         s.dep_push(L, C)
         s.dep_pop(L, C)
         if b >= 2:
             s.dep_pop(S, C)
         if b == 0:
             s.emit(isa.Load(memory_type=MemType.UOP, dram_base=uop, y_size=1, x_size=8,
-                               x_stride=8))
+                            x_stride=8))
         nest = dict(uop_bgn=4 * h, uop_end=4 * h + 4, iter_out=n // 4, iter_in=1,
                     dst_factor_out=4, src_factor_out=4)
         s.emit(isa.Gemm(reset=1, **nest))
@@ -148,7 +148,7 @@ def double_buffered(dev, blocks: int):
         s.dep_push(C, S)
         s.dep_pop(C, S)
         s.emit(isa.Store(sram_base=h * n, dram_base=out + b * n, y_size=1, x_size=n,
-                            x_stride=n))
+                         x_stride=n))
         s.dep_push(S, C)
     for _ in range(2):
         s.dep_pop(C, L)
