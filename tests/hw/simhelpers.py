@@ -25,6 +25,7 @@ from amaranth.sim import Simulator
 from vta.hw import isa
 from vta.hw.config import VTAConfig
 from vta.hw.gateware.compute import ComputeModule
+from vta.hw.gateware.gemm import GemmCore
 from vta.hw.gateware.load import LoadModule
 from vta.hw.gateware.store import StoreModule
 from vta.hw.gateware.tokens import TokenChannel
@@ -35,7 +36,8 @@ from vta.sim.dram import Dram
 
 __all__ = ["DmaReadServer", "DmaWriteServer", "Datapath", "DatapathResult", "run_datapath",
            "route", "run_fsim", "feed_stream", "fsim_sram_rows", "fill_nonzero",
-           "padding_loads", "run_cocotb", "cocotb_uint", "CocotbDmaReader", "cocotb_feed"]
+           "padding_loads", "run_cocotb", "cocotb_uint", "CocotbDmaReader", "cocotb_feed",
+           "pack_lanes", "unpack_lanes", "check_gemm_core", "accept_after_token"]
 
 
 class _DmaServer:
@@ -212,6 +214,24 @@ async def feed_stream(ctx, stream, words: list[int]) -> None:
     ctx.set(stream.valid, 0)
 
 
+async def accept_after_token(ctx, dut, word: int, channel: str, wait: str,
+                             cycles: int) -> None:
+    """Present ``word`` to a stage module; for ``cycles`` cycles it must wait (``wait`` high,
+    not accepted); given a token on ``channel`` it is accepted and pops it at once.
+    Returns one cycle later with the queue and the token withdrawn."""
+    token = getattr(dut, channel)
+    ctx.set(dut.insn.valid, 1)
+    ctx.set(dut.insn.payload, word)
+    for _ in range(cycles):
+        await ctx.tick()
+        assert ctx.get(getattr(dut, wait)) and ctx.get(dut.busy) and not ctx.get(dut.insn.ready)
+    ctx.set(token.valid, 1)
+    assert ctx.get(dut.insn.ready) and ctx.get(token.pop)
+    await ctx.tick()
+    ctx.set(dut.insn.valid, 0)
+    ctx.set(token.valid, 0)
+
+
 @dataclass
 class DatapathResult:
     """What :func:`run_datapath` measured."""
@@ -309,6 +329,38 @@ def fsim_sram_rows(config: VTAConfig, dram: Dram, loads: list[Load], window: int
     def rows(arr, n):
         return [int.from_bytes(arr[i].tobytes(), "little") for i in range(min(n, len(arr)))]
     return rows(fs.inp, window), rows(fs.wgt, window)
+
+
+def pack_lanes(values: np.ndarray, bits: int) -> int:
+    """The integer whose ``bits``-bit lanes hold ``values`` (two's complement, lane 0 low)."""
+    mask = (1 << bits) - 1
+    return sum((int(v) & mask) << (bits * i) for i, v in enumerate(values.reshape(-1)))
+
+
+def unpack_lanes(word: int, n: int, bits: int) -> np.ndarray:
+    """The ``n`` signed ``bits``-bit lanes of ``word`` (lane 0 low)."""
+    vals = [(word >> (bits * i)) & ((1 << bits) - 1) for i in range(n)]
+    return np.array([v - (1 << bits) if v >> (bits - 1) else v for v in vals], dtype=np.int64)
+
+
+def check_gemm_core(config: VTAConfig, tiles: list) -> None:
+    """Feed ``(inp, wgt)`` int8 tiles to a :class:`GemmCore` one per cycle; every dot
+    product must equal numpy's one cycle later."""
+    dut = GemmCore(config)
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    lanes = config.batch * config.block_out
+
+    async def bench(ctx):
+        for n, (inp, wgt) in enumerate(tiles):
+            ctx.set(dut.inp, pack_lanes(inp, 8))
+            ctx.set(dut.wgt, pack_lanes(wgt, 8))
+            await ctx.tick()
+            got = unpack_lanes(ctx.get(dut.dot), lanes, config.acc_width)
+            expected = (inp.astype(np.int64) @ wgt.T.astype(np.int64)).reshape(-1)
+            assert np.array_equal(got, expected), f"tile {n}: {got} != {expected}"
+    sim.add_testbench(bench)
+    sim.run()
 
 
 def fill_nonzero(dram: Dram, rng, nbytes: int) -> int:

@@ -35,14 +35,21 @@ def store_tail(m: Machine, s: InsnStream, n: int, sram_base: int = 0) -> int:
     return out
 
 
+def acc_stream(m: Machine, a: np.ndarray, uop: isa.Uop) -> InsnStream:
+    """A stream that loads ``uop`` into UOP[0] and ``a`` into ACC[0:n]."""
+    n = a.shape[0]
+    s = InsnStream()
+    s.emit(m.uop_load([uop]))
+    s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
+                    y_size=1, x_size=n, x_stride=n))
+    return s
+
+
 def alu_program(m: Machine, a: np.ndarray, op: int, *, imm: int | None = None,
                 b: np.ndarray | None = None) -> tuple[InsnStream, int]:
     """ACC[0:n] = a (and ACC[n:2n] = b); ALU over rows 0..n-1; store OUT rows 0..n-1."""
     n = a.shape[0]
-    s = InsnStream()
-    s.emit(m.uop_load([isa.Uop(dst_idx=0, src_idx=n)]))
-    s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                    y_size=1, x_size=n, x_stride=n))
+    s = acc_stream(m, a, isa.Uop(dst_idx=0, src_idx=n))
     if b is not None:
         s.emit(isa.Load(memory_type=MemType.ACC, sram_base=n,
                         dram_base=m.put(MemType.ACC, b), y_size=1, x_size=n,
@@ -308,10 +315,7 @@ def test_shift_and_scale():
     """TVM's shift-and-scale: (x >> s) + scale, then narrow."""
     m = Machine()
     a = acc_data(m, 16)
-    s = InsnStream()
-    s.emit(m.uop_load([isa.Uop(dst_idx=0, src_idx=0)]))
-    s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                    y_size=1, x_size=16, x_stride=16))
+    s = acc_stream(m, a, isa.Uop(dst_idx=0, src_idx=0))
     nest = dict(uop_bgn=0, uop_end=1, iter_out=4, iter_in=4, dst_factor_out=4, dst_factor_in=1,
                 use_imm=1)
     s.emit(isa.Alu(alu_opcode=AluOp.SHR, imm=6, **nest))
@@ -326,10 +330,7 @@ def test_alu_reads_rows_written_earlier_in_the_same_instruction():
     """A running sum along rows: uop k reads row k-1 written by uop k-1 (sequential)."""
     m = Machine()
     a = acc_data(m, 10)
-    s = InsnStream()
-    s.emit(m.uop_load([isa.Uop(dst_idx=1, src_idx=0)]))
-    s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                    y_size=1, x_size=10, x_stride=10))
+    s = acc_stream(m, a, isa.Uop(dst_idx=1, src_idx=0))
     s.emit(isa.Alu(uop_bgn=0, uop_end=1, iter_out=9, iter_in=1,
                    dst_factor_out=1, src_factor_out=1, alu_opcode=AluOp.ADD))
     store_tail(m, s, 10)
@@ -341,10 +342,7 @@ def test_alu_repeated_destination_applies_in_order():
     """The same row written by every uop: imm ops apply once per uop, tensor max-pools."""
     m = Machine()
     a = acc_data(m, 8)
-    s = InsnStream()
-    s.emit(m.uop_load([isa.Uop(dst_idx=0, src_idx=1)]))
-    s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                    y_size=1, x_size=8, x_stride=8))
+    s = acc_stream(m, a, isa.Uop(dst_idx=0, src_idx=1))
     s.emit(isa.Alu(uop_bgn=0, uop_end=1, iter_out=7, iter_in=1,
                    src_factor_out=1, alu_opcode=AluOp.MAX))
     s.emit(isa.Alu(uop_bgn=0, uop_end=1, iter_out=3, iter_in=1,

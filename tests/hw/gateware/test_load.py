@@ -13,6 +13,7 @@ from vta.sim.dram import Dram
 
 from tests.hw.simhelpers import (
     DmaReadServer,
+    accept_after_token,
     feed_stream,
     fill_nonzero,
     fsim_sram_rows,
@@ -112,16 +113,7 @@ def test_waits_for_compute_token():
     sim.add_process(DmaReadServer(dut.dma, dram, cfg.bus_bytes).process)
 
     async def bench(ctx):
-        ctx.set(dut.insn.valid, 1)
-        ctx.set(dut.insn.payload, word)
-        for _ in range(8):
-            await ctx.tick()
-            assert ctx.get(dut.wait_next) and ctx.get(dut.busy) and not ctx.get(dut.insn.ready)
-        ctx.set(dut.c2l.valid, 1)
-        assert ctx.get(dut.insn.ready) and ctx.get(dut.c2l.pop)
-        await ctx.tick()
-        ctx.set(dut.insn.valid, 0)
-        ctx.set(dut.c2l.valid, 0)
+        await accept_after_token(ctx, dut, word, "c2l", "wait_next", 8)
         pushes = 0
         for _ in range(4):
             pushes += ctx.get(dut.l2c.push)
