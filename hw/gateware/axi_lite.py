@@ -18,7 +18,7 @@ drivers and the manifest read one table.  Behaviour (SPEC section 7, HLS ``ap_ct
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Signal, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
@@ -27,7 +27,7 @@ from ..regmap import BY_NAME, COUNTERS, CTRL_DONE, CTRL_IDLE, CTRL_START, REGIST
 from .component import ConfiguredComponent
 from .interfaces import bus_signature
 
-__all__ = ["AxiLiteSignature", "ControlRegisters", "COUNTER_INCR_WIDTHS"]
+__all__ = ["ControlRegisters", "COUNTER_INCR_WIDTHS"]
 
 # How much each counter can grow in one cycle (bits of its ``incr`` input).
 COUNTER_INCR_WIDTHS: dict[str, int] = {
@@ -36,12 +36,6 @@ COUNTER_INCR_WIDTHS: dict[str, int] = {
     "DMA_RD_BYTES": 8, "DMA_WR_BYTES": 8, "GEMM_UOPS": 1, "ALU_UOPS": 1, "INSN_DONE": 2,
 }
 assert set(COUNTER_INCR_WIDTHS) == set(COUNTERS)
-
-
-def AxiLiteSignature(addr_width: int = CONTROL_ADDR_WIDTH) -> wiring.Signature:  # noqa: N802
-    """An AXI4-Lite port, master's view, Xilinx (upper-case) signal names
-    (:func:`vta.hw.ports.control_signals`)."""
-    return bus_signature(control_signals(addr_width))
 
 
 class ControlRegisters(ConfiguredComponent):
@@ -54,8 +48,8 @@ class ControlRegisters(ConfiguredComponent):
 
     Members
     -------
-    axi: ``In(AxiLiteSignature())``
-        The control slave port.
+    axi: ``In(bus_signature(control_signals()))``
+        The control slave port (:func:`vta.hw.ports.control_signals`, 32-bit data).
     start: ``Out(1)``
         One-cycle pulse when a run starts.
     running: ``Out(1)``
@@ -78,7 +72,7 @@ class ControlRegisters(ConfiguredComponent):
         incr_layout = data.StructLayout(
             {name: unsigned(w) for name, w in COUNTER_INCR_WIDTHS.items()})
         return {
-            "axi": In(AxiLiteSignature()),
+            "axi": In(bus_signature(control_signals())),
             "start": Out(1),
             "running": Out(1),
             "insn_count": Out(32),

@@ -18,7 +18,7 @@ port as ``m_axi_gmem_*`` unchanged.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Signal
-from amaranth.lib import fifo, wiring
+from amaranth.lib import fifo
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
@@ -32,15 +32,9 @@ from .interfaces import (
     bus_signature,
 )
 
-__all__ = ["AxiMasterSignature", "AxiMaster"]
+__all__ = ["AxiMaster"]
 
 _BOUNDARY = 4096
-
-
-def AxiMasterSignature(config: VTAConfig) -> wiring.Signature:  # noqa: N802 - type factory
-    """The AXI master port (master's view) for ``config``'s bus width and profile
-    (:func:`vta.hw.ports.memory_signals`)."""
-    return bus_signature(memory_signals(config))
 
 
 class AxiMaster(ConfiguredComponent):
@@ -62,7 +56,9 @@ class AxiMaster(ConfiguredComponent):
     -------
     rd: ``In(DmaReadSignature(config)).array(n_readers)``
     wr: ``In(DmaWriteSignature(config))``
-    axi: ``Out(AxiMasterSignature(config))``
+    axi: ``Out(bus_signature(memory_signals(config)))``
+        The AXI port (:func:`vta.hw.ports.memory_signals`: ``config``'s bus width and
+        profile).
     rd_bytes, wr_bytes: ``Out(8)``
         Bytes transferred this cycle (for the DMA counters).
     wr_idle: ``Out(1)``
@@ -91,7 +87,7 @@ class AxiMaster(ConfiguredComponent):
         return {
             "rd": In(DmaReadSignature(config)).array(self._n_readers),
             "wr": In(DmaWriteSignature(config)),
-            "axi": Out(AxiMasterSignature(config)),
+            "axi": Out(bus_signature(memory_signals(config))),
             "rd_bytes": Out(8),
             "wr_bytes": Out(8),
             "rd_idle": Out(1),

@@ -99,14 +99,6 @@ class LoadEngine(ConfiguredComponent):
             "wr": Out(SramWriteSignature(self._depth, self._sram_width)),
         }
 
-    @property
-    def elem_bytes(self) -> int:
-        return self._elem_bytes
-
-    @property
-    def depth(self) -> int:
-        return self._depth
-
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config

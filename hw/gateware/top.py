@@ -20,13 +20,22 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 from ..pipeline import CHANNELS, COMPUTE, LOAD, STAGES, STORE, Stage
-from ..ports import CLOCK, CONTROL_PREFIX, MEMORY_PREFIX, RESET, top_ports
+from ..ports import (
+    CLOCK,
+    CONTROL_PREFIX,
+    MEMORY_PREFIX,
+    RESET,
+    control_signals,
+    memory_signals,
+    top_ports,
+)
 from ..regmap import STATUS_BITS
-from .axi_lite import AxiLiteSignature, ControlRegisters
-from .axi_master import AxiMaster, AxiMasterSignature
+from .axi_lite import ControlRegisters
+from .axi_master import AxiMaster
 from .component import ConfiguredComponent, require_config
 from .compute import ComputeModule
 from .fetch import Fetch
+from .interfaces import bus_signature
 from .load import LoadModule
 from .store import StoreModule
 from .tokens import TokenChannel
@@ -128,8 +137,9 @@ class VTACore(ConfiguredComponent):
             m.submodules[f"tokens_{name}"] = channel
             m.d.comb += channel.clear.eq(ctrl.start)
 
-        _forward(m, self, ctrl.axi, CONTROL_PREFIX, AxiLiteSignature(), inner_is_master=False)
-        _forward(m, self, master.axi, MEMORY_PREFIX, AxiMasterSignature(cfg),
+        _forward(m, self, ctrl.axi, CONTROL_PREFIX, bus_signature(control_signals()),
+                 inner_is_master=False)
+        _forward(m, self, master.axi, MEMORY_PREFIX, bus_signature(memory_signals(cfg)),
                  inner_is_master=True)
         m.d.comb += self.interrupt.eq(ctrl.interrupt)
 

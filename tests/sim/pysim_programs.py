@@ -157,9 +157,9 @@ def run_on_both(device, program: Program) -> tuple[object, object, Dram]:
     return result, stats, ref
 
 
-def assert_same(device, program: Program, what: str) -> object:
-    """Run on pysim and fsim; DRAM and GEMM/ALU/instruction counters must agree exactly."""
-    result, stats, ref = run_on_both(device, program)
+def assert_matches(device, result, stats, ref: Dram, what: str) -> None:
+    """The device's DRAM equals fsim's (``ref``) and the GEMM/ALU/instruction/written-byte
+    counters of the run equal fsim's ``stats``."""
     dram = device.memory
     if not np.array_equal(dram.mem, ref.mem):
         diff = np.flatnonzero(dram.mem != ref.mem)
@@ -168,4 +168,10 @@ def assert_same(device, program: Program, what: str) -> object:
     expect = stats.counters()
     for name in ("GEMM_UOPS", "ALU_UOPS", "INSN_DONE", "DMA_WR_BYTES"):
         assert result.counters[name] == expect[name], (what, name, result.counters, expect)
+
+
+def assert_same(device, program: Program, what: str) -> object:
+    """Run on pysim and fsim; DRAM and GEMM/ALU/instruction counters must agree exactly."""
+    result, stats, ref = run_on_both(device, program)
+    assert_matches(device, result, stats, ref, what)
     return result
