@@ -37,7 +37,8 @@ from vta.sim.dram import Dram
 __all__ = ["DmaReadServer", "DmaWriteServer", "Datapath", "DatapathResult", "run_datapath",
            "route", "run_fsim", "feed_stream", "fsim_sram_rows", "fill_nonzero",
            "padding_loads", "run_cocotb", "cocotb_uint", "CocotbDmaReader", "cocotb_feed",
-           "pack_lanes", "unpack_lanes", "check_gemm_core", "accept_after_token"]
+           "pack_lanes", "unpack_lanes", "check_gemm_core", "accept_after_token",
+           "cocotb_reset"]
 
 
 class _DmaServer:
@@ -488,6 +489,20 @@ class CocotbDmaReader(_DmaServer):
                 addr, beats = payload & ((1 << 64) - 1), payload >> 64
                 self.requests.append((addr, beats))
                 pending.append([cycle + self.latency, addr, beats])
+
+
+async def cocotb_reset(dut, **inputs: int) -> None:
+    """Start a 10 ns clock on ``dut.clk``, hold ``dut.rst`` for two cycles with the given
+    inputs (port name -> value) driven, then release it."""
+    from cocotb.clock import Clock
+    from cocotb.triggers import ClockCycles
+
+    Clock(dut.clk, 10, unit="ns").start()
+    dut.rst.value = 1
+    for name, value in inputs.items():
+        getattr(dut, name).value = value
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
 
 
 async def cocotb_feed(dut, prefix: str, words: list[int]) -> None:

@@ -16,6 +16,7 @@ from vta.sim.dram import Dram
 from tests.hw.simhelpers import (
     CocotbDmaReader,
     cocotb_feed,
+    cocotb_reset,
     cocotb_uint,
     fsim_sram_rows,
     padding_loads,
@@ -39,8 +40,7 @@ except ImportError:                     # pragma: no cover - the dev extra insta
 if cocotb is not None:
     @cocotb.test()
     async def load_padding_cases(dut):
-        from cocotb.clock import Clock
-        from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
+        from cocotb.triggers import FallingEdge, ReadOnly
 
         cfg = TINY
         rng = np.random.default_rng(0)
@@ -49,14 +49,7 @@ if cocotb is not None:
         window = cfg.inp_depth
         exp_inp, exp_wgt = fsim_sram_rows(cfg, dram, loads, window)
 
-        Clock(dut.clk, 10, unit="ns").start()
-        dut.rst.value = 1
-        dut.insn__valid.value = 0
-        dut.c2l__valid.value = 1
-        dut.inp_rd__en.value = 0
-        dut.wgt_rd__en.value = 0
-        await ClockCycles(dut.clk, 2)
-        dut.rst.value = 0
+        await cocotb_reset(dut, insn__valid=0, c2l__valid=1, inp_rd__en=0, wgt_rd__en=0)
         cocotb.start_soon(CocotbDmaReader(dut, "dma", dram, cfg.bus_bytes, stall=0.2).run())
         cocotb.start_soon(cocotb_feed(dut, "insn", [isa.encode_one(x, cfg) for x in loads]))
         done = 0

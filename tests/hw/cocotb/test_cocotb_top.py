@@ -18,7 +18,7 @@ from vta.sim.dram import Dram
 from vta.sim.fsim import FunctionalSimulator
 from vta.sim.progen import random_program
 
-from tests.hw.simhelpers import run_cocotb
+from tests.hw.simhelpers import cocotb_reset, run_cocotb
 
 # cocotbext-axi's AxiRam speaks AXI4 (8-bit AxLEN): the AXI3 profile runs in pysim.
 TINY = VTAConfig.preset("tiny").replace(AXI_PROFILE="axi4")
@@ -131,16 +131,9 @@ if cocotb is not None:
     async def token_channel(dut):
         if _is_top(dut):
             return
-        from cocotb.clock import Clock
         from cocotb.triggers import ClockCycles, FallingEdge
 
-        Clock(dut.clk, 10, unit="ns").start()
-        dut.rst.value = 1
-        dut.producer__push.value = 0
-        dut.consumer__pop.value = 0
-        dut.clear.value = 0
-        await ClockCycles(dut.clk, 2)
-        dut.rst.value = 0
+        await cocotb_reset(dut, producer__push=0, consumer__pop=0, clear=0)
         await FallingEdge(dut.clk)
         assert dut.consumer__valid.value == 0
         dut.consumer__pop.value = 1                  # a pop without a token is ignored
