@@ -209,12 +209,14 @@ class IsaLayout:
     uop: tuple[Field, ...]
 
     def field(self, opcode: Opcode, name: str) -> Field:
+        """The field ``name`` of ``opcode``'s format (``KeyError`` if it has none)."""
         for f in self.formats[opcode]:
             if f.name == name:
                 return f
         raise KeyError(name)
 
     def uop_field(self, name: str) -> Field:
+        """The micro-op field ``name``."""
         for f in self.uop:
             if f.name == name:
                 return f
@@ -385,10 +387,10 @@ def count_gemm_uops(data: bytes | bytearray | memoryview, config: VTAConfig) -> 
     if len(data) % n:
         raise IsaError(f"instruction stream of {len(data)} bytes is not a multiple of {n} bytes")
     words = np.frombuffer(bytes(data), dtype="<u8").reshape(-1, n // 8)
-    fmt = layout_for(config).formats[Opcode.GEMM]
+    layout = layout_for(config)
 
     def field(name: str) -> np.ndarray:
-        f = next(x for x in fmt if x.name == name)
+        f = layout.field(Opcode.GEMM, name)
         return ((words[:, f.lsb // 64] >> np.uint64(f.lsb % 64))
                 & np.uint64((1 << f.width) - 1)).astype(np.int64)
 
