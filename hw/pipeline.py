@@ -2,8 +2,10 @@
 
 Every layer that needs to know which module runs an instruction, which flags a module may
 set, which token channel a flag pops or pushes, or what an instruction that only moves
-tokens looks like, reads it here: the gateware (fetch routing, the token channels of the
-top level), fsim, the runtime's instruction stream, the compiler and the test helpers.
+tokens looks like, reads it here: the gateware (fetch routing, each stage module's token
+ports, the token channels of the top level), fsim and the reference interpreter, the
+instruction stream (:mod:`vta.hw.insn_stream`), the runtime, the compiler, progen and the
+test helpers.
 Adding a memory type or a token channel means editing the tables of this module only.
 
 Facts (SPEC section 5, TVM's VTA runtime numbering):
@@ -12,7 +14,8 @@ Facts (SPEC section 5, TVM's VTA runtime numbering):
   dependency flags are relative to that order.
 * Routing: STORE -> store; LOAD of INP or WGT -> load; everything else (LOAD of UOP, ACC,
   ACC_8BIT, GEMM, ALU, FINISH) -> compute.  A LOAD of OUT or a STORE of anything but OUT
-  does not exist.
+  does not exist (:func:`stage_of` rejects it; :func:`fetch_queue` is where the hardware's
+  fetch unit sends any word, valid or not).
 * Four channels, each with one producer and one consumer stage: ``l2c`` (load -> compute),
   ``c2l``, ``c2s``, ``s2c``, in the order the STATUS register and manifests list them.
 * A no-op is a LOAD/STORE with ``x_size == 0``: it only pops and pushes tokens.  Each stage
