@@ -27,10 +27,12 @@ from __future__ import annotations
 from .isa import CLASSES, FORMAT_FIELDS, HEADER_FIELDS, Instruction, Opcode
 from .pipeline import (
     CHANNELS,
+    COMPUTE,
     LOADABLE,
     NOP_MEMORY_TYPE,
     STAGES,
     STORABLE,
+    STORE,
     Stage,
     channel_between,
     stage_of,
@@ -58,16 +60,10 @@ _POP_PREV, _POP_NEXT = FLAG_COLUMNS["pop_prev"], FLAG_COLUMNS["pop_next"]
 _PUSH_PREV, _PUSH_NEXT = FLAG_COLUMNS["push_prev"], FLAG_COLUMNS["push_next"]
 # Per channel (producer, consumer): the producer's push column, and whether the
 # consumer's pop is pop_prev (else pop_next).
-_PUSH_COLUMN = {(ch.producer, ch.consumer): FLAG_COLUMNS[ch.push_flag] for ch in CHANNELS}
-_POPS_PREV = {(ch.producer, ch.consumer): ch.pop_flag == "pop_prev" for ch in CHANNELS}
-
-
-def _channel(table: dict, from_stage: int, to_stage: int):
-    """``table``'s entry for the channel from ``from_stage`` to ``to_stage``."""
-    entry = table.get((from_stage, to_stage))
-    if entry is None:
-        channel_between(from_stage, to_stage)      # raises, naming the problem
-    return entry
+_PUSH_COLUMN = {(int(ch.producer), int(ch.consumer)): FLAG_COLUMNS[ch.push_flag]
+                for ch in CHANNELS}
+_POPS_PREV = {(int(ch.producer), int(ch.consumer)): ch.pop_flag == "pop_prev"
+              for ch in CHANNELS}
 
 
 def to_row(insn: Instruction) -> list[int]:
@@ -107,8 +103,8 @@ def stage_of_row(row: list[int]) -> Stage:
     if op == _LOAD:
         return _LOAD_STAGE[row[MEMORY_TYPE]]
     if op == _STORE:
-        return Stage.STORE
-    return Stage.COMPUTE
+        return STORE
+    return COMPUTE
 
 
 def _push_stage(row: list[int]) -> Stage | None:
@@ -116,11 +112,11 @@ def _push_stage(row: list[int]) -> Stage | None:
     # to the store stage.
     op = row[0]
     if op == _GEMM or op == _ALU:
-        return Stage.COMPUTE
+        return COMPUTE
     if op == _LOAD:
         return None if row[X_SIZE] == 0 else _LOAD_STAGE[row[MEMORY_TYPE]]
     if op == _STORE:
-        return Stage.STORE
+        return STORE
     return None
 
 
@@ -202,15 +198,19 @@ class InsnStream:
 
     def dep_pop(self, from_stage: int, to_stage: int) -> None:
         """Make the next instruction of ``to_stage`` wait for a token from ``from_stage``."""
-        pending = self.pending_prev if _channel(_POPS_PREV, from_stage, to_stage) \
-            else self.pending_next
+        prev = _POPS_PREV.get((from_stage, to_stage))
+        if prev is None:
+            channel_between(from_stage, to_stage)      # raises, naming the problem
+        pending = self.pending_prev if prev else self.pending_next
         if pending[to_stage]:
             self.commit_pending_pop(to_stage)
         pending[to_stage] = 1
 
     def dep_push(self, from_stage: int, to_stage: int) -> None:
         """Send a token from ``from_stage`` (after its last instruction) to ``to_stage``."""
-        col = _channel(_PUSH_COLUMN, from_stage, to_stage)
+        col = _PUSH_COLUMN.get((from_stage, to_stage))
+        if col is None:
+            channel_between(from_stage, to_stage)      # raises, naming the problem
         self.commit_pending_pop(from_stage)
         if self.rows:
             last = self.rows[-1]

@@ -60,7 +60,7 @@ _LOAD, _STORE, _GEMM, _ALU, _FINISH = (int(isa.Opcode.LOAD), int(isa.Opcode.STOR
                                        int(isa.Opcode.GEMM), int(isa.Opcode.ALU),
                                        int(isa.Opcode.FINISH))
 # Memory types load_buffer_2d takes (uops are loaded by the kernel cache) and their stages.
-_LOADABLE = {int(mt): stage for mt, stage in LOADABLE.items() if mt != isa.MemType.UOP}
+_LOADABLE = {int(mt): int(stage) for mt, stage in LOADABLE.items() if mt != isa.MemType.UOP}
 # The order the stages' no-ops carry tokens across a batch boundary.
 _CARRY_ORDER = (LOAD, STORE, COMPUTE)
 _SYNC_RESERVE = 8        # rows a call may add beyond its own, before the room check
@@ -391,13 +391,15 @@ class CommandQueue:
     def dep_push(self, from_stage: int, to_stage: int) -> None:
         """Send a token from stage ``from_stage`` to ``to_stage`` (1 load, 2 compute,
         3 store) after the last instruction of ``from_stage``."""
-        _check_pair("dep_push", from_stage, to_stage)
+        if (from_stage, to_stage) not in _PAIRS:
+            _pair_error("dep_push", from_stage, to_stage)
         self._room(2)
         self._stream.dep_push(from_stage, to_stage)
 
     def dep_pop(self, from_stage: int, to_stage: int) -> None:
         """Make the next instruction of ``to_stage`` wait for a token from ``from_stage``."""
-        _check_pair("dep_pop", from_stage, to_stage)
+        if (from_stage, to_stage) not in _PAIRS:
+            _pair_error("dep_pop", from_stage, to_stage)
         self._room(2)
         self._stream.dep_pop(from_stage, to_stage)
 
@@ -538,7 +540,12 @@ def _no_tokens() -> dict[str, int]:
     return {ch.name: 0 for ch in CHANNELS}
 
 
-def _check_pair(what: str, from_stage: int, to_stage: int) -> None:
+# (producer, consumer) stage numbers of every token channel: a fast check per call.
+_PAIRS = frozenset((int(ch.producer), int(ch.consumer)) for ch in CHANNELS)
+
+
+def _pair_error(what: str, from_stage: int, to_stage: int) -> None:
+    """Raise the :class:`CommandError` of a stage pair no channel connects."""
     try:
         channel_between(from_stage, to_stage)
     except IsaError as e:

@@ -13,42 +13,46 @@ from collections import deque
 
 from vta.hw import asm
 from vta.hw.insn_stream import FLAG_COLUMNS, X_SIZE, from_row, stage_of_row
-from vta.hw.pipeline import CHANNELS, DEP_FLAGS, STAGES, Stage, allowed_flags, is_nop
+from vta.hw.pipeline import (
+    CHANNELS,
+    DEP_FLAGS,
+    STAGES,
+    Stage,
+    allowed_flags,
+    channels_popped,
+    channels_pushed,
+    is_nop,
+)
 
 from .errors import CommandError
 
 __all__ = ["token_totals", "check_deadlock", "dump"]
 
-# Per channel: (name, producer, producer's push column, consumer, consumer's pop column).
-_CHANNEL_COLUMNS = tuple((ch.name, ch.producer, FLAG_COLUMNS[ch.push_flag], ch.consumer,
-                          FLAG_COLUMNS[ch.pop_flag]) for ch in CHANNELS)
-# Per stage: the flag columns it may not set.
-_FORBIDDEN = {stage: tuple(FLAG_COLUMNS[f] for f in DEP_FLAGS if f not in allowed_flags(stage))
-              for stage in STAGES}
+# Tables indexed by stage number (TVM's 1, 2, 3), so the replay runs on plain lists:
+# the (pop column, channel index) pairs a stage consumes, the (push column, channel index)
+# pairs it produces, and the flag columns it may not set.
+_NAMES = [ch.name for ch in CHANNELS]
+_POPS: list[tuple[tuple[int, int], ...]] = [()] * (max(STAGES) + 1)
+_PUSHES: list[tuple[tuple[int, int], ...]] = [()] * (max(STAGES) + 1)
+_FORBIDDEN: list[tuple[int, ...]] = [()] * (max(STAGES) + 1)
+for _s in STAGES:
+    _POPS[_s] = tuple((FLAG_COLUMNS[ch.pop_flag], ch.index) for ch in channels_popped(_s))
+    _PUSHES[_s] = tuple((FLAG_COLUMNS[ch.push_flag], ch.index) for ch in channels_pushed(_s))
+    _FORBIDDEN[_s] = tuple(FLAG_COLUMNS[f] for f in DEP_FLAGS if f not in allowed_flags(_s))
 _F0, _F1, _F2, _F3 = (FLAG_COLUMNS[f] for f in DEP_FLAGS)
-
-
-def _count(totals: dict[str, int], row: list[int], stage: Stage) -> None:
-    for name, prod, pcol, cons, ccol in _CHANNEL_COLUMNS:
-        if stage == prod and row[pcol]:
-            totals[name] += 1
-        if stage == cons and row[ccol]:
-            totals[name] -= 1
 
 
 def token_totals(rows: list[list[int]]) -> dict[str, int]:
     """Pushes minus pops of every channel over ``rows`` (stream order)."""
-    totals = {ch.name: 0 for ch in CHANNELS}
+    totals = [0] * len(CHANNELS)
     for row in rows:
         if row[_F0] or row[_F1] or row[_F2] or row[_F3]:
-            _count(totals, row, stage_of_row(row))
-    return totals
-
-
-def _flag_errors(row: list[int], index: int, stage: Stage) -> None:
-    if any(row[col] for col in _FORBIDDEN[stage]):
-        raise CommandError(f"instruction {index} ({stage.label} stage) sets a "
-                           f"dependency flag its stage does not have")
+            stage = stage_of_row(row)
+            for col, ch in _PUSHES[stage]:
+                totals[ch] += row[col]
+            for col, ch in _POPS[stage]:
+                totals[ch] -= row[col]
+    return dict(zip(_NAMES, totals, strict=True))
 
 
 def check_deadlock(rows: list[list[int]], queue_depth: int) -> None:
@@ -60,47 +64,47 @@ def check_deadlock(rows: list[list[int]], queue_depth: int) -> None:
     """
     n = len(rows)
     stages = [stage_of_row(r) for r in rows]
-    queues: dict[Stage, deque[int]] = {stage: deque() for stage in STAGES}
-    tokens = {ch.name: 0 for ch in CHANNELS}
-    # Per stage: (pop column, channel) it consumes and (push column, channel) it produces.
-    pops = {s: [(ccol, name) for name, _, _, cons, ccol in _CHANNEL_COLUMNS if cons == s]
-            for s in queues}
-    pushes = {s: [(pcol, name) for name, prod, pcol, _, _ in _CHANNEL_COLUMNS if prod == s]
-              for s in queues}
+    queues: list[deque[int]] = [deque() for _ in range(max(STAGES) + 1)]
+    tokens = [0] * len(CHANNELS)
     fetched = 0
     moved = True
     while moved:
         moved = False
         while fetched < n and len(queues[stages[fetched]]) < queue_depth:
-            _flag_errors(rows[fetched], fetched, stages[fetched])
-            queues[stages[fetched]].append(fetched)
+            row, stage = rows[fetched], stages[fetched]
+            for col in _FORBIDDEN[stage]:
+                if row[col]:
+                    raise CommandError(f"instruction {fetched} ({Stage(stage).label} stage) "
+                                       f"sets a dependency flag its stage does not have")
+            queues[stage].append(fetched)
             fetched += 1
             moved = True
-        for s, q in queues.items():
+        for stage in STAGES:
+            q = queues[stage]
+            pops, pushes = _POPS[stage], _PUSHES[stage]
             while q:
                 row = rows[q[0]]
-                need = [ch for col, ch in pops[s] if row[col]]
-                if any(tokens[ch] <= 0 for ch in need):
+                if any(row[col] and tokens[ch] <= 0 for col, ch in pops):
                     break
-                for ch in need:
-                    tokens[ch] -= 1
-                for col, ch in pushes[s]:
-                    if row[col]:
-                        tokens[ch] += 1
+                for col, ch in pops:
+                    tokens[ch] -= row[col]
+                for col, ch in pushes:
+                    tokens[ch] += row[col]
                 q.popleft()
                 moved = True
-    if fetched == n and not any(queues.values()):
+    if fetched == n and not any(queues):
         return
     waits = []
-    for s, q in queues.items():
+    for stage in STAGES:
+        q = queues[stage]
         if q:
             row = rows[q[0]]
-            missing = [ch for col, ch in pops[s] if row[col] and tokens[ch] <= 0]
-            waits.append(f"{s.label} instruction {q[0]} waits on "
+            missing = [_NAMES[ch] for col, ch in _POPS[stage] if row[col] and tokens[ch] <= 0]
+            waits.append(f"{Stage(stage).label} instruction {q[0]} waits on "
                          f"{'+'.join(missing)}")
     if fetched < n:
         waits.append(f"fetch stalled at instruction {fetched} (full "
-                     f"{stages[fetched].label} queue)")
+                     f"{Stage(stages[fetched]).label} queue)")
     raise CommandError("unbalanced dependency tokens, the program would deadlock: "
                        + "; ".join(waits))
 
@@ -111,7 +115,10 @@ def dump(rows: list[list[int]]) -> str:
     lines = [f"{len(rows)} instructions"]
     for i, row in enumerate(rows):
         stage = stage_of_row(row)
-        _count(totals, row, stage)
+        for col, ch in _PUSHES[stage]:
+            totals[_NAMES[ch]] += row[col]
+        for col, ch in _POPS[stage]:
+            totals[_NAMES[ch]] -= row[col]
         if is_nop(row[0], row[X_SIZE]):
             flags = [f for f in DEP_FLAGS if row[FLAG_COLUMNS[f]]]
             text = f"NOP-{stage.label.upper()} {' '.join(flags)}".rstrip()
