@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from vta.hw.errors import VTAError
 
 __all__ = ["names", "load", "sample_inputs", "info", "ModelInfo", "ZooError"]
