@@ -66,6 +66,7 @@ KINDS: tuple[CacheKind, ...] = (
     CacheKind("verilog", "generated Verilog", "verilog"),
     CacheKind("bitstreams", "bitstreams", "bitstreams", depth=2),
     CacheKind("cpu-kernels", "CPU kernels (llvmlite objects)", "cpu-kernels", files=True),
+    CacheKind("resources", "yosys resource estimates", "resources", files=True, locked=True),
     CacheKind("pynq-venvs", "PYNQ test venvs", "", prefix="pynq-venv-", locked=True),
 )
 _BY_NAME = {k.name: k for k in KINDS}
