@@ -5,8 +5,10 @@ hundred cycles each): for every module (``fetch``, ``load``, ``compute``, ``stor
 many of the window's cycles it was busy and how many it waited on a dependency token, the
 GEMM and ALU micro-ops compute retired, and the bytes the DMA read and wrote.  Each
 window's figures are differences of the hardware's own performance counters
-(:data:`vta.hw.regmap.COUNTERS`) sampled at the window's edges, so the busy cycles of a
-run's windows add up *exactly* to the counters the run reports.
+(:data:`vta.hw.regmap.COUNTERS`) sampled at the window's edges, so a run's windows add up
+*exactly* to the counters the run reports: busy + waiting = ``<MODULE>_BUSY`` (the
+hardware counts a module busy while it holds an instruction, waiting included) and
+waiting = ``<MODULE>_STALL``.
 
 :meth:`Timeline.to_trace` writes the Chrome trace-event format (JSON) that Perfetto
 (ui.perfetto.dev) and ``chrome://tracing`` open: one process per timeline, one track per
@@ -53,7 +55,8 @@ class TimelineError(VTAError):
 class Window:
     """What happened in cycles ``[start, start + cycles)`` of one run.
 
-    ``busy`` and ``stall`` map a module name to cycles; ``gemm_uops``/``alu_uops`` are the
+    ``busy`` (executing) and ``stall`` (holding an instruction that waits on a token) map
+    a module name to cycles; ``gemm_uops``/``alu_uops`` are the
     micro-ops compute retired; ``read_bytes``/``write_bytes`` the DMA traffic.
     """
 
@@ -92,23 +95,35 @@ def windows_from_samples(samples: Sequence[tuple[int, Mapping[str, int]]], cycle
     ``samples`` are ``(cycle, counters)`` pairs taken while the run went on (the cycle on
     the run's own CYCLES time base, the counters cumulative since its start); ``cycles``
     and ``counters`` are the final values the run reported, which close the last window.
+    The counters of one sample are read a few cycles apart, so each derived series
+    (executing = BUSY - STALL, waiting = STALL, uops, bytes) is made non-decreasing and
+    capped at its final value before differencing: the windows always add up to the
+    final counters exactly.
     """
-    points = [(0, {})] + [(c, dict(v)) for c, v in samples if 0 < c < cycles]
-    points.append((cycles, dict(counters)))
+    def series(v: Mapping[str, int]) -> dict[str, int]:
+        out = {f"busy.{m}": v.get(f"{m.upper()}_BUSY", 0) - v.get(_STALL.get(m, ""), 0)
+               for m in MODULES}
+        out.update({f"stall.{m}": v.get(name, 0) for m, name in _STALL.items()})
+        out.update({k: v.get(k, 0) for k in ("GEMM_UOPS", "ALU_UOPS", "DMA_RD_BYTES",
+                                              "DMA_WR_BYTES")})
+        return out
+
+    final = series(counters)
+    points = [(0, dict.fromkeys(final, 0))]
+    for c, v in samples:
+        if 0 < c < cycles and c > points[-1][0]:
+            prev = points[-1][1]
+            points.append((c, {k: min(final[k], max(prev[k], x))
+                               for k, x in series(v).items()}))
+    points.append((cycles, final))
     out: list[Window] = []
     for (c0, v0), (c1, v1) in zip(points, points[1:], strict=False):
         if c1 <= c0:
             continue
-
-        def delta(name: str, v0: dict = v0, v1: dict = v1) -> int:
-            return max(0, v1.get(name, 0) - v0.get(name, 0))
-
-        out.append(Window(
-            c0, c1 - c0,
-            {m: delta(f"{m.upper()}_BUSY") for m in MODULES},
-            {m: delta(_STALL[m]) for m in _STALL},
-            delta("GEMM_UOPS"), delta("ALU_UOPS"), delta("DMA_RD_BYTES"),
-            delta("DMA_WR_BYTES")))
+        d = {k: v1[k] - v0[k] for k in final}
+        out.append(Window(c0, c1 - c0, {m: d[f"busy.{m}"] for m in MODULES},
+                          {m: d[f"stall.{m}"] for m in _STALL}, d["GEMM_UOPS"],
+                          d["ALU_UOPS"], d["DMA_RD_BYTES"], d["DMA_WR_BYTES"]))
     return out
 
 
