@@ -31,7 +31,7 @@ from .store import ResultStore
 
 __all__ = ["DSEError", "SweepSummary", "run_sweep", "CONNECT_TIMEOUT"]
 
-CONNECT_TIMEOUT = 8.0
+CONNECT_TIMEOUT = 5.0
 """Seconds to reach a Dask scheduler before giving up with one line."""
 
 
