@@ -163,7 +163,7 @@ def _run_dask(client: Any, todo: list[dict[str, Any]], progress: bool) -> Any:
     stamp = f"{os.getpid()}-{time.time_ns()}"
     futures = {}
     for task in todo:
-        fut = client.submit(evaluate, task, key=f"{task['key']}@{stamp}", pure=False)
+        fut = client.submit(evaluate, task, key=f"{task['key']}#{stamp}", pure=False)
         futures[fut.key] = (fut, task)
     with _bar(len(todo), progress) as bar:
         try:

@@ -178,7 +178,7 @@ def test_a_dask_cluster_survives_a_killed_worker(tmp_path):
                 for addr, keys in watcher.processing().items():
                     if names.get(addr) == "w1" and keys:
                         os.kill(procs["w1"].pid, signal.SIGKILL)
-                        killed_key = str(keys[0]).split("@")[0]
+                        killed_key = str(keys[0]).split("#")[0]
                         break
                 time.sleep(0.05)
             assert killed_key is not None, "w1 never ran a task"
