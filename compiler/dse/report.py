@@ -275,8 +275,8 @@ def write_csv(points: Sequence[DesignPoint], path: str | Path) -> Path:
 def plot_front(points: Sequence[DesignPoint], path: str | Path | None = None, *,
                x: str | None = None) -> Any:
     """Latency against a resource (``x``: default DSP, else the SRAM size when no
-    resources ran), every point grey, the Pareto front joined in colour, points that do
-    not fit crossed.  Written to ``path`` when given; returns the figure."""
+    resources ran), every point grey, the Pareto front in colour (a staircase through
+    the points that are optimal on these two axes alone), points that do not fit crossed.  Written to ``path`` when given; returns the figure."""
     try:
         import matplotlib
 
@@ -304,8 +304,14 @@ def plot_front(points: Sequence[DesignPoint], path: str | Path | None = None, *,
         ax.scatter([p.value(x) for p in bad], [p.latency_ms for p in bad], marker="x",
                    color="tab:red", label="does not fit the part")
     if front:
-        ax.plot([p.value(x) for p in front], [p.latency_ms for p in front], "o-",
-                color="tab:blue", label="Pareto front")
+        ax.scatter([p.value(x) for p in front], [p.latency_ms for p in front],
+                   color="tab:blue", zorder=3, label="Pareto front (all objectives)")
+        # The staircase of the points no other beats on these two axes alone.
+        flat = [p for p in front if not any(
+            q.value(x) <= p.value(x) and q.latency_ms <= p.latency_ms
+            and (q.value(x), q.latency_ms) != (p.value(x), p.latency_ms) for q in front)]
+        ax.step([p.value(x) for p in flat], [p.latency_ms for p in flat], where="post",
+                color="tab:blue", lw=1)
         for p in front:
             ax.annotate(p.label, (p.value(x), p.latency_ms), fontsize=7,
                         textcoords="offset points", xytext=(4, 4))

@@ -137,7 +137,7 @@ def _connect(distributed: Any, workers: int | None, scheduler: str | None,
         return client, None, f"Dask scheduler {scheduler} ({n} workers)", max(1, n)
     n = workers or os.cpu_count() or 1
     cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+                                       dashboard_address=":0", silence_logs=logging.ERROR)
     client = distributed.Client(cluster)
     return client, cluster, f"Dask LocalCluster ({n} workers)", n
 
