@@ -276,7 +276,8 @@ def plot_front(points: Sequence[DesignPoint], path: str | Path | None = None, *,
                x: str | None = None) -> Any:
     """Latency against a resource (``x``: default DSP, else the SRAM size when no
     resources ran), every point grey, the Pareto front in colour (a staircase through
-    the points that are optimal on these two axes alone), points that do not fit crossed.  Written to ``path`` when given; returns the figure."""
+    the points that are optimal on these two axes alone), points that do not fit crossed.
+    Written to ``path`` when given; returns the figure."""
     try:
         import matplotlib
 
