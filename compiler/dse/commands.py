@@ -95,12 +95,14 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from .report import design_points, format_table, model_error, pareto_front
-    from .runner import run_sweep
+    from .runner import probe_scheduler, run_sweep
     from .store import ResultStore
 
     spec = spec_from_args(args)
     if args.workers is not None and args.workers < 0:
         raise VTAError(f"--workers must be 0 or more, not {args.workers}")
+    if args.scheduler:
+        probe_scheduler(args.scheduler)     # before the database file is made
     points = spec.points()
     print(f"sweep {spec.name}: {len(points)} point(s) x levels {', '.join(spec.levels)} on "
           f"{', '.join(spec.boards)}; workload {spec.workload.name} "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from .evaluate import evaluate, tasks_for
 from .spec import SweepSpec
 from .store import ResultStore
 
-__all__ = ["DSEError", "SweepSummary", "run_sweep", "CONNECT_TIMEOUT"]
+__all__ = ["DSEError", "SweepSummary", "run_sweep", "probe_scheduler", "CONNECT_TIMEOUT"]
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to reach a Dask scheduler before giving up with one line."""
@@ -80,11 +81,14 @@ def run_sweep(spec: SweepSpec, store: ResultStore, *, workers: int | None = None
         ``scheduler`` given without Dask installed, or unreachable within
         ``connect_timeout`` seconds.
     """
+    if scheduler is not None:
+        probe_scheduler(scheduler, connect_timeout)
     tasks = tasks_for(spec)
     done = store.done_keys(tasks, retry_failed=retry_failed)
     todo = [t for t in tasks if t["key"] not in done]
     executor, client, cluster = "this process", None, None
     n_workers = 1
+    distributed: Any = None
     if scheduler is not None or workers != 0:
         try:
             import distributed
@@ -93,8 +97,7 @@ def run_sweep(spec: SweepSpec, store: ResultStore, *, workers: int | None = None
                 raise DSEError("--scheduler needs Dask: pip install 'vta-kit[dse]'") from None
             note("note: Dask is not installed, so the sweep runs in this process, one point "
                  "at a time (pip install 'vta-kit[dse]' for parallel workers)")
-            distributed = None
-    if todo and (scheduler is not None or (workers != 0 and distributed is not None)):
+    if todo and distributed is not None:
         client, cluster, executor, n_workers = _connect(distributed, workers, scheduler,
                                                         connect_timeout)
     summary = SweepSummary(len(tasks), len(done), 0, 0, 0.0, executor, n_workers)
@@ -119,14 +122,30 @@ def run_sweep(spec: SweepSpec, store: ResultStore, *, workers: int | None = None
     return summary
 
 
+def probe_scheduler(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Fail fast, before importing Dask, when nothing answers at a ``tcp://`` address."""
+    protocol, sep, rest = scheduler.partition("://")
+    if not sep:
+        raise DSEError(f"scheduler address {scheduler!r} needs a protocol, e.g. "
+                       f"tcp://{scheduler}")
+    if protocol != "tcp":
+        return
+    host, _, port = rest.rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise DSEError(f"scheduler address {scheduler!r} must be tcp://HOST:PORT")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise DSEError(f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s "
+                       f"({e.strerror or type(e).__name__})") from None
+
+
 def _connect(distributed: Any, workers: int | None, scheduler: str | None,
              timeout: float) -> tuple[Any, Any, str, int]:
     """A Dask client on ``scheduler`` or on a new LocalCluster of ``workers`` processes."""
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     if scheduler is not None:
-        if "://" not in scheduler:
-            raise DSEError(f"scheduler address {scheduler!r} needs a protocol, e.g. "
-                           f"tcp://{scheduler}")
         try:
             client = distributed.Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError, ValueError) as e:

@@ -213,3 +213,4 @@ def test_an_unreachable_scheduler_fails_in_one_line_within_10_s(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1" in lines[0]
+    assert not (tmp_path / "r.sqlite").exists()
