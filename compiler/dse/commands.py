@@ -137,11 +137,14 @@ def _setup_show(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", metavar="FILE", help="plot latency vs a resource (.png/.svg)")
     p.add_argument("--x", default=None, help="the plot's x axis (default dsp)")
     p.add_argument("--front-only", action="store_true", help="list the Pareto front only")
+    p.add_argument("--errors", action="store_true",
+                   help="also print the cost model's error against Verilator per layer")
 
 
 def _show(args: argparse.Namespace) -> int:
     from .report import (
         design_points,
+        format_errors,
         format_table,
         model_error,
         pareto_front,
@@ -162,6 +165,8 @@ def _show(args: argparse.Namespace) -> int:
     err = model_error(pts)
     if err:
         print(_error_line(err))
+    if args.errors:
+        print(format_errors(pts))
     if sweeps:
         last = sweeps[-1]
         print(f"{len(pts)} points, {len(front)} on the front; last sweep: {last['executor']}, "

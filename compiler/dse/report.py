@@ -23,6 +23,7 @@ from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
 
 __all__ = ["DesignPoint", "design_points", "pareto_front", "format_table", "write_csv",
+           "format_errors",
            "plot_front", "model_error", "OBJECTIVES", "DEFAULT_OBJECTIVES"]
 
 OBJECTIVES = ("latency_ms", "cycles", "lut", "ff", "bram36", "dsp", "dram_mb", "sram_kib",
@@ -222,6 +223,27 @@ def model_error(points: Sequence[DesignPoint]) -> dict[str, Any] | None:
     return {"layers": len(errs), "points": len({id(p) for _, p, _ in errs}),
             "median": statistics.median(e for e, _, _ in errs), "max": worst[0],
             "worst": f"{worst[1].label} {worst[2]}"}
+
+
+def format_errors(points: Sequence[DesignPoint]) -> str:
+    """Per layer, the cost model's signed error against Verilator over the points that
+    have both (median, min, max, and the point of the largest miss)."""
+    by_layer: dict[str, list[tuple[float, DesignPoint]]] = {}
+    for p in points:
+        for layer, e in p.layer_errors.items():
+            by_layer.setdefault(layer, []).append((e, p))
+    if not by_layer:
+        return "no point has both an estimate and a Verilator measurement"
+    head = f"{'layer':<8}{'points':>7}{'median':>9}{'min':>8}{'max':>8}  largest miss at"
+    lines = [head, "-" * len(head)]
+    for layer, errs in by_layer.items():
+        values = sorted(e for e, _ in errs)
+        worst = max(errs, key=lambda t: abs(t[0]))
+        lines.append(f"{layer:<8}{len(values):>7}{statistics.median(values):>+9.1%}"
+                     f"{values[0]:>+8.1%}{values[-1]:>+8.1%}  {worst[1].label}")
+    lines.append("error = (estimate - measured) / measured; negative: the model is "
+                 "optimistic")
+    return "\n".join(lines)
 
 
 def _fmt(v: Any, spec: str) -> str:

@@ -64,10 +64,11 @@ def test_in_process_sweep_stores_failures_resumes_and_shows(tmp_path, capsys):
     assert point.cycles == layer["cycles"] and point.utilization > 0.5
     csv_path, png = tmp_path / "p.csv", tmp_path / "p.png"
     assert main(["dse", "show", "--db", str(db), "--csv", str(csv_path), "--plot",
-                 str(png), "--pareto", "latency,sram_kib"]) == 0
+                 str(png), "--pareto", "latency,sram_kib", "--errors"]) == 0
     out = capsys.readouterr().out
     assert "LOG_WGT_BUFF_SIZE=12" in out and "no tiling of L1 fits" in out
     assert "cost model vs Verilator: 1 layers on 1 points" in out
+    assert "model is optimistic" in out and "\nL1 " in out
     assert csv_path.read_text().count("\n") == 3 and png.read_bytes()[:4] == b"\x89PNG"
 
 
