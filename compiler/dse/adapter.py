@@ -114,7 +114,7 @@ def _source_digest() -> str:
 
         root = Path(vta.hw.__file__).resolve().parent.parent
         h = hashlib.sha256()
-        for folder in ("hw", "sim", "driver", "runtime", "compiler"):
+        for folder in ("hw", "sim", "driver", "runtime", "compiler", "boards"):
             for path in sorted((root / folder).rglob("*")):
                 if path.suffix in (".py", ".cpp", ".h") and "dse" not in path.parts:
                     h.update(path.relative_to(root).as_posix().encode())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -13,7 +12,7 @@ from typing import Any
 from vta.hw.cli import Cli
 from vta.hw.errors import VTAError
 
-from .spec import LEVELS, SpecError, SweepSpec, load_spec, parse_value
+from .spec import LEVELS, SpecError, SweepSpec, parse_value, read_spec_data
 
 
 def register(cli: Cli) -> None:
@@ -46,10 +45,8 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
     data: dict[str, Any] = {}
     origin = "command line"
     if args.spec:
-        loaded = load_spec(args.spec)     # validates the file alone first
-        data = _raw(args.spec)
+        data = read_spec_data(args.spec)
         origin = args.spec
-        del loaded
     axes = dict(data.get("axes", {}))
     for item in args.set:
         key, sep, values = item.partition("=")
@@ -68,15 +65,6 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
     if args.seed is not None:
         data["seed"] = args.seed
     return SweepSpec.from_dict(data, origin=origin)
-
-
-def _raw(path: str) -> dict[str, Any]:
-    text = Path(path).read_text()
-    if path.lower().endswith(".toml"):
-        import tomllib
-
-        return tomllib.loads(text)
-    return json.loads(text)
 
 
 # ------------------------------------------------------------------------------ run

@@ -50,7 +50,7 @@ from vta.hw.config import VTAConfig
 from vta.hw.errors import ConfigError, VTAError
 
 __all__ = ["SpecError", "SweepSpec", "Workload", "Layer", "Point", "LEVELS", "load_spec",
-           "parse_value", "config_digest", "resnet18_layers"]
+           "parse_value", "config_digest", "resnet18_layers", "read_spec_data"]
 
 LEVELS: tuple[str, ...] = ("estimate", "cycles", "resources")
 _SPEC_KEYS = ("name", "base", "fixed", "axes", "workload", "boards", "levels", "seed")
@@ -284,8 +284,8 @@ class SweepSpec:
                 "seed": self.seed}
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read a TOML (``.toml``) or JSON spec file; raise :class:`SpecError` on any problem."""
+def read_spec_data(path: str | Path) -> dict[str, Any]:
+    """The raw table of a TOML (``.toml``) or JSON spec file; SpecError if unreadable."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -298,15 +298,21 @@ def load_spec(path: str | Path) -> SweepSpec:
             raise SpecError("TOML sweep specs need Python 3.11 or newer; use a .json "
                             "spec") from None
         try:
-            data = tomllib.loads(text)
+            return tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise SpecError(f"sweep spec {path} is not valid TOML: {e}") from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise SpecError(f"sweep spec {path} is not valid JSON: {e}") from None
-    return SweepSpec.from_dict(data, origin=str(path))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SpecError(f"sweep spec {path} is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"sweep spec {path} must hold a JSON object")
+    return data
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a spec file; raise :class:`SpecError` on any problem."""
+    return SweepSpec.from_dict(read_spec_data(path), origin=str(path))
 
 
 def _unknown_keys(d: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
