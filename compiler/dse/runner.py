@@ -81,11 +81,6 @@ def run_sweep(spec: SweepSpec, store: ResultStore, *, workers: int | None = None
         ``scheduler`` given without Dask installed, or unreachable within
         ``connect_timeout`` seconds.
     """
-    if scheduler is not None:
-        probe_scheduler(scheduler, connect_timeout)
-    tasks = tasks_for(spec)
-    done = store.done_keys(tasks, retry_failed=retry_failed)
-    todo = [t for t in tasks if t["key"] not in done]
     executor, client, cluster = "this process", None, None
     n_workers = 1
     distributed: Any = None
@@ -97,6 +92,11 @@ def run_sweep(spec: SweepSpec, store: ResultStore, *, workers: int | None = None
                 raise DSEError("--scheduler needs Dask: pip install 'vta-kit[dse]'") from None
             note("note: Dask is not installed, so the sweep runs in this process, one point "
                  "at a time (pip install 'vta-kit[dse]' for parallel workers)")
+    if scheduler is not None:
+        probe_scheduler(scheduler, connect_timeout)
+    tasks = tasks_for(spec)
+    done = store.done_keys(tasks, retry_failed=retry_failed)
+    todo = [t for t in tasks if t["key"] not in done]
     if todo and distributed is not None:
         client, cluster, executor, n_workers = _connect(distributed, workers, scheduler,
                                                         connect_timeout)

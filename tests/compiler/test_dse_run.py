@@ -215,3 +215,17 @@ def test_an_unreachable_scheduler_fails_in_one_line_within_10_s(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1" in lines[0]
     assert not (tmp_path / "r.sqlite").exists()
+
+
+def test_without_dask_the_sweep_runs_here_with_a_note(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)     # as if not installed
+    spec = SweepSpec.from_dict({"base": "tiny", "levels": ["estimate"],
+                                "axes": {"DRAM_LATENCY": [8, 16]},
+                                "workload": {"conv2d": [_layer("L1", 8, 16)]}})
+    notes = []
+    with ResultStore.open(tmp_path / "r.sqlite") as store:
+        s = run_sweep(spec, store, progress=False, note=notes.append)
+        assert (s.executor, s.done, s.failed) == ("this process", 2, 0)
+        assert len(notes) == 1 and "Dask is not installed" in notes[0]
+        with pytest.raises(Exception, match="--scheduler needs Dask"):
+            run_sweep(spec, store, scheduler="tcp://127.0.0.1:1", progress=False)
