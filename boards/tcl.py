@@ -1,12 +1,16 @@
 """Vivado TCL that turns the generated Verilog into ``<name>.bit`` and ``<name>.hwh``.
 
-The script is self-contained and relative to its own folder: it creates a project for the
-board's part, a block design with the processing system (Zynq-7000 ``processing_system7``
-or ZynqMP ``zynq_ultra_ps_e``), the accelerator as a module reference of the generated
-wrapper, an AXI interconnect from the PS's general-purpose master to the accelerator's
-control port, the accelerator's master straight on a high-performance (non-coherent) PS
-port, the fabric clock at the config's frequency, a processor-system reset and the
-interrupt to the PS.  It assigns the control port the board's base address, runs
+The script is self-contained and relative to its own folder, and written for one Vivado
+release (:mod:`vta.boards.vivado`: the release of the board's PYNQ line unless another is
+chosen) whose IP it pins by full VLNV; run in another release it stops with one line
+saying which release to use.  It creates a project for the board's part, a block design
+with the processing system (Zynq-7000 ``processing_system7`` or ZynqMP
+``zynq_ultra_ps_e``), the accelerator as a module reference of the generated wrapper, an
+interconnect (``axi_interconnect`` or ``smartconnect``, per release) from the PS's
+general-purpose master to the accelerator's control port, the accelerator's master
+straight on a high-performance (non-coherent) PS port, the fabric clock at the config's
+frequency, a processor-system reset and the interrupt to the PS (through ``xlconcat`` or
+the inline-HDL ``ilconcat``).  It assigns the control port the board's base address, runs
 synthesis, implementation and bitstream generation, fails on negative slack, and copies
 the bitstream and hardware handoff next to itself for PYNQ's ``Overlay``.
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 from vta.hw.config import VTAConfig
 
 from .table import Board
+from .vivado import vivado_release
 from .wrapper import WRAPPER_MODULE
 
 __all__ = ["vivado_tcl", "vivado_command", "TCL_NAME", "ACCEL_CELL", "BD_NAME"]
@@ -59,13 +64,17 @@ def _dict(props: dict[str, str]) -> str:
 
 
 def vivado_tcl(board: Board, config: VTAConfig, *, name: str, sources: list[str],
-               max_dsp: int | None = None, jobs: int = 4) -> str:
+               max_dsp: int | None = None, jobs: int = 4,
+               pynq_line: str | None = None) -> str:
     """The build script's text.
 
     Parameters
     ----------
     board, config:
         Target board and accelerator configuration (``board.check_config`` passed).
+    pynq_line:
+        The PYNQ line (``"3.1"``, ``"4.0"``) the bitstream is for: the script is written
+        for its Vivado release (default: the board's current line).
     name:
         Base name of the outputs: ``<name>.bit`` and ``<name>.hwh`` beside the script.
     sources:
@@ -77,14 +86,16 @@ def vivado_tcl(board: Board, config: VTAConfig, *, name: str, sources: list[str]
     jobs:
         Parallel Vivado jobs for the runs.
     """
+    line = board.line(pynq_line)
+    pynq_line = line.line
+    release = vivado_release(line.vivado)
     ps7 = board.ps == "ps7"
     props = _ps7_properties(board, config) if ps7 else _zynqmp_properties(board, config)
     clk, rst, irq = board.clock_pin, board.reset_pin, board.irq_pin
     ctrl, data = board.control_port, board.data_port
     ctrl_clk = f"{ctrl}_ACLK" if ps7 else "maxihpm0_fpd_aclk"
     data_clk = f"{data}_ACLK" if ps7 else "saxihp0_fpd_aclk"
-    automation = ("xilinx.com:bd_rule:processing_system7" if ps7
-                  else "xilinx.com:bd_rule:zynq_ultra_ps_e")
+    automation = f"xilinx.com:bd_rule:{board.ps_ip}"
     auto_cfg = '{make_external "FIXED_IO, DDR" apply_board_preset "$preset" Master "Disable" ' \
                'Slave "Disable"}' if ps7 else '{apply_board_preset "$preset"}'
     src_list = " ".join(f"[file join $here {s}]" for s in sources)
@@ -94,12 +105,29 @@ def vivado_tcl(board: Board, config: VTAConfig, *, name: str, sources: list[str]
                        f"GEMM multipliers: cap them, the rest are built from LUTs.\n"
                        f"set_property -name {{STEPS.SYNTH_DESIGN.ARGS.MORE OPTIONS}} "
                        f"-value {{-max_dsp {max_dsp}}} -objects [get_runs synth_1]\n")
+    version_error = (f"this script is for Vivado $vivado_release (PYNQ {pynq_line}), not "
+                     f"[version -short]: run it there, or generate the build of another "
+                     f"PYNQ line with `vta board build --pynq LINE`")
+    ic_kind = "SmartConnect" if release.smartconnect else "AXI interconnect"
+    ic_clocks = " ".join(f"[get_bd_pins ctrl_ic/{p}]" for p in release.interconnect_clocks())
+    ic_rst, ic_periph_rst = release.interconnect_resets()
+    ic_rst_tcl = " ".join(f"[get_bd_pins ctrl_ic/{p}]" for p in ic_rst)
+    ic_periph_tcl = "".join(f" [get_bd_pins ctrl_ic/{p}]" for p in ic_periph_rst)
+    ram = (" Input, weight and accumulator buffers carry ram_style \"ultra\" (UltraRAM)."
+           if config.ULTRA_RAM else "")
     return f"""\
 # Generated by vta-kit: vta board build --board {board.name} --config {config.name}
 # Board {board.title}: part {board.part}, {board.ps} PS, {config.CLOCK_MHZ} MHz fabric clock,
-# {config.AXI_PROFILE.upper()} {config.BUS_WIDTH}-bit data port {data}, control port {ctrl}.
-# Run: vivado -mode batch -source {TCL_NAME}   (from this folder or any other)
+# {config.AXI_PROFILE.upper()} {config.BUS_WIDTH}-bit data port {data}, control port {ctrl}.{ram}
+# Written for Vivado {release.version}: run it there (vivado -mode batch -source {TCL_NAME},
+# from this folder or any other).
 # Outputs: {name}.bit and {name}.hwh beside this script (load with pynq.Overlay).
+
+# The IP below is pinned to Vivado {release.version}'s versions.
+set vivado_release {release.version}
+if {{[version -short] ne $vivado_release}} {{
+    error "{version_error}"
+}}
 
 set here [file dirname [file normalize [info script]]]
 set name {name}
@@ -126,7 +154,7 @@ update_compile_order -fileset sources_1
 create_bd_design $bd
 
 # Processing system: {ctrl} for control, {data} (non-coherent HP port) for DRAM.
-set ps [create_bd_cell -type ip -vlnv {board.ps_vlnv} ps]
+set ps [create_bd_cell -type ip -vlnv {release.ps(board.ps)} ps]
 apply_bd_automation -rule {automation} -config {auto_cfg} $ps
 set_property -dict [list \\
     {_dict(props)} \\
@@ -136,14 +164,14 @@ set_property -dict [list \\
 set vta [create_bd_cell -type module -reference {WRAPPER_MODULE} {ACCEL_CELL}]
 
 # Reset synchronised to the fabric clock.
-set rst [create_bd_cell -type ip -vlnv xilinx.com:ip:proc_sys_reset rst_ps]
+set rst [create_bd_cell -type ip -vlnv {release.reset} rst_ps]
 
-# AXI interconnect: PS {ctrl} -> accelerator s_axi_control (protocol and width conversion).
-set ic [create_bd_cell -type ip -vlnv xilinx.com:ip:axi_interconnect ctrl_ic]
+# {ic_kind}: PS {ctrl} -> accelerator s_axi_control (protocol and width conversion).
+set ic [create_bd_cell -type ip -vlnv {release.interconnect} ctrl_ic]
 set_property -dict [list CONFIG.NUM_SI {{1}} CONFIG.NUM_MI {{1}}] $ic
 
 # Interrupt: accelerator interrupt -> PS {irq}.
-set irq [create_bd_cell -type ip -vlnv xilinx.com:ip:xlconcat irq_concat]
+set irq [create_bd_cell -type {release.concat_type} -vlnv {release.concat} irq_concat]
 set_property -dict [list CONFIG.NUM_PORTS {{1}}] $irq
 
 # Clock: PS {clk} ({config.CLOCK_MHZ} MHz) drives everything.
@@ -151,12 +179,11 @@ set clk_pin [get_bd_pins ps/{clk}]
 connect_bd_net $clk_pin \\
     [get_bd_pins ps/{ctrl_clk}] [get_bd_pins ps/{data_clk}] \\
     [get_bd_pins {ACCEL_CELL}/ap_clk] [get_bd_pins rst_ps/slowest_sync_clk] \\
-    [get_bd_pins ctrl_ic/ACLK] [get_bd_pins ctrl_ic/S00_ACLK] [get_bd_pins ctrl_ic/M00_ACLK]
+    {ic_clocks}
 connect_bd_net [get_bd_pins ps/{rst}] [get_bd_pins rst_ps/ext_reset_in]
-connect_bd_net [get_bd_pins rst_ps/interconnect_aresetn] [get_bd_pins ctrl_ic/ARESETN]
+connect_bd_net [get_bd_pins rst_ps/interconnect_aresetn] {ic_rst_tcl}
 connect_bd_net [get_bd_pins rst_ps/peripheral_aresetn] \\
-    [get_bd_pins {ACCEL_CELL}/ap_rst_n] \\
-    [get_bd_pins ctrl_ic/S00_ARESETN] [get_bd_pins ctrl_ic/M00_ARESETN]
+    [get_bd_pins {ACCEL_CELL}/ap_rst_n]{ic_periph_tcl}
 
 # Buses.
 connect_bd_intf_net [get_bd_intf_pins ps/{ctrl}] [get_bd_intf_pins ctrl_ic/S00_AXI]

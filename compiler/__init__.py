@@ -1,14 +1,26 @@
-"""vta.compiler: tiled int8 operators, their scheduler and cost model, and ``@jit`` kernels.
+"""vta.compiler: tiled int8 operators, the passes that compile them, and ``@jit`` kernels.
 
-Kernel-level API (this package's own modules; importing ``vta.compiler`` stays light and
-never imports onnx):
+The kernel compiler's passes, in order (docs/architecture.md draws the whole map):
+
+1. :mod:`~vta.compiler.workload` -- workloads, schedules, SRAM footprints, legality;
+2. :mod:`~vta.compiler.search` -- the tiling search, with :mod:`~vta.compiler.cost_model`
+   beside it;
+3. :mod:`~vta.compiler.lower` -- a scheduled workload as a tile program
+   (:mod:`~vta.compiler.tile_program`; the fused epilogue's ALU kernels:
+   :mod:`~vta.compiler.epilogue`);
+4. :mod:`~vta.compiler.emit` -- a program queued as runtime commands.
+
+Kernel-level API (importing ``vta.compiler`` stays light and never imports onnx):
 
 * :mod:`vta.compiler.ops` -- ``conv2d``, ``dense`` (one call on packed arrays),
   ``compile_conv2d``/``compile_dense`` -> :class:`~vta.compiler.ops.CompiledKernel`;
-* :mod:`vta.compiler.schedule` / :mod:`vta.compiler.cost_model` -- tilings and estimates;
-* :mod:`vta.compiler.reference_ops` -- the numpy int8 references;
+* :mod:`vta.compiler.int8_reference` -- the int8 numpy reference;
 * :func:`vta.compiler.jit` -- trace a Python kernel written against
-  :class:`~vta.compiler.jit.KernelContext` into instructions (see docs/kernels.md).
+  :class:`~vta.compiler.jit_kernel.KernelContext` into the same instruction nodes (see
+  docs/kernels.md).
+
+Model-level API: :func:`vta.compiler.compile` (:mod:`~vta.compiler.model_compiler`) ->
+:class:`~vta.compiler.executable.Executable`; :func:`vta.compiler.load`.
 
 Names are resolved lazily on first use.
 """
@@ -18,20 +30,21 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["jit", "ops", "schedule", "cost_model", "reference_ops", "Epilogue",
-           "Conv2dWorkload", "DenseWorkload", "ConvSchedule", "DenseSchedule",
-           "ScheduleError", "OperatorError", "CompiledKernel", "compile_conv2d",
-           "compile_dense", "compile", "load", "Executable"]
+__all__ = ["jit", "ops", "workload", "search", "cost_model", "lower", "emit", "int8_reference",
+           "epilogue", "tile_program", "Epilogue", "Conv2dWorkload", "DenseWorkload",
+           "ConvSchedule", "DenseSchedule", "ScheduleError", "OperatorError",
+           "CompiledKernel", "compile_conv2d", "compile_dense", "compile", "load",
+           "Executable"]
 
 _LAZY = {
-    "jit": ("vta.compiler.jit", "jit"),
-    "Epilogue": ("vta.compiler.reference_ops", "Epilogue"),
-    "OperatorError": ("vta.compiler.reference_ops", "OperatorError"),
-    "Conv2dWorkload": ("vta.compiler.schedule", "Conv2dWorkload"),
-    "DenseWorkload": ("vta.compiler.schedule", "DenseWorkload"),
-    "ConvSchedule": ("vta.compiler.schedule", "ConvSchedule"),
-    "DenseSchedule": ("vta.compiler.schedule", "DenseSchedule"),
-    "ScheduleError": ("vta.compiler.schedule", "ScheduleError"),
+    "jit": ("vta.compiler.jit_kernel", "jit"),
+    "Epilogue": ("vta.compiler.epilogue", "Epilogue"),
+    "OperatorError": ("vta.compiler.errors", "OperatorError"),
+    "ScheduleError": ("vta.compiler.errors", "ScheduleError"),
+    "Conv2dWorkload": ("vta.compiler.workload", "Conv2dWorkload"),
+    "DenseWorkload": ("vta.compiler.workload", "DenseWorkload"),
+    "ConvSchedule": ("vta.compiler.workload", "ConvSchedule"),
+    "DenseSchedule": ("vta.compiler.workload", "DenseSchedule"),
     "CompiledKernel": ("vta.compiler.ops", "CompiledKernel"),
     "compile_conv2d": ("vta.compiler.ops", "compile_conv2d"),
     "compile_dense": ("vta.compiler.ops", "compile_dense"),
@@ -40,8 +53,10 @@ _LAZY = {
     "load": ("vta.compiler.executable", "load"),
     "Executable": ("vta.compiler.executable", "Executable"),
 }
-_MODULES = {"ops", "schedule", "cost_model", "reference_ops", "conv2d", "dense",
-            "elementwise", "tile_program", "kernel_commands", "partition", "executable"}
+_MODULES = {"ops", "workload", "search", "cost_model", "lower", "emit", "int8_reference",
+            "epilogue", "tile_program", "errors", "windows", "packing", "jit_kernel",
+            "partition", "executable", "artifact", "layer_profile", "host_kernels",
+            "model_compiler"}
 
 
 def __getattr__(name: str) -> Any:

@@ -8,6 +8,10 @@ on the load module, stores on the store module.  With two virtual threads the th
 overlap, so the time is the busiest module's total plus the pipeline fill and drain; with
 one thread the stages serialise.  :class:`CostParams` holds the constants so they can be
 fitted to the cycle-accurate simulator.
+
+It sits beside the tiling search (:mod:`vta.compiler.search` asks it for every candidate)
+and reads the same tile rules as the lowering (:mod:`vta.compiler.workload`), so its byte
+and uop counts equal :func:`program_counts` of the lowered program exactly.
 """
 
 from __future__ import annotations
@@ -17,23 +21,21 @@ from dataclasses import asdict, dataclass, field
 
 from vta.hw.config import VTAConfig
 
-from .reference_ops import NO_EPILOGUE, Epilogue
-from .schedule import (
+from .epilogue import NO_EPILOGUE, Epilogue
+from .tile_program import DmaLoad, TileProgram
+from .workload import (
     Conv2dWorkload,
     ConvSchedule,
-    DenseSchedule,
-    DenseWorkload,
     ceil_div,
-    conv2d_footprint,
     conv_input_tile,
     gemm_positions,
     reuse_flags,
     row_subsampled,
     tile_sizes,
 )
+from .workload import footprint as schedule_footprint
 
-__all__ = ["CostParams", "CostEstimate", "estimate_conv2d", "estimate_dense",
-           "dma_cycles", "program_counts"]
+__all__ = ["CostParams", "CostEstimate", "estimate", "dma_cycles", "program_counts"]
 
 
 @dataclass(frozen=True)
@@ -139,37 +141,49 @@ def _spatial_classes(total: int, tile: int, in_size: int, stride: int, kernel: i
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
-def estimate_conv2d(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
-                    epilogue: Epilogue = NO_EPILOGUE,
-                    params: CostParams = CostParams(),
-                    footprint: dict[str, int] | None = None) -> CostEstimate:
-    """Estimate a conv2d under schedule ``s`` (tile sizes clamped to the workload).
+def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
+             epilogue: Epilogue = NO_EPILOGUE, params: CostParams = CostParams(),
+             footprint: dict[str, int] | None = None) -> CostEstimate:
+    """Estimate a workload under schedule ``s`` (tile sizes clamped to the workload).
 
     Bytes and uops are exact (they match :func:`program_counts` of the lowered program);
-    cycles are the model's estimate.
+    cycles are the model's estimate.  ``footprint`` is the schedule's
+    :func:`~vta.compiler.workload.footprint` when the caller has it already.
     """
     k = _consts(config)
     nb, icb, ocb = ceil_div(w.batch, k.batch), ceil_div(w.in_channels, k.block), \
         ceil_div(w.out_channels, k.block)
     kk = w.kernel_area
-    oc_t, ic_t = min(s.oc_tile, ocb), min(s.ic_tile, icb)
-    h_t, w_t = min(s.h_tile, w.out_height), min(s.w_tile, w.out_width)
-    oc_sizes, ic_sizes = tile_sizes(ocb, oc_t), tile_sizes(icb, ic_t)
-    hcls = _spatial_classes(w.out_height, h_t, w.out_height, 1, 1, 0) if row_subsampled(w) \
-        else _spatial_classes(w.out_height, h_t, w.height, w.stride[0], w.kernel[0],
-                              w.padding[0])
-    wcls = _spatial_classes(w.out_width, w_t, w.width, w.stride[1], w.kernel[1],
-                            w.padding[1])
+    oc_sizes = tile_sizes(ocb, min(s.oc_tile, ocb))
+    ic_sizes = tile_sizes(icb, min(s.ic_tile, icb))
+    matrix = w.is_matrix
+    # Spatial tile classes: ((batch blocks, rows, columns) of a tile, number of such tiles)
+    # in one outer iteration; an image tile walks the batch outside (``outer``).
+    if matrix:
+        outer = 1
+        spatial = [((tn, 1, 1), count) for tn, count in tile_sizes(nb, min(s.n_tile, nb))]
+    else:
+        outer = nb
+        hcls = _spatial_classes(w.out_height, min(s.h_tile, w.out_height), w.out_height, 1,
+                                1, 0) if row_subsampled(w) \
+            else _spatial_classes(w.out_height, min(s.h_tile, w.out_height), w.height,
+                                  w.stride[0], w.kernel[0], w.padding[0])
+        wcls = _spatial_classes(w.out_width, min(s.w_tile, w.out_width), w.width,
+                                w.stride[1], w.kernel[1], w.padding[1])
+        spatial = [((1, ht, wt), n_h * n_w) for ht, (n_h, _) in hcls.items()
+                   for wt, (n_w, _) in wcls.items()]
     n_chunks = sum(n for _, n in ic_sizes)
     n_oc = sum(n for _, n in oc_sizes)
-    n_sp = sum(v[0] for v in hcls.values()) * sum(v[0] for v in wcls.values())
+    n_sp = sum(n for _, n in spatial)
     T = s.threads
     # Consecutive steps of one half hold the same chunk when the reduction has 1 or T
     # chunks; then an operand is reloaded only when its tile coordinate changes.
     inp_reuse, wgt_reuse = reuse_flags(n_chunks, n_oc, n_sp, T, s.order)
     per_half = 1 if n_chunks == T and T > 1 else T
-    foot = footprint or conv2d_footprint(w, s, config, epilogue)
-    reload_uops = foot["uop"] > config.uop_depth
+    # An image tile's uop working set may exceed the buffer (LOAD UOP per step); a matrix
+    # tile's micro-kernels hold one uop per output block.
+    reload_uops = not matrix and (
+        footprint or schedule_footprint(w, s, config, epilogue))["uop"] > config.uop_depth
     n_alu = epilogue.alu_passes
     est = CostEstimate()
     ovh = params.insn_overhead
@@ -179,146 +193,92 @@ def estimate_conv2d(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     for oc, n_oc_c in oc_sizes:
         for ic, n_ic in ic_sizes:
             if not wgt_reuse:
-                loads = nb * n_oc_c * n_ic * n_sp
+                loads = outer * n_oc_c * n_ic * n_sp
             elif n_oc == 1:     # the weights never change: reused across the batch too
-                loads = n_ic * min(per_half, nb * n_sp)
+                loads = n_ic * min(per_half, outer * n_sp)
             else:
-                loads = nb * n_oc_c * n_ic * min(per_half, n_sp)
+                loads = outer * n_oc_c * n_ic * min(per_half, n_sp)
             wgt_cyc = dma_cycles(k, params, oc, ic * kk * k.wgt)
             est.dram_read += loads * oc * ic * kk * k.wgt
             est.load_cycles += loads * wgt_cyc
             est.instructions += loads
             max_load = max(max_load, wgt_cyc)
-    # Input loads depend only on the (spatial, ic) chunk: one 2-D DMA per channel block.
-    for ht, (n_h, real_r) in hcls.items():
-        for wt, (n_w, real_c) in wcls.items():
-            tih, tiw = conv_input_tile(w, ht, wt)
+    # Input loads depend only on the (spatial, ic) chunk.
+    inp_reps = min(per_half, n_oc) if inp_reuse else n_oc
+    if matrix:   # one 2-D DMA per (batch tile, chunk): a row of ic blocks per batch block
+        for (tn, _, _), count in spatial:
             for ic, n_ic in ic_sizes:
-                reps = nb * n_ic * (min(per_half, n_oc) if inp_reuse else n_oc)
-                dmas = reps * ic
-                area = real_r * real_c                # summed over the n_h x n_w tiles
-                est.dram_read += dmas * area * k.inp
-                beats_row = ceil_div(real_c * k.inp // n_w, k.bus) \
-                    if n_w == 1 else ceil_div(tiw * k.inp, k.bus)
-                est.load_cycles += dmas * (n_h * n_w * (params.dma_setup + latency)
-                                           + real_r * n_w * beats_row
-                                           + (n_h * n_w * tih * tiw - area)
-                                           * params.pad_cycles_per_elem)
-                est.instructions += dmas * n_h * n_w
-                max_load = max(max_load, ic * dma_cycles(k, params, tih, tiw
-                                                         * k.inp))
+                loads = count * n_ic * inp_reps
+                cyc = dma_cycles(k, params, tn, ic * k.inp)
+                est.dram_read += loads * tn * ic * k.inp
+                est.load_cycles += loads * cyc
+                est.instructions += loads
+                max_load = max(max_load, cyc)
+    else:        # one 2-D DMA per channel block, the padding written by the DMA
+        for ht, (n_h, real_r) in hcls.items():
+            for wt, (n_w, real_c) in wcls.items():
+                tih, tiw = conv_input_tile(w, ht, wt)
+                for ic, n_ic in ic_sizes:
+                    dmas = nb * n_ic * inp_reps * ic
+                    area = real_r * real_c                # summed over the n_h x n_w tiles
+                    est.dram_read += dmas * area * k.inp
+                    beats_row = ceil_div(real_c * k.inp // n_w, k.bus) \
+                        if n_w == 1 else ceil_div(tiw * k.inp, k.bus)
+                    est.load_cycles += dmas * (n_h * n_w * (params.dma_setup + latency)
+                                               + real_r * n_w * beats_row
+                                               + (n_h * n_w * tih * tiw - area)
+                                               * params.pad_cycles_per_elem)
+                    est.instructions += dmas * n_h * n_w
+                    max_load = max(max_load, ic * dma_cycles(k, params, tih, tiw * k.inp))
     # Compute and store per output tile.
     for oc, n_oc_c in oc_sizes:
-        for ht, (n_h, _) in hcls.items():
-            for wt, (n_w, _) in wcls.items():
-                tiles = nb * n_oc_c * n_h * n_w
-                rows = oc * ht * wt
-                for ic, n_ic in ic_sizes:
-                    steps = tiles * n_ic
-                    uops = max(rows, 3) * ic * kk
-                    if reload_uops:  # working set beyond the uop buffer: LOAD UOP each step
-                        body = ic * kk * gemm_positions(oc, ht, wt)
-                        est.compute_cycles += steps * dma_cycles(k, params, 1, body * 4)
-                        est.instructions += steps
-                    est.gemm_uops += steps * uops
-                    est.compute_cycles += steps * (uops + ovh)
-                    est.macs += steps * rows * ic * kk * k.macs
-                    est.instructions += steps * 2
-                tail = rows + ovh + n_alu * (rows + ovh)
-                if epilogue.bias:
-                    tail += dma_cycles(k, params, 1, oc * k.acc)
-                    est.dram_read += tiles * oc * k.acc
-                n_out_dma = 1 if wt == w.out_width else oc
-                if epilogue.residual:
-                    tail += n_out_dma * dma_cycles(k, params, rows // n_out_dma,
-                                                   k.out)
-                    est.dram_read += tiles * rows * k.out
-                est.alu_uops += tiles * n_alu * rows
-                est.compute_cycles += tiles * tail
-                tail_total += tiles * tail
-                st = n_out_dma * dma_cycles(k, params, rows // n_out_dma // (
-                    1 if n_out_dma == 1 else 1), k.out)
-                est.store_cycles += tiles * st
-                est.dram_write += tiles * rows * k.out
-                est.instructions += tiles * (1 + n_alu + n_out_dma * (1 + epilogue.residual)
-                                             + 3)
-                max_tail = max(max_tail, tail + st)
-    _combine(est, T, max_load, max_tail, tail_total, nb * n_oc * n_sp * n_chunks)
-    est.extra = {"steps": nb * n_oc * n_sp * n_chunks, "tiles": nb * n_oc * n_sp,
-                 "chunks": n_chunks}
-    return est
-
-
-def estimate_dense(w: DenseWorkload, s: DenseSchedule, config: VTAConfig,
-                   epilogue: Epilogue = NO_EPILOGUE,
-                   params: CostParams = CostParams()) -> CostEstimate:
-    """Estimate a dense layer under schedule ``s`` (bytes and uops exact)."""
-    k = _consts(config)
-    nb, kb, mb = ceil_div(w.batch, k.batch), ceil_div(w.in_features, k.block), \
-        ceil_div(w.out_features, k.block)
-    n_t, m_t, k_t = min(s.n_tile, nb), min(s.m_tile, mb), min(s.k_tile, kb)
-    n_sizes, m_sizes, k_sizes = tile_sizes(nb, n_t), tile_sizes(mb, m_t), tile_sizes(kb, k_t)
-    n_chunks = sum(n for _, n in k_sizes)
-    n_m = sum(n for _, n in m_sizes)
-    n_n = sum(n for _, n in n_sizes)
-    T = s.threads
-    inp_reuse, wgt_reuse = reuse_flags(n_chunks, n_m, n_n, T, s.order)
-    per_half = 1 if n_chunks == T and T > 1 else T
-    n_alu = epilogue.alu_passes
-    est = CostEstimate()
-    ovh = params.insn_overhead
-    max_load = max_tail = tail_total = 0
-    for kt, n_k in k_sizes:
-        for m, n_mc in m_sizes:
-            loads = n_mc * n_k * (min(per_half, n_n) if wgt_reuse else n_n)
-            cyc = dma_cycles(k, params, m, kt * k.wgt)
-            est.dram_read += loads * m * kt * k.wgt
-            est.load_cycles += loads * cyc
-            est.instructions += loads
-            max_load = max(max_load, cyc)
-        for n, n_nc in n_sizes:
-            loads = n_nc * n_k * (min(per_half, n_m) if inp_reuse else n_m)
-            cyc = dma_cycles(k, params, n, kt * k.inp)
-            est.dram_read += loads * n * kt * k.inp
-            est.load_cycles += loads * cyc
-            est.instructions += loads
-            max_load = max(max_load, cyc)
-    for m, n_mc in m_sizes:
-        for n, n_nc in n_sizes:
-            tiles = n_mc * n_nc
-            rows = n * m
-            for kt, n_k in k_sizes:
-                steps = tiles * n_k
-                uops = rows * kt
+        for (tn, ht, wt), count in spatial:
+            tiles = outer * n_oc_c * count
+            rows = tn * oc * ht * wt
+            for ic, n_ic in ic_sizes:
+                steps = tiles * n_ic
+                # An image tile's GEMM body has at least 3 output rows (scratch rows).
+                uops = (rows if matrix else max(rows, 3)) * ic * kk
+                if reload_uops:  # working set beyond the uop buffer: LOAD UOP each step
+                    body = ic * kk * gemm_positions(oc, ht, wt)
+                    est.compute_cycles += steps * dma_cycles(k, params, 1, body * 4)
+                    est.instructions += steps
                 est.gemm_uops += steps * uops
                 est.compute_cycles += steps * (uops + ovh)
-                est.macs += steps * uops * k.macs
+                est.macs += steps * rows * ic * kk * k.macs
                 est.instructions += steps * 2
             tail = rows + ovh + n_alu * (rows + ovh)
             if epilogue.bias:
-                tail += dma_cycles(k, params, 1, m * k.acc)
-                est.dram_read += tiles * m * k.acc
+                tail += dma_cycles(k, params, 1, oc * k.acc)
+                est.dram_read += tiles * oc * k.acc
+            # Output (and residual) transfers: a matrix tile is tn rows of oc blocks; an
+            # image tile one DMA of its rows when they span the output width, else one per
+            # output-channel block.
+            if matrix:
+                n_out_dma, out_cyc = 1, dma_cycles(k, params, tn, oc * k.out)
+            else:
+                n_out_dma = 1 if wt == w.out_width else oc
+                out_cyc = dma_cycles(k, params, rows // n_out_dma, k.out)
             if epilogue.residual:
-                tail += dma_cycles(k, params, n, m * k.out)
+                tail += n_out_dma * out_cyc
                 est.dram_read += tiles * rows * k.out
             est.alu_uops += tiles * n_alu * rows
             est.compute_cycles += tiles * tail
             tail_total += tiles * tail
-            st = dma_cycles(k, params, n, m * k.out)
+            st = n_out_dma * out_cyc
             est.store_cycles += tiles * st
             est.dram_write += tiles * rows * k.out
-            est.instructions += tiles * (1 + n_alu + 4)
+            est.instructions += tiles * (1 + n_alu + n_out_dma * (1 + epilogue.residual) + 3)
             max_tail = max(max_tail, tail + st)
-    _combine(est, T, max_load, max_tail, tail_total, n_n * n_m * n_chunks)
-    est.extra = {"steps": n_n * n_m * n_chunks, "tiles": n_n * n_m, "chunks": n_chunks}
+    steps = outer * n_oc * n_sp * n_chunks
+    _combine(est, T, max_load, max_tail, tail_total, steps)
+    est.extra = {"steps": steps, "tiles": outer * n_oc * n_sp, "chunks": n_chunks}
     return est
 
 
-def program_counts(program, config: VTAConfig) -> dict[str, int]:
+def program_counts(program: TileProgram, config: VTAConfig) -> dict[str, int]:
     """Bytes, uops and DMA counts of a lowered :class:`~vta.compiler.tile_program.TileProgram`
-    (exact; the estimate functions above must agree with it)."""
-    from .tile_program import DmaLoad
-
+    (exact; :func:`estimate` must agree with it)."""
     read = write = gemm = alu = loads = 0
     for tile in program.tiles:
         for item in tile.prologue:

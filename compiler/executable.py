@@ -1,122 +1,45 @@
-"""The compiled model: :class:`Executable` runs, profiles, saves and loads.
+"""The compiled model: :class:`Executable` runs it and reports what each layer cost.
 
 An executable holds a :class:`~vta.compiler.partition.Partition` of a quantized graph,
 one :class:`~vta.compiler.ops.CompiledKernel` per accelerator layer with its packed
-weights and bias, and one llvmlite kernel per CPU layer.  Calling it on numpy inputs runs
-the layers in order: accelerator layers on a :mod:`vta.driver` device (opened on first
-use), tensors staying packed in device memory between them; CPU layers on host arrays.
-Where a tensor crosses sides it is packed (``NCHW -> NCHW{b}n{c}c``) or unpacked by the
-llvmlite layout kernels; those moves appear in the profile as ``pack``/``unpack`` rows.
-Outputs equal :func:`vta.compiler.frontend.reference.run` of the graph bit for bit.
+weights and bias (:mod:`~vta.compiler.packing`), and one llvmlite kernel per CPU layer
+(:mod:`~vta.compiler.host_kernels`).  Calling it on numpy inputs runs the layers in order:
+accelerator layers on a :mod:`vta.driver` device (opened on first use), tensors staying
+packed in device memory between them; CPU layers on host arrays.  Where a tensor crosses
+sides it is packed (``NCHW -> NCHW{b}n{c}c``) or unpacked by the llvmlite layout kernels;
+those moves appear in the profile (:mod:`~vta.compiler.layer_profile`) as
+``pack``/``unpack`` rows.  Outputs equal :func:`vta.compiler.frontend.interpreter.run` of
+the graph bit for bit.
 
-The saved artifact (:meth:`Executable.save`, :func:`load`) is one zip file:
-
-``manifest.json``
-    format version, config, the quantized graph (nodes, types, param keys), the layers in
-    order; for an accelerator layer its kernel description
-    (:meth:`CompiledKernel.to_dict`: workload, schedule, epilogue -- the lowering is
-    deterministic) and a digest of the tile program it lowers to; for a CPU layer the node
-    (the kernel is regenerated from it for the loading host's CPU).
-``arrays/*.npy``
-    graph params and the packed accelerator weights and biases.
-
-Loading re-lowers each accelerator kernel from its description and refuses the artifact
-if the instruction program differs from the saved digest, so a board runs exactly what
-the host compiled.
+:meth:`Executable.save` and :func:`load` write and read the ``.vtax`` artifact
+(:mod:`~vta.compiler.artifact`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import time
-import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from vta.driver import BACKENDS, Device, open_device
-from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
 
-from .cpu import kernel_for_node
-from .cpu.layout import pack_kernel, unpack_kernel
-from .frontend.graph import Graph, Node, TensorType
-from .frontend.reference import bind_inputs
-from .frontend.reference import run as reference_run
-from .ops import CompiledKernel, pack_bias, queue_for
-from .partition import CpuLayer, Partition, VtaLayer
+from .artifact import Artifact, read_artifact, write_artifact
+from .emit import queue_for
+from .frontend.interpreter import bind_inputs
+from .frontend.interpreter import run as reference_run
+from .host_kernels import build_cpu_kernels
+from .layer_profile import LayerProfile, format_profile, node_macs, tensor_bytes, total_cycles
+from .ops import CompiledKernel
+from .packing import activation_shape
+from .partition import Partition, VtaLayer
 
 if TYPE_CHECKING:
     from vta.sim.timeline import Timeline
 
-__all__ = ["Executable", "LayerProfile", "ArtifactError", "load", "FORMAT",
-           "program_digest", "graph_to_json", "graph_from_json", "build_cpu_kernels",
-           "pack_layer_weights"]
-
-FORMAT = "vta-kit-executable/1"
-"""Format tag of saved artifacts."""
-
-
-class ArtifactError(VTAError):
-    """A saved executable cannot be read, or does not match this kit's compiler."""
-
-
-@dataclass(frozen=True)
-class LayerProfile:
-    """What one layer (or one layout move) cost in the last call.
-
-    Members
-    -------
-    name:
-        Layer name (fused nodes joined by ``+``) or ``pack <tensor>``/``unpack <tensor>``.
-    op:
-        The op(s): ``qconv2d``, ``qconv2d+qadd``, ``max_pool``, ``pack`` ...
-    device:
-        ``vta:<kind>`` (e.g. ``vta:fsim``) or ``cpu``.
-    seconds:
-        Host wall time.
-    cycles:
-        Accelerator cycles measured by a timed device, else None.
-    est_cycles:
-        The cost model's estimate for accelerator layers, else None.
-    macs:
-        Useful multiply-accumulates.
-    bytes:
-        Accelerator layers: DRAM bytes read + written (counters, or the estimate on an
-        untimed device); CPU layers: bytes of inputs read + output written.
-    """
-
-    name: str
-    op: str
-    device: str
-    seconds: float
-    cycles: int | None
-    est_cycles: int | None
-    macs: int
-    bytes: int
-
-
-def program_digest(kernel: CompiledKernel) -> str:
-    """A digest of the kernel's tile program (every DMA descriptor and micro-kernel)."""
-    return hashlib.sha256(repr((kernel.program.threads, kernel.program.tiles)).encode()
-                          ).hexdigest()[:32]
-
-
-def _node_macs(graph: Graph, node: Node) -> int:
-    if node.op == "qconv2d":
-        w = graph.type_of(node.inputs[1]).shape
-        return graph.type_of(node.output).size * w[1] * w[2] * w[3]
-    if node.op == "qdense":
-        return graph.type_of(node.output).size * graph.type_of(node.inputs[1]).shape[1]
-    return 0
-
-
-def _nbytes(t: TensorType) -> int:
-    return t.size * np.dtype(t.dtype).itemsize
+__all__ = ["Executable", "load"]
 
 
 # ------------------------------------------------------------------------------ executable
@@ -188,9 +111,6 @@ class Executable:
         self._profile: list[LayerProfile] = []
         self._timeline: Timeline | None = None
 
-    def _packed_shape(self, tensor: str) -> tuple[int, ...]:
-        return _packed_shape(self.graph, self.config, tensor)
-
     # -------------------------------------------------------------- device
     @property
     def device(self) -> Device:
@@ -213,7 +133,8 @@ class Executable:
     def _dev_array(self, tensor: str) -> Any:
         arr = self._dev_tensors.get(tensor)
         if arr is None:
-            arr = queue_for(self.device).empty(self._packed_shape(tensor), np.int8)
+            arr = queue_for(self.device).empty(
+                activation_shape(self.graph.type_of(tensor).shape, self.config), np.int8)
             self._dev_tensors[tensor] = arr
         return arr
 
@@ -318,9 +239,9 @@ class Executable:
                 seconds = time.perf_counter() - t0
                 t = g.type_of(node.output)
                 host[node.output] = np.asarray(out).reshape(t.shape)
-                read = sum(_nbytes(g.type_of(i)) for i in node.inputs)
+                read = sum(tensor_bytes(g.type_of(i)) for i in node.inputs)
                 prof.append(LayerProfile(lay.name, node.op, "cpu", seconds, None, None,
-                                         _node_macs(g, node), read + _nbytes(t)))
+                                         node_macs(g, node), read + tensor_bytes(t)))
             if progress is not None:
                 progress(lay.describe())
         outputs = {name: to_host(name) for name in g.outputs}
@@ -378,37 +299,11 @@ class Executable:
 
     def profile_table(self) -> str:
         """The last call's profile as a text table with totals."""
-        rows = self._profile
-        if not rows:
-            return "(not run yet)"
-        width = min(48, max(len(r.name) for r in rows))
-        head = (f"{'layer':<{width}}  {'op':<16}{'device':<14}{'time ms':>9}{'cycles':>11}"
-                f"{'est. cycles':>13}{'MACs':>14}{'bytes':>12}")
-        lines = [head, "-" * len(head)]
-        for r in rows:
-            name = r.name if len(r.name) <= width else "..." + r.name[-(width - 3):]
-            lines.append(f"{name:<{width}}  {r.op:<16}{r.device:<14}{r.seconds * 1e3:>9.2f}"
-                         f"{r.cycles if r.cycles is not None else '-':>11}"
-                         f"{r.est_cycles if r.est_cycles is not None else '-':>13}"
-                         f"{r.macs:>14,}{r.bytes:>12,}")
-        lines.append("-" * len(head))
-        vta = [r for r in rows if r.device.startswith("vta")]
-        cpu = [r for r in rows if r.device == "cpu"]
-        measured = [r.cycles for r in vta if r.cycles is not None]
-        cycles = f"{sum(measured):,} cycles" if vta and len(measured) == len(vta) else \
-            f"{sum(r.est_cycles or 0 for r in vta):,} est. cycles"
-        lines.append(f"accelerator: {len(vta)} layers, {sum(r.seconds for r in vta) * 1e3:.1f}"
-                     f" ms, {cycles}, {sum(r.macs for r in vta):,} MACs; cpu: {len(cpu)} "
-                     f"steps, {sum(r.seconds for r in cpu) * 1e3:.1f} ms, "
-                     f"{sum(r.macs for r in cpu):,} MACs")
-        return "\n".join(lines)
+        return format_profile(self._profile)
 
     def total_cycles(self) -> int | None:
         """Measured accelerator cycles of the last call (None on an untimed device)."""
-        vta = [r for r in self._profile if r.device.startswith("vta")]
-        if any(r.cycles is None for r in vta):
-            return None
-        return sum(r.cycles for r in vta)  # type: ignore[misc]
+        return total_cycles(self._profile)
 
     def summary(self) -> str:
         """The partition (one line per layer) and the compile times."""
@@ -420,153 +315,21 @@ class Executable:
 
     # -------------------------------------------------------------- artifacts
     def save(self, path: str | Path) -> Path:
-        """Write the compiled artifact to ``path`` (one zip file; see the module doc).
+        """Write the compiled artifact to ``path`` (one zip file; see
+        :mod:`vta.compiler.artifact`).
 
         Raises
         ------
         ArtifactError
             if the file cannot be written.
         """
-        path = Path(path)
-        arrays: dict[str, np.ndarray] = {}
-        graph_json = graph_to_json(self.graph, arrays)
-        layers = []
-        for i, lay in enumerate(self.layers):
-            if isinstance(lay, VtaLayer):
-                kernel = self.kernels[lay.name]
-                keys = {}
-                for what, arr in self.packed[lay.name].items():
-                    keys[what] = f"vta{i}.{what}"
-                    arrays[keys[what]] = arr
-                layers.append({"device": "vta", "name": lay.name, "nodes": list(lay.nodes),
-                               "data": lay.data, "weight": lay.weight, "bias": lay.bias,
-                               "residual": lay.residual, "output": lay.output,
-                               "kernel": kernel.to_dict(), "digest": program_digest(kernel),
-                               "arrays": keys})
-            else:
-                layers.append({"device": "cpu", "node": lay.name, "reason": lay.reason})
-        manifest = {"format": FORMAT, "config": self.config.to_dict(),
-                    "device": self.device_kind, "graph": graph_json, "layers": layers,
-                    "compile_stats": self.compile_stats}
-        try:
-            with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-                z.writestr("manifest.json", json.dumps(manifest, indent=1))
-                for key, arr in arrays.items():
-                    buf = io.BytesIO()
-                    np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
-                    z.writestr(f"arrays/{key}.npy", buf.getvalue())
-        except OSError as e:
-            raise ArtifactError(f"cannot write executable {path}: {e.strerror or e}") from None
-        return path
+        return write_artifact(path, Artifact(self.partition, self.kernels, self.packed,
+                                             self.device_kind, self.compile_stats))
 
     @classmethod
     def load(cls, path: str | Path, device: str | Device | None = None) -> Executable:
         """Read an artifact written by :meth:`save` (see :func:`load`)."""
         return load(path, device)
-
-
-# ------------------------------------------------------------------------------ planning
-Mover = Callable[[np.ndarray], np.ndarray]
-
-
-def _sides(partition: Partition) -> dict[str, str]:
-    """Where each tensor is produced: ``vta`` or ``cpu`` (inputs and params: cpu)."""
-    g = partition.graph
-    side = dict.fromkeys(g.inputs, "cpu")
-    side.update(dict.fromkeys(g.params, "cpu"))
-    for lay in partition.layers:
-        side[lay.output] = lay.device
-    return side
-
-
-def _packed_shape(graph: Graph, config: VTAConfig, tensor: str) -> tuple[int, ...]:
-    """The accelerator layout of an NCHW or (N, K) int8 tensor."""
-    shape = graph.type_of(tensor).shape
-    c = config
-    if len(shape) == 4:
-        n, ch, h, w = shape
-        return (-(-n // c.batch), -(-ch // c.block), h, w, c.batch, c.block)
-    n, k = shape
-    return (-(-n // c.batch), -(-k // c.block), c.batch, c.block)
-
-
-def _unpacker(graph: Graph, config: VTAConfig, tensor: str) -> Mover:
-    shape = graph.type_of(tensor).shape
-    packed = _packed_shape(graph, config, tensor)
-    packed6 = packed if len(packed) == 6 else (packed[0], packed[1], 1, 1, *packed[2:])
-    k = unpack_kernel(packed6, shape[0], shape[1], "int8")
-    return lambda a: k(a.reshape(packed6)).reshape(shape)
-
-
-def build_cpu_kernels(partition: Partition
-                      ) -> tuple[dict[str, Callable[..., np.ndarray]],
-                                 dict[tuple[str, str], Mover]]:
-    """The llvmlite kernels of a partition: CPU layer name -> kernel, and
-    (``pack``|``unpack``, tensor) -> layout kernel for every tensor crossing sides.
-
-    Raises
-    ------
-    KernelError
-        naming the first node without a CPU kernel.
-    """
-    g, c = partition.graph, partition.config
-    cpu = {lay.name: kernel_for_node(g, lay.node) for lay in partition.cpu_layers}
-    side = _sides(partition)
-    movers: dict[tuple[str, str], Mover] = {}
-    for lay in partition.layers:
-        for t in lay.inputs:
-            if lay.device == "vta" and side[t] == "cpu" and ("pack", t) not in movers:
-                shape = g.type_of(t).shape
-                shape4 = shape if len(shape) == 4 else (*shape, 1, 1)
-                movers[("pack", t)] = pack_kernel(shape4, c.batch, c.block, "int8")
-            elif lay.device == "cpu" and side.get(t) == "vta" and ("unpack", t) not in movers:
-                movers[("unpack", t)] = _unpacker(g, c, t)
-    for t in g.outputs:
-        if side.get(t) == "vta" and ("unpack", t) not in movers:
-            movers[("unpack", t)] = _unpacker(g, c, t)
-    return cpu, movers
-
-
-# ------------------------------------------------------------------------------ artifacts
-def graph_to_json(graph: Graph, arrays: dict[str, np.ndarray]) -> dict:
-    """A JSON-able description of ``graph``; its params are added to ``arrays``."""
-    keys = {}
-    for i, (name, value) in enumerate(graph.params.items()):
-        keys[name] = f"param{i}"
-        arrays[keys[name]] = value
-    return {"name": graph.name, "inputs": list(graph.inputs), "outputs": list(graph.outputs),
-            "nodes": [{"op": n.op, "name": n.name, "inputs": list(n.inputs),
-                       "output": n.output, "attrs": dict(n.attrs)} for n in graph.nodes],
-            "types": {k: {"shape": list(t.shape), "dtype": t.dtype, "scale": t.scale}
-                      for k, t in graph.types.items()},
-            "params": keys}
-
-
-def graph_from_json(d: dict, arrays: Mapping[str, np.ndarray]) -> Graph:
-    """The graph described by :func:`graph_to_json`."""
-    nodes = [Node(n["op"], n["name"], tuple(n["inputs"]), n["output"], n["attrs"])
-             for n in d["nodes"]]
-    types = {k: TensorType(tuple(t["shape"]), t["dtype"], t["scale"])
-             for k, t in d["types"].items()}
-    params = {name: arrays[key] for name, key in d["params"].items()}
-    return Graph(d["name"], tuple(d["inputs"]), tuple(d["outputs"]), nodes, params, types)
-
-
-def _read_artifact(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    try:
-        with zipfile.ZipFile(path) as z:
-            manifest = json.loads(z.read("manifest.json"))
-            arrays = {}
-            for name in z.namelist():
-                if name.startswith("arrays/") and name.endswith(".npy"):
-                    arrays[name[7:-4]] = np.load(io.BytesIO(z.read(name)), allow_pickle=False)
-    except FileNotFoundError:
-        raise ArtifactError(f"no executable at {path}") from None
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
-        raise ArtifactError(f"{path} is not a saved vta-kit executable ({e})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ArtifactError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}")
-    return manifest, arrays
 
 
 def load(path: str | Path, device: str | Device | None = None) -> Executable:
@@ -585,62 +348,7 @@ def load(path: str | Path, device: str | Device | None = None) -> Executable:
         for a missing or malformed file, or an accelerator kernel whose lowering on this
         kit differs from the saved program digest.
     """
-    from vta.compiler.schedule import Conv2dWorkload, DenseWorkload
-
-    from .reference_ops import Epilogue
-
-    path = Path(path)
     t0 = time.perf_counter()
-    manifest, arrays = _read_artifact(path)
-    try:
-        config = VTAConfig.from_dict(manifest["config"])
-        graph = graph_from_json(manifest["graph"], arrays)
-        layers: list[VtaLayer | CpuLayer] = []
-        kernels: dict[str, CompiledKernel] = {}
-        packed: dict[str, dict[str, np.ndarray]] = {}
-        by_desc: dict[str, CompiledKernel] = {}
-        for d in manifest["layers"]:
-            if d["device"] == "cpu":
-                layers.append(CpuLayer(graph.node(d["node"]), d.get("reason", "")))
-                continue
-            desc = json.dumps(d["kernel"], sort_keys=True)
-            kernel = by_desc.get(desc)
-            if kernel is None:
-                kernel = by_desc[desc] = CompiledKernel.from_dict(d["kernel"])
-            if program_digest(kernel) != d["digest"]:
-                raise ArtifactError(f"{path}: layer {d['name']!r} lowers to a different "
-                                    "instruction program on this kit than when it was saved "
-                                    "(recompile the model)")
-            ep = kernel.epilogue
-            assert isinstance(ep, Epilogue)
-            if not isinstance(kernel.workload, (Conv2dWorkload, DenseWorkload)):
-                raise ArtifactError(f"{path}: layer {d['name']!r} has no workload")
-            layers.append(VtaLayer(d["name"], kernel.op, tuple(d["nodes"]), d["data"],
-                                   d["weight"], d["bias"], d["residual"], d["output"],
-                                   kernel.workload, ep, kernel.schedule, kernel.estimate))
-            kernels[d["name"]] = kernel
-            packed[d["name"]] = {what: arrays[key] for what, key in d["arrays"].items()}
-    except ArtifactError:
-        raise
-    except (KeyError, TypeError, ValueError) as e:
-        raise ArtifactError(f"{path}: malformed executable manifest ({e})") from None
-    partition = Partition(graph, config, tuple(layers))
-    stats = {"load": time.perf_counter() - t0}
-    return Executable(partition, kernels, packed, device or manifest.get("device", "fsim"),
-                      stats)
-
-
-def pack_layer_weights(graph: Graph, layer: VtaLayer, config: VTAConfig
-                       ) -> dict[str, np.ndarray]:
-    """The packed weight (and bias) operands of an accelerator layer."""
-    from vta.runtime import pack_matrix, pack_oihw
-
-    w = np.asarray(graph.params[layer.weight])
-    if layer.op == "conv2d":
-        packed = {"weight": pack_oihw(w, config.block, config.block)}
-    else:
-        packed = {"weight": pack_matrix(w, config.block, config.block)}
-    if layer.bias is not None:
-        ocb = packed["weight"].shape[0]
-        packed["bias"] = pack_bias(np.asarray(graph.params[layer.bias], np.int32), config, ocb)
-    return packed
+    art = read_artifact(path)
+    return Executable(art.partition, art.kernels, art.packed, device or art.device,
+                      {"load": time.perf_counter() - t0})

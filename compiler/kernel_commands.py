@@ -30,17 +30,18 @@ def run_conv_layer(dev: Any, kernel: Any, w: Any, epilogue: Any,
     """
     from vta.runtime import pack_nchw, pack_oihw, unpack_nchw
 
-    from . import ops
-    from . import reference_ops as ref
+    from . import int8_reference as ref
+    from .emit import queue_for
+    from .packing import pack_bias
 
     c = dev.config
-    q = ops.queue_for(dev)
+    q = queue_for(dev)
     x = rng.integers(-128, 128, (1, w.in_channels, w.height, w.width), dtype=np.int8)
     wt = rng.integers(-128, 128, (w.out_channels, w.in_channels, *w.kernel), dtype=np.int8)
     b = rng.integers(-4000, 4000, w.out_channels, dtype=np.int32)
     arrays = {"data": q.array(pack_nchw(x, c.batch, c.block)),
               "weight": q.array(pack_oihw(wt, c.block, c.block)),
-              "bias": q.array(ops.pack_bias(b, c, -(-w.out_channels // c.block))),
+              "bias": q.array(pack_bias(b, c, -(-w.out_channels // c.block))),
               "out": q.empty(*kernel.operand_shapes()["out"])}
     try:
         result = kernel.run(dev, **arrays)
@@ -78,8 +79,8 @@ def _run(args: argparse.Namespace) -> int:
     from vta.driver import open_device
 
     from . import ops
-    from .reference_ops import Epilogue
-    from .schedule import resnet18_workload
+    from .epilogue import Epilogue
+    from .workload import resnet18_workload
 
     names = [n.strip().upper() for n in args.layers.split(",") if n.strip()]
     unknown = [n for n in names if n not in LAYERS]

@@ -34,15 +34,19 @@ from typing import Any
 import numpy as np
 from vta.driver import Device
 from vta.hw.config import VTAConfig
+from vta.runtime import pack_matrix, pack_oihw
 
-from .executable import Executable, build_cpu_kernels, pack_layer_weights
+from .executable import Executable
 from .frontend.errors import ModelError
 from .frontend.graph import Graph
+from .host_kernels import build_cpu_kernels
 from .ops import CompiledKernel, compile_conv2d, compile_dense
-from .partition import DEFAULT_MIN_UTILIZATION, FLOAT_COMPUTE_OPS, partition
-from .schedule import Conv2dWorkload
+from .packing import pack_bias
+from .partition import DEFAULT_MIN_UTILIZATION, FLOAT_COMPUTE_OPS, VtaLayer, partition
+from .workload import Conv2dWorkload
 
-__all__ = ["compile", "to_graph", "calibration_samples", "is_quantized"]
+__all__ = ["compile", "to_graph", "calibration_samples", "is_quantized",
+           "pack_layer_weights"]
 
 
 def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
@@ -193,3 +197,17 @@ def compile(model: Any, config: VTAConfig | str | None = None,
     stats["vta_and_cpu_kernels"] = time.perf_counter() - t_cpu
     exe = Executable(part, kernels, packed, device, stats, cpu_kernels)
     return exe
+
+
+def pack_layer_weights(graph: Graph, layer: VtaLayer, config: VTAConfig
+                       ) -> dict[str, np.ndarray]:
+    """The packed weight (and bias) operands of an accelerator layer."""
+    w = np.asarray(graph.params[layer.weight])
+    if layer.op == "conv2d":
+        packed = {"weight": pack_oihw(w, config.block, config.block)}
+    else:
+        packed = {"weight": pack_matrix(w, config.block, config.block)}
+    if layer.bias is not None:
+        ocb = packed["weight"].shape[0]
+        packed["bias"] = pack_bias(np.asarray(graph.params[layer.bias], np.int32), config, ocb)
+    return packed

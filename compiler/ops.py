@@ -11,137 +11,42 @@ Two forms:
   ``kernel.to_dict()`` / :meth:`CompiledKernel.from_dict` save and restore it (the lowering
   is deterministic, so the artifact is the workload, schedule, epilogue and config).
 
-``target`` is a :class:`~vta.driver.Device` or a :class:`~vta.runtime.CommandQueue`.  The
-token protocol between the load, compute and store stages is in :func:`emit`.
+Compiling runs the kernel compiler's passes: :mod:`.workload` (legality) ->
+:mod:`.search` (tiling, with :mod:`.cost_model`) -> :mod:`.lower` (tile program) ->
+:mod:`.emit` (command queue, at run time).  A dense layer is compiled as the matrix case of
+the conv2d path.  ``target`` is a :class:`~vta.driver.Device` or a
+:class:`~vta.runtime.CommandQueue`.
 """
 
 from __future__ import annotations
 
 import time
-import weakref
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from vta.driver.device import Buffer, Device
 from vta.hw.config import VTAConfig
-from vta.hw.isa import MemType
-from vta.runtime import COMPUTE, LOAD, STORE, CommandQueue, DeviceArray, KernelBuilder
+from vta.runtime import CommandQueue, DeviceArray
 from vta.runtime.uop_kernel import UopKernel
 
-from .conv2d import lower_conv2d
-from .cost_model import CostEstimate, estimate_conv2d, estimate_dense
-from .dense import lower_dense
-from .reference_ops import NO_EPILOGUE, Epilogue, OperatorError
-from .schedule import (
+from .cost_model import CostEstimate, estimate
+from .emit import build_uop_kernels, emit, queue_for
+from .epilogue import NO_EPILOGUE, Epilogue
+from .errors import OperatorError
+from .lower import lower
+from .packing import activation_shape, pack_bias, weight_shape
+from .search import schedule_conv2d, schedule_dense
+from .tile_program import Kernel, TileProgram
+from .workload import (
     Conv2dWorkload,
     ConvSchedule,
     DenseSchedule,
     DenseWorkload,
-    schedule_conv2d,
-    schedule_dense,
+    check_schedule,
 )
-from .tile_program import DmaLoad, DmaStore, Kernel, TileProgram
 
-__all__ = ["CompiledKernel", "compile_conv2d", "compile_dense", "conv2d", "dense", "emit",
-           "queue_for", "OperatorError", "pack_bias"]
-
-_QUEUES: weakref.WeakKeyDictionary[Device, CommandQueue] = weakref.WeakKeyDictionary()
-
-
-def queue_for(target: Device | CommandQueue) -> CommandQueue:
-    """The command queue to use for ``target`` (one shared queue per device)."""
-    if isinstance(target, CommandQueue):
-        return target
-    if isinstance(target, Device):
-        q = _QUEUES.get(target)
-        if q is None:
-            q = _QUEUES[target] = CommandQueue(target)
-        return q
-    raise OperatorError(f"target must be a vta Device or CommandQueue, not "
-                        f"{type(target).__name__}")
-
-
-def build_uop_kernel(config: VTAConfig, kernel: Kernel) -> UopKernel:
-    """Record a :class:`~vta.compiler.tile_program.Kernel` as a runtime micro-kernel."""
-    b = KernelBuilder(config, key=("vta.compiler", len(kernel.uops), kernel.loops))
-    for extent, fd, fs, fw in kernel.loops:
-        b.loop_begin(extent, fd, fs, fw)
-    if kernel.kind == "gemm":
-        for d, s, w in kernel.uops:
-            b.push(0, kernel.reset, d, s, w)
-    else:
-        for d, s, _ in kernel.uops:
-            b.push(1, 0, d, s, 0, kernel.alu_opcode, kernel.use_imm, kernel.imm)
-    for _ in kernel.loops:
-        b.loop_end()
-    return b.finish()
-
-
-def emit(program: TileProgram, q: CommandQueue, operands: dict[str, Any],
-         kernels: dict[Kernel, UopKernel]) -> None:
-    """Queue ``program`` on ``q`` with DRAM ``operands`` (name -> DeviceArray/Buffer).
-
-    Token protocol (T = ``program.threads`` SRAM halves):
-
-    * step s (INP/WGT loads into half s % T): the load stage first waits for compute to
-      release the half (pop compute->load when s >= T), loads, then hands over
-      (push load->compute); compute pops it, runs the GEMMs and releases the half;
-    * tile t (ACC half t % T): compute waits for the store stage to drain the half
-      (pop store->compute when t >= T) before the reset, runs the epilogue, hands the
-      OUT rows to store (push compute->store); store writes them back and releases the
-      half (push store->compute);
-    * at the end the leftover tokens are popped, so the channels are balanced after
-      every operator and operators can follow each other on one queue.
-    """
-    T = program.threads
-    step = 0
-
-    def run_kernel(k: Kernel) -> None:
-        uk = kernels[k]
-        (q.push_gemm_op if k.kind == "gemm" else q.push_alu_op)(uk)
-
-    def load(ld: DmaLoad) -> None:
-        q.load_buffer_2d(operands[ld.operand], ld.offset, ld.x_size, ld.y_size, ld.x_stride,
-                         ld.x_pad_0, ld.y_pad_0, ld.x_pad_1, ld.y_pad_1, ld.sram_base,
-                         ld.memory_type)
-
-    for t, tile in enumerate(program.tiles):
-        if t >= T:
-            q.dep_pop(STORE, COMPUTE)
-        for item in tile.prologue:
-            if isinstance(item, Kernel):
-                run_kernel(item)
-            else:
-                load(item)
-        for st in tile.steps:
-            if step >= T:
-                q.dep_pop(COMPUTE, LOAD)
-            for ld in st.loads:
-                load(ld)
-            q.dep_push(LOAD, COMPUTE)
-            q.dep_pop(LOAD, COMPUTE)
-            for k in st.kernels:
-                run_kernel(k)
-            q.dep_push(COMPUTE, LOAD)
-            step += 1
-        for k in tile.epilogue:
-            run_kernel(k)
-        q.dep_push(COMPUTE, STORE)
-        q.dep_pop(COMPUTE, STORE)
-        for sd in tile.stores:
-            _store(q, sd, operands)
-        q.dep_push(STORE, COMPUTE)
-    for _ in range(min(T, step)):
-        q.dep_pop(COMPUTE, LOAD)
-    for _ in range(min(T, len(program.tiles))):
-        q.dep_pop(STORE, COMPUTE)
-
-
-def _store(q: CommandQueue, sd: DmaStore, operands: dict[str, Any]) -> None:
-    q.store_buffer_2d(sd.sram_base, MemType.OUT, operands[sd.operand], sd.offset, sd.x_size,
-                      sd.y_size, sd.x_stride)
+__all__ = ["CompiledKernel", "compile_conv2d", "compile_dense", "conv2d", "dense"]
 
 
 # ------------------------------------------------------------------------------ compiled
@@ -154,7 +59,8 @@ class CompiledKernel:
     op:
         ``"conv2d"`` or ``"dense"``.
     workload, schedule, epilogue, config:
-        What was compiled.
+        What was compiled (a dense kernel keeps its :class:`DenseWorkload` and
+        :class:`DenseSchedule`).
     program:
         The :class:`~vta.compiler.tile_program.TileProgram`.
     estimate:
@@ -176,37 +82,29 @@ class CompiledKernel:
     # -------------------------------------------------------------- shapes
     def operand_shapes(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         """Packed shape and dtype of every operand (``data``, ``weight``, ``out``, ...)."""
-        c, w = self.config, self.workload
-        B, K = c.batch, c.block
-        if isinstance(w, Conv2dWorkload):
-            nb, icb, ocb = w.blocks(c)
-            out = (nb, ocb, w.out_height, w.out_width, B, K)
-            shapes = {"data": ((nb, icb, w.height, w.width, B, K), np.int8),
-                      "weight": ((ocb, icb, w.kernel[0], w.kernel[1], K, K), np.int8),
-                      "out": (out, np.int8)}
+        w, c = self.workload, self.config
+        if isinstance(w, DenseWorkload):
+            data, weight, out = ((w.batch, w.in_features), (w.out_features, w.in_features),
+                                 (w.batch, w.out_features))
         else:
-            nb, kb, mb = w.blocks(c)
-            ocb = mb
-            out = (nb, mb, B, K)
-            shapes = {"data": ((nb, kb, B, K), np.int8), "weight": ((mb, kb, K, K), np.int8),
-                      "out": (out, np.int8)}
+            data = (w.batch, w.in_channels, w.height, w.width)
+            weight = (w.out_channels, w.in_channels, *w.kernel)
+            out = (w.batch, w.out_channels, w.out_height, w.out_width)
+        i8 = np.dtype(np.int8)
+        shapes = {"data": (activation_shape(data, c), i8),
+                  "weight": (weight_shape(weight, c), i8),
+                  "out": (activation_shape(out, c), i8)}
         if self.epilogue.bias:
-            shapes["bias"] = ((ocb, B, K), np.int32)
+            shapes["bias"] = ((weight_shape(weight, c)[0], c.batch, c.block),
+                              np.dtype(np.int32))
         if self.epilogue.residual:
-            shapes["residual"] = (out, np.int8)
-        return {k: (s, np.dtype(d)) for k, (s, d) in shapes.items()}
+            shapes["residual"] = shapes["out"]
+        return shapes
 
     def uop_kernels(self) -> dict[Kernel, UopKernel]:
         """The runtime micro-kernels of the program (built once)."""
         if not self._uop_kernels:
-            built: dict[Kernel, UopKernel] = {}
-            for tile in self.program.tiles:
-                items = [*tile.prologue, *tile.epilogue,
-                         *(k for s in tile.steps for k in s.kernels)]
-                for k in items:
-                    if isinstance(k, Kernel) and k not in built:
-                        built[k] = build_uop_kernel(self.config, k)
-            self._uop_kernels = built
+            self._uop_kernels = build_uop_kernels(self.program, self.config)
         return self._uop_kernels
 
     # -------------------------------------------------------------- running
@@ -252,9 +150,10 @@ class CompiledKernel:
     # -------------------------------------------------------------- artifacts
     def to_dict(self) -> dict:
         """A JSON-able description that :meth:`from_dict` compiles back identically."""
-        return {"op": self.op, "workload": _workload_dict(self.workload),
-                "schedule": self.schedule.to_dict(), "epilogue": asdict(self.epilogue),
-                "config": self.config.to_dict()}
+        workload = {k: list(v) if isinstance(v, tuple) else v
+                    for k, v in asdict(self.workload).items()}
+        return {"op": self.op, "workload": workload, "schedule": self.schedule.to_dict(),
+                "epilogue": asdict(self.epilogue), "config": self.config.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> CompiledKernel:
@@ -282,8 +181,10 @@ _RESCALE_FIELDS = ("lshift", "residual_lshift", "residual_offset", "residual_shi
 """Epilogue fields of the rescaled residual add (absent from kernels saved before them)."""
 
 
-def _workload_dict(w: Conv2dWorkload | DenseWorkload) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(w).items()}
+def _compile(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
+             schedule: ConvSchedule) -> tuple[ConvSchedule, TileProgram, CostEstimate]:
+    s = check_schedule(w, schedule, config, epilogue)
+    return s, lower(w, s, config, epilogue), estimate(w, s, config, epilogue)
 
 
 def compile_conv2d(workload: Conv2dWorkload, config: VTAConfig,
@@ -299,48 +200,110 @@ def compile_conv2d(workload: Conv2dWorkload, config: VTAConfig,
     t0 = time.perf_counter()
     if schedule is None:
         schedule = schedule_conv2d(workload, config, epilogue, **overrides)
-    program = lower_conv2d(workload, schedule, config, epilogue)
-    schedule = ConvSchedule(**program.stats["schedule"])
-    est = estimate_conv2d(workload, schedule, config, epilogue)
-    return CompiledKernel("conv2d", workload, schedule, epilogue, config, program, est,
+    s, program, est = _compile(workload, config, epilogue, schedule)
+    return CompiledKernel("conv2d", workload, s, epilogue, config, program, est,
                           time.perf_counter() - t0)
 
 
 def compile_dense(workload: DenseWorkload, config: VTAConfig,
                   epilogue: Epilogue = NO_EPILOGUE, schedule: DenseSchedule | None = None,
                   **overrides: Any) -> CompiledKernel:
-    """Schedule (or take ``schedule``) and lower a dense layer."""
+    """Schedule (or take ``schedule``) and lower a dense layer (the matrix case of
+    conv2d)."""
     t0 = time.perf_counter()
     if schedule is None:
         schedule = schedule_dense(workload, config, epilogue, **overrides)
-    program = lower_dense(workload, schedule, config, epilogue)
-    schedule = DenseSchedule(**program.stats["schedule"])
-    est = estimate_dense(workload, schedule, config, epilogue)
-    return CompiledKernel("dense", workload, schedule, epilogue, config, program, est,
-                          time.perf_counter() - t0)
+    s, program, est = _compile(workload.as_conv2d(), config, epilogue, schedule.as_conv2d())
+    return CompiledKernel("dense", workload, DenseSchedule.from_conv2d(s), epilogue, config,
+                          program, est, time.perf_counter() - t0)
 
 
 # ------------------------------------------------------------------------------ one call
-def pack_bias(bias: np.ndarray, config: VTAConfig, out_blocks: int) -> np.ndarray:
-    """An int32 bias vector -> ACC elements ``(OC/BLOCK, BATCH, BLOCK)`` (zero-padded,
-    repeated over the batch lanes)."""
-    bias = np.asarray(bias)
-    if bias.dtype != np.int32 or bias.ndim != 1:
-        raise OperatorError(f"bias must be a 1-D int32 array, not {bias.dtype} of shape "
-                            f"{bias.shape}")
-    n = out_blocks * config.block
-    if bias.shape[0] > n:
-        raise OperatorError(f"bias has {bias.shape[0]} values, more than the {n} output "
-                            f"channels")
-    padded = np.zeros(n, dtype=np.int32)
-    padded[:bias.shape[0]] = bias
-    return np.ascontiguousarray(np.broadcast_to(
-        padded.reshape(out_blocks, 1, config.block),
-        (out_blocks, config.batch, config.block)))
+def conv2d(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = None, *,
+           stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
+           shift: int = 0, clip: tuple[int, int] | None = None, residual: Any = None,
+           residual_clip: tuple[int, int] | None = None, lshift: int = 0,
+           residual_lshift: int = 0, residual_offset: int = 0, residual_shift: int = 0,
+           out: Any = None, schedule: ConvSchedule | None = None, **overrides: Any) -> Any:
+    """int8 conv2d on packed tensors with the fused epilogue, run on ``target``.
+
+    Parameters
+    ----------
+    data:
+        ``(N/B, C/BLOCK, H, W, B, BLOCK)`` int8 (numpy or DeviceArray).
+    weight:
+        ``(O/BLOCK, C/BLOCK, KH, KW, BLOCK, BLOCK)`` int8.
+    bias:
+        int32 vector of output channels (numpy) or packed ``(O/BLOCK, B, BLOCK)`` int32.
+    shift, clip, residual, residual_clip:
+        the :class:`~vta.compiler.epilogue.Epilogue`; ``residual`` packed like the output.
+    lshift, residual_lshift, residual_offset, residual_shift:
+        the rescaled residual add ``((y << lshift) + (residual << residual_lshift) +
+        residual_offset) >> residual_shift`` (see the Epilogue).
+    schedule, overrides:
+        force a :class:`ConvSchedule` or some of its fields (``threads=1``).
+
+    Returns the packed int8 output ``(N/B, O/BLOCK, OH, OW, B, BLOCK)``: numpy when
+    ``data`` is numpy, else a DeviceArray (or ``out`` when given).
+
+    Raises
+    ------
+    OperatorError, ScheduleError
+        for a bad dtype or shape, or when no tiling fits the configuration.
+    """
+    q = queue_for(target)
+    c = q.config
+    dshape, wshape = _packed_shapes(c, data, weight, image=True)
+    w = Conv2dWorkload(dshape[0] * c.batch, dshape[1] * c.block, dshape[2], dshape[3],
+                       wshape[0] * c.block, (wshape[2], wshape[3]), stride, padding)
+    epilogue = Epilogue(bias is not None, shift, clip, residual is not None, residual_clip,
+                        lshift, residual_lshift, residual_offset, residual_shift)
+    kernel = _cached_compile(compile_conv2d, w, c, epilogue, schedule, overrides)
+    return _run_one_call(kernel, q, data, weight, bias, residual, wshape[0], out)
 
 
-def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
-    return (v, v) if isinstance(v, (int, np.integer)) else tuple(v)  # type: ignore[return-value]
+def dense(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = None, *,
+          shift: int = 0, clip: tuple[int, int] | None = None, residual: Any = None,
+          residual_clip: tuple[int, int] | None = None, lshift: int = 0,
+          residual_lshift: int = 0, residual_offset: int = 0, residual_shift: int = 0,
+          out: Any = None, schedule: DenseSchedule | None = None, **overrides: Any) -> Any:
+    """int8 dense on packed matrices: data ``(N/B, K/BLOCK, B, BLOCK)``, weight
+    ``(M/BLOCK, K/BLOCK, BLOCK, BLOCK)``; returns ``(N/B, M/BLOCK, B, BLOCK)`` int8.
+    Other parameters as :func:`conv2d`."""
+    q = queue_for(target)
+    c = q.config
+    dshape, wshape = _packed_shapes(c, data, weight, image=False)
+    w = DenseWorkload(dshape[0] * c.batch, dshape[1] * c.block, wshape[0] * c.block)
+    epilogue = Epilogue(bias is not None, shift, clip, residual is not None, residual_clip,
+                        lshift, residual_lshift, residual_offset, residual_shift)
+    kernel = _cached_compile(compile_dense, w, c, epilogue, schedule, overrides)
+    return _run_one_call(kernel, q, data, weight, bias, residual, wshape[0], out)
+
+
+def _shape_of(a: Any) -> tuple[int, ...]:
+    if isinstance(a, DeviceArray):
+        return tuple(a.shape)
+    if isinstance(a, np.ndarray):
+        return a.shape
+    raise OperatorError(f"operands must be numpy arrays or DeviceArrays, not "
+                        f"{type(a).__name__}")
+
+
+def _packed_shapes(c: VTAConfig, data: Any, weight: Any, image: bool
+                   ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The shapes of packed ``data`` and ``weight`` (an image conv's 6-D or a matrix's 4-D
+    layout), checked against the configuration's element shapes."""
+    dshape, wshape = _shape_of(data), _shape_of(weight)
+    B, K = c.batch, c.block
+    rank, chans, outs, window = (6, "C", "O", ", H, W") if image else (4, "K", "M", "")
+    if len(dshape) != rank or dshape[-2:] != (B, K):
+        raise OperatorError(f"data must be packed (N/{B}, {chans}/{K}{window}, {B}, {K}), "
+                            f"not shape {dshape}")
+    if len(wshape) != rank or wshape[-2:] != (K, K) or wshape[1] != dshape[1]:
+        kernel = ", KH, KW" if image else ""
+        raise OperatorError(f"weight must be packed ({outs}/{K}, {dshape[1]}{kernel}, {K}, "
+                            f"{K}), not shape {wshape}")
+    return dshape, wshape
 
 
 def _as_device(q: CommandQueue, name: str, arr: Any, shape: tuple, dtype: np.dtype,
@@ -361,12 +324,18 @@ def _as_device(q: CommandQueue, name: str, arr: Any, shape: tuple, dtype: np.dty
     return d
 
 
-def _run_one_call(kernel: CompiledKernel, target: Device | CommandQueue,
-                  arrays: dict[str, Any], out: Any) -> Any:
-    q = queue_for(target)
+def _run_one_call(kernel: CompiledKernel, q: CommandQueue, data: Any, weight: Any,
+                  bias: Any, residual: Any, out_blocks: int, out: Any) -> Any:
+    """The one-call forms' common tail: name the operands, copy numpy ones to the device,
+    run, and return the output as numpy when the data came as numpy."""
+    arrays = {"data": data, "weight": weight}
+    if bias is not None:
+        arrays["bias"] = _bias_operand(bias, q.config, out_blocks)
+    if residual is not None:
+        arrays["residual"] = residual
     shapes = kernel.operand_shapes()
     owned: list[DeviceArray] = []
-    on_device = isinstance(arrays["data"], (DeviceArray, Buffer))
+    on_device = isinstance(data, (DeviceArray, Buffer))
     try:
         ops = {name: _as_device(q, name, arrays[name], *shapes[name], owned)
                for name in shapes if name != "out"}
@@ -386,115 +355,19 @@ def _run_one_call(kernel: CompiledKernel, target: Device | CommandQueue,
             d.buffer.free()
 
 
-def conv2d(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = None, *,
-           stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
-           shift: int = 0, clip: tuple[int, int] | None = None, residual: Any = None,
-           residual_clip: tuple[int, int] | None = None, lshift: int = 0,
-           residual_lshift: int = 0, residual_offset: int = 0, residual_shift: int = 0,
-           out: Any = None, schedule: ConvSchedule | None = None, **overrides: Any) -> Any:
-    """int8 conv2d on packed tensors with the fused epilogue, run on ``target``.
-
-    Parameters
-    ----------
-    data:
-        ``(N/B, C/BLOCK, H, W, B, BLOCK)`` int8 (numpy or DeviceArray).
-    weight:
-        ``(O/BLOCK, C/BLOCK, KH, KW, BLOCK, BLOCK)`` int8.
-    bias:
-        int32 vector of output channels (numpy) or packed ``(O/BLOCK, B, BLOCK)`` int32.
-    shift, clip, residual, residual_clip:
-        the :class:`~vta.compiler.reference_ops.Epilogue`; ``residual`` packed like the
-        output.
-    lshift, residual_lshift, residual_offset, residual_shift:
-        the rescaled residual add ``((y << lshift) + (residual << residual_lshift) +
-        residual_offset) >> residual_shift`` (see the Epilogue).
-    schedule, overrides:
-        force a :class:`ConvSchedule` or some of its fields (``threads=1``).
-
-    Returns the packed int8 output ``(N/B, O/BLOCK, OH, OW, B, BLOCK)``: numpy when
-    ``data`` is numpy, else a DeviceArray (or ``out`` when given).
-
-    Raises
-    ------
-    OperatorError, ScheduleError
-        for a bad dtype or shape, or when no tiling fits the configuration.
-    """
-    q = queue_for(target)
-    c = q.config
-    dshape, wshape = _shape_of(data), _shape_of(weight)
-    if len(dshape) != 6 or dshape[4:] != (c.batch, c.block):
-        raise OperatorError(f"data must be packed (N/{c.batch}, C/{c.block}, H, W, {c.batch}, "
-                            f"{c.block}), not shape {dshape}")
-    if len(wshape) != 6 or wshape[4:] != (c.block, c.block) or wshape[1] != dshape[1]:
-        raise OperatorError(f"weight must be packed (O/{c.block}, {dshape[1]}, KH, KW, "
-                            f"{c.block}, {c.block}), not shape {wshape}")
-    w = Conv2dWorkload(dshape[0] * c.batch, dshape[1] * c.block, dshape[2], dshape[3],
-                       wshape[0] * c.block, (wshape[2], wshape[3]), _pair(stride),
-                       _pair(padding))
-    epilogue = Epilogue(bias is not None, shift, clip, residual is not None, residual_clip,
-                        lshift, residual_lshift, residual_offset, residual_shift)
-    kernel = _cached_compile(compile_conv2d, w, c, epilogue, schedule, overrides)
-    return _run_with_operands(kernel, q, data, weight, bias, residual, wshape[0], out)
-
-
-def dense(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = None, *,
-          shift: int = 0, clip: tuple[int, int] | None = None, residual: Any = None,
-          residual_clip: tuple[int, int] | None = None, lshift: int = 0,
-          residual_lshift: int = 0, residual_offset: int = 0, residual_shift: int = 0,
-          out: Any = None, schedule: DenseSchedule | None = None, **overrides: Any) -> Any:
-    """int8 dense on packed matrices: data ``(N/B, K/BLOCK, B, BLOCK)``, weight
-    ``(M/BLOCK, K/BLOCK, BLOCK, BLOCK)``; returns ``(N/B, M/BLOCK, B, BLOCK)`` int8.
-    Other parameters as :func:`conv2d`."""
-    q = queue_for(target)
-    c = q.config
-    dshape, wshape = _shape_of(data), _shape_of(weight)
-    if len(dshape) != 4 or dshape[2:] != (c.batch, c.block):
-        raise OperatorError(f"data must be packed (N/{c.batch}, K/{c.block}, {c.batch}, "
-                            f"{c.block}), not shape {dshape}")
-    if len(wshape) != 4 or wshape[2:] != (c.block, c.block) or wshape[1] != dshape[1]:
-        raise OperatorError(f"weight must be packed (M/{c.block}, {dshape[1]}, {c.block}, "
-                            f"{c.block}), not shape {wshape}")
-    w = DenseWorkload(dshape[0] * c.batch, dshape[1] * c.block, wshape[0] * c.block)
-    epilogue = Epilogue(bias is not None, shift, clip, residual is not None, residual_clip,
-                        lshift, residual_lshift, residual_offset, residual_shift)
-    kernel = _cached_compile(compile_dense, w, c, epilogue, schedule, overrides)
-    return _run_with_operands(kernel, q, data, weight, bias, residual, wshape[0], out)
-
-
-def _run_with_operands(kernel: CompiledKernel, q: CommandQueue, data: Any, weight: Any,
-                       bias: Any, residual: Any, out_blocks: int, out: Any) -> Any:
-    """The one-call forms' common tail: name the operands the kernel takes and run it."""
-    arrays = {"data": data, "weight": weight}
-    if bias is not None:
-        arrays["bias"] = _bias_operand(bias, q.config, out_blocks)
-    if residual is not None:
-        arrays["residual"] = residual
-    return _run_one_call(kernel, q, arrays, out)
-
-
-def _shape_of(a: Any) -> tuple[int, ...]:
-    if isinstance(a, DeviceArray):
-        return tuple(a.shape)
-    if isinstance(a, np.ndarray):
-        return a.shape
-    raise OperatorError(f"operands must be numpy arrays or DeviceArrays, not "
-                        f"{type(a).__name__}")
-
-
 def _bias_operand(bias: Any, c: VTAConfig, out_blocks: int) -> Any:
+    """A bias as given on the device or packed, else the int32 vector packed."""
     if isinstance(bias, (DeviceArray, Buffer)):
         return bias
     b = np.asarray(bias)
-    if b.ndim == 3:
-        return b
-    return pack_bias(b, c, out_blocks)
+    return b if b.ndim == 3 else pack_bias(b, c, out_blocks)
 
 
 _COMPILED: dict[tuple, CompiledKernel] = {}
 
 
-def _cached_compile(fn: Callable[..., CompiledKernel], w: Any, c: VTAConfig,
-                    epilogue: Epilogue, schedule: Any, overrides: dict) -> CompiledKernel:
+def _cached_compile(fn: Any, w: Any, c: VTAConfig, epilogue: Epilogue, schedule: Any,
+                    overrides: dict) -> CompiledKernel:
     key = (fn.__name__, w, c, epilogue, schedule, tuple(sorted(overrides.items())))
     kernel = _COMPILED.get(key)
     if kernel is None:

@@ -33,19 +33,14 @@ from dataclasses import dataclass, field
 
 from vta.hw.config import VTAConfig
 
-from .cost_model import CostEstimate, estimate_conv2d, estimate_dense
+from .cost_model import CostEstimate, estimate
+from .epilogue import Epilogue
+from .errors import OperatorError, ScheduleError
 from .frontend.errors import ModelError
 from .frontend.graph import Graph, Node
-from .reference_ops import Epilogue, OperatorError
-from .schedule import (
-    Conv2dWorkload,
-    ConvSchedule,
-    DenseSchedule,
-    DenseWorkload,
-    ScheduleError,
-    schedule_conv2d,
-    schedule_dense,
-)
+from .search import schedule_conv2d, schedule_dense
+from .windows import pads, pair
+from .workload import Conv2dWorkload, ConvSchedule, DenseSchedule, DenseWorkload
 
 __all__ = ["VtaLayer", "CpuLayer", "Layer", "Partition", "partition", "VTA_OPS",
            "DEFAULT_MIN_UTILIZATION", "FLOAT_COMPUTE_OPS"]
@@ -191,20 +186,6 @@ class Partition:
 
 
 # ------------------------------------------------------------------------------ decisions
-def _pair(value: object) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    v = tuple(int(x) for x in value)  # type: ignore[union-attr]
-    return (v[0], v[1])
-
-
-def _pads(value: object) -> tuple[int, int, int, int]:
-    if isinstance(value, int):
-        return (value,) * 4
-    v = tuple(int(x) for x in value)  # type: ignore[union-attr]
-    return (v[0], v[1], v[0], v[1]) if len(v) == 2 else (v[0], v[1], v[2], v[3])
-
-
 def _uniform_shift(node: Node) -> int | None:
     shift = node.attr("shift", 0)
     if isinstance(shift, tuple):
@@ -218,12 +199,12 @@ def _workload(graph: Graph, node: Node) -> Conv2dWorkload | DenseWorkload | str:
     w = graph.type_of(node.inputs[1]).shape
     if node.op == "qdense":
         return DenseWorkload(x[0], x[1], w[0])
-    top, left, bottom, right = _pads(node.attr("pads", 0))
+    top, left, bottom, right = pads(node.attr("pads", 0))
     if (top, left) != (bottom, right):
         return f"asymmetric padding {(top, left, bottom, right)}"
     try:
         return Conv2dWorkload(x[0], x[1], x[2], x[3], w[0], (w[2], w[3]),
-                              _pair(node.attr("strides", 1)), (top, left))
+                              pair(node.attr("strides", 1)), (top, left))
     except ScheduleError as e:
         return str(e)
 
@@ -233,9 +214,9 @@ def _plan(workload: Conv2dWorkload | DenseWorkload, config: VTAConfig, epilogue:
     """Schedule and estimate; ScheduleError when nothing fits."""
     if isinstance(workload, Conv2dWorkload):
         s = schedule_conv2d(workload, config, epilogue)
-        return s, estimate_conv2d(workload, s, config, epilogue)
-    s = schedule_dense(workload, config, epilogue)
-    return s, estimate_dense(workload, s, config, epilogue)
+        return s, estimate(workload, s, config, epilogue)
+    d = schedule_dense(workload, config, epilogue)
+    return d, estimate(workload.as_conv2d(), d.as_conv2d(), config, epilogue)
 
 
 @dataclass(frozen=True)

@@ -233,10 +233,10 @@ def _runtime_layer(dev: Any, name: str, check: bool) -> tuple[Any, str, bool]:
 
 def _compiler_layer(dev: Any, name: str, check: bool) -> tuple[Any, str, bool]:
     """One layer through the kernel compiler's conv2d schedule (``vta.compiler.ops``)."""
+    from .epilogue import Epilogue
     from .kernel_commands import run_conv_layer
     from .ops import compile_conv2d
-    from .reference_ops import Epilogue
-    from .schedule import resnet18_workload
+    from .workload import resnet18_workload
 
     w = resnet18_workload(name)
     epilogue = Epilogue(bias=True, shift=8, clip=(0, 127))

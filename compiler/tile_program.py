@@ -1,25 +1,33 @@
-"""A tiled operator as data: the tile program the lowering builds and the runtime replays.
+"""Programs as data: the typed instruction nodes the compiler builds and :mod:`.emit` queues.
 
-A :class:`TileProgram` is address-free: DMA descriptors name an *operand* (``data``,
-``weight``, ``bias``, ``residual``, ``out``) and an element offset inside it, so one
-program runs on any buffers of the right size (compile once, run many).  It is a list of
-output :class:`Tile` objects; a tile is a compute prologue (reset, ACC loads), a list of
-:class:`Step` objects (INP/WGT loads handed to compute by a token, then GEMM kernels), an
-ALU epilogue and the stores.
+Three instruction nodes, small immutable dataclasses: :class:`DmaLoad` (a 2-D LOAD),
+:class:`DmaStore` (a 2-D STORE) and :class:`Kernel` (a GEMM or ALU micro-kernel).  DMA nodes
+are address-free: they name an *operand* (``data``, ``weight``, ``bias``, ``residual``,
+``out``; a jit kernel's argument names) and an element offset inside it, so one program
+runs on any buffers of the right size (compile once, run many).  Each node knows the
+pipeline stage that runs it (:mod:`vta.hw.pipeline`).
 
-SRAM halves: with ``threads == 2`` consecutive steps use alternate INP/WGT halves and
-consecutive tiles alternate ACC halves; the token protocol that makes this safe is in
-:func:`vta.compiler.ops.emit` (load waits for compute to release a half, compute waits for
-store to drain an ACC half).
+Two programs hold them:
+
+* :class:`TileProgram` -- a tiled operator (:mod:`.lower`): a list of output :class:`Tile`
+  objects; a tile is a compute prologue (reset, ACC loads), a list of :class:`Step` objects
+  (INP/WGT loads handed to compute by a token, then GEMM kernels), an ALU epilogue and the
+  stores.  With ``threads == 2`` consecutive steps use alternate INP/WGT halves and
+  consecutive tiles alternate ACC halves; the token protocol that makes this safe is in
+  :func:`vta.compiler.emit.emit` (load waits for compute to release a half, compute waits
+  for store to drain an ACC half).
+* :class:`SerialProgram` -- a straight-line sequence of nodes run one stage at a time
+  (what ``@vta.compiler.jit`` traces).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from vta.hw.isa import MemType
+from vta.hw.pipeline import Stage, stage_of_load
 
-__all__ = ["DmaLoad", "DmaStore", "Kernel", "Step", "Tile", "TileProgram", "Operand"]
+__all__ = ["DmaLoad", "DmaStore", "Kernel", "Step", "Tile", "TileProgram", "SerialProgram",
+           "Operand", "Instruction"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +47,9 @@ class DmaLoad:
     x_pad_1: int = 0
 
     @property
-    def stage(self) -> str:
-        return "load" if self.memory_type in (MemType.INP, MemType.WGT) else "compute"
+    def stage(self) -> Stage:
+        """The stage whose queue runs this load (load for INP/WGT, else compute)."""
+        return stage_of_load(self.memory_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,10 @@ class DmaStore:
     y_size: int
     x_size: int
     x_stride: int
+
+    @property
+    def stage(self) -> Stage:
+        return Stage.STORE
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +92,8 @@ class Kernel:
         return n
 
     @property
-    def key(self) -> tuple:
-        """Cache key of the micro-kernel (the uop bodies and loops, not the ALU op)."""
-        return (self.kind, self.reset, self.loops, self.uops)
+    def stage(self) -> Stage:
+        return Stage.COMPUTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,15 +130,29 @@ class TileProgram:
     tiles: list[Tile]
     operands: dict[str, Operand]
     description: str = ""
-    stats: dict = field(default_factory=dict)
 
-    @property
-    def step_count(self) -> int:
-        return sum(len(t.steps) for t in self.tiles)
+    def kernels(self) -> list[Kernel]:
+        """Every distinct micro-kernel, in first-use order."""
+        seen: dict[Kernel, None] = {}
+        for t in self.tiles:
+            for k in (*t.prologue, *(k for s in t.steps for k in s.kernels), *t.epilogue):
+                if isinstance(k, Kernel):
+                    seen.setdefault(k)
+        return list(seen)
 
-    def gemm_uops(self) -> int:
-        return sum(k.uop_count for t in self.tiles for s in t.steps for k in s.kernels
-                   if not k.reset)
 
-    def alu_uops(self) -> int:
-        return sum(k.uop_count for t in self.tiles for k in t.epilogue)
+Instruction = DmaLoad | DmaStore | Kernel
+
+
+@dataclass
+class SerialProgram:
+    """Instructions run in order, one stage at a time: each change of stage waits for the
+    previous stage's last instruction (:func:`vta.compiler.emit.emit`)."""
+
+    items: list[Instruction]
+    operands: dict[str, Operand]
+    description: str = ""
+
+    def kernels(self) -> list[Kernel]:
+        """Every distinct micro-kernel, in first-use order."""
+        return list(dict.fromkeys(k for k in self.items if isinstance(k, Kernel)))

@@ -10,8 +10,10 @@ polled over MMIO with a back-off, and a run that does not finish in time raises
 :class:`DeviceTimeout` naming what STATUS reports.
 
 PYNQ is imported only when a device is opened, so the rest of the kit never needs it; a
-missing PYNQ is one clear :class:`DeviceError`.  The same code runs on a board and in CI
-against a simulated ``pynq.Device`` (``vta.boards.pynq_sim``).
+missing PYNQ is one clear :class:`DeviceError`, and so is a PYNQ release the kit does not
+support (:func:`vta.driver.pynq_lines.check_pynq`: PYNQ 3.1.x and 4.0.x, the latter not on
+Zynq-7000).  The same code runs on a board and in CI against a simulated ``pynq.Device``
+(``vta.boards.pynq_sim``) through both PYNQ lines.
 
 Where the bitstream comes from, first match: ``bitstream=`` argument, the
 ``VTA_PYNQ_BITSTREAM`` environment variable, the newest bitstream of this config in the
@@ -32,6 +34,7 @@ from vta.hw.toolchain import cache_root
 
 from .device import Buffer
 from .errors import DeviceError
+from .pynq_lines import check_pynq
 from .register_device import RegisterDevice
 
 __all__ = ["PynqDevice", "open_device", "import_pynq", "IP_NAME", "BITSTREAM_ENV"]
@@ -92,7 +95,8 @@ class PynqDevice(RegisterDevice):
     Raises
     ------
     DeviceError
-        PYNQ missing, no bitstream, the overlay has no such IP or a different config.
+        PYNQ missing or of an unsupported release (:class:`~vta.driver.pynq_lines.
+        PynqVersionError`), no bitstream, the overlay has no such IP or a different config.
     """
 
     kind = "pynq"
@@ -104,6 +108,7 @@ class PynqDevice(RegisterDevice):
         super().__init__(config)
         pynq = import_pynq()
         self._pynq = pynq
+        self.pynq_line = check_pynq(pynq, arch=getattr(device, "arch", None))
         self.bitstream = _find_bitstream(config, bitstream)
         try:
             self.overlay = pynq.Overlay(str(self.bitstream), download=download, device=device)

@@ -3,9 +3,9 @@
 Everything the kit builds once and reuses lives under one root
 (:func:`vta.hw.toolchain.cache_root`: ``$VTA_CACHE_DIR`` > ``$XDG_CACHE_HOME/vta-kit`` >
 ``~/.cache/vta-kit``), one folder per *kind* (:data:`KINDS`): Verilator models, generated
-Verilog, bitstreams, llvmlite CPU kernels and the PYNQ test venvs.  The layers that write
-the cache ask :func:`kind_dir` for their folder, so this table is the one place that knows
-the layout.
+Verilog, bitstreams, resource estimates, llvmlite CPU kernels and the PYNQ test venvs.  The
+layers that write the cache ask :func:`kind_dir` for their folder, so this table is the one
+place that knows the layout.
 
 An *entry* is what is built and removed as a unit: a model folder, a kernel object file, a
 venv.  Its last use is its modification time (readers call :func:`touch` on a hit), so
@@ -65,8 +65,8 @@ KINDS: tuple[CacheKind, ...] = (
     CacheKind("verilator", "Verilator models", "verilator", locked=True),
     CacheKind("verilog", "generated Verilog", "verilog"),
     CacheKind("bitstreams", "bitstreams", "bitstreams", depth=2),
+    CacheKind("resources", "resource estimates (yosys)", "resources", files=True),
     CacheKind("cpu-kernels", "CPU kernels (llvmlite objects)", "cpu-kernels", files=True),
-    CacheKind("resources", "yosys resource estimates", "resources", files=True, locked=True),
     CacheKind("pynq-venvs", "PYNQ test venvs", "", prefix="pynq-venv-", locked=True),
 )
 _BY_NAME = {k.name: k for k in KINDS}

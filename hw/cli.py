@@ -76,8 +76,10 @@ class Cli:
 
 def add_config_argument(p: argparse.ArgumentParser) -> None:
     """The common ``--config NAME|FILE`` option (a preset name or a TVM-style JSON file)."""
+    from .config import PRESETS
+
     p.add_argument("--config", default="default", metavar="NAME|FILE",
-                   help="preset (default, pynq, ultra96, zcu104, tiny) or JSON file")
+                   help=f"preset ({', '.join(PRESETS)}) or JSON file")
 
 
 def _load_commands() -> Cli:

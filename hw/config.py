@@ -6,7 +6,8 @@ profile, ISA extensions).  Everything else -- element sizes, SRAM depths, the TV
 config string -- is a derived, read-only property, so two layers can never disagree.
 
 Presets: ``default``, ``pynq``, ``ultra96``, ``zcu104`` (TVM's samples, identical core
-parameters) and ``tiny`` (BLOCK=4, small buffers: fast RTL simulation).
+parameters), ``k26`` (the Kria K26 SOM of the KV260/KR260: larger buffers in UltraRAM) and
+``tiny`` (BLOCK=4, small buffers: fast RTL simulation).
 
 Implementation knobs (sweep parameters for hardware designers; results are bit-identical
 either way, only area and timing change):
@@ -19,6 +20,10 @@ either way, only area and timing change):
   one read port and spends two cycles on each tensor-operand ALU uop.  Immediate ALU uops
   and GEMM uops retire one per cycle in both modes.
 - ``CMD_QUEUE_DEPTH``: entries of each of the three command queues.
+- ``ULTRA_RAM``: mark the input, weight and accumulator buffers ``ram_style = "ultra"`` so
+  synthesis puts them in UltraRAM (UltraScale+ parts that have it, e.g. the K26): 4096 x 72
+  bits per block, so a buffer up to 4096 elements deep costs the same blocks as a shallow
+  one.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ _LOG_SHAPE_KEYS = {
 }
 _LOG_BUFF_KEYS = ("LOG_UOP_BUFF_SIZE", "LOG_INP_BUFF_SIZE", "LOG_WGT_BUFF_SIZE",
                   "LOG_ACC_BUFF_SIZE")
-_TARGETS = ("sim", "pynq", "ultra96", "zcu104", "tiny")
+_TARGETS = ("sim", "pynq", "ultra96", "zcu104", "k26", "tiny")
 _AXI_PROFILES = ("axi3", "axi4")
 
 
@@ -82,6 +87,7 @@ class VTAConfig:
     GEMM_DSP_PACK: bool = False    # two int8 products sharing an input in one DSP multiply
     ALU_TENSOR_II: int = 1         # cycles per tensor-operand ALU uop: 1 = two ACC read
                                    # ports (replicated ACC SRAM), 2 = one read port
+    ULTRA_RAM: bool = False        # INP/WGT/ACC buffers in UltraRAM (ram_style "ultra")
 
     # ---------------------------------------------------------------- construction
     def __post_init__(self) -> None:
@@ -106,6 +112,7 @@ class VTAConfig:
         _check_choice("ALU_MUL", self.ALU_MUL, (False, True))
         _check_choice("GEMM_DSP_PACK", self.GEMM_DSP_PACK, (False, True))
         _check_choice("ALU_TENSOR_II", self.ALU_TENSOR_II, (1, 2))
+        _check_choice("ULTRA_RAM", self.ULTRA_RAM, (False, True))
         # Every buffer must hold at least one element, and the SRAM address fields of
         # LOAD/STORE (16 bits) must reach every element.
         for key, elem_bytes in (("LOG_UOP_BUFF_SIZE", self.uop_elem_bytes),
@@ -129,7 +136,8 @@ class VTAConfig:
 
     @classmethod
     def preset(cls, name: str) -> VTAConfig:
-        """Return a named preset: ``default``, ``pynq``, ``ultra96``, ``zcu104`` or ``tiny``."""
+        """Return a named preset: ``default``, ``pynq``, ``ultra96``, ``zcu104``, ``k26`` or
+        ``tiny``."""
         try:
             return cls(**PRESETS[name])
         except KeyError:
@@ -369,6 +377,13 @@ class VTAConfig:
         except KeyError:
             raise ConfigError(f"unknown memory type {memory_type}") from None
 
+    @property
+    def sram_attrs(self) -> dict[str, str]:
+        """Synthesis attributes of the input, weight and accumulator buffers' memories:
+        ``ram_style = "ultra"`` with ``ULTRA_RAM`` (Vivado and yosys then use UltraRAM),
+        else none."""
+        return {"ram_style": "ultra"} if self.ULTRA_RAM else {}
+
     # ---------------------------------------------------------------- bus and names
     @property
     def bus_bytes(self) -> int:
@@ -429,13 +444,22 @@ def _check_choice(key: str, value: Any, allowed: tuple) -> None:
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {"TARGET": "sim"},
     # The xc7z020 has 220 DSPs and 140 BRAM36: pack two GEMM products per DSP (128 for
-    # 256 MACs) and keep one ACC read port (no replicated 128 KiB ACC SRAM).
+    # 256 MACs), keep one ACC read port (no replicated 128 KiB ACC SRAM) and an 8 KiB uop
+    # buffer (2 BRAM36 instead of 8; ResNet-18's uop kernels fit, 0.1% fewer cycles): the
+    # design stays under 80% of every resource (docs/boards.md).
     "pynq": {"TARGET": "pynq", "BUS_WIDTH": 64, "CLOCK_MHZ": 100, "AXI_PROFILE": "axi3",
-             "DRAM_LATENCY": 32, "GEMM_DSP_PACK": True, "ALU_TENSOR_II": 2},
+             "DRAM_LATENCY": 32, "GEMM_DSP_PACK": True, "ALU_TENSOR_II": 2,
+             "LOG_UOP_BUFF_SIZE": 13},
     "ultra96": {"TARGET": "ultra96", "BUS_WIDTH": 128, "CLOCK_MHZ": 333,
                 "AXI_PROFILE": "axi4", "DRAM_LATENCY": 48},
     "zcu104": {"TARGET": "zcu104", "BUS_WIDTH": 128, "CLOCK_MHZ": 333,
                "AXI_PROFILE": "axi4", "DRAM_LATENCY": 48},
+    # The K26 SOM (KV260, KR260): 64 UltraRAM blocks hold the input, weight and accumulator
+    # buffers at 4096 elements each (64 KiB, 1 MiB, 256 KiB: 2, 4 and 2x the zcu104's, in
+    # 47 URAM288), which needs the wide ISA's 64-bit uops; 250 MHz for the -2LV part.
+    "k26": {"TARGET": "k26", "BUS_WIDTH": 128, "CLOCK_MHZ": 250, "AXI_PROFILE": "axi4",
+            "DRAM_LATENCY": 48, "ULTRA_RAM": True, "WIDE_ISA": True,
+            "LOG_INP_BUFF_SIZE": 16, "LOG_WGT_BUFF_SIZE": 20, "LOG_ACC_BUFF_SIZE": 18},
     "tiny": {"TARGET": "tiny", "LOG_BLOCK": 2, "LOG_UOP_BUFF_SIZE": 11,
              "LOG_INP_BUFF_SIZE": 11, "LOG_WGT_BUFF_SIZE": 12, "LOG_ACC_BUFF_SIZE": 13,
              "BUS_WIDTH": 64, "CMD_QUEUE_DEPTH": 32, "DRAM_LATENCY": 8},

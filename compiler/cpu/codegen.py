@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from llvmlite import ir
 
-from .jit import KernelError, jit
+from .llvm_jit import KernelError, jit
 
-__all__ = ["I1", "I8", "I16", "I32", "I64", "F32", "KernelBuilder", "CpuKernel",
+__all__ = ["I1", "I8", "I16", "I32", "I64", "F32", "FunctionBuilder", "CpuKernel",
            "ArraySpec", "kernel_name", "ir_type"]
 
 I1, I8, I16, I32, I64 = (ir.IntType(n) for n in (1, 8, 16, 32, 64))
@@ -40,7 +40,7 @@ def kernel_name(key: Any) -> str:
     return "vta_cpu_" + hashlib.sha1(repr(key).encode()).hexdigest()[:20]
 
 
-class KernelBuilder:
+class FunctionBuilder:
     """Builds ``void name(T0* noalias, T1* noalias, ...)`` with loops and small helpers.
 
     Parameters

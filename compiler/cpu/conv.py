@@ -1,7 +1,7 @@
 """int8 convolution and dense kernels with the fused requantization epilogue.
 
 ``qconv2d_kernel`` computes ``requantize(conv2d_int(x, w) , bias, shift, lo, hi)`` of
-:mod:`vta.compiler.frontend.reference` exactly: int8 NCHW input, int8 OIHW weights, int32
+:mod:`vta.compiler.int8_reference` exactly: int8 NCHW input, int8 OIHW weights, int32
 accumulation with wrap-around, ``+ bias`` (int32, wraps), arithmetic ``>> shift`` (one
 value or one per output channel), clip, int8 output. ``qdense_kernel`` is the same kernel
 on a 1x1 image.
@@ -18,9 +18,10 @@ from collections.abc import Sequence
 
 import numpy as np
 from llvmlite import ir
+from vta.compiler import windows
 
-from .codegen import I8, I16, I32, ArraySpec, CpuKernel, KernelBuilder
-from .jit import KernelError
+from .codegen import I8, I16, I32, ArraySpec, CpuKernel, FunctionBuilder
+from .llvm_jit import KernelError
 
 __all__ = ["qconv2d_kernel", "qdense_kernel", "vector_width"]
 
@@ -28,10 +29,6 @@ __all__ = ["qconv2d_kernel", "qdense_kernel", "vector_width"]
 def vector_width(channels: int) -> int:
     """Output channels per vector: 64, or the channel count rounded up to 16."""
     return 64 if channels >= 64 else -(-channels // 16) * 16
-
-
-def _as_tuple(v: int | Sequence[int], n: int) -> tuple[int, ...]:
-    return (int(v),) * n if isinstance(v, (int, np.integer)) else tuple(int(a) for a in v)
 
 
 def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray | None,
@@ -69,14 +66,14 @@ def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray 
                           f"{list(weight.shape)} (NCHW input with C = weight I expected)")
     o, c, kh, kw = weight.shape
     n, _, h, w = x_shape
-    sh, sw = _as_tuple(strides, 2)
-    pd = _as_tuple(pads, 4) if not isinstance(pads, int) and len(pads) == 4 else None
-    if pd is None:
-        p2 = _as_tuple(pads, 2)
-        pd = (p2[0], p2[1], p2[0], p2[1])
+    try:
+        sh, sw = windows.pair(strides, "strides", 1)
+        pd = windows.pads(pads)
+    except ValueError as e:
+        raise KernelError(str(e)) from None
     pt, pl, pb, pr = pd
-    oh, ow = (h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1
-    if oh <= 0 or ow <= 0 or sh <= 0 or sw <= 0 or min(pd) < 0:
+    oh, ow = windows.window_out(h, kh, sh, pt, pb), windows.window_out(w, kw, sw, pl, pr)
+    if oh <= 0 or ow <= 0 or min(pd) < 0:
         raise KernelError(f"conv window {kh}x{kw} stride {(sh, sw)} pads {pd} does not fit "
                           f"input {list(x_shape)}")
     if not -128 <= lo <= hi <= 127:
@@ -104,7 +101,7 @@ def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray 
            )
 
     def gen(name: str) -> str:
-        k = KernelBuilder(name, ["int8", "int8", "int32", "int32", "int8"])
+        k = FunctionBuilder(name, ["int8", "int8", "int32", "int32", "int8"])
         x, wp, bp, sp, out = k.args
         bld = k.b
         v8, v16, v32 = (ir.VectorType(t, vw) for t in (I8, I16, I32))

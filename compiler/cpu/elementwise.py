@@ -1,7 +1,7 @@
 """Element-wise kernels: quantize, dequantize, int8 residual add and int8 rescale.
 
-Semantics are those of :mod:`vta.compiler.frontend.reference` (``quantize``,
-``dequantize``, ``qadd``, ``qrescale``), bit for bit.
+Semantics are those of :mod:`vta.compiler.frontend.interpreter` (``quantize``,
+``dequantize``) and :mod:`vta.compiler.int8_reference` (``qadd``, ``qrescale``), bit for bit.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from collections.abc import Sequence
 import numpy as np
 from llvmlite import ir
 
-from .codegen import F32, I8, I32, ArraySpec, CpuKernel, KernelBuilder
-from .jit import KernelError
+from .codegen import F32, I8, I32, ArraySpec, CpuKernel, FunctionBuilder
+from .llvm_jit import KernelError
 
 __all__ = ["quantize_kernel", "dequantize_kernel", "qadd_kernel", "qrescale_kernel"]
 
 
-def _clip_i8(k: KernelBuilder, v: ir.Value, lo: int, hi: int) -> ir.Value:
+def _clip_i8(k: FunctionBuilder, v: ir.Value, lo: int, hi: int) -> ir.Value:
     return k.b.trunc(k.smin(k.smax(v, k.i32(lo)), k.i32(hi)), I8)
 
 
@@ -41,7 +41,7 @@ def quantize_kernel(shape: Sequence[int], scale: float, lo: int = -128,
     key = ("quantize", tuple(shape), mult, lo, hi)
 
     def gen(name: str) -> str:
-        k = KernelBuilder(name, ["float32", "int8"])
+        k = FunctionBuilder(name, ["float32", "int8"])
         x, out = k.args
         with k.loop(n) as i:
             v = k.b.fmul(k.load(x, i), k.f32(mult))
@@ -62,7 +62,7 @@ def dequantize_kernel(shape: Sequence[int], scale: float, dtype: str = "int8") -
     key = ("dequantize", tuple(shape), dtype, float(np.float32(scale)))
 
     def gen(name: str) -> str:
-        k = KernelBuilder(name, [dtype, "float32"])
+        k = FunctionBuilder(name, [dtype, "float32"])
         q, out = k.args
         with k.loop(n) as i:
             v = k.b.sitofp(k.load(q, i), F32)
@@ -72,7 +72,7 @@ def dequantize_kernel(shape: Sequence[int], scale: float, dtype: str = "int8") -
     return CpuKernel(key, gen, [ArraySpec(shape, dtype)], ArraySpec(shape, "float32"))
 
 
-def _requant_tail(k: KernelBuilder, acc: ir.Value, offset: int, shift: int, lo: int,
+def _requant_tail(k: FunctionBuilder, acc: ir.Value, offset: int, shift: int, lo: int,
                   hi: int) -> ir.Value:
     if offset:
         acc = k.b.add(acc, k.i32(offset))
@@ -92,7 +92,7 @@ def qadd_kernel(shape: Sequence[int], lshift_a: int, lshift_b: int, offset: int,
     key = ("qadd", tuple(shape), lshift_a, lshift_b, offset, shift, lo, hi)
 
     def gen(name: str) -> str:
-        k = KernelBuilder(name, ["int8", "int8", "int8"])
+        k = FunctionBuilder(name, ["int8", "int8", "int8"])
         a, b, out = k.args
         with k.loop(n) as i:
             va = k.b.shl(k.b.sext(k.load(a, i), I32), k.i32(lshift_a))
@@ -114,7 +114,7 @@ def qrescale_kernel(shape: Sequence[int], lshift: int, offset: int, shift: int,
     key = ("qrescale", tuple(shape), lshift, offset, shift, lo, hi)
 
     def gen(name: str) -> str:
-        k = KernelBuilder(name, ["int8", "int8"])
+        k = FunctionBuilder(name, ["int8", "int8"])
         x, out = k.args
         with k.loop(n) as i:
             v = k.b.shl(k.b.sext(k.load(x, i), I32), k.i32(lshift))

@@ -2,7 +2,7 @@
 
 :class:`CpuExecutable` builds one kernel per node when it is created (compile time; kernels
 are cached by op, shape and attributes) and runs them in order when called. Its results
-equal :func:`vta.compiler.frontend.reference.run` bit for bit. The VTA compiler uses
+equal :func:`vta.compiler.frontend.interpreter.run` bit for bit. The VTA compiler uses
 :func:`kernel_for_node` for the nodes it leaves on the CPU.
 """
 
@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable, Mapping
 
 import numpy as np
+from vta.compiler import windows
 from vta.compiler.frontend.graph import Graph, Node
-from vta.compiler.frontend.reference import bind_inputs
+from vta.compiler.frontend.interpreter import bind_inputs
 
 from .conv import qconv2d_kernel, qdense_kernel
 from .elementwise import dequantize_kernel, qadd_kernel, qrescale_kernel, quantize_kernel
-from .jit import KernelError
+from .llvm_jit import KernelError
 from .pool import avg_pool_kernel, global_avg_pool_kernel, max_pool_kernel
 from .softmax import softmax_kernel
 
@@ -63,9 +64,9 @@ def kernel_for_node(graph: Graph, node: Node) -> Runner:
         return qrescale_kernel(shape, a("lshift", 0), a("offset", 0), a("shift", 0),
                                a("lo", -128), a("hi", 127))
     if op in ("max_pool", "avg_pool") and ins[0].dtype in ("int8", "float32"):
-        kernel = _pair(a("kernel"))
-        strides = _pair(a("strides") or a("kernel"))
-        pads = _pads(a("pads", 0))
+        kernel = windows.pair(a("kernel"))
+        strides = windows.pair(a("strides") or a("kernel"))
+        pads = windows.pads(a("pads", 0))
         if op == "max_pool":
             return max_pool_kernel(shape, kernel, strides, pads, ins[0].dtype)
         if ins[0].dtype == "int8":
@@ -80,16 +81,6 @@ def kernel_for_node(graph: Graph, node: Node) -> Runner:
         return lambda *xs: np.concatenate(xs, axis=a("axis", 1))
     raise KernelError(f"{node.describe()}: no CPU kernel for {op} on {ins[0].dtype} "
                       f"(CPU ops: {', '.join(sorted(CPU_OPS))})")
-
-
-def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-def _pads(v: int | tuple[int, ...]) -> tuple[int, int, int, int]:
-    if isinstance(v, int):
-        return (v,) * 4
-    return (v[0], v[1], v[0], v[1]) if len(v) == 2 else tuple(v)  # type: ignore[return-value]
 
 
 class CpuExecutable:

@@ -1,5 +1,5 @@
 """Pooling kernels over NCHW: max pool (int8, float32), average pool and global average
-pool (int8), with the semantics of :mod:`vta.compiler.frontend.reference`.
+pool (int8), with the semantics of :mod:`vta.compiler.frontend.interpreter`.
 
 Windows are clipped to the image, so padding never wins a max; the int8 average divides
 by the window count (or ``kh * kw`` with ``count_include_pad``) rounding half up:
@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from llvmlite import ir
+from vta.compiler import windows
 
-from .codegen import I8, I32, ArraySpec, CpuKernel, KernelBuilder
-from .jit import KernelError
+from .codegen import I8, I32, ArraySpec, CpuKernel, FunctionBuilder
+from .llvm_jit import KernelError
 
 __all__ = ["max_pool_kernel", "avg_pool_kernel", "global_avg_pool_kernel"]
 
@@ -26,14 +27,14 @@ def _geometry(shape: Sequence[int], kernel: Sequence[int], strides: Sequence[int
     kh, kw = kernel
     sh, sw = strides
     pt, pl, pb, pr = pads
-    oh, ow = (h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1
+    oh, ow = windows.window_out(h, kh, sh, pt, pb), windows.window_out(w, kw, sw, pl, pr)
     if oh <= 0 or ow <= 0 or max(pt, pb) >= kh or max(pl, pr) >= kw:
         raise KernelError(f"pooling window {kernel} stride {strides} pads {pads} does not "
                           f"fit input {list(shape)}")
     return n * c, h, w, kh, kw, sh, sw, pt, pl, oh, ow
 
 
-def _floordiv_round(k: KernelBuilder, total: ir.Value, count: ir.Value) -> ir.Value:
+def _floordiv_round(k: FunctionBuilder, total: ir.Value, count: ir.Value) -> ir.Value:
     """``floor((total + count // 2) / count)`` for ``count > 0`` (i32)."""
     num = k.b.add(total, k.b.ashr(count, k.i32(1)))
     q = k.b.sdiv(num, count)
@@ -42,7 +43,7 @@ def _floordiv_round(k: KernelBuilder, total: ir.Value, count: ir.Value) -> ir.Va
     return k.b.sub(q, k.b.zext(neg, I32))
 
 
-def _window_loops(k: KernelBuilder, geo: tuple[int, ...], body: object) -> None:
+def _window_loops(k: FunctionBuilder, geo: tuple[int, ...], body: object) -> None:
     """Loop planes, output rows and columns; call ``body(plane, oy, ox, y0, y1, x0, x1)``
     with the clipped input window ``[y0, y1) x [x0, x1)``."""
     planes, h, w, kh, kw, sh, sw, pt, pl, oh, ow = geo
@@ -66,7 +67,7 @@ def max_pool_kernel(shape: Sequence[int], kernel: Sequence[int], strides: Sequen
     key = ("max_pool", tuple(shape), dtype, tuple(kernel), tuple(strides), tuple(pads))
 
     def gen(name: str) -> str:
-        k = KernelBuilder(name, [dtype, dtype])
+        k = FunctionBuilder(name, [dtype, dtype])
         x, out = k.args
         ety = x.type.pointee
 
@@ -97,7 +98,7 @@ def avg_pool_kernel(shape: Sequence[int], kernel: Sequence[int], strides: Sequen
            bool(count_include_pad))
 
     def gen(name: str) -> str:
-        k = KernelBuilder(name, ["int8", "int8"])
+        k = FunctionBuilder(name, ["int8", "int8"])
         x, out = k.args
 
         def body(p, oy, ox, y0, y1, x0, x1):  # noqa: ANN001, ANN202
@@ -129,7 +130,7 @@ def global_avg_pool_kernel(shape: Sequence[int]) -> CpuKernel:
     key = ("global_avg_pool", tuple(shape))
 
     def gen(name: str) -> str:
-        k = KernelBuilder(name, ["int8", "int8"])
+        k = FunctionBuilder(name, ["int8", "int8"])
         x, out = k.args
         acc = k.variable(I32)
         with k.loop(n * c) as p:

@@ -1,12 +1,12 @@
 """float32 softmax over the last axis, bit-exact with
-:func:`vta.compiler.frontend.reference.softmax` (polynomial exp, exact int64 sum)."""
+:func:`vta.compiler.frontend.interpreter.softmax` (polynomial exp, exact int64 sum)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
-from vta.compiler.frontend.reference import (
+from vta.compiler.frontend.interpreter import (
     _LN2_HI,
     _LN2_LO,
     _LOG2E,
@@ -15,8 +15,8 @@ from vta.compiler.frontend.reference import (
     SUM_SCALE,
 )
 
-from .codegen import F32, I32, I64, ArraySpec, CpuKernel, KernelBuilder
-from .jit import KernelError
+from .codegen import F32, I32, I64, ArraySpec, CpuKernel, FunctionBuilder
+from .llvm_jit import KernelError
 
 __all__ = ["softmax_kernel"]
 
@@ -29,7 +29,7 @@ def softmax_kernel(shape: Sequence[int]) -> CpuKernel:
     key = ("softmax", tuple(shape))
 
     def gen(name: str) -> str:
-        k = KernelBuilder(name, ["float32", "float32"])
+        k = FunctionBuilder(name, ["float32", "float32"])
         x, out = k.args
         b = k.b
         best = k.variable(F32)

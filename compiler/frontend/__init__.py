@@ -1,5 +1,5 @@
 """vta.compiler.frontend: the graph IR, ONNX import, int8 quantization and the numpy
-reference executor.
+graph interpreter.
 
 Typical use::
 
@@ -11,9 +11,9 @@ Typical use::
 
 from .errors import ModelError
 from .graph import Graph, GraphBuilder, Node, TensorType
+from .interpreter import run, run_all
 from .onnx_import import import_onnx
 from .quantize import calibrate, quantize
-from .reference import run, run_all
 
 __all__ = ["ModelError", "Graph", "GraphBuilder", "Node", "TensorType", "import_onnx",
            "quantize", "calibrate", "run", "run_all"]

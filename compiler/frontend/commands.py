@@ -35,10 +35,11 @@ def _median_seconds(fn: Callable[[], Any], repeat: int) -> float:
 
 def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
     """(name, kernel call, numpy call) on ResNet-18 shapes, same inputs for both."""
-    from vta.compiler.cpu import conv, elementwise, layout, pool, softmax
+    from vta.compiler.cpu import conv, elementwise, layout_kernels, pool, softmax
     from vta.runtime import layout as rt_layout
 
-    from . import reference as ref
+    from .. import int8_reference as ref
+    from . import interpreter
 
     rng = np.random.default_rng(0)
 
@@ -66,9 +67,9 @@ def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
     dq = elementwise.dequantize_kernel(q_img.shape, 2.0 ** -5)
     a, b = i8(1, 64, 56, 56), i8(1, 64, 56, 56)
     add = elementwise.qadd_kernel(a.shape, 1, 0, 1, 1, 0, 127)
-    pk = layout.pack_kernel(a.shape, 1, 16)
+    pk = layout_kernels.pack_kernel(a.shape, 1, 16)
     packed = rt_layout.pack_nchw(a, 1, 16)
-    upk = layout.unpack_kernel(packed.shape, 1, 64)
+    upk = layout_kernels.unpack_kernel(packed.shape, 1, 64)
 
     def np_softmax(x: np.ndarray) -> np.ndarray:
         e = np.exp(x - x.max(-1, keepdims=True))
@@ -76,20 +77,22 @@ def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
 
     return [
         ("conv C1 224x224x3 7x7/2 (int8)", lambda: c1(q_img),
-         lambda: ref.requantize(ref.conv2d_int(q_img, w1, 2, 3), b1, 9, 0, 127)),
+         lambda: ref.requantize(ref.conv2d(q_img, w1, 2, 3), b1, 9, 0, 127)),
         ("conv C2 56x56x64 3x3 (int8)", lambda: c2(x2),
-         lambda: ref.requantize(ref.conv2d_int(x2, w2, 1, 1), 0, 10, 0, 127)),
+         lambda: ref.requantize(ref.conv2d(x2, w2, 1, 1), 0, 10, 0, 127)),
         ("max_pool 112x112x64 3x3/2", lambda: mp(act),
-         lambda: ref.max_pool(act, (3, 3), (2, 2), (1, 1, 1, 1))),
-        ("global_avg_pool 7x7x512", lambda: gap(last), lambda: ref.global_avg_pool(last)),
+         lambda: interpreter.max_pool(act, (3, 3), (2, 2), (1, 1, 1, 1))),
+        ("global_avg_pool 7x7x512", lambda: gap(last), lambda: interpreter.global_avg_pool(last)),
         ("dense 1x512x1000", lambda: fc(xd),
-         lambda: ref.requantize(ref.dense_int(xd, wd), bd, 8, -128, 127)),
+         lambda: ref.requantize(ref.dense(xd, wd), bd, 8, -128, 127)),
         ("dense 16x512x1008", lambda: dense16(xb),
-         lambda: ref.requantize(ref.dense_int(xb, wb), 0, 8, -128, 127)),
+         lambda: ref.requantize(ref.dense(xb, wb), 0, 8, -128, 127)),
         ("softmax 1x1000 (float, vs np.exp softmax)", lambda: sm(logits),
          lambda: np_softmax(logits)),
-        ("quantize 1x3x224x224", lambda: qk(x_img), lambda: ref.quantize(x_img, 2.0 ** -5)),
-        ("dequantize 1x3x224x224", lambda: dq(q_img), lambda: ref.dequantize(q_img, 2.0 ** -5)),
+        ("quantize 1x3x224x224", lambda: qk(x_img),
+         lambda: interpreter.quantize(x_img, 2.0 ** -5)),
+        ("dequantize 1x3x224x224", lambda: dq(q_img),
+         lambda: interpreter.dequantize(q_img, 2.0 ** -5)),
         ("residual add 56x56x64", lambda: add(a, b),
          lambda: ref.qadd(a, b, 1, 0, 1, 1, 0, 127)),
         ("pack NCHW->NCHW1n16c 56x56x64", lambda: pk(a),
@@ -106,7 +109,7 @@ def _setup_kernels(p: argparse.ArgumentParser) -> None:
 
 def _run_kernels(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-    from vta.compiler.cpu.jit import host_description
+    from vta.compiler.cpu.llvm_jit import host_description
 
     t0 = time.perf_counter()
     cases = _cases()
@@ -140,10 +143,10 @@ def _setup_frontend(p: argparse.ArgumentParser) -> None:
 
 
 def _run_frontend(args: argparse.Namespace) -> int:
+    from .interpreter import run
     from .models import resnet18_onnx
     from .onnx_import import import_onnx
     from .quantize import quantize
-    from .reference import run
 
     x = np.random.default_rng(0).normal(size=(1, 3, 224, 224)).astype(np.float32)
     t0 = time.perf_counter()

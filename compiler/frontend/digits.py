@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..int8_reference import im2col
 from .errors import ModelError
 from .graph import Graph
 from .models import digits_cnn_graph
-from .reference import _im2col
 
 __all__ = ["DigitsData", "DigitsCNN", "load_digits_split", "train_digits_cnn", "accuracy"]
 
@@ -72,7 +72,7 @@ class DigitsCNN:
 def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """3x3 pad-1 stride-1 conv: returns NCHW output and the im2col matrix."""
     n, c, h, wd = x.shape
-    cols = _im2col(x, 3, 3, (1, 1), (1, 1, 1, 1)).reshape(n * h * wd, c * 9)
+    cols = im2col(x, (3, 3), (1, 1), (1, 1, 1, 1)).reshape(n * h * wd, c * 9)
     out = cols @ w.reshape(w.shape[0], -1).T + b
     return out.reshape(n, h, wd, -1).transpose(0, 3, 1, 2), cols
 

@@ -12,7 +12,7 @@ Float ops (from ONNX or the builder)
     ``batch_norm(x, gamma, beta, mean, var)`` [epsilon], ``relu``, ``clip`` [lo, hi],
     ``add(a, b)`` / ``mul(a, b)`` (numpy broadcasting), ``softmax`` [axis], ``quantize_linear`` /
     ``dequantize_linear`` [scale, zero_point, dtype] (ONNX fake-quantization).
-Integer ops (made by :mod:`.quantize`, semantics in :mod:`.reference`)
+Integer ops (made by :mod:`.quantize`, semantics in :mod:`.interpreter`)
     ``quantize`` [scale, lo, hi], ``dequantize`` [scale], ``qconv2d(x, w, b)`` /
     ``qdense(x, w, b)`` [strides, pads, shift, lo, hi], ``qadd(a, b)`` [lshift_a, lshift_b,
     offset, shift, lo, hi], ``qrescale(x)`` [lshift, offset, shift, lo, hi].
@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import windows
 from .errors import ModelError
 
 __all__ = ["TensorType", "Node", "Graph", "GraphBuilder", "infer_type", "DTYPES", "OPS"]
@@ -271,30 +272,22 @@ class Graph:
 
 
 # ---------------------------------------------------------------------- shape inference
-def _pair(value: Any, what: str, node: Node) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    value = tuple(value)
-    if len(value) != 2:
-        raise ModelError(f"{node.describe()}: {what} must be an int or a pair, not {value}")
-    return (int(value[0]), int(value[1]))
-
-
-def _pads(value: Any, node: Node) -> tuple[int, int, int, int]:
-    """Pads as (top, left, bottom, right) from an int, a pair or four values."""
-    if isinstance(value, int):
-        return (value,) * 4
-    value = tuple(int(v) for v in value)
-    if len(value) == 2:
-        return (value[0], value[1], value[0], value[1])
-    if len(value) == 4:
-        return value  # type: ignore[return-value]
-    raise ModelError(f"{node.describe()}: pads must have 1, 2 or 4 values, not {value}")
+def _window_attrs(node: Node, kernel: Any | None = None
+                  ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int, int, int]]:
+    """The node's (kernel, strides, pads) in canonical form (``kernel`` given for convs,
+    read from the node's attribute for pooling)."""
+    try:
+        k = windows.pair(node.attr("kernel", None) or 0 if kernel is None else kernel,
+                         "kernel", 1)
+        return (k, windows.pair(node.attr("strides", 1), "strides", 1),
+                windows.pads(node.attr("pads", 0)))
+    except ValueError as e:
+        raise ModelError(f"{node.describe()}: {e}") from None
 
 
 def _window_out(size: int, k: int, stride: int, pad0: int, pad1: int, node: Node) -> int:
-    out = (size + pad0 + pad1 - k) // stride + 1
-    if out <= 0 or k <= 0 or stride <= 0:
+    out = windows.window_out(size, k, stride, pad0, pad1)
+    if out <= 0:
         raise ModelError(f"{node.describe()}: window {k} stride {stride} pads "
                          f"({pad0}, {pad1}) does not fit an input of size {size}")
     return out
@@ -321,51 +314,47 @@ def _broadcast(a: tuple[int, ...], b: tuple[int, ...], node: Node) -> tuple[int,
                          "broadcast") from None
 
 
-def _conv_like(node: Node, ts: list[TensorType], wdtype: tuple[str, ...],
-               xdtype: tuple[str, ...]) -> tuple[int, ...]:
+def _weighted_inputs(node: Node, ts: list[TensorType], rank: int, wdtype: tuple[str, ...],
+                     xdtype: tuple[str, ...]) -> tuple[TensorType, TensorType]:
+    """The (x, w[, b]) inputs of a conv/dense node, checked: their number, ranks and
+    dtypes, and a bias of one value per output channel (the weight's first axis)."""
     if len(ts) not in (2, 3):
         raise ModelError(f"{node.describe()}: expected inputs (x, w[, b]), got {len(ts)}")
     x, w = ts[0], ts[1]
-    _expect_rank(x, 4, "input", node)
-    _expect_rank(w, 4, "weight", node)
+    _expect_rank(x, rank, "input", node)
+    _expect_rank(w, rank, "weight", node)
     _expect_dtype(x, xdtype, "input", node)
     _expect_dtype(w, wdtype, "weight", node)
+    if len(ts) == 3 and ts[2].shape != (w.shape[0],):
+        raise ModelError(f"{node.describe()}: bias must have shape [{w.shape[0]}], "
+                         f"not {list(ts[2].shape)}")
+    return x, w
+
+
+def _conv_like(node: Node, ts: list[TensorType], wdtype: tuple[str, ...],
+               xdtype: tuple[str, ...]) -> tuple[int, ...]:
+    x, w = _weighted_inputs(node, ts, 4, wdtype, xdtype)
     n, c, h, wd = x.shape
     o, i, kh, kw = w.shape
     if i != c:
         raise ModelError(f"{node.describe()}: weight has {i} input channels, input has {c} "
                          "(grouped convolution is not supported)")
-    if len(ts) == 3 and ts[2].shape != (o,):
-        raise ModelError(f"{node.describe()}: bias must have shape [{o}], "
-                         f"not {list(ts[2].shape)}")
-    sh, sw = _pair(node.attr("strides", 1), "strides", node)
-    pt, pl, pb, pr = _pads(node.attr("pads", 0), node)
+    _, (sh, sw), (pt, pl, pb, pr) = _window_attrs(node, (kh, kw))
     return (n, o, _window_out(h, kh, sh, pt, pb, node), _window_out(wd, kw, sw, pl, pr, node))
 
 
 def _dense_like(node: Node, ts: list[TensorType], wdtype: tuple[str, ...],
                 xdtype: tuple[str, ...]) -> tuple[int, ...]:
-    if len(ts) not in (2, 3):
-        raise ModelError(f"{node.describe()}: expected inputs (x, w[, b]), got {len(ts)}")
-    x, w = ts[0], ts[1]
-    _expect_rank(x, 2, "input", node)
-    _expect_rank(w, 2, "weight", node)
-    _expect_dtype(x, xdtype, "input", node)
-    _expect_dtype(w, wdtype, "weight", node)
+    x, w = _weighted_inputs(node, ts, 2, wdtype, xdtype)
     if w.shape[1] != x.shape[1]:
         raise ModelError(f"{node.describe()}: weight [M, K] = {list(w.shape)} does not match "
                          f"input [N, K] = {list(x.shape)}")
-    if len(ts) == 3 and ts[2].shape != (w.shape[0],):
-        raise ModelError(f"{node.describe()}: bias must have shape [{w.shape[0]}], "
-                         f"not {list(ts[2].shape)}")
     return (x.shape[0], w.shape[0])
 
 
 def _pool_shape(node: Node, x: TensorType) -> tuple[int, ...]:
     _expect_rank(x, 4, "input", node)
-    kh, kw = _pair(node.attr("kernel", None) or 0, "kernel", node)
-    sh, sw = _pair(node.attr("strides", 1), "strides", node)
-    pt, pl, pb, pr = _pads(node.attr("pads", 0), node)
+    (kh, kw), (sh, sw), (pt, pl, pb, pr) = _window_attrs(node)
     if max(pt, pb) >= kh or max(pl, pr) >= kw:
         raise ModelError(f"{node.describe()}: pads {(pt, pl, pb, pr)} must be smaller than "
                          f"the kernel {(kh, kw)}")
@@ -409,19 +398,13 @@ def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
     if op in _FLOAT_ONLY:
         for i, t in enumerate(ts):
             _expect_dtype(t, ("float32",), f"input {i}", node)
-    if op == "conv2d":
-        return TensorType(_conv_like(node, ts, ("float32",), ("float32",)))
-    if op == "dense":
-        return TensorType(_dense_like(node, ts, ("float32",), ("float32",)))
-    if op == "qconv2d":
+    if op in ("conv2d", "dense"):
+        like = _conv_like if op == "conv2d" else _dense_like
+        return TensorType(like(node, ts, ("float32",), ("float32",)))
+    if op in ("qconv2d", "qdense"):
         _requant_attrs(node)
-        shape = _conv_like(node, ts, ("int8",), ("int8",))
-        if len(ts) == 3:
-            _expect_dtype(ts[2], ("int32",), "bias", node)
-        return TensorType(shape, "int8", node.attr("out_scale"))
-    if op == "qdense":
-        _requant_attrs(node)
-        shape = _dense_like(node, ts, ("int8",), ("int8",))
+        like = _conv_like if op == "qconv2d" else _dense_like
+        shape = like(node, ts, ("int8",), ("int8",))
         if len(ts) == 3:
             _expect_dtype(ts[2], ("int32",), "bias", node)
         return TensorType(shape, "int8", node.attr("out_scale"))

@@ -424,25 +424,30 @@ def _on_qlinear_matmul(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
     imp.bind(node, _quant_value(imp, node, y, ys, yz, _zp_dtype(imp, node, 7)))
 
 
-def _on_conv_integer(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
+def _integer_operands(imp: _Importer, node: Any, names: tuple[str, str, str, str],
+                      axis: int) -> tuple[str, np.ndarray]:
+    """ConvInteger / MatMulInteger inputs ``(x, w, x zero point, w zero point)`` (named
+    ``names`` in messages) as the float value of ``x`` and the float weights
+    (zero points per ``axis``)."""
     x = imp.value(node.input[0], node)
-    xz = _scalar(imp, node, 2, "x zero point", 0)
-    w = imp.const(node.input[1], node, "the weight")
-    wz = imp.const(node.input[3], node, "w zero point") if len(node.input) > 3 and \
+    xz = _scalar(imp, node, 2, names[2], 0)
+    w = imp.const(node.input[1], node, names[1])
+    wz = imp.const(node.input[3], node, names[3]) if len(node.input) > 3 and \
         node.input[3] else None
-    wf = _dequant_const(imp, node, w, np.ones(1), wz, 0)
-    imp.bind(node, _conv(imp, node, a, _dequant_value(imp, node, x, 1.0, xz), wf, None))
+    wf = _dequant_const(imp, node, w, np.ones(1), wz, axis)
+    return _dequant_value(imp, node, x, 1.0, xz), wf
+
+
+def _on_conv_integer(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
+    xf, wf = _integer_operands(imp, node, ("x", "the weight", "x zero point",
+                                           "w zero point"), 0)
+    imp.bind(node, _conv(imp, node, a, xf, wf, None))
 
 
 def _on_matmul_integer(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
-    x = imp.value(node.input[0], node)
-    xz = _scalar(imp, node, 2, "a zero point", 0)
-    w = imp.const(node.input[1], node, "operand b")
-    wz = imp.const(node.input[3], node, "b zero point") if len(node.input) > 3 and \
-        node.input[3] else None
-    wf = _dequant_const(imp, node, w, np.ones(1), wz, 1)
-    y = _dense(imp, node, _dequant_value(imp, node, x, 1.0, xz), wf.T, None)
-    imp.bind(node, y)
+    xf, wf = _integer_operands(imp, node, ("a", "operand b", "a zero point",
+                                           "b zero point"), 1)
+    imp.bind(node, _dense(imp, node, xf, wf.T, None))
 
 
 def _on_constant(imp: _Importer, node: Any, a: dict[str, Any]) -> None:

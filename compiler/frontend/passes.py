@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .graph import Graph, Node, TensorType
-from .reference import OP_IMPLS
+from .interpreter import OP_IMPLS
 
 __all__ = ["fold_constants", "fold_batch_norm", "fold_affine", "remove_dead", "simplify"]
 

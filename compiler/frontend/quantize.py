@@ -1,7 +1,7 @@
 """Post-training int8 quantization with calibration on sample inputs.
 
 :func:`quantize` turns a float :class:`~.graph.Graph` into an integer graph whose ops are
-defined bit for bit in :mod:`.reference` (the exact expected output of every backend):
+defined bit for bit in :mod:`.interpreter` (the exact expected output of every backend):
 
 - every activation tensor gets a power-of-two scale ``2**-f`` (``f`` fractional bits), the
   largest that holds the calibrated range (max of ``|x|`` over the samples, or a
@@ -34,8 +34,8 @@ import numpy as np
 
 from .errors import ModelError
 from .graph import Graph, GraphBuilder, Node
+from .interpreter import run_all
 from .passes import simplify
-from .reference import run_all
 
 __all__ = ["quantize", "calibrate", "frac_bits", "quantize_weights", "CALIBRATIONS"]
 
@@ -332,7 +332,7 @@ def quantize(graph: Graph, samples: Iterable[Any], *, per_channel: bool = False,
     -------
     Graph
         The integer graph: float inputs and outputs with the float graph's names, integer
-        ops in between; run it with :func:`.reference.run` for the exact expected output.
+        ops in between; run it with :func:`.interpreter.run` for the exact expected output.
 
     Raises
     ------

@@ -125,7 +125,7 @@ class ComputeModule(wiring.Component):
         m.submodules.uop_mem = uop_mem = Memory(shape=unsigned(cfg.uop_width),
                                                 depth=cfg.uop_depth, init=[])
         m.submodules.acc_mem = acc_mem = Memory(shape=unsigned(acc_w), depth=cfg.acc_depth,
-                                                init=[])
+                                                init=[], attrs=cfg.sram_attrs)
         m.submodules.out_mem = out_mem = Memory(shape=unsigned(out_w), depth=cfg.out_depth,
                                                 init=[])
         uop_rd = uop_mem.read_port(transparent_for=())

@@ -75,7 +75,8 @@ class LoadModule(wiring.Component):
         engines = []
         for mt, elem_bytes, depth, port in buffers:
             name = mt.name.lower()
-            mem = Memory(shape=unsigned(elem_bytes * 8), depth=depth, init=[])
+            mem = Memory(shape=unsigned(elem_bytes * 8), depth=depth, init=[],
+                         attrs=cfg.sram_attrs)
             m.submodules[f"{name}_mem"] = mem
             rd = mem.read_port(transparent_for=())
             wr = mem.write_port()

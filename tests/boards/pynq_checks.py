@@ -1,11 +1,12 @@
-"""The PYNQ code path against a simulated board; runs inside the PYNQ venv.
+"""The PYNQ code path against a simulated board; runs inside a venv of one PYNQ line.
 
-Collected only when named explicitly: ``test_pynq_path.py`` creates a venv with
-``pynq==4.0.0`` (numpy<2) and runs ``pytest tests/boards/pynq_checks.py`` there.  Here the
-real ``pynq`` package parses the generated ``.hwh`` and the unchanged ``vta.driver``
-``pynq`` backend drives the Verilator model of the generated Verilog through
-``pynq.Overlay``, ``pynq.MMIO`` and ``pynq.allocate``; results must equal fsim's bit for
-bit.
+Collected only when named explicitly: ``test_pynq_path.py`` creates a venv per PYNQ line
+(``pynq==3.1.2`` and ``pynq==4.0.0``, numpy<2) and runs ``pytest
+tests/boards/pynq_checks.py`` in each.  Here the real ``pynq`` package of that line parses
+the generated ``.hwh`` and the unchanged ``vta.driver`` ``pynq`` backend drives the Verilator
+model of the generated Verilog through ``pynq.Overlay``, ``pynq.MMIO`` and
+``pynq.allocate``; results must equal fsim's bit for bit.  The simulated board is one the
+line has images for: a PYNQ-Z1 (Zynq-7000) on 3.1, a KV260 (ZynqMP) on 4.0.
 """
 
 from __future__ import annotations
@@ -14,18 +15,37 @@ import numpy as np
 import pynq
 import pytest
 from pynqmetadata.frontends import Metadata
-from pynqmetadata.views.runtime import RuntimeMetadataParser
 from vta.boards.hwh import hwh_xml
 from vta.boards.pynq_sim import SimBusError, SimulatedPynqDevice, make_sim_overlay
 from vta.boards.table import BOARDS
 from vta.driver import DeviceTimeout, open_device
+from vta.driver.pynq_lines import PYNQ_LINES, PynqVersionError, check_pynq, line_of
 from vta.hw import isa
 from vta.hw.config import VTAConfig
 from vta.hw.regmap import BY_NAME, REGISTERS
 from vta.sim.dram import Dram
 from vta.sim.progen import random_program
 
-CONFIG = VTAConfig.preset("tiny")
+LINE = line_of(pynq.__version__)
+SIM_BOARD = {"3.1": "pynq-z1", "4.0": "kv260"}[LINE.line]
+
+
+def small_config(board) -> VTAConfig:
+    """The tiny core on the board's bus (width, profile) at the board's clock."""
+    return VTAConfig.preset("tiny").replace(BUS_WIDTH=board.axi_width,
+                                            AXI_PROFILE=board.axi_profile,
+                                            CLOCK_MHZ=board.clock_mhz)
+
+
+CONFIG = small_config(BOARDS[SIM_BOARD])
+
+
+def test_the_installed_pynq_is_a_supported_line():
+    assert LINE is not None and pynq.__version__ == LINE.tested
+    assert check_pynq(pynq, arch="x86_64") is LINE
+    # this line's own metadata parser (pynq.metadata in 3.1, pynqmetadata.views in 4.0)
+    assert LINE.parser_class().__module__.startswith(LINE.metadata_parser.split(":")[0])
+    assert SIM_BOARD in [n for n, b in BOARDS.items() if LINE.line in b.pynq_lines]
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))
@@ -33,8 +53,9 @@ def test_pynq_parses_the_hwh_of_every_board(name, tmp_path):
     board = BOARDS[name]
     cfg = board.default_config()
     path = tmp_path / "design.hwh"
-    path.write_text(hwh_xml(board, cfg))
-    parser = RuntimeMetadataParser(Metadata(input=path))
+    line = LINE.line if LINE.line in board.pynq_lines else None
+    path.write_text(hwh_xml(board, cfg, pynq_line=line))
+    parser = LINE.parser_class()(Metadata(input=path))
     ip = parser.ip_dict["vta_0"]
     assert ip["phys_addr"] == board.control_base
     assert ip["addr_range"] == board.control_range
@@ -44,8 +65,22 @@ def test_pynq_parses_the_hwh_of_every_board(name, tmp_path):
         {k: v["address_offset"] for k, v in regs.items()}
     clock = parser.clock_dict[0]
     # the PS divides its IO PLL: the achieved rate is within 10% of the request
-    assert clock["enable"] == 1 and abs(clock["frequency"] - cfg.CLOCK_MHZ) <= cfg.CLOCK_MHZ / 10
-    assert parser.family_ps == board.ps_vlnv.rsplit(":", 1)[1]
+    assert clock["enable"] == 1
+    achieved = 1000 if board.ps == "ps7" else 1500
+    assert abs(achieved / (clock["divisor0"] * clock["divisor1"]) - cfg.CLOCK_MHZ) \
+        <= cfg.CLOCK_MHZ / 10
+    assert parser.family_ps == board.ps_ip
+
+
+def test_a_line_refuses_the_families_it_has_no_images_for(model):
+    text, built = model
+    others = [n for n, b in BOARDS.items() if not LINE.supports_family(b.family)]
+    assert others == ([] if LINE.line == "3.1" else ["pynq-z1", "pynq-z2"])
+    for name in others:
+        with pytest.raises(PynqVersionError, match=rf"PYNQ {LINE.tested} on {name} "
+                                                   rf"\(Zynq-7000\) cannot run"):
+            SimulatedPynqDevice(name, small_config(BOARDS[name]), built, text)
+    assert set(PYNQ_LINES) == {"3.1", "4.0"}
 
 
 @pytest.fixture(scope="module")
@@ -59,18 +94,22 @@ def model():
 @pytest.fixture
 def board(model, tmp_path):
     text, built = model
-    sim = SimulatedPynqDevice("pynq-z1", CONFIG, built, text)
-    bit = make_sim_overlay("pynq-z1", CONFIG, tmp_path, text)
+    sim = SimulatedPynqDevice(SIM_BOARD, CONFIG, built, text)
+    bit = make_sim_overlay(SIM_BOARD, CONFIG, tmp_path, text)
     yield sim, bit
     sim.close()
 
 
 def test_overlay_sets_the_clock_and_binds_the_ip(board):
     sim, bit = board
+    assert sim.arch == {"ps7": "armv7l", "zynqmp": "aarch64"}[BOARDS[SIM_BOARD].ps]
+    assert sim.fclk0_mhz == 0.0
     dev = open_device("pynq", CONFIG, bitstream=bit, device=sim)
+    assert dev.pynq_line is LINE
     assert dev.overlay.is_loaded()
-    assert sim.fclk0_mhz == pytest.approx(CONFIG.CLOCK_MHZ)      # set by pynq.ps.Clocks
-    assert dev.base_address == BOARDS["pynq-z1"].control_base
+    # set by pynq.ps.Clocks: from the divisors (3.1) or the achieved frequency (4.0)
+    assert sim.fclk0_mhz == pytest.approx(CONFIG.CLOCK_MHZ, rel=0.01)
+    assert dev.base_address == BOARDS[SIM_BOARD].control_base
     # Through PYNQ's own register map, from the .hwh
     assert dev.overlay.vta_0.register_map.CTRL.address == BY_NAME["CTRL"].offset
     assert dev.read_reg(BY_NAME["CTRL"].offset) & 0b100         # idle
@@ -126,8 +165,8 @@ def test_deadlock_times_out_with_the_status(board):
 def test_bus_errors_and_foreign_images(board, tmp_path):
     sim, bit = board
     with pytest.raises(SimBusError, match="no bitstream loaded"):
-        pynq.MMIO(BOARDS["pynq-z1"].control_base, 0x100, device=sim).read(0)
-    other = make_sim_overlay("pynq-z1", CONFIG, tmp_path / "other", "module other; endmodule")
+        pynq.MMIO(BOARDS[SIM_BOARD].control_base, 0x100, device=sim).read(0)
+    other = make_sim_overlay(SIM_BOARD, CONFIG, tmp_path / "other", "module other; endmodule")
     with pytest.raises(SimBusError, match="other Verilog"):
         pynq.Overlay(str(other), device=sim)
 

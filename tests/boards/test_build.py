@@ -1,8 +1,9 @@
-"""`vta board build`: generated Verilog wrapper, Vivado TCL and hardware handoff, per board.
+"""`vta board build`: generated Verilog wrapper, Vivado TCL and hardware handoff, per board
+and per PYNQ line (each line's Vivado release pins its own IP).
 
 Each board is built with a small configuration of the board's own bus (width, profile,
-clock) so the gateware elaborates in seconds; the structure checked is what the board
-needs: part, PS, ports, address map, clock, interrupt, outputs.
+clock, UltraRAM use) so the gateware elaborates in seconds; the structure checked is what
+the board needs: Vivado release, part, PS, ports, address map, clock, interrupt, outputs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from vta.boards.build import build, design_name, dsp_cap
 from vta.boards.hwh import hwh_xml
 from vta.boards.ports import Port, check_ports, expected_ports
 from vta.boards.table import BOARDS, BoardError
+from vta.boards.vivado import VIVADO_RELEASES, vivado_release
+from vta.driver.pynq_lines import PYNQ_LINES
 from vta.hw.cli import main as vta_main
 from vta.hw.config import VTAConfig
 from vta.hw.regmap import REGISTERS
@@ -28,15 +31,28 @@ from vta.hw.toolchain import verilator_env, verilator_path
 def small_config(board) -> VTAConfig:
     return VTAConfig.preset("tiny").replace(BUS_WIDTH=board.axi_width,
                                             AXI_PROFILE=board.axi_profile,
-                                            CLOCK_MHZ=board.clock_mhz)
+                                            CLOCK_MHZ=board.clock_mhz,
+                                            ULTRA_RAM=board.default_config().ULTRA_RAM)
+
+
+# Every board with every PYNQ line it has images of: "zcu104@3.1".
+BUILDS = [f"{name}@{line}" for name, b in BOARDS.items() for line in b.pynq_lines]
 
 
 @pytest.fixture(scope="module")
 def plans(tmp_path_factory):
     root = tmp_path_factory.mktemp("builds")
     cache_root = tmp_path_factory.mktemp("cache")
-    return {name: build(name, small_config(b), root / name, cache_root=cache_root)
-            for name, b in BOARDS.items()}
+    out = {}
+    for key in BUILDS:
+        name, line = key.split("@")
+        out[key] = build(name, small_config(BOARDS[name]), root / key, cache_root=cache_root,
+                         pynq_line=line)
+    return out
+
+
+def test_the_builds_cover_every_vivado_release():
+    assert {PYNQ_LINES[k.split("@")[1]].vivado for k in BUILDS} == set(VIVADO_RELEASES)
 
 
 def _tcl_commands(text: str) -> list[str]:
@@ -54,9 +70,10 @@ def _tcl_commands(text: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(BOARDS))
-def test_build_folder_has_every_file(plans, name):
-    plan = plans[name]
+@pytest.mark.parametrize("key", BUILDS)
+def test_build_folder_has_every_file(plans, key):
+    plan = plans[key]
+    name, line = key.split("@")
     b = BOARDS[name]
     for f in ("vta_top.v", "vta_top.json", "vta_bd_top.v", "build.tcl", "build.sh",
               "config.json", "build.json"):
@@ -65,15 +82,22 @@ def test_build_folder_has_every_file(plans, name):
     assert info["part"] == b.part and info["board"] == name
     assert info["name"] == design_name(b, plan.config) and info["digest"] == plan.digest
     assert info["control_base"] == b.control_base
+    assert (info["pynq"], info["vivado"]) == (line, PYNQ_LINES[line].vivado)
     assert VTAConfig.from_json(plan.out_dir / "config.json") == plan.config
     assert "vivado -mode batch" in (plan.out_dir / "build.sh").read_text()
-    assert plan.bit is None and "where Vivado is installed" in plan.summary()
+    assert plan.bit is None
+    assert f"where Vivado {PYNQ_LINES[line].vivado} is installed" in plan.summary()
+    # UltraRAM boards mark the input, weight and accumulator buffers for UltraRAM
+    ultra = (plan.out_dir / "vta_top.v").read_text().count('(* ram_style = "ultra" *)')
+    assert ultra == (3 if b.default_config().ULTRA_RAM else 0)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(BOARDS))
-def test_tcl_builds_the_block_design(plans, name):
-    plan, b, cfg = plans[name], BOARDS[name], plans[name].config
+@pytest.mark.parametrize("key", BUILDS)
+def test_tcl_builds_the_block_design(plans, key):
+    name, line = key.split("@")
+    plan, b, cfg = plans[key], BOARDS[name], plans[key].config
+    release = vivado_release(PYNQ_LINES[line].vivado)
     cmds = _tcl_commands(plan.tcl.read_text())
     joined = "\n".join(cmds)
 
@@ -83,13 +107,25 @@ def test_tcl_builds_the_block_design(plans, name):
     def lit(text: str) -> None:
         assert text in joined, text
 
+    # Written for one Vivado release, checked when it runs, every IP pinned to its version.
+    lit(f"set vivado_release {release.version}")
+    has(r"if \{\[version -short\] ne \$vivado_release\} \{ error ")
     has(rf"set part {b.part}")
     has(r"create_project -force \$name .* -part \$part")
     has(rf"set board_part {re.escape(b.board_part)}")
-    has(rf"create_bd_cell -type ip -vlnv {b.ps_vlnv} ps")
+    lit(f"create_bd_cell -type ip -vlnv {release.ps(b.ps)} ps")
+    assert release.ps(b.ps).split(":")[2] == b.ps_ip
     has(r"create_bd_cell -type module -reference vta_bd_top vta_0")
-    has(r"xilinx.com:ip:axi_interconnect ctrl_ic")
-    has(r"xilinx.com:ip:proc_sys_reset rst_ps")
+    lit(f"create_bd_cell -type ip -vlnv {release.interconnect} ctrl_ic")
+    lit(f"create_bd_cell -type ip -vlnv {release.reset} rst_ps")
+    lit(f"create_bd_cell -type {release.concat_type} -vlnv {release.concat} irq_concat")
+    vlnvs = re.findall(r"-vlnv (\S+)", joined)
+    assert all(v.count(":") == 3 for v in vlnvs), vlnvs       # vendor:library:name:version
+    if release.version == "2024.1":        # PYNQ 3.1's base overlays use these
+        assert ":axi_interconnect:2.1" in joined and "xilinx.com:ip:xlconcat:2.1" in joined
+    else:                                  # 2025.2: SmartConnect and the inline-HDL concat
+        assert ":smartconnect:1.0" in joined and "inline_hdl:ilconcat:1.0" in joined
+        assert "axi_interconnect" not in joined and "xlconcat" not in joined
     if b.ps == "ps7":
         lit(f"CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {{{cfg.CLOCK_MHZ}}}")
         lit(f"CONFIG.PCW_S_AXI_HP0_DATA_WIDTH {{{cfg.BUS_WIDTH}}}")
@@ -102,10 +138,18 @@ def test_tcl_builds_the_block_design(plans, name):
     # Clock, reset, buses, interrupt.
     has(rf"set clk_pin \[get_bd_pins ps/{b.clock_pin}\]")
     clock_net = next(c for c in cmds if c.startswith("connect_bd_net $clk_pin"))
-    for pin in ("vta_0/ap_clk", "rst_ps/slowest_sync_clk", "ctrl_ic/ACLK", "ctrl_ic/M00_ACLK"):
+    for pin in ("vta_0/ap_clk", "rst_ps/slowest_sync_clk",
+                *(f"ctrl_ic/{c}" for c in release.interconnect_clocks())):
         assert pin in clock_net
     has(rf"connect_bd_net \[get_bd_pins ps/{b.reset_pin}\] \[get_bd_pins rst_ps/ext_reset_in\]")
     has(r"connect_bd_net \[get_bd_pins rst_ps/peripheral_aresetn\] \[get_bd_pins vta_0/ap_rst_n\]")
+    ic_rst, ic_periph = release.interconnect_resets()
+    for pin in ic_rst:
+        has(rf"connect_bd_net \[get_bd_pins rst_ps/interconnect_aresetn\] "
+            rf"\[get_bd_pins ctrl_ic/{pin}\]")
+    periph_net = next(c for c in cmds if c.startswith(
+        "connect_bd_net [get_bd_pins rst_ps/peripheral_aresetn]"))
+    assert all(f"ctrl_ic/{p}" in periph_net for p in ic_periph)
     has(rf"connect_bd_intf_net \[get_bd_intf_pins ps/{b.control_port}\] "
         rf"\[get_bd_intf_pins ctrl_ic/S00_AXI\]")
     has(r"connect_bd_intf_net \[get_bd_intf_pins ctrl_ic/M00_AXI\] "
@@ -124,9 +168,10 @@ def test_tcl_builds_the_block_design(plans, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(BOARDS))
-def test_wrapper_declares_the_interfaces_and_lints(plans, name):
-    plan, b, cfg = plans[name], BOARDS[name], plans[name].config
+@pytest.mark.parametrize("key", [f"{n}@{b.pynq_lines[0]}" for n, b in BOARDS.items()])
+def test_wrapper_declares_the_interfaces_and_lints(plans, key):
+    name = key.split("@")[0]
+    plan, b, cfg = plans[key], BOARDS[name], plans[key].config
     text = (plan.out_dir / "vta_bd_top.v").read_text()
     protocol = "AXI3" if cfg.AXI_PROFILE == "axi3" else "AXI4"
     assert f"PROTOCOL {protocol}, DATA_WIDTH {cfg.BUS_WIDTH}" in text
@@ -148,16 +193,28 @@ def test_wrapper_declares_the_interfaces_and_lints(plans, name):
     assert not wrapper_msgs, wrapper_msgs
 
 
-@pytest.mark.parametrize("name", sorted(BOARDS))
-def test_hwh_describes_the_same_design(name):
+@pytest.mark.parametrize("key", BUILDS)
+def test_hwh_describes_the_same_design(key):
+    name, line = key.split("@")
     b = BOARDS[name]
     cfg = b.default_config()
-    root = ET.fromstring(hwh_xml(b, cfg))
-    assert root.find("SYSTEMINFO").get("ARCH") == b.family
+    release = vivado_release(PYNQ_LINES[line].vivado)
+    root = ET.fromstring(hwh_xml(b, cfg, pynq_line=line))
+    assert root.get("VIVADOVERSION") == release.version
+    sysinfo = root.find("SYSTEMINFO")
+    assert sysinfo.get("ARCH") == b.family
+    assert (sysinfo.get("DEVICE"), sysinfo.get("PACKAGE"), sysinfo.get("SPEEDGRADE")) \
+        == b.capacity.fields
     mods = {m.get("INSTANCE"): m for m in root.iter("MODULE")}
     assert set(mods) == {"ps", "rst_ps", "ctrl_ic", "irq_concat", "vta_0"}
+    assert {i: m.get("VLNV") for i, m in mods.items() if i != "vta_0"} == {
+        "ps": release.ps(b.ps), "rst_ps": release.reset, "ctrl_ic": release.interconnect,
+        "irq_concat": release.concat}
+    ic_pins = {p.get("NAME") for p in mods["ctrl_ic"].find("PORTS")}
+    ic_rst, ic_periph = release.interconnect_resets()
+    assert {*release.interconnect_clocks(), *ic_rst, *ic_periph} <= ic_pins
     ps, vta = mods["ps"], mods["vta_0"]
-    assert ps.get("MODTYPE") == b.ps_vlnv.rsplit(":", 1)[1]
+    assert ps.get("MODTYPE") == b.ps_ip
     rng = ps.find("MEMORYMAP/MEMRANGE")
     assert (rng.get("INSTANCE"), rng.get("SLAVEBUSINTERFACE"), rng.get("MASTERBUSINTERFACE")) \
         == ("vta_0", "s_axi_control", b.control_port)
@@ -186,7 +243,7 @@ def test_hwh_describes_the_same_design(name):
 
 @pytest.mark.slow
 def test_cache_hit_copies_the_bitstream(plans, tmp_path):
-    plan = plans["pynq-z1"]
+    plan = plans["pynq-z1@3.1"]
     b = plan.board
     # A finished Vivado run, stored under the digest of these sources.
     bit, hwh = tmp_path / "x.bit", tmp_path / "x.hwh"
@@ -232,5 +289,22 @@ def test_dsp_cap_only_where_the_part_is_short():
 
 def test_cli_errors_are_one_line(capsys, tmp_path):
     assert vta_main(["board", "build", "--board", "arty", "-o", str(tmp_path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("vta: error: unknown board 'arty'")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vta: error: unknown board 'arty'")
+    assert vta_main(["board", "build", "--board", "pynq-z2", "--pynq", "4.0",
+                     "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["vta: error: pynq-z2 has no PYNQ 4.0 image; its PYNQ lines are 3.1.x"]
+
+
+@pytest.mark.slow
+def test_run_without_vivado_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))     # no vivado (and nothing else)
+    cfg = tmp_path / "small.json"
+    small_config(BOARDS["kv260"]).to_json(cfg)
+    status = vta_main(["board", "build", "--board", "kv260", "--config", str(cfg),
+                       "-o", str(tmp_path / "b"), "--run", "--no-cache"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert err[0].startswith("vta: error: Vivado is not on PATH; the build files are in ")
+    assert err[0].endswith("on a machine with Vivado 2025.2")

@@ -117,3 +117,38 @@ def test_packed_gemm_core_maps_one_dsp_per_pair(tmp_path, family):
     assert res.dsp == cfg.gemm_multipliers == cfg.macs_per_cycle // 2 == 8
     if family == "xc7":
         assert res.ff == 0, res.cells          # the product registers are PREGs
+
+
+class TwoMemories(wiring.Component):
+    """Two 4096 x 72 memories, one marked ram_style "ultra"."""
+
+    def __init__(self) -> None:
+        super().__init__({"addr": In(12), "data": In(72), "we": In(1), "out": Out(144)})
+
+    def elaborate(self, platform):
+        m = Module()
+        outs = []
+        for name, attrs in (("ultra_mem", {"ram_style": "ultra"}), ("plain_mem", {})):
+            m.submodules[name] = mem = memory.Memory(shape=72, depth=4096, init=[],
+                                                     attrs=attrs)
+            rd, wr = mem.read_port(transparent_for=()), mem.write_port()
+            m.d.comb += [rd.addr.eq(self.addr), wr.addr.eq(self.addr),
+                         wr.data.eq(self.data), wr.en.eq(self.we)]
+            outs.append(rd.data)
+        m.d.comb += self.out.eq(outs[0] | (outs[1] << 72))
+        return m
+
+
+@pytest.mark.slow
+def test_ultraram_only_for_memories_marked_ultra(tmp_path):
+    """As Vivado: UltraRAM for ram_style "ultra", block RAM for the rest."""
+    path = tmp_path / "two.v"
+    path.write_text(verilog.convert(TwoMemories(), name="two"))
+    res = estimate(path, "two", family="xcup", uram=True, workdir=tmp_path / "w")
+    assert res.uram == 1 and res.uram_by_memory == {"ultra_mem": 1.0}
+    assert res.bram_by_memory == {"plain_mem": 8.0}         # 4096 x 72 in 4K x 9 BRAM36s
+    k26 = capacity_for("xck26-sfvc784-2LV-c")
+    fits, line = verdict(res, k26)
+    assert fits and "URAM 1/64 (2%)" in line and "BRAM/DSP/URAM within 90%" in line
+    with pytest.raises(ResourceError, match="UltraRAM exists on the xcup family only"):
+        estimate(path, "two", family="xc7", uram=True)

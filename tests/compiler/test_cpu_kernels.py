@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from vta.compiler.cpu import conv, elementwise, layout, pool, softmax
+from vta.compiler import int8_reference as int8
+from vta.compiler.cpu import conv, elementwise, layout_kernels, pool, softmax
 from vta.compiler.cpu.executor import CpuExecutable
-from vta.compiler.cpu.jit import Jit, KernelError
-from vta.compiler.frontend import reference as ref
+from vta.compiler.cpu.llvm_jit import Jit, KernelError
+from vta.compiler.frontend import interpreter as ref
 from vta.compiler.frontend.graph import GraphBuilder
 from vta.compiler.frontend.quantize import quantize
 from vta.runtime import layout as rt_layout
@@ -27,14 +28,14 @@ def test_qconv2d(xs, ws, strides, pads):
     b = RNG.integers(-2 ** 30, 2 ** 30, ws[0]).astype(np.int32)   # exercises wrap-around
     shift = tuple(RNG.integers(0, 14, ws[0]).tolist())
     k = conv.qconv2d_kernel(xs, w, b, strides, pads, shift, -5, 100)
-    expected = ref.requantize(ref.conv2d_int(x, w, strides, pads), b, shift, -5, 100)
+    expected = int8.requantize(int8.conv2d(x, w, strides, pads), b, shift, -5, 100)
     np.testing.assert_array_equal(k(x), expected)
 
 
 def test_qconv2d_c1_full_size():
     x, w = i8(1, 3, 224, 224), i8(64, 3, 7, 7)
     k = conv.qconv2d_kernel(x.shape, w, None, 2, 3, 9, 0, 127)
-    np.testing.assert_array_equal(k(x), ref.requantize(ref.conv2d_int(x, w, 2, 3), 0, 9, 0, 127))
+    np.testing.assert_array_equal(k(x), int8.requantize(int8.conv2d(x, w, 2, 3), 0, 9, 0, 127))
 
 
 @pytest.mark.parametrize("n, kdim, m", [(1, 512, 1000), (3, 17, 5)])
@@ -42,7 +43,7 @@ def test_qdense(n, kdim, m):
     x, w = i8(n, kdim), i8(m, kdim)
     b = RNG.integers(-1000, 1000, m).astype(np.int32)
     k = conv.qdense_kernel(x.shape, w, b, 7)
-    np.testing.assert_array_equal(k(x), ref.requantize(ref.dense_int(x, w), b, 7, -128, 127))
+    np.testing.assert_array_equal(k(x), int8.requantize(int8.dense(x, w), b, 7, -128, 127))
 
 
 @pytest.mark.parametrize("shape, kernel, strides, pads", [
@@ -84,22 +85,22 @@ def test_elementwise(shape):
                                   ref.dequantize(q32, 0.3))
     a, b = i8(*shape), i8(*shape)
     np.testing.assert_array_equal(elementwise.qadd_kernel(shape, 2, 0, 4, 3, 0, 127)(a, b),
-                                  ref.qadd(a, b, 2, 0, 4, 3, 0, 127))
+                                  int8.qadd(a, b, 2, 0, 4, 3, 0, 127))
     np.testing.assert_array_equal(elementwise.qrescale_kernel(shape, 1, 2, 2, -5, 100)(a),
-                                  ref.qrescale(a, 1, 2, 2, -5, 100))
+                                  int8.qrescale(a, 1, 2, 2, -5, 100))
 
 
 @pytest.mark.parametrize("shape, batch, block", [((1, 64, 14, 14), 1, 16), ((3, 5, 7, 9), 2, 4),
                                                  ((70, 20, 3, 3), 16, 16)])
 def test_pack_unpack_match_runtime_layout(shape, batch, block):
     x = i8(*shape)
-    packed = layout.pack_kernel(shape, batch, block)(x)
+    packed = layout_kernels.pack_kernel(shape, batch, block)(x)
     expected = rt_layout.pack_nchw(x, batch, block)
     assert packed.shape == expected.shape
     assert packed.tobytes() == expected.tobytes()
     if shape[0] % batch == 0 == shape[1] % block:
         assert packed.tobytes() == rt_layout.pack_oihw(x, batch, block).tobytes()
-    out = layout.unpack_kernel(packed.shape, shape[0], shape[1])(packed)
+    out = layout_kernels.unpack_kernel(packed.shape, shape[0], shape[1])(packed)
     np.testing.assert_array_equal(out, x)
     np.testing.assert_array_equal(out, rt_layout.unpack_nchw(expected, shape[0], shape[1]))
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from vta.compiler import int8_reference as ref
 from vta.compiler import ops
-from vta.compiler import reference_ops as ref
-from vta.compiler.reference_ops import Epilogue, OperatorError
-from vta.compiler.schedule import DENSE_SHAPES, DenseWorkload
-from vta.driver import open_device
+from vta.compiler.epilogue import Epilogue
+from vta.compiler.errors import OperatorError
+from vta.compiler.workload import DENSE_SHAPES, DenseWorkload
 from vta.runtime import pack_matrix, unpack_matrix
 
 REQUANT = Epilogue(bias=True, shift=8, clip=(0, 127))
@@ -19,16 +19,6 @@ REQUANT = Epilogue(bias=True, shift=8, clip=(0, 127))
 def _examples(default: int) -> int:
     """Hypothesis examples per randomized test; ``VTA_HYPOTHESIS_EXAMPLES`` raises it."""
     return int(os.environ.get("VTA_HYPOTHESIS_EXAMPLES", default))
-
-
-@pytest.fixture(scope="module")
-def fsim():
-    return open_device("fsim", "default")
-
-
-@pytest.fixture(scope="module")
-def fsim_tiny():
-    return open_device("fsim", "tiny")
 
 
 def run_dense(dev, x, w, b, ep, residual=None, **overrides):
@@ -100,3 +90,21 @@ def test_dense_rejects_other_dtypes(fsim):
     w = np.zeros((1, 1, 16, 16), np.int8)
     with pytest.raises(OperatorError, match="data must be int8, not int16"):
         ops.dense(fsim, x, w)
+
+
+def test_rescaled_residual_dense_on_fsim(fsim_tiny):
+    """A dense with a rescaled residual add and a >15-bit requantize shift (two SHRs) on
+    the functional simulator, bit for bit."""
+    dev = fsim_tiny
+    rng = np.random.default_rng(4)
+    x = rng.integers(-128, 128, (5, 24), dtype=np.int8)
+    w = rng.integers(-128, 128, (12, 24), dtype=np.int8)
+    b = rng.integers(-2**20, 2**20, 12, dtype=np.int32)
+    res = rng.integers(-128, 128, (5, 12), dtype=np.int8)
+    ep = Epilogue(True, 17, (-128, 127), True, (-100, 120), lshift=2, residual_lshift=1,
+                  residual_offset=-70000, residual_shift=18)
+    got = ops.dense(dev, pack_matrix(x, 1, 4), pack_matrix(w, 4, 4), b, shift=17,
+                    clip=(-128, 127), residual=pack_matrix(res, 1, 4),
+                    residual_clip=(-100, 120), lshift=2, residual_lshift=1,
+                    residual_offset=-70000, residual_shift=18)
+    assert np.array_equal(unpack_matrix(got, 5, 12), ref.dense_epilogue(x, w, ep, b, res))

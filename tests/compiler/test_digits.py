@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from vta.compiler.frontend import reference as ref
+from vta.compiler.frontend import interpreter as ref
 from vta.compiler.frontend.digits import accuracy, load_digits_split, train_digits_cnn
 from vta.compiler.frontend.quantize import quantize
 

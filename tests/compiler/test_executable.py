@@ -8,9 +8,9 @@ import zipfile
 import numpy as np
 import pytest
 import vta.compiler
-from model_graphs import residual_graph
+from vta.compiler.artifact import ArtifactError
 from vta.compiler.commands import demo_graph
-from vta.compiler.executable import ArtifactError, Executable
+from vta.compiler.executable import Executable
 from vta.compiler.frontend import ModelError, quantize
 from vta.compiler.frontend import run as reference_run
 from vta.driver import open_device
@@ -33,7 +33,7 @@ def _exact(got: dict, want: dict) -> None:
         assert got[k].dtype == want[k].dtype and np.array_equal(got[k], want[k]), k
 
 
-def test_int_graph_matches_reference_on_fsim():
+def test_int_graph_matches_reference_on_fsim(residual_graph):
     g = residual_graph()
     x = RNG.integers(-128, 128, (1, 3, 16, 16)).astype(np.int8)
     with vta.compiler.compile(g, "default", "fsim") as exe:
@@ -42,7 +42,7 @@ def test_int_graph_matches_reference_on_fsim():
         _exact(exe(x), reference_run(g, x))   # a second call reuses the device buffers
 
 
-def test_rescaled_residual_add_runs_fused_and_exact():
+def test_rescaled_residual_add_runs_fused_and_exact(residual_graph):
     """A rescaling skip add (residual << 1, + 1, >> 1) fused into the conv, and an add of two
     accelerator convs, bit for bit against the reference."""
     g = residual_graph(plain_add=False)
@@ -66,7 +66,7 @@ def test_cpu_only_and_vta_agree(demo):
         _exact(exe(x), want)
 
 
-def test_profile(demo):
+def test_profile(demo, residual_graph):
     qgraph, x = demo
     with vta.compiler.compile(qgraph) as exe:
         exe(x)
@@ -152,7 +152,7 @@ def test_input_errors(demo):
             exe({"nope": np.zeros((1, 3, 32, 32), np.float32)})
 
 
-def test_compile_errors():
+def test_compile_errors(residual_graph):
     with pytest.raises(ModelError, match="calibration"):
         vta.compiler.compile(demo_graph(0))
     with pytest.raises(ModelError, match="no model file"):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from vta.compiler.frontend.errors import ModelError
 from vta.compiler.frontend.graph import Graph, GraphBuilder, Node, TensorType
+from vta.compiler.frontend.interpreter import run
 from vta.compiler.frontend.passes import fold_affine, fold_batch_norm, remove_dead
-from vta.compiler.frontend.reference import run
 
 
 def _small(rng: np.random.Generator) -> GraphBuilder:

@@ -8,9 +8,9 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 from onnx.reference import ReferenceEvaluator
 from vta.compiler.frontend.errors import ModelError
+from vta.compiler.frontend.interpreter import run
 from vta.compiler.frontend.models import resnet18_onnx
 from vta.compiler.frontend.onnx_import import import_onnx
-from vta.compiler.frontend.reference import run
 
 RNG = np.random.default_rng(0)
 

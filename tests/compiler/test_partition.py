@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from model_graphs import CFG, RNG, bias, qadd, qconv, residual_graph
 from vta.compiler.frontend import GraphBuilder, ModelError
 from vta.compiler.partition import CpuLayer, VtaLayer, partition
 
 
-def test_placement_and_reasons():
-    p = partition(residual_graph(), CFG)
+def test_placement_and_reasons(default_config, residual_graph):
+    p = partition(residual_graph(), default_config)
     placement = p.placement()
     assert placement == {"c1": "cpu", "c2": "vta", "c3": "vta", "add": "vta", "pool": "cpu"}
     c1 = next(lay for lay in p.layers if lay.name == "c1")
@@ -23,9 +22,9 @@ def test_placement_and_reasons():
     assert "vta  c3+add" in p.summary()
 
 
-def test_rescaling_add_is_fused():
+def test_rescaling_add_is_fused(default_config, residual_graph):
     # ResNet's skip add: residual << 1, + 1, >> 1, ReLU clip.
-    p = partition(residual_graph(plain_add=False), CFG)
+    p = partition(residual_graph(plain_add=False), default_config)
     assert p.placement()["add"] == "vta"
     fused = next(lay for lay in p.layers if "add" in lay.nodes)
     assert fused.nodes == ("c3", "add") and fused.residual == "c1"
@@ -34,20 +33,20 @@ def test_rescaling_add_is_fused():
             ep.residual_clip) == (0, 1, 1, 1, (0, 127))
 
 
-def test_rescaled_add_shifts_follow_the_operands():
+def test_rescaled_add_shifts_follow_the_operands(default_config, qconv, qadd):
     b = GraphBuilder("order")
     x = b.input("x", (1, 16, 8, 8), "int8")
     y = qconv(b, x, "a", 16)
     z = qconv(b, y, "b", 16)     # the conv is the add's second operand
     b.output(qadd(b, y, z, "add", lshift_a=3, lshift_b=0, offset=4, shift=3, lo=-128))
-    fused = partition(b.build(), CFG).layers[-1]
+    fused = partition(b.build(), default_config).layers[-1]
     assert isinstance(fused, VtaLayer) and fused.nodes == ("b", "add")
     ep = fused.epilogue
     assert (ep.lshift, ep.residual_lshift, ep.residual_offset, ep.residual_shift,
             ep.residual_clip) == (0, 3, 4, 3, (-128, 127))
 
 
-def test_adds_the_epilogue_cannot_do_stay_on_cpu():
+def test_adds_the_epilogue_cannot_do_stay_on_cpu(default_config, qconv, qadd):
     b = GraphBuilder("wide")
     x = b.input("x", (1, 16, 8, 8), "int8")
     y = qconv(b, x, "a", 16)
@@ -55,39 +54,39 @@ def test_adds_the_epilogue_cannot_do_stay_on_cpu():
     y = qadd(b, z, y, "big_offset", offset=1 << 20, shift=21)
     z = qconv(b, y, "c", 16)
     b.output(qadd(b, z, y, "wide_shift", lshift_a=40))   # SHR by more than 31
-    p = partition(b.build(), CFG)
+    p = partition(b.build(), default_config)
     assert p.placement()["big_offset"] == "cpu" and p.placement()["wide_shift"] == "cpu"
     assert p.placement()["b"] == "vta" and p.placement()["c"] == "vta"
 
 
-def test_no_fusion_option_and_forced_cpu():
-    p = partition(residual_graph(), CFG, fuse_residual=False)
+def test_no_fusion_option_and_forced_cpu(default_config, residual_graph):
+    p = partition(residual_graph(), default_config, fuse_residual=False)
     assert p.placement()["add"] == "cpu"
-    p = partition(residual_graph(), CFG, cpu_nodes=["c2"])
+    p = partition(residual_graph(), default_config, cpu_nodes=["c2"])
     assert p.placement()["c2"] == "cpu"
     assert next(lay for lay in p.layers if lay.name == "c2").reason == "forced by cpu_nodes"
-    p = partition(residual_graph(), CFG, cpu_only=True)
+    p = partition(residual_graph(), default_config, cpu_only=True)
     assert set(p.placement().values()) == {"cpu"}
 
 
-def test_add_of_two_accelerator_convs_is_fused_once():
+def test_add_of_two_accelerator_convs_is_fused_once(default_config, qconv, qadd):
     b = GraphBuilder("two")
     x = b.input("x", (1, 16, 8, 8), "int8")
     main = qconv(b, x, "main", 16)
     skip = qconv(b, x, "skip", 16, k=1)
     b.output(qadd(b, main, skip, "add", lshift_b=1, offset=1, shift=1))
-    p = partition(b.build(), CFG, min_utilization=0.0)
+    p = partition(b.build(), default_config, min_utilization=0.0)
     assert [lay.describe() for lay in p.layers] == ["skip", "main+add"]
     assert all(isinstance(lay, VtaLayer) for lay in p.layers)
     assert p.layers[1].residual == "skip" and p.layers[1].epilogue.residual_lshift == 1
 
 
-def test_min_utilization_zero_puts_small_conv_on_vta():
-    p = partition(residual_graph(), CFG, min_utilization=0.0)
+def test_min_utilization_zero_puts_small_conv_on_vta(default_config, residual_graph):
+    p = partition(residual_graph(), default_config, min_utilization=0.0)
     assert p.placement()["c1"] == "vta"
 
 
-def test_fused_layer_runs_where_the_add_is():
+def test_fused_layer_runs_where_the_add_is(default_config, qconv, qadd):
     # The skip operand is computed after the conv it is added to: the fused layer must
     # come after it.
     b = GraphBuilder("late")
@@ -95,46 +94,48 @@ def test_fused_layer_runs_where_the_add_is():
     main = qconv(b, x, "main", 16)
     skip = qconv(b, x, "skip", 16, k=1)
     b.output(qadd(b, main, skip, "add"))
-    p = partition(b.build(), CFG)
+    p = partition(b.build(), default_config)
     order = [lay.name for lay in p.layers]
     assert order == ["skip", "main"]
     assert p.layers[1].nodes == ("main", "add") and p.layers[1].residual == "skip"
 
 
-def test_per_channel_shifts_and_asymmetric_pads_stay_on_cpu():
+def test_per_channel_shifts_and_asymmetric_pads_stay_on_cpu(default_config, qconv):
     b = GraphBuilder("odd")
     x = b.input("x", (1, 16, 8, 8), "int8")
     y = qconv(b, x, "perchan", 16, shift=tuple([5] * 8 + [6] * 8))
     y = qconv(b, y, "uniform", 16, shift=tuple([5] * 16))
     y = qconv(b, y, "asym", 16, pads=(1, 1, 0, 0))
     b.output(y)
-    p = partition(b.build(), CFG)
+    p = partition(b.build(), default_config)
     layers = {lay.name: lay for lay in p.layers}
     assert isinstance(layers["perchan"], CpuLayer) and "per-channel" in layers["perchan"].reason
     assert isinstance(layers["uniform"], VtaLayer) and layers["uniform"].epilogue.shift == 5
     assert isinstance(layers["asym"], CpuLayer) and "asymmetric" in layers["asym"].reason
 
 
-def test_dense_placement_follows_cost_model():
+def test_dense_placement_follows_cost_model(default_config):
     b = GraphBuilder("fc")
     x = b.input("x", (1, 512), "int8")
-    w = b.param("w", RNG.integers(-5, 6, (1000, 512)).astype(np.int8))
-    b.output(b.node("qdense", [x, w, b.param("b", bias(1000))], "fc", shift=4, lo=-128,
+    rng = np.random.default_rng(7)
+    w = b.param("w", rng.integers(-5, 6, (1000, 512)).astype(np.int8))
+    bias = rng.integers(-500, 500, 1000).astype(np.int32)
+    b.output(b.node("qdense", [x, w, b.param("b", bias)], "fc", shift=4, lo=-128,
                     hi=127, out_scale=1.0))
     g = b.build()
-    fc = partition(g, CFG).layers[0]
+    fc = partition(g, default_config).layers[0]
     assert isinstance(fc, CpuLayer) and "does not pay" in fc.reason   # a GEMV only streams weights
-    fc = partition(g, CFG, min_utilization=0.0).layers[0]
+    fc = partition(g, default_config, min_utilization=0.0).layers[0]
     assert isinstance(fc, VtaLayer) and fc.op == "dense"
 
 
-def test_errors():
+def test_errors(default_config, residual_graph):
     b = GraphBuilder("float")
     x = b.input("x", (1, 3, 8, 8))
     b.output(b.relu(x))
     with pytest.raises(ModelError, match="not quantized"):
-        partition(b.build(), CFG)
+        partition(b.build(), default_config)
     with pytest.raises(ModelError, match="not a node"):
-        partition(residual_graph(), CFG, cpu_nodes=["nope"])
+        partition(residual_graph(), default_config, cpu_nodes=["nope"])
     with pytest.raises(ModelError, match="min_utilization"):
-        partition(residual_graph(), CFG, min_utilization=2)
+        partition(residual_graph(), default_config, min_utilization=2)

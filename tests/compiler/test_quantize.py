@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from vta.compiler.frontend import reference as ref
+from vta.compiler import int8_reference as int8
+from vta.compiler.frontend import interpreter as ref
 from vta.compiler.frontend.errors import ModelError
 from vta.compiler.frontend.graph import GraphBuilder
 from vta.compiler.frontend.quantize import calibrate, frac_bits, quantize, quantize_weights
@@ -67,7 +68,7 @@ def test_requantization_is_an_exact_alu_sequence():
     q = quantize(g, [x])
     env = ref.run_all(q, x)
     node = q.node("conv1")
-    acc = ref.conv2d_int(env[node.inputs[0]], q.params[node.inputs[1]], 1, 1).astype(np.int64)
+    acc = int8.conv2d(env[node.inputs[0]], q.params[node.inputs[1]], 1, 1).astype(np.int64)
     acc = acc + q.params[node.inputs[2]].astype(np.int64)[None, :, None, None]
     acc = (acc + 2 ** 31) % 2 ** 32 - 2 ** 31
     acc = np.minimum(np.maximum(acc >> node.attr("shift"), node.attr("lo")), node.attr("hi"))

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from vta.compiler.executable import LayerProfile
+from vta.compiler.layer_profile import LayerProfile
 from vta.compiler.roofline import format_roofline, plot_roofline, roofline_points, roofs_for
 from vta.hw import VTAConfig
 from vta.hw.cli import main

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 from vta.compiler import ops
+from vta.compiler.epilogue import Epilogue
 from vta.compiler.kernel_commands import run_conv_layer
-from vta.compiler.reference_ops import Epilogue
-from vta.compiler.schedule import Conv2dWorkload
+from vta.compiler.workload import Conv2dWorkload
 from vta.driver import open_device
 from vta.driver.dram_image import DramImage
 from vta.hw import VTAConfig, isa

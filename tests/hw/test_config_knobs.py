@@ -9,15 +9,19 @@ from vta.hw.errors import ConfigError
 from vta.hw.isa import layout_for
 
 
-def test_pynq_preset_fits_the_xc7z020_with_the_isa_of_tvm():
+def test_pynq_preset_fits_the_xc7z020():
     pynq, default = VTAConfig.preset("pynq"), VTAConfig.preset("default")
     assert pynq.GEMM_DSP_PACK and pynq.ALU_TENSOR_II == 2
-    assert pynq.name == default.name == "1x16_i8w8a32_15_15_18_17"
-    assert layout_for(pynq) == layout_for(default)
+    # TVM's core parameters but an 8 KiB uop buffer (2 BRAM36 instead of 8): the uop fields
+    # of GEMM/ALU instructions narrow from 13/14 to 11/12 bits, the rest of the layout stays.
+    assert pynq.name == "1x16_i8w8a32_13_15_18_17"
+    assert default.replace(TARGET="pynq", BUS_WIDTH=64, LOG_UOP_BUFF_SIZE=13).name == pynq.name
+    assert layout_for(pynq) != layout_for(default)
+    assert layout_for(pynq.replace(LOG_UOP_BUFF_SIZE=15)) == layout_for(default)
     assert pynq.gemm_multipliers == 128 <= 220 * 9 // 10        # xc7z020: 220 DSPs
     assert default.gemm_multipliers == default.macs_per_cycle == 256
     assert pynq.derived()["gemm_multipliers"] == 128
-    for name in ("default", "ultra96", "zcu104", "tiny"):    # full speed where DSPs suffice
+    for name in ("default", "ultra96", "zcu104", "k26", "tiny"):  # full speed: DSPs suffice
         cfg = VTAConfig.preset(name)
         assert not cfg.GEMM_DSP_PACK and cfg.ALU_TENSOR_II == 1, name
 

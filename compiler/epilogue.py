@@ -1,8 +1,8 @@
-"""Numpy int8 reference operators: the exact results the accelerator must reproduce.
+"""The fused epilogue: what it computes, the ALU instructions that compute it, and those
+instructions as micro-kernels over an ACC tile.
 
-Every function here computes in the accelerator's arithmetic: int8 x int8 products summed
-into int32 with two's-complement wrap-around, then the element-wise epilogue in the order
-the compute module performs it (see :class:`Epilogue`):
+After the GEMMs of an output tile the int32 accumulators go through an :class:`Epilogue`, in
+the order the compute module performs it:
 
 1. ``+ bias`` (int32, per output channel, wraps),
 2. ``>> shift`` (arithmetic),
@@ -13,10 +13,14 @@ the compute module performs it (see :class:`Epilogue`):
 5. clip to ``residual_clip`` (optional),
 6. cast to int8 by truncation (the OUT buffer keeps the low 8 bits, no saturation).
 
-:meth:`Epilogue.alu_steps` is the ALU instruction sequence that computes exactly this; the
-lowering (:mod:`vta.compiler.elementwise`), the cost model and the tiling search all read it.
-
-Layouts are the plain framework ones: NCHW activations, OIHW weights, (N, K) x (M, K) dense.
+:meth:`Epilogue.alu_steps` is the ALU instruction sequence that computes exactly this (the
+lowering, the cost model and the tiling search all read it); :func:`epilogue_kernels` turns
+it into one ALU micro-kernel per step over a tile: ADD bias rows (loaded into ACC beside the
+tile), SHR by immediates, MAX/MIN with immediates, SHR by negative immediates (left shifts)
+of the output or the residual rows (loaded with ``LOAD ACC_8BIT``), ADD of the residual
+rows, ADD of the offset immediates.  Every ALU write-back also narrows into the OUT buffer,
+so the store after the last step writes the truncated int8 result.
+:func:`vta.compiler.int8_reference.apply_epilogue` computes the same in numpy.
 """
 
 from __future__ import annotations
@@ -26,12 +30,13 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from vta.hw.errors import VTAError
 from vta.hw.isa import AluOp
 
-__all__ = ["OperatorError", "Epilogue", "NO_EPILOGUE", "AluStep", "conv2d", "dense",
-           "apply_epilogue", "conv2d_epilogue", "dense_epilogue", "max_pool2d",
-           "check_int_array", "shift_immediates", "add_immediates", "MAX_OFFSET_IMMEDIATES"]
+from .errors import OperatorError
+from .tile_program import Kernel
+
+__all__ = ["Epilogue", "NO_EPILOGUE", "AluStep", "shift_immediates", "add_immediates",
+           "MAX_OFFSET_IMMEDIATES", "epilogue_kernels", "alu_kernel"]
 
 MAX_SHIFT_RIGHT = 15
 """Largest right shift of one SHR immediate (its low 5 bits read as signed: -16..15)."""
@@ -39,30 +44,6 @@ MAX_SHIFT_LEFT = 16
 """Largest left shift of one SHR immediate (-16)."""
 MAX_OFFSET_IMMEDIATES = 4
 """An epilogue adds its residual offset in at most this many int16 ALU immediates."""
-
-
-class OperatorError(VTAError):
-    """An operator was given arguments it cannot compute (shape, dtype, parameter)."""
-
-
-def check_int_array(name: str, array: np.ndarray, dtype: type, ndim: int) -> np.ndarray:
-    """Return ``array`` if it is an ndarray of ``dtype`` with ``ndim`` dims, else raise.
-
-    Raises
-    ------
-    OperatorError
-        naming the argument, what it was and what was expected.
-    """
-    if not isinstance(array, np.ndarray):
-        raise OperatorError(f"{name} must be a numpy array of {np.dtype(dtype).name}, "
-                            f"not {type(array).__name__}")
-    if array.dtype != dtype:
-        raise OperatorError(f"{name} must have dtype {np.dtype(dtype).name}, not "
-                            f"{array.dtype.name} (the accelerator computes int8 x int8 -> "
-                            f"int32)")
-    if array.ndim != ndim:
-        raise OperatorError(f"{name} must have {ndim} dimensions, not shape {array.shape}")
-    return array
 
 
 class AluStep(NamedTuple):
@@ -254,146 +235,42 @@ NO_EPILOGUE = Epilogue()
 """The empty epilogue: the int32 sums truncated to int8."""
 
 
-def _wrap32(x: np.ndarray) -> np.ndarray:
-    return x.astype(np.int64).astype(np.int32)  # numpy casts wrap modulo 2**32
+# ------------------------------------------------------------------------------ kernels
+def alu_kernel(loops: tuple[tuple[int, int, int], ...], uops: tuple[tuple[int, int], ...],
+               opcode: int, imm: int | None = None) -> Kernel:
+    """An ALU kernel: ``loops`` of ``(extent, dst_factor, src_factor)``, ``uops`` of
+    ``(dst, src)``; ``imm`` given means ``use_imm`` (src then mirrors dst)."""
+    return Kernel("alu", tuple((e, d, s, 0) for e, d, s in loops),
+                  tuple((d, s, 0) for d, s in uops), alu_opcode=int(opcode),
+                  use_imm=imm is not None, imm=0 if imm is None else int(imm))
 
 
-def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """int8 (M, K) @ (K, N) exactly, wrapped to int32.
-
-    float64 is exact here: |products| <= 2**14 and K < 2**38 keeps every sum below 2**53
-    in chunks of 2**20 terms; BLAS makes it fast.
-    """
-    k = a.shape[1]
-    out = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
-    for k0 in range(0, max(k, 1), 1 << 20):
-        out += (a[:, k0:k0 + (1 << 20)].astype(np.float64)
-                @ b[k0:k0 + (1 << 20)].astype(np.float64)).astype(np.int64)
-    return _wrap32(out)
-
-
-def _pair(name: str, value: int | tuple[int, int], lo: int) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= lo for v in pair):
-        raise OperatorError(f"{name} must be an integer >= {lo} or a pair of them, "
-                            f"not {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def conv2d(data: np.ndarray, weight: np.ndarray, stride: int | tuple[int, int] = 1,
-           padding: int | tuple[int, int] = 0) -> np.ndarray:
-    """int8 NCHW x int8 OIHW -> int32 NCHW convolution (zero padding, wrap-around sums).
-
-    Raises
-    ------
-    OperatorError
-        for a dtype other than int8, mismatched channels, or a kernel larger than the
-        padded input.
-    """
-    check_int_array("data", data, np.int8, 4)
-    check_int_array("weight", weight, np.int8, 4)
-    sh, sw = _pair("stride", stride, 1)
-    ph, pw = _pair("padding", padding, 0)
-    n, c, h, w = data.shape
-    o, c2, kh, kw = weight.shape
-    if c2 != c:
-        raise OperatorError(f"weight has {c2} input channels, data has {c}")
-    oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    if oh <= 0 or ow <= 0:
-        raise OperatorError(f"kernel {kh}x{kw} is larger than the padded input "
-                            f"{h + 2 * ph}x{w + 2 * pw}")
-    padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=np.int8)
-    padded[:, :, ph:ph + h, pw:pw + w] = data
-    # im2col: (N*OH*OW, C*KH*KW), columns ordered like the flattened OIHW weight.
-    cols = np.empty((n, oh, ow, c, kh, kw), dtype=np.int8)
-    for y in range(kh):
-        for x in range(kw):
-            win = padded[:, :, y:y + sh * (oh - 1) + 1:sh, x:x + sw * (ow - 1) + 1:sw]
-            cols[:, :, :, :, y, x] = win.transpose(0, 2, 3, 1)
-    out = _exact_matmul(cols.reshape(n * oh * ow, c * kh * kw), weight.reshape(o, -1).T)
-    return out.reshape(n, oh, ow, o).transpose(0, 3, 1, 2).copy()
-
-
-def dense(data: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """int8 (N, K) x int8 (M, K) -> int32 (N, M): ``data @ weight.T`` with wrap-around."""
-    check_int_array("data", data, np.int8, 2)
-    check_int_array("weight", weight, np.int8, 2)
-    if data.shape[1] != weight.shape[1]:
-        raise OperatorError(f"dense: data has {data.shape[1]} features, weight expects "
-                            f"{weight.shape[1]}")
-    return _exact_matmul(data, weight.T)
-
-
-def apply_epilogue(acc: np.ndarray, epilogue: Epilogue, bias: np.ndarray | None = None,
-                   residual: np.ndarray | None = None, channel_axis: int = 1) -> np.ndarray:
-    """Apply ``epilogue`` to an int32 accumulator and cast to int8, as the hardware does.
+def epilogue_kernels(epilogue: Epilogue, loops: tuple[tuple[int, int, int], ...],
+                     uops: tuple[tuple[int, int], ...], residual_delta: int = 0
+                     ) -> tuple[Kernel, ...]:
+    """ALU kernels applying ``epilogue`` to an ACC tile (one per ``epilogue.alu_steps()``).
 
     Parameters
     ----------
-    acc:
-        int32 accumulator, channels on ``channel_axis``.
-    bias:
-        int32 vector of the channel count (needed iff ``epilogue.bias``).
-    residual:
-        int8 tensor of ``acc``'s shape (needed iff ``epilogue.residual``).
+    loops:
+        ``(extent, dst_factor, bias_factor)`` hardware loops over the tile, outer first.
+    uops:
+        ``(dst, bias)`` absolute ACC indices of the loop body: an output row and the bias
+        row for its channel block.
+    residual_delta:
+        ACC index distance from an output row to its residual row (same tile layout).
     """
-    check_int_array("accumulator", acc, np.int32, acc.ndim)
-    x = acc.astype(np.int64)
-    if epilogue.bias:
-        if bias is None:
-            raise OperatorError("the epilogue adds a bias but none was given")
-        check_int_array("bias", bias, np.int32, 1)
-        if bias.shape[0] != acc.shape[channel_axis]:
-            raise OperatorError(f"bias has {bias.shape[0]} values, expected one per output "
-                                f"channel ({acc.shape[channel_axis]})")
-        shape = [1] * acc.ndim
-        shape[channel_axis] = -1
-        x = _wrap32(x + bias.reshape(shape)).astype(np.int64)
-    if epilogue.shift:
-        x = x >> epilogue.shift
-    if epilogue.clip is not None:
-        x = np.minimum(np.maximum(x, epilogue.clip[0]), epilogue.clip[1])
-    if epilogue.residual:
-        if residual is None:
-            raise OperatorError("the epilogue adds a residual but none was given")
-        check_int_array("residual", residual, np.int8, acc.ndim)
-        if residual.shape != acc.shape:
-            raise OperatorError(f"residual has shape {residual.shape}, expected the "
-                                f"output's {acc.shape}")
-        # The rescaled add (frontend qadd): shifts and sums wrap modulo 2**32.
-        x = _wrap32(x << epilogue.lshift).astype(np.int64)
-        r = _wrap32(residual.astype(np.int64) << epilogue.residual_lshift).astype(np.int64)
-        x = _wrap32(x + r + epilogue.residual_offset).astype(np.int64)
-        x = x >> epilogue.residual_shift
-    if epilogue.residual_clip is not None:
-        x = np.minimum(np.maximum(x, epilogue.residual_clip[0]), epilogue.residual_clip[1])
-    return x.astype(np.int8)  # truncation to the low 8 bits, like the OUT buffer
-
-
-def conv2d_epilogue(data: np.ndarray, weight: np.ndarray, epilogue: Epilogue,
-                    bias: np.ndarray | None = None, residual: np.ndarray | None = None,
-                    stride: int | tuple[int, int] = 1,
-                    padding: int | tuple[int, int] = 0) -> np.ndarray:
-    """:func:`conv2d` followed by :func:`apply_epilogue`: int8 NCHW out."""
-    return apply_epilogue(conv2d(data, weight, stride, padding), epilogue, bias, residual)
-
-
-def dense_epilogue(data: np.ndarray, weight: np.ndarray, epilogue: Epilogue,
-                   bias: np.ndarray | None = None,
-                   residual: np.ndarray | None = None) -> np.ndarray:
-    """:func:`dense` followed by :func:`apply_epilogue`: int8 (N, M) out."""
-    return apply_epilogue(dense(data, weight), epilogue, bias, residual)
-
-
-def max_pool2d(data: np.ndarray, size: int = 2, stride: int | None = None) -> np.ndarray:
-    """Max pooling of an integer NCHW tensor (no padding, floor output size)."""
-    stride = size if stride is None else stride
-    n, c, h, w = data.shape
-    oh, ow = (h - size) // stride + 1, (w - size) // stride + 1
-    out = None
-    for y in range(size):
-        for x in range(size):
-            win = data[:, :, y:y + stride * (oh - 1) + 1:stride,
-                       x:x + stride * (ow - 1) + 1:stride]
-            out = win.copy() if out is None else np.maximum(out, win)
-    return out
+    imm_loops = tuple((e, d, d) for e, d, _ in loops)
+    rows = {"out": 0, "residual": residual_delta}
+    out: list[Kernel] = []
+    for step in epilogue.alu_steps():
+        delta = rows[step.rows]
+        if step.src == "bias":
+            out.append(alu_kernel(loops, uops, step.op))
+        elif step.src == "residual":
+            out.append(alu_kernel(imm_loops, tuple((d, d + residual_delta) for d, _ in uops),
+                                  step.op))
+        else:
+            out.append(alu_kernel(imm_loops, tuple((d + delta, d + delta) for d, _ in uops),
+                                  step.op, step.src))
+    return tuple(out)

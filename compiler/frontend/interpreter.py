@@ -1,19 +1,21 @@
-"""The numpy reference executor: the exact meaning of every op in the graph IR.
+"""The graph interpreter: the exact meaning of every op of the graph IR, run in numpy.
 
-Integer ops define the bits every backend (the VTA kernel compiler, the llvmlite CPU
-kernels) must reproduce. They are chosen so the accelerator can do them exactly with its
-ALU (ADD, SHR, MIN, MAX) after a GEMM:
+Integer ops are the int8 reference's arithmetic (:mod:`vta.compiler.int8_reference`), which
+every backend (the VTA kernel compiler, the llvmlite CPU kernels) reproduces bit for bit:
 
-``requantize(acc, offset, shift, lo, hi)``
-    ``acc`` is an int32 accumulator (products of int8 summed with two's-complement
-    wrap-around). Then ``acc = wrap32(acc + offset)`` (``offset`` is the int32 bias, with
-    the rounding constant ``1 << (shift - 1)`` already folded in by the quantizer),
-    ``acc = acc >> shift`` (arithmetic), ``clip(acc, lo, hi)``, cast to int8 (exact after
-    the clip). ``shift`` may be one value or one per output channel.
+``qconv2d`` / ``qdense``
+    :func:`~vta.compiler.int8_reference.conv2d` / :func:`~vta.compiler.int8_reference.dense` (int8
+    products summed into int32 with wrap-around), then
+    ``requantize(acc, offset, shift, lo, hi)``: ``wrap32(acc + offset)`` (``offset`` is the
+    int32 bias, with the rounding constant ``1 << (shift - 1)`` already folded in by the
+    quantizer), arithmetic ``>> shift`` (one value or one per output channel), clip, int8.
 ``qadd``
-    ``acc = wrap32((a << lshift_a) + (b << lshift_b) + offset)``, then shift and clip.
+    ``wrap32((a << lshift_a) + (b << lshift_b))``, then the same requantization.
 ``qrescale``
     the same with one input.
+
+The other ops are defined here:
+
 ``quantize``
     ``clip(rint(x * float32(1 / scale)), lo, hi)`` in float32 (round half to even).
 ``dequantize``
@@ -35,88 +37,35 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
+from ..int8_reference import conv2d, dense, im2col, qadd, qrescale, requantize
+from ..windows import pads as canonical_pads
+from ..windows import pair
 from .errors import ModelError
-from .graph import Graph, Node, _pads, _pair
+from .graph import Graph, Node
 
-__all__ = ["run", "run_all", "requantize", "conv2d_int", "dense_int", "conv2d_float",
-           "max_pool", "avg_pool", "global_avg_pool", "softmax", "exp_f32", "quantize",
-           "dequantize", "qadd", "qrescale", "wrap32", "OP_IMPLS"]
-
-# ---------------------------------------------------------------------- integer helpers
+__all__ = ["run", "run_all", "bind_inputs", "conv2d_float", "max_pool", "avg_pool",
+           "global_avg_pool", "softmax", "exp_f32", "quantize", "dequantize", "OP_IMPLS"]
 
 
-def wrap32(x: np.ndarray) -> np.ndarray:
-    """Two's-complement wrap of an integer array to int32."""
-    return np.asarray(x).astype(np.int64).astype(np.int32)
-
-
-def _shift_per_channel(shift: Any, ndim: int) -> np.ndarray | int:
-    if isinstance(shift, (tuple, list, np.ndarray)):
-        s = np.asarray(shift, dtype=np.int32)
-        return s.reshape((1, -1) + (1,) * (ndim - 2))
-    return int(shift)
-
-
-def requantize(acc: np.ndarray, offset: np.ndarray | int, shift: Any, lo: int,
-               hi: int) -> np.ndarray:
-    """int32 ``acc`` -> int8: wrap-add ``offset`` (broadcast along axis 1), arithmetic
-    right ``shift`` (int or one per channel), clip to ``[lo, hi]``."""
-    acc = np.asarray(acc, dtype=np.int32)
-    off = np.asarray(offset, dtype=np.int64)
-    if off.ndim == 1 and acc.ndim >= 2:
-        off = off.reshape((1, -1) + (1,) * (acc.ndim - 2))
-    acc = wrap32(acc.astype(np.int64) + off)
-    acc = np.right_shift(acc, _shift_per_channel(shift, acc.ndim))
-    return np.clip(acc, lo, hi).astype(np.int8)
-
-
-def _exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Integer ``a @ b`` as int32 with wrap-around.
-
-    float64 BLAS is exact here: int8 x int8 products are below 2**14 and every partial sum
-    stays far below 2**53 for any realistic reduction length.
-    """
-    k = a.shape[-1]
-    if k >= 1 << 38:  # pragma: no cover - absurd sizes; keep the exactness argument honest
-        raise ModelError(f"reduction of length {k} too long for the exact reference")
-    out = np.matmul(a.astype(np.float64), b.astype(np.float64))
-    return wrap32(out.astype(np.int64))
-
-
-def _im2col(x: np.ndarray, kh: int, kw: int, strides: tuple[int, int],
-            pads: tuple[int, int, int, int], pad_value: float | int = 0) -> np.ndarray:
-    """(N, C, H, W) -> windows (N, OH, OW, C, KH, KW)."""
-    pt, pl, pb, pr = pads
-    if any(pads):
-        x = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=pad_value)
-    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::strides[0], ::strides[1]]
-    return win.transpose(0, 2, 3, 1, 4, 5)
-
-
-def conv2d_int(x: np.ndarray, w: np.ndarray, strides: Any = 1, pads: Any = 0) -> np.ndarray:
-    """int8 NCHW x int8 OIHW -> int32 NCHW accumulators (wrap-around)."""
-    n = Node("qconv2d", "conv2d_int", (), "y")
-    o, c, kh, kw = w.shape
-    win = _im2col(x, kh, kw, _pair(strides, "strides", n), _pads(pads, n))
-    nb, oh, ow = win.shape[:3]
-    cols = win.reshape(nb * oh * ow, c * kh * kw)
-    acc = _exact_matmul(cols, w.reshape(o, -1).T)
-    return acc.reshape(nb, oh, ow, o).transpose(0, 3, 1, 2)
-
-
-def dense_int(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """int8 [N, K] x int8 [M, K] -> int32 [N, M] (wrap-around)."""
-    return _exact_matmul(x, w.T)
+def _window(op: str, kernel: Any, strides: Any, pads: Any
+            ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int, int, int]]:
+    """Canonical (kernel, strides, pads) of a pooling or conv; strides default to the
+    kernel."""
+    try:
+        k = pair(kernel, f"{op} kernel", 1)
+        return k, pair(k if strides is None else strides, f"{op} strides", 1), \
+            canonical_pads(pads, f"{op} pads")
+    except ValueError as e:
+        raise ModelError(str(e)) from None
 
 
 def conv2d_float(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
                  strides: Any = 1, pads: Any = 0) -> np.ndarray:
     """float32 convolution, NCHW x OIHW (+ bias)."""
-    n = Node("conv2d", "conv2d_float", (), "y")
     o, c, kh, kw = w.shape
-    win = _im2col(x.astype(np.float32), kh, kw, _pair(strides, "strides", n), _pads(pads, n))
+    _, st, pd = _window("conv2d", (kh, kw), strides, pads)
+    win = im2col(x.astype(np.float32), (kh, kw), st, pd)
     nb, oh, ow = win.shape[:3]
     out = win.reshape(nb * oh * ow, -1) @ w.reshape(o, -1).T.astype(np.float32)
     if b is not None:
@@ -127,11 +76,9 @@ def conv2d_float(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
 # ---------------------------------------------------------------------- pooling
 def max_pool(x: np.ndarray, kernel: Any, strides: Any = None, pads: Any = 0) -> np.ndarray:
     """Max pooling over NCHW; padding never wins (pads with the dtype's minimum)."""
-    n = Node("max_pool", "max_pool", (), "y")
-    kh, kw = _pair(kernel, "kernel", n)
-    st = _pair(kernel if strides is None else strides, "strides", n)
+    k, st, pd = _window("max_pool", kernel, strides, pads)
     low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-    win = _im2col(x, kh, kw, st, _pads(pads, n), low)
+    win = im2col(x, k, st, pd, low)
     return np.ascontiguousarray(win.max(axis=(4, 5)).transpose(0, 3, 1, 2))
 
 
@@ -142,18 +89,16 @@ def _rounded_div(total: np.ndarray, count: np.ndarray | int) -> np.ndarray:
 def avg_pool(x: np.ndarray, kernel: Any, strides: Any = None, pads: Any = 0,
              count_include_pad: bool = False) -> np.ndarray:
     """Average pooling over NCHW; int8 divides rounding half up (see module docstring)."""
-    n = Node("avg_pool", "avg_pool", (), "y")
-    kh, kw = _pair(kernel, "kernel", n)
-    st = _pair(kernel if strides is None else strides, "strides", n)
-    pd = _pads(pads, n)
+    k, st, pd = _window("avg_pool", kernel, strides, pads)
+    kh, kw = k
     acc_dtype = np.float32 if x.dtype.kind == "f" else np.int32
-    win = _im2col(x.astype(acc_dtype), kh, kw, st, pd)
+    win = im2col(x.astype(acc_dtype), k, st, pd)
     total = win.sum(axis=(4, 5), dtype=acc_dtype).transpose(0, 3, 1, 2)
     if count_include_pad:
         count: np.ndarray | int = kh * kw
     else:
         ones = np.ones((1, 1) + x.shape[2:], dtype=np.int32)
-        count = _im2col(ones, kh, kw, st, pd).sum(axis=(4, 5)).transpose(0, 3, 1, 2)
+        count = im2col(ones, k, st, pd).sum(axis=(4, 5)).transpose(0, 3, 1, 2)
     if x.dtype.kind == "f":
         return np.ascontiguousarray(total / np.asarray(count, dtype=np.float32))
     return np.ascontiguousarray(_rounded_div(total, count).astype(x.dtype))
@@ -219,32 +164,19 @@ def dequantize(q: np.ndarray, scale: float) -> np.ndarray:
     return q.astype(np.float32) * np.float32(scale)
 
 
-def qadd(a: np.ndarray, b: np.ndarray, lshift_a: int, lshift_b: int, offset: int,
-         shift: int, lo: int, hi: int) -> np.ndarray:
-    """int8 + int8 -> int8, aligned by left shifts then requantized."""
-    acc = (a.astype(np.int64) << lshift_a) + (b.astype(np.int64) << lshift_b)
-    return requantize(wrap32(acc), offset, shift, lo, hi)
-
-
-def qrescale(x: np.ndarray, lshift: int, offset: int, shift: int, lo: int,
-             hi: int) -> np.ndarray:
-    """int8 -> int8 with another scale or clip."""
-    return requantize(wrap32(x.astype(np.int64) << lshift), offset, shift, lo, hi)
-
-
 # ---------------------------------------------------------------------- op table
 def _bias(arrays: tuple[np.ndarray, ...], m: int) -> np.ndarray:
     return arrays[2] if len(arrays) > 2 else np.zeros(m, np.int32)
 
 
 def _qconv2d(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
-    acc = conv2d_int(x, w, node.attr("strides", 1), node.attr("pads", 0))
+    acc = conv2d(x, w, node.attr("strides", 1), node.attr("pads", 0))
     return requantize(acc, _bias((x, w, *b), w.shape[0]), node.attr("shift", 0),
                       node.attr("lo", -128), node.attr("hi", 127))
 
 
 def _qdense(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
-    return requantize(dense_int(x, w), _bias((x, w, *b), w.shape[0]),
+    return requantize(dense(x, w), _bias((x, w, *b), w.shape[0]),
                       node.attr("shift", 0), node.attr("lo", -128), node.attr("hi", 127))
 
 

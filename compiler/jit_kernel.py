@@ -23,18 +23,21 @@ int8 weights).  Views slice like numpy (ints, slices with steps) and transpose; 
 tiles (:class:`SramView`) do too, which is how windows, strides and pooling are written.
 
 The first call with a new (config, shapes, dtypes, scalar values) traces the function into
-a list of runtime commands with pre-recorded micro-kernels; later calls replay it on the
-new buffers.  Stages are serialised with dependency tokens (a jit kernel trades latency
-hiding for simplicity; the tiled operators of :mod:`vta.compiler.ops` overlap).  A kernel
-must fit in SRAM: tile bigger problems with Python loops.  See docs/kernels.md.
+a :class:`~vta.compiler.tile_program.SerialProgram` -- the compiler's typed instruction
+nodes (DMA loads and stores naming the arguments ``arg0``, ``arg1``, ..., GEMM and ALU
+micro-kernels) -- and records its micro-kernels; every call queues it with
+:func:`vta.compiler.emit.emit`, the lowering the tiled operators use.  Stages are
+serialised with dependency tokens (a jit kernel trades latency hiding for simplicity; the
+tiled operators of :mod:`vta.compiler.ops` overlap).  A kernel must fit in SRAM: tile
+bigger problems with Python loops.  See docs/kernels.md.
+
+The decorator is ``vta.compiler.jit`` (this module is :mod:`vta.compiler.jit_kernel`).
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-import sys
-import types
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -44,9 +47,11 @@ from vta.driver.device import Buffer, Device
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
 from vta.hw.isa import AluOp, MemType
-from vta.runtime import COMPUTE, LOAD, STORE, CommandQueue, DeviceArray, KernelBuilder
+from vta.runtime import CommandQueue, DeviceArray
+from vta.runtime.uop_kernel import UopKernel
 
-from .ops import queue_for
+from .emit import build_uop_kernels, emit, queue_for
+from .tile_program import DmaLoad, DmaStore, Instruction, Kernel, Operand, SerialProgram
 
 __all__ = ["jit", "JitKernel", "KernelContext", "SramView", "DramView", "JitError"]
 
@@ -161,8 +166,8 @@ def _dense_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 # ------------------------------------------------------------------------------ tracing
-_STAGE_OF_MEM = {MemType.INP: LOAD, MemType.WGT: LOAD, MemType.ACC: COMPUTE,
-                 MemType.ACC_8BIT: COMPUTE}
+_MEMORY_TYPES = {"inp": MemType.INP, "wgt": MemType.WGT, "acc": MemType.ACC}
+"""The SRAM memory type an argument of each kind loads into."""
 _ALU_OPS = {"min": AluOp.MIN, "max": AluOp.MAX, "add": AluOp.ADD, "shr": AluOp.SHR,
             "mul": AluOp.MUL}
 
@@ -170,17 +175,17 @@ _ALU_OPS = {"min": AluOp.MIN, "max": AluOp.MAX, "add": AluOp.ADD, "shr": AluOp.S
 class KernelContext:
     """What a jit kernel calls: loads, ACC tiles, GEMM, ALU operations, stores.
 
-    Every call appends runtime commands to the trace; SRAM space is handed out by a bump
-    allocator per buffer.  Errors are :class:`JitError` naming the call.
+    Every call appends instruction nodes to :attr:`items`; SRAM space is handed out by a
+    bump allocator per buffer (no region is reused within a trace).  Errors are
+    :class:`JitError` naming the call.
     """
 
     def __init__(self, config: VTAConfig) -> None:
         self.config = config
-        self.commands: list[tuple] = []
+        self.items: list[Instruction] = []
         self._top = {"inp": 0, "wgt": 0, "acc": 0}
         self._depth = {"inp": config.inp_depth, "wgt": config.wgt_depth,
                        "acc": config.acc_depth}
-        self._stage = 0
         self.stored_args: set[int] = set()
 
     # -------------------------------------------------------------- internals
@@ -193,32 +198,12 @@ class KernelContext:
         self._top[memory] = base + n
         return SramView(memory, base, shape, _dense_strides(shape))
 
-    def _enter(self, stage: int) -> None:
-        """Serialise: the new stage waits for the previous stage's last instruction."""
-        prev = self._stage
-        self._stage = stage
-        if prev in (0, stage):
-            return
-        path = [prev, stage] if abs(prev - stage) == 1 else [prev, COMPUTE, stage]
-        for a, b in itertools.pairwise(path):
-            self.commands.append(("dep_push", a, b))
-            self.commands.append(("dep_pop", a, b))
-
     def _kernel(self, mode: str, loops: list[tuple[int, int, int, int]],
                 uops: np.ndarray, reset: bool = False, op: int = 0,
                 imm: int | None = None) -> None:
-        b = KernelBuilder(self.config, key=("jit", mode, len(self.commands)))
-        for extent, fd, fs, fw in loops:
-            b.loop_begin(extent, fd, fs, fw)
-        for d, s, w in uops.tolist():
-            if mode == "gemm":
-                b.push(0, reset, d, s, w)
-            else:
-                b.push(1, 0, d, s, 0, op, imm is not None, 0 if imm is None else imm)
-        for _ in loops:
-            b.loop_end()
-        self._enter(COMPUTE)
-        self.commands.append((mode, b.finish()))
+        self.items.append(Kernel(mode, tuple(loops), tuple(map(tuple, uops.tolist())),
+                                 reset=reset, alu_opcode=op if mode == "alu" else 0,
+                                 use_imm=imm is not None, imm=0 if imm is None else imm))
 
     # -------------------------------------------------------------- API
     def load(self, src: DramView, pad: int | tuple = 0, into: str | None = None) -> SramView:
@@ -231,8 +216,7 @@ class KernelContext:
         """
         if not isinstance(src, DramView):
             raise JitError(f"load takes a DRAM view (a kernel argument), not {src!r}")
-        memory = {"inp": "inp", "wgt": "wgt", "acc": "acc"}[src.kind]
-        mt = {"inp": MemType.INP, "wgt": MemType.WGT, "acc": MemType.ACC}[src.kind]
+        memory, mt = src.kind, _MEMORY_TYPES[src.kind]
         if into == "acc" and src.kind == "inp":
             memory, mt = "acc", MemType.ACC_8BIT
         elif into not in (None, memory):
@@ -252,12 +236,11 @@ class KernelContext:
         *lead, Y, X = view.shape
         shape = (*lead, Y + y0 + y1, X + x0 + x1)
         tile = self._alloc(memory, shape, f"load of {src!r}")
-        self._enter(_STAGE_OF_MEM[mt])
         plane = (Y + y0 + y1) * (X + x0 + x1)
         for i, idx in enumerate(itertools.product(*(range(n) for n in lead))):
-            off = _lead_offset(view, idx)
-            self.commands.append(("load", src.arg, off, X, Y, view.strides[-2], x0, y0, x1, y1,
-                                  tile.offset + i * plane, int(mt)))
+            self.items.append(DmaLoad(int(mt), tile.offset + i * plane, _operand(src.arg),
+                                      _lead_offset(view, idx), Y, X, view.strides[-2],
+                                      y0, y1, x0, x1))
         return tile if src.ndim >= 2 else tile[0]
 
     def acc(self, shape: tuple[int, ...] | int) -> SramView:
@@ -372,21 +355,22 @@ class KernelContext:
                                                    (dst.shape[0], 1))
         *lead, Y, X = s2.shape
         dense = s2.strides[-2] == X
-        self._enter(STORE)
         self.stored_args.add(dst.arg)
+        name = _operand(dst.arg)
         for idx in itertools.product(*(range(n) for n in lead)):
             so = _lead_offset(s2, idx)
             do = _lead_offset(d2, idx)
             if dense:
-                self.commands.append(("store", so, dst.arg, do, X, Y, d2.strides[-2]))
+                self.items.append(DmaStore(so, name, do, Y, X, d2.strides[-2]))
             else:
                 for y in range(Y):
-                    self.commands.append(("store", so + y * s2.strides[-2], dst.arg,
-                                          do + y * d2.strides[-2], X, 1, X))
+                    self.items.append(DmaStore(so + y * s2.strides[-2], name,
+                                               do + y * d2.strides[-2], 1, X, X))
 
-    def finish(self) -> None:
-        """Close the trace: the last stage hands back to compute (tokens balanced)."""
-        self._enter(COMPUTE)
+
+def _operand(arg: int) -> str:
+    """The operand name of argument ``arg`` in the traced program."""
+    return f"arg{arg}"
 
 
 # ------------------------------------------------------------------------------ running
@@ -410,7 +394,8 @@ def _arg_kind(config: VTAConfig, index: int, a: Any) -> tuple[str, tuple[int, ..
 
 @dataclass
 class _Trace:
-    commands: list[tuple]
+    program: SerialProgram
+    kernels: dict[Kernel, UopKernel]
     stored_args: set[int]
     kinds: dict[int, str]
 
@@ -445,23 +430,25 @@ class JitKernel:
         return tuple(sig)
 
     def trace(self, config: VTAConfig, *args: Any) -> _Trace:
-        """Trace (or fetch from the cache) the commands for these argument types."""
+        """Trace (or fetch from the cache) the program for these argument types."""
         key = self._signature(config, args)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
         k = KernelContext(config)
-        params, kinds = [], {}
+        params, kinds, operands = [], {}, {}
         for i, a in enumerate(args):
             if isinstance(a, (np.ndarray, DeviceArray)):
                 kind, grid = _arg_kind(config, i, a)
                 kinds[i] = kind
+                operands[_operand(i)] = Operand(int(_MEMORY_TYPES[kind]),
+                                                int(np.prod(grid, dtype=np.int64)))
                 params.append(DramView(i, kind, 0, grid, _dense_strides(grid)))
             else:
                 params.append(a)
         self.fn(k, *params)
-        k.finish()
-        trace = _Trace(k.commands, k.stored_args, kinds)
+        program = SerialProgram(k.items, operands, description=f"jit {self.fn.__name__}")
+        trace = _Trace(program, build_uop_kernels(program, config), k.stored_args, kinds)
         self._cache[key] = trace
         self.traces += 1
         return trace
@@ -482,7 +469,8 @@ class JitKernel:
                     d = q.array(np.ascontiguousarray(a))
                     owned.append(d)
                     buffers[i] = d
-            _replay(q, trace.commands, buffers)
+            emit(trace.program, q, {_operand(i): b for i, b in buffers.items()},
+                 trace.kernels)
             result = q.synchronize()
             for i in trace.stored_args:
                 if isinstance(args[i], np.ndarray):
@@ -493,35 +481,6 @@ class JitKernel:
                 d.free()
 
 
-def _replay(q: CommandQueue, commands: list[tuple], buffers: dict[int, Any]) -> None:
-    for cmd in commands:
-        op = cmd[0]
-        if op == "load":
-            _, arg, off, x, y, stride, x0, y0, x1, y1, sram, mt = cmd
-            q.load_buffer_2d(buffers[arg], off, x, y, stride, x0, y0, x1, y1, sram, mt)
-        elif op == "gemm":
-            q.push_gemm_op(cmd[1])
-        elif op == "alu":
-            q.push_alu_op(cmd[1])
-        elif op == "store":
-            _, sram, arg, off, x, y, stride = cmd
-            q.store_buffer_2d(sram, MemType.OUT, buffers[arg], off, x, y, stride)
-        elif op == "dep_push":
-            q.dep_push(cmd[1], cmd[2])
-        else:
-            q.dep_pop(cmd[1], cmd[2])
-
-
 def jit(fn: Callable[..., Any]) -> JitKernel:
     """Decorator: make ``fn(k, *args)`` a VTA kernel called as ``fn(device, *args)``."""
     return JitKernel(fn)
-
-
-class _CallableModule(types.ModuleType):
-    """``vta.compiler.jit`` is both this module and the decorator."""
-
-    def __call__(self, fn: Callable[..., Any]) -> JitKernel:
-        return jit(fn)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .codegen import ArraySpec, CpuKernel, KernelBuilder, ir_type
-from .jit import KernelError
+from .codegen import ArraySpec, CpuKernel, FunctionBuilder, ir_type
+from .llvm_jit import KernelError
 
 __all__ = ["pack_kernel", "unpack_kernel", "packed_shape"]
 
@@ -34,7 +34,7 @@ def pack_kernel(shape: Sequence[int], batch: int, block: int,
     key = ("pack", tuple(shape), batch, block, dtype)
 
     def gen(name: str) -> str:
-        k = KernelBuilder(name, [dtype, dtype])
+        k = FunctionBuilder(name, [dtype, dtype])
         x, out = k.args
         bld = k.b
         zero = ir_type(dtype)(0) if dtype != "float32" else k.f32(0.0)
@@ -72,7 +72,7 @@ def unpack_kernel(packed: Sequence[int], n: int | None = None, c: int | None = N
     key = ("unpack", tuple(packed), n, c, dtype)
 
     def gen(name: str) -> str:
-        k = KernelBuilder(name, [dtype, dtype])
+        k = FunctionBuilder(name, [dtype, dtype])
         x, out = k.args
         bld = k.b
         with k.loop(n) as nn, k.loop(c) as cc, k.loop(h) as yy:

@@ -1,4 +1,5 @@
-"""The epilogue's order of operations, the reference operators, and their ALU lowering."""
+"""The fused epilogue: its validation, its ALU instruction plan (computing the int8
+reference exactly under the hardware's ALU semantics) and its micro-kernels."""
 
 import os
 
@@ -6,57 +7,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from vta.compiler import ops
-from vta.compiler import reference_ops as ref
-from vta.compiler.elementwise import epilogue_kernels
-from vta.compiler.frontend.reference import qadd
-from vta.compiler.reference_ops import Epilogue, OperatorError
-from vta.driver import open_device
+from vta.compiler import int8_reference as ref
+from vta.compiler.epilogue import Epilogue, add_immediates, epilogue_kernels, shift_immediates
+from vta.compiler.errors import OperatorError
 from vta.hw.isa import AluOp
-from vta.runtime import pack_matrix, pack_nchw, pack_oihw, unpack_matrix, unpack_nchw
 from vta.sim.fsim_compute import alu_apply
 
 EXAMPLES = int(os.environ.get("VTA_HYPOTHESIS_EXAMPLES", 200))
-
-
-def naive_conv(x, w, s, p):
-    n, c, h, wd = x.shape
-    o, _, kh, kw = w.shape
-    xp = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (p, p), (p, p)))
-    oh, ow = (h + 2 * p - kh) // s + 1, (wd + 2 * p - kw) // s + 1
-    out = np.zeros((n, o, oh, ow), np.int64)
-    for y in range(oh):
-        for z in range(ow):
-            win = xp[:, :, y * s:y * s + kh, z * s:z * s + kw]
-            out[:, :, y, z] = np.einsum("nchw,ochw->no", win, w.astype(np.int64))
-    return out.astype(np.int32)
-
-
-def test_reference_conv_matches_naive_loops():
-    rng = np.random.default_rng(0)
-    x = rng.integers(-128, 128, (2, 5, 9, 7), dtype=np.int8)
-    w = rng.integers(-128, 128, (6, 5, 3, 3), dtype=np.int8)
-    for s, p in ((1, 0), (2, 1), (3, 2)):
-        assert np.array_equal(ref.conv2d(x, w, s, p), naive_conv(x, w, s, p))
-
-
-def test_reference_wraps_like_int32():
-    x = np.full((1, 4096 * 64), 127, np.int8)    # 127*127*262144 overflows int32
-    w = np.full((1, 4096 * 64), 127, np.int8)
-    want = np.int64(127 * 127 * 4096 * 64)
-    assert ref.dense(x, w)[0, 0] == np.int32(((want + 2**31) % 2**32) - 2**31)
-
-
-def test_epilogue_order_bias_shift_clip_residual_clip_truncate():
-    acc = np.array([[1000, -1000, 300000, 5]], np.int32).reshape(1, 4, 1, 1)
-    bias = np.array([24, 8, 0, -5], np.int32)
-    res = np.array([100, 100, -100, 127], np.int8).reshape(1, 4, 1, 1)
-    ep = Epilogue(bias=True, shift=3, clip=(-50, 120), residual=True)
-    # (1024>>3=128 ->120) +100 = 220 -> int8 -36; (-992>>3=-124 -> -50) + 100 = 50;
-    # 300000>>3 = 37500 -> 120, -100 -> 20; 0 -> 0 + 127 = 127.
-    assert ref.apply_epilogue(acc, ep, bias, res).reshape(-1).tolist() == [-36, 50, 20, 127]
-    ep2 = Epilogue(bias=True, shift=3, clip=(-50, 120), residual=True, residual_clip=(0, 127))
-    assert ref.apply_epilogue(acc, ep2, bias, res).reshape(-1).tolist() == [127, 50, 20, 127]
 
 
 def test_epilogue_kernels_follow_that_order():
@@ -79,16 +36,6 @@ def test_epilogue_validation():
         Epilogue(residual_clip=(0, 1))
 
 
-def test_plain_conv_without_epilogue_truncates(tmp_path):
-    dev = open_device("fsim", "tiny")
-    rng = np.random.default_rng(2)
-    x = rng.integers(-128, 128, (1, 4, 5, 5), dtype=np.int8)
-    w = rng.integers(-128, 128, (4, 4, 3, 3), dtype=np.int8)
-    got = ops.conv2d(dev, pack_nchw(x, 1, 4), pack_oihw(w, 4, 4), padding=1)
-    assert np.array_equal(unpack_nchw(got, 1, 4), ref.conv2d(x, w, 1, 1).astype(np.int8))
-
-
-# ---------------------------------------------------------------- rescaled residual add
 _SHIFT = st.one_of(st.sampled_from([0, 1, 15, 16, 31]), st.integers(0, 31))
 RESCALE = st.tuples(_SHIFT, _SHIFT, st.one_of(st.integers(-40, 40),
                                               st.integers(-131072, 131068)), _SHIFT)
@@ -97,30 +44,6 @@ _CLIP = st.one_of(st.none(), st.tuples(st.integers(-32768, 32767),
                                        st.integers(-32768, 32767)).map(sorted).map(tuple))
 _SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
-
-
-@_SETTINGS
-@given(fields=RESCALE, conv_first=st.booleans(), seed=st.integers(0, 2**16),
-       bounds=st.tuples(st.integers(-128, 127), st.integers(-128, 127)))
-def test_rescaled_residual_is_the_frontend_qadd(fields, conv_first, seed, bounds):
-    """The fused epilogue's add equals the frontend's qadd of the conv's int8 output and
-    the residual, whichever operand the conv is."""
-    lshift, rlshift, offset, rshift = fields
-    lo, hi = min(bounds), max(bounds)
-    rng = np.random.default_rng(seed)
-    acc = rng.integers(-2**31, 2**31, (1, 3, 4, 5), dtype=np.int64).astype(np.int32)
-    acc.reshape(-1)[:4] = [-2**31, 2**31 - 1, 0, -1]
-    res = rng.integers(-128, 128, acc.shape, dtype=np.int8)
-    res.reshape(-1)[:2] = [-128, 127]
-    y = np.clip(acc, -128, 127).astype(np.int8)        # the conv's int8 output
-    ep = Epilogue(clip=(-128, 127), residual=True, residual_clip=(lo, hi), lshift=lshift,
-                  residual_lshift=rlshift, residual_offset=offset, residual_shift=rshift)
-    got = ref.apply_epilogue(acc, ep, residual=res)
-    if conv_first:
-        want = qadd(y, res, lshift, rlshift, offset, rshift, lo, hi)
-    else:
-        want = qadd(res, y, rlshift, lshift, offset, rshift, lo, hi)
-    assert np.array_equal(got, want)
 
 
 @_SETTINGS
@@ -198,23 +121,5 @@ def test_rescale_validation():
         Epilogue(residual_shift=1)
     with pytest.raises(OperatorError, match="residual_lshift must be an integer"):
         Epilogue(residual=True, residual_lshift=True)
-    assert ref.add_immediates(-32769) == (-32768, -1)
-    assert ref.shift_immediates(33, left=True) == (-16, -16, -1)
-
-
-def test_rescaled_residual_dense_on_fsim():
-    """A dense with a rescaled residual add and a >15-bit requantize shift (two SHRs) on
-    the functional simulator, bit for bit."""
-    dev = open_device("fsim", "tiny")
-    rng = np.random.default_rng(4)
-    x = rng.integers(-128, 128, (5, 24), dtype=np.int8)
-    w = rng.integers(-128, 128, (12, 24), dtype=np.int8)
-    b = rng.integers(-2**20, 2**20, 12, dtype=np.int32)
-    res = rng.integers(-128, 128, (5, 12), dtype=np.int8)
-    ep = Epilogue(True, 17, (-128, 127), True, (-100, 120), lshift=2, residual_lshift=1,
-                  residual_offset=-70000, residual_shift=18)
-    got = ops.dense(dev, pack_matrix(x, 1, 4), pack_matrix(w, 4, 4), b, shift=17,
-                    clip=(-128, 127), residual=pack_matrix(res, 1, 4),
-                    residual_clip=(-100, 120), lshift=2, residual_lshift=1,
-                    residual_offset=-70000, residual_shift=18)
-    assert np.array_equal(unpack_matrix(got, 5, 12), ref.dense_epilogue(x, w, ep, b, res))
+    assert add_immediates(-32769) == (-32768, -1)
+    assert shift_immediates(33, left=True) == (-16, -16, -1)

@@ -1,0 +1,221 @@
+"""The int8 numpy reference: the exact results the accelerator and the CPU kernels reproduce.
+
+Each arithmetic fact of the kit's integer ops is written here once:
+
+* products of int8 summed into int32 with two's-complement wrap-around
+  (:func:`exact_matmul`, :func:`wrap32`), as :func:`conv2d` (NCHW x OIHW, zero padding) and
+  :func:`dense` (``(N, K) x (M, K)^T``);
+* the requantization every integer layer ends with (:func:`rescale`): ``wrap32(acc +
+  offset)``, arithmetic ``>> shift``, clip -- :func:`requantize` casts the clipped result
+  to int8;
+* the rescaled residual add ``qadd``: ``wrap32((a << lshift_a) + (b << lshift_b))`` then
+  the same requantization (:func:`qadd`, :func:`qrescale` with one operand);
+* the accelerator's fused epilogue (:class:`~vta.compiler.epilogue.Epilogue`) as those
+  steps in its order, cast to int8 by truncation like the OUT buffer
+  (:func:`apply_epilogue`).
+
+The graph interpreter (:mod:`vta.compiler.frontend.interpreter`) gives each quantized op its
+meaning with these functions; the operator tests compare the accelerator against them bit
+for bit.  Layouts are the framework ones: NCHW activations, OIHW weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .epilogue import Epilogue
+from .errors import OperatorError
+from .windows import pads as canonical_pads
+from .windows import pair, window_out
+
+__all__ = ["check_int_array", "wrap32", "exact_matmul", "im2col", "conv2d", "dense",
+           "rescale", "requantize", "qadd", "qrescale", "apply_epilogue", "conv2d_epilogue",
+           "dense_epilogue"]
+
+
+def check_int_array(name: str, array: Any, dtype: type, ndim: int) -> np.ndarray:
+    """Return ``array`` if it is an ndarray of ``dtype`` with ``ndim`` dims, else raise.
+
+    Raises
+    ------
+    OperatorError
+        naming the argument, what it was and what was expected.
+    """
+    if not isinstance(array, np.ndarray):
+        raise OperatorError(f"{name} must be a numpy array of {np.dtype(dtype).name}, "
+                            f"not {type(array).__name__}")
+    if array.dtype != dtype:
+        raise OperatorError(f"{name} must have dtype {np.dtype(dtype).name}, not "
+                            f"{array.dtype.name} (the accelerator computes int8 x int8 -> "
+                            f"int32)")
+    if array.ndim != ndim:
+        raise OperatorError(f"{name} must have {ndim} dimensions, not shape {array.shape}")
+    return array
+
+
+def wrap32(x: Any) -> np.ndarray:
+    """Two's-complement wrap of an integer array to int32 (numpy casts wrap modulo 2**32)."""
+    return np.asarray(x).astype(np.int64).astype(np.int32)
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Integer ``a @ b`` exactly, wrapped to int32.
+
+    float64 BLAS is exact here: int8 x int8 products are at most 2**14 in magnitude, so
+    every partial sum of fewer than 2**38 terms stays below 2**53.
+    """
+    if a.shape[-1] >= 1 << 38:  # pragma: no cover - keeps the exactness argument honest
+        raise OperatorError(f"a reduction of {a.shape[-1]} terms is too long for the exact "
+                            "reference")
+    return wrap32(np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(np.int64))
+
+
+def im2col(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
+           pads: tuple[int, int, int, int], pad_value: float | int = 0) -> np.ndarray:
+    """NCHW ``x`` -> its windows ``(N, OH, OW, C, KH, KW)`` (padded with ``pad_value``)."""
+    pt, pl, pb, pr = pads
+    if any(pads):
+        x = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=pad_value)
+    win = sliding_window_view(x, kernel, axis=(2, 3))[:, :, ::strides[0], ::strides[1]]
+    return win.transpose(0, 2, 3, 1, 4, 5)
+
+
+def conv2d(data: np.ndarray, weight: np.ndarray, stride: Any = 1, padding: Any = 0
+           ) -> np.ndarray:
+    """int8 NCHW x int8 OIHW -> int32 NCHW convolution (zero padding, wrap-around sums).
+
+    ``stride`` is an int or a pair; ``padding`` an int, a pair or ``(top, left, bottom,
+    right)``.
+
+    Raises
+    ------
+    OperatorError
+        for a dtype other than int8, mismatched channels, a bad stride or padding, or a
+        kernel larger than the padded input.
+    """
+    check_int_array("data", data, np.int8, 4)
+    check_int_array("weight", weight, np.int8, 4)
+    try:
+        strides = pair(stride, "stride", 1)
+        pt, pl, pb, pr = canonical_pads(padding, "padding")
+    except ValueError as e:
+        raise OperatorError(str(e)) from None
+    if min(pt, pl, pb, pr) < 0:
+        raise OperatorError(f"padding must not be negative, not {padding!r}")
+    n, c, h, w = data.shape
+    o, c2, kh, kw = weight.shape
+    if c2 != c:
+        raise OperatorError(f"weight has {c2} input channels, data has {c}")
+    if window_out(h, kh, strides[0], pt, pb) <= 0 or window_out(w, kw, strides[1], pl, pr) <= 0:
+        raise OperatorError(f"kernel {kh}x{kw} is larger than the padded input "
+                            f"{h + pt + pb}x{w + pl + pr}")
+    win = im2col(data, (kh, kw), strides, (pt, pl, pb, pr))
+    nb, oh, ow = win.shape[:3]
+    acc = exact_matmul(win.reshape(nb * oh * ow, c * kh * kw), weight.reshape(o, -1).T)
+    return np.ascontiguousarray(acc.reshape(nb, oh, ow, o).transpose(0, 3, 1, 2))
+
+
+def dense(data: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """int8 (N, K) x int8 (M, K) -> int32 (N, M): ``data @ weight.T`` with wrap-around."""
+    check_int_array("data", data, np.int8, 2)
+    check_int_array("weight", weight, np.int8, 2)
+    if data.shape[1] != weight.shape[1]:
+        raise OperatorError(f"dense: data has {data.shape[1]} features, weight expects "
+                            f"{weight.shape[1]}")
+    return exact_matmul(data, weight.T)
+
+
+def _per_channel(value: Any, ndim: int, axis: int) -> Any:
+    """A scalar as is; a vector shaped to broadcast along ``axis`` of an ``ndim`` array."""
+    v = np.asarray(value, dtype=np.int64)
+    if v.ndim == 0 or ndim < 2:
+        return v
+    shape = [1] * ndim
+    shape[axis] = -1
+    return v.reshape(shape)
+
+
+def rescale(acc: Any, offset: Any = 0, shift: Any = 0, clip: tuple[int, int] | None = None,
+            axis: int = 1) -> np.ndarray:
+    """``clip(wrap32(acc + offset) >> shift)`` as int64: the requantization of an int32
+    accumulator.  ``offset`` and ``shift`` are scalars or one value per channel along
+    ``axis``; the shift is arithmetic; ``clip`` is ``(lo, hi)`` or None."""
+    x = np.asarray(acc).astype(np.int64)
+    x = wrap32(x + _per_channel(offset, x.ndim, axis)).astype(np.int64)
+    x = x >> _per_channel(shift, x.ndim, axis)
+    if clip is not None:
+        x = np.minimum(np.maximum(x, clip[0]), clip[1])
+    return x
+
+
+def requantize(acc: Any, offset: Any, shift: Any, lo: int, hi: int) -> np.ndarray:
+    """int32 ``acc`` -> int8 (:func:`rescale` clipped to ``[lo, hi]``, channels on axis 1)."""
+    return rescale(acc, offset, shift, (lo, hi)).astype(np.int8)
+
+
+def qadd(a: np.ndarray, b: np.ndarray, lshift_a: int, lshift_b: int, offset: int,
+         shift: int, lo: int, hi: int) -> np.ndarray:
+    """int8 + int8 -> int8: ``wrap32((a << lshift_a) + (b << lshift_b))``, requantized."""
+    acc = (a.astype(np.int64) << lshift_a) + (b.astype(np.int64) << lshift_b)
+    return requantize(wrap32(acc), offset, shift, lo, hi)
+
+
+def qrescale(x: np.ndarray, lshift: int, offset: int, shift: int, lo: int,
+             hi: int) -> np.ndarray:
+    """int8 -> int8 with another scale or clip: :func:`qadd` of one operand."""
+    return requantize(wrap32(x.astype(np.int64) << lshift), offset, shift, lo, hi)
+
+
+def apply_epilogue(acc: np.ndarray, epilogue: Epilogue, bias: np.ndarray | None = None,
+                   residual: np.ndarray | None = None, channel_axis: int = 1) -> np.ndarray:
+    """Apply ``epilogue`` to an int32 accumulator and cast to int8, as the hardware does.
+
+    Parameters
+    ----------
+    acc:
+        int32 accumulator, channels on ``channel_axis``.
+    bias:
+        int32 vector of the channel count (needed iff ``epilogue.bias``).
+    residual:
+        int8 tensor of ``acc``'s shape (needed iff ``epilogue.residual``).
+    """
+    check_int_array("accumulator", acc, np.int32, acc.ndim)
+    offset: Any = 0
+    if epilogue.bias:
+        if bias is None:
+            raise OperatorError("the epilogue adds a bias but none was given")
+        check_int_array("bias", bias, np.int32, 1)
+        if bias.shape[0] != acc.shape[channel_axis]:
+            raise OperatorError(f"bias has {bias.shape[0]} values, expected one per output "
+                                f"channel ({acc.shape[channel_axis]})")
+        offset = bias
+    x = rescale(acc, offset, epilogue.shift, epilogue.clip, channel_axis)
+    if epilogue.residual:
+        if residual is None:
+            raise OperatorError("the epilogue adds a residual but none was given")
+        check_int_array("residual", residual, np.int8, acc.ndim)
+        if residual.shape != acc.shape:
+            raise OperatorError(f"residual has shape {residual.shape}, expected the "
+                                f"output's {acc.shape}")
+        total = wrap32((x << epilogue.lshift)
+                       + (residual.astype(np.int64) << epilogue.residual_lshift))
+        x = rescale(total, epilogue.residual_offset, epilogue.residual_shift,
+                    epilogue.residual_clip)
+    return x.astype(np.int8)  # truncation to the low 8 bits, like the OUT buffer
+
+
+def conv2d_epilogue(data: np.ndarray, weight: np.ndarray, epilogue: Epilogue,
+                    bias: np.ndarray | None = None, residual: np.ndarray | None = None,
+                    stride: Any = 1, padding: Any = 0) -> np.ndarray:
+    """:func:`conv2d` followed by :func:`apply_epilogue`: int8 NCHW out."""
+    return apply_epilogue(conv2d(data, weight, stride, padding), epilogue, bias, residual)
+
+
+def dense_epilogue(data: np.ndarray, weight: np.ndarray, epilogue: Epilogue,
+                   bias: np.ndarray | None = None,
+                   residual: np.ndarray | None = None) -> np.ndarray:
+    """:func:`dense` followed by :func:`apply_epilogue`: int8 (N, M) out."""
+    return apply_epilogue(dense(data, weight), epilogue, bias, residual)

@@ -1,0 +1,282 @@
+"""Pass 3 of the kernel compiler: a scheduled workload lowered to a
+:class:`~vta.compiler.tile_program.TileProgram`.
+
+Packed layouts (:mod:`vta.runtime.layout`): data ``(N/B, C/BLOCK, H, W, B, BLOCK)`` int8,
+weight ``(O/BLOCK, C/BLOCK, KH, KW, BLOCK, BLOCK)`` int8, output ``(N/B, O/BLOCK, OH, OW, B,
+BLOCK)`` int8, bias ``(O/BLOCK, B, BLOCK)`` int32, residual like the output.  A dense
+layer's ``(N/B, K/BLOCK, B, BLOCK)`` data and ``(N/B, M/BLOCK, B, BLOCK)`` output are the
+same arrays with ``H = W = 1``.  Channel counts are padded to BLOCK with zeros by the
+packing.
+
+SRAM layout of one step (one thread half): the input chunk as ``[n][ic][row][col]`` with the
+zero padding written by the DMA (``y_pad``/``x_pad``), the weight chunk as
+``[oc][ic][kh][kw]``, the ACC tile as ``[n][oc][oh][ow]`` followed by the bias rows ``[oc]``
+and the residual rows (laid out like the tile).
+
+Micro-kernels by tile geometry (:mod:`vta.compiler.workload`):
+
+* image tile (``oc x oh x ow``): the GEMM kernel loops over ``oc`` (outer) and ``oh``
+  (inner) in hardware; its uops run over ``ic, kh, kw, ow`` with ``ow`` fastest so
+  consecutive uops write different accumulator rows; the input is one 2-D DMA per channel
+  block;
+* matrix tile (``n x oc``, dense): the GEMM kernel loops over ``n`` and the reduction in
+  hardware, its uops run over ``oc``; the input is one 2-D DMA (a row of ``ic`` blocks per
+  batch block).
+
+Reset and ALU kernels loop over the outer axes of the tile's row grid with uops over the
+innermost one.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+
+from vta.hw.config import VTAConfig
+from vta.hw.isa import MemType
+
+from .epilogue import NO_EPILOGUE, Epilogue, epilogue_kernels
+from .tile_program import DmaLoad, DmaStore, Kernel, Operand, Step, Tile, TileProgram
+from .workload import (
+    Conv2dWorkload,
+    ConvSchedule,
+    ceil_div,
+    check_schedule,
+    conv_input_tile,
+    describe_schedule,
+    reuse_flags,
+    row_subsampled,
+)
+
+__all__ = ["lower", "operands", "TileSpan"]
+
+TileSpan = tuple[int, int, int, int, int, int, int, int]
+"""An output tile: ``(n0, tn, oc0, toc, oh0, toh, ow0, tow)`` (first block/row/column and
+extent along batch blocks, output-channel blocks, output rows and output columns)."""
+
+
+def operands(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue) -> dict[str, Operand]:
+    """The DRAM operands of a workload and their sizes in elements."""
+    nb, icb, ocb = w.blocks(config)
+    ops = {"data": Operand(MemType.INP, nb * icb * w.height * w.width),
+           "weight": Operand(MemType.WGT, ocb * icb * w.kernel_area),
+           "out": Operand(MemType.OUT, nb * ocb * w.out_height * w.out_width)}
+    if epilogue.bias:
+        ops["bias"] = Operand(MemType.ACC, ocb)
+    if epilogue.residual:
+        ops["residual"] = Operand(MemType.ACC_8BIT, nb * ocb * w.out_height * w.out_width)
+    return ops
+
+
+def tile_walk(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig) -> Iterator[TileSpan]:
+    """The output tiles in execution order: the axes outside the tile grid one at a time
+    (the batch of an image), then output-channel tiles outside (``oc_outer``) or inside
+    (``spatial_outer``) the spatial tiles (rows x columns of an image, batch blocks of a
+    matrix)."""
+    nb, _, ocb = w.blocks(config)
+    ocs = [(oc0, min(s.oc_tile, ocb - oc0)) for oc0 in range(0, ocb, s.oc_tile)]
+    if w.is_matrix:
+        outer = [(0, 0)]
+        spatial = [((n0, min(s.n_tile, nb - n0)), (0, 1), (0, 1))
+                   for n0 in range(0, nb, s.n_tile)]
+    else:
+        OH, OW = w.out_height, w.out_width
+        outer = [(n, 1) for n in range(nb)]
+        spatial = [((0, 0), (oh0, min(s.h_tile, OH - oh0)), (ow0, min(s.w_tile, OW - ow0)))
+                   for oh0 in range(0, OH, s.h_tile) for ow0 in range(0, OW, s.w_tile)]
+    for out_n in outer:
+        pairs = [(oc, sp) for oc in ocs for sp in spatial] if s.order == "oc_outer" \
+            else [(oc, sp) for sp in spatial for oc in ocs]
+        for (oc0, toc), (sp_n, (oh0, toh), (ow0, tow)) in pairs:
+            n0, tn = sp_n if w.is_matrix else out_n
+            yield n0, tn, oc0, toc, oh0, toh, ow0, tow
+
+
+def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
+          epilogue: Epilogue = NO_EPILOGUE) -> TileProgram:
+    """Lower ``w`` under schedule ``s`` (checked and clamped here) to a tile program.
+
+    Raises
+    ------
+    ScheduleError
+        if the schedule does not fit the configuration.
+    """
+    s = check_schedule(w, s, config, epilogue)
+    nb, icb, ocb = w.blocks(config)
+    T = s.threads
+    KK = w.kernel_area
+    inp_half, wgt_half = config.inp_depth // T, config.wgt_depth // T
+    acc_half = config.acc_depth // T
+    n_oc_tiles = ceil_div(ocb, s.oc_tile)
+    n_sp = ceil_div(nb, s.n_tile) if w.is_matrix else \
+        ceil_div(w.out_height, s.h_tile) * ceil_div(w.out_width, s.w_tile)
+    inp_reuse, wgt_reuse = reuse_flags(ceil_div(icb, s.ic_tile), n_oc_tiles, n_sp, T,
+                                       s.order)
+    inp_held: list[object] = [None] * T
+    wgt_held: list[object] = [None] * T
+    tiles: list[Tile] = []
+    step = 0
+    for index, span in enumerate(tile_walk(w, s, config)):
+        n0, tn, oc0, toc, oh0, toh, ow0, tow = span
+        abase = (index % T) * acc_half
+        rows = tn * toc * toh * tow
+        bias_base = abase + rows
+        res_base = bias_base + (toc if epilogue.bias else 0)
+        dummy_base = res_base + (rows if epilogue.residual else 0)
+        grid = _row_grid(w, span)
+        window = None if w.is_matrix else _input_window(w, span, icb)
+        tile_in = conv_input_tile(w, toh, tow)
+        # Prologue: zero the tile, fetch bias and residual rows into ACC.
+        inner, inner_stride, inner_bias = grid[-1]
+        prologue: list[Kernel | DmaLoad] = [Kernel(
+            "gemm", tuple((e, st, 0, 0) for e, st, _ in grid[:-1]),
+            tuple((abase + i * inner_stride, 0, 0) for i in range(inner)), reset=True)]
+        if epilogue.bias:
+            prologue.append(DmaLoad(MemType.ACC, bias_base, "bias", oc0, 1, toc, toc))
+        if epilogue.residual:
+            prologue += _out_transfers(True, w, res_base, span, ocb)
+        # Steps: one per input-channel chunk.
+        steps = []
+        for ic0 in range(0, icb, s.ic_tile):
+            tic = min(s.ic_tile, icb - ic0)
+            h = step % T
+            ibase, wbase = h * inp_half, h * wgt_half
+            loads: list[DmaLoad] = []
+            inp_key = (n0, tn, ic0, tic, oh0, ow0, toh, tow)
+            if not inp_reuse or inp_held[h] != inp_key:
+                inp_held[h] = inp_key
+                loads += _input_loads(w, ibase, span, window, ic0, tic, icb)
+            # Weights are reloaded per batch block walked outside the tiles (an image's)
+            # unless there is one oc tile; the cost model counts them so.
+            wgt_key = (0 if w.is_matrix or n_oc_tiles == 1 else n0, oc0, toc, ic0, tic)
+            if not wgt_reuse or wgt_held[h] != wgt_key:
+                wgt_held[h] = wgt_key
+                loads.append(DmaLoad(MemType.WGT, wbase, "weight", (oc0 * icb + ic0) * KK,
+                                     toc, tic * KK, icb * KK))
+            if w.is_matrix:
+                gemm = Kernel("gemm", ((tn, toc, tic, 0), (tic, 0, 1, 1)),
+                              tuple((abase + m, ibase, wbase + m * tic) for m in range(toc)))
+            else:
+                gemm = _image_gemm(w, abase, ibase, wbase, toc, toh, tow, tic, *tile_in,
+                                   dummy_base)
+            steps.append(Step(tuple(loads), (gemm,)))
+            step += 1
+        alu = epilogue_kernels(
+            epilogue, tuple(grid[:-1]),
+            tuple((abase + i * inner_stride, bias_base + i * inner_bias)
+                  for i in range(inner)), res_base - abase)
+        stores = _out_transfers(False, w, abase, span, ocb)
+        tiles.append(Tile(tuple(prologue), tuple(steps), alu, tuple(stores)))
+    return TileProgram(T, tiles, operands(w, config, epilogue),
+                       description=f"{w.kind} {describe_schedule(w, s)}")
+
+
+def _row_grid(w: Conv2dWorkload, span: TileSpan) -> list[tuple[int, int, int]]:
+    """The tile's ACC row axes, outer first: ``(extent, ACC stride, bias stride)``.
+
+    Image: ``oc x oh x ow`` (one batch block); matrix: ``n x oc``.  The bias row of an
+    output row is its output-channel block.
+    """
+    _, tn, _, toc, _, toh, _, tow = span
+    if w.is_matrix:
+        return [(tn, toc, 0), (toc, 1, 1)]
+    return [(toc, toh * tow, 1), (toh, tow, 0), (tow, 1, 0)]
+
+
+def _input_window(w: Conv2dWorkload, span: TileSpan, icb: int
+                  ) -> tuple[int, int, int, int, int, int, int, int, int, int]:
+    """Where a tile's input window lies: (element offset of its first real input of channel
+    block 0, elements between channel blocks, SRAM elements per channel block, rows,
+    columns and row pitch of the DMA, its y and x pads)."""
+    n0, _, _, _, oh0, toh, ow0, tow = span
+    H, W = w.height, w.width
+    sh, sw = w.stride
+    ph, pw = w.padding
+    tih, tiw = conv_input_tile(w, toh, tow)
+    ih0, iw0 = oh0 * sh - ph, ow0 * sw - pw
+    # Row pitch of the input DMA: a subsampled 1-row kernel skips stride-1 rows.
+    if row_subsampled(w):
+        pitch, span_rows = sh * W, sh * (tih - 1) + 1
+    else:
+        pitch, span_rows = W, tih
+    ih_lo, ih_hi = max(0, ih0), min(H, ih0 + span_rows)
+    iw_lo, iw_hi = max(0, iw0), min(W, iw0 + tiw)
+    if row_subsampled(w):
+        rows, y_pads = tih, (0, 0)
+    else:
+        rows, y_pads = ih_hi - ih_lo, (ih_lo - ih0, ih0 + tih - ih_hi)
+    return ((n0 * icb * H + ih_lo) * W + iw_lo, H * W, tih * tiw, rows, iw_hi - iw_lo, pitch,
+            *y_pads, iw_lo - iw0, iw0 + tiw - iw_hi)
+
+
+def _input_loads(w: Conv2dWorkload, ibase: int, span: TileSpan, window: tuple, ic0: int,
+                 tic: int, icb: int) -> list[DmaLoad]:
+    """The INP loads of one step: the input window of the tile for ``tic`` channel blocks
+    from ``ic0`` (``window``: :func:`_input_window`, for an image tile)."""
+    if w.is_matrix:   # tn rows of tic blocks, the batch rows icb blocks apart
+        n0, tn = span[:2]
+        return [DmaLoad(MemType.INP, ibase, "data", n0 * icb + ic0, tn, tic, icb)]
+    base, plane, sram_plane, rows, cols, pitch, y0, y1, x0, x1 = window
+    return [DmaLoad(MemType.INP, ibase + ic * sram_plane, "data", base + (ic0 + ic) * plane,
+                    rows, cols, pitch, y0, y1, x0, x1) for ic in range(tic)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _image_gemm(w: Conv2dWorkload, abase: int, ibase: int, wbase: int, toc: int, toh: int,
+                tow: int, tic: int, tih: int, tiw: int, dummy_base: int) -> Kernel:
+    """The GEMM micro-kernel of one step of an image tile.
+
+    The uop body runs over the reduction (ic, kh, kw) outside and output positions inside;
+    the positions are the shortest suffix of (oc, oh, ow) with at least 3 rows so that no
+    two uops within two of each other write one accumulator row (the runtime's hazard
+    rule); the remaining dimensions become the hardware loops.  A tile of fewer than 3
+    rows gets dummy positions writing scratch rows (``dummy_base``), never stored.
+    """
+    kh_, kw_ = w.kernel
+    sw = w.stride[1]
+    kk = w.kernel_area
+    row_step = 1 if row_subsampled(w) else w.stride[0]
+    dims = [(toc, toh * tow, 0, tic * kk), (toh, tow, row_step * tiw, 0), (tow, 1, sw, 0)]
+    inner = 1
+    while inner < 3 and _prod(d[0] for d in dims[3 - inner:]) < 3:
+        inner += 1
+    loops = tuple(d for d in dims[:3 - inner] if d[0] > 1) or ((1, 0, 0, 0),)
+    positions = [(0, 0, 0)]
+    for extent, fd, fs, fw in dims[3 - inner:]:
+        positions = [(d + i * fd, s + i * fs, g + i * fw) for d, s, g in positions
+                     for i in range(extent)]
+    # Scratch rows keep three distinct destinations in a row.
+    positions += [(dummy_base - abase + j, 0, 0) for j in range(3 - len(positions))]
+    uops = tuple((abase + d, ibase + ic * tih * tiw + y * tiw + z + s,
+                  wbase + ic * kk + y * kw_ + z + g)
+                 for ic in range(tic) for y in range(kh_) for z in range(kw_)
+                 for d, s, g in positions)
+    return Kernel("gemm", loops, uops)
+
+
+def _prod(values) -> int:
+    out = 1
+    for v in values:
+        out *= v
+    return out
+
+
+def _out_transfers(load: bool, w: Conv2dWorkload, sram: int, span: TileSpan,
+                   ocb: int) -> list[DmaLoad | DmaStore]:
+    """Stores of an output tile (or ACC_8BIT loads of its residual), merged when rows are
+    contiguous in DRAM: a matrix tile is ``tn`` rows of ``toc`` blocks; an image tile one
+    transfer when its rows span the output width, else one per output-channel block."""
+    def make(sram_base: int, offset: int, y: int, x: int, stride: int) -> DmaLoad | DmaStore:
+        if load:
+            return DmaLoad(MemType.ACC_8BIT, sram_base, "residual", offset, y, x, stride)
+        return DmaStore(sram_base, "out", offset, y, x, stride)
+
+    n0, tn, oc0, toc, oh0, toh, ow0, tow = span
+    OH, OW = w.out_height, w.out_width
+    base = ((n0 * ocb + oc0) * OH + oh0) * OW + ow0
+    if w.is_matrix:
+        return [make(sram, base, tn, toc, ocb)]
+    if tow == OW:
+        return [make(sram, base, toc, toh * OW, OH * OW)]
+    return [make(sram + oc * toh * tow, base + oc * OH * OW, toh, tow, OW)
+            for oc in range(toc)]

@@ -1,0 +1,58 @@
+"""Operands in the accelerator's packed layouts: packed shapes and the bias vector.
+
+The layouts themselves are :mod:`vta.runtime.layout` (activations ``NCHW ->
+(N/B, C/BLOCK, H, W, B, BLOCK)``, matrices ``(N, K) -> (N/B, K/BLOCK, B, BLOCK)``, weights
+with ``BLOCK x BLOCK`` elements); a bias is one int32 ACC element per output-channel block,
+``(O/BLOCK, B, BLOCK)``, repeated over the batch lanes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from vta.hw.config import VTAConfig
+
+from .errors import OperatorError
+
+__all__ = ["activation_shape", "weight_shape", "pack_bias"]
+
+
+def _blocks(n: int, block: int) -> int:
+    return -(-n // block)
+
+
+def activation_shape(shape: tuple[int, ...], config: VTAConfig) -> tuple[int, ...]:
+    """The packed shape of an NCHW or ``(N, K)`` int8 activation."""
+    c = config
+    if len(shape) == 4:
+        n, ch, h, w = shape
+        return (_blocks(n, c.batch), _blocks(ch, c.block), h, w, c.batch, c.block)
+    n, k = shape
+    return (_blocks(n, c.batch), _blocks(k, c.block), c.batch, c.block)
+
+
+def weight_shape(shape: tuple[int, ...], config: VTAConfig) -> tuple[int, ...]:
+    """The packed shape of OIHW conv weights or ``(M, K)`` dense weights."""
+    b = config.block
+    if len(shape) == 4:
+        o, i, kh, kw = shape
+        return (_blocks(o, b), _blocks(i, b), kh, kw, b, b)
+    m, k = shape
+    return (_blocks(m, b), _blocks(k, b), b, b)
+
+
+def pack_bias(bias: np.ndarray, config: VTAConfig, out_blocks: int) -> np.ndarray:
+    """An int32 bias vector -> ACC elements ``(OC/BLOCK, BATCH, BLOCK)`` (zero-padded,
+    repeated over the batch lanes)."""
+    bias = np.asarray(bias)
+    if bias.dtype != np.int32 or bias.ndim != 1:
+        raise OperatorError(f"bias must be a 1-D int32 array, not {bias.dtype} of shape "
+                            f"{bias.shape}")
+    n = out_blocks * config.block
+    if bias.shape[0] > n:
+        raise OperatorError(f"bias has {bias.shape[0]} values, more than the {n} output "
+                            f"channels")
+    padded = np.zeros(n, dtype=np.int32)
+    padded[:bias.shape[0]] = bias
+    return np.ascontiguousarray(np.broadcast_to(
+        padded.reshape(out_blocks, 1, config.block),
+        (out_blocks, config.batch, config.block)))
