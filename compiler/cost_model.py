@@ -46,6 +46,7 @@ class CostParams:
     dma_setup: int = 4           # LOAD/STORE decode and first request
     pad_cycles_per_elem: int = 1  # zero elements written by a padded load
     dram_latency: int | None = None  # None: the config's DRAM_LATENCY
+    outstanding_bursts: int = 8  # bursts the DRAM side accepts in flight (the Zynq HP ports)
 
 
 @dataclass
@@ -89,13 +90,35 @@ class _Consts:
     bus: int
     latency: int
     macs: int
+    burst: int        # beats per AXI burst
+    alu_ii: int       # cycles per tensor-operand ALU uop
+    uop: int          # bytes per micro-op
 
 
 @functools.lru_cache(maxsize=64)
 def _consts(config: VTAConfig) -> _Consts:
     return _Consts(config.batch, config.block, config.inp_elem_bytes, config.wgt_elem_bytes,
                    config.acc_elem_bytes, config.out_elem_bytes, config.bus_bytes,
-                   config.DRAM_LATENCY, config.macs_per_cycle)
+                   config.DRAM_LATENCY, config.macs_per_cycle, config.max_burst_beats,
+                   config.ALU_TENSOR_II, config.uop_elem_bytes)
+
+
+def _beat_cycles(k: _Consts, latency: int, outstanding: int, rows: int,
+                 beats_per_row: int) -> int:
+    """Cycles to stream ``rows`` rows of ``beats_per_row`` bus beats.
+
+    One beat per cycle, unless the DRAM latency outlasts the bursts in flight: after each
+    group of ``outstanding`` bursts of ``b`` beats the next burst's data comes
+    ``latency + b`` cycles after the group's first, so each further group adds
+    ``latency + b - outstanding x b`` idle cycles when that is positive.
+    """
+    beats = rows * beats_per_row
+    per_burst = min(max(1, beats_per_row), k.burst)
+    gap = latency + per_burst - outstanding * per_burst
+    if gap <= 0:
+        return beats
+    bursts = rows * -(-beats_per_row // k.burst)
+    return beats + (-(-bursts // outstanding) - 1) * gap
 
 
 def dma_cycles(config: VTAConfig | _Consts, params: CostParams, rows: int, row_bytes: int,
@@ -103,7 +126,9 @@ def dma_cycles(config: VTAConfig | _Consts, params: CostParams, rows: int, row_b
     """Cycles of one 2-D DMA of ``rows`` rows of ``row_bytes`` bytes."""
     k = config if isinstance(config, _Consts) else _consts(config)
     latency = k.latency if params.dram_latency is None else params.dram_latency
-    return (params.dma_setup + latency + rows * (-(-row_bytes // k.bus))
+    return (params.dma_setup + latency
+            + _beat_cycles(k, latency, params.outstanding_bursts, rows,
+                           -(-row_bytes // k.bus))
             + pad_elems * params.pad_cycles_per_elem)
 
 
@@ -185,6 +210,8 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     reload_uops = not matrix and (
         footprint or schedule_footprint(w, s, config, epilogue))["uop"] > config.uop_depth
     n_alu = epilogue.alu_passes
+    # Tensor-operand ALU uops (bias, residual) take ALU_TENSOR_II cycles each.
+    n_tensor = sum(isinstance(step.src, str) for step in epilogue.alu_steps())
     est = CostEstimate()
     ovh = params.insn_overhead
     latency = k.latency if params.dram_latency is None else params.dram_latency
@@ -225,7 +252,9 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                     beats_row = ceil_div(real_c * k.inp // n_w, k.bus) \
                         if n_w == 1 else ceil_div(tiw * k.inp, k.bus)
                     est.load_cycles += dmas * (n_h * n_w * (params.dma_setup + latency)
-                                               + real_r * n_w * beats_row
+                                               + _beat_cycles(k, latency,
+                                                              params.outstanding_bursts,
+                                                              real_r * n_w, beats_row)
                                                + (n_h * n_w * tih * tiw - area)
                                                * params.pad_cycles_per_elem)
                     est.instructions += dmas * n_h * n_w
@@ -247,7 +276,7 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                 est.compute_cycles += steps * (uops + ovh)
                 est.macs += steps * rows * ic * kk * k.macs
                 est.instructions += steps * 2
-            tail = rows + ovh + n_alu * (rows + ovh)
+            tail = rows + ovh + n_alu * (rows + ovh) + n_tensor * (k.alu_ii - 1) * rows
             if epilogue.bias:
                 tail += dma_cycles(k, params, 1, oc * k.acc)
                 est.dram_read += tiles * oc * k.acc
