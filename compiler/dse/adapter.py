@@ -56,15 +56,10 @@ def make_workload(kind: str, shape: dict[str, Any]) -> Any:
 
 # ------------------------------------------------------------------------------ boards
 def check_board(name: str) -> str:
-    """The canonical name of board ``name``; a SpecError naming the boards otherwise."""
-    from vta.boards.table import BoardError, board
+    """The canonical name of board ``name``; BoardError naming the boards otherwise."""
+    from vta.boards.table import board
 
-    from .spec import SpecError
-
-    try:
-        return board(name).name
-    except BoardError as e:
-        raise SpecError(str(e)) from None
+    return board(name).name
 
 
 def board_preset(name: str) -> str:

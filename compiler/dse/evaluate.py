@@ -19,7 +19,14 @@ from typing import Any
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
 
-from . import adapter
+from .adapter import (
+    board_part,
+    estimate_layer,
+    make_workload,
+    measure_layers,
+    resources,
+    tool_versions,
+)
 from .spec import SweepSpec
 
 __all__ = ["tasks_for", "evaluate", "task_key"]
@@ -37,7 +44,7 @@ def tasks_for(spec: SweepSpec) -> list[dict[str, Any]]:
     layers = [(la.name, la.kind, dict(la.shape)) for la in spec.workload.layers]
     for point in spec.points():
         for level in spec.levels:
-            target = adapter.board_part(point.board) if level == "resources" else ""
+            target = board_part(point.board) if level == "resources" else ""
             workload = "" if level == "resources" else spec.workload.key
             key = task_key(point.digest, workload, level, target)
             if key in tasks:
@@ -46,7 +53,7 @@ def tasks_for(spec: SweepSpec) -> list[dict[str, Any]]:
                           "config_digest": point.digest, "label": point.label,
                           "board": point.board, "target": target, "workload": workload,
                           "layers": layers, "seed": spec.seed, "error": point.error,
-                          "tools": adapter.tool_versions(level)}
+                          "tools": tool_versions(level)}
     return list(tasks.values())
 
 
@@ -73,14 +80,14 @@ def evaluate(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _workloads(task: dict[str, Any]) -> list[tuple[str, Any]]:
-    return [(name, adapter.make_workload(kind, shape)) for name, kind, shape in task["layers"]]
+    return [(name, make_workload(kind, shape)) for name, kind, shape in task["layers"]]
 
 
 def _estimate(config: VTAConfig, task: dict[str, Any]) -> dict[str, Any]:
     layers: dict[str, Any] = {}
     for name, w in _workloads(task):
         try:
-            layers[name] = adapter.estimate_layer(w, config)
+            layers[name] = estimate_layer(w, config)
         except VTAError as e:
             raise VTAError(f"no tiling of {name} fits: {e}") from None
     return {"layers": layers, **_totals(layers, ("cycles", "dram_bytes", "macs",
@@ -91,7 +98,7 @@ def _cycles(config: VTAConfig, task: dict[str, Any]) -> dict[str, Any]:
     from vta.sim.fsim_compute import single_thread_blas
 
     with single_thread_blas():
-        measured = adapter.measure_layers(config, _workloads(task), task["seed"])
+        measured = measure_layers(config, _workloads(task), task["seed"])
     wrong = [name for name, m in measured.items() if not m.exact]
     if wrong:
         raise VTAError(f"layer {wrong[0]}: the Verilator result differs from numpy")
@@ -106,7 +113,7 @@ def _cycles(config: VTAConfig, task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _resources(config: VTAConfig, task: dict[str, Any]) -> dict[str, Any]:
-    return adapter.resources(config, task["board"])
+    return resources(config, task["board"])
 
 
 def _totals(layers: dict[str, dict[str, Any]], names: tuple[str, ...]) -> dict[str, int]:

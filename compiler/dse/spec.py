@@ -209,7 +209,10 @@ class SweepSpec:
             boards = [boards]
         if not boards:
             raise SpecError(f"{origin}: boards is empty; name at least one board")
-        boards = [check_board(b) for b in boards]
+        try:
+            boards = [check_board(b) for b in boards]
+        except VTAError as e:
+            raise SpecError(str(e)) from None
         levels = d.get("levels", ["estimate"])
         if isinstance(levels, str):
             levels = [levels]
