@@ -46,7 +46,6 @@ class CostParams:
     dma_setup: int = 4           # LOAD/STORE decode and first request
     pad_cycles_per_elem: int = 1  # zero elements written by a padded load
     dram_latency: int | None = None  # None: the config's DRAM_LATENCY
-    outstanding_bursts: int = 8  # bursts the DRAM side accepts in flight (the Zynq HP ports)
 
 
 @dataclass
@@ -90,35 +89,14 @@ class _Consts:
     bus: int
     latency: int
     macs: int
-    burst: int        # beats per AXI burst
     alu_ii: int       # cycles per tensor-operand ALU uop
-    uop: int          # bytes per micro-op
 
 
 @functools.lru_cache(maxsize=64)
 def _consts(config: VTAConfig) -> _Consts:
     return _Consts(config.batch, config.block, config.inp_elem_bytes, config.wgt_elem_bytes,
                    config.acc_elem_bytes, config.out_elem_bytes, config.bus_bytes,
-                   config.DRAM_LATENCY, config.macs_per_cycle, config.max_burst_beats,
-                   config.ALU_TENSOR_II, config.uop_elem_bytes)
-
-
-def _beat_cycles(k: _Consts, latency: int, outstanding: int, rows: int,
-                 beats_per_row: int) -> int:
-    """Cycles to stream ``rows`` rows of ``beats_per_row`` bus beats.
-
-    One beat per cycle, unless the DRAM latency outlasts the bursts in flight: after each
-    group of ``outstanding`` bursts of ``b`` beats the next burst's data comes
-    ``latency + b`` cycles after the group's first, so each further group adds
-    ``latency + b - outstanding x b`` idle cycles when that is positive.
-    """
-    beats = rows * beats_per_row
-    per_burst = min(max(1, beats_per_row), k.burst)
-    gap = latency + per_burst - outstanding * per_burst
-    if gap <= 0:
-        return beats
-    bursts = rows * -(-beats_per_row // k.burst)
-    return beats + (-(-bursts // outstanding) - 1) * gap
+                   config.DRAM_LATENCY, config.macs_per_cycle, config.ALU_TENSOR_II)
 
 
 def dma_cycles(config: VTAConfig | _Consts, params: CostParams, rows: int, row_bytes: int,
@@ -126,9 +104,7 @@ def dma_cycles(config: VTAConfig | _Consts, params: CostParams, rows: int, row_b
     """Cycles of one 2-D DMA of ``rows`` rows of ``row_bytes`` bytes."""
     k = config if isinstance(config, _Consts) else _consts(config)
     latency = k.latency if params.dram_latency is None else params.dram_latency
-    return (params.dma_setup + latency
-            + _beat_cycles(k, latency, params.outstanding_bursts, rows,
-                           -(-row_bytes // k.bus))
+    return (params.dma_setup + latency + rows * (-(-row_bytes // k.bus))
             + pad_elems * params.pad_cycles_per_elem)
 
 
@@ -252,9 +228,7 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                     beats_row = ceil_div(real_c * k.inp // n_w, k.bus) \
                         if n_w == 1 else ceil_div(tiw * k.inp, k.bus)
                     est.load_cycles += dmas * (n_h * n_w * (params.dma_setup + latency)
-                                               + _beat_cycles(k, latency,
-                                                              params.outstanding_bursts,
-                                                              real_r * n_w, beats_row)
+                                               + real_r * n_w * beats_row
                                                + (n_h * n_w * tih * tiw - area)
                                                * params.pad_cycles_per_elem)
                     est.instructions += dmas * n_h * n_w
