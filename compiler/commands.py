@@ -30,6 +30,13 @@ def register(cli: Cli) -> None:
                 "reference and print a per-layer profile", setup=_setup_run, run=_run)
 
 
+def add_device_arguments(p: argparse.ArgumentParser, help: str | None = None) -> None:
+    """``--device`` (one of :data:`DEVICES`, default fsim) and ``--config``: where a
+    compiled model runs (``vta run``, the model benchmarks)."""
+    p.add_argument("--device", default="fsim", choices=DEVICES, help=help)
+    add_config_argument(p)
+
+
 def use_default_kernel_cache() -> None:
     """Cache llvmlite objects on disk (``$VTA_CPU_CACHE``, default the kit's cache)."""
     from vta.hw.cache import kind_dir
@@ -115,9 +122,8 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", default=None,
                    help="an .onnx file, a saved executable (.vtax), 'resnet18', or nothing "
                         "for the bundled demo network")
-    p.add_argument("--device", default="fsim", choices=DEVICES,
-                   help="where accelerator layers run (default fsim; verilator for cycles)")
-    add_config_argument(p)
+    add_device_arguments(
+        p, help="where accelerator layers run (default fsim; verilator for cycles)")
     p.add_argument("--input", metavar="FILE.npy", help="input array (default: seeded random)")
     p.add_argument("--calibration", metavar="FILE.npy",
                    help="calibration samples for a float model (default: the input)")

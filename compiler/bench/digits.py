@@ -9,9 +9,9 @@ import time
 from typing import Any
 
 import numpy as np
-from vta.hw.cli import Cli, add_config_argument
+from vta.hw.cli import Cli
 
-from ..commands import DEVICES, use_default_kernel_cache
+from ..commands import add_device_arguments, use_default_kernel_cache
 
 
 def register(cli: Cli) -> None:
@@ -20,8 +20,7 @@ def register(cli: Cli) -> None:
 
 
 def _setup(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="fsim", choices=DEVICES)
-    add_config_argument(p)
+    add_device_arguments(p)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
 

@@ -11,10 +11,10 @@ import sys
 import time
 
 import numpy as np
-from vta.hw.cli import Cli, add_config_argument
+from vta.hw.cli import Cli
 from vta.hw.errors import VTAError
 
-from ..commands import DEVICES, use_default_kernel_cache
+from ..commands import add_device_arguments, use_default_kernel_cache
 
 
 def register(cli: Cli) -> None:
@@ -23,8 +23,7 @@ def register(cli: Cli) -> None:
 
 
 def _setup(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="fsim", choices=DEVICES)
-    add_config_argument(p)
+    add_device_arguments(p)
     p.add_argument("--repeat", type=int, default=None,
                    help="timed runs (median quoted; default 3 on fsim, 1 otherwise)")
     p.add_argument("--image-size", type=int, default=224)
