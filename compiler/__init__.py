@@ -59,7 +59,7 @@ _LAZY = {
 _MODULES = {"ops", "workload", "search", "cost_model", "lower", "emit", "int8_reference",
             "epilogue", "tile_program", "errors", "windows", "packing", "jit_kernel",
             "partition", "executable", "artifact", "layer_profile", "host_kernels",
-            "model_compiler", "model_inspect", "zoo", "zoo_bench"}
+            "model_compiler", "model_inspect", "zoo", "bench"}
 
 
 def __getattr__(name: str) -> Any:

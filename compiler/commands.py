@@ -1,4 +1,4 @@
-"""``vta run``, ``vta bench resnet18`` and ``vta bench digits``: the model compiler's CLI.
+"""``vta run``: the model compiler's command line.
 
 ``vta run [MODEL]`` compiles a model (an ``.onnx`` file, a saved executable, ``resnet18``,
 or by default the bundled demo network), runs it on the chosen device with a progress bar
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 import zipfile
@@ -28,10 +27,13 @@ DEVICES = ("fsim", "verilator", "pysim", "pynq")
 def register(cli: Cli) -> None:
     cli.command("run", "compile a model, run it on a device, check it against the numpy "
                 "reference and print a per-layer profile", setup=_setup_run, run=_run)
-    cli.command("bench resnet18", "ResNet-18 end to end: import, quantize and compile time, "
-                "run time and cycles on a device", setup=_setup_resnet, run=_run_resnet)
-    cli.command("bench digits", "train the digits CNN, quantize, run on VTA: float vs "
-                "int8-on-VTA accuracy", setup=_setup_digits, run=_run_digits)
+
+
+def add_device_arguments(p: argparse.ArgumentParser, help: str | None = None) -> None:
+    """``--device`` (one of :data:`DEVICES`, default fsim) and ``--config``: where a
+    compiled model runs (``vta run``, the model benchmarks)."""
+    p.add_argument("--device", default="fsim", choices=DEVICES, help=help)
+    add_config_argument(p)
 
 
 def use_default_kernel_cache() -> None:
@@ -125,9 +127,8 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
                    help="an .onnx file, a saved executable (.vtax), a zoo model (resnet18, "
                         "mobilenet_v2, bert_tiny, ...: vta.compiler.zoo), or nothing for "
                         "the bundled demo network")
-    p.add_argument("--device", default="fsim", choices=DEVICES,
-                   help="where accelerator layers run (default fsim; verilator for cycles)")
-    add_config_argument(p)
+    add_device_arguments(
+        p, help="where accelerator layers run (default fsim; verilator for cycles)")
     p.add_argument("--input", metavar="FILE.npy", help="input array (default: seeded random)")
     p.add_argument("--calibration", metavar="FILE.npy",
                    help="calibration samples for a float model (default: the input)")
@@ -237,137 +238,3 @@ def _write_views(exe: Any, args: argparse.Namespace) -> None:
     if args.roofline:
         print(format_roofline(roofline_points(exe.profile()), roofs_for(exe.config)))
         print(f"wrote {args.roofline}")
-
-
-# ------------------------------------------------------------------------------ benches
-def _setup_resnet(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="fsim", choices=DEVICES)
-    add_config_argument(p)
-    p.add_argument("--repeat", type=int, default=None,
-                   help="timed runs (median quoted; default 3 on fsim, 1 otherwise)")
-    p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--seed", type=int, default=0)
-
-
-def _run_resnet(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .frontend import import_onnx, quantize
-    from .frontend.models import resnet18_onnx
-    from .model_compiler import compile as compile_model
-
-    use_default_kernel_cache()
-    repeat = args.repeat or (3 if args.device == "fsim" else 1)
-    if repeat < 1:
-        raise VTAError(f"--repeat must be at least 1, not {repeat}")
-    t0 = time.perf_counter()
-    graph = import_onnx(resnet18_onnx(args.seed, image_size=args.image_size))
-    import_s = time.perf_counter() - t0
-    x = np.random.default_rng(args.seed + 1).standard_normal(
-        (1, 3, args.image_size, args.image_size)).astype(np.float32)
-    t0 = time.perf_counter()
-    qgraph = quantize(graph, [x])
-    quant_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    exe = compile_model(qgraph, args.config, args.device)
-    compile_s = time.perf_counter() - t0
-    try:
-        exe.device  # noqa: B018 - open (and build a simulator model) before timing runs
-        times = []
-        for i in range(repeat):
-            with tqdm(total=len(exe.layers), desc=f"resnet18 run {i + 1}/{repeat}",
-                      unit="layer", leave=False, file=sys.stderr) as bar:
-                t0 = time.perf_counter()
-                out = exe(x, progress=lambda name: bar.update(1))
-                times.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        want = exe.reference(x)
-        ref_s = time.perf_counter() - t0
-        exact = all(np.array_equal(out[k], want[k]) for k in out)
-        prof = exe.profile()
-        cycles = exe.total_cycles()
-        est = sum(r.est_cycles or 0 for r in prof if r.device.startswith("vta"))
-        vta_s = sum(r.seconds for r in prof if r.device.startswith("vta"))
-        cpu_s = sum(r.seconds for r in prof if r.device == "cpu")
-        print(f"ResNet-18 1x3x{args.image_size}x{args.image_size} on {args.device} "
-              f"({exe.config.name})")
-        print(f"  ONNX build + import  {import_s:8.3f} s")
-        print(f"  quantize (calibrate) {quant_s:8.3f} s")
-        print(f"  compile              {compile_s:8.3f} s  ("
-              + ", ".join(f"{k} {v:.3f}" for k, v in exe.compile_stats.items()) + ")")
-        print(f"  run (median of {repeat})    {statistics.median(times):8.3f} s  "
-              f"(accelerator layers {vta_s:.3f} s, CPU {cpu_s:.3f} s in the last run)")
-        print(f"  numpy reference      {ref_s:8.3f} s")
-        print(f"  layers               {len(exe.partition.vta_layers)} on VTA, "
-              f"{len(exe.partition.cpu_layers)} on CPU")
-        print("  cycles               " + (f"{cycles:,} measured" if cycles is not None
-                                            else f"{est:,} estimated (untimed device)"))
-        print(f"  result               {'MATCH' if exact else 'MISMATCH'} "
-              "(bit-exact vs the numpy reference)")
-        return 0 if exact else 1
-    finally:
-        exe.close()
-
-
-def _setup_digits(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="fsim", choices=DEVICES)
-    add_config_argument(p)
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-
-
-def digits_experiment(device: str = "fsim", config: Any = None, epochs: int = 8,
-                      seed: int = 0) -> dict[str, Any]:
-    """Train the digits CNN, quantize it, compile it for VTA, run the held-out split.
-
-    The whole held-out split runs as one batch (one executable call). Returns a dict with
-    ``float_accuracy``, ``vta_accuracy``, ``reference_accuracy`` (the int8 numpy
-    reference), ``exact`` (VTA logits equal the reference's bit for bit), the executable's
-    partition summary and timings.
-    """
-    from .frontend import quantize
-    from .frontend import run as reference_run
-    from .frontend.digits import load_digits_split, train_digits_cnn
-    from .model_compiler import compile as compile_model
-
-    data = load_digits_split(seed)
-    t0 = time.perf_counter()
-    net = train_digits_cnn(data, epochs=epochs, seed=seed)
-    train_s = time.perf_counter() - t0
-    n = len(data.x_test)
-    float_acc = float((net.logits(data.x_test).argmax(1) == data.y_test).mean())
-    graph = net.graph(batch=n)
-    qgraph = quantize(graph, [data.x_train[:n]])
-    t0 = time.perf_counter()
-    exe = compile_model(qgraph, config, device)
-    compile_s = time.perf_counter() - t0
-    try:
-        t0 = time.perf_counter()
-        logits = exe(data.x_test)[graph.outputs[0]]
-        run_s = time.perf_counter() - t0
-        ref = reference_run(qgraph, data.x_test)[graph.outputs[0]]
-        return {"float_accuracy": float_acc,
-                "vta_accuracy": float((logits.argmax(1) == data.y_test).mean()),
-                "reference_accuracy": float((ref.argmax(1) == data.y_test).mean()),
-                "exact": bool(np.array_equal(logits, ref)), "test_images": n,
-                "vta_layers": [lay.describe() for lay in exe.partition.vta_layers],
-                "summary": exe.partition.summary(), "train_s": train_s,
-                "compile_s": compile_s, "run_s": run_s}
-    finally:
-        exe.close()
-
-
-def _run_digits(args: argparse.Namespace) -> int:
-    use_default_kernel_cache()
-    r = digits_experiment(args.device, args.config, args.epochs, args.seed)
-    print(f"digits CNN, {r['test_images']} held-out images, one batch on {args.device}")
-    print(r["summary"])
-    print(f"  float accuracy        {r['float_accuracy']:.4f}")
-    print(f"  int8 reference        {r['reference_accuracy']:.4f}")
-    print(f"  int8 on VTA           {r['vta_accuracy']:.4f}  "
-          f"({'MATCH' if r['exact'] else 'MISMATCH'} with the reference)")
-    print(f"  difference            {(r['vta_accuracy'] - r['float_accuracy']) * 100:+.2f} "
-          "points")
-    print(f"  train {r['train_s']:.2f} s, compile {r['compile_s']:.2f} s, run "
-          f"{r['run_s']:.2f} s")
-    return 0 if r["exact"] else 1

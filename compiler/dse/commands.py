@@ -1,12 +1,9 @@
-"""``vta dse run|show`` and ``vta bench dse``: design-space exploration from the command line."""
+"""``vta dse run|show``: design-space exploration from the command line (``vta bench dse``
+is in :mod:`vta.compiler.bench.dse`)."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
-import time
-from pathlib import Path
 from typing import Any
 
 from vta.hw.cli import Cli
@@ -21,12 +18,10 @@ def register(cli: Cli) -> None:
                 setup=_setup_run, run=_run)
     cli.command("dse show", "the points of a DSE database: table, Pareto front, CSV, plot",
                 setup=_setup_show, run=_show)
-    cli.command("bench dse", "a DSE measured: wall time with 1 and 2 workers (fresh caches), "
-                "resume, per-point cost, cost-model error", setup=_setup_bench, run=_bench)
 
 
 # ------------------------------------------------------------------------------ spec
-def _spec_arguments(p: argparse.ArgumentParser) -> None:
+def spec_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", nargs="?", help="sweep spec (.toml or .json); flags below add to "
                    "or replace its entries")
     p.add_argument("--set", action="append", default=[], metavar="KNOB=V1,V2",
@@ -69,7 +64,7 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
 
 # ------------------------------------------------------------------------------ run
 def _setup_run(p: argparse.ArgumentParser) -> None:
-    _spec_arguments(p)
+    spec_arguments(p)
     p.add_argument("--db", required=True, metavar="FILE", help="SQLite results database")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None, metavar="N",
@@ -106,11 +101,11 @@ def _run(args: argparse.Namespace) -> int:
     print(format_table(pts))
     err = model_error(pts)
     if err:
-        print(_error_line(err))
+        print(error_line(err))
     return 0
 
 
-def _error_line(err: dict[str, Any]) -> str:
+def error_line(err: dict[str, Any]) -> str:
     return (f"cost model vs Verilator: {err['layers']} layers on {err['points']} points, "
             f"median {100 * err['median']:.1f}%, max {100 * err['max']:.1f}% "
             f"({err['worst']})")
@@ -152,7 +147,7 @@ def _show(args: argparse.Namespace) -> int:
     print(format_table(front if args.front_only else pts))
     err = model_error(pts)
     if err:
-        print(_error_line(err))
+        print(error_line(err))
     if args.errors:
         print(format_errors(pts))
     if sweeps:
@@ -165,74 +160,4 @@ def _show(args: argparse.Namespace) -> int:
     if args.plot:
         plot_front(pts, args.plot, x=args.x)
         print(f"wrote {args.plot}")
-    return 0
-
-
-# ------------------------------------------------------------------------------ bench
-def _setup_bench(p: argparse.ArgumentParser) -> None:
-    _spec_arguments(p)
-    p.add_argument("--workers", type=int, default=2, help="workers of the parallel run")
-    p.add_argument("--out", metavar="DIR", help="keep the databases here (default: temp)")
-    p.add_argument("--warm", action="store_true",
-                   help="reuse the kit's cache (default: each run starts with an empty "
-                        "cache, so it pays every Verilog elaboration, build and synthesis)")
-    p.add_argument("--no-serial", action="store_true", help="skip the 1-worker run")
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from .report import design_points, format_table, model_error, pareto_front
-    from .runner import run_sweep
-    from .store import ResultStore
-
-    spec = spec_from_args(args)
-    n_points = len(spec.points())
-    with tempfile.TemporaryDirectory(prefix="vta-bench-dse-") as tmp:
-        out = Path(args.out) if args.out else Path(tmp)
-        out.mkdir(parents=True, exist_ok=True)
-        walls: dict[int, float] = {}
-        runs = [args.workers] if args.no_serial else [1, args.workers]
-        for n in runs:
-            db = out / f"dse-{n}w.sqlite"
-            if db.exists():
-                db.unlink()
-            saved = os.environ.get("VTA_CACHE_DIR")
-            if not args.warm:
-                os.environ["VTA_CACHE_DIR"] = str(out / f"cache-{n}w")
-            try:
-                with ResultStore.open(db) as store:
-                    print(f"== {n} worker(s), {'warm' if args.warm else 'empty'} cache",
-                          flush=True)
-                    s = run_sweep(spec, store, workers=n)
-                    print(s.line(), flush=True)
-                    walls[n] = s.wall_seconds
-                    t0 = time.perf_counter()
-                    again = run_sweep(spec, store, workers=n, progress=False)
-                    print(f"resume: {again.done} task(s) redone, {again.skipped} skipped, "
-                          f"{time.perf_counter() - t0:.1f} s", flush=True)
-                    if again.done:
-                        raise VTAError("the rerun redid tasks instead of resuming")
-                    rows = store.rows()
-            finally:
-                if saved is None:
-                    os.environ.pop("VTA_CACHE_DIR", None)
-                else:
-                    os.environ["VTA_CACHE_DIR"] = saved
-    pts = design_points(rows)
-    pareto_front(pts)
-    print(format_table(pts))
-    by_level: dict[str, list[float]] = {}
-    for r in rows:
-        by_level.setdefault(r["level"], []).append(r["seconds"])
-    wall = walls[args.workers]
-    print(f"points: {n_points}; tasks: {len(rows)} ("
-          + ", ".join(f"{lv} {len(v)} x {sum(v) / len(v):.1f} s" for lv, v in by_level.items())
-          + ")")
-    print(f"wall time with {args.workers} workers: {wall:.1f} s = {wall / n_points:.1f} s per "
-          f"point")
-    if 1 in walls and args.workers != 1:
-        print(f"wall time with 1 worker: {walls[1]:.1f} s; speed-up of {args.workers} "
-              f"workers: {walls[1] / wall:.2f}x")
-    err = model_error(pts)
-    if err:
-        print(_error_line(err))
     return 0

@@ -92,10 +92,3 @@ def test_run_errors(tmp_path, capsys):
     assert "vta: error:" in err and "expects [1, 3, 32, 32]" in err
     with pytest.raises(SystemExit):
         main(["run", "--device", "nope"])
-
-
-@pytest.mark.slow
-def test_bench_resnet18_small_image(capsys):
-    assert main(["bench", "resnet18", "--image-size", "32", "--repeat", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "compile" in out and "MATCH" in out and "on VTA" in out

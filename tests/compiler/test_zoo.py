@@ -9,8 +9,8 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 from vta.compiler import compile as compile_model
 from vta.compiler import inspect, zoo
+from vta.compiler.bench.zoo import bench_model, onnxruntime_outputs
 from vta.compiler.frontend import import_onnx, run
-from vta.compiler.zoo_bench import bench_model, onnxruntime_outputs
 from vta.hw.cli import main
 
 REQUIRED = {"resnet18", "resnet50", "mobilenet_v2", "dcgan", "yolov3_tiny", "resnet8",

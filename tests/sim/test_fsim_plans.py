@@ -475,7 +475,7 @@ def test_blas_threads_must_be_positive(bad):
 
 
 def test_two_blas_threads_give_the_same_result():
-    from vta.sim.bench_fsim import run_benchmark
+    from vta.compiler.bench.fsim_throughput import run_benchmark
     res = run_benchmark(VTAConfig.preset("default"), 64, 2048, 64, repeat=1, blas_threads=2)
     assert res.macs == 64 * 2048 * 64                   # checked against numpy inside
 

@@ -1,4 +1,4 @@
-"""Throughput benchmark of the functional simulator on a large blocked GEMM program.
+"""``vta bench fsim``: throughput of the functional simulator on a large blocked GEMM.
 
 :func:`blocked_gemm_program` builds what a runtime would emit for ``C = A . B^T`` with
 ``A`` of ``rows x k`` and ``B`` of ``n x k`` int8 values (BATCH rows per INP element):
@@ -6,11 +6,13 @@ output tiles of ``tile_rows x tile_n`` elements, reduction tiles of ``tile_k`` b
 single-threaded tokens, a GEMM micro-kernel whose uops walk the reduction blocks and whose
 two loops walk tile rows and output blocks (as TVM's dense schedule does), then a
 ``SHR 8`` requantisation and a STORE of each output tile.  :func:`run_benchmark` runs it
-a few times, checks the result against numpy once, and reports the median.
+a few times, checks the result against numpy once, and reports the median; the
+command's last line is ``fsim: <value> GMAC/s``.
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -18,14 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from vta.hw import isa
+from vta.hw.cli import Cli, add_config_argument
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
 from vta.hw.insn_stream import InsnStream
 from vta.hw.isa import AluOp, MemType
 from vta.hw.pipeline import COMPUTE, LOAD, STORE
-
-from .dram import Dram
-from .fsim import FunctionalSimulator
+from vta.sim.dram import Dram
+from vta.sim.fsim import FunctionalSimulator
 
 __all__ = ["GemmProgram", "blocked_gemm_program", "run_benchmark", "BenchResult"]
 
@@ -195,3 +197,35 @@ def run_benchmark(config: VTAConfig, rows: int = 1024, k: int = 1024, n: int = 1
         if progress:
             progress()
     return BenchResult(times, prog.macs, prog.insn_count, cpu)
+
+
+# ---------------------------------------------------------------------------- the command
+def register(cli: Cli) -> None:
+    cli.command("bench fsim", "functional-simulator throughput on a large blocked GEMM",
+                setup=_setup, run=_run)
+
+
+def _setup(p: argparse.ArgumentParser) -> None:
+    add_config_argument(p)
+    p.add_argument("--rows", type=int, default=1024, help="rows of A and C (default 1024)")
+    p.add_argument("--k", type=int, default=1024, help="reduction length (default 1024)")
+    p.add_argument("--n", type=int, default=1024, help="columns of C (default 1024)")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs (median reported)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    cfg = VTAConfig.load(args.config)
+    if args.repeat < 1:
+        raise VTAError(f"--repeat must be at least 1, not {args.repeat}")
+    with tqdm(total=args.repeat, desc="fsim GEMM", unit="run") as bar:
+        res = run_benchmark(cfg, args.rows, args.k, args.n, args.repeat,
+                            progress=lambda: bar.update(1))
+    print(f"config {cfg.name}: GEMM {args.rows}x{args.k}x{args.n}, {res.insns} instructions, "
+          f"{res.macs / 1e9:.3f} GMAC, result checked against numpy")
+    print(f"runs: {', '.join(f'{t * 1e3:.1f}' for t in res.seconds)} ms; "
+          f"median {res.median * 1e3:.1f} ms (CPU {res.cpu_median * 1e3:.1f} ms: "
+          f"{res.macs / res.cpu_median / 1e9:.2f} GMAC/s per busy core)")
+    print(f"fsim: {res.gmacs:.2f} GMAC/s")
+    return 0

@@ -30,9 +30,9 @@ def run_conv_layer(dev: Any, kernel: Any, w: Any, epilogue: Any,
     """
     from vta.runtime import pack_nchw, pack_oihw, unpack_nchw
 
-    from . import int8_reference as ref
-    from .emit import queue_for
-    from .packing import pack_bias
+    from .. import int8_reference as ref
+    from ..emit import queue_for
+    from ..packing import pack_bias
 
     c = dev.config
     q = queue_for(dev)
@@ -78,9 +78,9 @@ def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from vta.driver import open_device
 
-    from . import ops
-    from .epilogue import Epilogue
-    from .workload import resnet18_workload
+    from .. import ops
+    from ..epilogue import Epilogue
+    from ..workload import resnet18_workload
 
     names = [n.strip().upper() for n in args.layers.split(",") if n.strip()]
     unknown = [n for n in names if n not in LAYERS]

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from vta.compiler.bench.fsim_throughput import run_benchmark
 from vta.hw import VTAConfig, VTAError
 from vta.hw.cli import main
-from vta.sim.bench_fsim import run_benchmark
 
 
 @pytest.mark.parametrize("preset,shape", [("default", (64, 96, 80)), ("tiny", (24, 20, 36))])

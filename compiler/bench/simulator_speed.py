@@ -4,12 +4,10 @@ For each configuration: the Verilator build time (cold: generating Verilog and c
 into an empty cache; cached: opening the device when the library is already built), the
 same blocked-GEMM program on ``pysim`` and ``verilator`` (simulated cycles per second of
 each and the ratio), and -- for 16x16 configs -- the ResNet-18 layers C2-C11 of SPEC
-section 8 run cycle-accurately through a runtime schedule (the runtime's hand-tiled
-``conv2d``; tiles chosen per layer to fit the SRAM halves), each checked bit for bit
-against numpy, with cycles and GEMM utilization per layer.
-
-It lives at the top of the stack because it drives the simulators through the driver,
-the runtime and the kernel compiler.
+section 8 run cycle-accurately through the kernel compiler or the hand-tiled ``conv2d``
+written against the command queue (:mod:`.hand_tiled`; tiles chosen per layer to fit the
+SRAM halves), each checked bit for bit against numpy, with cycles and GEMM utilization
+per layer.  The last line is ``verilator: <value> cycles/s``.
 """
 
 from __future__ import annotations
@@ -132,7 +130,8 @@ def measure_speed(config: VTAConfig, *, scale: int | None = None, pysim: bool = 
     pysim when verilator shows the program is longer than that.
     """
     from vta.driver import open_device
-    from vta.sim.bench_fsim import blocked_gemm_program
+
+    from .fsim_throughput import blocked_gemm_program
 
     if scale is None:
         scale = 4 if config.block <= 4 else 1       # a few thousand cycles either way
@@ -176,7 +175,7 @@ def measure_speed(config: VTAConfig, *, scale: int | None = None, pysim: bool = 
 
 def choose_conv_tile(config: VTAConfig, layer: tuple[int, int, int, int, int, int]
                      ) -> tuple[int, int, int]:
-    """A ``runtime.hand_tiled.conv2d`` tile that fits the SRAM halves, favouring reuse.
+    """A :func:`.hand_tiled.conv2d` tile that fits the SRAM halves, favouring reuse.
 
     Larger output tiles (``t_o x t_h``) reuse each loaded input and weight more; among
     those, more input-channel blocks per step mean fewer, longer GEMMs.
@@ -211,9 +210,10 @@ def choose_conv_tile(config: VTAConfig, layer: tuple[int, int, int, int, int, in
 
 
 def _runtime_layer(dev: Any, name: str, check: bool) -> tuple[Any, str, bool]:
-    """One layer through the runtime's hand-tiled ``conv2d`` example."""
+    """One layer through the hand-tiled ``conv2d`` written against the command queue."""
     from vta.runtime import CommandQueue
-    from vta.runtime.hand_tiled import conv2d, conv2d_reference
+
+    from .hand_tiled import conv2d, conv2d_reference
 
     hw, ic, oc, k, pad, stride = layer = RESNET18[name]
     tile = choose_conv_tile(dev.config, layer)
@@ -233,10 +233,10 @@ def _runtime_layer(dev: Any, name: str, check: bool) -> tuple[Any, str, bool]:
 
 def _compiler_layer(dev: Any, name: str, check: bool) -> tuple[Any, str, bool]:
     """One layer through the kernel compiler's conv2d schedule (``vta.compiler.ops``)."""
-    from .epilogue import Epilogue
-    from .kernel_commands import run_conv_layer
-    from .ops import compile_conv2d
-    from .workload import resnet18_workload
+    from ..epilogue import Epilogue
+    from ..ops import compile_conv2d
+    from ..workload import resnet18_workload
+    from .resnet18_layers import run_conv_layer
 
     w = resnet18_workload(name)
     epilogue = Epilogue(bias=True, shift=8, clip=(0, 127))
@@ -256,8 +256,8 @@ def run_resnet_layers(config: VTAConfig, names: list[str], *, check: bool = True
     """Run ResNet-18 layers on the verilator device; one result each.
 
     ``schedule`` is ``"compiler"`` (the kernel compiler's conv2d), ``"runtime"`` (the
-    runtime's hand-tiled example) or ``"auto"``: the compiler's when it is available and
-    handles the layer, else the runtime's.
+    hand-tiled conv2d written against the command queue) or ``"auto"``: the compiler's
+    when it handles the layer, else the hand-tiled one.
     """
     from vta.driver import open_device
 

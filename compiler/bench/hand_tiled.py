@@ -33,10 +33,9 @@ from typing import Any
 import numpy as np
 from vta.driver.result import RunResult
 from vta.hw.isa import AluOp, MemType
-
-from .command_queue import COMPUTE, LOAD, STORE, CommandQueue
-from .errors import CommandError
-from .layout import pack_matrix, pack_nchw, pack_oihw, unpack_matrix, unpack_nchw
+from vta.runtime.command_queue import COMPUTE, LOAD, STORE, CommandQueue
+from vta.runtime.errors import CommandError
+from vta.runtime.layout import pack_matrix, pack_nchw, pack_oihw, unpack_matrix, unpack_nchw
 
 __all__ = ["tiled_gemm", "gemm_reference", "conv2d", "conv2d_reference", "conv_output_size"]
 

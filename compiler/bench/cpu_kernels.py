@@ -1,11 +1,10 @@
-"""``vta bench cpu-kernels`` and ``vta bench frontend``: CPU fallback kernels against
-numpy, and the front half of compiling ResNet-18 (import, quantize, reference run)."""
+"""``vta bench cpu-kernels``: each llvmlite CPU fallback kernel against its numpy
+reference on ResNet-18 shapes (median times and the speed-up; ``--json`` for a record)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,24 +12,13 @@ from typing import Any
 import numpy as np
 from vta.hw.cli import Cli
 
+from .timing import median_seconds
+
 
 def register(cli: Cli) -> None:
     cli.command("bench cpu-kernels",
                 "each llvmlite CPU kernel vs its numpy reference on ResNet-18 shapes",
-                setup=_setup_kernels, run=_run_kernels)
-    cli.command("bench frontend",
-                "ResNet-18: ONNX import, int8 quantization, reference and CPU runs",
-                setup=_setup_frontend, run=_run_frontend)
-
-
-def _median_seconds(fn: Callable[[], Any], repeat: int) -> float:
-    fn()  # warm up (and compile)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+                setup=_setup, run=_run)
 
 
 def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
@@ -39,7 +27,7 @@ def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
     from vta.runtime import layout as rt_layout
 
     from .. import int8_reference as ref
-    from . import interpreter
+    from ..frontend import interpreter
 
     rng = np.random.default_rng(0)
 
@@ -102,12 +90,12 @@ def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
     ]
 
 
-def _setup_kernels(p: argparse.ArgumentParser) -> None:
+def _setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat", type=int, default=15, help="timed runs per case (median)")
     p.add_argument("--json", action="store_true", help="print results as JSON")
 
 
-def _run_kernels(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from vta.compiler.cpu.llvm_jit import host_description
 
@@ -116,8 +104,8 @@ def _run_kernels(args: argparse.Namespace) -> int:
     build = time.perf_counter() - t0
     rows = []
     for name, kernel, numpy_fn in tqdm(cases, desc="cpu kernels", leave=False):
-        tk = _median_seconds(kernel, args.repeat)
-        tn = _median_seconds(numpy_fn, args.repeat)
+        tk = median_seconds(kernel, args.repeat)
+        tn = median_seconds(numpy_fn, args.repeat)
         rows.append({"case": name, "kernel_us": tk * 1e6, "numpy_us": tn * 1e6,
                      "speedup": tn / tk})
     if args.json:
@@ -133,41 +121,4 @@ def _run_kernels(args: argparse.Namespace) -> int:
     slower = [r["case"] for r in rows if r["speedup"] < 1.0]
     print("every kernel at least as fast as numpy" if not slower
           else f"slower than numpy: {', '.join(slower)}")
-    return 0
-
-
-def _setup_frontend(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--repeat", type=int, default=3, help="timed reference runs (median)")
-    p.add_argument("--cpu", action="store_true",
-                   help="also build and run the whole quantized graph on CPU kernels")
-
-
-def _run_frontend(args: argparse.Namespace) -> int:
-    from .interpreter import run
-    from .models import resnet18_onnx
-    from .onnx_import import import_onnx
-    from .quantize import quantize
-
-    x = np.random.default_rng(0).normal(size=(1, 3, 224, 224)).astype(np.float32)
-    t0 = time.perf_counter()
-    model = resnet18_onnx(0)
-    t1 = time.perf_counter()
-    graph = import_onnx(model)
-    t2 = time.perf_counter()
-    qgraph = quantize(graph, [x])
-    t3 = time.perf_counter()
-    print(f"ResNet-18: build ONNX {t1 - t0:.2f} s, import {t2 - t1:.2f} s, "
-          f"calibrate+quantize (1 sample) {t3 - t2:.2f} s")
-    tf = _median_seconds(lambda: run(graph, x), args.repeat)
-    tq = _median_seconds(lambda: run(qgraph, x), args.repeat)
-    print(f"numpy reference run: float {tf:.3f} s, int8 {tq:.3f} s (median of {args.repeat})")
-    if args.cpu:
-        from vta.compiler.cpu.executor import CpuExecutable
-
-        exe = CpuExecutable(qgraph)
-        tc = _median_seconds(lambda: exe(x), args.repeat)
-        same = all(np.array_equal(a, b) for a, b in zip(exe(x).values(),
-                                                        run(qgraph, x).values(), strict=False))
-        print(f"all-CPU llvmlite: build {exe.compile_seconds:.2f} s, run {tc:.3f} s "
-              f"({tq / tc:.1f}x the int8 reference), exact: {same}")
     return 0

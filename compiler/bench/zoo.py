@@ -43,7 +43,7 @@ class ZooResult:
 
 
 def _total_macs(graph: Any) -> int:
-    from .layer_profile import node_macs
+    from ..layer_profile import node_macs
     return sum(node_macs(graph, n) for n in graph.nodes)
 
 
@@ -62,9 +62,9 @@ def onnxruntime_outputs(model: Any, inputs: dict[str, np.ndarray]) -> list[np.nd
 def bench_model(name: str, device: str = "fsim", config: Any = None, seed: int = 0,
                 cpu_only: bool = False) -> ZooResult:
     """Compile and run zoo model ``name``; see the module docstring for the figures."""
-    from . import zoo
-    from .frontend import import_onnx, quantize
-    from .model_compiler import compile as compile_model
+    from .. import zoo
+    from ..frontend import import_onnx, quantize
+    from ..model_compiler import compile as compile_model
 
     info = zoo.info(name)
     model = zoo.load(name, seed)
@@ -138,8 +138,8 @@ def _setup(p: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from . import zoo
-    from .commands import use_default_kernel_cache
+    from .. import zoo
+    from ..commands import use_default_kernel_cache
 
     use_default_kernel_cache()
     names = args.models or list(zoo.names())

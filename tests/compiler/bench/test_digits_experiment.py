@@ -4,7 +4,7 @@ on VTA (fsim): int8-on-VTA accuracy within 1 point of float on the held-out spli
 from __future__ import annotations
 
 import pytest
-from vta.compiler.commands import digits_experiment
+from vta.compiler.bench.digits import digits_experiment
 
 
 @pytest.mark.slow
