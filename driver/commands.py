@@ -28,7 +28,24 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="IMAGE",
                    help="write the image's segments, as they are after the run, here")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    p.add_argument("--max-cycles", type=_max_cycles, default="auto", metavar="N|auto|none",
+                   help="simulated cycles before a run counts as hung (pysim, verilator; "
+                        "default auto: derived from the program)")
     add_config_argument(p)
+
+
+def _max_cycles(text: str) -> int | str | None:
+    """``--max-cycles``: a positive integer, ``auto`` or ``none``."""
+    if text in ("auto", "none"):
+        return None if text == "none" else text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, auto or none, not "
+                                         f"{text!r}")
+    return value
 
 
 def read_program(path: str, config: VTAConfig) -> bytes:
@@ -55,7 +72,10 @@ def _run(args: argparse.Namespace) -> int:
     cfg = VTAConfig.load(args.config)
     program = read_program(args.program, cfg)
     image = DramImage.load(args.dram) if args.dram else DramImage()
-    with open_device(args.device, cfg) as device:
+    if args.output:
+        DramImage.check_writable(args.output)
+    options = {} if args.device == "fsim" else {"max_cycles": args.max_cycles}
+    with open_device(args.device, cfg, **options) as device:
         buffers = image.place(device)
         addr, count = place_program(device, program)
         result = device.run(addr, count, timeout=args.timeout)

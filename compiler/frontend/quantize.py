@@ -36,6 +36,7 @@ from .errors import ModelError
 from .graph import Graph, GraphBuilder, Node
 from .interpreter import run_all
 from .passes import simplify
+from .tensor_checks import check_calibration_sample, check_scale_range
 
 __all__ = ["quantize", "calibrate", "frac_bits", "quantize_weights", "CALIBRATIONS"]
 
@@ -78,6 +79,7 @@ def calibrate(graph: Graph, samples: Iterable[Any], method: str = "max",
     ranges: dict[str, list[float]] = {}
     count = 0
     for sample in samples:
+        check_calibration_sample(graph, sample, count)
         count += 1
         env = run_all(graph, sample)
         for name, value in env.items():
@@ -89,7 +91,10 @@ def calibrate(graph: Graph, samples: Iterable[Any], method: str = "max",
     if not count:
         raise ModelError("calibration needs at least one sample input")
     reduce = max if method == "max" else (lambda v: float(np.mean(v)))
-    return {name: reduce(v) for name, v in ranges.items()}
+    out = {name: reduce(v) for name, v in ranges.items()}
+    for name, r in out.items():
+        check_scale_range(f"tensor {name!r} (over the calibration samples)", r)
+    return out
 
 
 def quantize_weights(w: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -185,6 +190,8 @@ class _Quantizer:
                 raise ModelError(f"{node.describe()}: the {what} must be a constant")
         xq = self.as_int(x, node)
         fx = self.frac[xq]
+        check_scale_range(f"{node.describe()}: weight {wname!r}",
+                          float(np.abs(self.g.params[wname]).max(initial=0)))
         wq, fw = quantize_weights(self.g.params[wname], self.per_channel)
         act = self.fused.get(node.name)
         out = act.output if act else node.output

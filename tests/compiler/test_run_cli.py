@@ -74,8 +74,8 @@ def test_run_onnx_save_and_rerun_artifact(tmp_path, capsys):
 def test_run_reports_mismatch(monkeypatch, capsys):
     real = Executable.reference
 
-    def off_by_one(self, inputs):
-        out = real(self, inputs)
+    def off_by_one(self, inputs, **options):
+        out = real(self, inputs, **options)
         return {k: v + np.float32(1) for k, v in out.items()}
 
     monkeypatch.setattr(Executable, "reference", off_by_one)

@@ -289,3 +289,12 @@ def test_index_check_names_the_first_failing_uop_execution():
         else:
             msg = fails(m, [m.uop_load(uops), gemm, FIN], "out of range")
             assert msg.endswith(want), (msg, want)
+
+
+def test_a_finish_word_seen_before_is_still_checked_for_its_place():
+    """The decoded-word cache must not let a FINISH that once ended a program pass in the
+    middle of another."""
+    m = Machine()
+    m.run([isa.Gemm(), FIN])
+    with pytest.raises(FsimError, match="instruction 1 is FINISH but 1 instruction"):
+        m.run([isa.Gemm(), FIN, isa.Gemm()])
