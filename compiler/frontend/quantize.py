@@ -190,8 +190,6 @@ class _Quantizer:
                 raise ModelError(f"{node.describe()}: the {what} must be a constant")
         xq = self.as_int(x, node)
         fx = self.frac[xq]
-        check_scale_range(f"{node.describe()}: weight {wname!r}",
-                          float(np.abs(self.g.params[wname]).max(initial=0)))
         wq, fw = quantize_weights(self.g.params[wname], self.per_channel)
         act = self.fused.get(node.name)
         out = act.output if act else node.output
@@ -348,5 +346,8 @@ def quantize(graph: Graph, samples: Iterable[Any], *, per_channel: bool = False,
         or a tensor never reached by calibration.
     """
     graph = simplify(graph)
+    for name, value in graph.params.items():
+        if value.dtype.kind == "f":
+            check_scale_range(f"weight {name!r}", float(np.abs(value).max(initial=0)))
     ranges = calibrate(graph, samples, calibration, percentile)
     return _Quantizer(graph, ranges, per_channel).run()
