@@ -26,7 +26,6 @@ from vta.hw.cli import Cli, add_config_argument
 from vta.hw.errors import VTAError
 
 DEVICES = ("fsim", "verilator", "pysim", "pynq")
-BUILTIN_MODELS = ("demo", "resnet18")
 #: Relative error (L2 norm of the difference over the float output's) beyond which a
 #: quantized result is flagged as far from the float model.
 FLOAT_TOLERANCE = 0.5
@@ -95,24 +94,28 @@ def _load_model(name: str | None, seed: int) -> Any:
     """A Graph or ModelProto for ``name`` (None: the demo), or a path to an artifact."""
     if name is None or name == "demo":
         return demo_graph(seed)
-    if name == "resnet18":
-        from .frontend.models import resnet18_onnx
-        return resnet18_onnx(seed)
+    from . import zoo
+
+    if name in zoo.names():
+        return zoo.load(name, seed)
     path = Path(name)
     if not path.is_file():
         raise VTAError(f"no model {name!r}: expected an .onnx file, a saved executable or "
-                       f"one of {', '.join(BUILTIN_MODELS)}")
+                       f"one of {', '.join(('demo', *zoo.names()))}")
     if path.stat().st_size == 0:
         raise VTAError(f"{name} is empty (0 bytes): expected an .onnx model or a saved "
                        f"executable (.vtax)")
     return path
 
 
-def _input_for(graph: Any, path: str | None, seed: int,
+def _input_for(graph: Any, path: str | None, seed: int, zoo_name: str | None = None,
                nonfinite: str = "error") -> dict[str, np.ndarray]:
     from .frontend.tensor_checks import check_tensor
 
     names = list(graph.inputs)
+    if path is None and zoo_name is not None:
+        from . import zoo
+        return zoo.sample_inputs(zoo_name, seed)
     if path is None:
         rng = np.random.default_rng(seed + 1)
         return {n: rng.standard_normal(graph.type_of(n).shape).astype(np.float32)
@@ -134,8 +137,9 @@ def _input_for(graph: Any, path: str | None, seed: int,
 # ------------------------------------------------------------------------------ vta run
 def _setup_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", default=None,
-                   help="an .onnx file, a saved executable (.vtax), 'resnet18', or nothing "
-                        "for the bundled demo network")
+                   help="an .onnx file, a saved executable (.vtax), a zoo model (resnet18, "
+                        "mobilenet_v2, bert_tiny, ...: vta.compiler.zoo), or nothing for "
+                        "the bundled demo network")
     p.add_argument("--device", default="fsim", choices=DEVICES,
                    help="where accelerator layers run (default fsim; verilator for cycles)")
     add_config_argument(p)
@@ -153,6 +157,11 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save", metavar="FILE", help="also save the compiled executable")
     p.add_argument("--no-check", action="store_true",
                    help="skip the comparison with the numpy reference")
+    p.add_argument("--timeline", metavar="FILE.json",
+                   help="with --device verilator: write when each module was busy, per "
+                        "layer, as Chrome/Perfetto trace JSON")
+    p.add_argument("--roofline", metavar="FILE.png",
+                   help="plot the accelerator layers' roofline (and print its table)")
 
 
 def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -170,13 +179,16 @@ def _run(args: argparse.Namespace) -> int:
     from .model_compiler import is_quantized, to_graph
 
     use_default_kernel_cache()
+    if args.timeline and args.device != "verilator":
+        raise VTAError(f"--timeline needs --device verilator (the cycle-accurate model), "
+                       f"not {args.device}")
     model = _load_model(args.model, args.seed)
     t0 = time.perf_counter()
     float_graph = None
     if isinstance(model, Path) and _is_artifact(model):
         exe = load(model, args.device)
         graph = exe.graph
-        inputs = _input_for(graph, args.input, args.seed, args.nonfinite)
+        inputs = _input_for(graph, args.input, args.seed, nonfinite=args.nonfinite)
         what = f"loaded {model}"
         if args.config is not None:
             from vta.hw.config import VTAConfig
@@ -187,9 +199,12 @@ def _run(args: argparse.Namespace) -> int:
                 exe = compile_model(graph, asked, args.device, **_compile_options(args))
                 what = f"recompiled {model} (saved for {built_for})"
     else:
+        from . import zoo
+
         graph = to_graph(model)
         float_graph = None if is_quantized(graph) else graph
-        inputs = _input_for(graph, args.input, args.seed, args.nonfinite)
+        inputs = _input_for(graph, args.input, args.seed,
+                            args.model if args.model in zoo.names() else None, args.nonfinite)
         if args.calibration:
             try:
                 calibration: Any = np.load(args.calibration, allow_pickle=False)
@@ -218,6 +233,7 @@ def _run(args: argparse.Namespace) -> int:
                           nonfinite=args.nonfinite)
             run_s = time.perf_counter() - t0
         print(exe.profile_table())
+        _write_views(exe, args)
         cycles = exe.total_cycles()
         print(f"run time {run_s:.3f} s on {args.device}"
               + (f", {cycles:,} accelerator cycles" if cycles is not None else ""))
@@ -271,6 +287,19 @@ def _float_check(float_graph: Any, inputs: dict[str, np.ndarray],
         else:
             print(f"float check: {line}")
     return status
+
+
+def _write_views(exe: Any, args: argparse.Namespace) -> None:
+    """The timeline and roofline files ``vta run`` was asked for."""
+    from .roofline import format_roofline, roofline_points, roofs_for
+
+    exe.profile(timeline=args.timeline, roofline=args.roofline)
+    if args.timeline:
+        print(f"wrote {args.timeline}: {len(exe.timeline.runs)} accelerator runs "
+              f"(open in ui.perfetto.dev)")
+    if args.roofline:
+        print(format_roofline(roofline_points(exe.profile()), roofs_for(exe.config)))
+        print(f"wrote {args.roofline}")
 
 
 # ------------------------------------------------------------------------------ benches

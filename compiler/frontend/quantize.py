@@ -15,8 +15,16 @@ defined bit for bit in :mod:`.interpreter` (the exact expected output of every b
   of a fused Clip) -- the ALU sequence ADD, SHR, MAX, MIN on the accelerator;
 - a residual add shifts both int8 operands left to the finer scale, adds in int32,
   rounds, shifts right to the output scale and clips (``qadd``);
-- pooling, flatten, reshape keep the input's scale; concat rescales to the coarsest input;
-- softmax (and any float-only op) runs in float32 between ``dequantize`` and ``quantize``;
+- pooling, reductions and layout ops (flatten, reshape, transpose, pad, slice, resize,
+  gather) keep the input's scale; concat rescales to the coarsest input;
+- a chain of element-wise ops computed from one tensor (an activation such as Sigmoid,
+  LeakyRelu, HardSwish, Erf-based Gelu, ``x * sigmoid(x)``, a scale by a constant) becomes
+  one ``qlut``: the chain evaluated in float on the 256 values of its int8 input and
+  quantized to its output's scale;
+- a matmul of two activations (attention) is an int8 ``qmatmul`` rounded and shifted to
+  its output's scale;
+- softmax, layer norm and any other float-only op run in float32 between ``dequantize``
+  and ``quantize``;
   graph inputs are quantized and outputs dequantized, so the quantized graph maps the same
   float inputs to float outputs (same tensor names) as the float graph.
 
@@ -33,8 +41,8 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
-from .graph import Graph, GraphBuilder, Node
-from .interpreter import run_all
+from .graph import BINARY_OPS, UNARY_OPS, Graph, GraphBuilder, Node
+from .interpreter import OP_IMPLS, run_all
 from .passes import simplify
 from .tensor_checks import check_calibration_sample, check_scale_range
 
@@ -42,6 +50,10 @@ __all__ = ["quantize", "calibrate", "frac_bits", "quantize_weights", "CALIBRATIO
 
 CALIBRATIONS = ("max", "percentile")
 _ACT = ("relu", "clip")
+_LINEAR = ("conv2d", "conv_transpose2d", "dense")
+_SAME_SCALE = ("max_pool", "avg_pool", "global_avg_pool", "global_max_pool", "reduce_mean",
+               "reduce_max", "flatten", "reshape", "transpose", "slice", "resize")
+_ELEMENTWISE = frozenset(UNARY_OPS) | BINARY_OPS | set(_ACT)
 
 
 def frac_bits(value_range: float, limit: int = 127) -> int:
@@ -128,11 +140,12 @@ class _Quantizer:
         # conv/dense/add followed by their only consumer relu/clip: fuse the activation
         self.fused: dict[str, Node] = {}
         for n in graph.nodes:
-            if n.op in ("conv2d", "dense", "add") and n.output not in graph.outputs:
+            if n.op in (*_LINEAR, "add") and n.output not in graph.outputs:
                 c = uses.get(n.output, [])
                 if len(c) == 1 and c[0].op in _ACT:
                     self.fused[n.name] = c[0]
         self.skipped = {a.name for a in self.fused.values()}
+        self.regions = _lut_regions(graph, self.skipped)
 
     # ------------------------------------------------------------------ tensors
     def f_of(self, tensor: str) -> int:
@@ -190,7 +203,11 @@ class _Quantizer:
                 raise ModelError(f"{node.describe()}: the {what} must be a constant")
         xq = self.as_int(x, node)
         fx = self.frac[xq]
-        wq, fw = quantize_weights(self.g.params[wname], self.per_channel)
+        w = self.g.params[wname]
+        if node.op == "conv_transpose2d":   # output channels on axis 1: one weight scale
+            wq, fw = quantize_weights(w, False)
+        else:
+            wq, fw = quantize_weights(w, self.per_channel)
         act = self.fused.get(node.name)
         out = act.output if act else node.output
         f_acc = fx + fw
@@ -199,7 +216,7 @@ class _Quantizer:
         if shift.max() > 31:
             raise ModelError(f"{node.describe()}: requantize shift {int(shift.max())} is too "
                              "large (weights or activations out of range)")
-        channels = wq.shape[0]
+        channels = self.g.types[node.output].shape[-1 if node.op == "dense" else 1]
         shift_c = np.broadcast_to(shift, (channels,)).astype(np.int64)
         bias = (self.g.params[node.inputs[2]].astype(np.float64) if len(node.inputs) > 2
                 else np.zeros(channels))
@@ -211,18 +228,23 @@ class _Quantizer:
         lo, hi = self.clip_bounds(act, fy)
         wp = self.b.param(f"{node.name}.weight:q", wq, scale=None)
         bp = self.b.param(f"{node.name}.bias:q", bq.astype(np.int32))
-        shift_attr: Any = tuple(int(s) for s in shift_c) if self.per_channel else int(shift[0])
-        op = "qconv2d" if node.op == "conv2d" else "qdense"
-        extra = {k: node.attrs[k] for k in ("strides", "pads") if k in node.attrs}
+        shift_attr: Any = tuple(int(s) for s in shift_c) if len(set(shift_c.tolist())) > 1 \
+            or self.per_channel and node.op != "conv_transpose2d" else int(shift[0])
+        op = "q" + node.op
+        extra = {k: node.attrs[k] for k in ("strides", "pads", "dilations", "groups",
+                                            "output_padding") if k in node.attrs}
         self.define_int(out, op, [xq, wp, bp], node, fy, shift=shift_attr, lo=lo, hi=hi,
                         **extra)
 
     def add(self, node: Node) -> None:
         a, b = node.inputs
         ta, tb = self.g.types[a], self.g.types[b]
-        if ta.shape != tb.shape:
-            raise ModelError(f"{node.describe()}: quantized add needs operands of one shape, "
-                             f"not {list(ta.shape)} and {list(tb.shape)}")
+        if ta.shape != tb.shape or a in self.g.params or b in self.g.params:
+            act = self.fused.get(node.name)
+            self.float_op(node)
+            if act is not None:    # the fused activation runs on the float sum
+                self.float_op(act)
+            return
         aq, bq = self.as_int(a, node), self.as_int(b, node)
         fa, fb = self.frac[aq], self.frac[bq]
         act = self.fused.get(node.name)
@@ -244,25 +266,113 @@ class _Quantizer:
         self.frac[out] = fy
         return out
 
+    def const_int(self, tensor: str, f: int | None = None) -> str:
+        """An int8 param holding constant ``tensor`` at fractional bits ``f`` (default: the
+        finest that holds its values)."""
+        key = f"{tensor}:q{'' if f is None else f}"
+        if key in self.ints:
+            return self.ints[key]
+        v = self.g.params[tensor].astype(np.float64)
+        f = frac_bits(float(np.abs(v).max(initial=0))) if f is None else f
+        q = np.clip(np.rint(v * 2.0 ** f), -128, 127).astype(np.int8)
+        name = self.b.param(key, q)
+        self.ints[key], self.frac[name] = name, f
+        return name
+
+    def int_operand(self, tensor: str, node: Node) -> str:
+        return self.const_int(tensor) if tensor in self.g.params else self.as_int(tensor, node)
+
+    def float_operand(self, tensor: str) -> str:
+        if tensor in self.g.params:
+            if tensor not in self.floats:
+                self.floats[tensor] = self.b.param(tensor, self.g.params[tensor])
+            return self.floats[tensor]
+        if self.g.types[tensor].dtype != "float32" and tensor not in self.ints:
+            return self.floats[tensor]       # an integer input (token ids)
+        return self.as_float(tensor)
+
+    def float_op(self, node: Node) -> None:
+        """``node`` in float32 between dequantize and quantize."""
+        ins = [self.float_operand(i) for i in node.inputs]
+        self.floats[node.output] = self.b.node(node.op, ins, node.name, output=node.output,
+                                               **node.attrs)
+
+    def same_scale(self, node: Node) -> None:
+        """A pooling, reduction or layout op on the int8 tensor, keeping its scale."""
+        xq = self.as_int(node.inputs[0], node)
+        attrs = dict(node.attrs)
+        if node.op == "pad" and attrs.get("mode", "constant") == "constant":
+            attrs["value"] = int(np.clip(np.rint(attrs.get("value", 0.0)
+                                                 * 2.0 ** self.frac[xq]), -128, 127))
+        extra = [self.float_operand(i) if self.g.types[i].dtype != "float32" else
+                 self.int_operand(i, node) for i in node.inputs[1:]]
+        out = self.b.node(node.op, [xq, *extra], node.name, output=f"{node.output}:q",
+                          **attrs)
+        self.ints[node.output], self.frac[out] = out, self.frac[xq]
+
+    def gather(self, node: Node) -> None:
+        data, idx = node.inputs
+        if data not in self.g.params:
+            self.same_scale(node)
+            return
+        f = self.f_of(node.output)          # an embedding table: quantize it to the output
+        ids = self.float_operand(idx) if idx not in self.g.params else \
+            self.b.param(idx, self.g.params[idx])
+        out = self.b.node("gather", [self.const_int(data, f), ids], node.name,
+                          output=f"{node.output}:q", **node.attrs)
+        self.ints[node.output], self.frac[out] = out, f
+
+    def matmul(self, node: Node) -> None:
+        aq, bq = (self.int_operand(i, node) for i in node.inputs)
+        fa, fb = self.frac[aq], self.frac[bq]
+        fy = min(self.f_of(node.output), fa + fb)
+        shift = fa + fb - fy
+        if shift > 31:
+            raise ModelError(f"{node.describe()}: requantize shift {shift} is too large")
+        self.define_int(node.output, "qmatmul", [aq, bq], node, fy, shift=shift,
+                        offset=(1 << (shift - 1)) if shift else 0, lo=-128, hi=127)
+
+    def lut(self, node: Node) -> None:
+        """The exit of an element-wise region: a table over its root's 256 values."""
+        root, members = self.regions[node.output]
+        xq = self.as_int(root, node)
+        fx, fy = self.frac[xq], self.f_of(node.output)
+        values = {root: np.arange(-128, 128, dtype=np.float32) * np.float32(2.0 ** -fx)}
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for member in members:
+                args = [values[i] if i in values else self.g.params[i].reshape(-1)
+                        for i in member.inputs]
+                values[member.output] = np.asarray(OP_IMPLS[member.op](member, *args),
+                                                   np.float32).reshape(256)
+        real = values[node.output].astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            table = np.clip(np.rint(np.nan_to_num(real * 2.0 ** fy)), -128, 127)
+        tp = self.b.param(f"{node.name}.table:q", table.astype(np.int8))
+        self.define_int(node.output, "qlut", [xq, tp], node, fy)
+
     def node(self, node: Node) -> None:
         op = node.op
         if node.name in self.skipped:
             return
-        if op in ("conv2d", "dense"):
+        if node.output in self.regions:
+            self.lut(node)
+        elif any(node.output == m.output for _, ms in self.regions.values() for m in ms):
+            return                           # inside a region: never materialized
+        elif op in _LINEAR:
             self.linear(node)
         elif op == "add":
             self.add(node)
-        elif op in _ACT:
-            xq = self.as_int(node.inputs[0], node)
-            lo, hi = self.clip_bounds(node, self.frac[xq])
-            q = self.rescale(node.output, xq, node, self.frac[xq], lo, hi)
-            self.ints[node.output] = q
-        elif op in ("max_pool", "avg_pool", "global_avg_pool", "flatten", "reshape"):
-            xq = self.as_int(node.inputs[0], node)
-            out = self.b.node(op, [xq], node.name, output=f"{node.output}:q", **node.attrs)
-            self.ints[node.output], self.frac[out] = out, self.frac[xq]
+        elif (op in _SAME_SCALE or op == "pad") and \
+                self.g.types[node.inputs[0]].dtype != "float32":
+            self.float_op(node)              # integer data (token ids, masks) as they are
+        elif op in _SAME_SCALE or op == "pad":
+            self.same_scale(node)
+        elif op == "gather":
+            self.gather(node)
+        elif op == "matmul":
+            self.matmul(node)
         elif op == "concat":
-            xs = [self.as_int(i, node) for i in node.inputs]
+            xs = [self.int_operand(i, node) for i in node.inputs]
             fy = min(self.frac[x] for x in xs)
             xs = [x if self.frac[x] == fy else
                   self.rescale(f"{x}.{node.name}", x, node, fy, name=f"{node.name}.{x}")
@@ -278,15 +388,13 @@ class _Quantizer:
             f = -math.log2(scale)
             if zp == 0 and f == int(f) and node.output not in self.ints:
                 self.hint[node.output] = int(f)
-        elif op in ("softmax", "quantize_linear", "dequantize_linear"):
+        elif op in ("quantize_linear", "dequantize_linear"):
             ins = [self.as_float(i) if self.g.types[i].dtype == "float32"
                    else self.floats[i] for i in node.inputs]
             self.floats[node.output] = self.b.node(op, ins, node.name, output=node.output,
                                                    **node.attrs)
         else:
-            raise ModelError(f"{node.describe()}: cannot be quantized (fold batch norms and "
-                             "scales into a conv/dense first; supported: conv2d, dense, "
-                             "add, relu, clip, pooling, flatten, reshape, concat, softmax)")
+            self.float_op(node)
 
     aliased: set[str]
 
@@ -315,6 +423,47 @@ class _Quantizer:
         if graph.outputs != self.g.outputs:  # an output aliased to another tensor
             return graph
         return graph
+
+
+def _lut_regions(graph: Graph, skipped: set[str]) -> dict[str, tuple[str, list[Node]]]:
+    """Element-wise regions computed from one runtime tensor: exit tensor -> (root tensor,
+    the region's nodes in order up to the exit).
+
+    A node joins a region when its op is element-wise (:data:`_ELEMENTWISE`), every
+    constant operand is a single value and every runtime operand is the root or comes from
+    the root's region; an exit is a region tensor read outside it (or a graph output).
+    """
+    root: dict[str, str] = {}
+    members: dict[str, list[Node]] = {}
+    for n in graph.nodes:
+        if n.name in skipped or n.op not in _ELEMENTWISE:
+            continue
+        if graph.types[n.output].dtype != "float32":
+            continue
+        runtime = [i for i in n.inputs if i not in graph.params]
+        consts = [i for i in n.inputs if i in graph.params]
+        if not runtime or any(graph.params[c].size != 1 for c in consts):
+            continue
+        roots = {root.get(i, i) for i in runtime}
+        if len(roots) != 1:
+            continue
+        r = roots.pop()
+        if graph.types[r].dtype != "float32" or graph.types[r].shape != \
+                graph.types[n.output].shape:
+            continue
+        root[n.output] = r
+        members.setdefault(r, []).append(n)
+    uses: dict[str, set[str]] = {}
+    for n in graph.nodes:
+        for i in n.inputs:
+            uses.setdefault(i, set()).add(n.name)
+    regions: dict[str, tuple[str, list[Node]]] = {}
+    for r, nodes in members.items():
+        names = {m.name for m in nodes}
+        for k, m in enumerate(nodes):
+            if m.output in graph.outputs or uses.get(m.output, set()) - names:
+                regions[m.output] = (r, [x for x in nodes[:k + 1]])
+    return regions
 
 
 def quantize(graph: Graph, samples: Iterable[Any], *, per_channel: bool = False,
