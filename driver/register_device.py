@@ -116,12 +116,16 @@ class RegisterDevice(DramDevice):
             + ("" if stopped else "; the device was reset"))
 
     def _program_code(self, insn_addr: int, insn_count: int) -> bytes | None:
-        """The program's bytes, if they lie in a buffer this device allocated."""
+        """The program's bytes: from a buffer this device allocated, else (simulated
+        memory) straight from the memory; ``None`` where the host cannot see them."""
         nbytes = insn_count * self.config.insn_bytes
         for buf in self._buffers.values():
             if buf.addr <= insn_addr and insn_addr + nbytes <= buf.addr + buf.nbytes:
                 start = insn_addr - buf.addr
                 return buf.view(np.uint8)[start:start + nbytes].tobytes()
+        memory = getattr(self, "memory", None)
+        if memory is not None and memory.contains(insn_addr, nbytes):
+            return memory.read(insn_addr, nbytes)
         return None
 
     def _program_macs(self, code: bytes | None) -> int | None:

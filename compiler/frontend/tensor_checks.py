@@ -21,14 +21,11 @@ quantize to 0 and the int8 extremes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .errors import ModelError
-
-if TYPE_CHECKING:
-    from .graph import Graph
 
 __all__ = ["check_tensor", "check_scale_range", "check_calibration_sample",
            "saturate_nonfinite", "NONFINITE_POLICIES", "MAX_QUANTIZABLE"]
@@ -101,9 +98,9 @@ def check_scale_range(what: str, magnitude: float) -> None:
                          f"model or its data")
 
 
-def check_calibration_sample(graph: Graph, sample: Any, index: int) -> None:
-    """Check calibration sample ``index`` (one array for a one-input graph, or a dict by
-    input name): numbers, finite, and each input's shape.
+def check_calibration_sample(graph: Any, sample: Any, index: int) -> None:
+    """Check calibration sample ``index`` of ``graph`` (a :class:`~.graph.Graph`; one array
+    for a one-input graph, or a dict by input name): numbers, finite, each input's shape.
 
     Raises
     ------
