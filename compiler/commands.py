@@ -145,6 +145,9 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
     p.set_defaults(config=None)     # default: the executable's config, else "default"
     p.add_argument("--input", metavar="FILE.npy", help="input array (default: seeded random)")
+    from vta.driver.commands import add_max_cycles_argument
+
+    add_max_cycles_argument(p)
     p.add_argument("--nonfinite", choices=("error", "saturate"), default="error",
                    help="NaN/inf in the input: refuse (default), or saturate (NaN -> 0, "
                         "+/-inf -> the extremes)")
@@ -224,7 +227,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.save:
             print(f"saved executable to {exe.save(args.save)}")
         t0 = time.perf_counter()
-        exe.device  # noqa: B018 - open now (a Verilator model may build) so the run is timed alone
+        device = exe.device       # open now (a Verilator model may build): the run is timed alone
+        if hasattr(device, "max_cycles"):
+            device.max_cycles = args.max_cycles
         print(f"opened {args.device} device in {time.perf_counter() - t0:.2f} s")
         with tqdm(total=len(exe.layers), desc=f"{exe.graph.name} on {args.device}",
                   unit="layer", leave=False, file=sys.stderr) as bar:

@@ -28,15 +28,20 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="IMAGE",
                    help="write the image's segments, as they are after the run, here")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
-    p.add_argument("--max-cycles", type=_max_cycles, default="auto", metavar="N|auto|none",
-                   help="simulated cycles before a run counts as hung (pysim, verilator; "
-                        "default auto: derived from the program)")
+    add_max_cycles_argument(p)
     p.add_argument("--timeline", metavar="FILE.json",
                    help="verilator: also write when each module was busy, waiting on a "
                         "token or idle, as Chrome/Perfetto trace JSON")
     p.add_argument("--timeline-window", type=int, default=256, metavar="CYCLES",
                    help="cycles between counter samples of the timeline (default 256)")
     add_config_argument(p)
+
+
+def add_max_cycles_argument(p: argparse.ArgumentParser) -> None:
+    """The ``--max-cycles N|auto|none`` option of commands that run simulated devices."""
+    p.add_argument("--max-cycles", type=_max_cycles, default="auto", metavar="N|auto|none",
+                   help="simulated cycles before a run counts as hung (pysim, verilator; "
+                        "default auto: derived from each program)")
 
 
 def _max_cycles(text: str) -> int | str | None:
