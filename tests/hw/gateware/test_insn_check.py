@@ -54,8 +54,9 @@ def _expected(word: int, index: int, count: int, c: VTAConfig):
 
 
 @pytest.mark.parametrize("config", [VTAConfig.preset("tiny"), VTAConfig.preset("default"),
-                                    VTAConfig.preset("tiny").replace(ALU_MUL=True)],
-                         ids=["tiny", "default", "tiny-mul"])
+                                    VTAConfig.preset("tiny").replace(ALU_MUL=True),
+                                    VTAConfig.preset("k26")],
+                         ids=["tiny", "default", "tiny-mul", "k26-wide-isa"])
 def test_hardware_checks_match_the_program_checks(config):
     dut = InsnCheck(config)
     cases = list(_cases(config, 600, seed=config.LOG_BLOCK + config.ALU_MUL))
