@@ -23,10 +23,10 @@ from vta.hw.pipeline import STAGES, Stage
 from vta.hw.program_errors import ErrorKind, IndexOperand, ProgramError
 from vta.hw.regmap import TAKEN_REGISTERS, decode_where, describe_status
 
-__all__ = ["read_fault", "describe_positions", "Program"]
+__all__ = ["read_fault", "describe_positions", "ProgramWords"]
 
 
-class Program:
+class ProgramWords:
     """The words of a program and the queue each one goes to (decoded lazily)."""
 
     def __init__(self, code: bytes, config: VTAConfig) -> None:
@@ -63,7 +63,7 @@ def _lowest_bit(value: int) -> int:
     return (value & -value).bit_length() - 1
 
 
-def read_fault(read: Callable[[str], int], program: Program | None, config: VTAConfig,
+def read_fault(read: Callable[[str], int], program: ProgramWords | None, config: VTAConfig,
                memory: tuple[int, int], insn_addr: int) -> ProgramError:
     """The error of the run that just stopped with ERROR != 0.
 
@@ -122,7 +122,7 @@ def _tokens(read: Callable[[str], int]) -> list[int]:
     return [lo & 0xFFFF, lo >> 16, hi & 0xFFFF, hi >> 16]
 
 
-def _deadlock(read: Callable[[str], int], program: Program) -> ProgramError:
+def _deadlock(read: Callable[[str], int], program: ProgramWords) -> ProgramError:
     """fsim's deadlock message from the queue positions and token counts."""
     n = len(program)
     tokens = _tokens(read)
@@ -143,7 +143,7 @@ def _deadlock(read: Callable[[str], int], program: Program) -> ProgramError:
     return program_errors.deadlock_error(parts)
 
 
-def describe_positions(read: Callable[[str], int], program: Program | None) -> str:
+def describe_positions(read: Callable[[str], int], program: ProgramWords | None) -> str:
     """Where each module was, for a run that did not finish: STATUS in words, then for
     each module the instruction at the head of its queue."""
     words = [describe_status(read("STATUS"))]
@@ -166,6 +166,6 @@ def describe_positions(read: Callable[[str], int], program: Program | None) -> s
     return "; ".join(words)
 
 
-def _name(program: Program, index: int) -> str:
+def _name(program: ProgramWords, index: int) -> str:
     insn = program.insn(index)
     return program_errors.describe(insn) if insn is not None else "(unknown opcode)"

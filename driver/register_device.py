@@ -33,7 +33,7 @@ from vta.hw.regmap import BY_NAME, COUNTERS, CTRL_ABORT, CTRL_DONE, CTRL_START
 from .cycle_budget import cycle_budget
 from .dram_device import DramDevice
 from .errors import DeviceError, DeviceProgramError, DeviceTimeout
-from .program_fault import Program, describe_positions, read_fault
+from .program_fault import ProgramWords, describe_positions, read_fault
 from .result import RunResult
 
 __all__ = ["RegisterDevice", "ABORT_CYCLES", "ABORT_SECONDS", "check_max_cycles"]
@@ -84,7 +84,7 @@ class RegisterDevice(DramDevice):
         if not self._wait_done(deadline, limit):
             raise self._stop(insn_addr, insn_count, code, timeout, limit)
         if self._read("ERROR"):
-            program = Program(code, self.config) if code is not None else None
+            program = ProgramWords(code, self.config) if code is not None else None
             fault = read_fault(self._read, program, self.config, self._memory_range(),
                                insn_addr)
             raise DeviceProgramError.of(fault, self.kind)
@@ -102,7 +102,7 @@ class RegisterDevice(DramDevice):
     def _stop(self, insn_addr: int, insn_count: int, code: bytes | None,
               timeout: float | None, limit: int | None) -> DeviceTimeout:
         """Stop a run that did not finish; the error to raise says where it was."""
-        program = Program(code, self.config) if code is not None else None
+        program = ProgramWords(code, self.config) if code is not None else None
         where = describe_positions(self._read, program)
         self.write_reg(_reg("CTRL"), CTRL_ABORT)
         stopped = self._wait_done(time.perf_counter() + ABORT_SECONDS, ABORT_CYCLES)
