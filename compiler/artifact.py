@@ -113,10 +113,19 @@ def _read_zip(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
                     arrays[name[7:-4]] = np.load(io.BytesIO(z.read(name)), allow_pickle=False)
     except FileNotFoundError:
         raise ArtifactError(f"no executable at {path}") from None
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
-        raise ArtifactError(f"{path} is not a saved vta-kit executable ({e})") from None
+    except KeyError:
+        raise ArtifactError(f"{path} is a broken vta-kit executable: the zip has no "
+                            f"manifest.json") from None
+    except zipfile.BadZipFile as e:
+        raise ArtifactError(f"{path} is a broken vta-kit executable: not a readable zip "
+                            f"({e}; truncated or not a .vtax)") from None
+    except (ValueError, OSError, EOFError, zipfile.LargeZipFile) as e:
+        raise ArtifactError(f"{path} is a broken vta-kit executable: "
+                            f"{type(e).__name__}: {e}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ArtifactError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}")
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ArtifactError(f"{path} is not a vta-kit executable of this kit: format "
+                            f"{found!r}, expected {FORMAT!r}")
     return manifest, arrays
 
 

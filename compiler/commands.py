@@ -3,8 +3,11 @@
 ``vta run [MODEL]`` compiles a model (an ``.onnx`` file, a saved executable, ``resnet18``,
 or by default the bundled demo network), runs it on the chosen device with a progress bar
 over layers, checks every output bit for bit against the numpy reference of the quantized
-graph (prints ``MATCH`` or ``MISMATCH``; exit status 1 on a mismatch) and prints the
-per-layer profile.
+graph (prints ``MATCH`` or ``MISMATCH``; exit status 1 on a mismatch) and against the float
+model (the quantization error; exit status 1 when the result is far from it, so a result
+bit-exact to a broken reference is not taken for a good one), and prints the per-layer
+profile.  A saved executable runs on the config it was compiled for; ``--config`` with a
+different config recompiles its quantized graph for that config.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from vta.hw.cli import Cli, add_config_argument
 from vta.hw.errors import VTAError
 
 DEVICES = ("fsim", "verilator", "pysim", "pynq")
+#: Relative error (L2 norm of the difference over the float output's) beyond which a
+#: quantized result is flagged as far from the float model.
+FLOAT_TOLERANCE = 0.5
 
 
 def register(cli: Cli) -> None:
@@ -77,6 +83,9 @@ def demo_graph(seed: int = 0) -> Any:
 
 
 def _is_artifact(path: Path) -> bool:
+    """A saved executable: a ``.vtax`` file (readable or not), or a zip with a manifest."""
+    if path.suffix.lower() == ".vtax":
+        return True
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as z:
@@ -95,11 +104,16 @@ def _load_model(name: str | None, seed: int) -> Any:
     if not path.is_file():
         raise VTAError(f"no model {name!r}: expected an .onnx file, a saved executable or "
                        f"one of {', '.join(('demo', *zoo.names()))}")
+    if path.stat().st_size == 0:
+        raise VTAError(f"{name} is empty (0 bytes): expected an .onnx model or a saved "
+                       f"executable (.vtax)")
     return path
 
 
-def _input_for(graph: Any, path: str | None, seed: int, zoo_name: str | None = None
-               ) -> dict[str, np.ndarray]:
+def _input_for(graph: Any, path: str | None, seed: int, zoo_name: str | None = None,
+               nonfinite: str = "error") -> dict[str, np.ndarray]:
+    from .frontend.tensor_checks import check_tensor
+
     names = list(graph.inputs)
     if path is None and zoo_name is not None:
         from . import zoo
@@ -114,6 +128,7 @@ def _input_for(graph: Any, path: str | None, seed: int, zoo_name: str | None = N
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise VTAError(f"cannot read input {path}: {e}") from None
+    arr = check_tensor(f"input {path}", arr, nonfinite=nonfinite)
     want = graph.type_of(names[0]).shape
     if arr.shape != want:
         raise VTAError(f"input {path} has shape {list(arr.shape)}, the model expects "
@@ -129,7 +144,14 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
                         "the bundled demo network")
     add_device_arguments(
         p, help="where accelerator layers run (default fsim; verilator for cycles)")
+    p.set_defaults(config=None)     # default: the executable's config, else "default"
     p.add_argument("--input", metavar="FILE.npy", help="input array (default: seeded random)")
+    from vta.driver.commands import add_max_cycles_argument
+
+    add_max_cycles_argument(p)
+    p.add_argument("--nonfinite", choices=("error", "saturate"), default="error",
+                   help="NaN/inf in the input: refuse (default), or saturate (NaN -> 0, "
+                        "+/-inf -> the extremes)")
     p.add_argument("--calibration", metavar="FILE.npy",
                    help="calibration samples for a float model (default: the input)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and random inputs")
@@ -158,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from .executable import load
     from .model_compiler import compile as compile_model
-    from .model_compiler import to_graph
+    from .model_compiler import is_quantized, to_graph
 
     use_default_kernel_cache()
     if args.timeline and args.device != "verilator":
@@ -166,17 +188,27 @@ def _run(args: argparse.Namespace) -> int:
                        f"not {args.device}")
     model = _load_model(args.model, args.seed)
     t0 = time.perf_counter()
+    float_graph = None
     if isinstance(model, Path) and _is_artifact(model):
         exe = load(model, args.device)
         graph = exe.graph
-        inputs = _input_for(graph, args.input, args.seed)
+        inputs = _input_for(graph, args.input, args.seed, nonfinite=args.nonfinite)
         what = f"loaded {model}"
+        if args.config is not None:
+            from vta.hw.config import VTAConfig
+            asked = VTAConfig.load(args.config)
+            if asked != exe.config:
+                built_for = exe.config.name
+                exe.close()
+                exe = compile_model(graph, asked, args.device, **_compile_options(args))
+                what = f"recompiled {model} (saved for {built_for})"
     else:
         from . import zoo
 
         graph = to_graph(model)
+        float_graph = None if is_quantized(graph) else graph
         inputs = _input_for(graph, args.input, args.seed,
-                            args.model if args.model in zoo.names() else None)
+                            args.model if args.model in zoo.names() else None, args.nonfinite)
         if args.calibration:
             try:
                 calibration: Any = np.load(args.calibration, allow_pickle=False)
@@ -184,8 +216,9 @@ def _run(args: argparse.Namespace) -> int:
                 raise VTAError(f"cannot read calibration {args.calibration}: {e}") from None
         else:
             calibration = [inputs]
-        exe = compile_model(graph, args.config, args.device, calibration=calibration,
-                            seed=args.seed, **_compile_options(args))
+        exe = compile_model(graph, args.config or "default", args.device,
+                            calibration=calibration, seed=args.seed,
+                            **_compile_options(args))
         what = "compiled"
     compile_s = time.perf_counter() - t0
     try:
@@ -195,12 +228,15 @@ def _run(args: argparse.Namespace) -> int:
         if args.save:
             print(f"saved executable to {exe.save(args.save)}")
         t0 = time.perf_counter()
-        exe.device  # noqa: B018 - open now (a Verilator model may build) so the run is timed alone
+        device = exe.device       # open now (a Verilator model may build): the run is timed alone
+        if hasattr(device, "max_cycles"):
+            device.max_cycles = args.max_cycles
         print(f"opened {args.device} device in {time.perf_counter() - t0:.2f} s")
         with tqdm(total=len(exe.layers), desc=f"{exe.graph.name} on {args.device}",
                   unit="layer", leave=False, file=sys.stderr) as bar:
             t0 = time.perf_counter()
-            outputs = exe(inputs, progress=lambda name: bar.update(1))
+            outputs = exe(inputs, progress=lambda name: bar.update(1),
+                          nonfinite=args.nonfinite)
             run_s = time.perf_counter() - t0
         print(exe.profile_table())
         _write_views(exe, args)
@@ -214,7 +250,7 @@ def _run(args: argparse.Namespace) -> int:
                   f"{top.tolist()}")
         if args.no_check:
             return 0
-        expected = exe.reference(inputs)
+        expected = exe.reference(inputs, nonfinite=args.nonfinite)
         bad = [n for n in outputs if not np.array_equal(outputs[n], expected[n])]
         if bad:
             diff = int((outputs[bad[0]] != expected[bad[0]]).sum())
@@ -222,9 +258,41 @@ def _run(args: argparse.Namespace) -> int:
                   "positions")
             return 1
         print("MATCH: outputs equal the numpy reference of the quantized graph bit for bit")
-        return 0
+        return _float_check(float_graph, inputs, outputs, args.nonfinite)
     finally:
         exe.close()
+
+
+def _float_check(float_graph: Any, inputs: dict[str, np.ndarray],
+                 outputs: dict[str, np.ndarray], nonfinite: str) -> int:
+    """Compare with the float model; print the quantization error; 1 if far from it."""
+    if float_graph is None:
+        print("float check: the float model is not available (a quantized graph or a saved "
+              "executable): only the bit-exact check above applies")
+        return 0
+    from .frontend import run as run_graph
+    from .frontend.interpreter import bind_inputs
+
+    want = run_graph(float_graph, bind_inputs(float_graph, inputs, nonfinite=nonfinite))
+    status = 0
+    for name, got in outputs.items():
+        ref = np.asarray(want[name], dtype=np.float64)
+        diff = np.asarray(got, dtype=np.float64) - ref
+        if not np.isfinite(ref).all():
+            print(f"FLOAT CHECK FAILED: output {name!r} of the float model is not finite")
+            status = 1
+            continue
+        norm = float(np.linalg.norm(ref))
+        rel = float(np.linalg.norm(diff)) / norm if norm else float(np.abs(diff).max())
+        line = (f"output {name!r}: max |error| {float(np.abs(diff).max()):.3g}, relative "
+                f"error {rel:.3g} vs the float model")
+        if rel > FLOAT_TOLERANCE:
+            print(f"FLOAT CHECK FAILED: {line} (above {FLOAT_TOLERANCE}): the quantized model "
+                  f"does not compute what the float model does")
+            status = 1
+        else:
+            print(f"float check: {line}")
+    return status
 
 
 def _write_views(exe: Any, args: argparse.Namespace) -> None:

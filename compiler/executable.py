@@ -159,7 +159,8 @@ class Executable:
 
     # -------------------------------------------------------------- running
     def __call__(self, inputs: Mapping[str, np.ndarray] | np.ndarray,
-                 progress: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
+                 progress: Callable[[str], None] | None = None, *,
+                 nonfinite: str = "error") -> dict[str, np.ndarray]:
         """Run the model; returns the graph outputs by name.
 
         Parameters
@@ -169,17 +170,22 @@ class Executable:
             inputs.
         progress:
             Called with each layer's name after it ran (e.g. to advance a progress bar).
+        nonfinite:
+            ``"error"`` (default): a NaN or infinity in an input is a ``ModelError`` naming
+            the input and index; ``"saturate"``: NaN counts as 0 and +/-inf as the largest
+            float32 of its sign (:mod:`.frontend.tensor_checks`).
 
         Raises
         ------
         ModelError
-            for inputs of the wrong name or shape.
+            for inputs of the wrong name, shape or kind (complex, strings, objects), or
+            holding NaN/inf (unless saturated).
         VTAError
             from the device (timeouts, simulator errors).
         """
         g = self.graph
         host: dict[str, np.ndarray] = dict(g.params)
-        host.update(bind_inputs(g, inputs))
+        host.update(bind_inputs(g, inputs, nonfinite=nonfinite))
         on_dev: set[str] = set()
         prof: list[LayerProfile] = []
         dev_label = f"vta:{self.device_kind}"
@@ -264,10 +270,11 @@ class Executable:
         """Same as calling the executable."""
         return self(inputs)
 
-    def reference(self, inputs: Mapping[str, np.ndarray] | np.ndarray
-                  ) -> dict[str, np.ndarray]:
-        """The numpy reference outputs of the quantized graph (the exact expected result)."""
-        return reference_run(self.graph, inputs)
+    def reference(self, inputs: Mapping[str, np.ndarray] | np.ndarray, *,
+                  nonfinite: str = "error") -> dict[str, np.ndarray]:
+        """The numpy reference outputs of the quantized graph (the exact expected result);
+        ``nonfinite`` as for calling the executable."""
+        return reference_run(self.graph, bind_inputs(self.graph, inputs, nonfinite=nonfinite))
 
     # -------------------------------------------------------------- reporting
     def profile(self, *, timeline: str | Path | None = None,

@@ -28,12 +28,34 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="IMAGE",
                    help="write the image's segments, as they are after the run, here")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    add_max_cycles_argument(p)
     p.add_argument("--timeline", metavar="FILE.json",
                    help="verilator: also write when each module was busy, waiting on a "
                         "token or idle, as Chrome/Perfetto trace JSON")
     p.add_argument("--timeline-window", type=int, default=256, metavar="CYCLES",
                    help="cycles between counter samples of the timeline (default 256)")
     add_config_argument(p)
+
+
+def add_max_cycles_argument(p: argparse.ArgumentParser) -> None:
+    """The ``--max-cycles N|auto|none`` option of commands that run simulated devices."""
+    p.add_argument("--max-cycles", type=_max_cycles, default="auto", metavar="N|auto|none",
+                   help="simulated cycles before a run counts as hung (pysim, verilator; "
+                        "default auto: derived from each program)")
+
+
+def _max_cycles(text: str) -> int | str | None:
+    """``--max-cycles``: a positive integer, ``auto`` or ``none``."""
+    if text in ("auto", "none"):
+        return None if text == "none" else text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, auto or none, not "
+                                         f"{text!r}")
+    return value
 
 
 def read_program(path: str, config: VTAConfig) -> bytes:
@@ -63,7 +85,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.timeline and args.device != "verilator":
         raise DeviceError(f"--timeline needs --device verilator (the cycle-accurate model), "
                           f"not {args.device}")
-    with open_device(args.device, cfg) as device:
+    if args.output:
+        DramImage.check_writable(args.output)
+    options = {} if args.device == "fsim" else {"max_cycles": args.max_cycles}
+    with open_device(args.device, cfg, **options) as device:
         buffers = image.place(device)
         addr, count = place_program(device, program)
         if args.timeline:

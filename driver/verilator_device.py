@@ -4,8 +4,12 @@ The device builds (or finds in the cache) the Verilated ``vta_top`` of its confi
 with :mod:`vta.sim.verilator`, serves a :class:`~vta.sim.dram.Dram` to its AXI master in
 place, and runs programs with the register protocol of :class:`RegisterDevice`; waiting for
 done happens inside C (:meth:`VerilatorModel.run_until_done`), in slices of
-``slice_cycles`` so the wall-clock timeout is still honoured.  ``RunResult.cycles`` is the
-hardware's CYCLES counter; ``RunResult.stats`` is a :class:`VerilatorStats`.
+``slice_cycles`` so the wall-clock timeout is still honoured, up to the run's cycle limit
+(``max_cycles``, default derived from each program).  Invalid programs raise the
+:class:`~.errors.DeviceProgramError` fsim raises, read from the hardware's error
+registers; DRAM accesses outside the memory are answered with AXI error responses, which
+the hardware flags.  ``RunResult.cycles`` is the hardware's CYCLES counter;
+``RunResult.stats`` is a :class:`VerilatorStats`.
 
 Inside :meth:`VerilatorDevice.recording` every run also samples the performance counters
 every ``window`` cycles (:mod:`vta.sim.verilator.counter_sampler`) and adds its windows to
@@ -28,7 +32,7 @@ from vta.sim.dram import Dram
 from vta.sim.timeline import RunTimeline, Timeline, windows_from_samples
 
 from .errors import DeviceError
-from .register_device import RegisterDevice
+from .register_device import RegisterDevice, check_max_cycles
 from .result import RunResult, SimStats
 
 __all__ = ["VerilatorDevice", "VerilatorStats", "open_device"]
@@ -86,6 +90,10 @@ class VerilatorDevice(RegisterDevice):
         Simulate this Verilog file instead of generating ``vta_top`` for ``config``.
     progress:
         Show progress bars while building.
+    max_cycles:
+        Simulated cycles after which a run counts as hung: ``"auto"`` (default) derives
+        them from each program (:func:`~.cycle_budget.cycle_budget`), ``None`` leaves
+        only the wall-clock timeout.
 
     Raises
     ------
@@ -100,8 +108,10 @@ class VerilatorDevice(RegisterDevice):
 
     def __init__(self, config: VTAConfig, *, dram_bytes: int = 256 << 20,
                  dram: Dram | None = None, timing: Any = None, trace: str | None = None,
-                 verilog: str | Path | None = None, progress: bool = True) -> None:
+                 verilog: str | Path | None = None, progress: bool = True,
+                 max_cycles: int | str | None = "auto") -> None:
         super().__init__(config)
+        self.max_cycles = check_max_cycles(max_cycles)
         self._timeline: Timeline | None = None
         self._samples: list[tuple[int, dict[str, int]]] = []
         from vta.sim.verilator import build_for_config, build_library
@@ -161,22 +171,29 @@ class VerilatorDevice(RegisterDevice):
         finally:
             self._timeline = saved
 
-    def _wait_done(self, deadline: float | None) -> bool:
+    def _wait_done(self, deadline: float | None, max_cycles: int | None = None) -> bool:
         t0, c0 = time.perf_counter(), time.thread_time()
+        stop = None if max_cycles is None else self.model.cycle + max_cycles
         try:
             while True:
+                n = self.slice_cycles
+                if stop is not None:
+                    n = min(n, stop - self.model.cycle)
+                    if n <= 0:
+                        return False
                 if self._timeline is not None:
                     from vta.sim.verilator.counter_sampler import sample_until_done
 
-                    if sample_until_done(self.model, self._timeline.window,
-                                         self.slice_cycles, self._samples):
+                    if sample_until_done(self.model, self._timeline.window, n,
+                                         self._samples):
                         return True
-                elif self.model.run_until_done(self.slice_cycles):
+                elif self.model.run_until_done(n):
                     return True
                 if deadline is not None and time.perf_counter() > deadline:
                     return False
         except VTAError as e:
-            raise DeviceError(f"verilator: {e}") from None
+            self.model.reset()          # a protocol error leaves the bus mid-burst
+            raise DeviceError(f"verilator: {e}; the simulated hardware was reset") from None
         finally:
             self._sim_seconds = time.perf_counter() - t0
             self._cpu_seconds = time.thread_time() - c0
@@ -199,7 +216,8 @@ class VerilatorDevice(RegisterDevice):
         return result
 
     def reset(self) -> None:
-        """Reset the simulated hardware (its SRAMs keep their contents, as on a board)."""
+        """Reset the simulated hardware (its SRAMs keep their contents, as on a board;
+        memory and buffers are kept)."""
         self._check_open()
         self.model.reset()
 

@@ -11,6 +11,7 @@ from . import (
     dse,
     frontend,
     fsim_throughput,
+    fuzz,
     resnet18,
     resnet18_layers,
     simulator_speed,
@@ -19,7 +20,7 @@ from . import (
 )
 
 BENCHMARKS = (fsim_throughput, simulator_speed, resnet18, resnet18_layers, sweep, digits,
-              cpu_kernels, frontend, zoo, dse)
+              cpu_kernels, frontend, zoo, dse, fuzz)
 
 
 def register(cli: Cli) -> None:

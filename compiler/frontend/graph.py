@@ -53,6 +53,7 @@ import numpy as np
 
 from .. import windows
 from .errors import ModelError
+from .tensor_checks import check_tensor
 
 __all__ = ["TensorType", "Node", "Graph", "GraphBuilder", "infer_type", "DTYPES", "OPS",
            "UNARY_OPS", "BINARY_OPS", "LAYOUT_OPS", "INT_OPS", "is_quantized"]
@@ -751,8 +752,9 @@ class GraphBuilder:
         return name
 
     def param(self, name: str | None, value: np.ndarray, scale: float | None = None) -> str:
-        """Add a constant tensor; float64 arrays are stored as float32."""
-        value = np.asarray(value)
+        """Add a constant tensor; float64 arrays are stored as float32.  Weights must be
+        finite real numbers (:func:`.tensor_checks.check_tensor`)."""
+        value = check_tensor(f"weight {name!r}" if name else "a constant", value)
         if value.dtype == np.float64:
             value = value.astype(np.float32)
         dtype = str(value.dtype)

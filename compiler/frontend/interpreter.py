@@ -72,6 +72,7 @@ from ..windows import pads as canonical_pads
 from ..windows import pair, span, transposed_out, window_out
 from .errors import ModelError
 from .graph import Graph, Node, flatten_axis, slice_ranges
+from .tensor_checks import check_tensor
 
 __all__ = ["run", "run_all", "bind_inputs", "conv2d_float", "max_pool", "avg_pool",
            "global_avg_pool", "softmax", "exp_f32", "quantize", "dequantize", "OP_IMPLS",
@@ -563,14 +564,17 @@ OP_IMPLS: dict[str, Callable[..., np.ndarray]] = {
 
 
 # ---------------------------------------------------------------------- executor
-def bind_inputs(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray
-                ) -> dict[str, np.ndarray]:
+def bind_inputs(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray, *,
+                nonfinite: str = "error") -> dict[str, np.ndarray]:
     """Check and convert runtime inputs (a mapping, or one array for a one-input graph).
+
+    Every input passes :func:`.tensor_checks.check_tensor` (real numbers; NaN/inf refused,
+    or saturated with ``nonfinite="saturate"``).
 
     Raises
     ------
     ModelError
-        for a missing or unknown input, or a wrong shape.
+        for a missing or unknown input, a wrong shape, non-numeric data or a NaN/inf.
     """
     if not isinstance(inputs, Mapping):
         if len(graph.inputs) != 1:
@@ -586,7 +590,7 @@ def bind_inputs(graph: Graph, inputs: Mapping[str, np.ndarray] | np.ndarray
         if name not in inputs:
             raise ModelError(f"graph {graph.name!r}: input {name!r} is missing")
         t = graph.types[name]
-        arr = np.asarray(inputs[name])
+        arr = check_tensor(f"input {name!r}", inputs[name], nonfinite=nonfinite)
         if arr.shape != t.shape:
             raise ModelError(f"input {name!r} must have shape {list(t.shape)}, "
                              f"not {list(arr.shape)}")

@@ -122,10 +122,16 @@ class _Importer:
                              "float32, int8, uint8, int32 or int64")
         if override is not None:
             shape = tuple(int(d) for d in override)
+            if any(d <= 0 for d in shape):
+                raise ModelError(f"input_shapes gives {vi.name!r} the shape {list(shape)}; "
+                                 f"every dimension must be at least 1")
         else:
             shape = []
             for i, d in enumerate(tt.shape.dim):
-                if d.HasField("dim_value") and d.dim_value > 0:
+                if d.HasField("dim_value") and d.dim_value <= 0:
+                    raise ModelError(f"ONNX input {vi.name!r} has a zero-size dimension {i} "
+                                     f"({d.dim_value}); every dimension must be at least 1")
+                if d.HasField("dim_value"):
                     shape.append(d.dim_value)
                 elif i == 0:
                     shape.append(1)  # a symbolic batch dimension: batch 1

@@ -44,6 +44,7 @@ from .errors import ModelError
 from .graph import BINARY_OPS, UNARY_OPS, Graph, GraphBuilder, Node
 from .interpreter import OP_IMPLS, run_all
 from .passes import simplify
+from .tensor_checks import check_calibration_sample, check_scale_range
 
 __all__ = ["quantize", "calibrate", "frac_bits", "quantize_weights", "CALIBRATIONS"]
 
@@ -90,6 +91,7 @@ def calibrate(graph: Graph, samples: Iterable[Any], method: str = "max",
     ranges: dict[str, list[float]] = {}
     count = 0
     for sample in samples:
+        check_calibration_sample(graph, sample, count)
         count += 1
         env = run_all(graph, sample)
         for name, value in env.items():
@@ -101,7 +103,10 @@ def calibrate(graph: Graph, samples: Iterable[Any], method: str = "max",
     if not count:
         raise ModelError("calibration needs at least one sample input")
     reduce = max if method == "max" else (lambda v: float(np.mean(v)))
-    return {name: reduce(v) for name, v in ranges.items()}
+    out = {name: reduce(v) for name, v in ranges.items()}
+    for name, r in out.items():
+        check_scale_range(f"tensor {name!r} (over the calibration samples)", r)
+    return out
 
 
 def quantize_weights(w: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -490,5 +495,8 @@ def quantize(graph: Graph, samples: Iterable[Any], *, per_channel: bool = False,
         or a tensor never reached by calibration.
     """
     graph = simplify(graph)
+    for name, value in graph.params.items():
+        if value.dtype.kind == "f":
+            check_scale_range(f"weight {name!r}", float(np.abs(value).max(initial=0)))
     ranges = calibrate(graph, samples, calibration, percentile)
     return _Quantizer(graph, ranges, per_channel).run()

@@ -49,6 +49,7 @@ from .alu import AluCore
 from .component import ConfiguredComponent
 from .formats import header_layout, insn_layouts, uop_layout
 from .gemm import GemmCore
+from .index_check import OFFSET_EXTRA_BITS, IndexErrorSignature, check_indices
 from .interfaces import DmaReadSignature, SramReadSignature
 from .load_engine import LoadEngine, share_dma
 from .stage import TokenFlags, stage_members, status_members
@@ -106,12 +107,14 @@ class _LoopNest:
             Signal(cfg.log_wgt_depth, name="wfi")
         self.k = Signal(cfg.log_uop_depth + 1)
         self.i_cnt, self.j_cnt = Signal(14, name="i_cnt"), Signal(14, name="j_cnt")
-        self.dst_i, self.dst_ij = Signal(cfg.log_acc_depth, name="dst_i"), \
-            Signal(cfg.log_acc_depth, name="dst_ij")
-        self.src_i, self.src_ij = Signal(src_bits, name="src_i"), \
-            Signal(src_bits, name="src_ij")
-        self.wgt_i, self.wgt_ij = Signal(cfg.log_wgt_depth, name="wgt_i"), \
-            Signal(cfg.log_wgt_depth, name="wgt_ij")
+        # Offsets are exact (no wrap), so S1 can range-check the indices.
+        x = OFFSET_EXTRA_BITS
+        self.dst_i, self.dst_ij = Signal(cfg.log_acc_depth + x, name="dst_i"), \
+            Signal(cfg.log_acc_depth + x, name="dst_ij")
+        self.src_i, self.src_ij = Signal(src_bits + x, name="src_i"), \
+            Signal(src_bits + x, name="src_ij")
+        self.wgt_i, self.wgt_ij = Signal(cfg.log_wgt_depth + x, name="wgt_i"), \
+            Signal(cfg.log_wgt_depth + x, name="wgt_ij")
         self.issuing = Signal()
         # ALU_TENSOR_II = 2: the cycle after a tensor-operand ALU uop issues is a bubble.
         self.bubble = Signal()
@@ -154,9 +157,13 @@ class _Stages:
             Signal(ctl_layout, name=f"s{i}_ctl") for i in range(1, 5))
         self.empty = Signal(name="pipe_empty")
         self.v1, self.v2, self.v3, self.v4 = (Signal(name=f"v{i}") for i in range(1, 5))
-        self.s1_dst_off = Signal(cfg.log_acc_depth)
-        self.s1_src_off = Signal(src_bits)
-        self.s1_wgt_off = Signal(cfg.log_wgt_depth)
+        x = OFFSET_EXTRA_BITS
+        self.s1_dst_off = Signal(cfg.log_acc_depth + x)
+        self.s1_src_off = Signal(src_bits + x)
+        self.s1_wgt_off = Signal(cfg.log_wgt_depth + x)
+        # The uop's position, for the index check's report.
+        self.s1_k = Signal(cfg.log_uop_depth + 1)
+        self.s1_i, self.s1_j = Signal(14, name="s1_i"), Signal(14, name="s1_j")
         self.s2_dst, self.s2_src = Signal(cfg.log_acc_depth, name="s2_dst"), \
             Signal(cfg.log_acc_depth, name="s2_src")
         self.s3_dst, self.s3_src = Signal(cfg.log_acc_depth, name="s3_dst"), \
@@ -205,6 +212,10 @@ class ComputeModule(ConfiguredComponent):
         Pulse once per GEMM uop (reset uops included) / ALU uop written back.
     finish : Out(1)
         Pulses when a FINISH instruction completes.
+    index_error : Out(IndexErrorSignature())
+        Pulses at a uop whose index leaves its buffer (:mod:`.index_check`).
+    abort : In(1)
+        Stop issuing the current GEMM/ALU's uops (the run is being stopped).
     """
 
     def _ports(self, c: VTAConfig) -> dict:
@@ -215,6 +226,7 @@ class ComputeModule(ConfiguredComponent):
             "out_rd": In(SramReadSignature(c.out_depth, c.out_elem_bytes * 8)),
             **status_members(COMPUTE),
             "gemm_uop": Out(1), "alu_uop": Out(1), "finish": Out(1),
+            "index_error": Out(IndexErrorSignature()), "abort": In(1),
         }
 
     def elaborate(self, platform) -> Module:
@@ -318,6 +330,8 @@ class ComputeModule(ConfiguredComponent):
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
                 self._issue(m, nest, done="DRAIN", pushes=flags.pushes_any())
+                with m.If(self.abort):
+                    m.next = "DRAIN"
 
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
@@ -368,7 +382,8 @@ class ComputeModule(ConfiguredComponent):
                      p.s1_src_off.eq(n.src_ij), p.s1_wgt_off.eq(n.wgt_ij),
                      p.s1_ctl.is_alu.eq(n.is_alu), p.s1_ctl.reset.eq(n.reset),
                      p.s1_ctl.use_imm.eq(n.use_imm), p.s1_ctl.alu_op.eq(n.alu_op),
-                     p.s1_ctl.imm.eq(n.imm)]
+                     p.s1_ctl.imm.eq(n.imm), p.s1_k.eq(n.k), p.s1_i.eq(n.i_cnt),
+                     p.s1_j.eq(n.j_cnt)]
 
     def _sram_reads(self, m: Module, bufs: _Buffers, p: _Stages) -> None:
         """S1: add the offsets to the uop's indices; read ACC[dst] (and ACC[src]), INP[src]
@@ -380,6 +395,9 @@ class ComputeModule(ConfiguredComponent):
         wgt = Signal(cfg.log_wgt_depth)
         m.d.comb += [dst.eq(uop.dst_idx + p.s1_dst_off), src.eq(uop.src_idx + p.s1_src_off),
                      wgt.eq(uop.wgt_idx + p.s1_wgt_off)]
+        check_indices(m, cfg, self.index_error, valid=p.v1, ctl=p.s1_ctl, uop=uop,
+                      offsets=(p.s1_dst_off, p.s1_src_off, p.s1_wgt_off), k=p.s1_k,
+                      i=p.s1_i, j=p.s1_j)
         if bufs.dual_read:
             m.d.comb += [bufs.acc_rd_dst.addr.eq(dst), bufs.acc_rd_src.addr.eq(src)]
         else:

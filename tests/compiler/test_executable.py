@@ -124,7 +124,7 @@ def test_artifact_errors(demo, tmp_path):
         vta.compiler.load(tmp_path / "missing.vtax")
     junk = tmp_path / "junk.vtax"
     junk.write_bytes(b"not a zip")
-    with pytest.raises(ArtifactError, match="not a saved vta-kit executable"):
+    with pytest.raises(ArtifactError, match="junk.vtax is a broken vta-kit executable"):
         vta.compiler.load(junk)
     with vta.compiler.compile(qgraph) as exe:
         path = exe.save(tmp_path / "demo.vtax")
