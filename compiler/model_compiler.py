@@ -36,14 +36,18 @@ from vta.driver import Device
 from vta.hw.config import VTAConfig
 from vta.runtime import pack_matrix, pack_oihw
 
+from .epilogue import channel_requant
 from .executable import Executable
 from .frontend.errors import ModelError
 from .frontend.graph import Graph
 from .host_kernels import build_cpu_kernels
+from .int8_reference import wrap32
 from .ops import CompiledKernel, compile_conv2d, compile_dense
-from .packing import pack_bias
+from .packing import pack_bias, pack_const_rows
 from .partition import DEFAULT_MIN_UTILIZATION, FLOAT_COMPUTE_OPS, VtaLayer, partition
-from .workload import Conv2dWorkload
+from .requant import Requant
+from .workload import Conv2dWorkload, DenseWorkload, pad_patterns
+from .zero_point import folded_bias, pad_correction_rows
 
 __all__ = ["compile", "to_graph", "calibration_samples", "is_quantized",
            "pack_layer_weights"]
@@ -201,13 +205,30 @@ def compile(model: Any, config: VTAConfig | str | None = None,
 
 def pack_layer_weights(graph: Graph, layer: VtaLayer, config: VTAConfig
                        ) -> dict[str, np.ndarray]:
-    """The packed weight (and bias) operands of an accelerator layer."""
+    """The packed weight, bias and constant-row operands of an accelerator layer: the bias
+    with the input zero point folded in, the requantization's per-channel rows and the
+    zero point's border corrections (:mod:`vta.compiler.zero_point`)."""
+    node = graph.node(layer.name)
     w = np.asarray(graph.params[layer.weight])
     if layer.op == "conv2d":
         packed = {"weight": pack_oihw(w, config.block, config.block)}
     else:
         packed = {"weight": pack_matrix(w, config.block, config.block)}
-    if layer.bias is not None:
-        ocb = packed["weight"].shape[0]
-        packed["bias"] = pack_bias(np.asarray(graph.params[layer.bias], np.int32), config, ocb)
+    ocb = packed["weight"].shape[0]
+    zx = int(node.attr("x_zero_point", 0))
+    if layer.epilogue.bias:
+        bias = graph.params[layer.bias] if layer.bias is not None else None
+        packed["bias"] = pack_bias(wrap32(folded_bias(bias, w, zx)), config, ocb)
+    ep = layer.epilogue
+    workload = layer.workload.as_conv2d() if isinstance(layer.workload, DenseWorkload) \
+        else layer.workload
+    rows: list[np.ndarray] = []
+    if ep.const_rows:
+        _, _, values = channel_requant(Requant.from_attrs(node.attrs), w.shape[0])
+        rows += [values[name] for name in ep.const_rows]
+    if ep.pad_correction and not workload.is_matrix:
+        rows += list(pad_correction_rows(w.reshape(w.shape[0], -1, *workload.kernel), zx,
+                                         pad_patterns(workload)))
+    if rows:
+        packed["consts"] = pack_const_rows(wrap32(np.stack(rows)), config, ocb)
     return packed

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from vta.compiler import windows
 from vta.compiler.frontend.graph import Graph, Node
-from vta.compiler.frontend.interpreter import bind_inputs
+from vta.compiler.frontend.interpreter import bind_inputs, node_requant, qcast
 
 from .conv import qconv2d_kernel, qdense_kernel
 from .elementwise import dequantize_kernel, qadd_kernel, qrescale_kernel, quantize_kernel
@@ -25,7 +25,8 @@ from .softmax import softmax_kernel
 __all__ = ["CpuExecutable", "kernel_for_node", "CPU_OPS"]
 
 Runner = Callable[..., np.ndarray]
-CPU_OPS = frozenset({"quantize", "dequantize", "qconv2d", "qdense", "qadd", "qrescale",
+CPU_OPS = frozenset({"quantize", "dequantize", "qcast", "qconv2d", "qdense", "qadd",
+                     "qrescale",
                      "max_pool", "avg_pool", "global_avg_pool", "softmax", "flatten",
                      "reshape", "concat"})
 """Ops :func:`kernel_for_node` can run."""
@@ -45,17 +46,21 @@ def kernel_for_node(graph: Graph, node: Node) -> Runner:
     shape = ins[0].shape
     op = node.op
     if op == "quantize":
-        return quantize_kernel(shape, a("scale"), a("lo", -128), a("hi", 127))
+        return quantize_kernel(shape, a("scale"), a("lo", -128), a("hi", 127),
+                               a("zero_point", 0))
     if op == "dequantize":
-        return dequantize_kernel(shape, a("scale"), ins[0].dtype)
+        return dequantize_kernel(shape, a("scale"), ins[0].dtype, a("zero_point", 0))
+    if op == "qcast":
+        return lambda x: qcast(x, a("dtype"))   # one vector xor of the top bit
     if op in ("qconv2d", "qdense"):
         w = graph.params[node.inputs[1]]
         b = graph.params[node.inputs[2]] if len(node.inputs) > 2 else None
+        req, zx = node_requant(node), a("x_zero_point", 0)
         if op == "qdense":
-            k = qdense_kernel(shape, w, b, a("shift", 0), a("lo", -128), a("hi", 127))
+            k = qdense_kernel(shape, w, b, requant=req, x_zero_point=zx)
         else:
-            k = qconv2d_kernel(shape, w, b, a("strides", 1), a("pads", 0), a("shift", 0),
-                               a("lo", -128), a("hi", 127))
+            k = qconv2d_kernel(shape, w, b, a("strides", 1), a("pads", 0), requant=req,
+                               x_zero_point=zx)
         return lambda x, *consts: k(x)  # weights and bias are bound into the kernel
     if op == "qadd":
         return qadd_kernel(shape, a("lshift_a", 0), a("lshift_b", 0), a("offset", 0),

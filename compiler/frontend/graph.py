@@ -12,10 +12,14 @@ Float ops (from ONNX or the builder)
     ``batch_norm(x, gamma, beta, mean, var)`` [epsilon], ``relu``, ``clip`` [lo, hi],
     ``add(a, b)`` / ``mul(a, b)`` (numpy broadcasting), ``softmax`` [axis], ``quantize_linear`` /
     ``dequantize_linear`` [scale, zero_point, dtype] (ONNX fake-quantization).
-Integer ops (made by :mod:`.quantize`, semantics in :mod:`.interpreter`)
-    ``quantize`` [scale, lo, hi], ``dequantize`` [scale], ``qconv2d(x, w, b)`` /
-    ``qdense(x, w, b)`` [strides, pads, shift, lo, hi], ``qadd(a, b)`` [lshift_a, lshift_b,
-    offset, shift, lo, hi], ``qrescale(x)`` [lshift, offset, shift, lo, hi].
+Integer ops (made by :mod:`.quantize` or imported, semantics in :mod:`.interpreter`)
+    ``quantize`` [scale, zero_point, lo, hi], ``dequantize`` [scale, zero_point],
+    ``qconv2d(x, w, b)`` / ``qdense(x, w, b)`` [strides, pads, x_zero_point, the
+    requantization of :class:`~vta.compiler.requant.Requant`: shift, lo, hi and optionally
+    pre_shift, acc_lo, acc_hi, multiplier, post_offset; out_scale, out_zero_point],
+    ``qadd(a, b)`` [lshift_a, lshift_b, offset, shift, lo, hi], ``qrescale(x)`` [lshift,
+    offset, shift, lo, hi], ``qcast(x)`` [dtype]: int8 <-> uint8 keeping real values (the
+    zero point moves by 128).
 Ops for either dtype
     ``max_pool`` / ``avg_pool`` [kernel, strides, pads, count_include_pad],
     ``global_avg_pool``, ``flatten`` [axis], ``reshape`` [shape], ``concat`` [axis].
@@ -40,16 +44,18 @@ from typing import Any
 import numpy as np
 
 from .. import windows
+from ..errors import OperatorError
+from ..requant import Requant
 from .errors import ModelError
 
 __all__ = ["TensorType", "Node", "Graph", "GraphBuilder", "infer_type", "DTYPES", "OPS"]
 
-DTYPES = ("float32", "int8", "uint8", "int32")
+DTYPES = ("float32", "int8", "uint8", "int16", "int32")
 
 _FLOAT_ONLY = {"conv2d", "dense", "batch_norm", "relu", "clip", "add", "mul", "softmax",
                "quantize_linear"}
 _ANY_DTYPE = {"max_pool", "avg_pool", "global_avg_pool", "flatten", "reshape", "concat"}
-_INT_OPS = {"quantize", "dequantize", "qconv2d", "qdense", "qadd", "qrescale"}
+_INT_OPS = {"quantize", "dequantize", "qconv2d", "qdense", "qadd", "qrescale", "qcast"}
 OPS = frozenset(_FLOAT_ONLY | _ANY_DTYPE | _INT_OPS | {"dequantize_linear"})
 """Every op name the IR knows."""
 
@@ -65,16 +71,20 @@ class TensorType:
     dtype:
         One of :data:`DTYPES`.
     scale:
-        In quantized graphs, the real value of one integer step (``real = q * scale``);
-        None for float tensors.
+        In quantized graphs, the real value of one integer step (``real = (q -
+        zero_point) * scale``); None for float tensors.
+    zero_point:
+        The integer that stands for a real 0 (0 for symmetric tensors).
     """
 
     shape: tuple[int, ...]
     dtype: str = "float32"
     scale: float | None = None
+    zero_point: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        object.__setattr__(self, "zero_point", int(self.zero_point))
         if self.dtype not in DTYPES:
             raise ModelError(f"tensor dtype must be one of {DTYPES}, not {self.dtype!r}")
         if any(d <= 0 for d in self.shape):
@@ -266,6 +276,8 @@ class Graph:
         for n in self.nodes:
             t = self.types[n.output]
             scale = f" scale={t.scale:g}" if t.scale is not None else ""
+            if t.zero_point:
+                scale += f" zero_point={t.zero_point}"
             lines.append(f"  {n.output} = {n.op}({', '.join(n.inputs)}) -> "
                          f"{t.dtype}{list(t.shape)}{scale}")
         return "\n".join(lines)
@@ -379,6 +391,29 @@ def _requant_attrs(node: Node) -> None:
             raise ModelError(f"{node.describe()}: shift must be in [0, 31], not {s}")
 
 
+def _channel_requant(node: Node, channels: int) -> None:
+    """A qconv2d/qdense's requantization attributes: valid, one value or one per output
+    channel, and an int8 input zero point."""
+    try:
+        r = Requant.from_attrs(node.attrs)
+    except OperatorError as e:
+        raise ModelError(f"{node.describe()}: {e}") from None
+    if r.channels not in (1, channels):
+        raise ModelError(f"{node.describe()}: requantization has {r.channels} values per "
+                         f"field, expected 1 or one per output channel ({channels})")
+    zx = node.attr("x_zero_point", 0)
+    if isinstance(zx, bool) or not isinstance(zx, int) or not -128 <= zx <= 127:
+        raise ModelError(f"{node.describe()}: x_zero_point must be an int8 value, not {zx!r}")
+
+
+def _int8_zero_point(node: Node) -> None:
+    zp = node.attr("zero_point", 0)
+    if isinstance(zp, bool) or not isinstance(zp, int) or not -(1 << 31) <= zp < 1 << 31:
+        raise ModelError(f"{node.describe()}: zero_point must be an integer, not {zp!r}")
+    if node.op == "quantize" and not -128 <= zp <= 127:
+        raise ModelError(f"{node.describe()}: zero_point must be an int8 value, not {zp}")
+
+
 def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
     """The type of ``node``'s output given its input types.
 
@@ -402,12 +437,13 @@ def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
         like = _conv_like if op == "conv2d" else _dense_like
         return TensorType(like(node, ts, ("float32",), ("float32",)))
     if op in ("qconv2d", "qdense"):
-        _requant_attrs(node)
         like = _conv_like if op == "qconv2d" else _dense_like
-        shape = like(node, ts, ("int8",), ("int8",))
+        shape = like(node, ts, ("int8", "int16"), ("int8",))
+        _channel_requant(node, ts[1].shape[0])
         if len(ts) == 3:
             _expect_dtype(ts[2], ("int32",), "bias", node)
-        return TensorType(shape, "int8", node.attr("out_scale"))
+        return TensorType(shape, "int8", node.attr("out_scale"),
+                          node.attr("out_zero_point", 0))
     if op == "batch_norm":
         _expect_rank(x, 4, "input", node)
         for t in ts[1:]:
@@ -436,33 +472,35 @@ def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
         return TensorType(x.shape, "int8", node.attr("out_scale"))
     if op in ("max_pool", "avg_pool"):
         _expect_dtype(x, ("float32", "int8"), "input", node)
-        return TensorType(_pool_shape(node, x), x.dtype, x.scale)
+        return TensorType(_pool_shape(node, x), x.dtype, x.scale, x.zero_point)
     if op == "global_avg_pool":
         _expect_rank(x, 4, "input", node)
         _expect_dtype(x, ("float32", "int8"), "input", node)
-        return TensorType(x.shape[:2] + (1, 1), x.dtype, x.scale)
+        return TensorType(x.shape[:2] + (1, 1), x.dtype, x.scale, x.zero_point)
     if op == "flatten":
         axis = _axis(node.attr("axis", 1), len(x.shape) + 1, node)
         return TensorType((math.prod(x.shape[:axis]), math.prod(x.shape[axis:])),
-                          x.dtype, x.scale)
+                          x.dtype, x.scale, x.zero_point)
     if op == "reshape":
         shape = tuple(node.attr("shape", ()))
         if math.prod(shape) != x.size:
             raise ModelError(f"{node.describe()}: cannot reshape {list(x.shape)} to "
                              f"{list(shape)}")
-        return TensorType(shape, x.dtype, x.scale)
+        return TensorType(shape, x.dtype, x.scale, x.zero_point)
     if op == "concat":
         axis = _axis(node.attr("axis", 1), len(x.shape), node)
         for t in ts[1:]:
             if (len(t.shape) != len(x.shape) or t.dtype != x.dtype or t.scale != x.scale
+                    or t.zero_point != x.zero_point
                     or any(a != b for i, (a, b) in enumerate(zip(t.shape, x.shape, strict=True))
                            if i != axis)):
                 raise ModelError(f"{node.describe()}: inputs {list(x.shape)} {x.dtype} and "
                                  f"{list(t.shape)} {t.dtype} do not concatenate on axis "
-                                 f"{axis} (same dtype, scale and other dimensions expected)")
+                                 f"{axis} (same dtype, scale, zero point and other "
+                                 "dimensions expected)")
         shape = list(x.shape)
         shape[axis] = sum(t.shape[axis] for t in ts)
-        return TensorType(tuple(shape), x.dtype, x.scale)
+        return TensorType(tuple(shape), x.dtype, x.scale, x.zero_point)
     if op == "quantize_linear":
         return TensorType(x.shape, node.attr("dtype", "int8"))
     if op == "dequantize_linear":
@@ -470,10 +508,19 @@ def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
         return TensorType(x.shape)
     if op == "quantize":
         _expect_dtype(x, ("float32",), "input", node)
-        return TensorType(x.shape, "int8", node.attr("scale"))
+        _int8_zero_point(node)
+        return TensorType(x.shape, "int8", node.attr("scale"), node.attr("zero_point", 0))
     if op == "dequantize":
         _expect_dtype(x, ("int8", "int32"), "input", node)
+        _int8_zero_point(node)
         return TensorType(x.shape)
+    if op == "qcast":
+        dtype = node.attr("dtype")
+        if dtype not in ("int8", "uint8"):
+            raise ModelError(f"{node.describe()}: dtype must be int8 or uint8, not {dtype!r}")
+        _expect_dtype(x, ("uint8",) if dtype == "int8" else ("int8",), "input", node)
+        shift = 128 if dtype == "uint8" else -128
+        return TensorType(x.shape, dtype, x.scale, x.zero_point + shift)
     raise AssertionError(op)  # pragma: no cover - OPS and this function agree
 
 

@@ -4,11 +4,12 @@ Integer ops are the int8 reference's arithmetic (:mod:`vta.compiler.int8_referen
 every backend (the VTA kernel compiler, the llvmlite CPU kernels) reproduces bit for bit:
 
 ``qconv2d`` / ``qdense``
-    :func:`~vta.compiler.int8_reference.conv2d` / :func:`~vta.compiler.int8_reference.dense` (int8
-    products summed into int32 with wrap-around), then
-    ``requantize(acc, offset, shift, lo, hi)``: ``wrap32(acc + offset)`` (``offset`` is the
-    int32 bias, with the rounding constant ``1 << (shift - 1)`` already folded in by the
-    quantizer), arithmetic ``>> shift`` (one value or one per output channel), clip, int8.
+    :func:`~vta.compiler.int8_reference.conv2d` / :func:`~vta.compiler.int8_reference.dense`
+    (``(x - x_zero_point) * w`` summed into int32 with wrap-around, a conv's padding being
+    the zero point), then :func:`~vta.compiler.int8_reference.requantize_channels` with the
+    node's :class:`~vta.compiler.requant.Requant`: ``wrap32(acc + bias)`` (the int32 bias,
+    with the rounding and output zero point folded in), arithmetic ``>> shift`` (one value
+    or one per output channel) and a clip -- or the fixed-point steps with a multiplier.
 ``qadd``
     ``wrap32((a << lshift_a) + (b << lshift_b))``, then the same requantization.
 ``qrescale``
@@ -17,9 +18,12 @@ every backend (the VTA kernel compiler, the llvmlite CPU kernels) reproduces bit
 The other ops are defined here:
 
 ``quantize``
-    ``clip(rint(x * float32(1 / scale)), lo, hi)`` in float32 (round half to even).
+    ``clip(rint(x / float32(scale)) + zero_point, lo, hi)`` in float32 (round half to even;
+    ONNX QuantizeLinear).
 ``dequantize``
-    ``float32(q) * float32(scale)``.
+    ``float32(q - zero_point) * float32(scale)`` (ONNX DequantizeLinear).
+``qcast``
+    uint8 ``q`` <-> int8 ``q - 128`` (the same real values: the zero point moves too).
 int8 pooling
     max pool pads with -128; average pool sums in int32 and divides rounding half up:
     ``floor((sum + count // 2) / count)``.
@@ -38,14 +42,17 @@ from typing import Any
 
 import numpy as np
 
-from ..int8_reference import conv2d, dense, im2col, qadd, qrescale, requantize
+from ..errors import OperatorError
+from ..int8_reference import conv2d, dense, im2col, qadd, qrescale, requantize_channels
+from ..requant import Requant
 from ..windows import pads as canonical_pads
 from ..windows import pair
 from .errors import ModelError
 from .graph import Graph, Node
 
 __all__ = ["run", "run_all", "bind_inputs", "conv2d_float", "max_pool", "avg_pool",
-           "global_avg_pool", "softmax", "exp_f32", "quantize", "dequantize", "OP_IMPLS"]
+           "global_avg_pool", "softmax", "exp_f32", "quantize", "dequantize", "qcast",
+           "node_requant", "OP_IMPLS"]
 
 
 def _window(op: str, kernel: Any, strides: Any, pads: Any
@@ -153,15 +160,24 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- (de)quantization
-def quantize(x: np.ndarray, scale: float, lo: int = -128, hi: int = 127) -> np.ndarray:
-    """float32 -> int8: ``clip(rint(x * float32(1/scale)), lo, hi)``."""
-    q = np.rint(np.asarray(x, dtype=np.float32) * np.float32(1.0 / scale))
-    return np.clip(q, lo, hi).astype(np.int8)
+def quantize(x: np.ndarray, scale: float, lo: int = -128, hi: int = 127,
+             zero_point: int = 0) -> np.ndarray:
+    """float32 -> int8: ``clip(rint(x / float32(scale)) + zero_point, lo, hi)``."""
+    q = np.rint(np.asarray(x, dtype=np.float32) / np.float32(scale))
+    return np.clip(q + np.float32(zero_point), lo, hi).astype(np.int8)
 
 
-def dequantize(q: np.ndarray, scale: float) -> np.ndarray:
-    """int -> float32: ``float32(q) * float32(scale)``."""
-    return q.astype(np.float32) * np.float32(scale)
+def dequantize(q: np.ndarray, scale: float, zero_point: int = 0) -> np.ndarray:
+    """int -> float32: ``float32(q - zero_point) * float32(scale)``."""
+    return (q.astype(np.int64) - zero_point).astype(np.float32) * np.float32(scale)
+
+
+def qcast(q: np.ndarray, dtype: str) -> np.ndarray:
+    """uint8 -> int8 (``q - 128``) or int8 -> uint8 (``q + 128``): the top bit flipped."""
+    q = np.ascontiguousarray(q)
+    return (q.view(np.uint8) ^ np.uint8(0x80)).view(np.dtype(dtype))
+
+
 
 
 # ---------------------------------------------------------------------- op table
@@ -169,15 +185,23 @@ def _bias(arrays: tuple[np.ndarray, ...], m: int) -> np.ndarray:
     return arrays[2] if len(arrays) > 2 else np.zeros(m, np.int32)
 
 
+def node_requant(node: Node) -> Requant:
+    """The :class:`~vta.compiler.requant.Requant` of a qconv2d/qdense node."""
+    try:
+        return Requant.from_attrs(node.attrs)
+    except OperatorError as e:
+        raise ModelError(f"{node.describe()}: {e}") from None
+
+
 def _qconv2d(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
-    acc = conv2d(x, w, node.attr("strides", 1), node.attr("pads", 0))
-    return requantize(acc, _bias((x, w, *b), w.shape[0]), node.attr("shift", 0),
-                      node.attr("lo", -128), node.attr("hi", 127))
+    acc = conv2d(x, w, node.attr("strides", 1), node.attr("pads", 0),
+                 node.attr("x_zero_point", 0))
+    return requantize_channels(acc, _bias((x, w, *b), w.shape[0]), node_requant(node))
 
 
 def _qdense(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
-    return requantize(dense(x, w), _bias((x, w, *b), w.shape[0]),
-                      node.attr("shift", 0), node.attr("lo", -128), node.attr("hi", 127))
+    acc = dense(x, w, node.attr("x_zero_point", 0))
+    return requantize_channels(acc, _bias((x, w, *b), w.shape[0]), node_requant(node))
 
 
 def _batch_norm(node: Node, x: np.ndarray, g: np.ndarray, b: np.ndarray, m: np.ndarray,
@@ -225,8 +249,9 @@ OP_IMPLS: dict[str, Callable[..., np.ndarray]] = {
     "quantize_linear": _quantize_linear,
     "dequantize_linear": _dequantize_linear,
     "quantize": lambda n, x: quantize(x, n.attr("scale"), n.attr("lo", -128),
-                                      n.attr("hi", 127)),
-    "dequantize": lambda n, x: dequantize(x, n.attr("scale")),
+                                      n.attr("hi", 127), n.attr("zero_point", 0)),
+    "dequantize": lambda n, x: dequantize(x, n.attr("scale"), n.attr("zero_point", 0)),
+    "qcast": lambda n, x: qcast(x, n.attr("dtype")),
     "qconv2d": _qconv2d,
     "qdense": _qdense,
     "qadd": lambda n, a, b: qadd(a, b, n.attr("lshift_a", 0), n.attr("lshift_b", 0),
