@@ -289,6 +289,13 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     return est
 
 
+@functools.lru_cache(maxsize=1024)
+def _touched(classes: tuple, tile: int) -> tuple[int, int]:
+    """(tiles, tiles holding a border row or column) along one axis."""
+    starts = range(0, len(classes), tile)
+    return len(starts), sum(1 for a in starts if any(c != (0, 0) for c in classes[a:a + tile]))
+
+
 def _pad_correction_cost(w: Conv2dWorkload, s: ConvSchedule, ocb: int, images: int,
                          ovh: int) -> tuple[int, int]:
     """(ALU uops, ALU instructions) of the zero-point border correction: one uop per
@@ -296,13 +303,8 @@ def _pad_correction_cost(w: Conv2dWorkload, s: ConvSchedule, ocb: int, images: i
     patterns = pad_patterns(w)
     uops = patterns.border_count() * ocb * images
 
-    def touched(classes: tuple, tile: int) -> tuple[int, int]:
-        starts = range(0, len(classes), tile)
-        hit = sum(1 for a in starts if any(c != (0, 0) for c in classes[a:a + tile]))
-        return len(starts), hit
-
-    n_h, hit_h = touched(patterns.rows, min(s.h_tile, w.out_height))
-    n_w, hit_w = touched(patterns.cols, min(s.w_tile, w.out_width))
+    n_h, hit_h = _touched(patterns.rows, min(s.h_tile, w.out_height))
+    n_w, hit_w = _touched(patterns.cols, min(s.w_tile, w.out_width))
     tiles = n_h * n_w - (n_h - hit_h) * (n_w - hit_w)
     return uops, tiles * ceil_div(ocb, min(s.oc_tile, ocb)) * images
 

@@ -29,6 +29,7 @@ picks a schedule is :mod:`vta.compiler.search`; what a schedule costs is
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields, replace
 
 from vta.hw.config import VTAConfig
@@ -344,8 +345,10 @@ class PadPatterns:
         return len(self.rows) * len(self.cols) - inner_r * inner_c
 
 
+@functools.lru_cache(maxsize=256)
 def pad_patterns(w: Conv2dWorkload) -> PadPatterns:
-    """The border patterns of a conv workload (none without padding; a matrix has none)."""
+    """The border patterns of a conv workload (none without padding; a matrix has none);
+    cached: the search asks for every candidate."""
     kh, kw = w.kernel
     sh, sw = w.stride
     ph, pw = w.padding
