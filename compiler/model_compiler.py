@@ -122,6 +122,7 @@ def calibration_samples(graph: Graph, calibration: Any, seed: int = 0) -> list[A
 def compile(model: Any, config: VTAConfig | str | None = None,
             device: str | Device = "fsim", *, calibration: Any = None,
             per_channel: bool = False, calibration_method: str = "max",
+            asymmetric: bool = False,
             min_utilization: float = DEFAULT_MIN_UTILIZATION, cpu_nodes: Iterable[str] = (),
             cpu_only: bool = False, fuse_residual: bool = True,
             seed: int = 0) -> Executable:
@@ -140,9 +141,11 @@ def compile(model: Any, config: VTAConfig | str | None = None,
         (opened on first call), or an open :class:`~vta.driver.Device`.
     calibration:
         Samples for quantizing a float model (see :func:`calibration_samples`).
-    per_channel, calibration_method:
-        Quantizer options (per-channel weight scales keep such layers on the CPU unless
-        their shifts happen to agree).
+    per_channel, calibration_method, asymmetric:
+        Options of the kit's quantizer (:func:`~vta.compiler.frontend.quantize`):
+        per-channel weight scales, the range estimate (``max``, ``percentile``,
+        ``entropy``), activations with zero points.  All keep power-of-two scales, so the
+        layers run on the accelerator of every config.
     min_utilization, cpu_nodes, cpu_only, fuse_residual:
         Partitioning options (see :func:`~vta.compiler.partition.partition`).
     seed:
@@ -171,7 +174,7 @@ def compile(model: Any, config: VTAConfig | str | None = None,
         t0 = time.perf_counter()
         samples = calibration_samples(graph, calibration, seed)
         graph = quantize(graph, samples, per_channel=per_channel,
-                         calibration=calibration_method)
+                         calibration=calibration_method, asymmetric=asymmetric)
         stats["quantize"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     part = partition(graph, cfg, min_utilization=min_utilization, cpu_nodes=cpu_nodes,
