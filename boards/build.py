@@ -23,19 +23,20 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vta.hw.config import VTAConfig
+from vta.hw.ports import Port, ports_from_manifest, top_ports
 
 from . import cache
-from .ports import check_ports, expected_ports, ports_from_manifest
 from .table import Board, BoardError
 from .table import board as lookup_board
 from .tcl import TCL_NAME, vivado_command, vivado_tcl
 from .wrapper import WRAPPER_MODULE, wrapper_verilog
 
-__all__ = ["BuildPlan", "build", "generate_verilog", "design_name", "dsp_cap"]
+__all__ = ["BuildPlan", "build", "generate_verilog", "design_name", "dsp_cap", "check_ports"]
 
 
 @dataclass
@@ -114,6 +115,25 @@ def generate_verilog(config: VTAConfig, out_dir: Path) -> tuple[list[Path], dict
     return verilog, manifest
 
 
+def check_ports(actual: Iterable[Port], config: VTAConfig) -> None:
+    """Raise :class:`BoardError` naming the first port of the generated ``vta_top`` that
+    differs from :func:`vta.hw.ports.top_ports` (the ports the board flow connects)."""
+    got = {p.name: p for p in actual}
+    want = {p.name: p for p in top_ports(config)}
+    for name, port in want.items():
+        if name not in got:
+            raise BoardError(f"vta_top has no port {name} ({port.direction}, {port.width} "
+                             f"bits) that the board flow connects")
+        if got[name] != port:
+            g = got[name]
+            raise BoardError(f"vta_top port {name} is {g.direction} {g.width} bits; the board "
+                             f"flow expects {port.direction} {port.width} bits")
+    extra = sorted(set(got) - set(want))
+    if extra:
+        raise BoardError(f"vta_top has ports the board flow does not connect: "
+                         f"{', '.join(extra)}")
+
+
 def build(board: str | Board, config: VTAConfig | str | None, out_dir: str | Path, *,
           run: bool = False, use_cache: bool = True, jobs: int = 4,
           cache_root: Path | None = None, pynq_line: str | None = None) -> BuildPlan:
@@ -151,7 +171,7 @@ def build(board: str | Board, config: VTAConfig | str | None, out_dir: str | Pat
     ports = ports_from_manifest(manifest)
     check_ports(ports, cfg)
     # The wrapper connects every port in the gateware's order.
-    order = {p.name: i for i, p in enumerate(expected_ports(cfg))}
+    order = {p.name: i for i, p in enumerate(top_ports(cfg))}
     ports.sort(key=lambda p: order[p.name])
     wrapper = out / f"{WRAPPER_MODULE}.v"
     wrapper.write_text(wrapper_verilog(ports, cfg, b))

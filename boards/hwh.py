@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass, field
 from xml.etree import ElementTree as ET
 
+from vta.hw import ports
 from vta.hw.config import VTAConfig
 from vta.hw.regmap import REGISTERS
 
-from .ports import CONTROL, MASTER, expected_ports
 from .table import Board
 from .tcl import ACCEL_CELL, BD_NAME
 from .vivado import VivadoRelease, vivado_release
@@ -80,24 +80,10 @@ def _connect(a: _Module, pa: str, b: _Module, pb: str) -> None:
 
 
 def _axi_signals(lite: bool, protocol: str, data: int, addr: int, ids: int) -> list[tuple]:
-    """(logical, master-side direction, width) of an AXI bus."""
-    sigs = [("AWADDR", "O", addr), ("AWVALID", "O", 1), ("AWREADY", "I", 1),
-            ("WDATA", "O", data), ("WSTRB", "O", data // 8), ("WVALID", "O", 1),
-            ("WREADY", "I", 1), ("BRESP", "I", 2), ("BVALID", "I", 1), ("BREADY", "O", 1),
-            ("ARADDR", "O", addr), ("ARVALID", "O", 1), ("ARREADY", "I", 1),
-            ("RDATA", "I", data), ("RRESP", "I", 2), ("RVALID", "I", 1), ("RREADY", "O", 1)]
-    if lite:
-        return sigs
-    axi3 = protocol == "AXI3"
-    for ch in ("AW", "AR"):
-        sigs += [(f"{ch}ID", "O", ids), (f"{ch}LEN", "O", 4 if axi3 else 8),
-                 (f"{ch}SIZE", "O", 3), (f"{ch}BURST", "O", 2),
-                 (f"{ch}LOCK", "O", 2 if axi3 else 1), (f"{ch}CACHE", "O", 4),
-                 (f"{ch}PROT", "O", 3), (f"{ch}QOS", "O", 4)]
-    sigs += [("WLAST", "O", 1), ("BID", "I", ids), ("RID", "I", ids), ("RLAST", "I", 1)]
-    if axi3:
-        sigs.append(("WID", "O", ids))
-    return sigs
+    """(logical, master-side direction, width) of an AXI bus (:func:`ports.axi_signals`)."""
+    sigs = ports.axi_signals(lite=lite, axi3=protocol == "AXI3", data_width=data,
+                             addr_width=addr, id_width=ids)
+    return [(name, "O" if d == "out" else "I", w) for name, (d, w) in sigs.items()]
 
 
 def _add_bus(m: _Module, name: str, kind: str, sigs: list[tuple], prefix: str,
@@ -204,7 +190,9 @@ def _design(board: Board, config: VTAConfig, release: VivadoRelease) -> list[_Mo
     ic_s = _add_bus(ic, "S00_AXI", "SLAVE",
                     _axi_signals(False, gp_protocol, 32, 32 if ps7 else 40, gp_ids),
                     "S00_AXI", gp_protocol, 32, lower=True)
-    ic_m = _add_bus(ic, "M00_AXI", "MASTER", _axi_signals(True, "AXI4LITE", 32, 8, 0),
+    ic_m = _add_bus(ic, "M00_AXI", "MASTER",
+                    _axi_signals(True, "AXI4LITE", ports.CONTROL_DATA_WIDTH,
+                                 ports.CONTROL_ADDR_WIDTH, 0),
                     "M00_AXI", "AXI4LITE", 32, lower=True)
 
     cat = _Module("irq_concat", release.concat, _ip_name(release.concat),
@@ -217,24 +205,25 @@ def _design(board: Board, config: VTAConfig, release: VivadoRelease) -> list[_Mo
                   {"VTA_CONFIG": config.name, "VTA_TARGET": config.TARGET,
                    "VTA_MACS_PER_CYCLE": str(config.macs_per_cycle)},
                   registers=True)
-    ports = expected_ports(config)
-    vta_lite = _Bus(CONTROL, "SLAVE", {}, 32, {"PROTOCOL": "AXI4LITE", "DATA_WIDTH": "32",
-                                               "ADDR_WIDTH": "8"})
-    vta_mm = _Bus(MASTER, "MASTER", {}, config.BUS_WIDTH,
+    vta_lite = _Bus(ports.CONTROL_BUS, "SLAVE", {}, ports.CONTROL_DATA_WIDTH,
+                    {"PROTOCOL": "AXI4LITE", "DATA_WIDTH": str(ports.CONTROL_DATA_WIDTH),
+                     "ADDR_WIDTH": str(ports.CONTROL_ADDR_WIDTH)})
+    vta_mm = _Bus(ports.MEMORY_BUS, "MASTER", {}, config.BUS_WIDTH,
                   {"PROTOCOL": hp_protocol, "DATA_WIDTH": str(config.BUS_WIDTH),
                    "ADDR_WIDTH": str(addr_w), "HAS_QOS": "1",
                    "MAX_BURST_LENGTH": str(config.max_burst_beats)})
-    for p in ports:
-        width = addr_w if p.bus == MASTER and p.logical in ("AWADDR", "ARADDR") else p.width
-        if p.name == "ap_clk":
+    for p in ports.top_ports(config):
+        address = p.bus == ports.MEMORY_BUS and p.logical in ("AWADDR", "ARADDR")
+        width = addr_w if address else p.width
+        if p.name == ports.CLOCK:
             vta.port(p.name, "I", 1, "clk", CLKFREQUENCY=hz)
-        elif p.name == "ap_rst_n":
+        elif p.name == ports.RESET:
             vta.port(p.name, "I", 1, "rst")
-        elif p.name == "interrupt":
+        elif p.name == ports.INTERRUPT:
             vta.port(p.name, "O", 1, "INTERRUPT", SENSITIVITY="LEVEL_HIGH")
         else:
             vta.port(p.name, "I" if p.direction == "in" else "O", width)
-            (vta_lite if p.bus == CONTROL else vta_mm).ports[p.logical] = p.name
+            (vta_lite if p.bus == ports.CONTROL_BUS else vta_mm).ports[p.logical] = p.name
     vta.buses += [vta_lite, vta_mm]
 
     # Nets, as build.tcl connects them.
@@ -263,20 +252,21 @@ def _design(board: Board, config: VTAConfig, release: VivadoRelease) -> list[_Mo
         "BASEVALUE": f"0x{board.control_base:08X}", "HIGHNAME": "C_HIGHADDR",
         "HIGHVALUE": f"0x{high:08X}", "INSTANCE": ACCEL_CELL, "IS_DATA": "TRUE",
         "IS_INSTRUCTION": "TRUE", "MASTERBUSINTERFACE": board.control_port,
-        "MEMTYPE": "REGISTER", "SLAVEBUSINTERFACE": CONTROL})
+        "MEMTYPE": "REGISTER", "SLAVEBUSINTERFACE": ports.CONTROL_BUS})
     dram_high = board.dram_base + board.dram_size - 1
     vta.memranges.append({
         "ADDRESSBLOCK": "HP0_DDR_LOWOCM" if ps7 else "HP0_DDR_LOW", "BASENAME": "C_BASEADDR",
         "BASEVALUE": f"0x{board.dram_base:08X}", "HIGHNAME": "C_HIGHADDR",
         "HIGHVALUE": f"0x{dram_high:08X}", "INSTANCE": "ps", "IS_DATA": "TRUE",
-        "IS_INSTRUCTION": "TRUE", "MASTERBUSINTERFACE": MASTER, "MEMTYPE": "MEMORY",
+        "IS_INSTRUCTION": "TRUE", "MASTERBUSINTERFACE": ports.MEMORY_BUS, "MEMTYPE": "MEMORY",
         "SLAVEBUSINTERFACE": board.data_port})
     return [cat, ic, ps, rst, vta]
 
 
 def _registers_xml(parent: ET.Element, board: Board) -> None:
     blocks = ET.SubElement(parent, "ADDRESSBLOCKS")
-    blk = ET.SubElement(blocks, "ADDRESSBLOCK", ACCESS="read-write", INTERFACE=CONTROL,
+    blk = ET.SubElement(blocks, "ADDRESSBLOCK", ACCESS="read-write",
+                        INTERFACE=ports.CONTROL_BUS,
                         NAME="reg0", RANGE=str(board.control_range), USAGE="register")
     regs = ET.SubElement(blk, "REGISTERS")
     for r in REGISTERS:

@@ -20,8 +20,18 @@ addresses to 32 bits there (the ISA's DRAM addresses are 32-bit anyway).
 from __future__ import annotations
 
 from vta.hw.config import VTAConfig
+from vta.hw.ports import (
+    CLOCK,
+    CONTROL_ADDR_WIDTH,
+    CONTROL_BUS,
+    CONTROL_DATA_WIDTH,
+    INTERRUPT,
+    MEMORY_BUS,
+    MEMORY_ID_WIDTH,
+    RESET,
+    Port,
+)
 
-from .ports import CONTROL, MASTER, Port
 from .table import Board
 
 __all__ = ["WRAPPER_MODULE", "wrapper_verilog", "master_addr_width"]
@@ -66,30 +76,30 @@ def wrapper_verilog(ports: list[Port], config: VTAConfig, board: Board) -> str:
     for port in ports:
         attrs: list[str] = []
         width = port.width
-        if port.name == "ap_clk":
-            attrs = ["X_INTERFACE_INFO = \"xilinx.com:signal:clock:1.0 ap_clk CLK\"",
-                     f"X_INTERFACE_PARAMETER = \"ASSOCIATED_BUSIF {CONTROL}:{MASTER}, "
-                     f"ASSOCIATED_RESET ap_rst_n, FREQ_HZ {freq_hz}\""]
-        elif port.name == "ap_rst_n":
-            attrs = ["X_INTERFACE_INFO = \"xilinx.com:signal:reset:1.0 ap_rst_n RST\"",
+        if port.name == CLOCK:
+            attrs = [f"X_INTERFACE_INFO = \"xilinx.com:signal:clock:1.0 {CLOCK} CLK\"",
+                     f"X_INTERFACE_PARAMETER = \"ASSOCIATED_BUSIF {CONTROL_BUS}:{MEMORY_BUS}, "
+                     f"ASSOCIATED_RESET {RESET}, FREQ_HZ {freq_hz}\""]
+        elif port.name == RESET:
+            attrs = [f"X_INTERFACE_INFO = \"xilinx.com:signal:reset:1.0 {RESET} RST\"",
                      "X_INTERFACE_PARAMETER = \"POLARITY ACTIVE_LOW\""]
-        elif port.name == "interrupt":
-            attrs = ["X_INTERFACE_INFO = \"xilinx.com:signal:interrupt:1.0 interrupt "
+        elif port.name == INTERRUPT:
+            attrs = [f"X_INTERFACE_INFO = \"xilinx.com:signal:interrupt:1.0 {INTERRUPT} "
                      "INTERRUPT\"",
                      "X_INTERFACE_PARAMETER = \"SENSITIVITY LEVEL_HIGH\""]
         elif port.bus is not None:
-            if port.bus == MASTER and port.logical in ("AWADDR", "ARADDR"):
+            if port.bus == MEMORY_BUS and port.logical in ("AWADDR", "ARADDR"):
                 width = addr_w
             attrs = [f"X_INTERFACE_INFO = \"xilinx.com:interface:aximm:1.0 {port.bus} "
                      f"{port.logical}\""]
             if port.bus not in first_of_bus:
                 first_of_bus.add(port.bus)
-                if port.bus == CONTROL:
-                    params = ("PROTOCOL AXI4LITE, DATA_WIDTH 32, ADDR_WIDTH 8, "
-                              f"FREQ_HZ {freq_hz}")
+                if port.bus == CONTROL_BUS:
+                    params = (f"PROTOCOL AXI4LITE, DATA_WIDTH {CONTROL_DATA_WIDTH}, "
+                              f"ADDR_WIDTH {CONTROL_ADDR_WIDTH}, FREQ_HZ {freq_hz}")
                 else:
                     params = (f"PROTOCOL {protocol}, DATA_WIDTH {config.BUS_WIDTH}, "
-                              f"ADDR_WIDTH {addr_w}, ID_WIDTH 1, "
+                              f"ADDR_WIDTH {addr_w}, ID_WIDTH {MEMORY_ID_WIDTH}, "
                               f"MAX_BURST_LENGTH {config.max_burst_beats}, "
                               "NUM_READ_OUTSTANDING 4, NUM_WRITE_OUTSTANDING 4, "
                               "SUPPORTS_NARROW_BURST 0, HAS_BURST 1, HAS_CACHE 1, "
@@ -102,7 +112,8 @@ def wrapper_verilog(ports: list[Port], config: VTAConfig, board: Board) -> str:
     lines.append(");")
     conns = []
     for port in ports:
-        if port.bus == MASTER and port.logical in ("AWADDR", "ARADDR") and addr_w < port.width:
+        if port.bus == MEMORY_BUS and port.logical in ("AWADDR", "ARADDR") \
+                and addr_w < port.width:
             lines.append(f"  wire [{port.width - 1}:0] {port.name}_full;")
             lines.append(f"  assign {port.name} = {port.name}_full[{addr_w - 1}:0];")
             conns.append(f"    .{port.name}({port.name}_full)")

@@ -176,7 +176,7 @@ def measure_speed(config: VTAConfig, *, scale: int | None = None, pysim: bool = 
 
 def choose_conv_tile(config: VTAConfig, layer: tuple[int, int, int, int, int, int]
                      ) -> tuple[int, int, int]:
-    """A ``runtime.examples.conv2d`` tile that fits the SRAM halves, favouring reuse.
+    """A ``runtime.hand_tiled.conv2d`` tile that fits the SRAM halves, favouring reuse.
 
     Larger output tiles (``t_o x t_h``) reuse each loaded input and weight more; among
     those, more input-channel blocks per step mean fewer, longer GEMMs.
@@ -213,7 +213,7 @@ def choose_conv_tile(config: VTAConfig, layer: tuple[int, int, int, int, int, in
 def _runtime_layer(dev: Any, name: str, check: bool) -> tuple[Any, str, bool]:
     """One layer through the runtime's hand-tiled ``conv2d`` example."""
     from vta.runtime import CommandQueue
-    from vta.runtime.examples import conv2d, conv2d_reference
+    from vta.runtime.hand_tiled import conv2d, conv2d_reference
 
     hw, ic, oc, k, pad, stride = layer = RESNET18[name]
     tile = choose_conv_tile(dev.config, layer)

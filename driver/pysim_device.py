@@ -6,13 +6,12 @@ Programs run through the register protocol of :class:`RegisterDevice` on
 A program the hardware cannot finish (a token that never arrives) raises
 :class:`DeviceTimeout` whose message decodes the STATUS register; the simulated hardware
 is then reset (DRAM kept), so the device stays usable.  ``RunResult.cycles``
-is the hardware's CYCLES counter; ``RunResult.stats`` is a :class:`PysimStats`.
+is the hardware's CYCLES counter; ``RunResult.stats`` is a :class:`~.result.SimStats`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from vta.hw.config import VTAConfig
@@ -21,20 +20,9 @@ from vta.sim.pysim import PySim
 
 from .errors import DeviceError, DeviceTimeout
 from .register_device import RegisterDevice
+from .result import SimStats
 
-__all__ = ["PysimDevice", "PysimStats", "open_device"]
-
-
-@dataclass
-class PysimStats:
-    """Simulator extras of one run: cycles simulated and wall time spent simulating."""
-
-    sim_cycles: int
-    sim_seconds: float
-
-    @property
-    def cycles_per_second(self) -> float:
-        return self.sim_cycles / self.sim_seconds if self.sim_seconds > 0 else 0.0
+__all__ = ["PysimDevice", "open_device"]
 
 
 class PysimDevice(RegisterDevice):
@@ -111,9 +99,9 @@ class PysimDevice(RegisterDevice):
             self.sim.reset()
             raise
 
-    def _stats(self) -> PysimStats:
+    def _stats(self) -> SimStats:
         cycles, seconds = self._run_start
-        return PysimStats(self.sim.cycle - cycles, self.sim.sim_seconds - seconds)
+        return SimStats(self.sim.cycle - cycles, self.sim.sim_seconds - seconds)
 
     def _close(self) -> None:
         self.sim.close()

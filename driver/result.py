@@ -10,7 +10,21 @@ from vta.hw.regmap import COUNTERS
 if TYPE_CHECKING:
     from vta.hw.config import VTAConfig
 
-__all__ = ["RunResult"]
+__all__ = ["RunResult", "SimStats"]
+
+
+@dataclass
+class SimStats:
+    """What a simulating backend adds to a run (``RunResult.stats``): the cycles it
+    simulated (register traffic and done polling included) and the wall time spent."""
+
+    sim_cycles: int
+    sim_seconds: float
+
+    @property
+    def cycles_per_second(self) -> float:
+        """Simulated cycles per wall-clock second."""
+        return self.sim_cycles / self.sim_seconds if self.sim_seconds > 0 else 0.0
 
 
 @dataclass

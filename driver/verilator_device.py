@@ -21,23 +21,19 @@ from vta.sim.dram import Dram
 
 from .errors import DeviceError
 from .register_device import RegisterDevice
-from .result import RunResult
+from .result import RunResult, SimStats
 
 __all__ = ["VerilatorDevice", "VerilatorStats", "open_device"]
 
 
 @dataclass
-class VerilatorStats:
-    """Simulator extras of one run.
-
-    ``sim_cycles`` counts every simulated cycle of the run (register traffic and done
-    polling included); ``sim_seconds`` the wall time spent in the C run loop and
-    ``cpu_seconds`` the CPU time of that loop (the speed on an otherwise idle core);
-    ``dram`` the DRAM model's traffic counters (bytes, bursts, beats, stall cycles).
+class VerilatorStats(SimStats):
+    """Simulator extras of one run (:class:`~.result.SimStats`, ``sim_seconds`` being the
+    wall time spent in the C run loop) plus ``cpu_seconds``, the CPU time of that loop
+    (the speed on an otherwise idle core), and ``dram``, the DRAM model's traffic
+    counters (bytes, bursts, beats, stall cycles).
     """
 
-    sim_cycles: int
-    sim_seconds: float
     dram: dict[str, int] = field(default_factory=dict)
     cpu_seconds: float = 0.0
     cycles: int = 0
@@ -56,11 +52,6 @@ class VerilatorStats:
 
         return SimRun(self.cycles, self.sim_cycles, self.counters, self.dram,
                       self.sim_seconds, self.config).table()
-
-    @property
-    def cycles_per_second(self) -> float:
-        """Simulated cycles per wall-clock second of the run loop."""
-        return self.sim_cycles / self.sim_seconds if self.sim_seconds > 0 else 0.0
 
     @property
     def cycles_per_cpu_second(self) -> float:

@@ -23,9 +23,9 @@ from .errors import IsaError
 
 __all__ = ["format_program", "parse_program", "format_insn", "format_uop"]
 
-_FLAGS = ("pop_prev", "pop_next", "push_prev", "push_next", "reset", "use_imm")
-_OPS = {"LOAD": isa.Load, "STORE": isa.Store, "GEMM": isa.Gemm, "ALU": isa.Alu,
-        "FINISH": isa.Finish}
+# One-bit fields written as bare words: the dependency flags, GEMM's reset, ALU's use_imm.
+_FLAGS = (*isa.HEADER_FIELDS[1:], "reset", "use_imm")
+_OPS = {op.name: cls for op, cls in isa.CLASSES.items()}
 
 
 def format_insn(insn: isa.Instruction) -> str:

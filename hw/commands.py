@@ -22,6 +22,14 @@ def register(cli: Cli) -> None:
                 setup=_setup_disasm, run=_run_disasm)
 
 
+def _read(path: str) -> bytes:
+    """The bytes of an input file; a :class:`VTAError` naming it when it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise VTAError(f"cannot read {path}: {e.strerror}") from None
+
+
 def _setup_show(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
     p.add_argument("--json", action="store_true", help="print the JSON keys only")
@@ -51,11 +59,7 @@ def _setup_asm(p: argparse.ArgumentParser) -> None:
 
 def _run_asm(args: argparse.Namespace) -> int:
     cfg = VTAConfig.load(args.config)
-    try:
-        text = Path(args.source).read_text()
-    except OSError as e:
-        raise VTAError(f"cannot read {args.source}: {e.strerror}") from None
-    items = asm.parse_program(text, args.source)
+    items = asm.parse_program(_read(args.source).decode(), args.source)
     is_uops = bool(items) and isinstance(items[0], isa.Uop)
     data = isa.encode_uops(items, cfg) if is_uops else isa.encode(items, cfg)
     Path(args.output).write_bytes(data)
@@ -73,10 +77,7 @@ def _setup_disasm(p: argparse.ArgumentParser) -> None:
 
 def _run_disasm(args: argparse.Namespace) -> int:
     cfg = VTAConfig.load(args.config)
-    try:
-        data = Path(args.binary).read_bytes()
-    except OSError as e:
-        raise VTAError(f"cannot read {args.binary}: {e.strerror}") from None
+    data = _read(args.binary)
     if args.uops:
         uops = isa.decode_uops(data, cfg)
         if args.format == "json":

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Opcode", "MemType", "AluOp", "Load", "Store", "Gemm", "Alu", "Finish", "Uop",
-    "Instruction", "IsaError", "Field", "IsaLayout", "layout_for",
+    "Instruction", "IsaError", "Field", "IsaLayout", "layout_for", "CLASSES",
+    "FORMAT_FIELDS", "HEADER_FIELDS",
     "encode", "decode", "encode_uops", "decode_uops", "to_dict", "from_dict",
     "count_gemm_uops",
 ]
@@ -56,6 +57,7 @@ class AluOp(enum.IntEnum):
 
 
 # Fixed field widths of TVM's hw_spec.h.
+OPCODE_BITS = 3
 MEMOP_ID_BITS = 3
 MEMOP_SRAM_ADDR_BITS = 16
 MEMOP_DRAM_ADDR_BITS = 32
@@ -69,6 +71,8 @@ ALU_IMM_BITS = 16
 
 @dataclass(frozen=True, slots=True)
 class _Deps:
+    """The dependency flags every format starts with (see :mod:`vta.hw.pipeline`)."""
+
     pop_prev: int = 0
     pop_next: int = 0
     push_prev: int = 0
@@ -76,8 +80,8 @@ class _Deps:
 
 
 @dataclass(frozen=True, slots=True)
-class Load(_Deps):
-    """2-D DMA from DRAM into an SRAM (INP, WGT -> load module; UOP, ACC -> compute)."""
+class _MemFormat(_Deps):
+    """The fields LOAD and STORE share (the 2-D DMA format)."""
 
     memory_type: int = MemType.INP
     sram_base: int = 0
@@ -89,29 +93,27 @@ class Load(_Deps):
     y_pad_1: int = 0
     x_pad_0: int = 0
     x_pad_1: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Load(_MemFormat):
+    """2-D DMA from DRAM into an SRAM (INP, WGT -> load module; UOP, ACC -> compute)."""
+
     OPCODE = Opcode.LOAD
 
 
 @dataclass(frozen=True, slots=True)
-class Store(_Deps):
+class Store(_MemFormat):
     """2-D DMA from the OUT buffer to DRAM (store module)."""
 
     memory_type: int = MemType.OUT
-    sram_base: int = 0
-    dram_base: int = 0
-    y_size: int = 0
-    x_size: int = 0
-    x_stride: int = 0
-    y_pad_0: int = 0
-    y_pad_1: int = 0
-    x_pad_0: int = 0
-    x_pad_1: int = 0
     OPCODE = Opcode.STORE
 
 
 @dataclass(frozen=True, slots=True)
-class _GemmFormat(_Deps):
-    """The fields GEMM and FINISH share (FINISH uses the GEMM format)."""
+class _LoopFormat(_Deps):
+    """The loop-nest fields GEMM and ALU share: uops [uop_bgn, uop_end) inside
+    ``iter_out`` x ``iter_in`` iterations, index factors per loop level."""
 
     reset: int = 0
     uop_bgn: int = 0
@@ -122,6 +124,12 @@ class _GemmFormat(_Deps):
     dst_factor_in: int = 0
     src_factor_out: int = 0
     src_factor_in: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _GemmFormat(_LoopFormat):
+    """The fields GEMM and FINISH share (FINISH uses the GEMM format)."""
+
     wgt_factor_out: int = 0
     wgt_factor_in: int = 0
 
@@ -141,18 +149,9 @@ class Finish(_GemmFormat):
 
 
 @dataclass(frozen=True, slots=True)
-class Alu(_Deps):
+class Alu(_LoopFormat):
     """ALU loop nest: ``ACC[dst] = op(ACC[dst], imm or ACC[src])`` (compute module)."""
 
-    reset: int = 0
-    uop_bgn: int = 0
-    uop_end: int = 0
-    iter_out: int = 0
-    iter_in: int = 0
-    dst_factor_out: int = 0
-    dst_factor_in: int = 0
-    src_factor_out: int = 0
-    src_factor_in: int = 0
     alu_opcode: int = AluOp.MIN
     use_imm: int = 0
     imm: int = 0
@@ -169,9 +168,18 @@ class Uop:
 
 
 Instruction = Load | Store | Gemm | Alu | Finish
-_CLASSES: dict[Opcode, type] = {Opcode.LOAD: Load, Opcode.STORE: Store, Opcode.GEMM: Gemm,
-                                Opcode.FINISH: Finish, Opcode.ALU: Alu}
-_BY_NAME = {op.name: cls for op, cls in _CLASSES.items()}
+#: The instruction class of each opcode.
+CLASSES: dict[Opcode, type] = {Opcode.LOAD: Load, Opcode.STORE: Store, Opcode.GEMM: Gemm,
+                               Opcode.FINISH: Finish, Opcode.ALU: Alu}
+_BY_NAME = {op.name: cls for op, cls in CLASSES.items()}
+
+#: Field names of each format in encoding order (LSB first): the opcode, then the fields
+#: of the instruction class in declaration order.  The first five, :data:`HEADER_FIELDS`,
+#: are common to every format.
+FORMAT_FIELDS: dict[Opcode, tuple[str, ...]] = {
+    op: ("opcode", *(f.name for f in dataclasses.fields(cls))) for op, cls in CLASSES.items()}
+HEADER_FIELDS: tuple[str, ...] = ("opcode", "pop_prev", "pop_next", "push_prev", "push_next")
+assert all(names[:len(HEADER_FIELDS)] == HEADER_FIELDS for names in FORMAT_FIELDS.values())
 
 
 class Field(NamedTuple):
@@ -201,12 +209,14 @@ class IsaLayout:
     uop: tuple[Field, ...]
 
     def field(self, opcode: Opcode, name: str) -> Field:
+        """The field ``name`` of ``opcode``'s format (``KeyError`` if it has none)."""
         for f in self.formats[opcode]:
             if f.name == name:
                 return f
         raise KeyError(name)
 
     def uop_field(self, name: str) -> Field:
+        """The micro-op field ``name``."""
         for f in self.uop:
             if f.name == name:
                 return f
@@ -228,43 +238,43 @@ def _pack(spec: Sequence[tuple[str, int, bool]], total: int, what: str,
     return tuple(out)
 
 
+def _field_bits(config: VTAConfig, opcode: Opcode) -> dict[str, tuple[int, bool]]:
+    """``name -> (width, signed)`` of every field of ``opcode``'s format."""
+    c = config
+    # GEMM's src indexes INP; ALU's src indexes ACC like its dst.
+    src_bits = c.log_acc_depth if opcode == Opcode.ALU else c.log_inp_depth
+    bits = {"opcode": OPCODE_BITS, **dict.fromkeys(HEADER_FIELDS[1:], 1),
+            "memory_type": MEMOP_ID_BITS, "sram_base": MEMOP_SRAM_ADDR_BITS,
+            "dram_base": MEMOP_DRAM_ADDR_BITS, "y_size": MEMOP_SIZE_BITS,
+            "x_size": MEMOP_SIZE_BITS, "x_stride": MEMOP_STRIDE_BITS,
+            **dict.fromkeys(("y_pad_0", "y_pad_1", "x_pad_0", "x_pad_1"), MEMOP_PAD_BITS),
+            "reset": 1, "uop_bgn": c.log_uop_depth, "uop_end": c.log_uop_depth + 1,
+            "iter_out": LOOP_ITER_BITS, "iter_in": LOOP_ITER_BITS,
+            "dst_factor_out": c.log_acc_depth, "dst_factor_in": c.log_acc_depth,
+            "src_factor_out": src_bits, "src_factor_in": src_bits,
+            "wgt_factor_out": c.log_wgt_depth, "wgt_factor_in": c.log_wgt_depth,
+            "alu_opcode": ALU_OPCODE_BITS, "use_imm": 1}
+    out = {name: (width, False) for name, width in bits.items()}
+    out["imm"] = (ALU_IMM_BITS, True)
+    return out
+
+
 @functools.lru_cache(maxsize=64)
 def layout_for(config: VTAConfig) -> IsaLayout:
     """Derive the bit layouts for ``config``; raise :class:`IsaError` if they do not fit."""
     c = config
-    deps = [("opcode", 3, False), ("pop_prev", 1, False), ("pop_next", 1, False),
-            ("push_prev", 1, False), ("push_next", 1, False)]
-    mem = deps + [("memory_type", MEMOP_ID_BITS, False),
-                  ("sram_base", MEMOP_SRAM_ADDR_BITS, False),
-                  ("dram_base", MEMOP_DRAM_ADDR_BITS, False),
-                  ("y_size", MEMOP_SIZE_BITS, False), ("x_size", MEMOP_SIZE_BITS, False),
-                  ("x_stride", MEMOP_STRIDE_BITS, False),
-                  ("y_pad_0", MEMOP_PAD_BITS, False), ("y_pad_1", MEMOP_PAD_BITS, False),
-                  ("x_pad_0", MEMOP_PAD_BITS, False), ("x_pad_1", MEMOP_PAD_BITS, False)]
-    loop = deps + [("reset", 1, False), ("uop_bgn", c.log_uop_depth, False),
-                   ("uop_end", c.log_uop_depth + 1, False),
-                   ("iter_out", LOOP_ITER_BITS, False), ("iter_in", LOOP_ITER_BITS, False),
-                   ("dst_factor_out", c.log_acc_depth, False),
-                   ("dst_factor_in", c.log_acc_depth, False)]
-    gemm = loop + [("src_factor_out", c.log_inp_depth, False),
-                   ("src_factor_in", c.log_inp_depth, False),
-                   ("wgt_factor_out", c.log_wgt_depth, False),
-                   ("wgt_factor_in", c.log_wgt_depth, False)]
-    alu = loop + [("src_factor_out", c.log_acc_depth, False),
-                  ("src_factor_in", c.log_acc_depth, False),
-                  ("alu_opcode", ALU_OPCODE_BITS, False), ("use_imm", 1, False),
-                  ("imm", ALU_IMM_BITS, True)]
     uop = [("dst_idx", c.log_acc_depth, False),
            ("src_idx", max(c.log_acc_depth, c.log_inp_depth), False),
            ("wgt_idx", c.log_wgt_depth, False)]
     hint = "" if c.WIDE_ISA else ("; set WIDE_ISA=true for the 256-bit encoding or shrink "
                                   "the buffers")
+    what = {Opcode.LOAD: "LOAD/STORE", Opcode.STORE: "LOAD/STORE"}
     try:
-        formats = {Opcode.LOAD: _pack(mem, c.insn_width, "LOAD/STORE"),
-                   Opcode.STORE: _pack(mem, c.insn_width, "LOAD/STORE"),
-                   Opcode.GEMM: _pack(gemm, c.insn_width, "GEMM"),
-                   Opcode.FINISH: _pack(gemm, c.insn_width, "FINISH"),
-                   Opcode.ALU: _pack(alu, c.insn_width, "ALU")}
+        formats = {}
+        for op, names in FORMAT_FIELDS.items():
+            bits = _field_bits(c, op)
+            formats[op] = _pack([(name, *bits[name]) for name in names], c.insn_width,
+                                what.get(op, op.name))
         uops = _pack(uop, c.uop_width, "uop", word=c.uop_width)
     except IsaError as e:
         raise ConfigError(f"config {c.name}: {e}{hint}") from None
@@ -321,7 +331,7 @@ def _decode_fields(fields_: Iterable[Field], word: int) -> dict[str, int]:
 
 def decode_one(word: int, config: VTAConfig, index: int = 0) -> Instruction:
     """Decode one instruction word; an unknown opcode is an :class:`IsaError`."""
-    raw = word & 0b111
+    raw = word & ((1 << OPCODE_BITS) - 1)
     try:
         opcode = Opcode(raw)
     except ValueError:
@@ -329,7 +339,7 @@ def decode_one(word: int, config: VTAConfig, index: int = 0) -> Instruction:
                        f"{', '.join(f'{o.value} {o.name}' for o in Opcode)})") from None
     values = _decode_fields(layout_for(config).formats[opcode], word)
     del values["opcode"]
-    return _CLASSES[opcode](**values)
+    return CLASSES[opcode](**values)
 
 
 def decode(data: bytes | bytearray | memoryview, config: VTAConfig) -> list[Instruction]:
@@ -377,10 +387,10 @@ def count_gemm_uops(data: bytes | bytearray | memoryview, config: VTAConfig) -> 
     if len(data) % n:
         raise IsaError(f"instruction stream of {len(data)} bytes is not a multiple of {n} bytes")
     words = np.frombuffer(bytes(data), dtype="<u8").reshape(-1, n // 8)
-    fmt = layout_for(config).formats[Opcode.GEMM]
+    layout = layout_for(config)
 
     def field(name: str) -> np.ndarray:
-        f = next(x for x in fmt if x.name == name)
+        f = layout.field(Opcode.GEMM, name)
         return ((words[:, f.lsb // 64] >> np.uint64(f.lsb % 64))
                 & np.uint64((1 << f.width) - 1)).astype(np.int64)
 

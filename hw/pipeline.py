@@ -2,8 +2,10 @@
 
 Every layer that needs to know which module runs an instruction, which flags a module may
 set, which token channel a flag pops or pushes, or what an instruction that only moves
-tokens looks like, reads it here: the gateware (fetch routing, the token channels of the
-top level), fsim, the runtime's instruction stream, the compiler and the test helpers.
+tokens looks like, reads it here: the gateware (fetch routing, each stage module's token
+ports, the token channels of the top level), fsim and the reference interpreter, the
+instruction stream (:mod:`vta.hw.insn_stream`), the runtime, the compiler, progen and the
+test helpers.
 Adding a memory type or a token channel means editing the tables of this module only.
 
 Facts (SPEC section 5, TVM's VTA runtime numbering):
@@ -12,7 +14,8 @@ Facts (SPEC section 5, TVM's VTA runtime numbering):
   dependency flags are relative to that order.
 * Routing: STORE -> store; LOAD of INP or WGT -> load; everything else (LOAD of UOP, ACC,
   ACC_8BIT, GEMM, ALU, FINISH) -> compute.  A LOAD of OUT or a STORE of anything but OUT
-  does not exist.
+  does not exist (:func:`stage_of` rejects it; :func:`fetch_queue` is where the hardware's
+  fetch unit sends any word, valid or not).
 * Four channels, each with one producer and one consumer stage: ``l2c`` (load -> compute),
   ``c2l``, ``c2s``, ``s2c``, in the order the STATUS register and manifests list them.
 * A no-op is a LOAD/STORE with ``x_size == 0``: it only pops and pushes tokens.  Each stage
@@ -25,12 +28,12 @@ import enum
 from dataclasses import dataclass
 
 from .errors import IsaError
-from .isa import MemType, Opcode
+from .isa import HEADER_FIELDS, MemType, Opcode
 
-__all__ = ["Stage", "STAGES", "Channel", "CHANNELS", "CHANNEL_BY_NAME", "DEP_FLAGS",
-           "LOADABLE", "STORABLE", "NOP_MEMORY_TYPE", "stage_of", "stage_of_load",
-           "channels_popped", "channels_pushed", "allowed_flags", "channel_between",
-           "is_nop"]
+__all__ = ["Stage", "STAGES", "LOAD", "COMPUTE", "STORE", "Channel", "CHANNELS",
+           "CHANNEL_BY_NAME", "DEP_FLAGS", "LOADABLE", "STORABLE", "NOP_MEMORY_TYPE",
+           "stage_of", "stage_of_load", "fetch_queue", "channels_popped", "channels_pushed",
+           "allowed_flags", "channel_between", "is_nop"]
 
 
 class Stage(enum.IntEnum):
@@ -47,9 +50,10 @@ class Stage(enum.IntEnum):
 
 
 STAGES: tuple[Stage, ...] = (Stage.LOAD, Stage.COMPUTE, Stage.STORE)
+LOAD, COMPUTE, STORE = STAGES
 
-#: The dependency flags of every instruction, in encoding order.
-DEP_FLAGS: tuple[str, ...] = ("pop_prev", "pop_next", "push_prev", "push_next")
+#: The dependency flags of every instruction, in encoding order (after the opcode).
+DEP_FLAGS: tuple[str, ...] = HEADER_FIELDS[1:]
 
 
 @dataclass(frozen=True)
@@ -105,11 +109,17 @@ NOP_MEMORY_TYPE: dict[Stage, MemType] = {
 }
 
 
-def _mem_name(memory_type: int) -> str:
+def _memory_type(memory_type: int, allowed: str) -> MemType:
     try:
-        return f"{int(memory_type)} ({MemType(memory_type).name})"
+        return MemType(memory_type)
     except ValueError:
-        return f"{memory_type} (unknown)"
+        valid = ", ".join(f"{int(m)} {m.name}" for m in MemType)
+        raise IsaError(f"unknown memory type {memory_type} (valid: {valid}; {allowed})") \
+            from None
+
+
+def _targets(what: str, memory_types) -> str:
+    return f"{what} {', '.join(f'{int(m)} {m.name}' for m in sorted(memory_types))}"
 
 
 def stage_of_load(memory_type: int) -> Stage:
@@ -120,16 +130,17 @@ def stage_of_load(memory_type: int) -> Stage:
     IsaError
         ``memory_type`` cannot be loaded (OUT, or not a memory type).
     """
-    try:
-        return LOADABLE[MemType(memory_type)]
-    except (ValueError, KeyError):
-        valid = ", ".join(f"{int(m)} {m.name}" for m in LOADABLE)
-        raise IsaError(f"memory type {_mem_name(memory_type)} cannot be loaded; "
-                       f"loads target {valid}") from None
+    allowed = _targets("loads target", LOADABLE)
+    mt = _memory_type(memory_type, allowed)
+    stage = LOADABLE.get(mt)
+    if stage is None:
+        raise IsaError(f"memory type {int(mt)} ({mt.name}) cannot be loaded; {allowed}")
+    return stage
 
 
 def stage_of(opcode: int, memory_type: int | None = None) -> Stage:
-    """The stage whose queue runs an instruction of ``opcode`` (and ``memory_type``).
+    """The stage whose queue runs an instruction of ``opcode`` (and ``memory_type``, which
+    LOAD and STORE need).
 
     Raises
     ------
@@ -142,13 +153,24 @@ def stage_of(opcode: int, memory_type: int | None = None) -> Stage:
         valid = ", ".join(f"{int(o)} {o.name}" for o in Opcode)
         raise IsaError(f"unknown opcode {opcode} (valid: {valid})") from None
     if op == Opcode.LOAD:
-        return stage_of_load(memory_type if memory_type is not None else -1)
+        return stage_of_load(-1 if memory_type is None else memory_type)
     if op == Opcode.STORE:
-        mt = -1 if memory_type is None else memory_type
+        allowed = _targets("stores read", STORABLE)
+        mt = _memory_type(-1 if memory_type is None else memory_type, allowed)
         if mt not in STORABLE:
-            valid = ", ".join(f"{int(m)} {m.name}" for m in STORABLE)
-            raise IsaError(f"memory type {_mem_name(mt)} cannot be stored; stores read {valid}")
+            raise IsaError(f"memory type {int(mt)} ({mt.name}) cannot be stored; {allowed}")
         return Stage.STORE
+    return Stage.COMPUTE
+
+
+def fetch_queue(opcode: int, memory_type: int) -> Stage:
+    """The queue fetch routes any instruction word to, valid or not (never raises): a
+    STORE to the store queue, a LOAD of a type the load stage executes to the load queue,
+    everything else to the compute queue.  For valid words this is :func:`stage_of`."""
+    if opcode == Opcode.STORE:
+        return Stage.STORE
+    if opcode == Opcode.LOAD and LOADABLE.get(memory_type) == Stage.LOAD:
+        return Stage.LOAD
     return Stage.COMPUTE
 
 
@@ -168,20 +190,33 @@ def allowed_flags(stage: Stage) -> frozenset[str]:
                      + [ch.push_flag for ch in channels_pushed(stage)])
 
 
-def channel_between(producer: Stage, consumer: Stage) -> Channel:
-    """The channel from ``producer`` to ``consumer``.
+_CHANNEL_BY_ENDS: dict[tuple[Stage, Stage], Channel] = {
+    (ch.producer, ch.consumer): ch for ch in CHANNELS}
+
+
+def channel_between(producer: int, consumer: int) -> Channel:
+    """The channel from stage ``producer`` to stage ``consumer`` (stage numbers or
+    :class:`Stage` members).
 
     Raises
     ------
     IsaError
-        The two stages are not neighbours (tokens flow load<->compute and compute<->store).
+        A number that is no stage, or two stages that are not neighbours (tokens flow
+        load<->compute and compute<->store).
     """
-    for ch in CHANNELS:
-        if ch.producer == producer and ch.consumer == consumer:
-            return ch
+    ch = _CHANNEL_BY_ENDS.get((producer, consumer))
+    if ch is not None:
+        return ch
+    for s in (producer, consumer):
+        if s not in _STAGE_NUMBERS:
+            raise IsaError(f"no stage {s!r}: stages are "
+                           f"{', '.join(f'{int(t)} {t.label}' for t in STAGES)}")
     raise IsaError(f"no token channel from {Stage(producer).label} to "
                    f"{Stage(consumer).label}: tokens flow between neighbouring stages "
                    f"(load<->compute, compute<->store)")
+
+
+_STAGE_NUMBERS = frozenset(int(s) for s in STAGES)
 
 
 def is_nop(opcode: int, x_size: int) -> bool:

@@ -8,7 +8,7 @@ A :class:`CommandQueue` turns calls into one instruction stream per *batch* and 
   ``k.loop_begin/loop_end/push`` or the queue's ``uop_loop_begin/uop_loop_end/uop_push``),
   loaded into the uop buffer with LOAD UOP only when not resident (LRU eviction);
 * ``dep_push`` / ``dep_pop`` between stages 1 load, 2 compute, 3 store, with TVM's
-  pending-pop and NOP rules (:mod:`vta.runtime.insn_stream`);
+  pending-pop and NOP rules (:mod:`vta.hw.insn_stream`);
 * ``synchronize()``: commits pending pops, balances the token channels, makes FINISH wait
   for the last load and store (as TVM), appends FINISH, proves the stream deadlock-free,
   runs it on the device and waits;
@@ -33,12 +33,24 @@ import numpy as np
 from vta.driver.device import DEFAULT_TIMEOUT, Buffer, Device
 from vta.driver.result import RunResult
 from vta.hw import isa
+from vta.hw.errors import IsaError
+from vta.hw.insn_stream import FLAG_COLUMNS, ROW_WIDTH, InsnStream, from_row, nop_row, stage_of_row
+from vta.hw.pipeline import (
+    CHANNELS,
+    COMPUTE,
+    LOAD,
+    LOADABLE,
+    STORE,
+    Stage,
+    channel_between,
+    channels_popped,
+    channels_pushed,
+)
 
-from . import insn_stream as st
+from . import stream_tokens
 from .device_array import DeviceArray, default_alignment
 from .errors import CommandError
-from .insn_encoding import ROW_WIDTH, RowEncoder
-from .insn_stream import COMPUTE, LOAD, STORE, InsnStream
+from .insn_encoding import RowEncoder
 from .uop_cache import UopCache
 from .uop_kernel import ALU_MODE, GEMM_MODE, KernelBuilder, UopKernel
 
@@ -47,8 +59,10 @@ __all__ = ["CommandQueue", "LOAD", "COMPUTE", "STORE"]
 _LOAD, _STORE, _GEMM, _ALU, _FINISH = (int(isa.Opcode.LOAD), int(isa.Opcode.STORE),
                                        int(isa.Opcode.GEMM), int(isa.Opcode.ALU),
                                        int(isa.Opcode.FINISH))
-_LOADABLE = {int(isa.MemType.INP): LOAD, int(isa.MemType.WGT): LOAD,
-             int(isa.MemType.ACC): COMPUTE, int(isa.MemType.ACC_8BIT): COMPUTE}
+# Memory types load_buffer_2d takes (uops are loaded by the kernel cache) and their stages.
+_LOADABLE = {int(mt): int(stage) for mt, stage in LOADABLE.items() if mt != isa.MemType.UOP}
+# The order the stages' no-ops carry tokens across a batch boundary.
+_CARRY_ORDER = (LOAD, STORE, COMPUTE)
 _SYNC_RESERVE = 8        # rows a call may add beyond its own, before the room check
 
 
@@ -124,7 +138,7 @@ class CommandQueue:
         self._staged: dict[UopKernel, int] = {}
         self._staged_count = 0
         self._insn_buf: Buffer | None = None
-        self._carried = dict.fromkeys(st.CHANNELS, 0)
+        self._carried = _no_tokens()
         self._batch_open = False
         self._work = False
         self._expected_runs = device.run_count
@@ -152,14 +166,7 @@ class CommandQueue:
             # Someone else ran the device: the uop buffer may hold anything.
             self._cache.clear()
             self._expected_runs = self.device.run_count
-        carried = self._carried
-        for _ in range(carried["l2c"]):
-            self._stream.push_noop(LOAD, push_next=1)
-        for _ in range(carried["s2c"]):
-            self._stream.push_noop(STORE, push_prev=1)
-        for i in range(max(carried["c2l"], carried["c2s"])):
-            self._stream.push_noop(COMPUTE, push_prev=int(i < carried["c2l"]),
-                                   push_next=int(i < carried["c2s"]))
+        _token_noops(self._stream, self._carried, push=True)
 
     def _room(self, rows: int) -> None:
         """Open the batch and synchronise first if ``rows`` more would overflow it."""
@@ -180,7 +187,7 @@ class CommandQueue:
         """Forget the batch and every assumption about the device's state."""
         self._reset_batch()
         self._cache.clear()
-        self._carried = dict.fromkeys(st.CHANNELS, 0)
+        self._carried = _no_tokens()
         self._expected_runs = self.device.run_count
 
     # ------------------------------------------------------------------ memory
@@ -221,9 +228,9 @@ class CommandQueue:
         """
         what = "load_buffer_2d"
         if dst_memory_type not in _LOADABLE:
+            valid = ", ".join(f"{isa.MemType(m).name} ({m})" for m in _LOADABLE)
             raise CommandError(f"{what}: memory type {dst_memory_type!r} cannot be loaded; "
-                               f"expected INP (2), WGT (1), ACC (3) or ACC_8BIT (5) (uops are "
-                               f"loaded by the kernel cache)")
+                               f"expected {valid} (uops are loaded by the kernel cache)")
         mt = int(dst_memory_type)
         x = _uint(what, "x_size", x_size, 1 << 16)
         y = _uint(what, "y_size", y_size, 1 << 16)
@@ -358,34 +365,41 @@ class CommandQueue:
     def push_gemm_op(self, kernel: UopKernel | Hashable,
                      record: Callable[[KernelBuilder], Any] | None = None) -> None:
         """Push a GEMM instruction running ``kernel`` (a UopKernel or a cache key)."""
-        k = self._resolve("push_gemm_op", kernel, record, GEMM_MODE)
-        self._room(3)
-        begin, end = self._place(k)
-        io, ii, do, di, so, si, wo, wi = k.loop_fields()
-        self._stream.create(COMPUTE, [_GEMM, 0, 0, 0, 0, k.reset, begin, end, io, ii, do, di,
-                                      so, si, wo, wi, 0])
+        self._push_kernel("push_gemm_op", kernel, record, GEMM_MODE)
 
     def push_alu_op(self, kernel: UopKernel | Hashable,
                     record: Callable[[KernelBuilder], Any] | None = None) -> None:
         """Push an ALU instruction running ``kernel`` (a UopKernel or a cache key)."""
-        k = self._resolve("push_alu_op", kernel, record, ALU_MODE)
+        self._push_kernel("push_alu_op", kernel, record, ALU_MODE)
+
+    def _push_kernel(self, what: str, kernel: UopKernel | Hashable,
+                     record: Callable[[KernelBuilder], Any] | None, mode: int) -> None:
+        k = self._resolve(what, kernel, record, mode)
         self._room(3)
         begin, end = self._place(k)
-        io, ii, do, di, so, si, _, _ = k.loop_fields()
-        self._stream.create(COMPUTE, [_ALU, 0, 0, 0, 0, k.reset, begin, end, io, ii, do, di,
-                                      so, si, k.alu_opcode, k.use_imm, k.imm])
+        io, ii, do, di, so, si, wo, wi = k.loop_fields()
+        # GEMM and ALU rows share the loop columns; GEMM ends with the weight factors,
+        # ALU with the operation.
+        if mode == GEMM_MODE:
+            row = [_GEMM, 0, 0, 0, 0, k.reset, begin, end, io, ii, do, di, so, si, wo, wi, 0]
+        else:
+            row = [_ALU, 0, 0, 0, 0, k.reset, begin, end, io, ii, do, di, so, si, k.alu_opcode,
+                   k.use_imm, k.imm]
+        self._stream.create(COMPUTE, row)
 
     # ------------------------------------------------------------------ dependencies
     def dep_push(self, from_stage: int, to_stage: int) -> None:
         """Send a token from stage ``from_stage`` to ``to_stage`` (1 load, 2 compute,
         3 store) after the last instruction of ``from_stage``."""
-        st._check_pair("dep_push", from_stage, to_stage)
+        if (from_stage, to_stage) not in _PAIRS:
+            _pair_error("dep_push", from_stage, to_stage)
         self._room(2)
         self._stream.dep_push(from_stage, to_stage)
 
     def dep_pop(self, from_stage: int, to_stage: int) -> None:
         """Make the next instruction of ``to_stage`` wait for a token from ``from_stage``."""
-        st._check_pair("dep_pop", from_stage, to_stage)
+        if (from_stage, to_stage) not in _PAIRS:
+            _pair_error("dep_pop", from_stage, to_stage)
         self._room(2)
         self._stream.dep_pop(from_stage, to_stage)
 
@@ -414,27 +428,20 @@ class CommandQueue:
         """Append the end of the batch (balance, FINISH); return the carried tokens."""
         s = self._stream
         if self.force_serial:
-            s.pending_prev = [0, 0, 0, 0]
-            s.pending_next = [0, 0, 0, 0]
+            s.drop_pending_pops()
             s.rows = _serialise(s.rows)
             s.create(COMPUTE, [_FINISH] + [0] * (ROW_WIDTH - 1))
-            return dict.fromkeys(st.CHANNELS, 0)
+            return _no_tokens()
         for stage in (LOAD, COMPUTE, STORE):
             s.commit_pending_pop(stage)
-        totals = st.token_totals(s.rows)
+        totals = stream_tokens.token_totals(s.rows)
         short = {ch: -v for ch, v in totals.items() if v < 0}
         if short:
             raise CommandError("unbalanced dependency tokens: " + ", ".join(
                 f"{n} more pop(s) than push(es) on {ch}" for ch, n in short.items())
                 + "; every dep_pop needs an earlier or later dep_push")
         # Pop what is left so FINISH sees empty channels; the next batch re-pushes it.
-        for _ in range(totals["c2l"]):
-            s.push_noop(LOAD, pop_next=1)
-        for _ in range(totals["c2s"]):
-            s.push_noop(STORE, pop_prev=1)
-        for i in range(max(totals["l2c"], totals["s2c"])):
-            s.push_noop(COMPUTE, pop_prev=int(i < totals["l2c"]),
-                        pop_next=int(i < totals["s2c"]))
+        _token_noops(s, totals, push=False)
         # TVM's Synchronize: FINISH waits for the last store and the last load.
         s.dep_push(STORE, COMPUTE)
         s.dep_push(LOAD, COMPUTE)
@@ -451,8 +458,8 @@ class CommandQueue:
             carried = self._close_batch()
             rows = self._stream.rows
             if self.check_tokens:
-                st.check_deadlock(rows, self.config.CMD_QUEUE_DEPTH)
-            self.last_dump = st.dump(rows, self._encoder) if self.dump_insns else ""
+                stream_tokens.check_deadlock(rows, self.config.CMD_QUEUE_DEPTH)
+            self.last_dump = stream_tokens.dump(rows) if self.dump_insns else ""
             data = self._encoder.encode(rows)
         except Exception:
             self._abandon()
@@ -494,15 +501,15 @@ class CommandQueue:
     # ------------------------------------------------------------------ debugging
     def dump(self) -> str:
         """The queued (not yet run) instructions with running token counts."""
-        return st.dump(self._stream.rows, self._encoder)
+        return stream_tokens.dump(self._stream.rows)
 
     def instructions(self) -> list[isa.Instruction]:
         """The queued instructions as :mod:`vta.hw.isa` objects."""
-        return [self._encoder.to_insn(r) for r in self._stream.rows]
+        return [from_row(r) for r in self._stream.rows]
 
     def last_program(self) -> list[isa.Instruction]:
         """The instructions of the last run (FINISH included)."""
-        return [self._encoder.to_insn(r) for r in self._last_rows]
+        return [from_row(r) for r in self._last_rows]
 
     @property
     def pending_tokens(self) -> dict[str, int]:
@@ -529,21 +536,48 @@ class CommandQueue:
         self.close()
 
 
+def _no_tokens() -> dict[str, int]:
+    return {ch.name: 0 for ch in CHANNELS}
+
+
+# (producer, consumer) stage numbers of every token channel: a fast check per call.
+_PAIRS = frozenset((int(ch.producer), int(ch.consumer)) for ch in CHANNELS)
+
+
+def _pair_error(what: str, from_stage: int, to_stage: int) -> None:
+    """Raise the :class:`CommandError` of a stage pair no channel connects."""
+    try:
+        channel_between(from_stage, to_stage)
+    except IsaError as e:
+        raise CommandError(f"{what}({from_stage}, {to_stage}): {e}") from None
+
+
+def _token_noops(s: InsnStream, counts: dict[str, int], *, push: bool) -> None:
+    """No-ops that push (at a batch's start) or pop (at its end) ``counts`` tokens per
+    channel; a stage's no-op serves all its channels at once."""
+    for stage in _CARRY_ORDER:
+        channels = channels_pushed(stage) if push else channels_popped(stage)
+        for i in range(max(counts[ch.name] for ch in channels)):
+            s.push_noop(stage, **{ch.push_flag if push else ch.pop_flag: int(i < counts[ch.name])
+                                  for ch in channels})
+
+
 def _serialise(rows: list[list[int]]) -> list[list[int]]:
     """Force-serial rewrite: chain every instruction to the one before it.
 
     Like TVM's ``RewriteForceSerial``, but a load next to a store is chained through a
-    compute NOP (loads and stores share no channel), and the last instruction is chained
+    compute no-op (loads and stores share no channel), and the last instruction is chained
     to the compute stage so FINISH follows it.
     """
     out: list[list[int]] = []
     prev: list[int] | None = None
-    prev_stage = 0
+    prev_stage = COMPUTE
     for row in rows:
-        row[1] = row[2] = row[3] = row[4] = 0
-        stage = st.module_of(row)
+        for col in FLAG_COLUMNS.values():
+            row[col] = 0
+        stage = stage_of_row(row)
         if prev is not None and {prev_stage, stage} == {LOAD, STORE}:
-            nop = [_LOAD, 0, 0, 0, 0, int(isa.MemType.UOP)] + [0] * 11
+            nop = nop_row(COMPUTE)
             _chain(prev, prev_stage, nop, COMPUTE)
             out.append(nop)
             prev, prev_stage = nop, COMPUTE
@@ -552,18 +586,16 @@ def _serialise(rows: list[list[int]]) -> list[list[int]]:
         out.append(row)
         prev, prev_stage = row, stage
     if prev is not None and prev_stage != COMPUTE:
-        nop = [_LOAD, 0, 0, 0, 0, int(isa.MemType.UOP)] + [0] * 11
+        nop = nop_row(COMPUTE)
         _chain(prev, prev_stage, nop, COMPUTE)
         out.append(nop)
     return out
 
 
-def _chain(a: list[int], sa: int, b: list[int], sb: int) -> None:
+def _chain(a: list[int], sa: Stage, b: list[int], sb: Stage) -> None:
+    """Make ``b`` (of stage ``sb``) wait for ``a`` (of stage ``sa``) through their channel."""
     if sa == sb:
         return
-    if sa < sb:             # load -> compute or compute -> store: a pushes next
-        a[4] = 1
-        b[1] = 1
-    else:                   # compute -> load or store -> compute: a pushes prev
-        a[3] = 1
-        b[2] = 1
+    ch = channel_between(sa, sb)
+    a[FLAG_COLUMNS[ch.push_flag]] = 1
+    b[FLAG_COLUMNS[ch.pop_flag]] = 1

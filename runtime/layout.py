@@ -45,45 +45,45 @@ def pad_axis(x: np.ndarray, axis: int, block: int) -> np.ndarray:
     return np.pad(x, widths)
 
 
-def pack_nchw(x: np.ndarray, batch: int, block: int) -> np.ndarray:
-    """``NCHW`` -> ``(N/batch, C/block, H, W, batch, block)``, zero-padding N and C."""
+def _pack_4d(name: str, x: np.ndarray, blocks: dict[str, int]) -> np.ndarray:
+    """``(A, B, H, W)`` -> ``(A/a, B/b, H, W, a, b)`` for the two block sizes of ``blocks``."""
     x = np.asarray(x)
-    _check("pack_nchw", x, 4, {"batch": batch, "block": block})
-    x = pad_axis(pad_axis(x, 0, batch), 1, block)
+    _check(name, x, 4, blocks)
+    ba, bb = blocks.values()
+    x = pad_axis(pad_axis(x, 0, ba), 1, bb)
     n, c, h, w = x.shape
     return np.ascontiguousarray(
-        x.reshape(n // batch, batch, c // block, block, h, w).transpose(0, 2, 4, 5, 1, 3))
+        x.reshape(n // ba, ba, c // bb, bb, h, w).transpose(0, 2, 4, 5, 1, 3))
+
+
+def _unpack_4d(name: str, x: np.ndarray, a: int | None, b: int | None) -> np.ndarray:
+    """``(A/a, B/b, H, W, a, b)`` -> ``(A, B, H, W)``, cropped to ``a`` and ``b``."""
+    x = np.asarray(x)
+    if x.ndim != 6:
+        raise CommandError(f"{name} expects a 6-D packed array, not shape {x.shape}")
+    na, nb, h, w, ba, bb = x.shape
+    out = x.transpose(0, 4, 1, 5, 2, 3).reshape(na * ba, nb * bb, h, w)
+    return np.ascontiguousarray(out[:a, :b])
+
+
+def pack_nchw(x: np.ndarray, batch: int, block: int) -> np.ndarray:
+    """``NCHW`` -> ``(N/batch, C/block, H, W, batch, block)``, zero-padding N and C."""
+    return _pack_4d("pack_nchw", x, {"batch": batch, "block": block})
 
 
 def unpack_nchw(x: np.ndarray, n: int | None = None, c: int | None = None) -> np.ndarray:
     """``(N/b, C/c, H, W, b, c)`` -> ``NCHW``, cropped to ``n`` and ``c`` when given."""
-    x = np.asarray(x)
-    if x.ndim != 6:
-        raise CommandError(f"unpack_nchw expects a 6-D packed array, not shape {x.shape}")
-    nb, cb, h, w, b, blk = x.shape
-    out = x.transpose(0, 4, 1, 5, 2, 3).reshape(nb * b, cb * blk, h, w)
-    return np.ascontiguousarray(out[:n, :c])
+    return _unpack_4d("unpack_nchw", x, n, c)
 
 
 def pack_oihw(w: np.ndarray, block_out: int, block_in: int) -> np.ndarray:
     """``OIHW`` -> ``(O/block_out, I/block_in, H, W, block_out, block_in)``, zero-padded."""
-    w = np.asarray(w)
-    _check("pack_oihw", w, 4, {"block_out": block_out, "block_in": block_in})
-    w = pad_axis(pad_axis(w, 0, block_out), 1, block_in)
-    o, i, h, ww = w.shape
-    return np.ascontiguousarray(
-        w.reshape(o // block_out, block_out, i // block_in, block_in, h, ww)
-        .transpose(0, 2, 4, 5, 1, 3))
+    return _pack_4d("pack_oihw", w, {"block_out": block_out, "block_in": block_in})
 
 
 def unpack_oihw(w: np.ndarray, o: int | None = None, i: int | None = None) -> np.ndarray:
     """``(O/bo, I/bi, H, W, bo, bi)`` -> ``OIHW``, cropped to ``o`` and ``i`` when given."""
-    w = np.asarray(w)
-    if w.ndim != 6:
-        raise CommandError(f"unpack_oihw expects a 6-D packed array, not shape {w.shape}")
-    ob, ib, h, ww, bo, bi = w.shape
-    out = w.transpose(0, 4, 1, 5, 2, 3).reshape(ob * bo, ib * bi, h, ww)
-    return np.ascontiguousarray(out[:o, :i])
+    return _unpack_4d("unpack_oihw", w, o, i)
 
 
 def pack_matrix(a: np.ndarray, row_block: int, col_block: int) -> np.ndarray:

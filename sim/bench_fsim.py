@@ -20,11 +20,12 @@ import numpy as np
 from vta.hw import isa
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
+from vta.hw.insn_stream import InsnStream
 from vta.hw.isa import AluOp, MemType
+from vta.hw.pipeline import COMPUTE, LOAD, STORE
 
 from .dram import Dram
 from .fsim import FunctionalSimulator
-from .progen import COMPUTE_STAGE, LOAD_STAGE, STORE_STAGE, InsnStream
 
 __all__ = ["GemmProgram", "blocked_gemm_program", "run_benchmark", "BenchResult"]
 
@@ -92,45 +93,45 @@ def blocked_gemm_program(config: VTAConfig, dram: Dram, rng: np.random.Generator
     dram.write(uop_addr, uop_bytes)
 
     s = InsnStream()
-    s.emit(COMPUTE_STAGE, isa.Load(memory_type=MemType.UOP, dram_base=uop_addr // c.uop_elem_bytes,
-                                   y_size=1, x_size=len(uops), x_stride=len(uops)))
+    s.emit(isa.Load(memory_type=MemType.UOP, dram_base=uop_addr // c.uop_elem_bytes,
+                    y_size=1, x_size=len(uops), x_stride=len(uops)))
     first_tile = True
     for r0 in range(0, R, tr):
         for n0 in range(0, NB, tn):
             if not first_tile:
-                s.pop(STORE_STAGE, COMPUTE_STAGE)
-            s.emit(COMPUTE_STAGE, isa.Gemm(reset=1, uop_bgn=tk, uop_end=tk + 1,
-                                           iter_out=tr * tn, iter_in=1, dst_factor_out=1))
+                s.dep_pop(STORE, COMPUTE)
+            s.emit(isa.Gemm(reset=1, uop_bgn=tk, uop_end=tk + 1,
+                            iter_out=tr * tn, iter_in=1, dst_factor_out=1))
             for k0 in range(0, KB, tk):
                 if not (first_tile and k0 == 0):
-                    s.pop(COMPUTE_STAGE, LOAD_STAGE)
-                s.emit(LOAD_STAGE, isa.Load(
+                    s.dep_pop(COMPUTE, LOAD)
+                s.emit(isa.Load(
                     memory_type=MemType.INP, dram_base=a_addr // c.inp_elem_bytes + r0 * KB + k0,
                     y_size=tr, x_size=tk, x_stride=KB))
-                s.emit(LOAD_STAGE, isa.Load(
+                s.emit(isa.Load(
                     memory_type=MemType.WGT, dram_base=b_addr // c.wgt_elem_bytes + n0 * KB + k0,
                     y_size=tn, x_size=tk, x_stride=KB))
-                s.push(LOAD_STAGE, COMPUTE_STAGE)
-                s.pop(LOAD_STAGE, COMPUTE_STAGE)
-                s.emit(COMPUTE_STAGE, isa.Gemm(
+                s.dep_push(LOAD, COMPUTE)
+                s.dep_pop(LOAD, COMPUTE)
+                s.emit(isa.Gemm(
                     uop_bgn=0, uop_end=tk, iter_out=tr, iter_in=tn, dst_factor_out=tn,
                     dst_factor_in=1, src_factor_out=tk, wgt_factor_in=tk))
-                s.push(COMPUTE_STAGE, LOAD_STAGE)
+                s.dep_push(COMPUTE, LOAD)
                 first_tile = False
-            s.emit(COMPUTE_STAGE, isa.Alu(uop_bgn=tk + 1, uop_end=tk + 2, iter_out=tr * tn,
-                                          iter_in=1, dst_factor_out=1, src_factor_out=1,
-                                          alu_opcode=AluOp.SHR, use_imm=1, imm=SHIFT))
-            s.push(COMPUTE_STAGE, STORE_STAGE)
-            s.pop(COMPUTE_STAGE, STORE_STAGE)
-            s.emit(STORE_STAGE, isa.Store(
+            s.emit(isa.Alu(uop_bgn=tk + 1, uop_end=tk + 2, iter_out=tr * tn,
+                           iter_in=1, dst_factor_out=1, src_factor_out=1,
+                           alu_opcode=AluOp.SHR, use_imm=1, imm=SHIFT))
+            s.dep_push(COMPUTE, STORE)
+            s.dep_pop(COMPUTE, STORE)
+            s.emit(isa.Store(
                 memory_type=MemType.OUT, dram_base=c_addr // c.out_elem_bytes + r0 * NB + n0,
                 y_size=tr, x_size=tn, x_stride=NB))
-            s.push(STORE_STAGE, COMPUTE_STAGE)
-    s.pop(COMPUTE_STAGE, LOAD_STAGE)
-    s.commit(LOAD_STAGE)
-    s.pop(STORE_STAGE, COMPUTE_STAGE)
-    s.commit(COMPUTE_STAGE)
-    s.emit(COMPUTE_STAGE, isa.Finish())
+            s.dep_push(STORE, COMPUTE)
+    s.dep_pop(COMPUTE, LOAD)
+    s.commit_pending_pop(LOAD)
+    s.dep_pop(STORE, COMPUTE)
+    s.commit_pending_pop(COMPUTE)
+    s.emit(isa.Finish())
     code = isa.encode(s.insns, c)
     insn_addr = dram.alloc(len(code), c.insn_bytes)
     dram.write(insn_addr, code)

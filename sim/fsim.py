@@ -36,7 +36,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from vta.hw import isa
+from vta.hw import isa, pipeline
 from vta.hw.config import VTAConfig
 from vta.hw.errors import IsaError, VTAError
 from vta.hw.isa import AluOp, MemType, Opcode
@@ -44,7 +44,7 @@ from vta.hw.isa import AluOp, MemType, Opcode
 from . import fsim_compute
 from .dram import Dram
 
-__all__ = ["FsimError", "DeadlockError", "FsimStats", "FunctionalSimulator", "CHANNELS"]
+__all__ = ["FsimError", "DeadlockError", "FsimStats", "FunctionalSimulator"]
 
 
 class FsimError(VTAError):
@@ -54,12 +54,6 @@ class FsimError(VTAError):
 class DeadlockError(FsimError):
     """No module can proceed before FINISH; the message names each blocked module."""
 
-
-LOAD_Q, COMPUTE_Q, STORE_Q = 0, 1, 2
-MODULES = ("load", "compute", "store")
-# Token channels, indexed as below.
-L2C, C2L, C2S, S2C = 0, 1, 2, 3
-CHANNELS = ("load->compute", "compute->load", "compute->store", "store->compute")
 
 _MEM_NAMES = {int(m): m.name for m in MemType}
 _KIND = {Opcode.LOAD: "LOAD", Opcode.STORE: "STORE", Opcode.GEMM: "GEMM",
@@ -190,7 +184,7 @@ class FunctionalSimulator:
                             f"{self.dram.base + self.dram.size:#x})")
         entries = self._decode(self.dram.read(insn_addr, nbytes))
         for i, e in enumerate(entries):
-            if e.queue < 0:
+            if e.stage is None:
                 self._route(i, e)
         order, failure = self._order(entries)
         with fsim_compute.blas_threads(self.blas_threads):
@@ -229,55 +223,36 @@ class FunctionalSimulator:
         self._plan_elems = 0
 
     def _route(self, i: int, e: _Entry) -> None:
-        """Set the queue, popped and pushed channels and the statistics of entry ``e``
+        """Set the stage, popped and pushed channels and the statistics of entry ``e``
         (instruction ``i``); raise for flags or memory types the hardware rejects."""
         insn = e.insn
         op = insn.OPCODE
-        if op == Opcode.LOAD:
-            mt = insn.memory_type
-            if mt in (MemType.INP, MemType.WGT):
-                queue = LOAD_Q
-            elif mt in (MemType.UOP, MemType.ACC, MemType.ACC_8BIT):
-                queue = COMPUTE_Q
-            elif mt == MemType.OUT:
-                raise FsimError(f"instruction {i} (LOAD): memory type 4 (OUT) cannot be "
-                                f"loaded; loads target UOP, WGT, INP, ACC or ACC_8BIT")
-            else:
-                raise FsimError(f"instruction {i} (LOAD): unknown memory type {mt} "
-                                f"(valid: 0 UOP, 1 WGT, 2 INP, 3 ACC, 5 ACC_8BIT)")
-        elif op == Opcode.STORE:
-            if insn.memory_type != MemType.OUT:
-                raise FsimError(f"instruction {i} (STORE): memory type {insn.memory_type} "
-                                f"({_MEM_NAMES.get(insn.memory_type, 'unknown')}) cannot be "
-                                f"stored; stores read 4 (OUT)")
-            queue = STORE_Q
-        else:
-            queue = COMPUTE_Q
-        flags = (insn.pop_prev, insn.pop_next, insn.push_prev, insn.push_next)
+        try:
+            stage = pipeline.stage_of(op, getattr(insn, "memory_type", None))
+        except IsaError as err:
+            raise FsimError(f"instruction {i} ({op.name}): {err}") from None
         if op == Opcode.FINISH:
-            if any(flags):
+            if any(getattr(insn, flag) for flag in pipeline.DEP_FLAGS):
                 raise FsimError(f"instruction {i} (FINISH) sets a dependency flag; FINISH "
                                 f"pops and pushes nothing (commit pops on a NOP before it)")
             pops: tuple[int, ...] = ()
             pushes: tuple[int, ...] = ()
-        elif queue == LOAD_Q:
-            bad = "pop_prev" if insn.pop_prev else "push_prev" if insn.push_prev else None
-            pops, pushes = (C2L,) * insn.pop_next, (L2C,) * insn.push_next
-        elif queue == STORE_Q:
-            bad = "pop_next" if insn.pop_next else "push_next" if insn.push_next else None
-            pops, pushes = (C2S,) * insn.pop_prev, (S2C,) * insn.push_prev
         else:
-            bad = None
-            pops = (L2C,) * insn.pop_prev + (S2C,) * insn.pop_next
-            pushes = (C2L,) * insn.push_prev + (C2S,) * insn.push_next
-        if op != Opcode.FINISH and bad:
-            raise FsimError(f"instruction {i} ({_describe(insn)}) sets {bad}, but the "
-                            f"{MODULES[queue]} module has no such dependency channel")
+            allowed = pipeline.allowed_flags(stage)
+            for flag in pipeline.DEP_FLAGS:
+                if getattr(insn, flag) and flag not in allowed:
+                    raise FsimError(f"instruction {i} ({_describe(insn)}) sets {flag}, but "
+                                    f"the {stage.label} module has no such dependency "
+                                    f"channel")
+            pops = tuple(ch.index for ch in pipeline.channels_popped(stage)
+                         if getattr(insn, ch.pop_flag))
+            pushes = tuple(ch.index for ch in pipeline.channels_pushed(stage)
+                           if getattr(insn, ch.push_flag))
         e.pops, e.pushes = pops, pushes
         # Bit ch: pops channel ch; bit 4 + ch: pushes it (each at most once per insn).
         e.tokens = sum(1 << ch for ch in pops) | sum(1 << (4 + ch) for ch in pushes)
         e.stats = self._stat_delta(insn)
-        e.queue = queue
+        e.stage = stage
 
     def _stat_delta(self, insn: isa.Instruction) -> tuple:
         """What one execution of ``insn`` adds to :class:`FsimStats`:
@@ -345,7 +320,8 @@ class FunctionalSimulator:
 
     @staticmethod
     def _leftover_error(i: int, tokens: list[int]) -> FsimError:
-        left = [f"{tokens[ch]} on {CHANNELS[ch]}" for ch in range(4) if tokens[ch]]
+        left = [f"{tokens[ch.index]} on {ch.arrow}" for ch in pipeline.CHANNELS
+                if tokens[ch.index]]
         return FsimError(f"instruction {i} (FINISH): tokens left over: "
                          f"{', '.join(left)}; every push needs a matching pop")
 
@@ -354,16 +330,16 @@ class FunctionalSimulator:
         the one earliest in the stream runs next; FINISH once all before it have run."""
         n = len(entries)
         depth = self.config.CMD_QUEUE_DEPTH
-        queues: list[deque[int]] = [deque(), deque(), deque()]
-        tokens = [0, 0, 0, 0]
+        queues: dict[pipeline.Stage, deque[int]] = {s: deque() for s in pipeline.STAGES}
+        tokens = [0] * len(pipeline.CHANNELS)
         fetched = 0
         order: list[int] = []
         while True:
-            while fetched < n and len(queues[entries[fetched].queue]) < depth:
-                queues[entries[fetched].queue].append(fetched)
+            while fetched < n and len(queues[entries[fetched].stage]) < depth:
+                queues[entries[fetched].stage].append(fetched)
                 fetched += 1
             best = -1
-            for q in queues:
+            for q in queues.values():
                 if q:
                     i = q[0]
                     if i == n - 1:               # FINISH: everything before it is done
@@ -379,7 +355,7 @@ class FunctionalSimulator:
                 return order, (self._leftover_error(best, tokens) if any(tokens) else None)
             for ch in entries[best].pops:
                 tokens[ch] -= 1
-            queues[entries[best].queue].popleft()
+            queues[entries[best].stage].popleft()
             order.append(best)
             for ch in entries[best].pushes:
                 tokens[ch] += 1
@@ -387,7 +363,7 @@ class FunctionalSimulator:
     def _deadlock_message(self, entries, queues, tokens, fetched) -> str:
         n = len(entries)
         parts = []
-        for q, name in zip(queues, MODULES, strict=True):
+        for stage, q in queues.items():
             if not q:
                 continue
             i = q[0]
@@ -395,12 +371,12 @@ class FunctionalSimulator:
                 parts.append(f"compute waits at instruction {i} (FINISH) for earlier "
                              f"instructions")
                 continue
-            missing = [CHANNELS[ch] for ch in entries[i].pops if not tokens[ch]]
-            parts.append(f"{name} blocked at instruction {i} ({_describe(entries[i].insn)}) "
+            missing = [pipeline.CHANNELS[ch].arrow for ch in entries[i].pops if not tokens[ch]]
+            parts.append(f"{stage.label} blocked at instruction {i} ({_describe(entries[i].insn)}) "
                          f"waiting for a {' and a '.join(missing)} token")
         if fetched < n:
-            q = entries[fetched].queue
-            parts.append(f"fetch stalled at instruction {fetched}: the {MODULES[q]} queue "
+            stage = entries[fetched].stage
+            parts.append(f"fetch stalled at instruction {fetched}: the {stage.label} queue "
                          f"is full ({self.config.CMD_QUEUE_DEPTH} entries)")
         return "deadlock before FINISH: " + "; ".join(parts)
 
@@ -632,11 +608,11 @@ class FunctionalSimulator:
 class _Entry:
     """One distinct instruction word: decoded, then routed, then given an executor."""
 
-    __slots__ = ("insn", "queue", "pops", "pushes", "tokens", "stats", "run")
+    __slots__ = ("insn", "stage", "pops", "pushes", "tokens", "stats", "run")
 
     def __init__(self, insn: isa.Instruction) -> None:
         self.insn = insn
-        self.queue = -1                       # not routed yet
+        self.stage: pipeline.Stage | None = None    # not routed yet
         self.pops: tuple[int, ...] = ()
         self.pushes: tuple[int, ...] = ()
         self.tokens = 0                       # popped/pushed channels as bits

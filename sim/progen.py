@@ -6,18 +6,23 @@ are valid by construction: every SRAM index is in range, store pads are zero, ev
 has an earlier push in stream order, and no token is left at FINISH.  Each *block* is one
 round trip through the accelerator:
 
-* load: (pop compute->load) LOAD INP, LOAD WGT with random padding on each side; push.
+* load: (pop compute->load) LOAD INP, LOAD WGT with random padding on each side, DRAM
+  starts at odd element offsets (sub-beat alignment) and row pitches wider than the rows,
+  sometimes a NOP among them; push.
 * compute: pop load->compute (and store->compute), LOAD UOP, initialise an ACC region
   (LOAD ACC with padding, optionally ACC_8BIT, or a reset GEMM), 1-2 GEMM loop nests (some
   resetting rows), 1-3 ALU instructions (every op, immediate or tensor operand, sources
   that may overlap destinations), a final immediate ALU over the whole region so every
-  OUT row is written; push compute->load and compute->store.
+  OUT row is written; push compute->load and compute->store.  Half of the loop nests
+  send all their uops to one ACC row, often in back-to-back iterations (the read-after-
+  write hazards of the compute pipeline).
 * store: pop compute->store, 1-2 STOREs of sub-rectangles of the region; push.
 
 With ``virtual_threads`` blocks alternate between the two halves of every data SRAM and
 tokens are popped two blocks later (TVM's double buffering), so load, compute and store
 of neighbouring blocks may overlap in hardware.  Missing pops are committed as NOPs
-(``x_size == 0``), as TVM's runtime does.  Everything is drawn from ``rng``.
+(``x_size == 0``), as TVM's runtime does (:class:`vta.hw.insn_stream.InsnStream`).
+Everything is drawn from ``rng``.
 """
 
 from __future__ import annotations
@@ -29,14 +34,13 @@ import numpy as np
 from vta.hw import isa
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
+from vta.hw.insn_stream import InsnStream
 from vta.hw.isa import AluOp, MemType
+from vta.hw.pipeline import COMPUTE, LOAD, STORE
 
 from .dram import Dram
 
-__all__ = ["Program", "InsnStream", "random_program", "LOAD_STAGE", "COMPUTE_STAGE",
-           "STORE_STAGE"]
-
-LOAD_STAGE, COMPUTE_STAGE, STORE_STAGE = 0, 1, 2
+__all__ = ["Program", "random_program"]
 
 
 @dataclass
@@ -73,56 +77,6 @@ class Program:
         self.allocations.clear()
 
 
-class InsnStream:
-    """Instruction stream with TVM-runtime-style dependency bookkeeping.
-
-    ``push(src, dst)`` sets the push flag on the last instruction of stage ``src`` (or
-    emits a NOP carrying it); ``pop(src, dst)`` attaches to the next instruction of stage
-    ``dst`` (a second pending pop of the same kind is committed on a NOP first).  Stages
-    are ``LOAD_STAGE``, ``COMPUTE_STAGE``, ``STORE_STAGE``.
-    """
-
-    def __init__(self) -> None:
-        self.insns: list = []
-        self.stages: list[int] = []
-        self.pending: list[dict[str, int]] = [{}, {}, {}]
-        self.last: list[int | None] = [None, None, None]
-
-    @staticmethod
-    def nop(stage: int):
-        if stage == LOAD_STAGE:
-            return isa.Load(memory_type=MemType.INP)
-        if stage == COMPUTE_STAGE:
-            return isa.Load(memory_type=MemType.UOP)
-        return isa.Store(memory_type=MemType.OUT)
-
-    def emit(self, stage: int, insn) -> None:
-        if self.pending[stage]:
-            insn = dataclasses.replace(insn, **self.pending[stage])
-            self.pending[stage] = {}
-        self.last[stage] = len(self.insns)
-        self.insns.append(insn)
-        self.stages.append(stage)
-
-    def push(self, src: int, dst: int) -> None:
-        flag = "push_next" if dst > src else "push_prev"
-        last = self.last[src]
-        if last is not None and not getattr(self.insns[last], flag):
-            self.insns[last] = dataclasses.replace(self.insns[last], **{flag: 1})
-        else:
-            self.emit(src, dataclasses.replace(self.nop(src), **{flag: 1}))
-
-    def pop(self, src: int, dst: int) -> None:
-        flag = "pop_prev" if src < dst else "pop_next"
-        if flag in self.pending[dst]:
-            self.emit(dst, self.nop(dst))        # commit the earlier pop on a NOP
-        self.pending[dst][flag] = 1
-
-    def commit(self, stage: int) -> None:
-        if self.pending[stage]:
-            self.emit(stage, self.nop(stage))
-
-
 class _Gen:
     def __init__(self, config: VTAConfig, rng: np.random.Generator, dram: Dram, size: int,
                  alu_mul: bool, acc_8bit: bool) -> None:
@@ -157,6 +111,17 @@ class _Gen:
         return {"y_size": 1, "x_size": 1, "y_pad_0": 0, "y_pad_1": 0, "x_pad_0": 0,
                 "x_pad_1": 0, "footprint": 1}
 
+    def region(self, nbytes: int, elem_bytes: int,
+               fill: np.ndarray | None = None) -> tuple[int, int]:
+        """Allocate ``nbytes`` plus one spare element, filled with ``fill`` (random bytes
+        when None); return its address and the element index of a start 0 or 1 elements
+        in (odd starts: sub-beat alignment)."""
+        addr = self.alloc(nbytes + elem_bytes, elem_bytes)
+        data = self.rng.integers(0, 256, nbytes + elem_bytes, dtype=np.uint8) \
+            if fill is None else fill
+        self.dram.write(addr, data)
+        return addr, addr // elem_bytes + self.r(0, 1)
+
     def load(self, mt: int, sram_base: int, limit: int) -> tuple[isa.Load, int]:
         """A LOAD of random data; returns the instruction and its footprint."""
         c = self.c
@@ -165,17 +130,21 @@ class _Gen:
         eb = c.elem_bytes(mt)
         stride = g["x_size"] + self.r(0, 2)
         nbytes = (g["y_size"] * stride) * eb
-        addr = self.alloc(nbytes, eb)
+        fill = None
         if mt == MemType.ACC:
-            small = self.r(0, 1)
-            hi = 1 << (12 if small else 31)
-            vals = self.rng.integers(-hi, hi, nbytes // 4, dtype=np.int64).astype("<i4")
-            self.dram.write(addr, vals.view(np.uint8))
-        else:
-            self.dram.write(addr, self.rng.integers(0, 256, nbytes, dtype=np.uint8))
-        insn = isa.Load(memory_type=mt, sram_base=sram_base, dram_base=addr // eb,
+            hi = 1 << (12 if self.r(0, 1) else 31)
+            fill = self.rng.integers(-hi, hi, (nbytes + eb) // 4,
+                                     dtype=np.int64).astype("<i4").view(np.uint8)
+        _, dram_base = self.region(nbytes, eb, fill)
+        insn = isa.Load(memory_type=mt, sram_base=sram_base, dram_base=dram_base,
                         x_stride=stride, **g)
         return insn, footprint
+
+    def nop(self) -> isa.Load:
+        """A load-stage NOP; sometimes with pads (still a NOP: ``x_size`` is 0)."""
+        pads = {"y_pad_0": self.r(0, 2), "x_pad_1": self.r(0, 2)} if self.r(0, 1) else {}
+        return isa.Load(memory_type=MemType.INP, sram_base=self.r(0, 7), y_size=self.r(0, 2),
+                        **pads)
 
     def store(self, sram_base: int, rows: int) -> isa.Store:
         eb = self.c.out_elem_bytes
@@ -184,29 +153,35 @@ class _Gen:
         offset = self.r(0, rows - x_size * y_size)
         stride = x_size + self.r(0, 2)
         nbytes = y_size * stride * eb
-        addr = self.alloc(nbytes, eb)
-        self.dram.write(addr, np.zeros(nbytes, np.uint8))
-        self.outputs.append((addr, nbytes))
+        addr, base = self.region(nbytes, eb, np.zeros(nbytes + eb, np.uint8))
+        self.outputs.append((addr, nbytes + eb))
         return isa.Store(memory_type=MemType.OUT, sram_base=sram_base + offset,
-                         dram_base=addr // eb, y_size=y_size, x_size=x_size, x_stride=stride)
+                         dram_base=base, y_size=y_size, x_size=x_size, x_stride=stride)
 
     # -- loop nests ----------------------------------------------------------------
     def nest(self, regions: dict[str, tuple[int, int]]) -> tuple[dict, list[isa.Uop]]:
         """Random loop extents, factors and uops keeping every index inside ``regions``.
 
-        ``regions`` maps ``dst``/``src``/``wgt`` to (base, rows).
+        ``regions`` maps ``dst``/``src``/``wgt`` to (base, rows).  Half of the nests send
+        every uop to one ``dst`` row, half of those with no inner-loop step, so
+        consecutive uops read the row the one before them writes.
         """
         n_uops = self.r(1, 3)
         iters = {"iter_out": self.r(1, 3), "iter_in": self.r(1, 3)}
         fields: dict[str, int] = dict(iters)
         idx: dict[str, list[int]] = {}
+        shared = self.r(0, 1)
         for name, (base, rows) in regions.items():
             fo, fi = self.r(0, 2), self.r(0, 2)
+            if name == "dst" and shared and self.r(0, 1):
+                fi = 0
             span = (iters["iter_out"] - 1) * fo + (iters["iter_in"] - 1) * fi
             if span >= rows:
                 fo = fi = span = 0
             fields[f"{name}_factor_out"], fields[f"{name}_factor_in"] = fo, fi
             idx[name] = [base + self.r(0, rows - 1 - span) for _ in range(n_uops)]
+            if name == "dst" and shared:
+                idx[name] = [idx[name][0]] * n_uops
         uops = [isa.Uop(dst_idx=idx["dst"][k], src_idx=idx.get("src", idx["dst"])[k],
                         wgt_idx=idx.get("wgt", [0] * n_uops)[k]) for k in range(n_uops)]
         return fields, uops
@@ -230,17 +205,20 @@ class _Gen:
 
         # load module
         if b >= dist:
-            s.pop(COMPUTE_STAGE, LOAD_STAGE)
+            s.dep_pop(COMPUTE, LOAD)
         inp_load, inp_rows = self.load(MemType.INP, base["inp"], limit["inp"])
         wgt_load, wgt_rows = self.load(MemType.WGT, base["wgt"], limit["wgt"])
-        s.emit(LOAD_STAGE, inp_load)
-        s.emit(LOAD_STAGE, wgt_load)
-        s.push(LOAD_STAGE, COMPUTE_STAGE)
+        loads = [inp_load, wgt_load]
+        if self.r(0, 2) == 0:
+            loads.insert(self.r(0, 2), self.nop())
+        for insn in loads:
+            s.emit(insn)
+        s.dep_push(LOAD, COMPUTE)
 
         # compute module
-        s.pop(LOAD_STAGE, COMPUTE_STAGE)
+        s.dep_pop(LOAD, COMPUTE)
         if b >= dist:
-            s.pop(STORE_STAGE, COMPUTE_STAGE)
+            s.dep_pop(STORE, COMPUTE)
         kernels: list[tuple[str, dict, list[isa.Uop]]] = []
         if self.r(0, 1):
             mt = MemType.ACC_8BIT if self.acc_8bit and self.r(0, 2) == 0 else MemType.ACC
@@ -273,25 +251,25 @@ class _Gen:
         # one UOP load holds every kernel of the block
         n_uops = sum(len(k[2]) for k in kernels)
         uop_base = self.r(0, c.uop_depth - n_uops)
-        self.uop_loads.append((len(s.insns), len(self.uops)))
-        s.emit(COMPUTE_STAGE, isa.Load(memory_type=MemType.UOP, sram_base=uop_base,
-                                       y_size=1, x_size=n_uops, x_stride=n_uops))
+        self.uop_loads.append((len(s), len(self.uops)))
+        s.emit(isa.Load(memory_type=MemType.UOP, sram_base=uop_base, y_size=1, x_size=n_uops,
+                        x_stride=n_uops))
         if not isinstance(acc_init, tuple):
-            s.emit(COMPUTE_STAGE, acc_init)
+            s.emit(acc_init)
         at = uop_base
         for kind, fields, uops in kernels:
             self.uops.extend(uops)
             cls = isa.Gemm if kind == "gemm" else isa.Alu
-            s.emit(COMPUTE_STAGE, cls(uop_bgn=at, uop_end=at + len(uops), **fields))
+            s.emit(cls(uop_bgn=at, uop_end=at + len(uops), **fields))
             at += len(uops)
-        s.push(COMPUTE_STAGE, LOAD_STAGE)
-        s.push(COMPUTE_STAGE, STORE_STAGE)
+        s.dep_push(COMPUTE, LOAD)
+        s.dep_push(COMPUTE, STORE)
 
         # store module
-        s.pop(COMPUTE_STAGE, STORE_STAGE)
+        s.dep_pop(COMPUTE, STORE)
         for _ in range(self.r(1, 2)):
-            s.emit(STORE_STAGE, self.store(base["acc"], acc_rows))
-        s.push(STORE_STAGE, COMPUTE_STAGE)
+            s.emit(self.store(base["acc"], acc_rows))
+        s.dep_push(STORE, COMPUTE)
 
 
 def random_program(config: VTAConfig, rng: np.random.Generator, dram: Dram, *,
@@ -327,11 +305,11 @@ def random_program(config: VTAConfig, rng: np.random.Generator, dram: Dram, *,
         gen.block(s, b, threads)
     # Drain: pop what the last blocks pushed towards load and compute, then FINISH.
     for _ in range(min(n_blocks, threads)):
-        s.pop(COMPUTE_STAGE, LOAD_STAGE)
-        s.commit(LOAD_STAGE)
-        s.pop(STORE_STAGE, COMPUTE_STAGE)
-        s.commit(COMPUTE_STAGE)
-    s.emit(COMPUTE_STAGE, isa.Finish())
+        s.dep_pop(COMPUTE, LOAD)
+        s.commit_pending_pop(LOAD)
+        s.dep_pop(STORE, COMPUTE)
+        s.commit_pending_pop(COMPUTE)
+    s.emit(isa.Finish())
 
     c = config
     uop_bytes = isa.encode_uops(gen.uops, c)

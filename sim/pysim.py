@@ -76,7 +76,8 @@ class PySim:
                  vcd: str | Path | None = None) -> None:
         os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
         from amaranth.sim import Simulator
-        from vta.hw.gateware.top import CONTROL_PREFIX, MEMORY_PREFIX, VTACore
+        from vta.hw.gateware.top import VTACore
+        from vta.hw.ports import CONTROL_PREFIX, MEMORY_PREFIX
 
         self.config = config
         self.dram = dram

@@ -1,16 +1,17 @@
 """A slow, obviously-correct interpreter of VTA programs, to check the fast one against.
 
 Written independently of :mod:`.fsim`: plain Python integers and loops, one element and
-one uop at a time, straight from SPEC section 5.  Modules take turns round-robin (load,
-compute, store), each running the next instruction of its own queue when the tokens it
-pops are there; a full turn without progress is a deadlock.  Queues are unbounded (fetch
+one uop at a time, straight from SPEC section 5 (routing and token channels are
+:mod:`vta.hw.pipeline`'s).  Modules take turns round-robin (load, compute, store), each
+running the next instruction of its own queue when the tokens it pops are there; a full
+turn without progress is a deadlock.  Queues are unbounded (fetch
 never stalls), which gives the same results as the hardware for every program without
 data races.  Only for tests: it is thousands of times slower than :mod:`.fsim`.
 """
 
 from __future__ import annotations
 
-from vta.hw import isa
+from vta.hw import isa, pipeline
 from vta.hw.config import VTAConfig
 
 from .dram import Dram
@@ -78,63 +79,39 @@ class ReferenceSimulator:
         c = self.config
         data = self.dram.read(insn_addr, insn_count * c.insn_bytes)
         insns = isa.decode(data, c)
-        queues: list[list[int]] = [[], [], []]       # load, compute, store
+        queues: dict[pipeline.Stage, list[int]] = {s: [] for s in pipeline.STAGES}
         for i, insn in enumerate(insns):
-            queues[self._module(insn)].append(i)
-        heads = [0, 0, 0]
-        tokens = {"l2c": 0, "c2l": 0, "c2s": 0, "s2c": 0}
+            queues[pipeline.fetch_queue(insn.OPCODE, getattr(insn, "memory_type", 0))].append(i)
+        heads = dict.fromkeys(pipeline.STAGES, 0)
+        tokens = {ch.name: 0 for ch in pipeline.CHANNELS}
         finished = False
         while not finished:
             progress = False
-            for m in range(3):
+            for m in pipeline.STAGES:
                 if heads[m] == len(queues[m]):
                     continue
                 i = queues[m][heads[m]]
                 insn = insns[i]
                 if isinstance(insn, isa.Finish):
-                    if sum(heads) != i:        # every earlier instruction must be done
+                    if sum(heads.values()) != i:   # every earlier instruction is done
                         continue
                     if any(tokens.values()):
                         raise FsimError(f"instruction {i}: tokens left at FINISH {tokens}")
                     finished = True
                     break
-                need = self._pops(m, insn)
+                need = [ch.name for ch in pipeline.channels_popped(m)
+                        if getattr(insn, ch.pop_flag)]
                 if any(tokens[ch] == 0 for ch in need):
                     continue
                 for ch in need:
                     tokens[ch] -= 1
                 self._execute(insn)
-                for ch in self._pushes(m, insn):
-                    tokens[ch] += 1
+                for ch in pipeline.channels_pushed(m):
+                    tokens[ch.name] += getattr(insn, ch.push_flag)
                 heads[m] += 1
                 progress = True
             if not finished and not progress:
                 raise FsimError("deadlock: no module can proceed")
-
-    @staticmethod
-    def _module(insn) -> int:
-        if isinstance(insn, isa.Store):
-            return 2
-        if isinstance(insn, isa.Load) and insn.memory_type in (isa.MemType.INP,
-                                                               isa.MemType.WGT):
-            return 0
-        return 1
-
-    @staticmethod
-    def _pops(m: int, insn) -> list[str]:
-        if m == 0:
-            return ["c2l"] if insn.pop_next else []
-        if m == 2:
-            return ["c2s"] if insn.pop_prev else []
-        return (["l2c"] if insn.pop_prev else []) + (["s2c"] if insn.pop_next else [])
-
-    @staticmethod
-    def _pushes(m: int, insn) -> list[str]:
-        if m == 0:
-            return ["l2c"] if insn.push_next else []
-        if m == 2:
-            return ["s2c"] if insn.push_prev else []
-        return (["c2l"] if insn.push_prev else []) + (["c2s"] if insn.push_next else [])
 
     # ------------------------------------------------------------------ instructions
     def _execute(self, insn) -> None:

@@ -10,11 +10,11 @@ number; a negative amount shifts left instead (by up to ``acc_width / 2``).
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, Value
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
-from ..isa import AluOp
+from ..isa import ALU_OPCODE_BITS, AluOp
+from .component import ConfiguredComponent
 
 __all__ = ["AluCore", "alu_row", "alu_lane"]
 
@@ -68,7 +68,7 @@ def alu_row(m: Module, config: VTAConfig, opcode: Value, a: Value, b: Value) -> 
                  for i in range(lanes)))
 
 
-class AluCore(wiring.Component):
+class AluCore(ConfiguredComponent):
     """The vector ALU as a block: ``result = op(a, b)`` on every lane of an ACC row.
 
     Combinational (the compute pipeline registers around it).
@@ -82,11 +82,10 @@ class AluCore(wiring.Component):
     result : Out(batch * block_out * acc_width)
     """
 
-    def __init__(self, config: VTAConfig) -> None:
-        self._config = config
+    def _ports(self, config: VTAConfig) -> dict:
         width = config.acc_elem_bytes * 8
-        super().__init__({"opcode": In(3), "a": In(width), "b": In(width),
-                          "result": Out(width)})
+        return {"opcode": In(ALU_OPCODE_BITS), "a": In(width), "b": In(width),
+                "result": Out(width)}
 
     def elaborate(self, platform) -> Module:
         m = Module()

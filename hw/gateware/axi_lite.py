@@ -18,16 +18,16 @@ drivers and the manifest read one table.  Behaviour (SPEC section 7, HLS ``ap_ct
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Signal, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
+from ..ports import CONTROL_ADDR_WIDTH, CONTROL_DATA_WIDTH, control_signals
 from ..regmap import BY_NAME, COUNTERS, CTRL_DONE, CTRL_IDLE, CTRL_START, REGISTERS
+from .component import ConfiguredComponent
+from .interfaces import bus_signature
 
-__all__ = ["AxiLiteSignature", "ControlRegisters", "COUNTER_INCR_WIDTHS", "CTRL_ADDR_WIDTH"]
-
-CTRL_ADDR_WIDTH = 8
-"""Byte-address width of the control port (a 256-byte window)."""
+__all__ = ["ControlRegisters", "COUNTER_INCR_WIDTHS"]
 
 # How much each counter can grow in one cycle (bits of its ``incr`` input).
 COUNTER_INCR_WIDTHS: dict[str, int] = {
@@ -38,18 +38,7 @@ COUNTER_INCR_WIDTHS: dict[str, int] = {
 assert set(COUNTER_INCR_WIDTHS) == set(COUNTERS)
 
 
-def AxiLiteSignature(addr_width: int = CTRL_ADDR_WIDTH) -> wiring.Signature:  # noqa: N802
-    """An AXI4-Lite port, master's view, 32-bit data, Xilinx (upper-case) signal names."""
-    return wiring.Signature({
-        "AWVALID": Out(1), "AWREADY": In(1), "AWADDR": Out(addr_width),
-        "WVALID": Out(1), "WREADY": In(1), "WDATA": Out(32), "WSTRB": Out(4),
-        "BVALID": In(1), "BREADY": Out(1), "BRESP": In(2),
-        "ARVALID": Out(1), "ARREADY": In(1), "ARADDR": Out(addr_width),
-        "RVALID": In(1), "RREADY": Out(1), "RDATA": In(32), "RRESP": In(2),
-    })
-
-
-class ControlRegisters(wiring.Component):
+class ControlRegisters(ConfiguredComponent):
     """AXI4-Lite register file of the accelerator.
 
     Parameters
@@ -59,8 +48,8 @@ class ControlRegisters(wiring.Component):
 
     Members
     -------
-    axi: ``In(AxiLiteSignature())``
-        The control slave port.
+    axi: ``In(bus_signature(control_signals()))``
+        The control slave port (:func:`vta.hw.ports.control_signals`, 32-bit data).
     start: ``Out(1)``
         One-cycle pulse when a run starts.
     running: ``Out(1)``
@@ -79,26 +68,21 @@ class ControlRegisters(wiring.Component):
         ``GIE & |(ISR & IER)``.
     """
 
-    def __init__(self, config: VTAConfig) -> None:
-        self._config = config
-        self._incr_layout = data.StructLayout(
+    def _ports(self, config: VTAConfig) -> dict:
+        incr_layout = data.StructLayout(
             {name: unsigned(w) for name, w in COUNTER_INCR_WIDTHS.items()})
-        super().__init__({
-            "axi": In(AxiLiteSignature()),
+        return {
+            "axi": In(bus_signature(control_signals())),
             "start": Out(1),
             "running": Out(1),
             "insn_count": Out(32),
             "insn_addr": Out(64),
             "finish": In(1),
             "quiet": In(1),
-            "incr": In(self._incr_layout),
+            "incr": In(incr_layout),
             "status": In(32),
             "interrupt": Out(1),
-        })
-
-    @property
-    def config(self) -> VTAConfig:
-        return self._config
+        }
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -120,10 +104,10 @@ class ControlRegisters(wiring.Component):
 
         # -- write channel: hold AW and W independently, answer B once both arrived.
         aw_held = Signal()
-        aw_addr = Signal(CTRL_ADDR_WIDTH)
+        aw_addr = Signal(CONTROL_ADDR_WIDTH)
         w_held = Signal()
-        w_data = Signal(32)
-        w_strb = Signal(4)
+        w_data = Signal(CONTROL_DATA_WIDTH)
+        w_strb = Signal(CONTROL_DATA_WIDTH // 8)
         m.d.comb += [axi.AWREADY.eq(~aw_held), axi.WREADY.eq(~w_held), axi.BRESP.eq(0)]
         with m.If(axi.AWVALID & ~aw_held):
             m.d.sync += [aw_held.eq(1), aw_addr.eq(axi.AWADDR)]

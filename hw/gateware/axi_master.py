@@ -18,54 +18,26 @@ port as ``m_axi_gmem_*`` unchanged.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Signal
-from amaranth.lib import fifo, wiring
+from amaranth.lib import fifo
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
-from ..errors import ConfigError
-from .interfaces import ADDR_WIDTH, BEATS_WIDTH, DmaReadSignature, DmaWriteSignature
+from ..ports import memory_signals
+from .component import ConfiguredComponent, check_int, require_config
+from .interfaces import (
+    ADDR_WIDTH,
+    BEATS_WIDTH,
+    DmaReadSignature,
+    DmaWriteSignature,
+    bus_signature,
+)
 
-__all__ = ["AxiMasterSignature", "AxiMaster", "axi_port_widths"]
+__all__ = ["AxiMaster"]
 
 _BOUNDARY = 4096
 
 
-def axi_port_widths(config: VTAConfig) -> dict[str, tuple[str, int]]:
-    """Every AXI master signal: name -> (direction from the master, width in bits).
-
-    ``AxLEN`` is 4 bits and ``AxLOCK`` 2 bits in the AXI3 profile (plus ``WID``), 8 and 1
-    bit in AXI4.
-    """
-    axi3 = config.AXI_PROFILE == "axi3"
-    len_w, lock_w = (4, 2) if axi3 else (8, 1)
-    bus = config.BUS_WIDTH
-    ports: dict[str, tuple[str, int]] = {}
-    for ch in ("AW", "AR"):
-        ports.update({
-            f"{ch}VALID": ("out", 1), f"{ch}READY": ("in", 1), f"{ch}ADDR": ("out", ADDR_WIDTH),
-            f"{ch}ID": ("out", 1), f"{ch}LEN": ("out", len_w), f"{ch}SIZE": ("out", 3),
-            f"{ch}BURST": ("out", 2), f"{ch}LOCK": ("out", lock_w), f"{ch}CACHE": ("out", 4),
-            f"{ch}PROT": ("out", 3), f"{ch}QOS": ("out", 4),
-        })
-        if ch == "AW":
-            ports.update({"WVALID": ("out", 1), "WREADY": ("in", 1), "WDATA": ("out", bus),
-                          "WSTRB": ("out", bus // 8), "WLAST": ("out", 1)})
-            if axi3:
-                ports["WID"] = ("out", 1)
-            ports.update({"BVALID": ("in", 1), "BREADY": ("out", 1), "BRESP": ("in", 2),
-                          "BID": ("in", 1)})
-    ports.update({"RVALID": ("in", 1), "RREADY": ("out", 1), "RDATA": ("in", bus),
-                  "RRESP": ("in", 2), "RLAST": ("in", 1), "RID": ("in", 1)})
-    return ports
-
-
-def AxiMasterSignature(config: VTAConfig) -> wiring.Signature:  # noqa: N802 - type factory
-    """The AXI master port (master's view) for ``config``'s bus width and profile."""
-    return wiring.Signature({name: (Out(w) if d == "out" else In(w))
-                             for name, (d, w) in axi_port_widths(config).items()})
-
-
-class AxiMaster(wiring.Component):
+class AxiMaster(ConfiguredComponent):
     """One AXI master shared by ``n_readers`` read clients and one write client.
 
     Parameters
@@ -84,7 +56,9 @@ class AxiMaster(wiring.Component):
     -------
     rd: ``In(DmaReadSignature(config)).array(n_readers)``
     wr: ``In(DmaWriteSignature(config))``
-    axi: ``Out(AxiMasterSignature(config))``
+    axi: ``Out(bus_signature(memory_signals(config)))``
+        The AXI port (:func:`vta.hw.ports.memory_signals`: ``config``'s bus width and
+        profile).
     rd_bytes, wr_bytes: ``Out(8)``
         Bytes transferred this cycle (for the DMA counters).
     wr_idle: ``Out(1)``
@@ -102,33 +76,24 @@ class AxiMaster(wiring.Component):
 
     def __init__(self, config: VTAConfig, *, n_readers: int = 3, axi_cache: int = 0b0011,
                  axi_prot: int = 0b000, max_outstanding: int = 8) -> None:
-        if not isinstance(n_readers, int) or not 1 <= n_readers <= 8:
-            raise ConfigError(f"AXI master readers must be in [1, 8], not {n_readers!r}")
-        if not isinstance(axi_cache, int) or not 0 <= axi_cache <= 15:
-            raise ConfigError(f"axi_cache must be a 4-bit value, not {axi_cache!r}")
-        if not isinstance(axi_prot, int) or not 0 <= axi_prot <= 7:
-            raise ConfigError(f"axi_prot must be a 3-bit value, not {axi_prot!r}")
-        if not isinstance(max_outstanding, int) or not 1 <= max_outstanding <= 64:
-            raise ConfigError(f"max_outstanding must be in [1, 64], not {max_outstanding!r}")
-        self._config = config
-        self._n_readers = n_readers
-        self._cache = axi_cache
-        self._prot = axi_prot
-        self._outstanding = max_outstanding
-        super().__init__({
-            "rd": In(DmaReadSignature(config)).array(n_readers),
+        config = require_config(config, "AxiMaster")
+        self._n_readers = check_int("AxiMaster", "n_readers", n_readers, 1, 8)
+        self._cache = check_int("AxiMaster", "axi_cache", axi_cache, 0, 15)
+        self._prot = check_int("AxiMaster", "axi_prot", axi_prot, 0, 7)
+        self._outstanding = check_int("AxiMaster", "max_outstanding", max_outstanding, 1, 64)
+        super().__init__(config)
+
+    def _ports(self, config: VTAConfig) -> dict:
+        return {
+            "rd": In(DmaReadSignature(config)).array(self._n_readers),
             "wr": In(DmaWriteSignature(config)),
-            "axi": Out(AxiMasterSignature(config)),
+            "axi": Out(bus_signature(memory_signals(config))),
             "rd_bytes": Out(8),
             "wr_bytes": Out(8),
             "rd_idle": Out(1),
             "wr_idle": Out(1),
             "bus_error": Out(1),
-        })
-
-    @property
-    def config(self) -> VTAConfig:
-        return self._config
+        }
 
     def _burst_len(self, m: Module, addr, remaining) -> Signal:
         """Beats of the next burst: min(remaining, profile limit, beats to 4 KiB)."""

@@ -37,29 +37,149 @@ start only on an empty pipeline.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
+from amaranth.lib import data
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 from ..isa import MemType, Opcode
+from ..pipeline import COMPUTE
 from .alu import AluCore
+from .component import ConfiguredComponent
+from .formats import header_layout, insn_layouts, uop_layout
 from .gemm import GemmCore
-from .interfaces import (
-    DmaReadSignature,
-    SramReadSignature,
-    TokenInSignature,
-    TokenOutSignature,
-    insn_layouts,
-    uop_layout,
-)
-from .load_engine import LoadEngine
+from .interfaces import DmaReadSignature, SramReadSignature
+from .load_engine import LoadEngine, share_dma
+from .stage import TokenFlags, stage_members, status_members
 
 __all__ = ["ComputeModule"]
 
+# The memory types the compute module loads, in the order of its load engines.
+_LOADED = (MemType.UOP, MemType.ACC, MemType.ACC_8BIT)
 
-class ComputeModule(wiring.Component):
+
+class _Buffers:
+    """The UOP, ACC and OUT SRAMs and their ports (see :meth:`ComputeModule._buffers`)."""
+
+    def __init__(self, m: Module, cfg: VTAConfig) -> None:
+        acc_w, out_w = cfg.acc_elem_bytes * 8, cfg.out_elem_bytes * 8
+        m.submodules.uop_mem = uop_mem = Memory(shape=unsigned(cfg.uop_width),
+                                                depth=cfg.uop_depth, init=[])
+        m.submodules.acc_mem = acc_mem = Memory(shape=unsigned(acc_w), depth=cfg.acc_depth,
+                                                init=[], attrs=cfg.sram_attrs)
+        m.submodules.out_mem = out_mem = Memory(shape=unsigned(out_w), depth=cfg.out_depth,
+                                                init=[])
+        self.uop_rd = uop_mem.read_port(transparent_for=())
+        self.uop_wr = uop_mem.write_port()
+        # Two read ports (ALU_TENSOR_II = 1): dst and src rows in the same cycle.  One read
+        # port (ALU_TENSOR_II = 2): shared by the dst and src reads, see S1.
+        self.dual_read = cfg.ALU_TENSOR_II == 1
+        self.acc_rd_dst = acc_mem.read_port(transparent_for=())
+        self.acc_rd_src = acc_mem.read_port(transparent_for=()) if self.dual_read \
+            else self.acc_rd_dst
+        self.acc_wr = acc_mem.write_port()
+        self.out_rd = out_mem.read_port(transparent_for=())
+        self.out_wr = out_mem.write_port()
+
+
+class _LoopNest:
+    """The GEMM/ALU loop nest: registers latched when the instruction is accepted and the
+    S0 counters with their running index offsets (``i * f_out`` and
+    ``i * f_out + j * f_in``)."""
+
+    def __init__(self, cfg: VTAConfig) -> None:
+        src_bits = max(cfg.log_acc_depth, cfg.log_inp_depth)
+        self.is_alu = Signal()
+        self.reset = Signal()
+        self.use_imm = Signal()
+        self.alu_op = Signal(3)
+        self.imm = Signal(cfg.acc_width)
+        self.uop_bgn = Signal(cfg.log_uop_depth)
+        self.uop_last = Signal(cfg.log_uop_depth + 1)
+        self.iter_out_last = Signal(14)
+        self.iter_in_last = Signal(14)
+        self.dfo, self.dfi = Signal(cfg.log_acc_depth, name="dfo"), \
+            Signal(cfg.log_acc_depth, name="dfi")
+        self.sfo, self.sfi = Signal(src_bits, name="sfo"), Signal(src_bits, name="sfi")
+        self.wfo, self.wfi = Signal(cfg.log_wgt_depth, name="wfo"), \
+            Signal(cfg.log_wgt_depth, name="wfi")
+        self.k = Signal(cfg.log_uop_depth + 1)
+        self.i_cnt, self.j_cnt = Signal(14, name="i_cnt"), Signal(14, name="j_cnt")
+        self.dst_i, self.dst_ij = Signal(cfg.log_acc_depth, name="dst_i"), \
+            Signal(cfg.log_acc_depth, name="dst_ij")
+        self.src_i, self.src_ij = Signal(src_bits, name="src_i"), \
+            Signal(src_bits, name="src_ij")
+        self.wgt_i, self.wgt_ij = Signal(cfg.log_wgt_depth, name="wgt_i"), \
+            Signal(cfg.log_wgt_depth, name="wgt_ij")
+        self.issuing = Signal()
+        # ALU_TENSOR_II = 2: the cycle after a tensor-operand ALU uop issues is a bubble.
+        self.bubble = Signal()
+        self.slow_uops = Signal()   # this instruction's uops need two read cycles each
+
+    def latch(self, op: Value, gm, al) -> list:
+        """Sync statements starting the nest of the GEMM (``gm``) or ALU (``al``) view of
+        the accepted instruction."""
+        is_alu_new = op == Opcode.ALU
+        return [
+            self.is_alu.eq(is_alu_new), self.reset.eq(gm.reset & ~is_alu_new),
+            self.use_imm.eq(al.use_imm), self.alu_op.eq(al.alu_opcode),
+            self.imm.eq(al.imm),     # sign-extends into acc_width
+            self.uop_bgn.eq(gm.uop_bgn), self.uop_last.eq(gm.uop_end - 1),
+            self.iter_out_last.eq(gm.iter_out - 1),
+            self.iter_in_last.eq(gm.iter_in - 1),
+            self.dfo.eq(gm.dst_factor_out), self.dfi.eq(gm.dst_factor_in),
+            self.sfo.eq(Mux(is_alu_new, al.src_factor_out, gm.src_factor_out)),
+            self.sfi.eq(Mux(is_alu_new, al.src_factor_in, gm.src_factor_in)),
+            self.wfo.eq(gm.wgt_factor_out), self.wfi.eq(gm.wgt_factor_in),
+            self.k.eq(gm.uop_bgn), self.i_cnt.eq(0), self.j_cnt.eq(0), self.bubble.eq(0),
+            self.dst_i.eq(0), self.dst_ij.eq(0), self.src_i.eq(0), self.src_ij.eq(0),
+            self.wgt_i.eq(0), self.wgt_ij.eq(0),
+        ]
+
+
+class _Stages:
+    """Valid bits and carried fields of pipeline stages S1-S4 and the ``wb`` register.
+
+    Every uop carries its instruction's control bits (``sN_ctl``), so the next GEMM/ALU
+    can start issuing while the previous one's uops are still in flight.
+    """
+
+    def __init__(self, cfg: VTAConfig) -> None:
+        acc_w = cfg.acc_elem_bytes * 8
+        src_bits = max(cfg.log_acc_depth, cfg.log_inp_depth)
+        ctl_layout = data.StructLayout({"is_alu": 1, "reset": 1, "use_imm": 1,
+                                        "alu_op": 3, "imm": cfg.acc_width})
+        self.s1_ctl, self.s2_ctl, self.s3_ctl, self.s4_ctl = (
+            Signal(ctl_layout, name=f"s{i}_ctl") for i in range(1, 5))
+        self.empty = Signal(name="pipe_empty")
+        self.v1, self.v2, self.v3, self.v4 = (Signal(name=f"v{i}") for i in range(1, 5))
+        self.s1_dst_off = Signal(cfg.log_acc_depth)
+        self.s1_src_off = Signal(src_bits)
+        self.s1_wgt_off = Signal(cfg.log_wgt_depth)
+        self.s2_dst, self.s2_src = Signal(cfg.log_acc_depth, name="s2_dst"), \
+            Signal(cfg.log_acc_depth, name="s2_src")
+        self.s3_dst, self.s3_src = Signal(cfg.log_acc_depth, name="s3_dst"), \
+            Signal(cfg.log_acc_depth, name="s3_src")
+        self.s3_a, self.s3_b = Signal(acc_w, name="s3_a"), Signal(acc_w, name="s3_b")
+        self.s4_dst, self.s4_src = Signal(cfg.log_acc_depth, name="s4_dst"), \
+            Signal(cfg.log_acc_depth, name="s4_src")
+        self.s4_a, self.s4_b = Signal(acc_w, name="s4_a"), Signal(acc_w, name="s4_b")
+        self.wb_valid = Signal()
+        self.wb_addr = Signal(cfg.log_acc_depth)
+        self.wb_data = Signal(acc_w)
+
+    def forward(self, addr: Value, value: Value) -> Value:
+        """``value`` read from ACC[addr], or the row the ``wb`` register holds for it."""
+        return Mux(self.wb_valid & (self.wb_addr == addr), self.wb_data, value)
+
+
+def _tensor(ctl) -> Value:
+    """An ALU uop with a tensor operand (the only uops that read ACC[src])."""
+    return ctl.is_alu & ~ctl.use_imm
+
+
+class ComputeModule(ConfiguredComponent):
     """Executes LOAD UOP/ACC/ACC_8BIT, GEMM, ALU and FINISH; owns the UOP, ACC and OUT SRAMs.
 
     Parameters
@@ -69,79 +189,59 @@ class ComputeModule(wiring.Component):
 
     Members
     -------
-    insn : In(stream.Signature(insn_width))
-        The compute queue.
-    dma : Out(DmaReadSignature)
-        Reads uops and accumulator rows.
-    l2c, s2c : Out(TokenInSignature)
-        Tokens popped by ``pop_prev`` (from load) and ``pop_next`` (from store).
-    c2l, c2s : Out(TokenOutSignature)
-        Tokens pushed by ``push_prev`` (to load) and ``push_next`` (to store).
+    insn, dma, l2c, s2c, c2l, c2s :
+        The compute queue, the DMA client reading uops and accumulator rows, the tokens
+        popped by ``pop_prev`` (from load) and ``pop_next`` (from store) and pushed by
+        ``push_prev`` (to load) and ``push_next`` (to store)
+        (:func:`.stage.stage_members`).
     inp_rd, wgt_rd : Out(SramReadSignature)
         Read ports into the load module's INP and WGT buffers.
     out_rd : In(SramReadSignature)
         The store module's read port into the OUT buffer.
-    busy : Out(1)
-        An instruction is waiting for tokens or executing, or uops are in flight.
-    wait_prev, wait_next : Out(1)
-        The head instruction waits for a load->compute / store->compute token.
-    insn_done : Out(1)
-        Pulses once per completed instruction (when its tokens are pushed).
+    busy, wait_prev, wait_next, insn_done : Out(1)
+        See :func:`.stage.status_members`; ``busy`` also while uops are in flight,
+        ``insn_done`` when the instruction's tokens are pushed.
     gemm_uop, alu_uop : Out(1)
         Pulse once per GEMM uop (reset uops included) / ALU uop written back.
     finish : Out(1)
         Pulses when a FINISH instruction completes.
     """
 
-    def __init__(self, config: VTAConfig) -> None:
-        self._config = config
-        c = config
-        super().__init__({
-            "insn": In(stream.Signature(c.insn_width)),
-            "dma": Out(DmaReadSignature(c)),
-            "l2c": Out(TokenInSignature()),
-            "s2c": Out(TokenInSignature()),
-            "c2l": Out(TokenOutSignature()),
-            "c2s": Out(TokenOutSignature()),
+    def _ports(self, c: VTAConfig) -> dict:
+        return {
+            **stage_members(c, COMPUTE, Out(DmaReadSignature(c))),
             "inp_rd": Out(SramReadSignature(c.inp_depth, c.inp_elem_bytes * 8)),
             "wgt_rd": Out(SramReadSignature(c.wgt_depth, c.wgt_elem_bytes * 8)),
             "out_rd": In(SramReadSignature(c.out_depth, c.out_elem_bytes * 8)),
-            "busy": Out(1), "wait_prev": Out(1), "wait_next": Out(1), "insn_done": Out(1),
+            **status_members(COMPUTE),
             "gemm_uop": Out(1), "alu_uop": Out(1), "finish": Out(1),
-        })
-
-    @property
-    def config(self) -> VTAConfig:
-        return self._config
+        }
 
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
-        layouts = insn_layouts(cfg)
+        bufs = _Buffers(m, cfg)
+        m.d.comb += [bufs.out_rd.addr.eq(self.out_rd.addr), bufs.out_rd.en.eq(self.out_rd.en),
+                     self.out_rd.data.eq(bufs.out_rd.data)]
+        engines, sel = self._load_engines(m, bufs)
+        nest = _LoopNest(cfg)
+        stages = _Stages(cfg)
+        if not bufs.dual_read:
+            m.d.comb += nest.slow_uops.eq(nest.is_alu & ~nest.use_imm)
+        self._control(m, engines, sel, nest, stages)
+        self._uop_fetch(m, bufs, nest, stages)
+        self._sram_reads(m, bufs, stages)
+        gemm = self._operands(m, bufs, stages)
+        self._adder_tree(m, bufs, stages, gemm)
+        self._write_back(m, bufs, stages, engines)
+        return m
+
+    def _load_engines(self, m: Module, bufs: _Buffers) -> tuple[dict[MemType, LoadEngine],
+                                                                 Signal]:
+        """One :class:`LoadEngine` per loaded memory type sharing the DMA client; UOP
+        writes the uop buffer, ACC and ACC_8BIT share the ACC write port (S4)."""
+        cfg = self._config
         acc_w = cfg.acc_elem_bytes * 8
-        out_w = cfg.out_elem_bytes * 8
-
-        # ---------------------------------------------------------------- buffers
-        m.submodules.uop_mem = uop_mem = Memory(shape=unsigned(cfg.uop_width),
-                                                depth=cfg.uop_depth, init=[])
-        m.submodules.acc_mem = acc_mem = Memory(shape=unsigned(acc_w), depth=cfg.acc_depth,
-                                                init=[], attrs=cfg.sram_attrs)
-        m.submodules.out_mem = out_mem = Memory(shape=unsigned(out_w), depth=cfg.out_depth,
-                                                init=[])
-        uop_rd = uop_mem.read_port(transparent_for=())
-        uop_wr = uop_mem.write_port()
-        # Two read ports (ALU_TENSOR_II = 1): dst and src rows in the same cycle.  One read
-        # port (ALU_TENSOR_II = 2): shared by the dst and src reads, see S1.
-        dual_read = cfg.ALU_TENSOR_II == 1
-        acc_rd_dst = acc_mem.read_port(transparent_for=())
-        acc_rd_src = acc_mem.read_port(transparent_for=()) if dual_read else acc_rd_dst
-        acc_wr = acc_mem.write_port()
-        out_rd = out_mem.read_port(transparent_for=())
-        out_wr = out_mem.write_port()
-        m.d.comb += [out_rd.addr.eq(self.out_rd.addr), out_rd.en.eq(self.out_rd.en),
-                     self.out_rd.data.eq(out_rd.data)]
-
-        # ---------------------------------------------------------------- load engines
         m.submodules.uop_load = uop_eng = LoadEngine(
             cfg, elem_bytes=cfg.uop_elem_bytes, depth=cfg.uop_depth,
             sram_width=cfg.uop_width)
@@ -150,134 +250,59 @@ class ComputeModule(wiring.Component):
         m.submodules.acc8_load = acc8_eng = LoadEngine(
             cfg, elem_bytes=cfg.out_elem_bytes, depth=cfg.acc_depth, sram_width=acc_w,
             sign_extend=True)
-        engines = (uop_eng, acc_eng, acc8_eng)
-        for eng in engines:
+        engines = dict(zip(_LOADED, (uop_eng, acc_eng, acc8_eng), strict=True))
+        for eng in engines.values():
             m.d.comb += eng.insn.eq(self.insn.payload)
-        m.d.comb += [uop_wr.addr.eq(uop_eng.wr.addr), uop_wr.data.eq(uop_eng.wr.data),
-                     uop_wr.en.eq(uop_eng.wr.en)]
-        # Only one engine runs at a time (the queue is in order): OR the idle ones away.
+        m.d.comb += [bufs.uop_wr.addr.eq(uop_eng.wr.addr), bufs.uop_wr.data.eq(uop_eng.wr.data),
+                     bufs.uop_wr.en.eq(uop_eng.wr.en)]
+        # Only one engine runs at a time (the queue is in order).
         sel = Signal(range(len(engines)))
-        req, resp = self.dma.req, self.dma.resp
-        with m.Switch(sel):
-            for i, eng in enumerate(engines):
-                with m.Case(i):
-                    m.d.comb += [req.valid.eq(eng.dma.req.valid),
-                                 req.payload.eq(eng.dma.req.payload),
-                                 eng.dma.req.ready.eq(req.ready),
-                                 eng.dma.resp.valid.eq(resp.valid),
-                                 resp.ready.eq(eng.dma.resp.ready)]
-        for eng in engines:
-            m.d.comb += eng.dma.resp.payload.eq(resp.payload)
+        share_dma(m, self.dma, list(engines.values()), sel)
+        return engines, sel
 
-        # ---------------------------------------------------------------- instruction decode
+    def _control(self, m: Module, engines: dict[MemType, LoadEngine], sel: Signal,
+                 nest: _LoopNest, stages: _Stages) -> None:
+        """Decode the queue head; the FSM IDLE -> LOAD | RUN (-> DRAIN) -> PUSH; in RUN,
+        the S0 loop counters issue one uop per cycle (every other cycle for slow uops)."""
+        cfg = self._config
+        layouts = insn_layouts(cfg)
         word = self.insn.payload
-        op = word[0:3]
-        pop_prev, pop_next, push_prev, push_next = word[3], word[4], word[5], word[6]
+        hdr = header_layout(cfg)(word)
+        op = hdr.opcode
+        flags = TokenFlags(self, COMPUTE, hdr)
         ld = layouts[Opcode.LOAD](word)
         gm = layouts[Opcode.GEMM](word)
         al = layouts[Opcode.ALU](word)
-
-        tokens_ok = (~pop_prev | self.l2c.valid) & (~pop_next | self.s2c.valid)
-        accept = Signal()
-        cur_push_prev = Signal()
-        cur_push_next = Signal()
         cur_finish = Signal()
-
-        # Loop-nest registers (latched on accept of a GEMM or ALU).
-        is_alu = Signal()
-        reset = Signal()
-        use_imm = Signal()
-        alu_op = Signal(3)
-        imm = Signal(cfg.acc_width)
-        uop_bgn = Signal(cfg.log_uop_depth)
-        uop_last = Signal(cfg.log_uop_depth + 1)
-        iter_out_last = Signal(14)
-        iter_in_last = Signal(14)
-        dfo, dfi = Signal(cfg.log_acc_depth), Signal(cfg.log_acc_depth)
-        src_bits = max(cfg.log_acc_depth, cfg.log_inp_depth)
-        sfo, sfi = Signal(src_bits), Signal(src_bits)
-        wfo, wfi = Signal(cfg.log_wgt_depth), Signal(cfg.log_wgt_depth)
-
-        # S0 state: counters and running offsets (i * f_out and i * f_out + j * f_in).
-        k = Signal(cfg.log_uop_depth + 1)
-        i_cnt, j_cnt = Signal(14), Signal(14)
-        dst_i, dst_ij = Signal(cfg.log_acc_depth), Signal(cfg.log_acc_depth)
-        src_i, src_ij = Signal(src_bits), Signal(src_bits)
-        wgt_i, wgt_ij = Signal(cfg.log_wgt_depth), Signal(cfg.log_wgt_depth)
-        issuing = Signal()
-        # ALU_TENSOR_II = 2: the cycle after a tensor-operand ALU uop issues is a bubble.
-        bubble = Signal()
-        slow_uops = Signal()        # this instruction's uops need two read cycles each
-        if not dual_read:
-            m.d.comb += slow_uops.eq(is_alu & ~use_imm)
-        # Each uop carries its instruction's control bits down the pipeline, so the next
-        # GEMM/ALU can start issuing while the previous one's uops are still in flight.
-        ctl_layout = data.StructLayout({"is_alu": 1, "reset": 1, "use_imm": 1,
-                                        "alu_op": 3, "imm": cfg.acc_width})
-        s1_ctl, s2_ctl, s3_ctl, s4_ctl = (Signal(ctl_layout, name=f"s{i}_ctl")
-                                          for i in range(1, 5))
-        pipe_empty = Signal()
-        # Pipeline valid bits and carried fields.
-        v1, v2, v3, v4 = Signal(), Signal(), Signal(), Signal()
-        s1_dst_off, s1_src_off, s1_wgt_off = (Signal(cfg.log_acc_depth), Signal(src_bits),
-                                              Signal(cfg.log_wgt_depth))
-        s2_dst, s2_src = Signal(cfg.log_acc_depth), Signal(cfg.log_acc_depth)
-        s3_dst, s3_src = Signal(cfg.log_acc_depth), Signal(cfg.log_acc_depth)
-        s3_a, s3_b = Signal(acc_w), Signal(acc_w)
-        s4_dst, s4_src = Signal(cfg.log_acc_depth), Signal(cfg.log_acc_depth)
-        s4_a, s4_b = Signal(acc_w), Signal(acc_w)
-        wb_valid = Signal()
-        wb_addr = Signal(cfg.log_acc_depth)
-        wb_data = Signal(acc_w)
+        v = (stages.v1, stages.v2, stages.v3, stages.v4)
 
         with m.FSM(name="compute"):
             with m.State("IDLE"):
-                m.d.comb += [
-                    self.wait_prev.eq(self.insn.valid & pop_prev & ~self.l2c.valid),
-                    self.wait_next.eq(self.insn.valid & pop_next & ~self.s2c.valid),
-                    self.busy.eq(self.insn.valid | ~pipe_empty),
-                ]
+                m.d.comb += [*flags.waits(self.insn.valid),
+                             self.busy.eq(self.insn.valid | ~stages.empty)]
                 # LOADs (which share the ACC write port) and FINISH wait for the uops of
                 # earlier instructions to drain; GEMM and ALU may follow them directly.
-                may_start = pipe_empty | (op == Opcode.GEMM) | (op == Opcode.ALU)
-                with m.If(self.insn.valid & tokens_ok & may_start):
-                    m.d.comb += [accept.eq(1), self.insn.ready.eq(1),
-                                 self.l2c.pop.eq(pop_prev), self.s2c.pop.eq(pop_next)]
-                    m.d.sync += [cur_push_prev.eq(push_prev), cur_push_next.eq(push_next),
-                                 cur_finish.eq(op == Opcode.FINISH)]
+                may_start = stages.empty | (op == Opcode.GEMM) | (op == Opcode.ALU)
+                with m.If(self.insn.valid & flags.ready() & may_start):
+                    m.d.comb += [self.insn.ready.eq(1), *flags.pop()]
+                    m.d.sync += [*flags.latch(), cur_finish.eq(op == Opcode.FINISH)]
                     loop_empty = ((gm.iter_out == 0) | (gm.iter_in == 0)
                                   | (gm.uop_end <= gm.uop_bgn))
                     with m.Switch(op):
                         with m.Case(Opcode.LOAD):
                             with m.Switch(ld.memory_type):
-                                for idx, mt in enumerate((MemType.UOP, MemType.ACC,
-                                                          MemType.ACC_8BIT)):
+                                for idx, (mt, eng) in enumerate(engines.items()):
                                     with m.Case(mt):
-                                        m.d.comb += engines[idx].start.eq(1)
+                                        m.d.comb += eng.start.eq(1)
                                         m.d.sync += sel.eq(idx)
-                                        with m.If(engines[idx].done):
+                                        with m.If(eng.done):
                                             m.next = "PUSH"     # an empty load: a NOP
                                         with m.Else():
                                             m.next = "LOAD"
                                 with m.Default():
                                     m.next = "PUSH"     # INP/WGT/OUT belong elsewhere: NOP
                         with m.Case(Opcode.GEMM, Opcode.ALU):
-                            is_alu_new = op == Opcode.ALU
-                            m.d.sync += [
-                                is_alu.eq(is_alu_new), reset.eq(gm.reset & ~is_alu_new),
-                                use_imm.eq(al.use_imm), alu_op.eq(al.alu_opcode),
-                                imm.eq(al.imm),     # sign-extends into acc_width
-                                uop_bgn.eq(gm.uop_bgn), uop_last.eq(gm.uop_end - 1),
-                                iter_out_last.eq(gm.iter_out - 1),
-                                iter_in_last.eq(gm.iter_in - 1),
-                                dfo.eq(gm.dst_factor_out), dfi.eq(gm.dst_factor_in),
-                                sfo.eq(Mux(is_alu_new, al.src_factor_out, gm.src_factor_out)),
-                                sfi.eq(Mux(is_alu_new, al.src_factor_in, gm.src_factor_in)),
-                                wfo.eq(gm.wgt_factor_out), wfi.eq(gm.wgt_factor_in),
-                                k.eq(gm.uop_bgn), i_cnt.eq(0), j_cnt.eq(0), bubble.eq(0),
-                                dst_i.eq(0), dst_ij.eq(0), src_i.eq(0), src_ij.eq(0),
-                                wgt_i.eq(0), wgt_ij.eq(0),
-                            ]
+                            m.d.sync += nest.latch(op, gm, al)
                             with m.If(loop_empty):
                                 m.next = "PUSH"
                             with m.Else():
@@ -287,140 +312,156 @@ class ComputeModule(wiring.Component):
 
             with m.State("LOAD"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(Cat(*(e.done for e in engines)).any()):
+                with m.If(Cat(*(e.done for e in engines.values())).any()):
                     m.next = "PUSH"
 
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += bubble.eq(slow_uops & ~bubble)
-                with m.If(~bubble):
-                    m.d.comb += issuing.eq(1)
-                    last_k = k == uop_last
-                    last_j = j_cnt == iter_in_last
-                    last_i = i_cnt == iter_out_last
-                    with m.If(last_k):
-                        m.d.sync += k.eq(uop_bgn)
-                        with m.If(last_j):
-                            m.d.sync += [j_cnt.eq(0), i_cnt.eq(i_cnt + 1),
-                                         dst_i.eq(dst_i + dfo), dst_ij.eq(dst_i + dfo),
-                                         src_i.eq(src_i + sfo), src_ij.eq(src_i + sfo),
-                                         wgt_i.eq(wgt_i + wfo), wgt_ij.eq(wgt_i + wfo)]
-                            with m.If(last_i):
-                                # Pushes wait for every uop's write-back; otherwise the
-                                # instruction is done once its last uop has been issued.
-                                with m.If(cur_push_prev | cur_push_next):
-                                    m.next = "DRAIN"
-                                with m.Else():
-                                    m.next = "PUSH"
-                        with m.Else():
-                            m.d.sync += [j_cnt.eq(j_cnt + 1), dst_ij.eq(dst_ij + dfi),
-                                         src_ij.eq(src_ij + sfi), wgt_ij.eq(wgt_ij + wfi)]
-                    with m.Else():
-                        m.d.sync += k.eq(k + 1)
+                self._issue(m, nest, done="DRAIN", pushes=flags.pushes_any())
 
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(~v1 & ~v2 & ~v3 & ~v4):
+                with m.If(~v[0] & ~v[1] & ~v[2] & ~v[3]):
                     m.next = "PUSH"
 
             with m.State("PUSH"):
-                m.d.comb += [self.busy.eq(1), self.insn_done.eq(1),
-                             self.c2l.push.eq(cur_push_prev), self.c2s.push.eq(cur_push_next),
+                m.d.comb += [self.busy.eq(1), self.insn_done.eq(1), *flags.push(),
                              self.finish.eq(cur_finish)]
                 m.next = "IDLE"
 
-        # ---------------------------------------------------------------- S0: uop fetch
-        m.d.comb += [uop_rd.addr.eq(k), uop_rd.en.eq(1)]
-        m.d.comb += pipe_empty.eq(~v1 & ~v2 & ~v3 & ~v4)
-        m.d.sync += [v1.eq(issuing), s1_dst_off.eq(dst_ij), s1_src_off.eq(src_ij),
-                     s1_wgt_off.eq(wgt_ij),
-                     s1_ctl.is_alu.eq(is_alu), s1_ctl.reset.eq(reset),
-                     s1_ctl.use_imm.eq(use_imm), s1_ctl.alu_op.eq(alu_op), s1_ctl.imm.eq(imm)]
+    @staticmethod
+    def _issue(m: Module, n: _LoopNest, done: str, pushes: Value) -> None:
+        """S0 loop counters (inside the RUN state): ``k`` over the uops, ``j`` inner and
+        ``i`` outer, advancing the index offsets; after the last uop go to ``done`` when
+        the instruction ``pushes`` (pushes wait for every write-back), else to PUSH."""
+        m.d.sync += n.bubble.eq(n.slow_uops & ~n.bubble)
+        with m.If(~n.bubble):
+            m.d.comb += n.issuing.eq(1)
+            last_k = n.k == n.uop_last
+            last_j = n.j_cnt == n.iter_in_last
+            last_i = n.i_cnt == n.iter_out_last
+            with m.If(last_k):
+                m.d.sync += n.k.eq(n.uop_bgn)
+                with m.If(last_j):
+                    m.d.sync += [n.j_cnt.eq(0), n.i_cnt.eq(n.i_cnt + 1),
+                                 n.dst_i.eq(n.dst_i + n.dfo), n.dst_ij.eq(n.dst_i + n.dfo),
+                                 n.src_i.eq(n.src_i + n.sfo), n.src_ij.eq(n.src_i + n.sfo),
+                                 n.wgt_i.eq(n.wgt_i + n.wfo), n.wgt_ij.eq(n.wgt_i + n.wfo)]
+                    with m.If(last_i):
+                        # Pushes wait for every uop's write-back; otherwise the
+                        # instruction is done once its last uop has been issued.
+                        with m.If(pushes):
+                            m.next = done
+                        with m.Else():
+                            m.next = "PUSH"
+                with m.Else():
+                    m.d.sync += [n.j_cnt.eq(n.j_cnt + 1), n.dst_ij.eq(n.dst_ij + n.dfi),
+                                 n.src_ij.eq(n.src_ij + n.sfi), n.wgt_ij.eq(n.wgt_ij + n.wfi)]
+            with m.Else():
+                m.d.sync += n.k.eq(n.k + 1)
 
-        # ---------------------------------------------------------------- S1: SRAM reads
-        uop = uop_layout(cfg)(uop_rd.data)
+    def _uop_fetch(self, m: Module, bufs: _Buffers, n: _LoopNest, p: _Stages) -> None:
+        """S0: read ``UOP[k]``; carry the index offsets and control bits into S1."""
+        m.d.comb += [bufs.uop_rd.addr.eq(n.k), bufs.uop_rd.en.eq(1)]
+        m.d.comb += p.empty.eq(~p.v1 & ~p.v2 & ~p.v3 & ~p.v4)
+        m.d.sync += [p.v1.eq(n.issuing), p.s1_dst_off.eq(n.dst_ij),
+                     p.s1_src_off.eq(n.src_ij), p.s1_wgt_off.eq(n.wgt_ij),
+                     p.s1_ctl.is_alu.eq(n.is_alu), p.s1_ctl.reset.eq(n.reset),
+                     p.s1_ctl.use_imm.eq(n.use_imm), p.s1_ctl.alu_op.eq(n.alu_op),
+                     p.s1_ctl.imm.eq(n.imm)]
+
+    def _sram_reads(self, m: Module, bufs: _Buffers, p: _Stages) -> None:
+        """S1: add the offsets to the uop's indices; read ACC[dst] (and ACC[src]), INP[src]
+        and WGT[wgt]."""
+        cfg = self._config
+        uop = uop_layout(cfg)(bufs.uop_rd.data)
         dst = Signal(cfg.log_acc_depth)
-        src = Signal(src_bits)
+        src = Signal(max(cfg.log_acc_depth, cfg.log_inp_depth))
         wgt = Signal(cfg.log_wgt_depth)
-        m.d.comb += [dst.eq(uop.dst_idx + s1_dst_off), src.eq(uop.src_idx + s1_src_off),
-                     wgt.eq(uop.wgt_idx + s1_wgt_off)]
-
-        def tensor(ctl):                        # an ALU uop with a tensor operand
-            return ctl.is_alu & ~ctl.use_imm
-
-        if dual_read:
-            m.d.comb += [acc_rd_dst.addr.eq(dst), acc_rd_src.addr.eq(src)]
+        m.d.comb += [dst.eq(uop.dst_idx + p.s1_dst_off), src.eq(uop.src_idx + p.s1_src_off),
+                     wgt.eq(uop.wgt_idx + p.s1_wgt_off)]
+        if bufs.dual_read:
+            m.d.comb += [bufs.acc_rd_dst.addr.eq(dst), bufs.acc_rd_src.addr.eq(src)]
         else:
             # The one port reads ACC[src] of a tensor uop in S1, its ACC[dst] in S2 (S1
             # holds the bubble then), and ACC[dst] of every other uop in S1.
-            with m.If(v2 & tensor(s2_ctl)):
-                m.d.comb += acc_rd_dst.addr.eq(s2_dst)
-            with m.Elif(tensor(s1_ctl)):
-                m.d.comb += acc_rd_dst.addr.eq(src)
+            with m.If(p.v2 & _tensor(p.s2_ctl)):
+                m.d.comb += bufs.acc_rd_dst.addr.eq(p.s2_dst)
+            with m.Elif(_tensor(p.s1_ctl)):
+                m.d.comb += bufs.acc_rd_dst.addr.eq(src)
             with m.Else():
-                m.d.comb += acc_rd_dst.addr.eq(dst)
+                m.d.comb += bufs.acc_rd_dst.addr.eq(dst)
         m.d.comb += [
-            acc_rd_dst.en.eq(1), acc_rd_src.en.eq(1),
+            bufs.acc_rd_dst.en.eq(1), bufs.acc_rd_src.en.eq(1),
             self.inp_rd.addr.eq(src), self.inp_rd.en.eq(1),
             self.wgt_rd.addr.eq(wgt), self.wgt_rd.en.eq(1),
         ]
-        m.d.sync += [v2.eq(v1), s2_dst.eq(dst), s2_src.eq(src), s2_ctl.eq(s1_ctl)]
+        m.d.sync += [p.v2.eq(p.v1), p.s2_dst.eq(dst), p.s2_src.eq(src), p.s2_ctl.eq(p.s1_ctl)]
 
-        # The row read in S1 misses the writes of the three uops ahead of it.  As a uop
-        # passes S2, S3 and S4, ``wb`` holds the write of the uop three, two and one
-        # places ahead of it respectively, so checking ``wb`` once per stage covers them.
-        def forward(addr, value):
-            return Mux(wb_valid & (wb_addr == addr), wb_data, value)
-        fwd_src = tensor                        # only tensor ALU ops read ACC[src]
+    # The row read in S1 misses the writes of the three uops ahead of it.  As a uop passes
+    # S2, S3 and S4, ``wb`` holds the write of the uop three, two and one places ahead of
+    # it respectively, so checking ``wb`` once per stage (:meth:`_Stages.forward`) covers
+    # them; only tensor ALU uops read ACC[src], so only they forward it.
 
-        # ---------------------------------------------------------------- S2: operands
+    def _operands(self, m: Module, bufs: _Buffers, p: _Stages) -> GemmCore:
+        """S2: the GEMM products (registered in the GEMM core); the ALU operand (ACC[src]
+        or the immediate)."""
+        cfg = self._config
         lanes = cfg.batch * cfg.block_out
-        imm_row = Cat(*([s2_ctl.imm] * lanes))
+        imm_row = Cat(*([p.s2_ctl.imm] * lanes))
         m.submodules.gemm = gemm = GemmCore(cfg)      # products registered into S3
         m.d.comb += [gemm.inp.eq(self.inp_rd.data), gemm.wgt.eq(self.wgt_rd.data)]
-        m.d.sync += [v3.eq(v2), s3_dst.eq(s2_dst), s3_src.eq(s2_src), s3_ctl.eq(s2_ctl),
-                     s3_a.eq(forward(s2_dst, acc_rd_dst.data)),
-                     s3_b.eq(Mux(s2_ctl.use_imm, imm_row, forward(s2_src, acc_rd_src.data)))]
+        m.d.sync += [p.v3.eq(p.v2), p.s3_dst.eq(p.s2_dst), p.s3_src.eq(p.s2_src),
+                     p.s3_ctl.eq(p.s2_ctl),
+                     p.s3_a.eq(p.forward(p.s2_dst, bufs.acc_rd_dst.data)),
+                     p.s3_b.eq(Mux(p.s2_ctl.use_imm, imm_row,
+                                   p.forward(p.s2_src, bufs.acc_rd_src.data)))]
+        return gemm
 
-        # ---------------------------------------------------------------- S3: adder tree
-        # With one read port a tensor uop's dst row arrives here, read in S2.
-        a3 = s3_a if dual_read else Mux(tensor(s3_ctl), acc_rd_dst.data, s3_a)
-        m.d.sync += [v4.eq(v3), s4_dst.eq(s3_dst), s4_src.eq(s3_src), s4_ctl.eq(s3_ctl),
-                     s4_a.eq(forward(s3_dst, a3))]
-        with m.If(s3_ctl.is_alu):
-            m.d.sync += s4_b.eq(Mux(fwd_src(s3_ctl), forward(s3_src, s3_b), s3_b))
+    def _adder_tree(self, m: Module, bufs: _Buffers, p: _Stages, gemm: GemmCore) -> None:
+        """S3: the GEMM core's adder trees, one dot product per output lane; with one read
+        port a tensor uop's dst row arrives here, read in S2."""
+        a3 = p.s3_a if bufs.dual_read else Mux(_tensor(p.s3_ctl), bufs.acc_rd_dst.data, p.s3_a)
+        m.d.sync += [p.v4.eq(p.v3), p.s4_dst.eq(p.s3_dst), p.s4_src.eq(p.s3_src),
+                     p.s4_ctl.eq(p.s3_ctl), p.s4_a.eq(p.forward(p.s3_dst, a3))]
+        with m.If(p.s3_ctl.is_alu):
+            m.d.sync += p.s4_b.eq(Mux(_tensor(p.s3_ctl), p.forward(p.s3_src, p.s3_b), p.s3_b))
         with m.Else():
-            m.d.sync += s4_b.eq(gemm.dot)
+            m.d.sync += p.s4_b.eq(gemm.dot)
 
-        # ---------------------------------------------------------------- S4: write-back
-        a4 = forward(s4_dst, s4_a)
-        b4 = Mux(fwd_src(s4_ctl), forward(s4_src, s4_b), s4_b)
+    def _write_back(self, m: Module, bufs: _Buffers, p: _Stages,
+                    engines: dict[MemType, LoadEngine]) -> None:
+        """S4: add (GEMM), zero (reset GEMM) or apply the ALU op; write ACC and the
+        narrowed OUT row."""
+        cfg = self._config
+        acc_w = cfg.acc_elem_bytes * 8
+        lanes = cfg.batch * cfg.block_out
+        a4 = p.forward(p.s4_dst, p.s4_a)
+        b4 = Mux(_tensor(p.s4_ctl), p.forward(p.s4_src, p.s4_b), p.s4_b)
         gemm_sum = Cat(*((a4.word_select(i, cfg.acc_width) + b4.word_select(i, cfg.acc_width))
                          [:cfg.acc_width] for i in range(lanes)))
         m.submodules.alu = alu = AluCore(cfg)
-        m.d.comb += [alu.opcode.eq(s4_ctl.alu_op), alu.a.eq(a4), alu.b.eq(b4)]
+        m.d.comb += [alu.opcode.eq(p.s4_ctl.alu_op), alu.a.eq(a4), alu.b.eq(b4)]
         result = Signal(acc_w)
-        with m.If(s4_ctl.is_alu):
+        with m.If(p.s4_ctl.is_alu):
             m.d.comb += result.eq(alu.result)
-        with m.Elif(s4_ctl.reset):
+        with m.Elif(p.s4_ctl.reset):
             m.d.comb += result.eq(0)
         with m.Else():
             m.d.comb += result.eq(gemm_sum)
         narrow = Cat(*(result.word_select(i, cfg.acc_width)[:cfg.out_width]
                        for i in range(lanes)))
-        m.d.sync += [wb_valid.eq(v4), wb_addr.eq(s4_dst), wb_data.eq(result)]
+        m.d.sync += [p.wb_valid.eq(p.v4), p.wb_addr.eq(p.s4_dst), p.wb_data.eq(result)]
         m.d.comb += [
-            out_wr.addr.eq(s4_dst), out_wr.data.eq(narrow), out_wr.en.eq(v4),
-            self.gemm_uop.eq(v4 & ~s4_ctl.is_alu),
-            self.alu_uop.eq(v4 & s4_ctl.is_alu),
+            bufs.out_wr.addr.eq(p.s4_dst), bufs.out_wr.data.eq(narrow), bufs.out_wr.en.eq(p.v4),
+            self.gemm_uop.eq(p.v4 & ~p.s4_ctl.is_alu),
+            self.alu_uop.eq(p.v4 & p.s4_ctl.is_alu),
         ]
         # The ACC write port is shared with the ACC/ACC_8BIT load engines (never both busy).
-        with m.If(v4):
-            m.d.comb += [acc_wr.addr.eq(s4_dst), acc_wr.data.eq(result), acc_wr.en.eq(1)]
-        with m.Elif(acc_eng.wr.en):
-            m.d.comb += [acc_wr.addr.eq(acc_eng.wr.addr), acc_wr.data.eq(acc_eng.wr.data),
-                         acc_wr.en.eq(1)]
-        with m.Elif(acc8_eng.wr.en):
-            m.d.comb += [acc_wr.addr.eq(acc8_eng.wr.addr), acc_wr.data.eq(acc8_eng.wr.data),
-                         acc_wr.en.eq(1)]
-        return m
+        acc_wr = bufs.acc_wr
+        with m.If(p.v4):
+            m.d.comb += [acc_wr.addr.eq(p.s4_dst), acc_wr.data.eq(result), acc_wr.en.eq(1)]
+        for mt in (MemType.ACC, MemType.ACC_8BIT):
+            with m.Elif(engines[mt].wr.en):
+                m.d.comb += [acc_wr.addr.eq(engines[mt].wr.addr),
+                             acc_wr.data.eq(engines[mt].wr.data), acc_wr.en.eq(1)]

@@ -1,10 +1,11 @@
 """Fetch: reads the instruction stream from DRAM and routes it to the command queues.
 
 On ``start`` the module reads ``insn_count`` instructions from ``insn_addr`` through its DMA
-read client and routes each by opcode and memory type (SPEC section 5):
+read client and routes each by opcode and memory type as
+:func:`vta.hw.pipeline.fetch_queue` states (SPEC section 5):
 
 - STORE -> the store queue;
-- LOAD of INP or WGT -> the load queue;
+- LOAD of a memory type the load stage executes (INP, WGT) -> the load queue;
 - everything else (LOAD UOP/ACC/ACC_8BIT, GEMM, ALU, FINISH) -> the compute queue.
 
 The three queues are ``lib.fifo`` buffers of ``config.CMD_QUEUE_DEPTH`` entries.  Fetch
@@ -15,20 +16,24 @@ the load and compute DMA reads that the queued instructions are waiting for).
 
 from __future__ import annotations
 
+import functools
+import operator
+
 from amaranth.hdl import Module, Signal
-from amaranth.lib import fifo, stream, wiring
+from amaranth.lib import fifo, stream
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
-from ..isa import MemType, Opcode
+from ..isa import Opcode
+from ..pipeline import COMPUTE, LOAD, LOADABLE, STAGES, STORE
+from .component import ConfiguredComponent, check_int, require_config
+from .formats import header_layout, memory_layout
 from .interfaces import ADDR_WIDTH, DmaReadSignature
 
-__all__ = ["Fetch", "QUEUES"]
-
-QUEUES = ("load", "compute", "store")
+__all__ = ["Fetch"]
 
 
-class Fetch(wiring.Component):
+class Fetch(ConfiguredComponent):
     """The fetch module with its three command queues.
 
     Parameters
@@ -36,8 +41,8 @@ class Fetch(wiring.Component):
     config:
         Instruction width, bus width, queue depth and burst length come from here.
     stage_insns:
-        Entries of the staging buffer between the DMA and the queues (default: two
-        bursts, at most 64); fetch requests half of it at a time.
+        Entries of the staging buffer between the DMA and the queues, in [2, 4096]
+        (default: two bursts, at most 64); fetch requests half of it at a time.
 
     Members
     -------
@@ -54,33 +59,38 @@ class Fetch(wiring.Component):
         The next instruction waits for room in its command queue.
     queues_empty: ``Out(1)``
         All three command queues are empty.
+
+    Raises
+    ------
+    ConfigError
+        ``config`` is not a configuration or ``stage_insns`` is out of range.
     """
 
     def __init__(self, config: VTAConfig, *, stage_insns: int | None = None) -> None:
-        self._config = config
+        config = require_config(config, "Fetch")
         # An instruction (128 or 256 bits) is never narrower than the bus (64 or 128).
         beats_per_insn = config.insn_bytes // config.bus_bytes
         burst_insns = max(1, config.max_burst_beats // beats_per_insn)
-        # Two bursts of staging (at most 64 instructions) keep the stream flowing.
-        self._stage = stage_insns or min(64, max(4, 2 * burst_insns))
+        if stage_insns is None:
+            # Two bursts of staging (at most 64 instructions) keep the stream flowing.
+            stage_insns = min(64, max(4, 2 * burst_insns))
+        self._stage = check_int("Fetch", "stage_insns", stage_insns, 2, 4096)
         self._beats_per_insn = beats_per_insn
         self._chunk = self._stage // 2
-        super().__init__({
+        super().__init__(config)
+
+    def _ports(self, config: VTAConfig) -> dict:
+        queues = {stage.label: Out(stream.Signature(config.insn_width)) for stage in STAGES}
+        return {
             "start": In(1),
             "insn_count": In(32),
             "insn_addr": In(ADDR_WIDTH),
             "dma": Out(DmaReadSignature(config)),
-            "load": Out(stream.Signature(config.insn_width)),
-            "compute": Out(stream.Signature(config.insn_width)),
-            "store": Out(stream.Signature(config.insn_width)),
+            **queues,
             "busy": Out(1),
             "queue_full_wait": Out(1),
             "queues_empty": Out(1),
-        })
-
-    @property
-    def config(self) -> VTAConfig:
-        return self._config
+        }
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -126,37 +136,38 @@ class Fetch(wiring.Component):
         else:
             m.d.comb += [stage.w_data.eq(resp.payload.data), stage.w_en.eq(resp.valid)]
 
-        # -- routing into the three command queues.
+        # -- routing into the three command queues (vta.hw.pipeline.fetch_queue).
         queues = {}
-        for name in QUEUES:
+        for s in STAGES:
             q = fifo.SyncFIFOBuffered(width=iw, depth=cfg.CMD_QUEUE_DEPTH)
-            m.submodules[f"{name}_queue"] = q
-            queues[name] = q
-            out = getattr(self, name)
+            m.submodules[f"{s.label}_queue"] = q
+            queues[s] = q
+            out = getattr(self, s.label)
             m.d.comb += [out.payload.eq(q.r_data), out.valid.eq(q.r_rdy), q.r_en.eq(out.ready)]
         insn = stage.r_data
-        opcode = insn[:3]
-        mem_type = insn[7:10]
+        opcode = header_layout(cfg)(insn).opcode
+        mem_type = memory_layout(cfg)(insn).memory_type
+        load_types = [mt for mt, s in LOADABLE.items() if s == LOAD]
         dest = {
-            "store": opcode == Opcode.STORE,
-            "load": (opcode == Opcode.LOAD)
-            & ((mem_type == MemType.INP) | (mem_type == MemType.WGT)),
+            STORE: opcode == Opcode.STORE,
+            LOAD: (opcode == Opcode.LOAD)
+            & functools.reduce(operator.or_, (mem_type == mt for mt in load_types)),
         }
-        dest["compute"] = ~dest["store"] & ~dest["load"]
+        dest[COMPUTE] = ~dest[STORE] & ~dest[LOAD]
         room = Signal()
-        for name, q in queues.items():
+        for s, q in queues.items():
             m.d.comb += q.w_data.eq(insn)
-            with m.If(dest[name]):
+            with m.If(dest[s]):
                 m.d.comb += room.eq(q.w_rdy)
-            m.d.comb += q.w_en.eq(stage.r_rdy & dest[name] & q.w_rdy)
+            m.d.comb += q.w_en.eq(stage.r_rdy & dest[s] & q.w_rdy)
         routed = Signal()
         m.d.comb += [
             routed.eq(stage.r_rdy & room),
             stage.r_en.eq(room),
             self.queue_full_wait.eq(stage.r_rdy & ~room),
             self.busy.eq(to_route != 0),
-            self.queues_empty.eq(~queues["load"].r_rdy & ~queues["compute"].r_rdy
-                                 & ~queues["store"].r_rdy),
+            self.queues_empty.eq(functools.reduce(operator.and_,
+                                                  (~q.r_rdy for q in queues.values()))),
         ]
 
         req_fire = req.valid & req.ready

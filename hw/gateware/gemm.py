@@ -24,12 +24,12 @@ weight), ``a`` on B, the bias on C and the product register in PREG.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Signal, Value, signed
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
+from .component import ConfiguredComponent
 
-__all__ = ["GemmCore", "dot_rows", "adder_tree", "wrapping_tree", "packed_pair",
+__all__ = ["GemmCore", "adder_tree", "wrapping_tree", "packed_pair",
            "split_packed", "PACK_SHIFT", "PACK_BIAS"]
 
 # Bit position of the upper product in a packed multiply, and the bias that keeps
@@ -87,36 +87,6 @@ def wrapping_tree(m: Module, values: list[Value], width: int, name: str) -> Valu
     return level[0].as_signed()
 
 
-def dot_rows(m: Module, config: VTAConfig, inp: Value, wgt: Value) -> Value:
-    """Every dot product of one INP element with one WGT tile, as an ACC row.
-
-    Parameters
-    ----------
-    m : Module
-        Module the combinational logic is added to.
-    config : VTAConfig
-        BATCH, BLOCK_IN, BLOCK_OUT and the operand/accumulator widths.
-    inp : Value
-        INP element: ``batch * block_in`` int8 lanes, lane ``b * block_in + i``.
-    wgt : Value
-        WGT tile: ``block_out * block_in`` int8 lanes, lane ``o * block_in + i``.
-
-    Returns a value of ``batch * block_out`` lanes of ``acc_width`` bits, lane
-    ``b * block_out + o``.
-    """
-    bi, bo, acc = config.block_in, config.block_out, config.acc_width
-    iw, ww = config.inp_width, config.wgt_width
-    lanes = []
-    for b in range(config.batch):
-        for o in range(bo):
-            products = [inp.word_select(b * bi + i, iw).as_signed()
-                        * wgt.word_select(o * bi + i, ww).as_signed() for i in range(bi)]
-            lane = Signal(signed(acc), name=f"dot_{b}_{o}")
-            m.d.comb += lane.eq(adder_tree(products))      # sign-extends to acc_width
-            lanes.append(lane)
-    return Cat(*lanes)
-
-
 def packed_pair(a: Value, w0: Value, w1: Value) -> Value:
     """The packed multiply ``a * ((w1 << 16) + w0) + 2**15`` of three int8 operands.
 
@@ -140,7 +110,7 @@ def split_packed(p: Value) -> tuple[Value, Value]:
     return low, high
 
 
-class GemmCore(wiring.Component):
+class GemmCore(ConfiguredComponent):
     """The MAC array as a pipelined block: ``dot`` is every dot product of ``inp`` with
     ``wgt`` as presented one cycle earlier (latency 1, one new operand pair per cycle).
 
@@ -161,11 +131,9 @@ class GemmCore(wiring.Component):
 
     LATENCY = 1
 
-    def __init__(self, config: VTAConfig) -> None:
-        self._config = config
-        super().__init__({"inp": In(config.inp_elem_bytes * 8),
-                          "wgt": In(config.wgt_elem_bytes * 8),
-                          "dot": Out(config.acc_elem_bytes * 8)})
+    def _ports(self, config: VTAConfig) -> dict:
+        return {"inp": In(config.inp_elem_bytes * 8), "wgt": In(config.wgt_elem_bytes * 8),
+                "dot": Out(config.acc_elem_bytes * 8)}
 
     def elaborate(self, platform) -> Module:
         m = Module()

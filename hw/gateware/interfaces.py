@@ -27,24 +27,31 @@ Tokens (``TokenOutSignature``, ``TokenInSignature``)
 
 Instructions
     Each module receives its in-order queue as ``stream.Signature(insn_width)`` (raw
-    instruction bits, decoded with :func:`insn_layouts`).
+    instruction bits, decoded with the layouts of :mod:`.formats`).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
-from ..isa import IsaLayout, Opcode, layout_for
+from ..ports import MEMORY_ADDR_WIDTH
 
 __all__ = ["DmaReadSignature", "DmaWriteSignature", "SramReadSignature",
-           "SramWriteSignature", "TokenOutSignature", "TokenInSignature",
-           "insn_layouts", "uop_layout", "ADDR_WIDTH", "BEATS_WIDTH"]
+           "SramWriteSignature", "TokenOutSignature", "TokenInSignature", "bus_signature",
+           "ADDR_WIDTH", "BEATS_WIDTH"]
 
-ADDR_WIDTH = 64
+ADDR_WIDTH = MEMORY_ADDR_WIDTH     # DMA requests carry AXI addresses
 BEATS_WIDTH = 16
+
+
+def bus_signature(signals: dict[str, tuple[str, int]]) -> wiring.Signature:
+    """The master's view of a bus from a signal table (``name -> (direction, width)``,
+    directions ``"out"``/``"in"`` from the master, as :mod:`vta.hw.ports` gives them)."""
+    return wiring.Signature({name: (Out(w) if d == "out" else In(w))
+                             for name, (d, w) in signals.items()})
 
 
 def DmaReadSignature(config: VTAConfig) -> wiring.Signature:  # noqa: N802 - a type factory
@@ -94,31 +101,3 @@ def TokenOutSignature() -> wiring.Signature:  # noqa: N802
 def TokenInSignature() -> wiring.Signature:  # noqa: N802
     """A token consumer: ``valid`` while a token waits; pulse ``pop`` to take one."""
     return wiring.Signature({"valid": In(1), "pop": Out(1)})
-
-
-def _struct(fields_, total: int) -> data.StructLayout:
-    """A ``lib.data`` layout with explicit gaps (a field never straddles a 64-bit word)."""
-    members: dict[str, object] = {}
-    pos = 0
-    gap = 0
-    for f in fields_:
-        if f.lsb > pos:
-            members[f"_gap{gap}"] = unsigned(f.lsb - pos)
-            gap += 1
-        members[f.name] = signed(f.width) if f.signed else unsigned(f.width)
-        pos = f.lsb + f.width
-    if total > pos:
-        members[f"_gap{gap}"] = unsigned(total - pos)
-    return data.StructLayout(members)
-
-
-def insn_layouts(config: VTAConfig) -> dict[Opcode, data.StructLayout]:
-    """``lib.data`` layouts of each instruction format (bit-exact with :mod:`vta.hw.isa`)."""
-    layout: IsaLayout = layout_for(config)
-    return {op: _struct(fields_, layout.insn_width) for op, fields_ in layout.formats.items()}
-
-
-def uop_layout(config: VTAConfig) -> data.StructLayout:
-    """``lib.data`` layout of a micro-op."""
-    layout = layout_for(config)
-    return _struct(layout.uop, layout.uop_width)

@@ -10,19 +10,22 @@ reads both buffers through non-transparent read ports.
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal, unsigned
-from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 from ..isa import MemType, Opcode
-from .interfaces import DmaReadSignature, SramReadSignature, TokenInSignature, TokenOutSignature
-from .load_engine import LoadEngine
+from ..pipeline import LOAD
+from .component import ConfiguredComponent
+from .formats import header_layout, memory_layout
+from .interfaces import DmaReadSignature, SramReadSignature
+from .load_engine import LoadEngine, share_dma
+from .stage import TokenFlags, stage_members, status_members
 
 __all__ = ["LoadModule"]
 
 
-class LoadModule(wiring.Component):
+class LoadModule(ConfiguredComponent):
     """Executes LOAD INP/WGT into the INP and WGT buffers.
 
     Parameters
@@ -32,40 +35,22 @@ class LoadModule(wiring.Component):
 
     Members
     -------
-    insn : In(stream.Signature(insn_width))
-        The load queue.
-    dma : Out(DmaReadSignature)
-        Reads input and weight tiles.
-    c2l : Out(TokenInSignature)
-        Tokens popped by ``pop_next`` (compute -> load).
-    l2c : Out(TokenOutSignature)
-        Tokens pushed by ``push_next`` (load -> compute).
+    insn, dma, c2l, l2c :
+        The load queue, the DMA client reading input and weight tiles, the tokens popped
+        by ``pop_next`` and pushed by ``push_next`` (:func:`.stage.stage_members`).
     inp_rd, wgt_rd : In(SramReadSignature)
         The compute module's read ports into INP and WGT.
-    busy : Out(1)
-        An instruction is waiting for its token or executing.
-    wait_next : Out(1)
-        The head instruction waits for a compute->load token.
-    insn_done : Out(1)
-        Pulses once per completed instruction.
+    busy, wait_next, insn_done : Out(1)
+        See :func:`.stage.status_members`.
     """
 
-    def __init__(self, config: VTAConfig) -> None:
-        self._config = config
-        c = config
-        super().__init__({
-            "insn": In(stream.Signature(c.insn_width)),
-            "dma": Out(DmaReadSignature(c)),
-            "c2l": Out(TokenInSignature()),
-            "l2c": Out(TokenOutSignature()),
+    def _ports(self, c: VTAConfig) -> dict:
+        return {
+            **stage_members(c, LOAD, Out(DmaReadSignature(c))),
             "inp_rd": In(SramReadSignature(c.inp_depth, c.inp_elem_bytes * 8)),
             "wgt_rd": In(SramReadSignature(c.wgt_depth, c.wgt_elem_bytes * 8)),
-            "busy": Out(1), "wait_next": Out(1), "insn_done": Out(1),
-        })
-
-    @property
-    def config(self) -> VTAConfig:
-        return self._config
+            **status_members(LOAD),
+        }
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -73,6 +58,7 @@ class LoadModule(wiring.Component):
         buffers = ((MemType.INP, cfg.inp_elem_bytes, cfg.inp_depth, self.inp_rd),
                    (MemType.WGT, cfg.wgt_elem_bytes, cfg.wgt_depth, self.wgt_rd))
         engines = []
+        sel = Signal(range(len(buffers)))
         for mt, elem_bytes, depth, port in buffers:
             name = mt.name.lower()
             mem = Memory(shape=unsigned(elem_bytes * 8), depth=depth, init=[],
@@ -86,33 +72,20 @@ class LoadModule(wiring.Component):
             engines.append(eng)
             m.d.comb += [rd.addr.eq(port.addr), rd.en.eq(port.en), port.data.eq(rd.data),
                          wr.addr.eq(eng.wr.addr), wr.data.eq(eng.wr.data), wr.en.eq(eng.wr.en),
-                         eng.insn.eq(self.insn.payload),
-                         eng.dma.resp.payload.eq(self.dma.resp.payload)]
+                         eng.insn.eq(self.insn.payload)]
+        share_dma(m, self.dma, engines, sel)     # one engine runs at a time
 
-        # One engine runs at a time: route the DMA client to the selected one.
-        sel = Signal(range(len(engines)))
-        req, resp = self.dma.req, self.dma.resp
-        with m.Switch(sel):
-            for i, eng in enumerate(engines):
-                with m.Case(i):
-                    m.d.comb += [req.valid.eq(eng.dma.req.valid),
-                                 req.payload.eq(eng.dma.req.payload),
-                                 eng.dma.req.ready.eq(req.ready),
-                                 eng.dma.resp.valid.eq(resp.valid),
-                                 resp.ready.eq(eng.dma.resp.ready)]
-
-        word = self.insn.payload
-        op, pop_next, push_next = word[0:3], word[4], word[6]
-        memory_type = word[7:10]
-        cur_push = Signal()
+        hdr = header_layout(cfg)(self.insn.payload)
+        op = hdr.opcode
+        memory_type = memory_layout(cfg)(self.insn.payload).memory_type
+        flags = TokenFlags(self, LOAD, hdr)
 
         with m.FSM(name="load"):
             with m.State("IDLE"):
-                m.d.comb += [self.busy.eq(self.insn.valid),
-                             self.wait_next.eq(self.insn.valid & pop_next & ~self.c2l.valid)]
-                with m.If(self.insn.valid & (~pop_next | self.c2l.valid)):
-                    m.d.comb += [self.insn.ready.eq(1), self.c2l.pop.eq(pop_next)]
-                    m.d.sync += cur_push.eq(push_next)
+                m.d.comb += [self.busy.eq(self.insn.valid), *flags.waits(self.insn.valid)]
+                with m.If(self.insn.valid & flags.ready()):
+                    m.d.comb += [self.insn.ready.eq(1), *flags.pop()]
+                    m.d.sync += flags.latch()
                     m.next = "PUSH"
                     with m.If(op == Opcode.LOAD):
                         for i, (mt, *_rest) in enumerate(buffers):
@@ -126,6 +99,6 @@ class LoadModule(wiring.Component):
                 with m.If(engines[0].done | engines[1].done):
                     m.next = "PUSH"
             with m.State("PUSH"):
-                m.d.comb += [self.busy.eq(1), self.insn_done.eq(1), self.l2c.push.eq(cur_push)]
+                m.d.comb += [self.busy.eq(1), self.insn_done.eq(1), *flags.push()]
                 m.next = "IDLE"
         return m

@@ -19,22 +19,19 @@ by then every beat of every request has been consumed.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 from ..errors import ConfigError
-from ..isa import Opcode
-from .interfaces import DmaReadSignature, SramWriteSignature, insn_layouts
+from .component import ConfiguredComponent, require_config
+from .formats import memory_layout
+from .interfaces import DmaReadSignature, SramWriteSignature
+from .row_dma import LaneWalk, RowRequests
 
-__all__ = ["LoadEngine"]
-
-
-def _log2(n: int) -> int:
-    return n.bit_length() - 1
+__all__ = ["LoadEngine", "share_dma"]
 
 
-class LoadEngine(wiring.Component):
+class LoadEngine(ConfiguredComponent):
     """Execute LOAD instructions of one memory type into one SRAM write port.
 
     Parameters
@@ -70,11 +67,13 @@ class LoadEngine(wiring.Component):
     Raises
     ------
     ConfigError
-        If the sizes are not powers of two or do not match each other.
+        If ``config`` is not a configuration, or the sizes are not powers of two or do not
+        match each other.
     """
 
     def __init__(self, config: VTAConfig, *, elem_bytes: int, depth: int, sram_width: int,
                  sign_extend: bool = False) -> None:
+        config = require_config(config, "LoadEngine")
         for name, value in (("elem_bytes", elem_bytes), ("depth", depth)):
             if value < 1 or value & (value - 1):
                 raise ConfigError(f"LoadEngine {name} must be a power of two, not {value!r}")
@@ -83,28 +82,22 @@ class LoadEngine(wiring.Component):
             raise ConfigError(f"LoadEngine sram_width must be {expected} for {elem_bytes}-byte "
                               f"elements{' (sign-extended)' if sign_extend else ''}, "
                               f"not {sram_width}")
-        self._config = config
         self._elem_bytes = elem_bytes
         self._depth = depth
         self._sram_width = sram_width
         self._sign_extend = sign_extend
-        self._layout = insn_layouts(config)[Opcode.LOAD]
-        super().__init__({
+        self._layout = memory_layout(config)
+        super().__init__(config)
+
+    def _ports(self, config: VTAConfig) -> dict:
+        return {
             "start": In(1),
             "insn": In(self._layout),
             "busy": Out(1),
             "done": Out(1),
             "dma": Out(DmaReadSignature(config)),
-            "wr": Out(SramWriteSignature(depth, sram_width)),
-        })
-
-    @property
-    def elem_bytes(self) -> int:
-        return self._elem_bytes
-
-    @property
-    def depth(self) -> int:
-        return self._depth
+            "wr": Out(SramWriteSignature(self._depth, self._sram_width)),
+        }
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -121,28 +114,10 @@ class LoadEngine(wiring.Component):
         y_size, y_pad_0, x_pad_0 = insn.y_size, insn.y_pad_0, insn.x_pad_0
 
         # ---------------------------------------------------------------- request issuer
-        req_row = Signal(48)              # DRAM element address of the next row to request
-        req_left = Signal(16)             # rows still to request
-        new_rows = Mux(new.x_size != 0, new.y_size, 0)
+        requests = RowRequests(m, self.dma.req, elem_bytes=E, bus_bytes=B,
+                               x_size=insn.x_size, x_stride=insn.x_stride)
         with m.If(self.start):
-            m.d.sync += [req_row.eq(new.dram_base), req_left.eq(new_rows)]
-        req = self.dma.req
-        m.d.comb += req.valid.eq(req_left != 0)
-        if E < B:
-            n = B // E                    # elements per beat
-            first = req_row[:_log2(n)]
-            m.d.comb += [
-                req.payload.addr.eq((req_row >> _log2(n)) << _log2(B)),
-                req.payload.beats.eq((first + insn.x_size + (n - 1)) >> _log2(n)),
-            ]
-        else:
-            k = E // B                    # beats per element
-            m.d.comb += [
-                req.payload.addr.eq(req_row << _log2(E)),
-                req.payload.beats.eq(insn.x_size << _log2(k)),
-            ]
-        with m.If(req.valid & req.ready):
-            m.d.sync += [req_row.eq(req_row + insn.x_stride), req_left.eq(req_left - 1)]
+            m.d.sync += requests.start(new.dram_base, Mux(new.x_size != 0, new.y_size, 0))
 
         # ---------------------------------------------------------------- unpacker
         resp = self.dma.resp
@@ -150,26 +125,16 @@ class LoadEngine(wiring.Component):
         elem_ready = Signal()
         elem_data = Signal(ew)
         if E < B:
-            n = B // E
-            slot = Signal(range(n))       # lane of the current element in the beat
-            left = Signal(16)             # elements of the current row still to deliver
-            un_row = Signal(48)           # DRAM element address of the current row
+            walk = LaneWalk(elem_bytes=E, bus_bytes=B, name="unpack")
             with m.If(self.start):
-                m.d.sync += [un_row.eq(new.dram_base), slot.eq(new.dram_base[:_log2(n)]),
-                             left.eq(new.x_size)]
-            row_end = left == 1
+                m.d.sync += walk.start(new.dram_base, new.x_size)
             m.d.comb += [
                 elem_valid.eq(resp.valid),
-                elem_data.eq(resp.payload.data.word_select(slot, ew)),
-                resp.ready.eq(elem_ready & ((slot == n - 1) | row_end)),
+                elem_data.eq(resp.payload.data.word_select(walk.slot, ew)),
+                resp.ready.eq(elem_ready & walk.beat_end),
             ]
             with m.If(elem_valid & elem_ready):
-                with m.If(row_end):
-                    next_row = un_row + insn.x_stride
-                    m.d.sync += [un_row.eq(next_row), slot.eq(next_row[:_log2(n)]),
-                                 left.eq(insn.x_size)]
-                with m.Else():
-                    m.d.sync += [slot.eq(slot + 1), left.eq(left - 1)]
+                walk.step(m, insn.x_size, insn.x_stride)
         else:
             k = E // B
             if k == 1:
@@ -247,3 +212,19 @@ class LoadEngine(wiring.Component):
                 m.d.sync += col.eq(col + 1)
                 m.d.sync += data_col.eq((col + 1 >= x_pad_0) & (col + 1 < x_pad_0 + insn.x_size))
         return m
+
+
+def share_dma(m: Module, dma, engines: list[LoadEngine], sel: Signal) -> None:
+    """Connect the DMA read client ``dma`` to ``engines[sel]``; every engine sees the
+    response data, only the selected one the handshakes (one runs at a time)."""
+    req, resp = dma.req, dma.resp
+    with m.Switch(sel):
+        for i, eng in enumerate(engines):
+            with m.Case(i):
+                m.d.comb += [req.valid.eq(eng.dma.req.valid),
+                             req.payload.eq(eng.dma.req.payload),
+                             eng.dma.req.ready.eq(req.ready),
+                             eng.dma.resp.valid.eq(resp.valid),
+                             resp.ready.eq(eng.dma.resp.ready)]
+    for eng in engines:
+        m.d.comb += eng.dma.resp.payload.eq(resp.payload)

@@ -17,28 +17,22 @@ ignored (they must be zero; the functional simulator reports non-zero pads).
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
 from ..config import VTAConfig
 from ..isa import Opcode
-from .interfaces import (
-    DmaWriteSignature,
-    SramReadSignature,
-    TokenInSignature,
-    TokenOutSignature,
-    insn_layouts,
-)
+from ..pipeline import STORE
+from .component import ConfiguredComponent
+from .formats import header_layout, memory_layout
+from .interfaces import DmaWriteSignature, SramReadSignature
+from .row_dma import LaneWalk, RowRequests
+from .stage import TokenFlags, stage_members, status_members
 
 __all__ = ["StoreModule"]
 
 
-def _log2(n: int) -> int:
-    return n.bit_length() - 1
-
-
-class StoreModule(wiring.Component):
+class StoreModule(ConfiguredComponent):
     """Executes STORE instructions from the OUT buffer.
 
     Parameters
@@ -48,73 +42,43 @@ class StoreModule(wiring.Component):
 
     Members
     -------
-    insn : In(stream.Signature(insn_width))
-        The store queue.
-    dma : Out(DmaWriteSignature)
-        Writes OUT rows to DRAM.
-    c2s : Out(TokenInSignature)
-        Tokens popped by ``pop_prev`` (compute -> store).
-    s2c : Out(TokenOutSignature)
-        Tokens pushed by ``push_prev`` (store -> compute).
+    insn, dma, c2s, s2c :
+        The store queue, the DMA client writing OUT rows, the tokens popped by
+        ``pop_prev`` and pushed by ``push_prev`` (:func:`.stage.stage_members`).
     out_rd : Out(SramReadSignature)
         Read port into the compute module's OUT buffer.
-    busy : Out(1)
-        An instruction is waiting for its token or executing.
-    wait_prev : Out(1)
-        The head instruction waits for a compute->store token.
-    insn_done : Out(1)
-        Pulses once per completed instruction.
+    busy, wait_prev, insn_done : Out(1)
+        See :func:`.stage.status_members`.
     """
 
     FIFO_DEPTH = 4
 
-    def __init__(self, config: VTAConfig) -> None:
-        self._config = config
-        c = config
-        super().__init__({
-            "insn": In(stream.Signature(c.insn_width)),
-            "dma": Out(DmaWriteSignature(c)),
-            "c2s": Out(TokenInSignature()),
-            "s2c": Out(TokenOutSignature()),
+    def _ports(self, c: VTAConfig) -> dict:
+        return {
+            **stage_members(c, STORE, Out(DmaWriteSignature(c))),
             "out_rd": Out(SramReadSignature(c.out_depth, c.out_elem_bytes * 8)),
-            "busy": Out(1), "wait_prev": Out(1), "insn_done": Out(1),
-        })
-
-    @property
-    def config(self) -> VTAConfig:
-        return self._config
+            **status_members(STORE),
+        }
 
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
         E, B = cfg.out_elem_bytes, cfg.bus_bytes
         ew = E * 8
-        layout = insn_layouts(cfg)[Opcode.LOAD]        # STORE shares the memory format
+        layout = memory_layout(cfg)                    # STORE shares the memory format
         word = self.insn.payload
         new = layout(word)
-        op, pop_prev, push_prev = word[0:3], word[3], word[5]
+        hdr = header_layout(cfg)(word)
+        op = hdr.opcode
+        flags = TokenFlags(self, STORE, hdr)
 
         insn = Signal(layout)
-        cur_push = Signal()
         start = Signal()
         active = Signal()
 
         # ---------------------------------------------------------------- request issuer
-        req_row = Signal(48)
-        req_left = Signal(16)
-        req = self.dma.req
-        m.d.comb += req.valid.eq(req_left != 0)
-        if E < B:
-            n = B // E
-            m.d.comb += [
-                req.payload.addr.eq((req_row >> _log2(n)) << _log2(B)),
-                req.payload.beats.eq((req_row[:_log2(n)] + insn.x_size + (n - 1)) >> _log2(n)),
-            ]
-        else:
-            m.d.comb += [req.payload.addr.eq(req_row << _log2(E)),
-                         req.payload.beats.eq(insn.x_size << _log2(E // B))]
-        with m.If(req.valid & req.ready):
-            m.d.sync += [req_row.eq(req_row + insn.x_stride), req_left.eq(req_left - 1)]
+        requests = RowRequests(m, self.dma.req, elem_bytes=E, bus_bytes=B,
+                               x_size=insn.x_size, x_stride=insn.x_stride)
 
         # ---------------------------------------------------------------- reader
         m.submodules.fifo = fifo = SyncFIFO(width=ew, depth=self.FIFO_DEPTH)
@@ -139,18 +103,15 @@ class StoreModule(wiring.Component):
         # ---------------------------------------------------------------- packer
         out = self.dma.data
         if E < B:
-            slot = Signal(range(n))
-            left = Signal(16)
-            pk_row = Signal(48)
+            walk = LaneWalk(elem_bytes=E, bus_bytes=B, name="pack")
             held = Signal(B * 8)
             held_strb = Signal(B)
             placed = Signal(B * 8)
             placed_strb = Signal(B)
             m.d.comb += [placed.eq(held), placed_strb.eq(held_strb),
-                         placed.word_select(slot, ew).eq(fifo.r_data),
-                         placed_strb.word_select(slot, E).eq((1 << E) - 1)]
-            row_end = left == 1
-            emit = (slot == n - 1) | row_end
+                         placed.word_select(walk.slot, ew).eq(fifo.r_data),
+                         placed_strb.word_select(walk.slot, E).eq((1 << E) - 1)]
+            emit = walk.beat_end
             m.d.comb += [out.valid.eq(fifo.r_rdy & emit), out.payload.data.eq(placed),
                          out.payload.strb.eq(placed_strb),
                          fifo.r_en.eq(~emit | out.ready)]
@@ -159,15 +120,10 @@ class StoreModule(wiring.Component):
                     m.d.sync += [held.eq(0), held_strb.eq(0)]
                 with m.Else():
                     m.d.sync += [held.eq(placed), held_strb.eq(placed_strb)]
-                with m.If(row_end):
-                    next_row = pk_row + insn.x_stride
-                    m.d.sync += [pk_row.eq(next_row), slot.eq(next_row[:_log2(n)]),
-                                 left.eq(insn.x_size)]
-                with m.Else():
-                    m.d.sync += [slot.eq(slot + 1), left.eq(left - 1)]
+                walk.step(m, insn.x_size, insn.x_stride)
             with m.If(start):
-                m.d.sync += [pk_row.eq(new.dram_base), slot.eq(new.dram_base[:_log2(n)]),
-                             left.eq(new.x_size), held.eq(0), held_strb.eq(0)]
+                m.d.sync += [*walk.start(new.dram_base, new.x_size), held.eq(0),
+                             held_strb.eq(0)]
         else:
             k = E // B
             m.d.comb += [out.valid.eq(fifo.r_rdy), out.payload.strb.eq((1 << B) - 1)]
@@ -187,14 +143,13 @@ class StoreModule(wiring.Component):
 
         with m.FSM(name="store"):
             with m.State("IDLE"):
-                m.d.comb += [self.busy.eq(self.insn.valid),
-                             self.wait_prev.eq(self.insn.valid & pop_prev & ~self.c2s.valid)]
-                with m.If(self.insn.valid & (~pop_prev | self.c2s.valid)):
-                    m.d.comb += [self.insn.ready.eq(1), self.c2s.pop.eq(pop_prev)]
-                    m.d.sync += [cur_push.eq(push_prev), insn.eq(word)]
+                m.d.comb += [self.busy.eq(self.insn.valid), *flags.waits(self.insn.valid)]
+                with m.If(self.insn.valid & flags.ready()):
+                    m.d.comb += [self.insn.ready.eq(1), *flags.pop()]
+                    m.d.sync += [*flags.latch(), insn.eq(word)]
                     with m.If((op == Opcode.STORE) & (new.x_size != 0) & (new.y_size != 0)):
                         m.d.comb += start.eq(1)
-                        m.d.sync += [req_row.eq(new.dram_base), req_left.eq(new.y_size),
+                        m.d.sync += [*requests.start(new.dram_base, new.y_size),
                                      acks_left.eq(new.y_size), rd_addr.eq(new.sram_base),
                                      rd_x.eq(new.x_size), rd_y.eq(new.y_size)]
                         m.next = "STORE"
@@ -202,9 +157,9 @@ class StoreModule(wiring.Component):
                         m.next = "PUSH"
             with m.State("STORE"):
                 m.d.comb += [self.busy.eq(1), active.eq(1)]
-                with m.If((acks_left == 0) & (req_left == 0)):
+                with m.If((acks_left == 0) & (requests.left == 0)):
                     m.next = "PUSH"
             with m.State("PUSH"):
-                m.d.comb += [self.busy.eq(1), self.insn_done.eq(1), self.s2c.push.eq(cur_push)]
+                m.d.comb += [self.busy.eq(1), self.insn_done.eq(1), *flags.push()]
                 m.next = "IDLE"
         return m

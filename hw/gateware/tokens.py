@@ -5,8 +5,8 @@ A channel is a counter: the producer pulses ``push`` once per token, the consume
 the same cycle leave the count unchanged, so a token can be produced and consumed
 back-to-back without a bubble.  Tokens carry no data (SPEC section 5).
 
-The four channels of the accelerator are load->compute (``l2c``), compute->load (``c2l``),
-compute->store (``c2s``) and store->compute (``s2c``).
+The channels, their producers, consumers and flags are :data:`vta.hw.pipeline.CHANNELS`
+(``l2c``, ``c2l``, ``c2s``, ``s2c``); :mod:`.stage` is the modules' side of them.
 """
 
 from __future__ import annotations
@@ -18,15 +18,7 @@ from amaranth.lib.wiring import In, Out
 from ..errors import ConfigError
 from .interfaces import TokenInSignature, TokenOutSignature
 
-__all__ = ["TokenChannel", "TOKEN_CHANNELS"]
-
-# name: (producer, consumer), in the order the STATUS register and manifest list them.
-TOKEN_CHANNELS: dict[str, tuple[str, str]] = {
-    "l2c": ("load", "compute"),
-    "c2l": ("compute", "load"),
-    "c2s": ("compute", "store"),
-    "s2c": ("store", "compute"),
-}
+__all__ = ["TokenChannel"]
 
 
 class TokenChannel(wiring.Component):

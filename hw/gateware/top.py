@@ -19,31 +19,35 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
+from ..pipeline import CHANNELS, COMPUTE, LOAD, STAGES, STORE, Stage
+from ..ports import (
+    CLOCK,
+    CONTROL_PREFIX,
+    MEMORY_PREFIX,
+    RESET,
+    control_signals,
+    memory_signals,
+    top_ports,
+)
 from ..regmap import STATUS_BITS
-from .axi_lite import AxiLiteSignature, ControlRegisters
-from .axi_master import AxiMaster, AxiMasterSignature
+from .axi_lite import ControlRegisters
+from .axi_master import AxiMaster
+from .component import ConfiguredComponent, require_config
 from .compute import ComputeModule
 from .fetch import Fetch
+from .interfaces import bus_signature
 from .load import LoadModule
 from .store import StoreModule
 from .tokens import TokenChannel
 
-__all__ = ["VTACore", "VTATop", "CONTROL_PREFIX", "MEMORY_PREFIX"]
-
-CONTROL_PREFIX = "s_axi_control_"
-MEMORY_PREFIX = "m_axi_gmem_"
+__all__ = ["VTACore", "VTATop", "connect_stages"]
 
 
-def _flat_members(config: VTAConfig) -> dict[str, object]:
-    """Port members of the core: AXI-Lite slave, AXI master, interrupt (flat names)."""
-    members: dict[str, object] = {}
-    for name, member in AxiLiteSignature().members.items():
-        # The control port is a slave: the master's outputs are our inputs.
-        members[CONTROL_PREFIX + name] = (In if member.flow == Out else Out)(member.shape)
-    for name, member in AxiMasterSignature(config).members.items():
-        members[MEMORY_PREFIX + name] = (Out if member.flow == Out else In)(member.shape)
-    members["interrupt"] = Out(1)
-    return members
+def _port_members(config: VTAConfig, *, clocked: bool) -> dict[str, wiring.Member]:
+    """The ports of :func:`vta.hw.ports.top_ports` as members; without the clock and
+    reset unless ``clocked``."""
+    return {p.name: (In if p.direction == "in" else Out)(p.width) for p in top_ports(config)
+            if clocked or p.name not in (CLOCK, RESET)}
 
 
 def _forward(m: Module, outer: wiring.Component, inner_port, prefix: str,
@@ -56,7 +60,25 @@ def _forward(m: Module, outer: wiring.Component, inner_port, prefix: str,
         m.d.comb += (flat.eq(inner) if drives_out else inner.eq(flat))
 
 
-class VTACore(wiring.Component):
+def connect_stages(m: Module, stages: dict[Stage, wiring.Component],
+                   tokens: dict[str, TokenChannel]) -> None:
+    """Wire the load, compute and store modules together.
+
+    Each channel of :data:`vta.hw.pipeline.CHANNELS` runs from its producer's port to
+    ``tokens[name]`` to its consumer's port (both ports named after the channel); compute
+    reads INP and WGT through the load module's read ports, store reads OUT through
+    compute's.
+    """
+    for ch in CHANNELS:
+        wiring.connect(m, getattr(stages[ch.producer], ch.name), tokens[ch.name].producer)
+        wiring.connect(m, getattr(stages[ch.consumer], ch.name), tokens[ch.name].consumer)
+    load, compute, store = (stages[s] for s in STAGES)
+    wiring.connect(m, compute.inp_rd, load.inp_rd)
+    wiring.connect(m, compute.wgt_rd, load.wgt_rd)
+    wiring.connect(m, store.out_rd, compute.out_rd)
+
+
+class VTACore(ConfiguredComponent):
     """Everything of ``vta_top`` except the clock and reset pins (``sync`` domain).
 
     Parameters
@@ -69,20 +91,20 @@ class VTACore(wiring.Component):
     Members
     -------
     s_axi_control_*:
-        AXI4-Lite control slave (see :func:`.axi_lite.AxiLiteSignature`).
+        AXI4-Lite control slave (see :func:`vta.hw.ports.control_signals`).
     m_axi_gmem_*:
-        AXI master to DRAM (see :func:`.axi_master.axi_port_widths`).
+        AXI master to DRAM (see :func:`vta.hw.ports.memory_signals`).
     interrupt: ``Out(1)``
+
+    Raises
+    ------
+    ConfigError
+        A parameter is invalid (checked by the parts, before elaboration).
     """
 
     def __init__(self, config: VTAConfig, *, axi_cache: int = 0b0011,
                  axi_prot: int = 0b000) -> None:
-        if not isinstance(config, VTAConfig):
-            from ..errors import ConfigError
-            raise ConfigError(f"the accelerator needs a VTAConfig, not {config!r}")
-        self._config = config
-        self._cache = axi_cache
-        self._prot = axi_prot
+        config = require_config(config, "the accelerator")
         # Build the parts now, so bad parameters fail before elaboration and tests can
         # reach internal signals (``core.ctrl.running``, ``core.compute.busy``, ...).
         self.ctrl = ControlRegisters(config)
@@ -91,14 +113,13 @@ class VTACore(wiring.Component):
         self.load = LoadModule(config)
         self.compute = ComputeModule(config)
         self.store = StoreModule(config)
-        self.tokens = {name: TokenChannel() for name in ("l2c", "c2l", "c2s", "s2c")}
+        self.tokens = {ch.name: TokenChannel() for ch in CHANNELS}
         self.status = Signal(32)
         self.quiet = Signal()
-        super().__init__(_flat_members(config))
+        super().__init__(config)
 
-    @property
-    def config(self) -> VTAConfig:
-        return self._config
+    def _ports(self, config: VTAConfig) -> dict:
+        return _port_members(config, clocked=False)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -116,8 +137,9 @@ class VTACore(wiring.Component):
             m.submodules[f"tokens_{name}"] = channel
             m.d.comb += channel.clear.eq(ctrl.start)
 
-        _forward(m, self, ctrl.axi, CONTROL_PREFIX, AxiLiteSignature(), inner_is_master=False)
-        _forward(m, self, master.axi, MEMORY_PREFIX, AxiMasterSignature(cfg),
+        _forward(m, self, ctrl.axi, CONTROL_PREFIX, bus_signature(control_signals()),
+                 inner_is_master=False)
+        _forward(m, self, master.axi, MEMORY_PREFIX, bus_signature(memory_signals(cfg)),
                  inner_is_master=True)
         m.d.comb += self.interrupt.eq(ctrl.interrupt)
 
@@ -132,19 +154,8 @@ class VTACore(wiring.Component):
         wiring.connect(m, load.dma, master.rd[1])
         wiring.connect(m, compute.dma, master.rd[2])
         wiring.connect(m, store.dma, master.wr)
-        # Token channels: producer -> channel -> consumer.
-        wiring.connect(m, load.l2c, tok["l2c"].producer)
-        wiring.connect(m, compute.l2c, tok["l2c"].consumer)
-        wiring.connect(m, compute.c2l, tok["c2l"].producer)
-        wiring.connect(m, load.c2l, tok["c2l"].consumer)
-        wiring.connect(m, compute.c2s, tok["c2s"].producer)
-        wiring.connect(m, store.c2s, tok["c2s"].consumer)
-        wiring.connect(m, store.s2c, tok["s2c"].producer)
-        wiring.connect(m, compute.s2c, tok["s2c"].consumer)
-        # SRAM read ports between the modules.
-        wiring.connect(m, compute.inp_rd, load.inp_rd)
-        wiring.connect(m, compute.wgt_rd, load.wgt_rd)
-        wiring.connect(m, store.out_rd, compute.out_rd)
+        # Token channels and SRAM read ports between the modules.
+        connect_stages(m, {LOAD: load, COMPUTE: compute, STORE: store}, tok)
 
         # Counters, STATUS and the end of a run.
         incr = ctrl.incr
@@ -188,7 +199,7 @@ class VTATop(wiring.Component):
     def __init__(self, config: VTAConfig, *, axi_cache: int = 0b0011,
                  axi_prot: int = 0b000) -> None:
         self.core = VTACore(config, axi_cache=axi_cache, axi_prot=axi_prot)
-        super().__init__({"ap_clk": In(1), "ap_rst_n": In(1), **_flat_members(config)})
+        super().__init__(_port_members(config, clocked=True))
 
     @property
     def config(self) -> VTAConfig:
@@ -197,7 +208,7 @@ class VTATop(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         m.domains.sync = cd = ClockDomain("sync", local=True)
-        m.d.comb += [cd.clk.eq(self.ap_clk), cd.rst.eq(~self.ap_rst_n)]
+        m.d.comb += [cd.clk.eq(getattr(self, CLOCK)), cd.rst.eq(~getattr(self, RESET))]
         m.submodules.core = core = self.core
         for name, member in core.signature.members.items():
             outer, inner = getattr(self, name), getattr(core, name)

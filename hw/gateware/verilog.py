@@ -20,8 +20,19 @@ from amaranth.lib.wiring import Out
 
 from ..config import VTAConfig
 from ..errors import VTAError
+from ..ports import (
+    CLOCK,
+    CONTROL_ADDR_WIDTH,
+    CONTROL_DATA_WIDTH,
+    CONTROL_PREFIX,
+    INTERRUPT,
+    MEMORY_ADDR_WIDTH,
+    MEMORY_ID_WIDTH,
+    MEMORY_PREFIX,
+    RESET,
+)
 from ..regmap import REGISTERS, REGMAP_BYTES, STATUS_BITS
-from .top import CONTROL_PREFIX, MEMORY_PREFIX, VTATop
+from .top import VTATop
 
 __all__ = ["TOP_NAME", "generate_verilog", "build_manifest", "write_verilog"]
 
@@ -39,13 +50,15 @@ def build_manifest(top: VTATop, *, axi_cache: int, axi_prot: int) -> dict[str, A
         "config_name": cfg.name,
         "config": cfg.to_dict(),
         "derived": cfg.derived(),
-        "clock": {"name": "ap_clk", "mhz": cfg.CLOCK_MHZ},
-        "reset": {"name": "ap_rst_n", "active_low": True},
-        "interrupt": "interrupt",
-        "control": {"prefix": CONTROL_PREFIX, "protocol": "axi4lite", "data_width": 32,
-                    "addr_width": 8, "window_bytes": REGMAP_BYTES},
+        "clock": {"name": CLOCK, "mhz": cfg.CLOCK_MHZ},
+        "reset": {"name": RESET, "active_low": True},
+        "interrupt": INTERRUPT,
+        "control": {"prefix": CONTROL_PREFIX, "protocol": "axi4lite",
+                    "data_width": CONTROL_DATA_WIDTH, "addr_width": CONTROL_ADDR_WIDTH,
+                    "window_bytes": REGMAP_BYTES},
         "memory": {"prefix": MEMORY_PREFIX, "protocol": cfg.AXI_PROFILE,
-                   "data_width": cfg.BUS_WIDTH, "addr_width": 64, "id_width": 1,
+                   "data_width": cfg.BUS_WIDTH, "addr_width": MEMORY_ADDR_WIDTH,
+                   "id_width": MEMORY_ID_WIDTH,
                    "max_burst_beats": cfg.max_burst_beats, "cache": axi_cache,
                    "prot": axi_prot},
         "registers": [{"name": r.name, "offset": r.offset, "access": r.access, "doc": r.doc}

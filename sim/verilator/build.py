@@ -1,13 +1,13 @@
 """Compile a design's Verilog and the C++ harness into a cached shared library.
 
 One build = Verilator (``--cc --exe``) on the Verilog plus ``harness.cpp``,
-``dram_model.cpp`` and the generated ``vta_ports.h``, then ``make`` linking everything into
-``libvtasim.so``.  Builds are cached by a digest of the Verilog, the harness sources, the
-port glue, the flags and the tool versions in ``<cache>/verilator/<digest>/``, where
-``<cache>`` is ``$VTA_CACHE_DIR``, else ``$XDG_CACHE_HOME/vta-kit``, else
-``~/.cache/vta-kit``.  A file lock makes concurrent builders of the same model (pytest-xdist
-workers) wait for one build instead of racing.  Tracing builds (``trace="vcd"|"fst"``) are
-separate cache entries.
+``dram_model.cpp`` and the generated ``vta_ports.h`` and ``vta_regmap.h`` (:mod:`.glue`),
+then ``make`` linking everything into ``libvtasim.so``.  Builds are cached by a digest of
+the Verilog, the harness sources, the generated glue, the flags and the tool versions in
+``<cache>/verilator/<digest>/``, where ``<cache>`` is ``$VTA_CACHE_DIR``, else
+``$XDG_CACHE_HOME/vta-kit``, else ``~/.cache/vta-kit``.  A file lock makes concurrent
+builders of the same model (pytest-xdist workers) wait for one build instead of racing.
+Tracing builds (``trace="vcd"|"fst"``) are separate cache entries.
 
 For a configuration, :func:`build_for_config` also caches the generated Verilog keyed by the
 configuration and a digest of the gateware sources, so a cached start costs no elaboration.
@@ -31,16 +31,10 @@ from pathlib import Path
 from vta.hw import cache
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
+from vta.hw.ports import MEMORY_PREFIX, Port, ports_from_manifest
 from vta.hw.toolchain import ToolError, cache_root, verilator_env, verilator_path
 
-from .ports import (
-    Port,
-    port_glue,
-    ports_from_manifest,
-    ports_from_verilog,
-    sim_wrapper,
-    verilated_members,
-)
+from .glue import port_glue, ports_from_verilog, regmap_header, sim_wrapper, verilated_members
 
 __all__ = ["BuildError", "BuiltModel", "cache_root", "build_library", "build_for_config",
            "verilog_for_config", "TRACE_KINDS", "LIBRARY_NAME"]
@@ -74,7 +68,7 @@ class BuiltModel:
 
     @property
     def bus_bytes(self) -> int:
-        return next(p.width for p in self.ports if p.name == "m_axi_gmem_RDATA") // 8
+        return next(p.width for p in self.ports if p.name == MEMORY_PREFIX + "RDATA") // 8
 
 
 def _tool_versions() -> str:
@@ -177,7 +171,7 @@ def build_library(verilog: str | Path, *, ports: list[Port] | None = None,
     make_vars = _make_vars(opt)
     h = hashlib.sha256()
     for part in (f"recipe {_RECIPE}", _tool_versions(), " ".join(args), " ".join(make_vars),
-                 glue, sim_wrapper(ports), text):
+                 glue, regmap_header(), sim_wrapper(ports), text):
         h.update(part.encode())
         h.update(b"\0")
     for name in HARNESS_SOURCES:
@@ -227,6 +221,7 @@ def _build(work: Path, verilator: Path, text: str, ports: list[Port], glue: str,
     src.mkdir()
     (src / "vta_top.v").write_text(text)
     (src / "vta_ports.h").write_text(glue)
+    (src / "vta_regmap.h").write_text(regmap_header())
     (src / "vta_sim_top.v").write_text(sim_wrapper(ports))
     for name in HARNESS_SOURCES:
         shutil.copy2(HERE / name, src / name)
@@ -277,11 +272,13 @@ def _first_error(output: str) -> str:
 
 # ------------------------------------------------------------------ gateware -> Verilog
 def _gateware_digest() -> str:
-    """Digest of every source that shapes the generated Verilog (gateware, config, ISA)."""
+    """Digest of every source that shapes the generated Verilog (gateware, config, ISA,
+    pipeline, register map, ...)."""
     import vta.hw
 
     hw_dir = Path(vta.hw.__file__).resolve().parent
-    sources = [hw_dir / name for name in ("config.py", "isa.py", "regmap.py", "errors.py")]
+    # Every module of the hw layer the gateware may read (the tables it derives from).
+    sources = list(hw_dir.glob("*.py"))
     sources += [p for p in (hw_dir / "gateware").glob("*.py") if p.name != "commands.py"]
     h = hashlib.sha256()
     for path in sorted(sources):

@@ -3,7 +3,8 @@
 // limit" -- all in C, so Python crosses into the library once per register access or run.
 //
 // Port glue (which C type carries RDATA/WDATA, which optional ports exist) is generated per
-// design from its port list into vta_ports.h by vta.sim.verilator.build.
+// design from its port list into vta_ports.h, the register offsets and CTRL bits from
+// vta.hw.regmap into vta_regmap.h (vta.sim.verilator.glue; written by the build).
 //
 // Exported API (a C ABI for ctypes); every call takes the handle from vsim_new():
 //   vsim_new / vsim_free, vsim_set_memory, vsim_set_timing, vsim_reset, vsim_step,
@@ -19,6 +20,7 @@
 
 #include "verilated.h"
 #include "vta_ports.h"
+#include "vta_regmap.h"
 #include "dram_model.h"
 
 #if defined(VTA_TRACE_FST)
@@ -34,9 +36,6 @@ typedef VerilatedVcdC TraceFile;
 namespace {
 
 enum Status { OK = 0, LIMIT = 1, LITE_TIMEOUT = -1, DRAM_ERROR = -2, NO_TRACE = -3 };
-
-const uint32_t CTRL_ADDR = 0x00;
-const uint32_t CTRL_DONE = 1u << 1;
 
 struct Sim {
     std::unique_ptr<VerilatedContext> ctx;
@@ -97,7 +96,7 @@ struct Sim {
         t->s_axi_control_AWADDR = aw_addr;
         t->s_axi_control_WVALID = w_valid;
         t->s_axi_control_WDATA = w_data;
-        t->s_axi_control_WSTRB = 0xF;
+        t->s_axi_control_WSTRB = VTA_CONTROL_WSTRB;
         t->s_axi_control_BREADY = b_ready;
         t->s_axi_control_ARVALID = ar_valid;
         t->s_axi_control_ARADDR = ar_addr;
@@ -107,17 +106,17 @@ struct Sim {
         t->eval();
 
         vta::AxiMasterOut mo;
-        mo.arvalid = t->m_axi_gmem_ARVALID;
-        mo.araddr = t->m_axi_gmem_ARADDR;
-        mo.arlen = t->m_axi_gmem_ARLEN;
-        mo.arsize = t->m_axi_gmem_ARSIZE;
-        mo.arburst = t->m_axi_gmem_ARBURST;
+        // The read and write address channels carry the same fields.
+#define VTA_ADDRESS_CHANNEL(ch, CH)                 \
+        mo.ch##valid = t->m_axi_gmem_##CH##VALID;   \
+        mo.ch##addr = t->m_axi_gmem_##CH##ADDR;     \
+        mo.ch##len = t->m_axi_gmem_##CH##LEN;       \
+        mo.ch##size = t->m_axi_gmem_##CH##SIZE;     \
+        mo.ch##burst = t->m_axi_gmem_##CH##BURST;
+        VTA_ADDRESS_CHANNEL(ar, AR)
+        VTA_ADDRESS_CHANNEL(aw, AW)
+#undef VTA_ADDRESS_CHANNEL
         mo.rready = t->m_axi_gmem_RREADY;
-        mo.awvalid = t->m_axi_gmem_AWVALID;
-        mo.awaddr = t->m_axi_gmem_AWADDR;
-        mo.awlen = t->m_axi_gmem_AWLEN;
-        mo.awsize = t->m_axi_gmem_AWSIZE;
-        mo.awburst = t->m_axi_gmem_AWBURST;
         mo.wvalid = t->m_axi_gmem_WVALID;
         if (mo.wvalid && so.wready) {
             vta_get_wdata(t, wdata);
@@ -198,11 +197,11 @@ struct Sim {
         while (cycle < stop) {
             if (!ar_valid && !r_ready) {
                 ar_valid = r_ready = true;
-                ar_addr = CTRL_ADDR;
+                ar_addr = VTA_REG_CTRL;
             }
             tick();
             if (dram.failed()) return DRAM_ERROR;
-            if (r_done && (r_data & CTRL_DONE)) return OK;
+            if (r_done && (r_data & VTA_CTRL_DONE)) return OK;
         }
         return LIMIT;
     }

@@ -16,14 +16,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from vta.boards import cache
-from vta.boards.build import build, design_name, dsp_cap
+from vta.boards.build import build, check_ports, design_name, dsp_cap
 from vta.boards.hwh import hwh_xml
-from vta.boards.ports import Port, check_ports, expected_ports
 from vta.boards.table import BOARDS, BoardError
 from vta.boards.vivado import VIVADO_RELEASES, vivado_release
 from vta.driver.pynq_lines import PYNQ_LINES
 from vta.hw.cli import main as vta_main
 from vta.hw.config import VTAConfig
+from vta.hw.ports import Port, top_ports
 from vta.hw.regmap import REGISTERS
 from vta.hw.toolchain import verilator_env, verilator_path
 
@@ -179,7 +179,7 @@ def test_wrapper_declares_the_interfaces_and_lints(plans, key):
     assert f"FREQ_HZ {cfg.CLOCK_MHZ * 1_000_000}" in text
     assert "POLARITY ACTIVE_LOW" in text and "SENSITIVITY LEVEL_HIGH" in text
     assert f"parameter VTA_CONFIG = \"{cfg.name}\"" in text
-    for port in expected_ports(cfg):
+    for port in top_ports(cfg):
         if port.bus:
             assert f"aximm:1.0 {port.bus} {port.logical}\"" in text, port.name
     addr = 31 if b.ps == "ps7" else 63
@@ -226,7 +226,7 @@ def test_hwh_describes_the_same_design(key):
     assert regs == [r.name for r in REGISTERS]
     # Every accelerator port is connected, to the PS or the interconnect, as in build.tcl.
     ports = {p.get("NAME"): p for p in vta.find("PORTS")}
-    assert set(ports) == {p.name for p in expected_ports(cfg)}
+    assert set(ports) == {p.name for p in top_ports(cfg)}
     for pname, p in ports.items():
         peers = {c.get("INSTANCE") for c in p.iter("CONNECTION")}
         assert peers, pname
@@ -267,7 +267,7 @@ def test_build_rejects_mismatched_config_and_port_drift(tmp_path):
     with pytest.raises(BoardError, match="128-bit bus but pynq-z2's S_AXI_HP0 is 64-bit"):
         build("pynq-z2", "zcu104", tmp_path)
     cfg = VTAConfig.preset("pynq")
-    ports = expected_ports(cfg)
+    ports = top_ports(cfg)
     drift = [p if p.name != "m_axi_gmem_ARLEN" else Port(p.name, "out", 8) for p in ports]
     with pytest.raises(BoardError, match="ARLEN is out 8 bits; the board flow expects out 4"):
         check_ports(drift, cfg)

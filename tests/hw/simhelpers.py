@@ -7,7 +7,7 @@
   (counters, as in the top level), their instruction queues fed from Python.
 * :func:`run_datapath`: run a program (a list of :mod:`vta.hw.isa` instructions) on the
   :class:`Datapath` and return cycle counts and uop counters.
-* :func:`route`: split a program into the load, compute and store queues (SPEC 5).
+* :func:`route`: split a program into the load, compute and store queues as fetch does.
 * :func:`run_fsim`: the same program on the functional simulator (the golden model).
 
 Addresses on the DMA ports are physical DRAM addresses, as the AXI master would see them.
@@ -21,21 +21,46 @@ from dataclasses import dataclass
 
 import numpy as np
 from amaranth.hdl import Elaboratable, Module, Signal
-from amaranth.lib import wiring
 from amaranth.sim import Simulator
 from vta.hw import isa
 from vta.hw.config import VTAConfig
 from vta.hw.gateware.compute import ComputeModule
+from vta.hw.gateware.gemm import GemmCore
 from vta.hw.gateware.load import LoadModule
 from vta.hw.gateware.store import StoreModule
-from vta.hw.isa import Load, MemType, Opcode
+from vta.hw.gateware.tokens import TokenChannel
+from vta.hw.gateware.top import connect_stages
+from vta.hw.isa import Load, MemType
+from vta.hw.pipeline import CHANNELS, COMPUTE, LOAD, STAGES, STORE, Stage, fetch_queue
 from vta.sim.dram import Dram
 
 __all__ = ["DmaReadServer", "DmaWriteServer", "Datapath", "DatapathResult", "run_datapath",
-           "route", "run_fsim", "feed_stream"]
+           "route", "run_fsim", "feed_stream", "fsim_sram_rows", "fill_nonzero",
+           "padding_loads", "run_cocotb", "cocotb_uint", "CocotbDmaReader", "cocotb_feed",
+           "pack_lanes", "unpack_lanes", "check_gemm_core", "accept_after_token",
+           "cocotb_reset"]
 
 
-class DmaReadServer:
+class _DmaServer:
+    """What both DMA servers hold: the client's port, the DRAM, the bus width, the
+    latency, the stall probability and its generator, and every request seen."""
+
+    def __init__(self, port, dram: Dram, bus_bytes: int, *, latency: int, stall: float,
+                 seed: int) -> None:
+        self.port = port
+        self.dram = dram
+        self.bus_bytes = bus_bytes
+        self.latency = latency
+        self.stall = stall
+        self.rng = random.Random(seed)
+        self.requests: list[tuple[int, int]] = []
+
+    def stalled(self) -> bool:
+        """Draw whether the bus is busy this cycle."""
+        return bool(self.stall) and self.rng.random() < self.stall
+
+
+class DmaReadServer(_DmaServer):
     """Answer a DMA read client (``req`` in order; ``beats`` beats each, ``last`` on the end).
 
     ``latency`` cycles pass between an accepted request and its first beat; beats of
@@ -45,13 +70,7 @@ class DmaReadServer:
 
     def __init__(self, port, dram: Dram, bus_bytes: int, *, latency: int = 4,
                  stall: float = 0.0, seed: int = 0) -> None:
-        self.port = port
-        self.dram = dram
-        self.bus_bytes = bus_bytes
-        self.latency = latency
-        self.stall = stall
-        self.rng = random.Random(seed)
-        self.requests: list[tuple[int, int]] = []
+        super().__init__(port, dram, bus_bytes, latency=latency, stall=stall, seed=seed)
         self.beats_served = 0
 
     def _beat(self, addr: int) -> int:
@@ -78,8 +97,8 @@ class DmaReadServer:
                 addr, beats = r_payload & ((1 << 64) - 1), r_payload >> 64
                 self.requests.append((addr, beats))
                 pending.append([cycle + self.latency, addr, beats])
-            stalled = self.stall and self.rng.random() < self.stall
-            ctx.set(req.ready, 0 if (self.stall and self.rng.random() < self.stall) else 1)
+            stalled = self.stalled()
+            ctx.set(req.ready, 0 if self.stalled() else 1)
             presenting = bool(pending) and pending[0][0] <= cycle and not stalled
             if presenting:
                 head = pending[0]
@@ -88,19 +107,13 @@ class DmaReadServer:
             ctx.set(resp.valid, presenting)
 
 
-class DmaWriteServer:
+class DmaWriteServer(_DmaServer):
     """Answer a DMA write client: take requests and data beats, write the strobed bytes,
     pulse ``done`` ``latency`` cycles after each request's last beat."""
 
     def __init__(self, port, dram: Dram, bus_bytes: int, *, latency: int = 2,
                  stall: float = 0.0, seed: int = 1) -> None:
-        self.port = port
-        self.dram = dram
-        self.bus_bytes = bus_bytes
-        self.latency = latency
-        self.stall = stall
-        self.rng = random.Random(seed)
-        self.requests: list[tuple[int, int]] = []
+        super().__init__(port, dram, bus_bytes, latency=latency, stall=stall, seed=seed)
         self.bytes_written = 0
 
     async def process(self, ctx) -> None:
@@ -141,16 +154,16 @@ class DmaWriteServer:
             if pulse:
                 dones.popleft()
             ctx.set(self.port.done, pulse)
-            stalled = self.stall and self.rng.random() < self.stall
-            ctx.set(req.ready, 0 if stalled else 1)
-            ctx.set(dat.ready, 0 if (self.stall and self.rng.random() < self.stall) else 1)
+            ctx.set(req.ready, 0 if self.stalled() else 1)
+            ctx.set(dat.ready, 0 if self.stalled() else 1)
 
 
 class Datapath(Elaboratable):
     """Load, compute and store with token-channel counters; queues and DMA ports exposed.
 
-    Members: ``load``, ``compute``, ``store`` (the modules), ``tokens`` (dict of channel
-    counters ``l2c``, ``c2l``, ``c2s``, ``s2c``), ``cycles``, ``gemm_uops``, ``alu_uops``,
+    Wired as in the top level (:func:`vta.hw.gateware.top.connect_stages`).  Members:
+    ``load``, ``compute``, ``store`` (the modules), ``tokens`` (the channels of
+    :data:`vta.hw.pipeline.CHANNELS` by name), ``cycles``, ``gemm_uops``, ``alu_uops``,
     ``finished`` (sticky after a FINISH), ``idle`` (finished and every module idle).
     """
 
@@ -159,8 +172,7 @@ class Datapath(Elaboratable):
         self.load = LoadModule(config)
         self.compute = ComputeModule(config)
         self.store = StoreModule(config)
-        self.tokens = {name: Signal(16, name=f"tok_{name}")
-                       for name in ("l2c", "c2l", "c2s", "s2c")}
+        self.tokens = {ch.name: TokenChannel() for ch in CHANNELS}
         self.cycles = Signal(32)
         self.gemm_uops = Signal(32)
         self.alu_uops = Signal(32)
@@ -173,15 +185,9 @@ class Datapath(Elaboratable):
         m = Module()
         ld, cp, st = self.load, self.compute, self.store
         m.submodules.load, m.submodules.compute, m.submodules.store = ld, cp, st
-        wiring.connect(m, cp.inp_rd, ld.inp_rd)
-        wiring.connect(m, cp.wgt_rd, ld.wgt_rd)
-        wiring.connect(m, st.out_rd, cp.out_rd)
-        channels = {"l2c": (ld.l2c, cp.l2c), "c2l": (cp.c2l, ld.c2l),
-                    "c2s": (cp.c2s, st.c2s), "s2c": (st.s2c, cp.s2c)}
-        for name, (producer, consumer) in channels.items():
-            cnt = self.tokens[name]
-            m.d.comb += consumer.valid.eq(cnt != 0)
-            m.d.sync += cnt.eq(cnt + producer.push - consumer.pop)
+        for name, channel in self.tokens.items():
+            m.submodules[f"tokens_{name}"] = channel
+        connect_stages(m, {LOAD: ld, COMPUTE: cp, STORE: st}, self.tokens)
         m.d.sync += [self.cycles.eq(self.cycles + 1),
                      self.gemm_uops.eq(self.gemm_uops + cp.gemm_uop),
                      self.alu_uops.eq(self.alu_uops + cp.alu_uop)]
@@ -192,16 +198,11 @@ class Datapath(Elaboratable):
         return m
 
 
-def route(program: list) -> tuple[list, list, list]:
-    """Split a program into the (load, compute, store) queues as fetch does."""
-    queues: tuple[list, list, list] = ([], [], [])
+def route(program: list) -> dict[Stage, list]:
+    """Split a program into the load, compute and store queues as fetch does."""
+    queues: dict[Stage, list] = {stage: [] for stage in STAGES}
     for insn in program:
-        if insn.OPCODE == Opcode.STORE:
-            queues[2].append(insn)
-        elif insn.OPCODE == Opcode.LOAD and insn.memory_type in (MemType.INP, MemType.WGT):
-            queues[0].append(insn)
-        else:
-            queues[1].append(insn)
+        queues[fetch_queue(insn.OPCODE, getattr(insn, "memory_type", 0))].append(insn)
     return queues
 
 
@@ -212,6 +213,24 @@ async def feed_stream(ctx, stream, words: list[int]) -> None:
         ctx.set(stream.payload, word)
         await ctx.tick().until(stream.ready)
     ctx.set(stream.valid, 0)
+
+
+async def accept_after_token(ctx, dut, word: int, channel: str, wait: str,
+                             cycles: int) -> None:
+    """Present ``word`` to a stage module; for ``cycles`` cycles it must wait (``wait`` high,
+    not accepted); given a token on ``channel`` it is accepted and pops it at once.
+    Returns one cycle later with the queue and the token withdrawn."""
+    token = getattr(dut, channel)
+    ctx.set(dut.insn.valid, 1)
+    ctx.set(dut.insn.payload, word)
+    for _ in range(cycles):
+        await ctx.tick()
+        assert ctx.get(getattr(dut, wait)) and ctx.get(dut.busy) and not ctx.get(dut.insn.ready)
+    ctx.set(token.valid, 1)
+    assert ctx.get(dut.insn.ready) and ctx.get(token.pop)
+    await ctx.tick()
+    ctx.set(dut.insn.valid, 0)
+    ctx.set(token.valid, 0)
 
 
 @dataclass
@@ -236,8 +255,7 @@ def run_datapath(config: VTAConfig, dram: Dram, program: list, *, latency: int =
     completed instruction per module (``load``, ``compute``, ``store``).
     """
     dp = Datapath(config)
-    queues = route(program)
-    words = [[isa.encode_one(insn, config) for insn in q] for q in queues]
+    words = [[isa.encode_one(insn, config) for insn in q] for q in route(program).values()]
     sim = Simulator(dp)
     sim.add_clock(1e-8)
     servers = [DmaReadServer(dp.load.dma, dram, config.bus_bytes, latency=latency,
@@ -300,104 +318,6 @@ def run_fsim(config: VTAConfig, dram: Dram, program: list, simulator=None):
         dram.free(addr)
 
 
-def _region(dram: Dram, rng: np.random.Generator, nbytes: int, elem_bytes: int) -> int:
-    """Allocate ``nbytes`` of random bytes, element-aligned; return the element index."""
-    addr = dram.alloc(max(nbytes, 1), align=max(elem_bytes, 64))
-    dram.write(addr, rng.integers(0, 256, max(nbytes, 1), dtype=np.uint8))
-    return addr // elem_bytes
-
-
-def _load(config: VTAConfig, dram: Dram, rng: np.random.Generator, mt: int, sram_hi: int,
-          *, pads: bool = True, max_x: int = 4, max_y: int = 3) -> Load:
-    e = config.elem_bytes(mt)
-    y, x = int(rng.integers(1, max_y + 1)), int(rng.integers(1, max_x + 1))
-    stride = x + int(rng.integers(0, 3))
-    p = [int(rng.integers(0, 3)) if pads else 0 for _ in range(4)]
-    base = _region(dram, rng, ((y - 1) * stride + x) * e + e * int(rng.integers(0, 3)), e)
-    base += int(rng.integers(0, 2))            # odd element offsets: sub-beat alignment
-    return Load(memory_type=mt, sram_base=int(rng.integers(0, sram_hi)),
-                dram_base=base, y_size=y, x_size=x, x_stride=stride,
-                y_pad_0=p[0], y_pad_1=p[1], x_pad_0=p[2], x_pad_1=p[3])
-
-
-def random_program(config: VTAConfig, dram: Dram, rng: np.random.Generator,
-                   blocks: int = 2) -> list:
-    """A valid, token-balanced random program over small SRAM windows of ``config``.
-
-    Each block loads INP/WGT (load queue), loads uops (and sometimes ACC rows), runs reset
-    GEMMs, GEMMs and ALU ops whose uops often hit one ACC row back to back (compute),
-    and stores a few OUT rows (store); tokens chain load -> compute -> store and back.
-    DRAM regions are allocated in ``dram`` and filled with random bytes.
-    """
-    from vta.hw.isa import Alu, Finish, Gemm, Store, Uop, encode_uops
-
-    win = 16                                   # SRAM window the program touches
-    prog: list = []
-    for b in range(blocks):
-        last = b == blocks - 1
-        loads = [_load(config, dram, rng, MemType.INP, win),
-                 _load(config, dram, rng, MemType.WGT, win // 2)]
-        if rng.random() < 0.3:
-            loads.insert(int(rng.integers(0, 2)), Load(memory_type=MemType.INP))  # a NOP
-        loads[0] = _with(loads[0], pop_next=int(b > 0))
-        loads[-1] = _with(loads[-1], push_next=1)
-        prog += loads
-
-        n_uops = int(rng.integers(1, 6))
-        shared = rng.random() < 0.5             # uops hitting one ACC row back to back
-        uops = [Uop(dst_idx=0 if shared else int(rng.integers(0, win)),
-                    src_idx=int(rng.integers(0, win)), wgt_idx=int(rng.integers(0, win // 2)))
-                for _ in range(n_uops)]
-        code = encode_uops(uops, config)
-        ubase = _region(dram, rng, len(code) + config.uop_elem_bytes, config.uop_elem_bytes)
-        ubase += int(rng.integers(0, 2))
-        dram.write(ubase * config.uop_elem_bytes, code)
-        usram = int(rng.integers(0, 8))
-        compute = [Load(memory_type=MemType.UOP, sram_base=usram, dram_base=ubase, y_size=1,
-                        x_size=n_uops, x_stride=n_uops)]
-        if rng.random() < 0.5:
-            mt = MemType.ACC if rng.random() < 0.5 else MemType.ACC_8BIT
-            compute.append(_load(config, dram, rng, mt, win, max_x=3, max_y=2))
-
-        def loop(shared=shared, usram=usram, n_uops=n_uops, **kw):
-            f = {k: int(rng.integers(0, 3)) for k in
-                 ("dst_factor_out", "dst_factor_in", "src_factor_out", "src_factor_in")}
-            if shared and rng.random() < 0.5:
-                f["dst_factor_in"] = 0
-            return dict(uop_bgn=usram, uop_end=usram + n_uops,
-                        iter_out=int(rng.integers(1, 4)), iter_in=int(rng.integers(1, 3)),
-                        **f, **kw)
-
-        if rng.random() < 0.5:
-            compute.append(Gemm(reset=1, **loop()))
-        for _ in range(int(rng.integers(1, 3))):
-            compute.append(Gemm(**loop(wgt_factor_out=int(rng.integers(0, 2)),
-                                       wgt_factor_in=int(rng.integers(0, 2)))))
-        for _ in range(int(rng.integers(1, 4))):
-            op = int(rng.choice([0, 1, 2, 3] + ([4] if config.ALU_MUL else [])))
-            use_imm = int(rng.random() < 0.5)
-            imm = int(rng.integers(-40, 40)) if op == 3 else int(rng.integers(-32768, 32768))
-            compute.append(Alu(alu_opcode=op, use_imm=use_imm, imm=imm, **loop()))
-        compute[0] = _with(compute[0], pop_prev=1, pop_next=int(b > 0))
-        compute[-1] = _with(compute[-1], push_next=1, push_prev=int(not last))
-        prog += compute
-
-        y, x = int(rng.integers(1, 4)), int(rng.integers(1, 5))
-        stride = x + int(rng.integers(0, 3))
-        e = config.out_elem_bytes
-        obase = _region(dram, rng, ((y - 1) * stride + x + 2) * e, e) + int(rng.integers(0, 2))
-        prog.append(Store(memory_type=MemType.OUT, sram_base=int(rng.integers(0, win)),
-                          dram_base=obase, y_size=y, x_size=x, x_stride=stride, pop_prev=1,
-                          push_prev=int(not last)))
-    prog.append(Finish())
-    return prog
-
-
-def _with(insn, **changes):
-    import dataclasses
-    return dataclasses.replace(insn, **changes)
-
-
 def fsim_sram_rows(config: VTAConfig, dram: Dram, loads: list[Load], window: int):
     """INP and WGT rows ``[0, window)`` (as integers) after ``loads`` on the fsim."""
     import copy
@@ -410,6 +330,38 @@ def fsim_sram_rows(config: VTAConfig, dram: Dram, loads: list[Load], window: int
     def rows(arr, n):
         return [int.from_bytes(arr[i].tobytes(), "little") for i in range(min(n, len(arr)))]
     return rows(fs.inp, window), rows(fs.wgt, window)
+
+
+def pack_lanes(values: np.ndarray, bits: int) -> int:
+    """The integer whose ``bits``-bit lanes hold ``values`` (two's complement, lane 0 low)."""
+    mask = (1 << bits) - 1
+    return sum((int(v) & mask) << (bits * i) for i, v in enumerate(values.reshape(-1)))
+
+
+def unpack_lanes(word: int, n: int, bits: int) -> np.ndarray:
+    """The ``n`` signed ``bits``-bit lanes of ``word`` (lane 0 low)."""
+    vals = [(word >> (bits * i)) & ((1 << bits) - 1) for i in range(n)]
+    return np.array([v - (1 << bits) if v >> (bits - 1) else v for v in vals], dtype=np.int64)
+
+
+def check_gemm_core(config: VTAConfig, tiles: list) -> None:
+    """Feed ``(inp, wgt)`` int8 tiles to a :class:`GemmCore` one per cycle; every dot
+    product must equal numpy's one cycle later."""
+    dut = GemmCore(config)
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    lanes = config.batch * config.block_out
+
+    async def bench(ctx):
+        for n, (inp, wgt) in enumerate(tiles):
+            ctx.set(dut.inp, pack_lanes(inp, 8))
+            ctx.set(dut.wgt, pack_lanes(wgt, 8))
+            await ctx.tick()
+            got = unpack_lanes(ctx.get(dut.dot), lanes, config.acc_width)
+            expected = (inp.astype(np.int64) @ wgt.T.astype(np.int64)).reshape(-1)
+            assert np.array_equal(got, expected), f"tile {n}: {got} != {expected}"
+    sim.add_testbench(bench)
+    sim.run()
 
 
 def fill_nonzero(dram: Dram, rng, nbytes: int) -> int:
@@ -488,7 +440,7 @@ def cocotb_uint(handle) -> int:
     return value.to_unsigned() if hasattr(value, "to_unsigned") else int(value)
 
 
-class CocotbDmaReader:
+class CocotbDmaReader(_DmaServer):
     """cocotb model of a DMA read server on the ports ``{prefix}__req__*`` /
     ``{prefix}__resp__*`` of a Verilog DUT, serving ``dram``.
 
@@ -498,17 +450,11 @@ class CocotbDmaReader:
 
     def __init__(self, dut, prefix: str, dram: Dram, bus_bytes: int, latency: int = 3,
                  stall: float = 0.0, seed: int = 0) -> None:
+        super().__init__(prefix, dram, bus_bytes, latency=latency, stall=stall, seed=seed)
         self.dut = dut
-        self.p = prefix
-        self.dram = dram
-        self.bus_bytes = bus_bytes
-        self.latency = latency
-        self.stall = stall
-        self.rng = random.Random(seed)
-        self.requests: list[tuple[int, int]] = []
 
     def _sig(self, name: str):
-        return getattr(self.dut, f"{self.p}__{name}")
+        return getattr(self.dut, f"{self.port}__{name}")
 
     async def run(self) -> None:
         from cocotb.triggers import FallingEdge, ReadOnly
@@ -523,9 +469,8 @@ class CocotbDmaReader:
         while True:
             await FallingEdge(self.dut.clk)
             cycle += 1
-            ready = not (self.stall and self.rng.random() < self.stall)
-            present = (bool(pending) and pending[0][0] <= cycle
-                       and not (self.stall and self.rng.random() < self.stall))
+            ready = not self.stalled()
+            present = bool(pending) and pending[0][0] <= cycle and not self.stalled()
             req_ready.value = int(ready)
             resp_valid.value = int(present)
             if present:
@@ -544,6 +489,20 @@ class CocotbDmaReader:
                 addr, beats = payload & ((1 << 64) - 1), payload >> 64
                 self.requests.append((addr, beats))
                 pending.append([cycle + self.latency, addr, beats])
+
+
+async def cocotb_reset(dut, **inputs: int) -> None:
+    """Start a 10 ns clock on ``dut.clk``, hold ``dut.rst`` for two cycles with the given
+    inputs (port name -> value) driven, then release it."""
+    from cocotb.clock import Clock
+    from cocotb.triggers import ClockCycles
+
+    Clock(dut.clk, 10, unit="ns").start()
+    dut.rst.value = 1
+    for name, value in inputs.items():
+        getattr(dut, name).value = value
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
 
 
 async def cocotb_feed(dut, prefix: str, words: list[int]) -> None:

@@ -4,23 +4,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from vta.hw import PRESETS, ConfigError, IsaError, VTAConfig, isa
-from vta.hw.isa import Opcode
 
 CONFIGS = [VTAConfig.preset(name) for name in sorted(PRESETS)] + [
     VTAConfig(LOG_ACC_BUFF_SIZE=19, LOG_INP_BUFF_SIZE=16, WIDE_ISA=True),
     VTAConfig(LOG_BATCH=1, LOG_BLOCK=3, LOG_UOP_BUFF_SIZE=12, LOG_INP_BUFF_SIZE=12,
               LOG_WGT_BUFF_SIZE=13, LOG_ACC_BUFF_SIZE=14),
 ]
-CLASSES = {Opcode.LOAD: isa.Load, Opcode.STORE: isa.Store, Opcode.GEMM: isa.Gemm,
-           Opcode.FINISH: isa.Finish, Opcode.ALU: isa.Alu}
 
 
 @st.composite
 def instructions(draw, config: VTAConfig):
-    opcode = draw(st.sampled_from(sorted(CLASSES)))
+    opcode = draw(st.sampled_from(sorted(isa.CLASSES)))
     fields = isa.layout_for(config).formats[opcode]
     values = {f.name: draw(st.integers(f.lo, f.hi)) for f in fields if f.name != "opcode"}
-    return CLASSES[opcode](**values)
+    return isa.CLASSES[opcode](**values)
 
 
 @st.composite
@@ -29,27 +26,26 @@ def uops(draw, config: VTAConfig):
     return isa.Uop(**{f.name: draw(st.integers(f.lo, f.hi)) for f in fields})
 
 
+# kind: (strategy, encode, decode, bytes per item, longest list, examples)
+ROUND_TRIPS = {
+    "instructions": (instructions, isa.encode, isa.decode, "insn_bytes", 8, 60),
+    "uops": (uops, isa.encode_uops, isa.decode_uops, "uop_elem_bytes", 16, 40),
+}
+
+
+@pytest.mark.parametrize("kind", list(ROUND_TRIPS))
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.TARGET}-{c.name}-{c.insn_width}")
-def test_instruction_round_trip(config):
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(st.lists(instructions(config), min_size=1, max_size=8))
-    def check(insns):
-        data = isa.encode(insns, config)
-        assert len(data) == len(insns) * config.insn_bytes
-        assert isa.decode(data, config) == insns
-        assert [isa.from_dict(isa.to_dict(i)) for i in insns] == insns
+def test_round_trip(config, kind):
+    strategy, encode, decode, item_bytes, longest, examples = ROUND_TRIPS[kind]
 
-    check()
-
-
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.TARGET}-{c.name}-{c.insn_width}")
-def test_uop_round_trip(config):
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(st.lists(uops(config), min_size=1, max_size=16))
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(strategy(config), min_size=1, max_size=longest))
     def check(items):
-        data = isa.encode_uops(items, config)
-        assert len(data) == len(items) * config.uop_elem_bytes
-        assert isa.decode_uops(data, config) == items
+        data = encode(items, config)
+        assert len(data) == len(items) * getattr(config, item_bytes)
+        assert decode(data, config) == items
+        if kind == "instructions":
+            assert [isa.from_dict(isa.to_dict(i)) for i in items] == items
 
     check()
 
@@ -57,7 +53,7 @@ def test_uop_round_trip(config):
 @pytest.mark.parametrize("config", CONFIGS[:1] + CONFIGS[-2:], ids=["default", "wide", "batch"])
 def test_out_of_range_field_names_field_and_range(config):
     layout = isa.layout_for(config)
-    for opcode, cls in CLASSES.items():
+    for opcode, cls in isa.CLASSES.items():
         for f in layout.formats[opcode]:
             if f.name == "opcode":
                 continue

@@ -15,7 +15,7 @@ import subprocess
 import pytest
 from vta.hw import PRESETS, VTAConfig
 from vta.hw.cli import main
-from vta.hw.gateware.axi_master import axi_port_widths
+from vta.hw.ports import memory_signals
 from vta.hw.regmap import REGISTERS
 from vta.hw.toolchain import verilator_env, verilator_path
 
@@ -42,7 +42,7 @@ def test_every_preset_generates_and_lints_clean(preset, tmp_path, capsys):
         assert decl, name
         assert decl.group(1) == port["direction"]
         assert int(decl.group(3) or 0) + 1 == port["width"], name
-    for name, (direction, width) in axi_port_widths(config).items():
+    for name, (direction, width) in memory_signals(config).items():
         port = ports[f"m_axi_gmem_{name}"]
         assert (port["direction"], port["width"]) == \
             ("output" if direction == "out" else "input", width)

@@ -13,23 +13,20 @@ from vta.runtime import (
 )
 
 
-def test_nchw_packing_order_and_padding(rng):
-    x = rng.integers(-128, 128, (3, 20, 5, 6), dtype=np.int8)
-    p = pack_nchw(x, 2, 16)
-    assert p.shape == (2, 2, 5, 6, 2, 16)
-    n, c, h, w = 2, 17, 4, 3
-    assert p[n // 2, c // 16, h, w, n % 2, c % 16] == x[n, c, h, w]
-    assert not p[1, :, :, :, 1].any() and not p[:, 1, :, :, :, 4:].any()   # zero padding
-    assert np.array_equal(unpack_nchw(p, 3, 20), x)
-
-
-def test_oihw_packing_order_and_padding(rng):
-    w = rng.integers(-128, 128, (20, 12, 3, 3), dtype=np.int8)
-    p = pack_oihw(w, 16, 8)
-    assert p.shape == (2, 2, 3, 3, 16, 8)
-    o, i, kh, kw = 19, 9, 2, 1
-    assert p[o // 16, i // 8, kh, kw, o % 16, i % 8] == w[o, i, kh, kw]
-    assert np.array_equal(unpack_oihw(p, 20, 12), w)
+@pytest.mark.parametrize("pack, unpack, shape, blocks, packed, at", [
+    (pack_nchw, unpack_nchw, (3, 20, 5, 6), (2, 16), (2, 2, 5, 6, 2, 16), (2, 17, 4, 3)),
+    (pack_oihw, unpack_oihw, (20, 12, 3, 3), (16, 8), (2, 2, 3, 3, 16, 8), (19, 9, 2, 1)),
+])
+def test_4d_packing_order_and_padding(rng, pack, unpack, shape, blocks, packed, at):
+    x = rng.integers(-128, 128, shape, dtype=np.int8)
+    p = pack(x, *blocks)
+    assert p.shape == packed
+    (a, b, h, w), (ba, bb) = at, blocks
+    assert p[a // ba, b // bb, h, w, a % ba, b % bb] == x[a, b, h, w]
+    pad_a, pad_b = shape[0] % ba, shape[1] % bb                          # zero padding
+    assert not (pad_a and p[-1, :, :, :, pad_a:].any())
+    assert not (pad_b and p[:, -1, :, :, :, pad_b:].any())
+    assert np.array_equal(unpack(p, *shape[:2]), x)
 
 
 def test_matrix_packing(rng):

@@ -8,7 +8,7 @@ import pytest
 from vta.hw import isa
 from vta.hw.isa import AluOp, MemType
 from vta.runtime import COMPUTE, LOAD, STORE, CommandError, CommandQueue
-from vta.runtime.examples import gemm_reference, tiled_gemm
+from vta.runtime.hand_tiled import gemm_reference, tiled_gemm
 
 
 def _operands(rng, c, m, n, k):

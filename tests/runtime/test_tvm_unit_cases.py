@@ -124,30 +124,25 @@ def test_alu(qd, rng, op, use_imm):
     assert np.array_equal(out.numpy(), expect.astype(np.int8))
 
 
-def test_relu(qd, rng):
+@pytest.mark.parametrize("name, ops, expect", [
+    ("relu", [("max0", AluOp.MAX, 0), ("min127", AluOp.MIN, 127)],
+     lambda a: np.clip(a, 0, 127)),
+    ("shift_and_scale", [("add8", AluOp.ADD, 8), ("shr4", AluOp.SHR, 4)],
+     lambda a: (a + 8) >> 4),
+])
+def test_alu_immediate_chains(qd, rng, name, ops, expect):
+    """TVM's test_relu and test_shift_and_scale: immediate ALU ops over 32 ACC rows."""
     c = qd.config
     n = 32
-    a = rng.integers(-1000, 1000, (n, c.batch, c.block_out)).astype(np.int32)
+    hi = 1000 if name == "relu" else 1 << 16
+    a = rng.integers(-hi, hi, (n, c.batch, c.block_out)).astype(np.int32)
     ad, out = qd.array(a), qd.empty(a.shape, np.int8)
     qd.load_buffer_2d(ad, 0, n, 1, n, 0, 0, 0, 0, 0, ACC)
-    _alu_all(qd, "max0", AluOp.MAX, n, imm=0)
-    _alu_all(qd, "min127", AluOp.MIN, n, imm=127)
+    for key, op, imm in ops:
+        _alu_all(qd, key, op, n, imm=imm)
     _store_after_compute(qd, 0, out, 0, n, 1, n)
     qd.synchronize()
-    assert np.array_equal(out.numpy(), np.clip(a, 0, 127).astype(np.int8))
-
-
-def test_shift_and_scale(qd, rng):
-    c = qd.config
-    n = 32
-    a = rng.integers(-(1 << 16), 1 << 16, (n, c.batch, c.block_out)).astype(np.int32)
-    ad, out = qd.array(a), qd.empty(a.shape, np.int8)
-    qd.load_buffer_2d(ad, 0, n, 1, n, 0, 0, 0, 0, 0, ACC)
-    _alu_all(qd, "add8", AluOp.ADD, n, imm=8)
-    _alu_all(qd, "shr4", AluOp.SHR, n, imm=4)
-    _store_after_compute(qd, 0, out, 0, n, 1, n)
-    qd.synchronize()
-    assert np.array_equal(out.numpy(), ((a + 8) >> 4).astype(np.int8))
+    assert np.array_equal(out.numpy(), expect(a).astype(np.int8))
 
 
 def test_runtime_array(qd, rng):

@@ -1,7 +1,7 @@
 """Shared helpers of the simulator tests: place data, build token-correct programs, run.
 
 :class:`Machine` owns a config, a DRAM and a functional simulator.  Programs are built on
-an :class:`~vta.sim.progen.InsnStream` so dependency tokens are right by construction.
+an :class:`~vta.hw.insn_stream.InsnStream` so dependency tokens are right by construction.
 ``run(..., check_reference=True)`` also runs the slow reference interpreter on a copy of
 the DRAM and asserts that memory and every SRAM agree.
 """
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 from vta.hw import VTAConfig, isa
+from vta.hw.insn_stream import InsnStream
 from vta.hw.isa import MemType
 from vta.sim.dram import Dram
 from vta.sim.fsim import FsimStats, FunctionalSimulator
-from vta.sim.progen import COMPUTE_STAGE, LOAD_STAGE, STORE_STAGE, InsnStream
 from vta.sim.reference import ReferenceSimulator
 
-__all__ = ["Machine", "InsnStream", "LOAD_STAGE", "COMPUTE_STAGE", "STORE_STAGE"]
+__all__ = ["Machine", "assert_same_state"]
 
 
 class Machine:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 from vta.hw import VTAConfig, isa
+from vta.hw.insn_stream import InsnStream
 from vta.hw.isa import AluOp, MemType
+from vta.hw.pipeline import COMPUTE, LOAD, STORE
 from vta.sim.dram import Dram
 from vta.sim.fsim import FunctionalSimulator
-from vta.sim.progen import COMPUTE_STAGE, LOAD_STAGE, STORE_STAGE, InsnStream, Program
+from vta.sim.progen import Program
 
-L, C, S = LOAD_STAGE, COMPUTE_STAGE, STORE_STAGE
+L, C, S = LOAD, COMPUTE, STORE
 
 
 class Placer:
@@ -53,11 +55,11 @@ class Placer:
 
     def finish(self, s: InsnStream) -> Program:
         # Drain the tokens the last round left towards load and compute, then FINISH.
-        s.pop(C, L)
-        s.commit(L)
-        s.pop(S, C)
-        s.commit(C)
-        s.emit(C, isa.Finish())
+        s.dep_pop(C, L)
+        s.commit_pending_pop(L)
+        s.dep_pop(S, C)
+        s.commit_pending_pop(C)
+        s.emit(isa.Finish())
         data = isa.encode(s.insns, self.cfg)
         addr = self.dram.alloc(len(data), 64)
         self.allocations.append(addr)
@@ -76,31 +78,31 @@ def gemm_requant(config: VTAConfig, dram: Dram, rng: np.random.Generator) -> Pro
     out = p.output(16)
     s = InsnStream()
     # 4 rows x 4 columns: one zero row above, one below, one zero column on the left.
-    s.emit(L, isa.Load(memory_type=MemType.INP, sram_base=0, dram_base=inp, y_size=2,
-                       x_size=3, x_stride=4, y_pad_0=1, y_pad_1=1, x_pad_0=1))
-    s.emit(L, isa.Load(memory_type=MemType.WGT, sram_base=0, dram_base=wgt, y_size=1,
-                       x_size=4, x_stride=4))
-    s.push(L, C)
-    s.pop(L, C)
-    s.emit(C, isa.Load(memory_type=MemType.UOP, sram_base=0, dram_base=uop, y_size=1,
-                       x_size=8, x_stride=8))
+    s.emit(isa.Load(memory_type=MemType.INP, sram_base=0, dram_base=inp, y_size=2,
+                    x_size=3, x_stride=4, y_pad_0=1, y_pad_1=1, x_pad_0=1))
+    s.emit(isa.Load(memory_type=MemType.WGT, sram_base=0, dram_base=wgt, y_size=1,
+                    x_size=4, x_stride=4))
+    s.dep_push(L, C)
+    s.dep_pop(L, C)
+    s.emit(isa.Load(memory_type=MemType.UOP, sram_base=0, dram_base=uop, y_size=1,
+                    x_size=8, x_stride=8))
     nest = dict(uop_bgn=0, uop_end=4, iter_out=4, iter_in=1, dst_factor_out=4,
                 src_factor_out=4)
-    s.emit(C, isa.Gemm(reset=1, **nest))
-    s.emit(C, isa.Gemm(**nest, wgt_factor_in=0))
-    s.emit(C, isa.Gemm(uop_bgn=0, uop_end=4, iter_out=2, iter_in=2, dst_factor_out=8,
-                       dst_factor_in=4, src_factor_out=4, src_factor_in=8, wgt_factor_out=1))
+    s.emit(isa.Gemm(reset=1, **nest))
+    s.emit(isa.Gemm(**nest, wgt_factor_in=0))
+    s.emit(isa.Gemm(uop_bgn=0, uop_end=4, iter_out=2, iter_in=2, dst_factor_out=8,
+                    dst_factor_in=4, src_factor_out=4, src_factor_in=8, wgt_factor_out=1))
     alu = dict(uop_bgn=4, uop_end=8, iter_out=4, iter_in=1, dst_factor_out=4,
                src_factor_out=4, use_imm=1)
-    s.emit(C, isa.Alu(alu_opcode=AluOp.SHR, imm=3, **alu))
-    s.emit(C, isa.Alu(alu_opcode=AluOp.ADD, imm=-5, **alu))
-    s.emit(C, isa.Alu(alu_opcode=AluOp.MAX, imm=0, **alu))
-    s.emit(C, isa.Alu(alu_opcode=AluOp.MIN, imm=127, **alu))
-    s.push(C, S)
-    s.push(C, L)
-    s.pop(C, S)
-    s.emit(S, isa.Store(sram_base=0, dram_base=out, y_size=4, x_size=4, x_stride=4))
-    s.push(S, C)
+    s.emit(isa.Alu(alu_opcode=AluOp.SHR, imm=3, **alu))
+    s.emit(isa.Alu(alu_opcode=AluOp.ADD, imm=-5, **alu))
+    s.emit(isa.Alu(alu_opcode=AluOp.MAX, imm=0, **alu))
+    s.emit(isa.Alu(alu_opcode=AluOp.MIN, imm=127, **alu))
+    s.dep_push(C, S)
+    s.dep_push(C, L)
+    s.dep_pop(C, S)
+    s.emit(isa.Store(sram_base=0, dram_base=out, y_size=4, x_size=4, x_stride=4))
+    s.dep_push(S, C)
     return p.finish(s)
 
 
@@ -112,30 +114,30 @@ def alu_tensor(config: VTAConfig, dram: Dram, rng: np.random.Generator) -> Progr
     uop = p.uops(uops)
     out = p.output(40)
     s = InsnStream()
-    s.push(L, C)          # nothing to load: a NOP carries the token
-    s.pop(L, C)
-    s.emit(C, isa.Load(memory_type=MemType.UOP, sram_base=0, dram_base=uop, y_size=1,
-                       x_size=8, x_stride=8))
-    s.emit(C, isa.Load(memory_type=MemType.ACC, sram_base=0, dram_base=acc, y_size=3,
-                       x_size=6, x_stride=8, x_pad_0=1, x_pad_1=1, y_pad_1=1))
+    s.dep_push(L, C)          # nothing to load: a NOP carries the token
+    s.dep_pop(L, C)
+    s.emit(isa.Load(memory_type=MemType.UOP, sram_base=0, dram_base=uop, y_size=1,
+                    x_size=8, x_stride=8))
+    s.emit(isa.Load(memory_type=MemType.ACC, sram_base=0, dram_base=acc, y_size=3,
+                    x_size=6, x_stride=8, x_pad_0=1, x_pad_1=1, y_pad_1=1))
     nest = dict(uop_bgn=0, uop_end=8, iter_out=1, iter_in=1)
-    s.emit(C, isa.Alu(alu_opcode=AluOp.ADD, **nest))
-    s.emit(C, isa.Alu(alu_opcode=AluOp.MIN, **nest))
-    s.emit(C, isa.Alu(alu_opcode=AluOp.MAX, uop_bgn=0, uop_end=4, iter_out=2, iter_in=1,
-                      dst_factor_out=4, src_factor_out=4))
-    s.emit(C, isa.Alu(alu_opcode=AluOp.SHR, **nest))
-    s.emit(C, isa.Alu(alu_opcode=AluOp.SHR, use_imm=1, imm=-3, uop_bgn=0, uop_end=8,
-                      iter_out=4, iter_in=1, dst_factor_out=8))
+    s.emit(isa.Alu(alu_opcode=AluOp.ADD, **nest))
+    s.emit(isa.Alu(alu_opcode=AluOp.MIN, **nest))
+    s.emit(isa.Alu(alu_opcode=AluOp.MAX, uop_bgn=0, uop_end=4, iter_out=2, iter_in=1,
+                   dst_factor_out=4, src_factor_out=4))
+    s.emit(isa.Alu(alu_opcode=AluOp.SHR, **nest))
+    s.emit(isa.Alu(alu_opcode=AluOp.SHR, use_imm=1, imm=-3, uop_bgn=0, uop_end=8,
+                   iter_out=4, iter_in=1, dst_factor_out=8))
     # Back-to-back updates of the same row (hazard forwarding).
-    s.emit(C, isa.Alu(alu_opcode=AluOp.ADD, use_imm=1, imm=1000, uop_bgn=0, uop_end=1,
-                      iter_out=6, iter_in=1))
-    s.emit(C, isa.Alu(alu_opcode=AluOp.ADD, uop_bgn=0, uop_end=1, iter_out=5, iter_in=1))
-    s.push(C, S)
-    s.push(C, L)
-    s.pop(C, S)
-    s.emit(S, isa.Store(sram_base=0, dram_base=out, y_size=4, x_size=8, x_stride=10))
-    s.emit(S, isa.Store(sram_base=0, dram_base=out + 8, y_size=1, x_size=2, x_stride=2))
-    s.push(S, C)
+    s.emit(isa.Alu(alu_opcode=AluOp.ADD, use_imm=1, imm=1000, uop_bgn=0, uop_end=1,
+                   iter_out=6, iter_in=1))
+    s.emit(isa.Alu(alu_opcode=AluOp.ADD, uop_bgn=0, uop_end=1, iter_out=5, iter_in=1))
+    s.dep_push(C, S)
+    s.dep_push(C, L)
+    s.dep_pop(C, S)
+    s.emit(isa.Store(sram_base=0, dram_base=out, y_size=4, x_size=8, x_stride=10))
+    s.emit(isa.Store(sram_base=0, dram_base=out + 8, y_size=1, x_size=2, x_stride=2))
+    s.dep_push(S, C)
     return p.finish(s)
 
 
@@ -155,9 +157,9 @@ def run_on_both(device, program: Program) -> tuple[object, object, Dram]:
     return result, stats, ref
 
 
-def assert_same(device, program: Program, what: str) -> object:
-    """Run on pysim and fsim; DRAM and GEMM/ALU/instruction counters must agree exactly."""
-    result, stats, ref = run_on_both(device, program)
+def assert_matches(device, result, stats, ref: Dram, what: str) -> None:
+    """The device's DRAM equals fsim's (``ref``) and the GEMM/ALU/instruction/written-byte
+    counters of the run equal fsim's ``stats``."""
     dram = device.memory
     if not np.array_equal(dram.mem, ref.mem):
         diff = np.flatnonzero(dram.mem != ref.mem)
@@ -166,4 +168,10 @@ def assert_same(device, program: Program, what: str) -> object:
     expect = stats.counters()
     for name in ("GEMM_UOPS", "ALU_UOPS", "INSN_DONE", "DMA_WR_BYTES"):
         assert result.counters[name] == expect[name], (what, name, result.counters, expect)
+
+
+def assert_same(device, program: Program, what: str) -> object:
+    """Run on pysim and fsim; DRAM and GEMM/ALU/instruction counters must agree exactly."""
+    result, stats, ref = run_on_both(device, program)
+    assert_matches(device, result, stats, ref, what)
     return result

@@ -2,11 +2,14 @@
 
 import numpy as np
 import pytest
-from fsim_programs import COMPUTE_STAGE, LOAD_STAGE, STORE_STAGE, InsnStream, Machine
 from vta.hw import VTAConfig, isa
 from vta.hw.errors import VTAError
+from vta.hw.insn_stream import InsnStream
 from vta.hw.isa import AluOp, MemType
+from vta.hw.pipeline import COMPUTE
 from vta.sim.fsim import DeadlockError, FsimError
+
+from tests.sim.fsim_programs import Machine
 
 
 def fails(m: Machine, insns, match: str, error=FsimError):
@@ -163,11 +166,11 @@ def test_errors_are_raised_before_data_is_touched_by_later_instructions():
     m = Machine()
     a = np.ones((2, 1, 16), np.int32)
     s = InsnStream()
-    s.emit(COMPUTE_STAGE, isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                                   y_size=1, x_size=2, x_stride=2))
-    s.emit(COMPUTE_STAGE, isa.Store(memory_type=MemType.ACC))
-    s.emit(STORE_STAGE, isa.Store(memory_type=MemType.OUT))
-    s.emit(LOAD_STAGE, isa.Load(memory_type=MemType.INP))
-    s.emit(COMPUTE_STAGE, FIN)
+    s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
+                    y_size=1, x_size=2, x_stride=2))
+    s.emit(isa.Store(memory_type=MemType.ACC), COMPUTE)    # misrouted on purpose
+    s.emit(isa.Store(memory_type=MemType.OUT))
+    s.emit(isa.Load(memory_type=MemType.INP))
+    s.emit(FIN)
     with pytest.raises(FsimError, match="instruction 1 .*cannot be stored"):
         m.run(s)

@@ -9,14 +9,17 @@ Whole programs run against the slow reference interpreter.
 
 import numpy as np
 import pytest
-from fsim_programs import COMPUTE_STAGE, LOAD_STAGE, STORE_STAGE, InsnStream, Machine
 from vta.hw import VTAConfig, isa
+from vta.hw.insn_stream import InsnStream
 from vta.hw.isa import AluOp, MemType
+from vta.hw.pipeline import COMPUTE, LOAD, STORE
 from vta.sim import fsim_compute as fc
 from vta.sim import reference
 from vta.sim.dram import Dram
 from vta.sim.fsim import FsimError, FunctionalSimulator
 from vta.sim.progen import random_program
+
+from tests.sim.fsim_programs import Machine
 
 RNG = np.random.default_rng(77)
 
@@ -319,35 +322,35 @@ def conv_program(m: Machine, uops, loops, n_inp, n_wgt, *, acc_rows=64,
                      iter_in=1, dst_factor_out=1)
     for r in range(rounds):
         body = kernels[min(r, len(kernels) - 1)]
-        s.emit(COMPUTE_STAGE, m.uop_load([isa.Uop(*u) for u in body] + [isa.Uop()]))
+        s.emit(m.uop_load([isa.Uop(*u) for u in body] + [isa.Uop()]))
         if r == 0:
-            s.emit(COMPUTE_STAGE, reset)
+            s.emit(reset)
         if r == 0 or reload_data:
             if r == 1:
-                s.pop(COMPUTE_STAGE, LOAD_STAGE)      # the first GEMM has read INP/WGT
+                s.dep_pop(COMPUTE, LOAD)      # the first GEMM has read INP/WGT
             inp = RNG.integers(-128, 128, (n_inp, c.batch, c.block_in), dtype=np.int8)
             wgt = RNG.integers(-128, 128, (n_wgt, c.block_out, c.block_in), dtype=np.int8)
-            s.emit(LOAD_STAGE, isa.Load(memory_type=MemType.INP, dram_base=m.put(
+            s.emit(isa.Load(memory_type=MemType.INP, dram_base=m.put(
                 MemType.INP, inp), y_size=1, x_size=n_inp, x_stride=n_inp))
-            s.emit(LOAD_STAGE, isa.Load(memory_type=MemType.WGT, dram_base=m.put(
+            s.emit(isa.Load(memory_type=MemType.WGT, dram_base=m.put(
                 MemType.WGT, wgt), y_size=1, x_size=n_wgt, x_stride=n_wgt))
-            s.push(LOAD_STAGE, COMPUTE_STAGE)
-            s.pop(LOAD_STAGE, COMPUTE_STAGE)
-        s.emit(COMPUTE_STAGE, gemm)
+            s.dep_push(LOAD, COMPUTE)
+            s.dep_pop(LOAD, COMPUTE)
+        s.emit(gemm)
         if r == 0 and rounds == 2 and reload_data:
-            s.push(COMPUTE_STAGE, LOAD_STAGE)
-    s.emit(COMPUTE_STAGE, isa.Alu(uop_bgn=len(uops), uop_end=len(uops) + 1,
-                                  iter_out=acc_rows, iter_in=1, dst_factor_out=1,
-                                  alu_opcode=AluOp.SHR, use_imm=1, imm=7))
+            s.dep_push(COMPUTE, LOAD)
+    s.emit(isa.Alu(uop_bgn=len(uops), uop_end=len(uops) + 1,
+                   iter_out=acc_rows, iter_in=1, dst_factor_out=1,
+                   alu_opcode=AluOp.SHR, use_imm=1, imm=7))
     out = m.zeros(MemType.OUT, acc_rows)
-    s.push(COMPUTE_STAGE, STORE_STAGE)
-    s.pop(COMPUTE_STAGE, STORE_STAGE)
-    s.emit(STORE_STAGE, isa.Store(memory_type=MemType.OUT, dram_base=out, y_size=1,
-                                  x_size=acc_rows, x_stride=acc_rows))
-    s.push(STORE_STAGE, COMPUTE_STAGE)
-    s.pop(STORE_STAGE, COMPUTE_STAGE)
-    s.commit(COMPUTE_STAGE)
-    s.emit(COMPUTE_STAGE, isa.Finish())
+    s.dep_push(COMPUTE, STORE)
+    s.dep_pop(COMPUTE, STORE)
+    s.emit(isa.Store(memory_type=MemType.OUT, dram_base=out, y_size=1,
+                     x_size=acc_rows, x_stride=acc_rows))
+    s.dep_push(STORE, COMPUTE)
+    s.dep_pop(STORE, COMPUTE)
+    s.commit_pending_pop(COMPUTE)
+    s.emit(isa.Finish())
     return s
 
 
@@ -410,12 +413,12 @@ def test_strided_load_ending_at_dram_end():
     data = RNG.integers(-128, 128, span, dtype=np.int8)
     m.dram.write(base * eb, data.view(np.uint8))
     s = InsnStream()
-    s.emit(LOAD_STAGE, isa.Load(memory_type=MemType.INP, dram_base=base, y_size=y, x_size=x,
-                                x_stride=pitch, x_pad_0=1))
-    s.push(LOAD_STAGE, COMPUTE_STAGE)
-    s.pop(LOAD_STAGE, COMPUTE_STAGE)
-    s.commit(COMPUTE_STAGE)
-    s.emit(COMPUTE_STAGE, isa.Finish())
+    s.emit(isa.Load(memory_type=MemType.INP, dram_base=base, y_size=y, x_size=x,
+                    x_stride=pitch, x_pad_0=1))
+    s.dep_push(LOAD, COMPUTE)
+    s.dep_pop(LOAD, COMPUTE)
+    s.commit_pending_pop(COMPUTE)
+    s.emit(isa.Finish())
     m.run(s, check_reference=True)
     rows = data.reshape(-1)
     want = np.stack([rows[r * pitch * eb:(r * pitch + x) * eb] for r in range(y)])
@@ -446,14 +449,14 @@ def test_out_of_stream_order_program():
     c = m.cfg
     inp = RNG.integers(-128, 128, (4, c.batch, c.block_in), dtype=np.int8)
     s = InsnStream()
-    s.pop(LOAD_STAGE, COMPUTE_STAGE)
-    s.emit(COMPUTE_STAGE, isa.Load(memory_type=MemType.UOP, sram_base=0,
-                                   dram_base=m.put_uops([isa.Uop()]), y_size=1, x_size=1,
-                                   x_stride=1))
-    s.emit(LOAD_STAGE, isa.Load(memory_type=MemType.INP, dram_base=m.put(MemType.INP, inp),
-                                y_size=1, x_size=4, x_stride=4))
-    s.push(LOAD_STAGE, COMPUTE_STAGE)
-    s.emit(COMPUTE_STAGE, isa.Finish())
+    s.dep_pop(LOAD, COMPUTE)
+    s.emit(isa.Load(memory_type=MemType.UOP, sram_base=0,
+                    dram_base=m.put_uops([isa.Uop()]), y_size=1, x_size=1,
+                    x_stride=1))
+    s.emit(isa.Load(memory_type=MemType.INP, dram_base=m.put(MemType.INP, inp),
+                    y_size=1, x_size=4, x_stride=4))
+    s.dep_push(LOAD, COMPUTE)
+    s.emit(isa.Finish())
     addr = m.place(s.insns)
     entries = m.sim._decode(m.dram.read(addr, len(s.insns) * c.insn_bytes))
     for i, e in enumerate(entries):

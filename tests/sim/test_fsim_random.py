@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
-from fsim_programs import assert_same_state
 from vta.hw import VTAConfig
 from vta.sim.dram import Dram
 from vta.sim.fsim import FunctionalSimulator
 from vta.sim.progen import random_program
 from vta.sim.reference import ReferenceSimulator
+
+from tests.sim.fsim_programs import assert_same_state
 
 
 def differential(preset: str, seed: int, **kw) -> None:

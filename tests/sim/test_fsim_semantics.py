@@ -6,9 +6,12 @@ which must agree on DRAM and every SRAM.
 
 import numpy as np
 import pytest
-from fsim_programs import COMPUTE_STAGE, LOAD_STAGE, STORE_STAGE, InsnStream, Machine
 from vta.hw import isa
+from vta.hw.insn_stream import InsnStream
 from vta.hw.isa import AluOp, MemType
+from vta.hw.pipeline import COMPUTE, LOAD, STORE
+
+from tests.sim.fsim_programs import Machine
 
 RNG = np.random.default_rng(1234)
 
@@ -21,32 +24,39 @@ def acc_data(m: Machine, n: int, lo=-(1 << 20), hi=1 << 20) -> np.ndarray:
 def store_tail(m: Machine, s: InsnStream, n: int, sram_base: int = 0) -> int:
     """compute -> store token, STORE n OUT rows, token back, FINISH; return the dram base."""
     out = m.zeros(MemType.OUT, n)
-    s.push(COMPUTE_STAGE, STORE_STAGE)
-    s.pop(COMPUTE_STAGE, STORE_STAGE)
-    s.emit(STORE_STAGE, isa.Store(memory_type=MemType.OUT, sram_base=sram_base, dram_base=out,
-                                  y_size=1, x_size=n, x_stride=n))
-    s.push(STORE_STAGE, COMPUTE_STAGE)
-    s.pop(STORE_STAGE, COMPUTE_STAGE)
-    s.commit(COMPUTE_STAGE)
-    s.emit(COMPUTE_STAGE, isa.Finish())
+    s.dep_push(COMPUTE, STORE)
+    s.dep_pop(COMPUTE, STORE)
+    s.emit(isa.Store(memory_type=MemType.OUT, sram_base=sram_base, dram_base=out,
+                     y_size=1, x_size=n, x_stride=n))
+    s.dep_push(STORE, COMPUTE)
+    s.dep_pop(STORE, COMPUTE)
+    s.commit_pending_pop(COMPUTE)
+    s.emit(isa.Finish())
     return out
+
+
+def acc_stream(m: Machine, a: np.ndarray, uop: isa.Uop) -> InsnStream:
+    """A stream that loads ``uop`` into UOP[0] and ``a`` into ACC[0:n]."""
+    n = a.shape[0]
+    s = InsnStream()
+    s.emit(m.uop_load([uop]))
+    s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
+                    y_size=1, x_size=n, x_stride=n))
+    return s
 
 
 def alu_program(m: Machine, a: np.ndarray, op: int, *, imm: int | None = None,
                 b: np.ndarray | None = None) -> tuple[InsnStream, int]:
     """ACC[0:n] = a (and ACC[n:2n] = b); ALU over rows 0..n-1; store OUT rows 0..n-1."""
     n = a.shape[0]
-    s = InsnStream()
-    s.emit(COMPUTE_STAGE, m.uop_load([isa.Uop(dst_idx=0, src_idx=n)]))
-    s.emit(COMPUTE_STAGE, isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                                   y_size=1, x_size=n, x_stride=n))
+    s = acc_stream(m, a, isa.Uop(dst_idx=0, src_idx=n))
     if b is not None:
-        s.emit(COMPUTE_STAGE, isa.Load(memory_type=MemType.ACC, sram_base=n,
-                                       dram_base=m.put(MemType.ACC, b), y_size=1, x_size=n,
-                                       x_stride=n))
-    s.emit(COMPUTE_STAGE, isa.Alu(uop_bgn=0, uop_end=1, iter_out=n, iter_in=1,
-                                  dst_factor_out=1, src_factor_out=1, alu_opcode=op,
-                                  use_imm=int(imm is not None), imm=imm or 0))
+        s.emit(isa.Load(memory_type=MemType.ACC, sram_base=n,
+                        dram_base=m.put(MemType.ACC, b), y_size=1, x_size=n,
+                        x_stride=n))
+    s.emit(isa.Alu(uop_bgn=0, uop_end=1, iter_out=n, iter_in=1,
+                   dst_factor_out=1, src_factor_out=1, alu_opcode=op,
+                   use_imm=int(imm is not None), imm=imm or 0))
     return s, store_tail(m, s, n)
 
 
@@ -84,7 +94,7 @@ def test_acc_load_then_store_stores_stale_out():
     """STORE reads OUT: a LOAD ACC without a write-back leaves OUT as it was."""
     m = Machine()
     s = InsnStream()
-    s.emit(COMPUTE_STAGE, isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC,
+    s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC,
                                    acc_data(m, 4)), y_size=1, x_size=4, x_stride=4))
     out = store_tail(m, s, 4)
     m.run(s)
@@ -107,14 +117,14 @@ def test_padded_load(mt, pads):
     src = RNG.integers(-100, 100, (y, stride) + shape).astype(dtype)
     base = m.put(mt, src)
     s = InsnStream()
-    stage = COMPUTE_STAGE if mt == MemType.ACC else LOAD_STAGE
-    s.emit(stage, isa.Load(memory_type=mt, sram_base=5, dram_base=base, y_size=y, x_size=x,
-                           x_stride=stride, **pads))
-    if stage == LOAD_STAGE:
-        s.push(LOAD_STAGE, COMPUTE_STAGE)
-        s.pop(LOAD_STAGE, COMPUTE_STAGE)
-        s.commit(COMPUTE_STAGE)
-    s.emit(COMPUTE_STAGE, isa.Finish())
+    stage = COMPUTE if mt == MemType.ACC else LOAD
+    s.emit(isa.Load(memory_type=mt, sram_base=5, dram_base=base, y_size=y, x_size=x,
+                    x_stride=stride, **pads))
+    if stage == LOAD:
+        s.dep_push(LOAD, COMPUTE)
+        s.dep_pop(LOAD, COMPUTE)
+        s.commit_pending_pop(COMPUTE)
+    s.emit(isa.Finish())
     buf = {MemType.INP: m.sim.inp, MemType.WGT: m.sim.wgt, MemType.ACC: m.sim.acc}[mt]
     buf[...] = 77                           # padding must overwrite, not skip
     m.run(s)
@@ -131,10 +141,10 @@ def test_acc_8bit_load_sign_extends():
     c = m.cfg
     src = RNG.integers(-128, 128, (6, c.batch, c.block_out), dtype=np.int8)
     s = InsnStream()
-    s.emit(COMPUTE_STAGE, isa.Load(memory_type=MemType.ACC_8BIT, sram_base=3,
-                                   dram_base=m.put(MemType.ACC_8BIT, src), y_size=2, x_size=3,
-                                   x_stride=3, x_pad_0=1))
-    s.emit(COMPUTE_STAGE, isa.Finish())
+    s.emit(isa.Load(memory_type=MemType.ACC_8BIT, sram_base=3,
+                    dram_base=m.put(MemType.ACC_8BIT, src), y_size=2, x_size=3,
+                    x_stride=3, x_pad_0=1))
+    s.emit(isa.Finish())
     stats = m.run(s, check_reference=True)
     want = np.pad(src.astype(np.int32).reshape(2, 3, c.batch, c.block_out),
                   ((0, 0), (1, 0), (0, 0), (0, 0)))
@@ -147,23 +157,23 @@ def test_strided_store_and_uop_persistence_across_runs():
     m = Machine()
     a = acc_data(m, 6)
     first = InsnStream()
-    first.emit(COMPUTE_STAGE, m.uop_load([isa.Uop(dst_idx=0, src_idx=0)], sram_base=100))
-    first.emit(COMPUTE_STAGE, isa.Finish())
+    first.emit(m.uop_load([isa.Uop(dst_idx=0, src_idx=0)], sram_base=100))
+    first.emit(isa.Finish())
     m.run(first)
     s = InsnStream()
-    s.emit(COMPUTE_STAGE, isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                                   y_size=1, x_size=6, x_stride=6))
-    s.emit(COMPUTE_STAGE, isa.Alu(uop_bgn=100, uop_end=101, iter_out=6, iter_in=1,
-                                  dst_factor_out=1, alu_opcode=AluOp.ADD, use_imm=1, imm=1))
+    s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
+                    y_size=1, x_size=6, x_stride=6))
+    s.emit(isa.Alu(uop_bgn=100, uop_end=101, iter_out=6, iter_in=1,
+                   dst_factor_out=1, alu_opcode=AluOp.ADD, use_imm=1, imm=1))
     out = m.zeros(MemType.OUT, 9)
-    s.push(COMPUTE_STAGE, STORE_STAGE)
-    s.pop(COMPUTE_STAGE, STORE_STAGE)
-    s.emit(STORE_STAGE, isa.Store(memory_type=MemType.OUT, dram_base=out, y_size=2, x_size=3,
-                                  x_stride=4))
-    s.push(STORE_STAGE, COMPUTE_STAGE)
-    s.pop(STORE_STAGE, COMPUTE_STAGE)
-    s.commit(COMPUTE_STAGE)
-    s.emit(COMPUTE_STAGE, isa.Finish())
+    s.dep_push(COMPUTE, STORE)
+    s.dep_pop(COMPUTE, STORE)
+    s.emit(isa.Store(memory_type=MemType.OUT, dram_base=out, y_size=2, x_size=3,
+                     x_stride=4))
+    s.dep_push(STORE, COMPUTE)
+    s.dep_pop(STORE, COMPUTE)
+    s.commit_pending_pop(COMPUTE)
+    s.emit(isa.Finish())
     m.run(s, check_reference=True)
     got = m.read_out(out, 9)
     want = (a + 1).astype(np.int8)
@@ -178,26 +188,26 @@ def blocked_gemm(m: Machine, rows: int, kb: int, nb: int, shift: int, clip: bool
     a = RNG.integers(-128, 128, (rows, kb, c.batch, c.block_in), dtype=np.int8)
     b = RNG.integers(-128, 128, (nb, kb, c.block_out, c.block_in), dtype=np.int8)
     s = InsnStream()
-    s.emit(LOAD_STAGE, isa.Load(memory_type=MemType.INP, dram_base=m.put(MemType.INP, a),
-                                y_size=rows, x_size=kb, x_stride=kb))
-    s.emit(LOAD_STAGE, isa.Load(memory_type=MemType.WGT, dram_base=m.put(MemType.WGT, b),
-                                y_size=nb, x_size=kb, x_stride=kb))
-    s.push(LOAD_STAGE, COMPUTE_STAGE)
+    s.emit(isa.Load(memory_type=MemType.INP, dram_base=m.put(MemType.INP, a),
+                    y_size=rows, x_size=kb, x_stride=kb))
+    s.emit(isa.Load(memory_type=MemType.WGT, dram_base=m.put(MemType.WGT, b),
+                    y_size=nb, x_size=kb, x_stride=kb))
+    s.dep_push(LOAD, COMPUTE)
     uops = [isa.Uop(dst_idx=0, src_idx=k, wgt_idx=k) for k in range(kb)]
     uops += [isa.Uop(dst_idx=0, src_idx=0)]
-    s.emit(COMPUTE_STAGE, m.uop_load(uops))
-    s.emit(COMPUTE_STAGE, isa.Gemm(reset=1, uop_bgn=kb, uop_end=kb + 1, iter_out=rows * nb,
-                                   iter_in=1, dst_factor_out=1))
-    s.pop(LOAD_STAGE, COMPUTE_STAGE)
-    s.emit(COMPUTE_STAGE, isa.Gemm(uop_bgn=0, uop_end=kb, iter_out=rows, iter_in=nb,
-                                   dst_factor_out=nb, dst_factor_in=1, src_factor_out=kb,
-                                   wgt_factor_in=kb))
+    s.emit(m.uop_load(uops))
+    s.emit(isa.Gemm(reset=1, uop_bgn=kb, uop_end=kb + 1, iter_out=rows * nb,
+                    iter_in=1, dst_factor_out=1))
+    s.dep_pop(LOAD, COMPUTE)
+    s.emit(isa.Gemm(uop_bgn=0, uop_end=kb, iter_out=rows, iter_in=nb,
+                    dst_factor_out=nb, dst_factor_in=1, src_factor_out=kb,
+                    wgt_factor_in=kb))
     alu = dict(uop_bgn=kb, uop_end=kb + 1, iter_out=rows * nb, iter_in=1, dst_factor_out=1,
                src_factor_out=1, use_imm=1)
-    s.emit(COMPUTE_STAGE, isa.Alu(alu_opcode=AluOp.SHR, imm=shift, **alu))
+    s.emit(isa.Alu(alu_opcode=AluOp.SHR, imm=shift, **alu))
     if clip:
-        s.emit(COMPUTE_STAGE, isa.Alu(alu_opcode=AluOp.MAX, imm=0, **alu))
-        s.emit(COMPUTE_STAGE, isa.Alu(alu_opcode=AluOp.MIN, imm=127, **alu))
+        s.emit(isa.Alu(alu_opcode=AluOp.MAX, imm=0, **alu))
+        s.emit(isa.Alu(alu_opcode=AluOp.MIN, imm=127, **alu))
     out = store_tail(m, s, rows * nb)
     prod = np.einsum("rkbi,nkoi->rnbo", a.astype(np.int64), b.astype(np.int64)) >> shift
     if clip:
@@ -236,17 +246,17 @@ def test_gemm_wraps_int32_and_accumulates_duplicate_rows():
     wgt = np.full((4, c.block_out, c.block_in), 127, np.int8)
     start = np.full((2, c.batch, c.block_out), (1 << 31) - 1000, np.int32)
     s = InsnStream()
-    s.emit(LOAD_STAGE, isa.Load(memory_type=MemType.INP, dram_base=m.put(MemType.INP, inp),
-                                y_size=1, x_size=4, x_stride=4))
-    s.emit(LOAD_STAGE, isa.Load(memory_type=MemType.WGT, dram_base=m.put(MemType.WGT, wgt),
-                                y_size=1, x_size=4, x_stride=4))
-    s.push(LOAD_STAGE, COMPUTE_STAGE)
-    s.emit(COMPUTE_STAGE, m.uop_load([isa.Uop(0, 0, 0), isa.Uop(1, 1, 1), isa.Uop(0, 2, 3)]))
-    s.emit(COMPUTE_STAGE, isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, start),
-                                   y_size=1, x_size=2, x_stride=2))
-    s.pop(LOAD_STAGE, COMPUTE_STAGE)
-    s.emit(COMPUTE_STAGE, isa.Gemm(uop_bgn=0, uop_end=3, iter_out=3, iter_in=2,
-                                   src_factor_in=1, wgt_factor_out=0))
+    s.emit(isa.Load(memory_type=MemType.INP, dram_base=m.put(MemType.INP, inp),
+                    y_size=1, x_size=4, x_stride=4))
+    s.emit(isa.Load(memory_type=MemType.WGT, dram_base=m.put(MemType.WGT, wgt),
+                    y_size=1, x_size=4, x_stride=4))
+    s.dep_push(LOAD, COMPUTE)
+    s.emit(m.uop_load([isa.Uop(0, 0, 0), isa.Uop(1, 1, 1), isa.Uop(0, 2, 3)]))
+    s.emit(isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, start),
+                    y_size=1, x_size=2, x_stride=2))
+    s.dep_pop(LOAD, COMPUTE)
+    s.emit(isa.Gemm(uop_bgn=0, uop_end=3, iter_out=3, iter_in=2,
+                    src_factor_in=1, wgt_factor_out=0))
     out = store_tail(m, s, 2)
     m.run(s, check_reference=True)
     dot = 127 * 127 * c.block_in
@@ -305,14 +315,11 @@ def test_shift_and_scale():
     """TVM's shift-and-scale: (x >> s) + scale, then narrow."""
     m = Machine()
     a = acc_data(m, 16)
-    s = InsnStream()
-    s.emit(COMPUTE_STAGE, m.uop_load([isa.Uop(dst_idx=0, src_idx=0)]))
-    s.emit(COMPUTE_STAGE, isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                                   y_size=1, x_size=16, x_stride=16))
+    s = acc_stream(m, a, isa.Uop(dst_idx=0, src_idx=0))
     nest = dict(uop_bgn=0, uop_end=1, iter_out=4, iter_in=4, dst_factor_out=4, dst_factor_in=1,
                 use_imm=1)
-    s.emit(COMPUTE_STAGE, isa.Alu(alu_opcode=AluOp.SHR, imm=6, **nest))
-    s.emit(COMPUTE_STAGE, isa.Alu(alu_opcode=AluOp.ADD, imm=-24, **nest))
+    s.emit(isa.Alu(alu_opcode=AluOp.SHR, imm=6, **nest))
+    s.emit(isa.Alu(alu_opcode=AluOp.ADD, imm=-24, **nest))
     out = store_tail(m, s, 16)
     m.run(s, check_reference=True)
     want = (a >> 6) - 24
@@ -323,12 +330,9 @@ def test_alu_reads_rows_written_earlier_in_the_same_instruction():
     """A running sum along rows: uop k reads row k-1 written by uop k-1 (sequential)."""
     m = Machine()
     a = acc_data(m, 10)
-    s = InsnStream()
-    s.emit(COMPUTE_STAGE, m.uop_load([isa.Uop(dst_idx=1, src_idx=0)]))
-    s.emit(COMPUTE_STAGE, isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                                   y_size=1, x_size=10, x_stride=10))
-    s.emit(COMPUTE_STAGE, isa.Alu(uop_bgn=0, uop_end=1, iter_out=9, iter_in=1,
-                                  dst_factor_out=1, src_factor_out=1, alu_opcode=AluOp.ADD))
+    s = acc_stream(m, a, isa.Uop(dst_idx=1, src_idx=0))
+    s.emit(isa.Alu(uop_bgn=0, uop_end=1, iter_out=9, iter_in=1,
+                   dst_factor_out=1, src_factor_out=1, alu_opcode=AluOp.ADD))
     store_tail(m, s, 10)
     m.run(s, check_reference=True)
     assert np.array_equal(m.sim.acc[:10], np.cumsum(a, axis=0, dtype=np.int64).astype(np.int32))
@@ -338,14 +342,11 @@ def test_alu_repeated_destination_applies_in_order():
     """The same row written by every uop: imm ops apply once per uop, tensor max-pools."""
     m = Machine()
     a = acc_data(m, 8)
-    s = InsnStream()
-    s.emit(COMPUTE_STAGE, m.uop_load([isa.Uop(dst_idx=0, src_idx=1)]))
-    s.emit(COMPUTE_STAGE, isa.Load(memory_type=MemType.ACC, dram_base=m.put(MemType.ACC, a),
-                                   y_size=1, x_size=8, x_stride=8))
-    s.emit(COMPUTE_STAGE, isa.Alu(uop_bgn=0, uop_end=1, iter_out=7, iter_in=1,
-                                  src_factor_out=1, alu_opcode=AluOp.MAX))
-    s.emit(COMPUTE_STAGE, isa.Alu(uop_bgn=0, uop_end=1, iter_out=3, iter_in=1,
-                                  alu_opcode=AluOp.SHR, use_imm=1, imm=1))
+    s = acc_stream(m, a, isa.Uop(dst_idx=0, src_idx=1))
+    s.emit(isa.Alu(uop_bgn=0, uop_end=1, iter_out=7, iter_in=1,
+                   src_factor_out=1, alu_opcode=AluOp.MAX))
+    s.emit(isa.Alu(uop_bgn=0, uop_end=1, iter_out=3, iter_in=1,
+                   alu_opcode=AluOp.SHR, use_imm=1, imm=1))
     store_tail(m, s, 8)
     m.run(s, check_reference=True)
     assert np.array_equal(m.sim.acc[0], a.max(axis=0) >> 3)

@@ -18,11 +18,12 @@ import os
 
 import numpy as np
 import pytest
-from pysim_programs import DIRECTED, assert_same
 from vta.driver import DeviceTimeout, open_device
 from vta.hw import VTAConfig, isa
 from vta.hw.isa import MemType
 from vta.sim.progen import random_program
+
+from tests.sim.pysim_programs import DIRECTED, assert_same
 
 CONFIG = VTAConfig.preset("tiny")
 LEAN = CONFIG.replace(GEMM_DSP_PACK=True, ALU_TENSOR_II=2)

@@ -20,13 +20,14 @@ import os
 
 import numpy as np
 import pytest
-from pysim_programs import DIRECTED
 from vta.driver import DeviceTimeout, open_device
 from vta.hw import VTAConfig, isa
 from vta.hw.isa import MemType
 from vta.sim.dram import Dram
 from vta.sim.fsim import FunctionalSimulator
 from vta.sim.progen import Program, random_program
+
+from tests.sim.pysim_programs import DIRECTED, assert_matches
 
 pytestmark = pytest.mark.slow
 
@@ -45,13 +46,7 @@ def assert_same(device, program: Program, what: str):
     ref.mem[:] = device.memory.mem
     result = device.run(program.insn_addr, program.insn_count, timeout=120)
     stats = fsim.run(program.insn_addr, program.insn_count)
-    if not np.array_equal(device.memory.mem, ref.mem):
-        diff = np.flatnonzero(device.memory.mem != ref.mem)
-        raise AssertionError(f"{what}: DRAM differs at {diff.size} bytes, first at "
-                             f"{device.memory.base + int(diff[0]):#x}")
-    expect = stats.counters()
-    for name in ("GEMM_UOPS", "ALU_UOPS", "INSN_DONE", "DMA_WR_BYTES"):
-        assert result.counters[name] == expect[name], (what, name, result.counters, expect)
+    assert_matches(device, result, stats, ref, what)
     return result
 
 

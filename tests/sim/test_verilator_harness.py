@@ -7,21 +7,21 @@ burst loop makes the cycle count an exact function of the DRAM model's latencies
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
-from verilator_copier import copier_verilog
+from vta.hw.ports import Port, PortError, ports_from_manifest
+from vta.hw.regmap import CTRL_DONE, REGISTERS
 from vta.hw.toolchain import ToolError
 from vta.sim.dram import Dram
 from vta.sim.verilator import build as vbuild
 from vta.sim.verilator.build import BuildError, build_library, cache_root
+from vta.sim.verilator.glue import port_glue, ports_from_verilog, regmap_header
 from vta.sim.verilator.model import DramTiming, VerilatorError, VerilatorModel
-from vta.sim.verilator.ports import (
-    Port,
-    PortError,
-    port_glue,
-    ports_from_manifest,
-    ports_from_verilog,
-)
+
+from tests.sim.verilator_copier import copier_verilog
 
 pytestmark = pytest.mark.slow     # the first run compiles two small models (~15 s each)
 
@@ -206,6 +206,17 @@ def test_manifest_ports_and_missing_port():
         port_glue([p for p in ports if p.name != "m_axi_gmem_RLAST"])
     with pytest.raises(PortError, match="no module 'vta_top'"):
         ports_from_verilog("module other(a); input a; endmodule")
+
+
+def test_harness_register_constants_come_from_the_register_map():
+    header = regmap_header()
+    for reg in REGISTERS:
+        assert f"#define VTA_REG_{reg.name} {reg.offset:#04x}u" in header
+    assert f"#define VTA_CTRL_DONE {CTRL_DONE:#x}u" in header
+    harness = (Path(vbuild.__file__).parent / "harness.cpp").read_text()
+    assert '#include "vta_regmap.h"' in harness
+    assert "VTA_REG_CTRL" in harness and "VTA_CTRL_DONE" in harness
+    assert not re.search(r"CTRL\w* = |0x[0-9a-fA-F]+;", harness)   # no offsets of its own
 
 
 def test_missing_compiler_is_named(monkeypatch):

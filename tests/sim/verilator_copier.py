@@ -170,10 +170,11 @@ class Copier(wiring.Component):
                         m.d.comb += n.eq(page_left)
                     m.d.sync += [beats.eq(n), index.eq(0)]
                     m.next = "AR"
-            with m.State("AR"):
-                m.d.comb += g("ARVALID").eq(1)
-                with m.If(g("ARREADY")):
-                    m.next = "R"
+            for channel, then in (("AR", "R"), ("AW", "W")):    # one address, then data
+                with m.State(channel):
+                    m.d.comb += g(channel + "VALID").eq(1)
+                    with m.If(g(channel + "READY")):
+                        m.next = then
             with m.State("R"):
                 m.d.comb += [g("RREADY").eq(1), wr.addr.eq(index), wr.data.eq(g("RDATA")),
                              wr.en.eq(g("RVALID"))]
@@ -182,10 +183,6 @@ class Copier(wiring.Component):
                     with m.If(g("RLAST")):
                         m.d.sync += index.eq(0)
                         m.next = "AW"
-            with m.State("AW"):
-                m.d.comb += g("AWVALID").eq(1)
-                with m.If(g("AWREADY")):
-                    m.next = "W"
             with m.State("W"):
                 m.d.comb += g("WVALID").eq(1)
                 with m.If(g("WREADY")):

@@ -9,20 +9,16 @@ and the functional simulator's ALU (:func:`vta.sim.fsim_compute.alu_apply`).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+from vta.hw import VTAConfig
+from vta.hw.gateware.alu import AluCore
+from vta.hw.gateware.gemm import GemmCore
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from simhelpers import cocotb_uint, run_cocotb  # noqa: E402
-from vta.hw import VTAConfig  # noqa: E402
-from vta.hw.gateware.alu import AluCore  # noqa: E402
-from vta.hw.gateware.gemm import GemmCore  # noqa: E402
+from tests.hw.simhelpers import cocotb_uint, pack_lanes, run_cocotb, unpack_lanes
 
 CFG = VTAConfig.preset("tiny").replace(ALU_MUL=True)
 
@@ -55,17 +51,7 @@ class Cores(wiring.Component):
 
 @pytest.mark.slow
 def test_gemm_core_and_alu_verilator(tmp_path):
-    run_cocotb(Cores(CFG), "compute_cores", "test_cocotb_cores", tmp_path)
-
-
-def _pack(lanes: np.ndarray, bits: int) -> int:
-    mask = (1 << bits) - 1
-    return sum((int(v) & mask) << (bits * i) for i, v in enumerate(lanes.reshape(-1)))
-
-
-def _unpack(word: int, n: int, bits: int) -> np.ndarray:
-    vals = [(word >> (bits * i)) & ((1 << bits) - 1) for i in range(n)]
-    return np.array([v - (1 << bits) if v >> (bits - 1) else v for v in vals], dtype=np.int64)
+    run_cocotb(Cores(CFG), "compute_cores", __name__, tmp_path)
 
 
 try:
@@ -98,12 +84,12 @@ if cocotb is not None:
                 inp = rng.integers(-128, 128, (c.batch, c.block_in))
                 wgt = rng.integers(-128, 128, (c.block_out, c.block_in))
             await FallingEdge(dut.clk)
-            dut.inp.value = _pack(inp, 8)
-            dut.wgt.value = _pack(wgt, 8)
+            dut.inp.value = pack_lanes(inp, 8)
+            dut.wgt.value = pack_lanes(wgt, 8)
             await ReadOnly()
             if previous is not None:
                 for port in (dut.dot, dut.dot_packed):
-                    got = _unpack(cocotb_uint(port), c.batch * c.block_out, 32)
+                    got = unpack_lanes(cocotb_uint(port), c.batch * c.block_out, 32)
                     assert np.array_equal(got, previous), \
                         f"{port._name} trial {trial - 1}: {got} != {previous}"
             previous = (inp @ wgt.T).reshape(-1)
@@ -128,10 +114,10 @@ if cocotb is not None:
             if op == 3 and trial % 2:
                 b = rng.integers(-40, 40, lanes)
             dut.opcode.value = op
-            dut.a.value = _pack(a, 32)
-            dut.b.value = _pack(b, 32)
+            dut.a.value = pack_lanes(a, 32)
+            dut.b.value = pack_lanes(b, 32)
             await Timer(1, unit="ns")
-            got = _unpack(cocotb_uint(dut.result), lanes, 32)
+            got = unpack_lanes(cocotb_uint(dut.result), lanes, 32)
             expected = alu_apply(op, a.astype(np.int32), b.astype(np.int32),
                                  c.LOG_ACC_WIDTH).astype(np.int64)
             assert np.array_equal(got, expected), \

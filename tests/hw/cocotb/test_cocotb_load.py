@@ -8,23 +8,20 @@ the compute read ports, with the functional simulator.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from vta.hw import VTAConfig, isa
+from vta.sim.dram import Dram
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from simhelpers import (  # noqa: E402
+from tests.hw.simhelpers import (
     CocotbDmaReader,
     cocotb_feed,
+    cocotb_reset,
     cocotb_uint,
     fsim_sram_rows,
     padding_loads,
     run_cocotb,
 )
-from vta.hw import VTAConfig, isa  # noqa: E402
-from vta.sim.dram import Dram  # noqa: E402
 
 TINY = VTAConfig.preset("tiny")
 
@@ -32,7 +29,7 @@ TINY = VTAConfig.preset("tiny")
 @pytest.mark.slow
 def test_load_padding_verilator(tmp_path):
     from vta.hw.gateware.load import LoadModule
-    run_cocotb(LoadModule(TINY), "load_module", "test_cocotb_load", tmp_path)
+    run_cocotb(LoadModule(TINY), "load_module", __name__, tmp_path)
 
 
 try:
@@ -43,8 +40,7 @@ except ImportError:                     # pragma: no cover - the dev extra insta
 if cocotb is not None:
     @cocotb.test()
     async def load_padding_cases(dut):
-        from cocotb.clock import Clock
-        from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
+        from cocotb.triggers import FallingEdge, ReadOnly
 
         cfg = TINY
         rng = np.random.default_rng(0)
@@ -53,14 +49,7 @@ if cocotb is not None:
         window = cfg.inp_depth
         exp_inp, exp_wgt = fsim_sram_rows(cfg, dram, loads, window)
 
-        Clock(dut.clk, 10, unit="ns").start()
-        dut.rst.value = 1
-        dut.insn__valid.value = 0
-        dut.c2l__valid.value = 1
-        dut.inp_rd__en.value = 0
-        dut.wgt_rd__en.value = 0
-        await ClockCycles(dut.clk, 2)
-        dut.rst.value = 0
+        await cocotb_reset(dut, insn__valid=0, c2l__valid=1, inp_rd__en=0, wgt_rd__en=0)
         cocotb.start_soon(CocotbDmaReader(dut, "dma", dram, cfg.bus_bytes, stall=0.2).run())
         cocotb.start_soon(cocotb_feed(dut, "insn", [isa.encode_one(x, cfg) for x in loads]))
         done = 0

@@ -10,19 +10,15 @@ checks a token channel on its own.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from vta.hw import VTAConfig
+from vta.hw.regmap import BY_NAME, COUNTERS, CTRL_DONE, CTRL_IDLE, CTRL_START
+from vta.sim.dram import Dram
+from vta.sim.fsim import FunctionalSimulator
+from vta.sim.progen import random_program
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from simhelpers import run_cocotb  # noqa: E402
-from vta.hw import VTAConfig  # noqa: E402
-from vta.hw.regmap import BY_NAME, COUNTERS, CTRL_DONE, CTRL_IDLE, CTRL_START  # noqa: E402
-from vta.sim.dram import Dram  # noqa: E402
-from vta.sim.fsim import FunctionalSimulator  # noqa: E402
-from vta.sim.progen import random_program  # noqa: E402
+from tests.hw.simhelpers import cocotb_reset, run_cocotb
 
 # cocotbext-axi's AxiRam speaks AXI4 (8-bit AxLEN): the AXI3 profile runs in pysim.
 TINY = VTAConfig.preset("tiny").replace(AXI_PROFILE="axi4")
@@ -33,13 +29,13 @@ A = {name: reg.offset for name, reg in BY_NAME.items()}
 @pytest.mark.slow
 def test_vta_top_verilator(tmp_path):
     from vta.hw.gateware.top import VTATop
-    run_cocotb(VTATop(TINY), "vta_top", "test_cocotb_top", tmp_path)
+    run_cocotb(VTATop(TINY), "vta_top", __name__, tmp_path)
 
 
 @pytest.mark.slow
 def test_token_channel_verilator(tmp_path):
     from vta.hw.gateware.tokens import TokenChannel
-    run_cocotb(TokenChannel(count_width=3), "token_channel", "test_cocotb_top", tmp_path)
+    run_cocotb(TokenChannel(count_width=3), "token_channel", __name__, tmp_path)
 
 
 def _program(seed: int):
@@ -135,16 +131,9 @@ if cocotb is not None:
     async def token_channel(dut):
         if _is_top(dut):
             return
-        from cocotb.clock import Clock
         from cocotb.triggers import ClockCycles, FallingEdge
 
-        Clock(dut.clk, 10, unit="ns").start()
-        dut.rst.value = 1
-        dut.producer__push.value = 0
-        dut.consumer__pop.value = 0
-        dut.clear.value = 0
-        await ClockCycles(dut.clk, 2)
-        dut.rst.value = 0
+        await cocotb_reset(dut, producer__push=0, consumer__pop=0, clear=0)
         await FallingEdge(dut.clk)
         assert dut.consumer__valid.value == 0
         dut.consumer__pop.value = 1                  # a pop without a token is ignored

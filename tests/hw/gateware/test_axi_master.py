@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 from vta.hw import VTAConfig
-from vta.hw.gateware.axi_master import AxiMaster, axi_port_widths
+from vta.hw.gateware.axi_master import AxiMaster
+from vta.hw.ports import memory_signals
 from vta.sim.axi_dram import AxiDram
 from vta.sim.dram import Dram
 
@@ -29,6 +30,16 @@ def make(config: VTAConfig, latency: int = 6):
     return dut, dram, model, sim
 
 
+async def issue_requests(ctx, req, requests) -> None:
+    """Send the DMA requests ``(addr, beats)`` on the stream ``req``, one per handshake."""
+    for addr, beats in requests:
+        ctx.set(req.payload.addr, addr)
+        ctx.set(req.payload.beats, beats)
+        ctx.set(req.valid, 1)
+        await ctx.tick().until(req.ready)
+        ctx.set(req.valid, 0)
+
+
 def reader(dut, index, requests, got, *, stall=0.0, seed=0):
     """A read client: issues ``requests`` and records (cycle, data, last) of every beat."""
     port = dut.rd[index]
@@ -36,12 +47,7 @@ def reader(dut, index, requests, got, *, stall=0.0, seed=0):
     rng = random.Random(seed)
 
     async def issue(ctx):
-        for addr, beats in requests:
-            ctx.set(port.req.payload.addr, addr)
-            ctx.set(port.req.payload.beats, beats)
-            ctx.set(port.req.valid, 1)
-            await ctx.tick().until(port.req.ready)
-            ctx.set(port.req.valid, 0)
+        await issue_requests(ctx, port.req, requests)
 
     async def collect(ctx):
         cycle = 0
@@ -129,12 +135,7 @@ def test_writes_with_strobes_bursts_and_done():
     wr = dut.wr
 
     async def issue(ctx):
-        for addr, n in requests:
-            ctx.set(wr.req.payload.addr, addr)
-            ctx.set(wr.req.payload.beats, n)
-            ctx.set(wr.req.valid, 1)
-            await ctx.tick().until(wr.req.ready)
-            ctx.set(wr.req.valid, 0)
+        await issue_requests(ctx, wr.req, requests)
 
     async def send(ctx):
         for req in beats:
@@ -172,7 +173,7 @@ def test_writes_with_strobes_bursts_and_done():
 
 @pytest.mark.parametrize("preset,len_w,lock_w", [("pynq", 4, 2), ("zcu104", 8, 1)])
 def test_port_widths_follow_the_profile(preset, len_w, lock_w):
-    ports = axi_port_widths(VTAConfig.preset(preset))
+    ports = memory_signals(VTAConfig.preset(preset))
     assert ports["ARLEN"] == ("out", len_w) and ports["AWLOCK"] == ("out", lock_w)
     assert ("WID" in ports) == (len_w == 4)
 

@@ -8,8 +8,6 @@ read port), whose different pipeline timing must not change a single bit."""
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +17,7 @@ from vta.hw.gateware.compute import ComputeModule
 from vta.hw.isa import Alu, AluOp, Finish, Gemm, Load, MemType, Store, Uop, encode_uops
 from vta.sim.dram import Dram
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from simhelpers import run_datapath, run_fsim  # noqa: E402
+from tests.hw.simhelpers import run_datapath, run_fsim
 
 TINY = VTAConfig.preset("tiny")
 LEAN = TINY.replace(GEMM_DSP_PACK=True, ALU_TENSOR_II=2)

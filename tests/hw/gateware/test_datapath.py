@@ -1,19 +1,18 @@
-"""Load + compute + store on random valid programs: DRAM bit-identical to the functional
-simulator, same GEMM/ALU uop counts, with and without a stalling bus."""
+"""Load + compute + store on random valid programs (:mod:`vta.sim.progen`): DRAM
+bit-identical to the functional simulator, same GEMM/ALU uop counts, with and without a
+stalling bus."""
 
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from vta.hw import VTAConfig
 from vta.sim.dram import Dram
+from vta.sim.progen import random_program
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from simhelpers import random_program, run_datapath, run_fsim  # noqa: E402
+from tests.hw.simhelpers import run_datapath, run_fsim
 
 TINY = VTAConfig.preset("tiny")
 CONFIGS = {
@@ -28,7 +27,8 @@ CONFIGS = {
 def _differential(config: VTAConfig, seed: int) -> None:
     rng = np.random.default_rng(seed)
     dram = Dram(1 << 18)
-    program = random_program(config, dram, rng, blocks=2)
+    program = random_program(config, rng, dram, n_blocks=2, virtual_threads=bool(seed % 3),
+                             size=16, alu_mul=config.ALU_MUL, acc_8bit=True).insns
     ref = copy.deepcopy(dram)
     stats = run_fsim(config, ref, program)
     res = run_datapath(config, dram, program, stall=0.25 if seed % 2 else 0.0, seed=seed)

@@ -11,20 +11,11 @@ import numpy as np
 from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 from vta.hw import VTAConfig
-from vta.hw.gateware.gemm import GemmCore, wrapping_tree
+from vta.hw.gateware.gemm import wrapping_tree
+
+from tests.hw.simhelpers import check_gemm_core
 
 CFG = VTAConfig.preset("tiny").replace(LOG_BATCH=2, GEMM_DSP_PACK=False)
-
-
-def _pack(values: np.ndarray, width: int) -> int:
-    mask = (1 << width) - 1
-    return sum((int(v) & mask) << (k * width) for k, v in enumerate(values.reshape(-1)))
-
-
-def _unpack(word: int, lanes: int, width: int) -> np.ndarray:
-    mask = (1 << width) - 1
-    raw = np.array([(word >> (k * width)) & mask for k in range(lanes)], dtype=np.int64)
-    return np.where(raw >= 1 << (width - 1), raw - (1 << width), raw)
 
 
 def test_wrapping_tree_wraps_like_the_exact_sum():
@@ -58,18 +49,4 @@ def test_unpacked_gemm_core_is_exact_on_extreme_and_random_operands():
               rng.integers(-128, 128, (c.block_out, c.block_in))) for _ in range(100)]
     for a, w in ((-128, -128), (-128, 127), (127, 127), (127, -128), (0, -128)):
         tiles.append((np.full((c.batch, c.block_in), a), np.full((c.block_out, c.block_in), w)))
-    dut = GemmCore(c)
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    lanes = c.batch * c.block_out
-
-    async def bench(ctx):
-        for n, (inp, wgt) in enumerate(tiles):
-            ctx.set(dut.inp, _pack(inp, 8))
-            ctx.set(dut.wgt, _pack(wgt, 8))
-            await ctx.tick()
-            got = _unpack(ctx.get(dut.dot), lanes, c.acc_width)
-            expected = (inp.astype(np.int64) @ wgt.T.astype(np.int64)).reshape(-1)
-            assert np.array_equal(got, expected), f"tile {n}: {got} != {expected}"
-    sim.add_testbench(bench)
-    sim.run()
+    check_gemm_core(c, tiles)

@@ -17,7 +17,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 from vta.hw import VTAConfig
-from vta.hw.gateware.gemm import PACK_BIAS, PACK_SHIFT, GemmCore, packed_pair, split_packed
+from vta.hw.gateware.gemm import PACK_BIAS, PACK_SHIFT, packed_pair, split_packed
+
+from tests.hw.simhelpers import check_gemm_core
 
 # BATCH=4 x BLOCK=4: 16 packed multiplies per cycle.
 CFG = VTAConfig.preset("tiny").replace(LOG_BATCH=2, GEMM_DSP_PACK=True)
@@ -66,16 +68,6 @@ def test_packed_pair_is_one_product_register_per_pair():
     sim.run()
 
 
-def _pack(values: np.ndarray, bits: int) -> int:
-    mask = (1 << bits) - 1
-    return sum((int(v) & mask) << (bits * i) for i, v in enumerate(values.reshape(-1)))
-
-
-def _unpack(word: int, n: int, bits: int) -> np.ndarray:
-    vals = [(word >> (bits * i)) & ((1 << bits) - 1) for i in range(n)]
-    return np.array([v - (1 << bits) if v >> (bits - 1) else v for v in vals], dtype=np.int64)
-
-
 def _chunks(items: list, n: int, pad) -> list[list]:
     return [items[k:k + n] + [pad] * (n - len(items[k:k + n])) for k in range(0, len(items), n)]
 
@@ -109,21 +101,7 @@ def test_packed_gemm_core_is_exact_on_extreme_and_random_operands():
     c = CFG
     rng = np.random.default_rng(2024)
     tiles = list(_tiles(rng))
-    dut = GemmCore(c)
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    lanes = c.batch * c.block_out
-
-    async def bench(ctx):
-        for n, (inp, wgt) in enumerate(tiles):
-            ctx.set(dut.inp, _pack(inp, 8))
-            ctx.set(dut.wgt, _pack(wgt, 8))
-            await ctx.tick()
-            got = _unpack(ctx.get(dut.dot), lanes, 32)
-            expected = (inp @ wgt.T).reshape(-1)
-            assert np.array_equal(got, expected), f"tile {n}: {got} != {expected}"
-    sim.add_testbench(bench)
-    sim.run()
+    check_gemm_core(c, tiles)
 
 
 def test_every_extreme_triple_is_covered():

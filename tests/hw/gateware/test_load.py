@@ -3,9 +3,6 @@ read ports and compared element by element with the functional simulator's SRAMs
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -14,8 +11,14 @@ from vta.hw.gateware.load import LoadModule
 from vta.hw.isa import Load, MemType
 from vta.sim.dram import Dram
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from simhelpers import DmaReadServer, feed_stream, fill_nonzero, fsim_sram_rows, padding_loads  # noqa: E402
+from tests.hw.simhelpers import (
+    DmaReadServer,
+    accept_after_token,
+    feed_stream,
+    fill_nonzero,
+    fsim_sram_rows,
+    padding_loads,
+)
 
 TINY = VTAConfig.preset("tiny")
 TINY128 = TINY.replace(BUS_WIDTH=128)     # INP 4 of 16 bytes, WGT exactly one beat
@@ -110,16 +113,7 @@ def test_waits_for_compute_token():
     sim.add_process(DmaReadServer(dut.dma, dram, cfg.bus_bytes).process)
 
     async def bench(ctx):
-        ctx.set(dut.insn.valid, 1)
-        ctx.set(dut.insn.payload, word)
-        for _ in range(8):
-            await ctx.tick()
-            assert ctx.get(dut.wait_next) and ctx.get(dut.busy) and not ctx.get(dut.insn.ready)
-        ctx.set(dut.c2l.valid, 1)
-        assert ctx.get(dut.insn.ready) and ctx.get(dut.c2l.pop)
-        await ctx.tick()
-        ctx.set(dut.insn.valid, 0)
-        ctx.set(dut.c2l.valid, 0)
+        await accept_after_token(ctx, dut, word, "c2l", "wait_next", 8)
         pushes = 0
         for _ in range(4):
             pushes += ctx.get(dut.l2c.push)

@@ -4,8 +4,6 @@ strides, odd alignments), bit-exact against the functional simulator."""
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +13,7 @@ from vta.hw.gateware.store import StoreModule
 from vta.hw.isa import Alu, AluOp, Finish, Load, MemType, Store, Uop, encode_uops
 from vta.sim.dram import Dram
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from simhelpers import DmaWriteServer, run_datapath, run_fsim  # noqa: E402
+from tests.hw.simhelpers import DmaWriteServer, accept_after_token, run_datapath, run_fsim
 
 TINY = VTAConfig.preset("tiny")
 CONFIGS = {
@@ -79,16 +76,7 @@ def test_waits_for_token_and_counts_write_acks():
     sim.add_process(writer.process)
 
     async def bench(ctx):
-        ctx.set(dut.insn.valid, 1)
-        ctx.set(dut.insn.payload, word)
-        for _ in range(6):
-            await ctx.tick()
-            assert ctx.get(dut.wait_prev) and not ctx.get(dut.insn.ready)
-        ctx.set(dut.c2s.valid, 1)
-        assert ctx.get(dut.insn.ready) and ctx.get(dut.c2s.pop)
-        await ctx.tick()
-        ctx.set(dut.insn.valid, 0)
-        ctx.set(dut.c2s.valid, 0)
+        await accept_after_token(ctx, dut, word, "c2s", "wait_prev", 6)
         acks = 0
         for _ in range(60):
             acks += ctx.get(dut.dma.done)

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from vta.driver import open_device
 from vta.hw import VTAConfig, isa
+from vta.hw.insn_stream import InsnStream
 from vta.hw.isa import AluOp, MemType
+from vta.hw.pipeline import COMPUTE as C
+from vta.hw.pipeline import LOAD as L
+from vta.hw.pipeline import STORE as S
 from vta.hw.regmap import BY_NAME, CTRL_DONE, CTRL_IDLE
 from vta.sim.dram import Dram
 from vta.sim.fsim import FunctionalSimulator
-from vta.sim.progen import COMPUTE_STAGE as C
-from vta.sim.progen import LOAD_STAGE as L
-from vta.sim.progen import STORE_STAGE as S
-from vta.sim.progen import InsnStream
 
 CONFIG = VTAConfig.preset("tiny")
 
@@ -44,7 +44,7 @@ def put(dev, mt: int, raw: np.ndarray, allocs: list) -> int:
 
 def run_checked(dev, s: InsnStream, allocs: list):
     """Finish the stream, run it on pysim and fsim, compare DRAM; return the result."""
-    s.emit(C, isa.Finish())
+    s.emit(isa.Finish())
     code = isa.encode(s.insns, CONFIG)
     buf = dev.alloc(len(code), 64)
     buf.copy_in(code)
@@ -72,25 +72,25 @@ def one_instruction(dev, kind: str, n_uops: int):
     uop = put(dev, MemType.UOP, np.frombuffer(isa.encode_uops(uops, CONFIG), np.uint8),
               allocs)
     s = InsnStream()
-    s.emit(L, isa.Load(memory_type=MemType.INP, dram_base=inp, y_size=1, x_size=64,
-                       x_stride=64))
-    s.emit(L, isa.Load(memory_type=MemType.WGT, dram_base=wgt, y_size=1, x_size=4,
-                       x_stride=4))
-    s.push(L, C)
-    s.pop(L, C)
-    s.emit(C, isa.Load(memory_type=MemType.UOP, dram_base=uop, y_size=1, x_size=4,
-                       x_stride=4))
-    s.emit(C, isa.Load(memory_type=MemType.ACC, dram_base=acc, y_size=1, x_size=64,
-                       x_stride=64))
+    s.emit(isa.Load(memory_type=MemType.INP, dram_base=inp, y_size=1, x_size=64,
+                    x_stride=64))
+    s.emit(isa.Load(memory_type=MemType.WGT, dram_base=wgt, y_size=1, x_size=4,
+                    x_stride=4))
+    s.dep_push(L, C)
+    s.dep_pop(L, C)
+    s.emit(isa.Load(memory_type=MemType.UOP, dram_base=uop, y_size=1, x_size=4,
+                    x_stride=4))
+    s.emit(isa.Load(memory_type=MemType.ACC, dram_base=acc, y_size=1, x_size=64,
+                    x_stride=64))
     # iter_out x iter_in x 4 uops, rows wrap inside 64 rows of ACC / INP.
     nest = dict(uop_bgn=0, uop_end=4, iter_out=n_uops // 16, iter_in=4, dst_factor_out=0,
                 dst_factor_in=4, src_factor_out=1, src_factor_in=4)
     if kind == "gemm":
-        s.emit(C, isa.Gemm(**nest, wgt_factor_out=0))
+        s.emit(isa.Gemm(**nest, wgt_factor_out=0))
     elif kind == "alu_imm":
-        s.emit(C, isa.Alu(alu_opcode=AluOp.ADD, use_imm=1, imm=-7, **nest))
+        s.emit(isa.Alu(alu_opcode=AluOp.ADD, use_imm=1, imm=-7, **nest))
     else:
-        s.emit(C, isa.Alu(alu_opcode=AluOp.MAX, **nest))
+        s.emit(isa.Alu(alu_opcode=AluOp.MAX, **nest))
     return run_checked(dev, s, allocs)
 
 
@@ -124,37 +124,37 @@ def double_buffered(dev, blocks: int):
     uop = put(dev, MemType.UOP, np.frombuffer(isa.encode_uops(uops, CONFIG), np.uint8),
               allocs)
     s = InsnStream()
-    s.emit(L, isa.Load(memory_type=MemType.WGT, dram_base=wgt, y_size=1, x_size=2,
-                       x_stride=2))
+    s.emit(isa.Load(memory_type=MemType.WGT, dram_base=wgt, y_size=1, x_size=2,
+                    x_stride=2))
     for b in range(blocks):
         h = b % 2
         if b >= 2:
-            s.pop(C, L)
-        s.emit(L, isa.Load(memory_type=MemType.INP, sram_base=h * n, dram_base=inp + b * n,
-                           y_size=1, x_size=n, x_stride=n))
-        s.push(L, C)
-        s.pop(L, C)
+            s.dep_pop(C, L)
+        s.emit(isa.Load(memory_type=MemType.INP, sram_base=h * n, dram_base=inp + b * n,
+                        y_size=1, x_size=n, x_stride=n))
+        s.dep_push(L, C)
+        s.dep_pop(L, C)
         if b >= 2:
-            s.pop(S, C)
+            s.dep_pop(S, C)
         if b == 0:
-            s.emit(C, isa.Load(memory_type=MemType.UOP, dram_base=uop, y_size=1, x_size=8,
-                               x_stride=8))
+            s.emit(isa.Load(memory_type=MemType.UOP, dram_base=uop, y_size=1, x_size=8,
+                            x_stride=8))
         nest = dict(uop_bgn=4 * h, uop_end=4 * h + 4, iter_out=n // 4, iter_in=1,
                     dst_factor_out=4, src_factor_out=4)
-        s.emit(C, isa.Gemm(reset=1, **nest))
-        s.emit(C, isa.Gemm(**nest))
-        s.emit(C, isa.Alu(alu_opcode=AluOp.SHR, use_imm=1, imm=4, **nest))
-        s.push(C, L)
-        s.push(C, S)
-        s.pop(C, S)
-        s.emit(S, isa.Store(sram_base=h * n, dram_base=out + b * n, y_size=1, x_size=n,
-                            x_stride=n))
-        s.push(S, C)
+        s.emit(isa.Gemm(reset=1, **nest))
+        s.emit(isa.Gemm(**nest))
+        s.emit(isa.Alu(alu_opcode=AluOp.SHR, use_imm=1, imm=4, **nest))
+        s.dep_push(C, L)
+        s.dep_push(C, S)
+        s.dep_pop(C, S)
+        s.emit(isa.Store(sram_base=h * n, dram_base=out + b * n, y_size=1, x_size=n,
+                         x_stride=n))
+        s.dep_push(S, C)
     for _ in range(2):
-        s.pop(C, L)
-        s.commit(L)
-        s.pop(S, C)
-        s.commit(C)
+        s.dep_pop(C, L)
+        s.commit_pending_pop(L)
+        s.dep_pop(S, C)
+        s.commit_pending_pop(C)
     return run_checked(dev, s, allocs)
 
 

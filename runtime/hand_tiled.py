@@ -1,4 +1,7 @@
-"""Worked examples written directly against the command queue (see docs/runtime.md).
+"""Hand-tiled int8 GEMM and convolution written directly against the command queue.
+
+The worked examples of docs/runtime.md, and the runtime-level workload of ``vta bench``
+(the same layers without the compiler):
 
 * :func:`tiled_gemm`: ``clip((A . W^T) >> shift, -128, 127)`` with int8 operands, tiled
   over the SRAMs, with two *virtual threads*: iterations alternate between the two halves
@@ -23,6 +26,8 @@ Both return numpy arrays and are checked bit for bit against :func:`gemm_referen
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -84,6 +89,26 @@ def _reset(q: CommandQueue, key: Any, base: int, count: int) -> None:
     q.push_gemm_op(key, record)
 
 
+@contextlib.contextmanager
+def _two_virtual_threads(q: CommandQueue) -> Iterator[None]:
+    """The token prologue and epilogue of two virtual threads: both INP/WGT halves and
+    both ACC halves start free; at the end every token is taken back."""
+    for src, dst in ((COMPUTE, LOAD), (COMPUTE, LOAD), (STORE, COMPUTE), (STORE, COMPUTE)):
+        q.dep_push(src, dst)
+    yield
+    for src, dst in ((COMPUTE, LOAD), (COMPUTE, LOAD), (STORE, COMPUTE), (STORE, COMPUTE)):
+        q.dep_pop(src, dst)
+
+
+def _store_tile(q: CommandQueue, acc0: int, dst: Any, offset: int, x_size: int, y_size: int,
+                x_stride: int) -> None:
+    """Hand the finished ACC tile to the store stage, store it, free the ACC half."""
+    q.dep_push(COMPUTE, STORE)
+    q.dep_pop(COMPUTE, STORE)
+    q.store_buffer_2d(acc0, MemType.OUT, dst, offset, x_size, y_size, x_stride)
+    q.dep_push(STORE, COMPUTE)
+
+
 def tiled_gemm(q: CommandQueue, a: np.ndarray, w: np.ndarray, *, shift: int = 8,
                tile: tuple[int, int, int] = (4, 4, 4)) -> tuple[np.ndarray, RunResult | None]:
     """``clip((a . w^T) >> shift, -128, 127)`` on the device; returns (result, run result).
@@ -126,40 +151,30 @@ def tiled_gemm(q: CommandQueue, a: np.ndarray, w: np.ndarray, *, shift: int = 8,
                         k.gemm(acc0 + n, inp0, wgt0 + n * tk)
         return ("tiled_gemm", tm, tn, tk, h, t), record
 
-    q.dep_push(COMPUTE, LOAD)
-    q.dep_push(COMPUTE, LOAD)
-    q.dep_push(STORE, COMPUTE)
-    q.dep_push(STORE, COMPUTE)
     step = 0
-    for u, (mt, nt) in enumerate((i, j) for i in range(mb // tm) for j in range(nb // tn)):
-        t = u % 2
-        acc0 = t * half_acc
-        q.dep_pop(STORE, COMPUTE)
-        _reset(q, ("reset", tm * tn, acc0), acc0, tm * tn)
-        for kt in range(kb // tk):
-            h = step % 2
-            step += 1
-            q.dep_pop(COMPUTE, LOAD)
-            q.load_buffer_2d(a_dev, mt * tm * kb + kt * tk, tk, tm, kb, 0, 0, 0, 0,
-                             h * half_inp, MemType.INP)
-            q.load_buffer_2d(w_dev, nt * tn * kb + kt * tk, tk, tn, kb, 0, 0, 0, 0,
-                             h * half_wgt, MemType.WGT)
-            q.dep_push(LOAD, COMPUTE)
-            q.dep_pop(LOAD, COMPUTE)
-            q.push_gemm_op(*gemm_kernel(h, t))
-            q.dep_push(COMPUTE, LOAD)
-        n = tm * tn
-        _alu(q, ("shr", n, acc0, shift), AluOp.SHR, acc0, n, shift)
-        _alu(q, ("max", n, acc0, -128), AluOp.MAX, acc0, n, -128)
-        _alu(q, ("min", n, acc0, 127), AluOp.MIN, acc0, n, 127)
-        q.dep_push(COMPUTE, STORE)
-        q.dep_pop(COMPUTE, STORE)
-        q.store_buffer_2d(acc0, MemType.OUT, o_dev, mt * tm * nb + nt * tn, tn, tm, nb)
-        q.dep_push(STORE, COMPUTE)
-    q.dep_pop(COMPUTE, LOAD)
-    q.dep_pop(COMPUTE, LOAD)
-    q.dep_pop(STORE, COMPUTE)
-    q.dep_pop(STORE, COMPUTE)
+    with _two_virtual_threads(q):
+        for u, (mt, nt) in enumerate((i, j) for i in range(mb // tm) for j in range(nb // tn)):
+            t = u % 2
+            acc0 = t * half_acc
+            q.dep_pop(STORE, COMPUTE)
+            _reset(q, ("reset", tm * tn, acc0), acc0, tm * tn)
+            for kt in range(kb // tk):
+                h = step % 2
+                step += 1
+                q.dep_pop(COMPUTE, LOAD)
+                q.load_buffer_2d(a_dev, mt * tm * kb + kt * tk, tk, tm, kb, 0, 0, 0, 0,
+                                 h * half_inp, MemType.INP)
+                q.load_buffer_2d(w_dev, nt * tn * kb + kt * tk, tk, tn, kb, 0, 0, 0, 0,
+                                 h * half_wgt, MemType.WGT)
+                q.dep_push(LOAD, COMPUTE)
+                q.dep_pop(LOAD, COMPUTE)
+                q.push_gemm_op(*gemm_kernel(h, t))
+                q.dep_push(COMPUTE, LOAD)
+            n = tm * tn
+            _alu(q, ("shr", n, acc0, shift), AluOp.SHR, acc0, n, shift)
+            _alu(q, ("max", n, acc0, -128), AluOp.MAX, acc0, n, -128)
+            _alu(q, ("min", n, acc0, 127), AluOp.MIN, acc0, n, 127)
+            _store_tile(q, acc0, o_dev, mt * tm * nb + nt * tn, tn, tm, nb)
     result = q.synchronize()
     out = unpack_matrix(o_dev.numpy(), len(a), len(w))
     for arr in (a_dev, w_dev, o_dev):
@@ -237,50 +252,40 @@ def conv2d(q: CommandQueue, x: np.ndarray, w: np.ndarray, bias: np.ndarray, *, p
                     kb.alu(AluOp.ADD, acc0, bias_base + t * t_o)
         return ("bias", t_o, t_h * wo, t), record
 
-    q.dep_push(COMPUTE, LOAD)
-    q.dep_push(COMPUTE, LOAD)
-    q.dep_push(STORE, COMPUTE)
-    q.dep_push(STORE, COMPUTE)
     step = 0
     tiles = [(ot, rt) for ot in range(ob // t_o) for rt in range(ho // t_h)]
-    for u, (ot, rt) in enumerate(tiles):
-        t = u % 2
-        acc0 = t * half_acc
-        q.dep_pop(STORE, COMPUTE)
-        q.load_buffer_2d(b_dev, ot * t_o, t_o, 1, t_o, 0, 0, 0, 0, bias_base + t * t_o,
-                         MemType.ACC)
-        _reset(q, ("reset", acc_tile, acc0), acc0, acc_tile)
-        top = rt * t_h * stride - pad                           # first input row needed
-        y0, y1 = max(top, 0), min(top + rows, h)
-        pad_top, pad_bottom = y0 - top, top + rows - y1
-        for it in range(ib // t_i):
-            hh = step % 2
-            step += 1
-            q.dep_pop(COMPUTE, LOAD)
-            for i in range(t_i):
-                q.load_buffer_2d(x_dev, (it * t_i + i) * h * wd + y0 * wd, wd, y1 - y0, wd,
-                                 pad, pad_top, pad, pad_bottom,
-                                 hh * half_inp + i * rows * wpad, MemType.INP)
-            q.load_buffer_2d(w_dev, (ot * t_o * ib + it * t_i) * k * k, t_i * k * k, t_o,
-                             ib * k * k, 0, 0, 0, 0, hh * half_wgt, MemType.WGT)
-            q.dep_push(LOAD, COMPUTE)
-            q.dep_pop(LOAD, COMPUTE)
-            for oo in range(t_o):
-                q.push_gemm_op(*gemm_kernel(oo, hh, t))
-            q.dep_push(COMPUTE, LOAD)
-        _alu(q, ("shr", acc_tile, acc0, shift), AluOp.SHR, acc0, acc_tile, shift)
-        q.push_alu_op(*bias_kernel(t))
-        _alu(q, ("max", acc_tile, acc0, 0), AluOp.MAX, acc0, acc_tile, 0)
-        _alu(q, ("min", acc_tile, acc0, 127), AluOp.MIN, acc0, acc_tile, 127)
-        q.dep_push(COMPUTE, STORE)
-        q.dep_pop(COMPUTE, STORE)
-        q.store_buffer_2d(acc0, MemType.OUT, o_dev, ot * t_o * ho * wo + rt * t_h * wo,
-                          t_h * wo, t_o, ho * wo)
-        q.dep_push(STORE, COMPUTE)
-    q.dep_pop(COMPUTE, LOAD)
-    q.dep_pop(COMPUTE, LOAD)
-    q.dep_pop(STORE, COMPUTE)
-    q.dep_pop(STORE, COMPUTE)
+    with _two_virtual_threads(q):
+        for u, (ot, rt) in enumerate(tiles):
+            t = u % 2
+            acc0 = t * half_acc
+            q.dep_pop(STORE, COMPUTE)
+            q.load_buffer_2d(b_dev, ot * t_o, t_o, 1, t_o, 0, 0, 0, 0, bias_base + t * t_o,
+                             MemType.ACC)
+            _reset(q, ("reset", acc_tile, acc0), acc0, acc_tile)
+            top = rt * t_h * stride - pad                           # first input row needed
+            y0, y1 = max(top, 0), min(top + rows, h)
+            pad_top, pad_bottom = y0 - top, top + rows - y1
+            for it in range(ib // t_i):
+                hh = step % 2
+                step += 1
+                q.dep_pop(COMPUTE, LOAD)
+                for i in range(t_i):
+                    q.load_buffer_2d(x_dev, (it * t_i + i) * h * wd + y0 * wd, wd, y1 - y0,
+                                     wd, pad, pad_top, pad, pad_bottom,
+                                     hh * half_inp + i * rows * wpad, MemType.INP)
+                q.load_buffer_2d(w_dev, (ot * t_o * ib + it * t_i) * k * k, t_i * k * k, t_o,
+                                 ib * k * k, 0, 0, 0, 0, hh * half_wgt, MemType.WGT)
+                q.dep_push(LOAD, COMPUTE)
+                q.dep_pop(LOAD, COMPUTE)
+                for oo in range(t_o):
+                    q.push_gemm_op(*gemm_kernel(oo, hh, t))
+                q.dep_push(COMPUTE, LOAD)
+            _alu(q, ("shr", acc_tile, acc0, shift), AluOp.SHR, acc0, acc_tile, shift)
+            q.push_alu_op(*bias_kernel(t))
+            _alu(q, ("max", acc_tile, acc0, 0), AluOp.MAX, acc0, acc_tile, 0)
+            _alu(q, ("min", acc_tile, acc0, 127), AluOp.MIN, acc0, acc_tile, 127)
+            _store_tile(q, acc0, o_dev, ot * t_o * ho * wo + rt * t_h * wo, t_h * wo, t_o,
+                        ho * wo)
     result = q.synchronize()
     out = unpack_nchw(o_dev.numpy(), 1, o)
     for arr in (x_dev, w_dev, b_dev, o_dev):

@@ -1,54 +1,52 @@
-"""Top-level ports of the design under simulation, and the C++ glue generated from them.
+"""The C++ and Verilog glue around a design under simulation, generated from its ports.
 
 Port widths differ per configuration (a 64-bit RDATA is a Verilator ``QData``, a 128-bit one
 a ``VlWide<4>``; AxLEN is 4 or 8 bits), so the harness never names a C type itself: the
-build generates ``vta_ports.h`` from the port list -- read from the gateware's JSON manifest
-when there is one, or parsed from the Verilog module header.
+build generates ``vta_ports.h`` from the design's port list (:func:`port_glue`) -- read from
+the gateware's JSON manifest (:func:`vta.hw.ports.ports_from_manifest`) when there is one,
+or parsed from the Verilog module header (:func:`ports_from_verilog`) -- and
+``vta_regmap.h`` from :mod:`vta.hw.regmap` (:func:`regmap_header`), so the harness's
+register offsets and bits are the register map's.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from vta.hw.errors import VTAError
+from vta.hw.ports import (
+    CLOCK,
+    CONTROL_DATA_WIDTH,
+    CONTROL_PREFIX,
+    INTERRUPT,
+    MEMORY_ADDR_WIDTH,
+    MEMORY_PREFIX,
+    RESET,
+    Port,
+    PortError,
+    control_signals,
+    port_directions,
+)
+from vta.hw.regmap import CTRL_DONE, CTRL_IDLE, CTRL_START, REGISTERS
 
-__all__ = ["Port", "PortError", "ports_from_verilog", "ports_from_manifest", "port_glue",
-           "bus_bytes_of", "verilated_members", "REQUIRED_PORTS"]
+__all__ = ["ports_from_verilog", "port_glue", "regmap_header", "sim_wrapper",
+           "verilated_members", "REQUIRED_PORTS"]
 
+_G = MEMORY_PREFIX
+_S = CONTROL_PREFIX
 
-class PortError(VTAError):
-    """The design's ports do not match what the Verilator harness drives."""
+# The memory-port signals harness.cpp and dram_model.cpp drive or read (IDs, QoS, cache
+# and protection attributes are left to the design).
+_HARNESS_MEMORY = ("AWVALID", "AWREADY", "AWADDR", "AWLEN", "AWSIZE", "AWBURST", "WVALID",
+                   "WREADY", "WDATA", "WSTRB", "WLAST", "BVALID", "BREADY", "BRESP",
+                   "ARVALID", "ARREADY", "ARADDR", "ARLEN", "ARSIZE", "ARBURST", "RVALID",
+                   "RREADY", "RDATA", "RRESP", "RLAST")
+_DIRECTIONS = port_directions()
 
-
-@dataclass(frozen=True)
-class Port:
-    """One top-level port; ``direction`` is ``"in"`` or ``"out"`` (the design's view)."""
-
-    name: str
-    direction: str
-    width: int
-
-
-_G = "m_axi_gmem_"
-_S = "s_axi_control_"
-
-# Ports the harness reads or drives, with their direction (widths are checked separately).
+#: Ports the harness reads or drives, with their direction (widths are checked separately).
 REQUIRED_PORTS: dict[str, str] = {
-    "ap_clk": "in", "ap_rst_n": "in", "interrupt": "out",
-    **{_S + n: "in" for n in ("AWVALID", "AWADDR", "WVALID", "WDATA", "WSTRB", "BREADY",
-                              "ARVALID", "ARADDR", "RREADY")},
-    **{_S + n: "out" for n in ("AWREADY", "WREADY", "BVALID", "BRESP", "ARREADY", "RVALID",
-                               "RDATA", "RRESP")},
-    **{_G + n: "out" for n in ("ARVALID", "ARADDR", "ARLEN", "ARSIZE", "ARBURST", "RREADY",
-                               "AWVALID", "AWADDR", "AWLEN", "AWSIZE", "AWBURST", "WVALID",
-                               "WDATA", "WSTRB", "WLAST", "BREADY")},
-    **{_G + n: "in" for n in ("ARREADY", "RVALID", "RDATA", "RRESP", "RLAST", "AWREADY",
-                              "WREADY", "BVALID", "BRESP")},
-}
+    name: _DIRECTIONS[name] for name in
+    (CLOCK, RESET, INTERRUPT, *(_S + n for n in control_signals()),
+     *(_G + n for n in _HARNESS_MEMORY))}
 
 _DECL = re.compile(r"^\s*(input|output|inout)\s+(?:wire\s+|reg\s+|logic\s+)?(?:signed\s+)?"
                    r"(?:\[\s*(\d+)\s*:\s*(\d+)\s*\]\s*)?([A-Za-z_]\w*)\s*[;,)]?", re.M)
@@ -78,43 +76,6 @@ def ports_from_verilog(text: str, module: str = "vta_top") -> list[Port]:
     return ports
 
 
-def ports_from_manifest(manifest: str | Path | dict[str, Any]) -> list[Port]:
-    """Read the port list of a gateware manifest (``vta_top.json``).
-
-    Accepts ``"ports"`` as a list of ``{"name", "direction", "width"}`` objects or as a map
-    from name to ``{"direction", "width"}``; directions ``in``/``input``/``out``/``output``.
-    """
-    if not isinstance(manifest, dict):
-        try:
-            manifest = json.loads(Path(manifest).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise PortError(f"cannot read the manifest {manifest}: {e}") from None
-    raw = manifest.get("ports") if isinstance(manifest, dict) else None
-    if isinstance(raw, dict):
-        raw = [{"name": k, **v} for k, v in raw.items()]
-    if not isinstance(raw, list) or not raw:
-        raise PortError("the manifest has no 'ports' list of {name, direction, width}")
-    ports = []
-    for item in raw:
-        try:
-            direction = str(item["direction"]).lower()
-            direction = {"input": "in", "output": "out"}.get(direction, direction)
-            ports.append(Port(str(item["name"]), direction, int(item["width"])))
-        except (KeyError, TypeError, ValueError):
-            raise PortError(f"manifest port entry {item!r} needs name, direction and "
-                            f"width") from None
-    return ports
-
-
-def bus_bytes_of(ports: list[Port]) -> int:
-    """Data bytes per beat of the AXI master (from ``m_axi_gmem_RDATA``)."""
-    by_name = {p.name: p for p in ports}
-    rdata = by_name.get(_G + "RDATA")
-    if rdata is None:
-        raise PortError(f"the design has no {_G}RDATA port")
-    return rdata.width // 8
-
-
 def _check(ports: list[Port]) -> None:
     by_name = {p.name: p for p in ports}
     missing = [n for n in REQUIRED_PORTS if n not in by_name]
@@ -128,12 +89,13 @@ def _check(ports: list[Port]) -> None:
     if bus % 32 or bus not in (32, 64, 128, 256, 512):
         raise PortError(f"{_G}RDATA is {bus} bits; expected 32, 64, 128, 256 or 512")
     for name, width in ((_G + "WDATA", bus), (_G + "WSTRB", bus // 8),
-                        (_S + "WDATA", 32), (_S + "RDATA", 32),
+                        (_S + "WDATA", CONTROL_DATA_WIDTH), (_S + "RDATA", CONTROL_DATA_WIDTH),
                         (_G + "ARADDR", None), (_G + "AWADDR", None)):
         if width is not None and by_name[name].width != width:
             raise PortError(f"port {name} is {by_name[name].width} bits, expected {width}")
-        if width is None and by_name[name].width > 64:
-            raise PortError(f"port {name} is {by_name[name].width} bits, at most 64 expected")
+        if width is None and by_name[name].width > MEMORY_ADDR_WIDTH:
+            raise PortError(f"port {name} is {by_name[name].width} bits, at most "
+                            f"{MEMORY_ADDR_WIDTH} expected")
 
 
 def _words(width: int) -> int:
@@ -175,7 +137,7 @@ def port_glue(ports: list[Port], top: str = "Vvta_top",
     by_name = {p.name: p for p in ports}
     bus = by_name[_G + "RDATA"].width
     lines = [
-        "// Generated by vta.sim.verilator.ports from the design's port list; do not edit.",
+        "// Generated by vta.sim.verilator.glue from the design's port list; do not edit.",
         "#ifndef VTA_PORTS_H", "#define VTA_PORTS_H", "", "#include <cstdint>",
         "#include <cstring>", f'#include "{top}.h"', "",
         f"#define VTA_BUS_BYTES {bus // 8}", "",
@@ -213,10 +175,25 @@ def port_glue(ports: list[Port], top: str = "Vvta_top",
     lines += [
         "}",
         f"static inline bool vta_get_interrupt(const {top}* t) {{",
-        f"    return t->{member('interrupt')};",
+        f"    return t->{member(INTERRUPT)};",
         "}", "", "#endif  // VTA_PORTS_H", ""]
     return "\n".join(lines)
 
+
+
+def regmap_header() -> str:
+    """The C++ header ``vta_regmap.h``: every register offset (``VTA_REG_<NAME>``), the
+    CTRL bits (``VTA_CTRL_START``/``DONE``/``IDLE``) and the write strobe of a whole
+    control word (``VTA_CONTROL_WSTRB``), from :mod:`vta.hw.regmap` and
+    :mod:`vta.hw.ports`."""
+    lines = ["// Generated by vta.sim.verilator.glue from vta.hw.regmap; do not edit.",
+             "#ifndef VTA_REGMAP_H", "#define VTA_REGMAP_H", ""]
+    lines += [f"#define VTA_REG_{r.name} {r.offset:#04x}u" for r in REGISTERS]
+    lines += ["", f"#define VTA_CTRL_START {CTRL_START:#x}u",
+              f"#define VTA_CTRL_DONE {CTRL_DONE:#x}u", f"#define VTA_CTRL_IDLE {CTRL_IDLE:#x}u",
+              f"#define VTA_CONTROL_WSTRB {(1 << CONTROL_DATA_WIDTH // 8) - 1:#x}u", "",
+              "#endif  // VTA_REGMAP_H", ""]
+    return "\n".join(lines)
 
 
 def sim_wrapper(ports: list[Port], top: str = "vta_top", name: str = "vta_sim_top") -> str:
@@ -233,10 +210,10 @@ def sim_wrapper(ports: list[Port], top: str = "vta_top", name: str = "vta_sim_to
     for p in ordered:
         rng = f"[{p.width - 1}:0] " if p.width > 1 else ""
         decls.append(f"  {'input' if p.direction == 'in' else 'output'} {rng}{p.name};")
-        conns.append(f"    .{p.name}({'rst_n_q' if p.name == 'ap_rst_n' else p.name})")
+        conns.append(f"    .{p.name}({'rst_n_q' if p.name == RESET else p.name})")
     return "\n".join([
-        "// Generated by vta.sim.verilator.ports; do not edit.",
+        "// Generated by vta.sim.verilator.glue; do not edit.",
         f"module {name}({', '.join(p.name for p in ordered)});", *decls,
         "  reg rst_n_q = 1'b0;",
-        "  always @(posedge ap_clk) rst_n_q <= ap_rst_n;",
+        f"  always @(posedge {CLOCK}) rst_n_q <= {RESET};",
         f"  {top} dut (", ",\n".join(conns), "  );", "endmodule", ""])
