@@ -23,7 +23,6 @@ from vta.hw.cli import Cli, add_config_argument
 from vta.hw.errors import VTAError
 
 DEVICES = ("fsim", "verilator", "pysim", "pynq")
-BUILTIN_MODELS = ("demo", "resnet18")
 
 
 def register(cli: Cli) -> None:
@@ -86,18 +85,23 @@ def _load_model(name: str | None, seed: int) -> Any:
     """A Graph or ModelProto for ``name`` (None: the demo), or a path to an artifact."""
     if name is None or name == "demo":
         return demo_graph(seed)
-    if name == "resnet18":
-        from .frontend.models import resnet18_onnx
-        return resnet18_onnx(seed)
+    from . import zoo
+
+    if name in zoo.names():
+        return zoo.load(name, seed)
     path = Path(name)
     if not path.is_file():
         raise VTAError(f"no model {name!r}: expected an .onnx file, a saved executable or "
-                       f"one of {', '.join(BUILTIN_MODELS)}")
+                       f"one of {', '.join(('demo', *zoo.names()))}")
     return path
 
 
-def _input_for(graph: Any, path: str | None, seed: int) -> dict[str, np.ndarray]:
+def _input_for(graph: Any, path: str | None, seed: int, zoo_name: str | None = None
+               ) -> dict[str, np.ndarray]:
     names = list(graph.inputs)
+    if path is None and zoo_name is not None:
+        from . import zoo
+        return zoo.sample_inputs(zoo_name, seed)
     if path is None:
         rng = np.random.default_rng(seed + 1)
         return {n: rng.standard_normal(graph.type_of(n).shape).astype(np.float32)
@@ -118,8 +122,9 @@ def _input_for(graph: Any, path: str | None, seed: int) -> dict[str, np.ndarray]
 # ------------------------------------------------------------------------------ vta run
 def _setup_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", default=None,
-                   help="an .onnx file, a saved executable (.vtax), 'resnet18', or nothing "
-                        "for the bundled demo network")
+                   help="an .onnx file, a saved executable (.vtax), a zoo model (resnet18, "
+                        "mobilenet_v2, bert_tiny, ...: vta.compiler.zoo), or nothing for "
+                        "the bundled demo network")
     p.add_argument("--device", default="fsim", choices=DEVICES,
                    help="where accelerator layers run (default fsim; verilator for cycles)")
     add_config_argument(p)
@@ -168,8 +173,11 @@ def _run(args: argparse.Namespace) -> int:
         inputs = _input_for(graph, args.input, args.seed)
         what = f"loaded {model}"
     else:
+        from . import zoo
+
         graph = to_graph(model)
-        inputs = _input_for(graph, args.input, args.seed)
+        inputs = _input_for(graph, args.input, args.seed,
+                            args.model if args.model in zoo.names() else None)
         if args.calibration:
             try:
                 calibration: Any = np.load(args.calibration, allow_pickle=False)

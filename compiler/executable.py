@@ -33,7 +33,7 @@ from .frontend.interpreter import run as reference_run
 from .host_kernels import build_cpu_kernels
 from .layer_profile import LayerProfile, format_profile, node_macs, tensor_bytes, total_cycles
 from .ops import CompiledKernel
-from .packing import activation_shape
+from .packing import activation_shape, matrix_view
 from .partition import Partition, VtaLayer
 
 __all__ = ["Executable", "load"]
@@ -190,7 +190,8 @@ class Executable:
             if t not in on_dev:
                 t0 = time.perf_counter()
                 shape = g.type_of(t).shape
-                src = host[t] if len(shape) == 4 else host[t].reshape(*shape, 1, 1)
+                src = host[t] if len(shape) == 4 else host[t].reshape(*matrix_view(shape),
+                                                                      1, 1)
                 arr.copy_from(self._movers[("pack", t)](src).reshape(arr.shape))
                 on_dev.add(t)
                 prof.append(LayerProfile(f"pack {t}", "pack", "cpu", time.perf_counter() - t0,

@@ -16,7 +16,7 @@ from vta.hw.config import VTAConfig
 from .cpu import kernel_for_node
 from .cpu.layout_kernels import pack_kernel, unpack_kernel
 from .frontend.graph import Graph
-from .packing import activation_shape
+from .packing import activation_shape, matrix_view
 from .partition import Partition
 
 __all__ = ["Mover", "build_cpu_kernels"]
@@ -39,7 +39,8 @@ def _unpacker(graph: Graph, config: VTAConfig, tensor: str) -> Mover:
     shape = graph.type_of(tensor).shape
     packed = activation_shape(shape, config)
     packed6 = packed if len(packed) == 6 else (packed[0], packed[1], 1, 1, *packed[2:])
-    k = unpack_kernel(packed6, shape[0], shape[1], "int8")
+    n, c = shape[:2] if len(shape) == 4 else matrix_view(shape)
+    k = unpack_kernel(packed6, n, c, "int8")
     return lambda a: k(a.reshape(packed6)).reshape(shape)
 
 
@@ -62,7 +63,7 @@ def build_cpu_kernels(partition: Partition
         for t in lay.inputs:
             if lay.device == "vta" and side[t] == "cpu" and ("pack", t) not in movers:
                 shape = g.type_of(t).shape
-                shape4 = shape if len(shape) == 4 else (*shape, 1, 1)
+                shape4 = shape if len(shape) == 4 else (*matrix_view(shape), 1, 1)
                 movers[("pack", t)] = pack_kernel(shape4, c.batch, c.block, "int8")
             elif lay.device == "cpu" and side.get(t) == "vta" and ("unpack", t) not in movers:
                 movers[("unpack", t)] = _unpacker(g, c, t)

@@ -3,8 +3,9 @@
 Each arithmetic fact of the kit's integer ops is written here once:
 
 * products of int8 summed into int32 with two's-complement wrap-around
-  (:func:`exact_matmul`, :func:`wrap32`), as :func:`conv2d` (NCHW x OIHW, zero padding) and
-  :func:`dense` (``(N, K) x (M, K)^T``);
+  (:func:`exact_matmul`, :func:`wrap32`), as :func:`conv2d` (NCHW x OIHW, zero padding,
+  dilation, groups), :func:`conv_transpose2d` (NCHW x IOHW, ONNX ``ConvTranspose``),
+  :func:`dense` (``(..., K) x (M, K)^T``) and :func:`matmul` (two activations, batched);
 * input zero points: :func:`conv2d` and :func:`dense` sum ``(x - x_zero_point) * w``, the
   padding of a convolution being the zero point (a real 0), as ONNX's ConvInteger and
   QLinearConv do;
@@ -35,11 +36,11 @@ from .epilogue import Epilogue
 from .errors import OperatorError
 from .requant import Requant
 from .windows import pads as canonical_pads
-from .windows import pair, window_out
+from .windows import pair, span, transposed_out, window_out
 
-__all__ = ["check_int_array", "wrap32", "exact_matmul", "im2col", "conv2d", "dense",
-           "rescale", "requantize", "requantize_channels", "qadd", "qrescale",
-           "apply_epilogue", "conv2d_epilogue", "dense_epilogue"]
+__all__ = ["check_int_array", "wrap32", "exact_matmul", "im2col", "conv2d", "conv_transpose2d",
+           "dense", "matmul", "rescale", "requantize", "requantize_channels", "qadd",
+           "qrescale", "apply_epilogue", "conv2d_epilogue", "dense_epilogue"]
 
 _WEIGHT_DTYPES = (np.int8, np.int16)
 """Weights: int8 (the accelerator's), or int16 for weights whose zero point does not fit
@@ -88,12 +89,16 @@ def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def im2col(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
-           pads: tuple[int, int, int, int], pad_value: float | int = 0) -> np.ndarray:
-    """NCHW ``x`` -> its windows ``(N, OH, OW, C, KH, KW)`` (padded with ``pad_value``)."""
+           pads: tuple[int, int, int, int], pad_value: float | int = 0,
+           dilations: tuple[int, int] = (1, 1)) -> np.ndarray:
+    """NCHW ``x`` -> its windows ``(N, OH, OW, C, KH, KW)`` (padded with ``pad_value``; taps
+    ``dilations`` apart)."""
     pt, pl, pb, pr = pads
     if any(pads):
         x = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=pad_value)
-    win = sliding_window_view(x, kernel, axis=(2, 3))[:, :, ::strides[0], ::strides[1]]
+    (kh, kw), (dh, dw) = kernel, dilations
+    win = sliding_window_view(x, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
+    win = win[:, :, ::strides[0], ::strides[1], ::dh, ::dw]
     return win.transpose(0, 2, 3, 1, 4, 5)
 
 
@@ -106,13 +111,14 @@ def _zero_point(x_zero_point: Any) -> int:
 
 
 def conv2d(data: np.ndarray, weight: np.ndarray, stride: Any = 1, padding: Any = 0,
-           x_zero_point: int = 0) -> np.ndarray:
+           dilation: Any = 1, groups: int = 1, x_zero_point: int = 0) -> np.ndarray:
     """int8 NCHW x int8 (or int16) OIHW -> int32 NCHW convolution of ``data -
     x_zero_point`` (padded with zeros, i.e. ``data`` padded with its zero point), with
     wrap-around sums.
 
-    ``stride`` is an int or a pair; ``padding`` an int, a pair or ``(top, left, bottom,
-    right)``.
+    ``stride`` and ``dilation`` are an int or a pair; ``padding`` an int, a pair or ``(top,
+    left, bottom, right)``; with ``groups`` the weight is ``(O, C / groups, KH, KW)`` and
+    output channel ``o`` reads the input channels of group ``o // (O / groups)``.
 
     Raises
     ------
@@ -125,35 +131,106 @@ def conv2d(data: np.ndarray, weight: np.ndarray, stride: Any = 1, padding: Any =
     zx = _zero_point(x_zero_point)
     try:
         strides = pair(stride, "stride", 1)
+        dil = pair(dilation, "dilation", 1)
         pt, pl, pb, pr = canonical_pads(padding, "padding")
     except ValueError as e:
         raise OperatorError(str(e)) from None
     if min(pt, pl, pb, pr) < 0:
         raise OperatorError(f"padding must not be negative, not {padding!r}")
     n, c, h, w = data.shape
-    o, c2, kh, kw = weight.shape
-    if c2 != c:
-        raise OperatorError(f"weight has {c2} input channels, data has {c}")
-    if window_out(h, kh, strides[0], pt, pb) <= 0 or window_out(w, kw, strides[1], pl, pr) <= 0:
+    o, cg, kh, kw = weight.shape
+    if groups < 1 or c % groups or o % groups or cg * groups != c:
+        per = "" if groups == 1 else " per group"
+        raise OperatorError(f"weight has {cg} input channels{per}, data has {c}"
+                            + ("" if groups == 1 else f" in {groups} groups"))
+    if window_out(h, kh, strides[0], pt, pb, dil[0]) <= 0 or \
+            window_out(w, kw, strides[1], pl, pr, dil[1]) <= 0:
         raise OperatorError(f"kernel {kh}x{kw} is larger than the padded input "
                             f"{h + pt + pb}x{w + pl + pr}")
     x = data if zx == 0 else data.astype(np.int16) - np.int16(zx)
-    win = im2col(x, (kh, kw), strides, (pt, pl, pb, pr))
+    win = im2col(x, (kh, kw), strides, (pt, pl, pb, pr), 0, dil)
     nb, oh, ow = win.shape[:3]
-    acc = exact_matmul(win.reshape(nb * oh * ow, c * kh * kw), weight.reshape(o, -1).T)
+    og = o // groups
+    outs = []
+    for g in range(groups):
+        cols = win[:, :, :, g * cg:(g + 1) * cg].reshape(nb * oh * ow, cg * kh * kw)
+        outs.append(exact_matmul(cols, weight[g * og:(g + 1) * og].reshape(og, -1).T))
+    acc = outs[0] if groups == 1 else np.concatenate(outs, axis=1)
     return np.ascontiguousarray(acc.reshape(nb, oh, ow, o).transpose(0, 3, 1, 2))
 
 
+def conv_transpose2d(data: np.ndarray, weight: np.ndarray, stride: Any = 1,
+                     padding: Any = 0, output_padding: Any = 0, dilation: Any = 1,
+                     groups: int = 1) -> np.ndarray:
+    """int8 NCHW x int8 ``(C, O / groups, KH, KW)`` -> int32 NCHW transposed convolution
+    (ONNX ``ConvTranspose``): input ``(y, x)`` scatters ``x * w[ky, kx]`` to output
+    ``(y * stride - pad_top + ky * dilation, ...)``; ``output_padding`` extends the output
+    at the bottom and right.  Sums wrap to int32.
+
+    Raises
+    ------
+    OperatorError
+        for bad dtypes, channels, attributes, or an empty output.
+    """
+    check_int_array("data", data, np.int8, 4)
+    check_int_array("weight", weight, np.int8, 4)
+    try:
+        sh, sw = pair(stride, "stride", 1)
+        dh, dw = pair(dilation, "dilation", 1)
+        oph, opw = pair(output_padding, "output_padding", 0)
+        pt, pl, pb, pr = canonical_pads(padding, "padding")
+    except ValueError as e:
+        raise OperatorError(str(e)) from None
+    n, c, h, w = data.shape
+    cw, og, kh, kw = weight.shape
+    if cw != c or groups < 1 or c % groups:
+        raise OperatorError(f"weight has {cw} input channels, data has {c} (groups "
+                            f"{groups})")
+    oh = transposed_out(h, kh, sh, pt, pb, dh, oph)
+    ow = transposed_out(w, kw, sw, pl, pr, dw, opw)
+    if oh <= 0 or ow <= 0 or min(pt, pl, pb, pr) < 0:
+        raise OperatorError(f"transposed convolution of {h}x{w} with kernel {kh}x{kw}, "
+                            f"stride {(sh, sw)}, pads {(pt, pl, pb, pr)} has no output")
+    cg = c // groups
+    # Full output (no cropping) accumulated per tap, then the pads cropped.
+    fh, fw = (h - 1) * sh + span(kh, dh) + oph, (w - 1) * sw + span(kw, dw) + opw
+    full = np.zeros((n, og * groups, fh + max(0, -pt), fw + max(0, -pl)), np.int64)
+    xs = data.astype(np.int64)
+    for g in range(groups):
+        xg = xs[:, g * cg:(g + 1) * cg]
+        wg = weight[g * cg:(g + 1) * cg].astype(np.int64)
+        for ky in range(kh):
+            for kx in range(kw):
+                contrib = np.einsum("nchw,co->nohw", xg, wg[:, :, ky, kx])
+                y0, x0 = ky * dh, kx * dw
+                full[:, g * og:(g + 1) * og, y0:y0 + (h - 1) * sh + 1:sh,
+                     x0:x0 + (w - 1) * sw + 1:sw] += contrib
+    return wrap32(full[:, :, pt:pt + oh, pl:pl + ow])
+
+
 def dense(data: np.ndarray, weight: np.ndarray, x_zero_point: int = 0) -> np.ndarray:
-    """int8 (N, K) x int8 (or int16) (M, K) -> int32 (N, M): ``(data - x_zero_point) @
-    weight.T`` with wrap-around."""
-    check_int_array("data", data, np.int8, 2)
+    """int8 (..., K) x int8 (or int16) (M, K) -> int32 (..., M): ``(data - x_zero_point)
+    @ weight.T`` with wrap-around."""
+    if not isinstance(data, np.ndarray) or data.ndim < 2:
+        check_int_array("data", data, np.int8, 2)
+    check_int_array("data", data, np.int8, data.ndim)
     check_int_array("weight", weight, _WEIGHT_DTYPES, 2)
     zx = _zero_point(x_zero_point)
-    if data.shape[1] != weight.shape[1]:
-        raise OperatorError(f"dense: data has {data.shape[1]} features, weight expects "
+    if data.shape[-1] != weight.shape[1]:
+        raise OperatorError(f"dense: data has {data.shape[-1]} features, weight expects "
                             f"{weight.shape[1]}")
     return exact_matmul(data.astype(np.int16) - np.int16(zx) if zx else data, weight.T)
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """int8 ``a @ b`` of two activations (numpy's batched matmul rules), int32 with
+    wrap-around."""
+    check_int_array("a", a, np.int8, a.ndim if isinstance(a, np.ndarray) else 2)
+    check_int_array("b", b, np.int8, b.ndim if isinstance(b, np.ndarray) else 2)
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
+        raise OperatorError(f"matmul: shapes {list(a.shape)} and {list(b.shape)} do not "
+                            "multiply")
+    return exact_matmul(a, b)
 
 
 def _per_channel(value: Any, ndim: int, axis: int) -> Any:

@@ -81,7 +81,7 @@ class LayerRequant:
                   ) -> np.ndarray:
         from . import int8_reference as ref
 
-        acc = ref.conv2d(x, wt, w.stride, w.padding, self.x_zero_point)
+        acc = ref.conv2d(x, wt, w.stride, w.padding, x_zero_point=self.x_zero_point)
         total = ref.wrap32(bias.astype(np.int64) + self.offset)
         return ref.requantize_channels(acc, total, self.requant)
 

@@ -40,11 +40,12 @@ from .epilogue import channel_requant
 from .executable import Executable
 from .frontend.errors import ModelError
 from .frontend.graph import Graph
+from .frontend.graph import is_quantized as _graph_is_quantized
 from .host_kernels import build_cpu_kernels
 from .int8_reference import wrap32
 from .ops import CompiledKernel, compile_conv2d, compile_dense
 from .packing import pack_bias, pack_const_rows
-from .partition import DEFAULT_MIN_UTILIZATION, FLOAT_COMPUTE_OPS, VtaLayer, partition
+from .partition import DEFAULT_MIN_UTILIZATION, VtaLayer, partition
 from .requant import Requant
 from .workload import Conv2dWorkload, DenseWorkload, pad_patterns
 from .zero_point import folded_bias, pad_correction_rows
@@ -59,8 +60,9 @@ def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
 
 
 def is_quantized(graph: Graph) -> bool:
-    """True if ``graph`` has no float compute ops left (ready to partition)."""
-    return not any(n.op in FLOAT_COMPUTE_OPS for n in graph.nodes)
+    """True if ``graph`` is quantized (ready to partition; see
+    :func:`vta.compiler.frontend.graph.is_quantized`)."""
+    return _graph_is_quantized(graph)
 
 
 def to_graph(model: Any) -> Graph:
@@ -90,7 +92,8 @@ def calibration_samples(graph: Graph, calibration: Any, seed: int = 0) -> list[A
 
     ``calibration`` is an array (one sample of the input's shape, or a stack of samples), a
     list of samples (arrays or dicts by input name), or ``"random"``: four seeded
-    standard-normal samples (enough to run a model; real data calibrates better).
+    standard-normal samples (zeros for integer inputs such as token ids; enough to run a
+    model, real data calibrates better).
 
     Raises
     ------
@@ -106,6 +109,8 @@ def calibration_samples(graph: Graph, calibration: Any, seed: int = 0) -> list[A
             raise ModelError(f"calibration must be samples or 'random', not {calibration!r}")
         rng = np.random.default_rng(seed)
         return [{name: rng.standard_normal(graph.type_of(name).shape).astype(np.float32)
+                 if graph.type_of(name).dtype == "float32" else
+                 np.zeros(graph.type_of(name).shape, graph.type_of(name).dtype)
                  for name in graph.inputs} for _ in range(4)]
     if isinstance(calibration, np.ndarray):
         if len(graph.inputs) == 1 and calibration.shape == graph.type_of(graph.inputs[0]).shape:

@@ -15,20 +15,29 @@ from vta.hw.config import VTAConfig
 
 from .errors import OperatorError
 
-__all__ = ["activation_shape", "weight_shape", "pack_bias", "pack_const_rows"]
+__all__ = ["activation_shape", "matrix_view", "weight_shape", "pack_bias", "pack_const_rows"]
 
 
 def _blocks(n: int, block: int) -> int:
     return -(-n // block)
 
 
+def matrix_view(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The ``(N, K)`` matrix a dense layer sees in a ``(..., K)`` activation: leading axes
+    (batch, sequence) are rows."""
+    n = 1
+    for d in shape[:-1]:
+        n *= d
+    return n, shape[-1]
+
+
 def activation_shape(shape: tuple[int, ...], config: VTAConfig) -> tuple[int, ...]:
-    """The packed shape of an NCHW or ``(N, K)`` int8 activation."""
+    """The packed shape of an NCHW or ``(..., K)`` int8 activation."""
     c = config
     if len(shape) == 4:
         n, ch, h, w = shape
         return (_blocks(n, c.batch), _blocks(ch, c.block), h, w, c.batch, c.block)
-    n, k = shape
+    n, k = matrix_view(shape)
     return (_blocks(n, c.batch), _blocks(k, c.block), c.batch, c.block)
 
 

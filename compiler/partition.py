@@ -32,6 +32,7 @@ unpacking) is the executable's job (:mod:`vta.compiler.executable`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -41,7 +42,7 @@ from .cost_model import CostEstimate, estimate
 from .epilogue import Epilogue, channel_requant
 from .errors import OperatorError, ScheduleError
 from .frontend.errors import ModelError
-from .frontend.graph import Graph, Node
+from .frontend.graph import Graph, Node, is_quantized
 from .requant import Requant
 from .search import schedule_conv2d, schedule_dense
 from .windows import pads, pair
@@ -217,8 +218,15 @@ def _workload(graph: Graph, node: Node) -> Conv2dWorkload | DenseWorkload | str:
     """The kernel compiler's workload for ``node``, or why there is none."""
     x = graph.type_of(node.inputs[0]).shape
     w = graph.type_of(node.inputs[1]).shape
-    if node.op == "qdense":
-        return DenseWorkload(x[0], x[1], w[0])
+    if node.op == "qdense":   # leading (batch, sequence) axes are the matrix's rows
+        return DenseWorkload(math.prod(x[:-1]), x[-1], w[0])
+    groups = node.attr("groups", 1)
+    if groups != 1:
+        kind = "depthwise" if groups == x[1] == w[0] else f"grouped ({groups} groups)"
+        return f"{kind} convolution: the accelerator layer runs groups=1 convolutions"
+    if pair(node.attr("dilations", 1)) != (1, 1):
+        return f"dilations {pair(node.attr('dilations', 1))}: the accelerator layer runs " \
+               "undilated windows"
     top, left, bottom, right = pads(node.attr("pads", 0))
     if (top, left) != (bottom, right):
         return f"asymmetric padding {(top, left, bottom, right)}"
@@ -297,10 +305,11 @@ def partition(graph: Graph, config: VTAConfig, *,
     """
     if not 0.0 <= float(min_utilization) <= 1.0:
         raise ModelError(f"min_utilization must be between 0 and 1, not {min_utilization!r}")
-    float_ops = sorted({n.op for n in graph.nodes if n.op in FLOAT_COMPUTE_OPS})
-    if float_ops:
-        raise ModelError(f"graph {graph.name!r} is not quantized (it has float {float_ops[0]} "
-                         "nodes); quantize it first (vta.compiler.frontend.quantize)")
+    if not is_quantized(graph):
+        float_ops = sorted({n.op for n in graph.nodes if n.op in FLOAT_COMPUTE_OPS})
+        raise ModelError(f"graph {graph.name!r} is not quantized (it has float "
+                         f"{(float_ops or ['compute'])[0]} nodes and no integer ops); "
+                         "quantize it first (vta.compiler.frontend.quantize)")
     forced = set(cpu_nodes)
     names = {n.name for n in graph.nodes}
     unknown = sorted(forced - names)

@@ -1,4 +1,5 @@
-"""Element-wise kernels: quantize, dequantize, int8 residual add and int8 rescale.
+"""Element-wise kernels: quantize, dequantize, int8 residual add, int8 rescale and int8
+table lookup.
 
 Semantics are those of :mod:`vta.compiler.frontend.interpreter` (``quantize``,
 ``dequantize``) and :mod:`vta.compiler.int8_reference` (``qadd``, ``qrescale``), bit for bit.
@@ -15,7 +16,8 @@ from llvmlite import ir
 from .codegen import F32, I8, I32, I64, ArraySpec, CpuKernel, FunctionBuilder
 from .llvm_jit import KernelError
 
-__all__ = ["quantize_kernel", "dequantize_kernel", "qadd_kernel", "qrescale_kernel"]
+__all__ = ["quantize_kernel", "dequantize_kernel", "qadd_kernel", "qrescale_kernel",
+           "qlut_kernel"]
 
 
 def _clip_i8(k: FunctionBuilder, v: ir.Value, lo: int, hi: int) -> ir.Value:
@@ -136,3 +138,25 @@ def qrescale_kernel(shape: Sequence[int], lshift: int, offset: int, shift: int,
     spec = ArraySpec(shape, "int8")
     return CpuKernel(key, gen, [spec], spec)
 
+
+
+def qlut_kernel(shape: Sequence[int], table: np.ndarray) -> CpuKernel:
+    """int8 -> int8 through a 256-entry table: ``table[x + 128]`` (the quantizer's
+    tabulated element-wise chains)."""
+    table = np.asarray(table)
+    if table.dtype != np.int8 or table.shape != (256,):
+        raise KernelError(f"a lookup table must be int8[256], not {table.dtype}"
+                          f"{list(table.shape)}")
+    n = math.prod(shape)
+    key = ("qlut", tuple(shape))
+
+    def gen(name: str) -> str:
+        k = FunctionBuilder(name, ["int8", "int8", "int8"])
+        x, t, out = k.args
+        with k.loop(n) as i:
+            idx = k.b.add(k.b.sext(k.load(x, i), ir.IntType(64)), k.i64(128))
+            k.store(k.load(t, idx), out, i)
+        return k.finish()
+
+    spec = ArraySpec(shape, "int8")
+    return CpuKernel(key, gen, [spec], spec, consts=[table])

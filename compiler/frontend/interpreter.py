@@ -14,6 +14,14 @@ every backend (the VTA kernel compiler, the llvmlite CPU kernels) reproduces bit
     ``wrap32((a << lshift_a) + (b << lshift_b))``, then the same requantization.
 ``qrescale``
     the same with one input.
+``qconv_transpose2d``
+    :func:`~vta.compiler.int8_reference.conv_transpose2d`, then the requantization.
+``qmatmul``
+    :func:`~vta.compiler.int8_reference.matmul` of two int8 activations, then the
+    requantization with the ``offset`` attribute (no bias).
+``qlut``
+    ``table[x + 128]``: any element-wise function of one int8 tensor, tabulated by the
+    quantizer.
 
 The other ops are defined here:
 
@@ -24,9 +32,20 @@ The other ops are defined here:
     ``float32(q - zero_point) * float32(scale)`` (ONNX DequantizeLinear).
 ``qcast``
     uint8 ``q`` <-> int8 ``q - 128`` (the same real values: the zero point moves too).
-int8 pooling
-    max pool pads with -128; average pool sums in int32 and divides rounding half up:
-    ``floor((sum + count // 2) / count)``.
+int8 pooling and reductions
+    max pool pads with -128; average pool, global average pool and ``reduce_mean`` sum in
+    int32 and divide rounding half up: ``floor((sum + count // 2) / count)``.  In
+    ``ceil_mode`` a window's count stops at the padded input's border; with
+    ``count_include_pad`` it includes the declared pads.
+``layer_norm`` (float32)
+    in float64: sequential sums (first axis element first) ``s = sum(x)``, ``m = s / n``,
+    ``d = x - m``, ``v = sum(d * d) / n``, ``r = 1 / sqrt(v + eps)``, ``y = float32((d * r)
+    * scale + bias)`` -- every step an IEEE operation, so a kernel doing the same steps in
+    this order matches bit for bit.
+``resize``
+    separable over the two spatial axes, with index and weight tables of
+    :func:`resize_tables` (ONNX coordinate transformations); linear interpolation rows
+    first, then columns, in float32 (an int8 tensor is rounded back with ``rint``).
 softmax (float32)
     ``e = exp_f32(x - max(x))`` (the polynomial :func:`exp_f32`), ``s`` = the sum of
     ``trunc(e * 2**32)`` in int64 (exact, order-free) times ``2**-32`` in float32,
@@ -37,22 +56,34 @@ Float ops follow ONNX semantics in float32 (conv and dense through BLAS).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from ..errors import OperatorError
-from ..int8_reference import conv2d, dense, im2col, qadd, qrescale, requantize_channels
+from ..int8_reference import (
+    conv2d,
+    conv_transpose2d,
+    dense,
+    im2col,
+    matmul,
+    qadd,
+    qrescale,
+    requantize,
+    requantize_channels,
+)
 from ..requant import Requant
 from ..windows import pads as canonical_pads
-from ..windows import pair
+from ..windows import pair, span, transposed_out, window_out
 from .errors import ModelError
-from .graph import Graph, Node
+from .graph import Graph, Node, flatten_axis, slice_ranges
 
 __all__ = ["run", "run_all", "bind_inputs", "conv2d_float", "max_pool", "avg_pool",
            "global_avg_pool", "softmax", "exp_f32", "quantize", "dequantize", "qcast",
-           "node_requant", "OP_IMPLS"]
+           "node_requant", "OP_IMPLS", "layer_norm", "resize_tables", "resize", "erf",
+           "UNARY_IMPLS", "pool_geometry"]
 
 
 def _window(op: str, kernel: Any, strides: Any, pads: Any
@@ -68,24 +99,84 @@ def _window(op: str, kernel: Any, strides: Any, pads: Any
 
 
 def conv2d_float(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
-                 strides: Any = 1, pads: Any = 0) -> np.ndarray:
-    """float32 convolution, NCHW x OIHW (+ bias)."""
-    o, c, kh, kw = w.shape
+                 strides: Any = 1, pads: Any = 0, dilations: Any = 1,
+                 groups: int = 1) -> np.ndarray:
+    """float32 convolution, NCHW x OIHW (+ bias), grouped and dilated."""
+    o, cg, kh, kw = w.shape
     _, st, pd = _window("conv2d", (kh, kw), strides, pads)
-    win = im2col(x.astype(np.float32), (kh, kw), st, pd)
+    win = im2col(x.astype(np.float32), (kh, kw), st, pd, 0, pair(dilations))
     nb, oh, ow = win.shape[:3]
-    out = win.reshape(nb * oh * ow, -1) @ w.reshape(o, -1).T.astype(np.float32)
+    og = o // groups
+    outs = [win[:, :, :, g * cg:(g + 1) * cg].reshape(nb * oh * ow, -1)
+            @ w[g * og:(g + 1) * og].reshape(og, -1).T.astype(np.float32)
+            for g in range(groups)]
+    out = outs[0] if groups == 1 else np.concatenate(outs, axis=1)
     if b is not None:
         out += b.astype(np.float32)
     return np.ascontiguousarray(out.reshape(nb, oh, ow, o).transpose(0, 3, 1, 2))
 
 
+def conv_transpose2d_float(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray
+                           ) -> np.ndarray:
+    """float32 transposed convolution (ONNX ``ConvTranspose``), by scattering each tap."""
+    a = node.attr
+    sh, sw = pair(a("strides", 1))
+    dh, dw = pair(a("dilations", 1))
+    pt, pl, pb, pr = canonical_pads(a("pads", 0))
+    oph, opw = pair(a("output_padding", 0))
+    groups = a("groups", 1)
+    n, c, h, wd = x.shape
+    _, og, kh, kw = w.shape
+    cg = c // groups
+    oh = transposed_out(h, kh, sh, pt, pb, dh, oph)
+    ow = transposed_out(wd, kw, sw, pl, pr, dw, opw)
+    full = np.zeros((n, og * groups, max(oh + pt, (h - 1) * sh + span(kh, dh)),
+                     max(ow + pl, (wd - 1) * sw + span(kw, dw))), np.float32)
+    for g in range(groups):
+        for ky in range(kh):
+            for kx in range(kw):
+                contrib = np.einsum("nchw,co->nohw", x[:, g * cg:(g + 1) * cg],
+                                    w[g * cg:(g + 1) * cg, :, ky, kx])
+                full[:, g * og:(g + 1) * og, ky * dh:ky * dh + (h - 1) * sh + 1:sh,
+                     kx * dw:kx * dw + (wd - 1) * sw + 1:sw] += contrib
+    out = full[:, :, pt:pt + oh, pl:pl + ow]
+    if b:
+        out = out + b[0].reshape(1, -1, 1, 1)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
 # ---------------------------------------------------------------------- pooling
-def max_pool(x: np.ndarray, kernel: Any, strides: Any = None, pads: Any = 0) -> np.ndarray:
+def pool_geometry(shape: tuple[int, ...], kernel: Any, strides: Any, pads: Any,
+                  dilations: Any = 1, ceil_mode: bool = False
+                  ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int, int, int],
+                             tuple[int, int], tuple[int, int]]:
+    """(kernel, strides, pads, dilations, output size) of a pooling window over the NCHW
+    ``shape``; in ``ceil_mode`` the bottom/right pads are extended so the last partial
+    window is complete (the extension is not part of the declared pads)."""
+    k, st, pd = _window("pool", kernel, strides, pads)
+    d = pair(dilations)
+    h, w = shape[2:]
+    out = (window_out(h, k[0], st[0], pd[0], pd[2], d[0], ceil_mode),
+           window_out(w, k[1], st[1], pd[1], pd[3], d[1], ceil_mode))
+    return k, st, pd, d, out
+
+
+def _extended(pd: tuple[int, int, int, int], shape: tuple[int, ...], k: tuple[int, int],
+              st: tuple[int, int], d: tuple[int, int], out: tuple[int, int]
+              ) -> tuple[int, int, int, int]:
+    """Pads with the bottom/right extended to cover ``out`` windows."""
+    pb = max(pd[2], (out[0] - 1) * st[0] + span(k[0], d[0]) - shape[2] - pd[0])
+    pr = max(pd[3], (out[1] - 1) * st[1] + span(k[1], d[1]) - shape[3] - pd[1])
+    return pd[0], pd[1], pb, pr
+
+
+def max_pool(x: np.ndarray, kernel: Any, strides: Any = None, pads: Any = 0,
+             dilations: Any = 1, ceil_mode: bool = False) -> np.ndarray:
     """Max pooling over NCHW; padding never wins (pads with the dtype's minimum)."""
-    k, st, pd = _window("max_pool", kernel, strides, pads)
+    k, st, pd, d, out = pool_geometry(x.shape, kernel, strides if strides is not None
+                                      else kernel, pads, dilations, ceil_mode)
     low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-    win = im2col(x, k, st, pd, low)
+    win = im2col(x, k, st, _extended(pd, x.shape, k, st, d, out), low, d)
     return np.ascontiguousarray(win.max(axis=(4, 5)).transpose(0, 3, 1, 2))
 
 
@@ -94,30 +185,186 @@ def _rounded_div(total: np.ndarray, count: np.ndarray | int) -> np.ndarray:
 
 
 def avg_pool(x: np.ndarray, kernel: Any, strides: Any = None, pads: Any = 0,
-             count_include_pad: bool = False) -> np.ndarray:
+             count_include_pad: bool = False, dilations: Any = 1,
+             ceil_mode: bool = False) -> np.ndarray:
     """Average pooling over NCHW; int8 divides rounding half up (see module docstring)."""
-    k, st, pd = _window("avg_pool", kernel, strides, pads)
-    kh, kw = k
+    k, st, pd, d, out = pool_geometry(x.shape, kernel, strides if strides is not None
+                                      else kernel, pads, dilations, ceil_mode)
+    ext = _extended(pd, x.shape, k, st, d, out)
     acc_dtype = np.float32 if x.dtype.kind == "f" else np.int32
-    win = im2col(x.astype(acc_dtype), k, st, pd)
+    win = im2col(x.astype(acc_dtype), k, st, ext, 0, d)
     total = win.sum(axis=(4, 5), dtype=acc_dtype).transpose(0, 3, 1, 2)
-    if count_include_pad:
-        count: np.ndarray | int = kh * kw
+    h, w = x.shape[2:]
+    if count_include_pad:   # the declared padded area counts, the ceil overhang does not
+        mask = np.zeros((1, 1, h + pd[0] + pd[2], w + pd[1] + pd[3]), np.int32)
+        mask[...] = 1
+        mask = np.pad(mask, ((0, 0), (0, 0), (0, ext[2] - pd[2]), (0, ext[3] - pd[3])))
+        count = im2col(mask, k, st, (0, 0, 0, 0), 0, d).sum(axis=(4, 5)).transpose(0, 3, 1, 2)
     else:
         ones = np.ones((1, 1) + x.shape[2:], dtype=np.int32)
-        count = im2col(ones, k, st, pd).sum(axis=(4, 5)).transpose(0, 3, 1, 2)
+        count = im2col(ones, k, st, ext, 0, d).sum(axis=(4, 5)).transpose(0, 3, 1, 2)
     if x.dtype.kind == "f":
         return np.ascontiguousarray(total / np.asarray(count, dtype=np.float32))
     return np.ascontiguousarray(_rounded_div(total, count).astype(x.dtype))
 
 
 def global_avg_pool(x: np.ndarray) -> np.ndarray:
-    """Mean over H and W, keeping (N, C, 1, 1); int8 rounds as :func:`avg_pool`."""
-    hw = x.shape[2] * x.shape[3]
+    """Mean over the spatial axes, keeping them as 1s; int8 rounds as :func:`avg_pool`."""
+    return reduce_mean(x, tuple(range(2, x.ndim)), True)
+
+
+def reduce_mean(x: np.ndarray, axes: tuple[int, ...], keepdims: bool = True) -> np.ndarray:
+    """Mean over ``axes``; int8 sums in int32 and divides rounding half up."""
+    count = int(np.prod([x.shape[a] for a in axes]))
     if x.dtype.kind == "f":
-        return x.mean(axis=(2, 3), keepdims=True, dtype=np.float32)
-    total = x.sum(axis=(2, 3), keepdims=True, dtype=np.int32)
-    return _rounded_div(total, hw).astype(x.dtype)
+        return x.mean(axis=axes, keepdims=keepdims, dtype=np.float32)
+    total = x.sum(axis=axes, keepdims=keepdims, dtype=np.int32)
+    return _rounded_div(total, count).astype(x.dtype)
+
+
+# ---------------------------------------------------------------------- element-wise
+_ERF_P = 0.3275911
+_ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function in float32 (computed in float64 with Abramowitz and Stegun's
+    7.1.26, absolute error below 1.5e-7)."""
+    v = np.asarray(x, dtype=np.float64)
+    a = np.abs(v)
+    t = 1.0 / (1.0 + _ERF_P * a)
+    poly = t * (_ERF_A[0] + t * (_ERF_A[1] + t * (_ERF_A[2] + t * (_ERF_A[3]
+                                                                   + t * _ERF_A[4]))))
+    return (np.sign(v) * (1.0 - poly * np.exp(-a * a))).astype(np.float32)
+
+
+def _f(v: Any) -> np.float32:
+    return np.float32(v)
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(_f(0), x).astype(np.float32)
+
+
+def _gelu(n: Node, x: np.ndarray) -> np.ndarray:
+    if n.attr("approximate", "none") == "tanh":
+        inner = _f(math.sqrt(2 / math.pi)) * (x + _f(0.044715) * x * x * x)
+        return _f(0.5) * x * (_f(1) + np.tanh(inner))
+    return _f(0.5) * x * (_f(1) + erf(x * _f(1 / math.sqrt(2))))
+
+
+def _elu(x: np.ndarray, alpha: float) -> np.ndarray:
+    return np.where(x > 0, x, _f(alpha) * (np.exp(np.minimum(x, _f(0))) - _f(1)))
+
+
+UNARY_IMPLS: dict[str, Callable[..., np.ndarray]] = {
+    "sigmoid": lambda n, x: _f(1) / (_f(1) + np.exp(-x)),
+    "tanh": lambda n, x: np.tanh(x),
+    "exp": lambda n, x: np.exp(x),
+    "log": lambda n, x: np.log(x),
+    "erf": lambda n, x: erf(x),
+    "sqrt": lambda n, x: np.sqrt(x),
+    "reciprocal": lambda n, x: _f(1) / x,
+    "neg": lambda n, x: -x,
+    "abs": lambda n, x: np.abs(x),
+    "softplus": lambda n, x: _softplus(x),
+    "mish": lambda n, x: x * np.tanh(_softplus(x)),
+    "hard_sigmoid": lambda n, x: np.clip(_f(n.attr("alpha", 0.2)) * x
+                                         + _f(n.attr("beta", 0.5)), _f(0), _f(1)),
+    "hard_swish": lambda n, x: x * np.clip(x * _f(1 / 6) + _f(0.5), _f(0), _f(1)),
+    "leaky_relu": lambda n, x: np.where(x >= 0, x, _f(n.attr("alpha", 0.01)) * x),
+    "elu": lambda n, x: _elu(x, n.attr("alpha", 1.0)),
+    "selu": lambda n, x: _f(n.attr("gamma", 1.0507009873554805)) * _elu(
+        x, n.attr("alpha", 1.6732632423543772)),
+    "gelu": _gelu,
+}
+"""``op -> fn(node, x)``: the float32 meaning of each unary op (:data:`.graph.UNARY_OPS`)."""
+
+
+def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, axis: int = -1,
+               epsilon: float = 1e-5) -> np.ndarray:
+    """Layer normalization over the axes from ``axis`` on, in the exact steps of the module
+    docstring."""
+    axis %= x.ndim
+    rows = int(np.prod(x.shape[:axis], dtype=np.int64))
+    v = np.asarray(x, np.float32).astype(np.float64).reshape(rows, -1)
+    n = v.shape[1]
+    mean = np.cumsum(v, axis=1)[:, -1:] / n
+    d = v - mean
+    var = np.cumsum(d * d, axis=1)[:, -1:] / n
+    r = 1.0 / np.sqrt(var + float(np.float32(epsilon)))
+    y = (d * r) * scale.astype(np.float64).reshape(1, -1)
+    if bias is not None:
+        y = y + bias.astype(np.float64).reshape(1, -1)
+    return y.astype(np.float32).reshape(x.shape)
+
+
+# ---------------------------------------------------------------------- resize
+def _source_coords(out_size: int, in_size: int, scale: float, mode: str) -> np.ndarray:
+    x = np.arange(out_size, dtype=np.float64)
+    if mode == "half_pixel":
+        return (x + 0.5) / scale - 0.5
+    if mode == "pytorch_half_pixel":
+        return (x + 0.5) / scale - 0.5 if out_size > 1 else np.zeros(out_size)
+    if mode == "align_corners":
+        return x * (in_size - 1) / (out_size - 1) if out_size > 1 else np.zeros(out_size)
+    if mode == "asymmetric":
+        return x / scale
+    if mode == "tf_half_pixel_for_nn":
+        return (x + 0.5) / scale
+    raise ModelError(f"resize coordinate_transformation_mode {mode!r} is not supported "
+                     "(half_pixel, pytorch_half_pixel, align_corners, asymmetric, "
+                     "tf_half_pixel_for_nn)")
+
+
+def resize_tables(in_size: int, out_size: int, scale: float, mode: str = "nearest",
+                  coordinate_mode: str = "half_pixel", nearest_mode: str = "round_prefer_floor"
+                  ) -> tuple[np.ndarray, ...]:
+    """Per output position along one axis: ``(index,)`` for nearest, ``(i0, i1, w0, w1)``
+    (float32 weights) for linear interpolation, after ONNX's coordinate transformation."""
+    src = _source_coords(out_size, in_size, scale, coordinate_mode)
+    if mode == "nearest":
+        frac = src - np.floor(src)
+        if nearest_mode == "round_prefer_floor":
+            idx = np.where(frac == 0.5, np.floor(src), np.round(src))
+        elif nearest_mode == "round_prefer_ceil":
+            idx = np.where(frac == 0.5, np.ceil(src), np.round(src))
+        elif nearest_mode == "floor":
+            idx = np.floor(src)
+        elif nearest_mode == "ceil":
+            idx = np.ceil(src)
+        else:
+            raise ModelError(f"resize nearest_mode {nearest_mode!r} is not supported")
+        return (np.clip(idx, 0, in_size - 1).astype(np.int64),)
+    src = np.clip(src, 0, in_size - 1)
+    i0 = np.floor(src).astype(np.int64)
+    i1 = np.minimum(i0 + 1, in_size - 1)
+    w1 = (src - i0).astype(np.float32)
+    return i0, i1, (np.float32(1) - w1).astype(np.float32), w1
+
+
+def resize_node_tables(node: Node, shape: tuple[int, ...]) -> list[tuple[np.ndarray, ...]]:
+    """The tables of a ``resize`` node for its two spatial axes."""
+    sizes = node.attr("sizes")
+    scales = node.attr("scales") or tuple(o / i for o, i in zip(sizes, shape, strict=True))
+    return [resize_tables(shape[a], sizes[a], float(scales[a]), node.attr("mode", "nearest"),
+                          node.attr("coordinate_transformation_mode", "half_pixel"),
+                          node.attr("nearest_mode", "round_prefer_floor"))
+            for a in (2, 3)]
+
+
+def resize(node: Node, x: np.ndarray) -> np.ndarray:
+    """A ``resize`` node on NCHW ``x`` (see the module docstring)."""
+    ty, tx = resize_node_tables(node, x.shape)
+    if len(ty) == 1:
+        return np.ascontiguousarray(x[:, :, ty[0]][:, :, :, tx[0]])
+    v = x.astype(np.float32)
+    rows = v[:, :, ty[0]] * ty[2][:, None] + v[:, :, ty[1]] * ty[3][:, None]
+    out = rows[:, :, :, tx[0]] * tx[2] + rows[:, :, :, tx[1]] * tx[3]
+    if x.dtype.kind == "f":
+        return out
+    info = np.iinfo(x.dtype)
+    return np.clip(np.rint(out), info.min, info.max).astype(x.dtype)
 
 
 # ---------------------------------------------------------------------- softmax
@@ -193,21 +440,10 @@ def node_requant(node: Node) -> Requant:
         raise ModelError(f"{node.describe()}: {e}") from None
 
 
-def _qconv2d(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
-    acc = conv2d(x, w, node.attr("strides", 1), node.attr("pads", 0),
-                 node.attr("x_zero_point", 0))
-    return requantize_channels(acc, _bias((x, w, *b), w.shape[0]), node_requant(node))
-
-
-def _qdense(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
-    acc = dense(x, w, node.attr("x_zero_point", 0))
-    return requantize_channels(acc, _bias((x, w, *b), w.shape[0]), node_requant(node))
-
-
 def _batch_norm(node: Node, x: np.ndarray, g: np.ndarray, b: np.ndarray, m: np.ndarray,
                 v: np.ndarray) -> np.ndarray:
     scale = (g / np.sqrt(v + np.float32(node.attr("epsilon", 1e-5)))).astype(np.float32)
-    shape = (1, -1, 1, 1)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
     return (x - m.reshape(shape)) * scale.reshape(shape) + b.reshape(shape)
 
 
@@ -227,25 +463,110 @@ def _dense_float(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np
     return out + b[0] if b else out
 
 
+def _qdense(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
+    x2 = x.reshape(-1, x.shape[-1])
+    acc = dense(x2, w, node.attr("x_zero_point", 0))
+    y = requantize_channels(acc, _bias((x, w, *b), w.shape[0]), node_requant(node))
+    return y.reshape(x.shape[:-1] + (w.shape[0],))
+
+
+def _qconv2d(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
+    acc = conv2d(x, w, node.attr("strides", 1), node.attr("pads", 0),
+                 node.attr("dilations", 1), node.attr("groups", 1),
+                 x_zero_point=node.attr("x_zero_point", 0))
+    return requantize_channels(acc, _bias((x, w, *b), w.shape[0]), node_requant(node))
+
+
+def _qconv_transpose2d(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray
+                       ) -> np.ndarray:
+    acc = conv_transpose2d(x, w, node.attr("strides", 1), node.attr("pads", 0),
+                           node.attr("output_padding", 0), node.attr("dilations", 1),
+                           node.attr("groups", 1))
+    return requantize(acc, _bias((x, w, *b), acc.shape[1]), node.attr("shift", 0),
+                      node.attr("lo", -128), node.attr("hi", 127))
+
+
+def _qmatmul(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return requantize(matmul(a, b), node.attr("offset", 0), node.attr("shift", 0),
+                      node.attr("lo", -128), node.attr("hi", 127))
+
+
+def _pad(node: Node, x: np.ndarray) -> np.ndarray:
+    pads = node.attr("pads")
+    r = x.ndim
+    width = [(pads[i], pads[i + r]) for i in range(r)]
+    mode = node.attr("mode", "constant")
+    if mode == "constant":
+        return np.pad(x, width, constant_values=np.asarray(node.attr("value", 0), x.dtype))
+    return np.pad(x, width, mode=mode)
+
+
+def _slice(node: Node, x: np.ndarray) -> np.ndarray:
+    index = tuple(slice(r.start, r.stop if r.stop >= 0 else None, r.step)
+                  for r in slice_ranges(node, x.shape))
+    return np.ascontiguousarray(x[index])
+
+
+def _gather(node: Node, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    axis = node.attr("axis", 0) % x.ndim
+    i = idx.astype(np.int64)
+    if i.size and (i.min() < -x.shape[axis] or i.max() >= x.shape[axis]):
+        raise ModelError(f"{node.describe()}: an index is out of range for "
+                         f"{x.shape[axis]} elements")
+    if node.attr("scalar_index"):
+        i = i.reshape(())
+    return np.take(x, np.where(i < 0, i + x.shape[axis], i), axis=axis)
+
+
+def _pool(n: Node, x: np.ndarray) -> np.ndarray:
+    if n.op == "max_pool":
+        return max_pool(x, n.attr("kernel"), n.attr("strides"), n.attr("pads", 0),
+                        n.attr("dilations", 1), n.attr("ceil_mode", False))
+    return avg_pool(x, n.attr("kernel"), n.attr("strides"), n.attr("pads", 0),
+                    n.attr("count_include_pad", False), n.attr("dilations", 1),
+                    n.attr("ceil_mode", False))
+
+
+def _axes_of(n: Node, x: np.ndarray) -> tuple[int, ...]:
+    axes = n.attr("axes", None)
+    return tuple(range(x.ndim)) if axes is None else tuple(sorted(a % x.ndim for a in axes))
+
+
 OP_IMPLS: dict[str, Callable[..., np.ndarray]] = {
     "conv2d": lambda n, x, w, *b: conv2d_float(x, w, b[0] if b else None,
-                                               n.attr("strides", 1), n.attr("pads", 0)),
+                                               n.attr("strides", 1), n.attr("pads", 0),
+                                               n.attr("dilations", 1), n.attr("groups", 1)),
+    "conv_transpose2d": conv_transpose2d_float,
     "dense": _dense_float,
     "batch_norm": _batch_norm,
     "relu": lambda n, x: np.maximum(x, np.float32(0)),
     "clip": lambda n, x: np.clip(x, np.float32(n.attr("lo")), np.float32(n.attr("hi"))),
     "add": lambda n, a, b: a + b,
+    "sub": lambda n, a, b: a - b,
     "mul": lambda n, a, b: a * b,
+    "div": lambda n, a, b: a / b,
+    "pow": lambda n, a, b: np.power(a, b),
+    "prelu": lambda n, x, s: np.where(x >= 0, x, x * s),
+    **UNARY_IMPLS,
     "softmax": lambda n, x: softmax(x, n.attr("axis", -1)),
-    "max_pool": lambda n, x: max_pool(x, n.attr("kernel"), n.attr("strides"),
-                                      n.attr("pads", 0)),
-    "avg_pool": lambda n, x: avg_pool(x, n.attr("kernel"), n.attr("strides"),
-                                      n.attr("pads", 0), n.attr("count_include_pad", False)),
+    "layer_norm": lambda n, x, g, *b: layer_norm(x, g, b[0] if b else None,
+                                                 n.attr("axis", -1), n.attr("epsilon", 1e-5)),
+    "matmul": lambda n, a, b: np.matmul(a, b),
+    "cast": lambda n, x: x.astype(np.float32),
+    "max_pool": _pool,
+    "avg_pool": _pool,
     "global_avg_pool": lambda n, x: global_avg_pool(x),
-    "flatten": lambda n, x: x.reshape(
-        int(np.prod(x.shape[:n.attr("axis", 1) % (x.ndim + 1)])), -1),
+    "global_max_pool": lambda n, x: x.max(axis=tuple(range(2, x.ndim)), keepdims=True),
+    "reduce_mean": lambda n, x: reduce_mean(x, _axes_of(n, x), n.attr("keepdims", True)),
+    "reduce_max": lambda n, x: x.max(axis=_axes_of(n, x), keepdims=n.attr("keepdims", True)),
+    "flatten": lambda n, x: x.reshape(int(np.prod(x.shape[:flatten_axis(n, x.ndim)])), -1),
     "reshape": lambda n, x: x.reshape(n.attr("shape")),
     "concat": lambda n, *xs: np.concatenate(xs, axis=n.attr("axis", 1)),
+    "transpose": lambda n, x: np.ascontiguousarray(x.transpose(n.attr("perm"))),
+    "pad": _pad,
+    "slice": _slice,
+    "resize": resize,
+    "gather": _gather,
     "quantize_linear": _quantize_linear,
     "dequantize_linear": _dequantize_linear,
     "quantize": lambda n, x: quantize(x, n.attr("scale"), n.attr("lo", -128),
@@ -253,7 +574,10 @@ OP_IMPLS: dict[str, Callable[..., np.ndarray]] = {
     "dequantize": lambda n, x: dequantize(x, n.attr("scale"), n.attr("zero_point", 0)),
     "qcast": lambda n, x: qcast(x, n.attr("dtype")),
     "qconv2d": _qconv2d,
+    "qconv_transpose2d": _qconv_transpose2d,
     "qdense": _qdense,
+    "qmatmul": _qmatmul,
+    "qlut": lambda n, x, table: table[x.astype(np.int16) + 128],
     "qadd": lambda n, a, b: qadd(a, b, n.attr("lshift_a", 0), n.attr("lshift_b", 0),
                                  n.attr("offset", 0), n.attr("shift", 0),
                                  n.attr("lo", -128), n.attr("hi", 127)),

@@ -20,9 +20,16 @@ defined bit for bit in :mod:`.interpreter` (the exact expected output of every b
 - a residual add shifts both int8 operands left to the finer scale, adds in int32 with the
   zero points and rounding folded into one offset, shifts right to the output scale and
   clips (``qadd``);
-- pooling, flatten, reshape keep the input's scale and zero point; concat rescales to the
-  coarsest input;
-- softmax (and any float-only op) runs in float32 between ``dequantize`` and ``quantize``;
+- pooling, reductions and layout ops (flatten, reshape, transpose, pad, slice, resize,
+  gather) keep the input's scale and zero point; concat rescales to the coarsest input;
+- a chain of element-wise ops computed from one tensor (an activation such as Sigmoid,
+  LeakyRelu, HardSwish, Erf-based Gelu, ``x * sigmoid(x)``, a scale by a constant) becomes
+  one ``qlut``: the chain evaluated in float on the 256 values of its int8 input and
+  quantized to its output's scale;
+- a matmul of two activations (attention) is an int8 ``qmatmul`` rounded and shifted to
+  its output's scale;
+- softmax, layer norm and any other float-only op run in float32 between ``dequantize``
+  and ``quantize``;
   graph inputs are quantized and outputs dequantized, so the quantized graph maps the same
   float inputs to float outputs (same tensor names) as the float graph.
 
@@ -38,15 +45,21 @@ from typing import Any
 
 import numpy as np
 
+from .. import windows
 from ..requant import power_of_two
 from .calibration import CALIBRATIONS, TensorRange, calibrate
 from .errors import ModelError
-from .graph import Graph, GraphBuilder, Node
+from .graph import BINARY_OPS, UNARY_OPS, Graph, GraphBuilder, Node
+from .interpreter import OP_IMPLS
 from .passes import simplify
 
 __all__ = ["quantize", "calibrate", "frac_bits", "quantize_weights", "CALIBRATIONS"]
 
 _ACT = ("relu", "clip")
+_LINEAR = ("conv2d", "conv_transpose2d", "dense")
+_SAME_SCALE = ("max_pool", "avg_pool", "global_avg_pool", "global_max_pool", "reduce_mean",
+               "reduce_max", "flatten", "reshape", "transpose", "slice", "resize")
+_ELEMENTWISE = frozenset(UNARY_OPS) | BINARY_OPS | set(_ACT)
 
 
 def frac_bits(value_range: float, limit: int = 127) -> int:
@@ -69,9 +82,8 @@ def quantize_weights(w: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.n
     return np.clip(np.rint(w * scale), -127, 127).astype(np.int8), f
 
 
-def _zero_point(lo: float, hi: float, f: int) -> int:
-    """The int8 zero point that puts ``[lo, hi]`` (``lo <= 0``) in ``[-128, 127]`` at scale
-    ``2**-f``."""
+def _zero_point(lo: float, f: int) -> int:
+    """The int8 zero point that puts ``lo`` (``<= 0``) at code -128 at scale ``2**-f``."""
     return int(np.clip(-128 - round(lo * 2.0 ** f), -128, 127))
 
 
@@ -85,7 +97,7 @@ class _Quantizer:
         self.b = GraphBuilder(graph.name)
         self.ints: dict[str, str] = {}     # float tensor -> int8 tensor in the new graph
         self.floats: dict[str, str] = {}   # float tensor -> float tensor in the new graph
-        self.qp: dict[str, tuple[int, int]] = {}   # int8 tensor -> (frac bits, zero point)
+        self.qp: dict[str, tuple[int, int]] = {}    # int8 tensor -> (frac bits, zero point)
         self.hint: dict[str, tuple[int, int]] = {}  # float tensor -> (f, zp) from ONNX Q/DQ
         uses: dict[str, list[Node]] = {}
         for n in graph.nodes:
@@ -95,30 +107,40 @@ class _Quantizer:
         # conv/dense/add followed by their only consumer relu/clip: fuse the activation
         self.fused: dict[str, Node] = {}
         for n in graph.nodes:
-            if n.op in ("conv2d", "dense", "add") and n.output not in graph.outputs:
+            if n.op in (*_LINEAR, "add") and n.output not in graph.outputs:
                 c = uses.get(n.output, [])
                 if len(c) == 1 and c[0].op in _ACT:
                     self.fused[n.name] = c[0]
         self.skipped = {a.name for a in self.fused.values()}
+        self.regions = _lut_regions(graph, self.skipped)
 
     # ------------------------------------------------------------------ tensors
+    def _range(self, tensor: str) -> TensorRange:
+        if tensor not in self.ranges:
+            raise ModelError(f"tensor {tensor!r} was not seen during calibration")
+        return self.ranges[tensor]
+
+    def f_of(self, tensor: str) -> int:
+        """Fractional bits of a symmetric int8 form of ``tensor``."""
+        if tensor in self.hint and self.hint[tensor][1] == 0:
+            return self.hint[tensor][0]
+        return frac_bits(self._range(tensor).amax)
+
     def params_of(self, tensor: str, max_f: int | None = None) -> tuple[int, int]:
-        """(fractional bits, zero point) of a float tensor's int8 form, no finer than
-        ``max_f``."""
+        """(fractional bits, zero point) of ``tensor``'s int8 form, no finer than ``max_f``:
+        symmetric, or with ``asymmetric`` its range ``[lo, hi]`` in 255 steps."""
         if tensor in self.hint:
             f, zp = self.hint[tensor]
             if max_f is None or f <= max_f:
                 return f, zp
-        if tensor not in self.ranges:
-            raise ModelError(f"tensor {tensor!r} was not seen during calibration")
-        r = self.ranges[tensor]
         if not self.asymmetric:
-            f = frac_bits(r.amax)
+            f = self.f_of(tensor)
             return (f if max_f is None else min(f, max_f)), 0
+        r = self._range(tensor)
         lo, hi = min(r.lo, 0.0), max(r.hi, 0.0)
         f = frac_bits(hi - lo, 255)
         f = f if max_f is None else min(f, max_f)
-        return f, _zero_point(lo, hi, f)
+        return f, _zero_point(lo, f)
 
     def as_int(self, tensor: str, node: Node) -> str:
         if tensor in self.ints:
@@ -146,14 +168,16 @@ class _Quantizer:
 
     def define_int(self, tensor: str, op: str, inputs: list[str], node: Node,
                    qp: tuple[int, int], **attrs: Any) -> None:
+        if qp[1]:
+            attrs["out_zero_point"] = qp[1]
         out = self.b.node(op, inputs, node.name, output=f"{tensor}:q",
-                          out_scale=2.0 ** -qp[0], out_zero_point=qp[1], **attrs)
+                          out_scale=2.0 ** -qp[0], **attrs)
         self.ints[tensor], self.qp[out] = out, qp
 
     @staticmethod
-    def clip_bounds(act: Node | None, f: int, zp: int) -> tuple[int, int]:
-        """An activation's bounds in the int8 codes of scale ``2**-f``, zero point
-        ``zp`` (ONNX Clip returns ``max`` when ``min > max``)."""
+    def clip_bounds(act: Node | None, f: int, zp: int = 0) -> tuple[int, int]:
+        """An activation's bounds in the int8 codes of scale ``2**-f``, zero point ``zp``
+        (ONNX Clip returns ``max`` everywhere when ``min > max``)."""
         if act is None:
             return -128, 127
         if act.op == "relu":
@@ -172,40 +196,59 @@ class _Quantizer:
                 raise ModelError(f"{node.describe()}: the {what} must be a constant")
         xq = self.as_int(x, node)
         fx, zx = self.qp[xq]
-        wq, fw = quantize_weights(self.g.params[wname], self.per_channel)
+        if zx and node.op == "conv_transpose2d":   # no zero points in qconv_transpose2d
+            act = self.fused.get(node.name)
+            self.float_op(node)
+            if act is not None:
+                self.float_op(act)
+            return
+        w = self.g.params[wname]
+        if node.op == "conv_transpose2d":   # output channels on axis 1: one weight scale
+            wq, fw = quantize_weights(w, False)
+        else:
+            wq, fw = quantize_weights(w, self.per_channel)
         act = self.fused.get(node.name)
         out = act.output if act else node.output
         f_acc = fx + fw
-        fy, zy = self.params_of(out, int(f_acc.min()))
+        fy, zy = (min(self.f_of(out), int(f_acc.min())), 0) if node.op == "conv_transpose2d" \
+            else self.params_of(out, int(f_acc.min()))
         shift = f_acc - fy
         if shift.max() > 31:
             raise ModelError(f"{node.describe()}: requantize shift {int(shift.max())} is too "
                              "large (weights or activations out of range)")
-        channels = wq.shape[0]
+        channels = self.g.types[node.output].shape[-1 if node.op == "dense" else 1]
         shift_c = np.broadcast_to(shift, (channels,)).astype(np.int64)
         bias = (self.g.params[node.inputs[2]].astype(np.float64) if len(node.inputs) > 2
                 else np.zeros(channels))
         bq = np.rint(bias * np.ldexp(1.0, np.broadcast_to(f_acc, (channels,))))
         lo, hi = self.clip_bounds(act, fy, zy)
-        requant, offset = power_of_two(shift_c if self.per_channel else shift_c[:1], zy,
-                                       lo, hi)
+        per_channel = len(set(shift_c.tolist())) > 1 \
+            or self.per_channel and node.op != "conv_transpose2d"
+        requant, offset = power_of_two(shift_c if per_channel else shift_c[:1], zy, lo, hi)
         bq = bq + offset
         if np.abs(bq).max(initial=0) >= 2 ** 31:
             raise ModelError(f"{node.describe()}: the quantized bias does not fit int32")
         wp = self.b.param(f"{node.name}.weight:q", wq, scale=None)
         bp = self.b.param(f"{node.name}.bias:q", bq.astype(np.int32))
-        op = "qconv2d" if node.op == "conv2d" else "qdense"
-        extra = {k: node.attrs[k] for k in ("strides", "pads") if k in node.attrs}
+        attrs = requant.attrs()
+        if per_channel and not isinstance(attrs["shift"], tuple):
+            attrs["shift"] = (attrs["shift"],) * channels
+        op = "q" + node.op
+        extra = {k: node.attrs[k] for k in ("strides", "pads", "dilations", "groups",
+                                            "output_padding") if k in node.attrs}
         if zx:
             extra["x_zero_point"] = zx
-        self.define_int(out, op, [xq, wp, bp], node, (fy, zy), **requant.attrs(), **extra)
+        self.define_int(out, op, [xq, wp, bp], node, (fy, zy), **attrs, **extra)
 
     def add(self, node: Node) -> None:
         a, b = node.inputs
         ta, tb = self.g.types[a], self.g.types[b]
-        if ta.shape != tb.shape:
-            raise ModelError(f"{node.describe()}: quantized add needs operands of one shape, "
-                             f"not {list(ta.shape)} and {list(tb.shape)}")
+        if ta.shape != tb.shape or a in self.g.params or b in self.g.params:
+            act = self.fused.get(node.name)
+            self.float_op(node)
+            if act is not None:    # the fused activation runs on the float sum
+                self.float_op(act)
+            return
         aq, bq = self.as_int(a, node), self.as_int(b, node)
         (fa, za), (fb, zb) = self.qp[aq], self.qp[bq]
         act = self.fused.get(node.name)
@@ -214,47 +257,141 @@ class _Quantizer:
         fy, zy = self.params_of(out, fm)
         shift = fm - fy
         lo, hi = self.clip_bounds(act, fy, zy)
+        # The zero points and the rounding in one offset (multiples of 2**shift added
+        # before the shift are the zero point added after it).
         offset = ((1 << (shift - 1)) if shift else 0) - (za << (fm - fa)) \
             - (zb << (fm - fb)) + (zy << shift)
         self.define_int(out, "qadd", [aq, bq], node, (fy, zy), lshift_a=fm - fa,
                         lshift_b=fm - fb, offset=offset, shift=shift, lo=lo, hi=hi)
 
-    def rescale(self, tensor: str, xq: str, node: Node, qp: tuple[int, int], lo: int = -128,
-                hi: int = 127, name: str | None = None) -> str:
-        fx, zx = self.qp[xq]
-        fy, zy = qp
+    def rescale(self, tensor: str, xq: str, node: Node, qp: tuple[int, int],
+                lo: int = -128, hi: int = 127, name: str | None = None) -> str:
+        (fx, zx), (fy, zy) = self.qp[xq], qp
         shift, lshift = max(0, fx - fy), max(0, fy - fx)
         offset = ((1 << (shift - 1)) if shift else 0) - (zx << lshift) + (zy << shift)
+        attrs = {"out_zero_point": zy} if zy else {}
         out = self.b.node("qrescale", [xq], name or node.name, output=f"{tensor}:q",
                           lshift=lshift, offset=offset, shift=shift, lo=lo, hi=hi,
-                          out_scale=2.0 ** -fy, out_zero_point=zy)
+                          out_scale=2.0 ** -fy, **attrs)
         self.qp[out] = qp
         return out
+
+    def const_int(self, tensor: str, f: int | None = None) -> str:
+        """An int8 param holding constant ``tensor`` at fractional bits ``f`` (default: the
+        finest that holds its values)."""
+        key = f"{tensor}:q{'' if f is None else f}"
+        if key in self.ints:
+            return self.ints[key]
+        v = self.g.params[tensor].astype(np.float64)
+        f = frac_bits(float(np.abs(v).max(initial=0))) if f is None else f
+        q = np.clip(np.rint(v * 2.0 ** f), -128, 127).astype(np.int8)
+        name = self.b.param(key, q)
+        self.ints[key], self.qp[name] = name, (f, 0)
+        return name
+
+    def int_operand(self, tensor: str, node: Node) -> str:
+        return self.const_int(tensor) if tensor in self.g.params else self.as_int(tensor, node)
+
+    def float_operand(self, tensor: str) -> str:
+        if tensor in self.g.params:
+            if tensor not in self.floats:
+                self.floats[tensor] = self.b.param(tensor, self.g.params[tensor])
+            return self.floats[tensor]
+        if self.g.types[tensor].dtype != "float32" and tensor not in self.ints:
+            return self.floats[tensor]       # an integer input (token ids)
+        return self.as_float(tensor)
+
+    def float_op(self, node: Node) -> None:
+        """``node`` in float32 between dequantize and quantize."""
+        ins = [self.float_operand(i) for i in node.inputs]
+        self.floats[node.output] = self.b.node(node.op, ins, node.name, output=node.output,
+                                               **node.attrs)
+
+    def same_scale(self, node: Node) -> None:
+        """A pooling, reduction or layout op on the int8 tensor, keeping its scale."""
+        xq = self.as_int(node.inputs[0], node)
+        f, zp = self.qp[xq]
+        attrs = dict(node.attrs)
+        if node.op == "pad" and attrs.get("mode", "constant") == "constant":
+            attrs["value"] = int(np.clip(np.rint(attrs.get("value", 0.0) * 2.0 ** f) + zp,
+                                         -128, 127))
+        if zp and node.op == "avg_pool" and attrs.get("count_include_pad") \
+                and any(windows.pads(attrs.get("pads", 0))):
+            raise ModelError(f"{node.describe()}: an int8 average pool counting its padding "
+                             "needs a symmetric input (quantize with asymmetric=False)")
+        extra = [self.float_operand(i) if self.g.types[i].dtype != "float32" else
+                 self.int_operand(i, node) for i in node.inputs[1:]]
+        out = self.b.node(node.op, [xq, *extra], node.name, output=f"{node.output}:q",
+                          **attrs)
+        self.ints[node.output], self.qp[out] = out, (f, zp)
+
+    def gather(self, node: Node) -> None:
+        data, idx = node.inputs
+        if data not in self.g.params:
+            self.same_scale(node)
+            return
+        f = self.f_of(node.output)          # an embedding table: quantize it to the output
+        ids = self.float_operand(idx) if idx not in self.g.params else \
+            self.b.param(idx, self.g.params[idx])
+        out = self.b.node("gather", [self.const_int(data, f), ids], node.name,
+                          output=f"{node.output}:q", **node.attrs)
+        self.ints[node.output], self.qp[out] = out, (f, 0)
+
+    def matmul(self, node: Node) -> None:
+        aq, bq = (self.int_operand(i, node) for i in node.inputs)
+        (fa, za), (fb, zb) = self.qp[aq], self.qp[bq]
+        if za or zb:                 # qmatmul has no zero points: in float
+            self.float_op(node)
+            return
+        fy = min(self.f_of(node.output), fa + fb)
+        shift = fa + fb - fy
+        if shift > 31:
+            raise ModelError(f"{node.describe()}: requantize shift {shift} is too large")
+        self.define_int(node.output, "qmatmul", [aq, bq], node, (fy, 0), shift=shift,
+                        offset=(1 << (shift - 1)) if shift else 0, lo=-128, hi=127)
+
+    def lut(self, node: Node) -> None:
+        """The exit of an element-wise region: a table over its root's 256 values."""
+        root, members = self.regions[node.output]
+        xq = self.as_int(root, node)
+        (fx, zx), (fy, zy) = self.qp[xq], self.params_of(node.output)
+        values = {root: (np.arange(-128, 128) - zx).astype(np.float32)
+                  * np.float32(2.0 ** -fx)}
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for member in members:
+                args = [values[i] if i in values else self.g.params[i].reshape(-1)
+                        for i in member.inputs]
+                values[member.output] = np.asarray(OP_IMPLS[member.op](member, *args),
+                                                   np.float32).reshape(256)
+        real = values[node.output].astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            table = np.clip(np.rint(np.nan_to_num(real * 2.0 ** fy)) + zy, -128, 127)
+        tp = self.b.param(f"{node.name}.table:q", table.astype(np.int8))
+        self.define_int(node.output, "qlut", [xq, tp], node, (fy, zy))
 
     def node(self, node: Node) -> None:
         op = node.op
         if node.name in self.skipped:
             return
-        if op in ("conv2d", "dense"):
+        if node.output in self.regions:
+            self.lut(node)
+        elif any(node.output == m.output for _, ms in self.regions.values() for m in ms):
+            return                           # inside a region: never materialized
+        elif op in _LINEAR:
             self.linear(node)
         elif op == "add":
             self.add(node)
-        elif op in _ACT:
-            xq = self.as_int(node.inputs[0], node)
-            lo, hi = self.clip_bounds(node, *self.qp[xq])
-            q = self.rescale(node.output, xq, node, self.qp[xq], lo, hi)
-            self.ints[node.output] = q
-        elif op in ("max_pool", "avg_pool", "global_avg_pool", "flatten", "reshape"):
-            xq = self.as_int(node.inputs[0], node)
-            if op == "avg_pool" and self.qp[xq][1] and node.attr("count_include_pad") \
-                    and any(node.attr("pads", (0,))):
-                raise ModelError(f"{node.describe()}: an int8 average pool counting its "
-                                 "padding needs a symmetric input (quantize with "
-                                 "asymmetric=False)")
-            out = self.b.node(op, [xq], node.name, output=f"{node.output}:q", **node.attrs)
-            self.ints[node.output], self.qp[out] = out, self.qp[xq]
+        elif (op in _SAME_SCALE or op == "pad") and \
+                self.g.types[node.inputs[0]].dtype != "float32":
+            self.float_op(node)              # integer data (token ids, masks) as they are
+        elif op in _SAME_SCALE or op == "pad":
+            self.same_scale(node)
+        elif op == "gather":
+            self.gather(node)
+        elif op == "matmul":
+            self.matmul(node)
         elif op == "concat":
-            xs = [self.as_int(i, node) for i in node.inputs]
+            xs = [self.int_operand(i, node) for i in node.inputs]
             qp = self.params_of(node.output, min(self.qp[x][0] for x in xs))
             xs = [x if self.qp[x] == qp else
                   self.rescale(f"{x}.{node.name}", x, node, qp, name=f"{node.name}.{x}")
@@ -270,15 +407,13 @@ class _Quantizer:
             f = -math.log2(scale)
             if zp == 0 and f == int(f) and node.output not in self.ints:
                 self.hint[node.output] = (int(f), 0)
-        elif op in ("softmax", "quantize_linear", "dequantize_linear"):
+        elif op in ("quantize_linear", "dequantize_linear"):
             ins = [self.as_float(i) if self.g.types[i].dtype == "float32"
                    else self.floats[i] for i in node.inputs]
             self.floats[node.output] = self.b.node(op, ins, node.name, output=node.output,
                                                    **node.attrs)
         else:
-            raise ModelError(f"{node.describe()}: cannot be quantized (fold batch norms and "
-                             "scales into a conv/dense first; supported: conv2d, dense, "
-                             "add, relu, clip, pooling, flatten, reshape, concat, softmax)")
+            self.float_op(node)
 
     aliased: set[str]
 
@@ -303,7 +438,51 @@ class _Quantizer:
             else:
                 name = self.floats.get(out) or self.ints[out]
             self.b.output(name)
-        return self.b.build()
+        graph = self.b.build()
+        if graph.outputs != self.g.outputs:  # an output aliased to another tensor
+            return graph
+        return graph
+
+
+def _lut_regions(graph: Graph, skipped: set[str]) -> dict[str, tuple[str, list[Node]]]:
+    """Element-wise regions computed from one runtime tensor: exit tensor -> (root tensor,
+    the region's nodes in order up to the exit).
+
+    A node joins a region when its op is element-wise (:data:`_ELEMENTWISE`), every
+    constant operand is a single value and every runtime operand is the root or comes from
+    the root's region; an exit is a region tensor read outside it (or a graph output).
+    """
+    root: dict[str, str] = {}
+    members: dict[str, list[Node]] = {}
+    for n in graph.nodes:
+        if n.name in skipped or n.op not in _ELEMENTWISE:
+            continue
+        if graph.types[n.output].dtype != "float32":
+            continue
+        runtime = [i for i in n.inputs if i not in graph.params]
+        consts = [i for i in n.inputs if i in graph.params]
+        if not runtime or any(graph.params[c].size != 1 for c in consts):
+            continue
+        roots = {root.get(i, i) for i in runtime}
+        if len(roots) != 1:
+            continue
+        r = roots.pop()
+        if graph.types[r].dtype != "float32" or graph.types[r].shape != \
+                graph.types[n.output].shape:
+            continue
+        root[n.output] = r
+        members.setdefault(r, []).append(n)
+    uses: dict[str, set[str]] = {}
+    for n in graph.nodes:
+        for i in n.inputs:
+            uses.setdefault(i, set()).add(n.name)
+    regions: dict[str, tuple[str, list[Node]]] = {}
+    for r, nodes in members.items():
+        names = {m.name for m in nodes}
+        for k, m in enumerate(nodes):
+            if m.output in graph.outputs or uses.get(m.output, set()) - names:
+                regions[m.output] = (r, [x for x in nodes[:k + 1]])
+    return regions
 
 
 def quantize(graph: Graph, samples: Iterable[Any], *, per_channel: bool = False,

@@ -132,18 +132,31 @@ def test_conv_integer_matmul_integer():
 
 
 @pytest.mark.parametrize("node, message", [
-    (h.make_node("LeakyRelu", ["x"], ["y"], name="lr"), "unsupported ONNX op 'LeakyRelu' in "
-                                                         "node 'lr'"),
-    (h.make_node("Conv", ["x", "w"], ["y"], name="c", group=3), "node 'c': attribute group=3"),
-    (h.make_node("Conv", ["x", "w"], ["y"], name="d", dilations=[2, 2]), "dilations"),
-    (h.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], ceil_mode=1),
-     "ceil_mode"),
+    (h.make_node("NonMaxSuppression", ["x"], ["y"], name="n"),
+     "unsupported ONNX op 'NonMaxSuppression' in node 'n'"),
+    (h.make_node("Conv", ["x", "w"], ["y"], name="c", group=2), "node 'c': attribute group=2 "
+                                                                "is not supported"),
+    (h.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], storage_order=1),
+     "storage_order=1"),
     (h.make_node("Conv", ["x", "x"], ["y"], name="e"), "must be a constant"),
+    (h.make_node("Resize", ["x", "", "sc"], ["y"], name="r", mode="cubic"), "mode=cubic"),
+    (h.make_node("Pad", ["x", "pd"], ["y"], name="q", mode="wrap"), "mode=wrap"),
+    (h.make_node("Cast", ["x"], ["y"], name="k", to=T.INT32), "attribute to=int32"),
+    (h.make_node("Where", ["x", "x", "x"], ["y"], name="wh"),
+     "supported only on constants and shapes"),
+    (h.make_node("LayerNormalization", ["x", "g"], ["y", "mean"], name="ln"), "extra outputs"),
+    (h.make_node("Gather", ["x", "fi"], ["y"], name="ga"), "indices must be int32 or int64"),
+    (h.make_node("AveragePool", ["x"], ["y"], name="ap", kernel_shape=[2, 2],
+                 auto_pad="SAME"), "auto_pad=SAME"),
 ])
 def test_unsupported_ops_and_attributes_are_clear_errors(node, message):
-    model = _model([node], [("x", T.FLOAT, [1, 3, 6, 6])], [("y", T.FLOAT, [1, 3, 6, 6])],
-                   {"w": _f32(3, 1, 3, 3) if node.op_type == "Conv" and "group" in str(node)
-                    else _f32(3, 3, 3, 3)})
+    inits = {"w": _f32(3, 3, 3, 3) if "group" not in str(node) else _f32(4, 3, 3, 3),
+             "sc": np.float32([1, 1, 2, 2]), "pd": np.int64([0, 0, 1, 1, 0, 0, 1, 1]),
+             "g": _f32(6), "fi": np.float32([0])}
+    graph = h.make_graph([node], "m", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 6, 6])],
+                         [h.make_tensor_value_info("y", T.FLOAT, None)],
+                         [nh.from_array(v, k) for k, v in inits.items()])
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
     with pytest.raises(ModelError, match=message):
         import_onnx(model)
 

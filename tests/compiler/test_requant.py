@@ -174,7 +174,7 @@ def test_cpu_conv_kernel_with_zero_point_wide_weights_and_fixed_point():
               rng.integers(-255, 256, (5, 6, 3, 3)).astype(np.int16)):
         for zx in (0, -128, 101):
             k = cpu_conv.qconv2d_kernel(x.shape, w, bias, 2, 1, requant=r, x_zero_point=zx)
-            want = ref.requantize_channels(ref.conv2d(x, w, 2, 1, zx), bias, r)
+            want = ref.requantize_channels(ref.conv2d(x, w, 2, 1, x_zero_point=zx), bias, r)
             assert np.array_equal(k(x), want)
     dense = cpu_conv.qdense_kernel((3, 6), w[:, :, 0, 0], bias, requant=r, x_zero_point=7)
     xd = x[0, :, :3, 0].T.copy()
