@@ -355,6 +355,8 @@ def _vta_layer(graph: Graph, node: Node, config: VTAConfig,
             (n, "bias") for n in node.inputs[2:]):
         if name not in graph.params:
             return f"its {what} is not a constant"
+    if node.attr("out_dtype", "int8") != "int8":
+        return "its output is the int32 sums (ConvInteger / MatMulInteger): VTA stores int8"
     if graph.type_of(node.inputs[1]).dtype != "int8":
         return (f"its weights are {graph.type_of(node.inputs[1]).dtype} (the weight zero "
                 "point does not fit int8 once subtracted; the GEMM multiplies int8)")

@@ -87,7 +87,8 @@ def _llvm_kernel(graph: Graph, node: Node) -> Runner | None:
     if op == "dequantize":
         return dequantize_kernel(shape, a("scale"), ins[0].dtype, a("zero_point", 0))
     if op in ("qconv2d", "qdense"):
-        if a("groups", 1) != 1 or windows.pair(a("dilations", 1)) != (1, 1):
+        if a("groups", 1) != 1 or windows.pair(a("dilations", 1)) != (1, 1) \
+                or a("out_dtype", "int8") != "int8":
             return None
         w = graph.params[node.inputs[1]]
         b = graph.params[node.inputs[2]] if len(node.inputs) > 2 else None

@@ -23,6 +23,7 @@ Integer ops (made by :mod:`.quantize` or imported, semantics in :mod:`.interpret
     ``qconv2d(x, w, b)`` / ``qdense(x, w, b)`` [the float op's attributes, x_zero_point, the
     requantization of :class:`~vta.compiler.requant.Requant`: shift, lo, hi and optionally
     pre_shift, acc_lo, acc_hi, multiplier, post_offset; out_scale, out_zero_point],
+    ``out_dtype="int32"``: the int32 sums, no requantization (ConvInteger, MatMulInteger)],
     ``qconv_transpose2d(x, w, b)`` [the float op's attributes, shift, lo, hi],
     ``qadd(a, b)`` [lshift_a, lshift_b, offset, shift, lo, hi], ``qrescale(x)`` [lshift,
     offset, shift, lo, hi], ``qlut(x, table)`` (an int8 -> int8 table of 256 entries),
@@ -663,6 +664,8 @@ def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
             _channel_requant(node, ts[1].shape[0])
         if len(ts) == 3:
             _expect_dtype(ts[2], ("int32",), "bias", node)
+        if node.attr("out_dtype", "int8") == "int32":    # ConvInteger / MatMulInteger
+            return TensorType(shape, "int32")
         return TensorType(shape, "int8", node.attr("out_scale"),
                           node.attr("out_zero_point", 0))
     if op == "batch_norm":
@@ -720,7 +723,8 @@ def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
         _expect_dtype(x, ("int8",), "input", node)
         if len(ts) != 2 or ts[1].shape != (256,) or ts[1].dtype != "int8":
             raise ModelError(f"{node.describe()}: expected inputs (x, table int8[256])")
-        return TensorType(x.shape, "int8", node.attr("out_scale"))
+        return TensorType(x.shape, "int8", node.attr("out_scale"),
+                          node.attr("out_zero_point", 0))
     shaped = _shape_infer(node, ts)
     if shaped is not None:
         return shaped

@@ -466,15 +466,26 @@ def _dense_float(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np
 def _qdense(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
     x2 = x.reshape(-1, x.shape[-1])
     acc = dense(x2, w, node.attr("x_zero_point", 0))
-    y = requantize_channels(acc, _bias((x, w, *b), w.shape[0]), node_requant(node))
+    y = _requantized(node, acc, _bias((x, w, *b), w.shape[0]))
     return y.reshape(x.shape[:-1] + (w.shape[0],))
+
+
+def _requantized(node: Node, acc: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """A qconv2d/qdense's output: requantized, or with ``out_dtype="int32"`` the int32
+    sums plus the bias (wrapping)."""
+    if node.attr("out_dtype", "int8") == "int32":
+        axis = 1 if acc.ndim > 2 else -1
+        shape = [1] * acc.ndim
+        shape[axis] = -1
+        return (acc.astype(np.int64) + bias.astype(np.int64).reshape(shape)).astype(np.int32)
+    return requantize_channels(acc, bias, node_requant(node))
 
 
 def _qconv2d(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
     acc = conv2d(x, w, node.attr("strides", 1), node.attr("pads", 0),
                  node.attr("dilations", 1), node.attr("groups", 1),
                  x_zero_point=node.attr("x_zero_point", 0))
-    return requantize_channels(acc, _bias((x, w, *b), w.shape[0]), node_requant(node))
+    return _requantized(node, acc, _bias((x, w, *b), w.shape[0]))
 
 
 def _qconv_transpose2d(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray
