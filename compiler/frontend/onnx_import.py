@@ -250,9 +250,10 @@ class _Importer:
     def run(self, report: ImportReport | None = None) -> Graph | None:
         g = self.model.graph
         poisoned: set[str] = set()
-        for i, node in enumerate(g.node):
+        for i, node in enumerate(g.node):     # names first: a layer may fuse later nodes
             if not node.name:
                 node.name = f"{node.op_type}_{i}"
+        for node in g.node:
             if report is not None:
                 report.order.append(node.name)
                 bad = [x for x in node.input if x in poisoned]
