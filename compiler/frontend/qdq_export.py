@@ -35,11 +35,11 @@ from .graph import Graph, Node
 __all__ = ["export_qdq"]
 
 _LAYOUT = {"max_pool": "MaxPool", "flatten": "Flatten", "reshape": "Reshape",
-           "concat": "Concat"}
+           "concat": "Concat", "transpose": "Transpose"}
 _FLOAT = {"softmax": "Softmax", "relu": "Relu", "global_avg_pool": "GlobalAveragePool",
           "avg_pool": "AveragePool", "max_pool": "MaxPool", "flatten": "Flatten",
           "reshape": "Reshape", "add": "Add", "mul": "Mul", "concat": "Concat",
-          "sigmoid": "Sigmoid", "tanh": "Tanh"}
+          "sigmoid": "Sigmoid", "tanh": "Tanh", "transpose": "Transpose"}
 
 
 class _Writer:
@@ -234,6 +234,8 @@ def _onnx_attrs(node: Node) -> dict[str, Any]:
         return out
     if node.op in ("flatten", "concat", "softmax"):
         return {"axis": a.get("axis", 1 if node.op != "softmax" else -1)}
+    if node.op == "transpose":
+        return {"perm": list(a["perm"])} if "perm" in a else {}
     return {}
 
 
