@@ -454,7 +454,8 @@ def _weights_out_first(node: Any, w: QConst, a: dict[str, Any]
         return None
     if node.op_type == "MatMul" or not a.get("transB", 0):
         q, axis = q.T, None if axis is None else 1 - axis
-    if node.op_type == "Gemm" and (a.get("transA", 0) or a.get("alpha", 1.0) != 1.0):
+    if node.op_type == "Gemm" and (a.get("transA", 0) or a.get("alpha", 1.0) != 1.0
+                                   or a.get("beta", 1.0) != 1.0):
         return None
     if axis not in (None, 0):
         return None
