@@ -154,6 +154,13 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
                         "+/-inf -> the extremes)")
     p.add_argument("--calibration", metavar="FILE.npy",
                    help="calibration samples for a float model (default: the input)")
+    p.add_argument("--calibration-method", default="max",
+                   choices=("max", "percentile", "entropy"),
+                   help="range estimate of the kit's quantizer (float models)")
+    p.add_argument("--per-channel", action="store_true",
+                   help="per-output-channel weight scales (float models)")
+    p.add_argument("--asymmetric", action="store_true",
+                   help="activations with zero points (float models)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and random inputs")
     p.add_argument("--min-utilization", type=float, default=None,
                    help="conv/dense with a lower estimated GEMM utilization stay on the CPU")
@@ -170,6 +177,9 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
 
 def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
     opts: dict[str, Any] = {"cpu_only": args.cpu_only}
+    for key in ("calibration_method", "per_channel", "asymmetric"):
+        if getattr(args, key, None):
+            opts[key] = getattr(args, key)
     if args.min_utilization is not None:
         opts["min_utilization"] = args.min_utilization
     return opts

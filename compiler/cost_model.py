@@ -27,8 +27,10 @@ from .workload import (
     Conv2dWorkload,
     ConvSchedule,
     ceil_div,
+    const_rows_per_block,
     conv_input_tile,
     gemm_positions,
+    pad_patterns,
     reuse_flags,
     row_subsampled,
     tile_sizes,
@@ -188,6 +190,7 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     n_alu = epilogue.alu_passes
     # Tensor-operand ALU uops (bias, residual) take ALU_TENSOR_II cycles each.
     n_tensor = sum(isinstance(step.src, str) for step in epilogue.alu_steps())
+    n_const = const_rows_per_block(w, epilogue)
     est = CostEstimate()
     ovh = params.insn_overhead
     latency = k.latency if params.dram_latency is None else params.dram_latency
@@ -254,6 +257,10 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             if epilogue.bias:
                 tail += dma_cycles(k, params, 1, oc * k.acc)
                 est.dram_read += tiles * oc * k.acc
+            if n_const:
+                tail += dma_cycles(k, params, 1, oc * n_const * k.acc)
+                est.dram_read += tiles * oc * n_const * k.acc
+                est.instructions += tiles
             # Output (and residual) transfers: a matrix tile is tn rows of oc blocks; an
             # image tile one DMA of its rows when they span the output width, else one per
             # output-channel block.
@@ -273,10 +280,36 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             est.dram_write += tiles * rows * k.out
             est.instructions += tiles * (1 + n_alu + n_out_dma * (1 + epilogue.residual) + 3)
             max_tail = max(max_tail, tail + st)
+    if epilogue.pad_correction and not matrix:
+        pad = _pad_correction_cost(w, s, ocb, outer, ovh)
+        est.alu_uops += pad[0]
+        est.instructions += pad[1]
+        est.compute_cycles += pad[0] + pad[1] * ovh
+        tail_total += pad[0] + pad[1] * ovh
     steps = outer * n_oc * n_sp * n_chunks
     _combine(est, T, max_load, max_tail, tail_total, steps)
     est.extra = {"steps": steps, "tiles": outer * n_oc * n_sp, "chunks": n_chunks}
     return est
+
+
+@functools.lru_cache(maxsize=1024)
+def _touched(classes: tuple, tile: int) -> tuple[int, int]:
+    """(tiles, tiles holding a border row or column) along one axis."""
+    starts = range(0, len(classes), tile)
+    return len(starts), sum(1 for a in starts if any(c != (0, 0) for c in classes[a:a + tile]))
+
+
+def _pad_correction_cost(w: Conv2dWorkload, s: ConvSchedule, ocb: int, images: int,
+                         ovh: int) -> tuple[int, int]:
+    """(ALU uops, ALU instructions) of the zero-point border correction: one uop per
+    border row and channel block, one instruction per tile that has border rows."""
+    patterns = pad_patterns(w)
+    uops = patterns.border_count() * ocb * images
+
+    n_h, hit_h = _touched(patterns.rows, min(s.h_tile, w.out_height))
+    n_w, hit_w = _touched(patterns.cols, min(s.w_tile, w.out_width))
+    tiles = n_h * n_w - (n_h - hit_h) * (n_w - hit_w)
+    return uops, tiles * ceil_div(ocb, min(s.oc_tile, ocb)) * images
 
 
 def program_counts(program: TileProgram, config: VTAConfig) -> dict[str, int]:

@@ -8,10 +8,14 @@ layer's ``(N/B, K/BLOCK, B, BLOCK)`` data and ``(N/B, M/BLOCK, B, BLOCK)`` outpu
 same arrays with ``H = W = 1``.  Channel counts are padded to BLOCK with zeros by the
 packing.
 
+The epilogue's constant rows (``consts``: the requantization's per-channel values, then
+the input zero point's border corrections, one row per pattern of
+:func:`vta.compiler.zero_point.pad_patterns`) are ``(O/BLOCK, R, B, BLOCK)`` int32.
+
 SRAM layout of one step (one thread half): the input chunk as ``[n][ic][row][col]`` with the
 zero padding written by the DMA (``y_pad``/``x_pad``), the weight chunk as
-``[oc][ic][kh][kw]``, the ACC tile as ``[n][oc][oh][ow]`` followed by the bias rows ``[oc]``
-and the residual rows (laid out like the tile).
+``[oc][ic][kh][kw]``, the ACC tile as ``[n][oc][oh][ow]`` followed by the bias rows
+``[oc]``, the constant rows ``[oc][r]`` and the residual rows (laid out like the tile).
 
 Micro-kernels by tile geometry (:mod:`vta.compiler.workload`):
 
@@ -33,17 +37,20 @@ import functools
 from collections.abc import Iterator
 
 from vta.hw.config import VTAConfig
-from vta.hw.isa import MemType
+from vta.hw.isa import AluOp, MemType
 
-from .epilogue import NO_EPILOGUE, Epilogue, epilogue_kernels
+from .epilogue import NO_EPILOGUE, Epilogue, alu_kernel, epilogue_kernels
 from .tile_program import DmaLoad, DmaStore, Kernel, Operand, Step, Tile, TileProgram
 from .workload import (
     Conv2dWorkload,
     ConvSchedule,
+    PadPatterns,
     ceil_div,
     check_schedule,
+    const_rows_per_block,
     conv_input_tile,
     describe_schedule,
+    pad_patterns,
     reuse_flags,
     row_subsampled,
 )
@@ -55,6 +62,10 @@ TileSpan = tuple[int, int, int, int, int, int, int, int]
 extent along batch blocks, output-channel blocks, output rows and output columns)."""
 
 
+def _patterns(w: Conv2dWorkload, epilogue: Epilogue) -> PadPatterns | None:
+    return pad_patterns(w) if epilogue.pad_correction and not w.is_matrix else None
+
+
 def operands(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue) -> dict[str, Operand]:
     """The DRAM operands of a workload and their sizes in elements."""
     nb, icb, ocb = w.blocks(config)
@@ -63,6 +74,9 @@ def operands(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue) -> dict[s
            "out": Operand(MemType.OUT, nb * ocb * w.out_height * w.out_width)}
     if epilogue.bias:
         ops["bias"] = Operand(MemType.ACC, ocb)
+    n_const = const_rows_per_block(w, epilogue)
+    if n_const:
+        ops["consts"] = Operand(MemType.ACC, ocb * n_const)
     if epilogue.residual:
         ops["residual"] = Operand(MemType.ACC_8BIT, nb * ocb * w.out_height * w.out_width)
     return ops
@@ -116,12 +130,16 @@ def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     wgt_held: list[object] = [None] * T
     tiles: list[Tile] = []
     step = 0
+    patterns = _patterns(w, epilogue)
+    n_const = const_rows_per_block(w, epilogue)
+    n_req = len(epilogue.const_rows)
     for index, span in enumerate(tile_walk(w, s, config)):
         n0, tn, oc0, toc, oh0, toh, ow0, tow = span
         abase = (index % T) * acc_half
         rows = tn * toc * toh * tow
         bias_base = abase + rows
-        res_base = bias_base + (toc if epilogue.bias else 0)
+        const_base = bias_base + (toc if epilogue.bias else 0)
+        res_base = const_base + toc * n_const
         dummy_base = res_base + (rows if epilogue.residual else 0)
         grid = _row_grid(w, span)
         window = None if w.is_matrix else _input_window(w, span, icb)
@@ -133,6 +151,9 @@ def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             tuple((abase + i * inner_stride, 0, 0) for i in range(inner)), reset=True)]
         if epilogue.bias:
             prologue.append(DmaLoad(MemType.ACC, bias_base, "bias", oc0, 1, toc, toc))
+        if n_const:
+            prologue.append(DmaLoad(MemType.ACC, const_base, "consts", oc0 * n_const, 1,
+                                    toc * n_const, toc * n_const))
         if epilogue.residual:
             prologue += _out_transfers(True, w, res_base, span, ocb)
         # Steps: one per input-channel chunk.
@@ -161,14 +182,31 @@ def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                                    dummy_base)
             steps.append(Step(tuple(loads), (gemm,)))
             step += 1
+        pads: tuple[Kernel, ...] = ()
+        if patterns is not None:
+            pads = _pad_correction(patterns, span, abase, const_base + n_req, n_const)
         alu = epilogue_kernels(
             epilogue, tuple(grid[:-1]),
             tuple((abase + i * inner_stride, bias_base + i * inner_bias)
-                  for i in range(inner)), res_base - abase)
+                  for i in range(inner)), res_base - abase,
+            (bias_base, const_base, n_const), pads)
         stores = _out_transfers(False, w, abase, span, ocb)
         tiles.append(Tile(tuple(prologue), tuple(steps), alu, tuple(stores)))
     return TileProgram(T, tiles, operands(w, config, epilogue),
                        description=f"{w.kind} {describe_schedule(w, s)}")
+
+
+def _pad_correction(patterns: PadPatterns, span: TileSpan, abase: int, first_row: int,
+                    n_const: int) -> tuple[Kernel, ...]:
+    """The ALU kernel adding the zero-point correction row of its pattern to each border row
+    of an image tile (none for an inner tile): one uop per border position, a hardware loop
+    over the tile's channel blocks."""
+    _, _, _, toc, oh0, toh, ow0, tow = span
+    border = patterns.border_rows(oh0, toh, ow0, tow)
+    if not border:
+        return ()
+    uops = tuple((abase + y * tow + x, first_row + p) for y, x, p in border)
+    return (alu_kernel(((toc, toh * tow, n_const),), uops, AluOp.ADD),)
 
 
 def _row_grid(w: Conv2dWorkload, span: TileSpan) -> list[tuple[int, int, int]]:

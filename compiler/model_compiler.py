@@ -36,15 +36,19 @@ from vta.driver import Device
 from vta.hw.config import VTAConfig
 from vta.runtime import pack_matrix, pack_oihw
 
+from .epilogue import channel_requant
 from .executable import Executable
 from .frontend.errors import ModelError
 from .frontend.graph import Graph
 from .frontend.graph import is_quantized as _graph_is_quantized
 from .host_kernels import build_cpu_kernels
+from .int8_reference import wrap32
 from .ops import CompiledKernel, compile_conv2d, compile_dense
-from .packing import pack_bias
+from .packing import pack_bias, pack_const_rows
 from .partition import DEFAULT_MIN_UTILIZATION, VtaLayer, partition
-from .workload import Conv2dWorkload
+from .requant import Requant
+from .workload import Conv2dWorkload, DenseWorkload, pad_patterns
+from .zero_point import folded_bias, pad_correction_rows
 
 __all__ = ["compile", "to_graph", "calibration_samples", "is_quantized",
            "pack_layer_weights"]
@@ -123,6 +127,7 @@ def calibration_samples(graph: Graph, calibration: Any, seed: int = 0) -> list[A
 def compile(model: Any, config: VTAConfig | str | None = None,
             device: str | Device = "fsim", *, calibration: Any = None,
             per_channel: bool = False, calibration_method: str = "max",
+            asymmetric: bool = False,
             min_utilization: float = DEFAULT_MIN_UTILIZATION, cpu_nodes: Iterable[str] = (),
             cpu_only: bool = False, fuse_residual: bool = True,
             seed: int = 0) -> Executable:
@@ -141,9 +146,11 @@ def compile(model: Any, config: VTAConfig | str | None = None,
         (opened on first call), or an open :class:`~vta.driver.Device`.
     calibration:
         Samples for quantizing a float model (see :func:`calibration_samples`).
-    per_channel, calibration_method:
-        Quantizer options (per-channel weight scales keep such layers on the CPU unless
-        their shifts happen to agree).
+    per_channel, calibration_method, asymmetric:
+        Options of the kit's quantizer (:func:`~vta.compiler.frontend.quantize`):
+        per-channel weight scales, the range estimate (``max``, ``percentile``,
+        ``entropy``), activations with zero points.  All keep power-of-two scales, so the
+        layers run on the accelerator of every config.
     min_utilization, cpu_nodes, cpu_only, fuse_residual:
         Partitioning options (see :func:`~vta.compiler.partition.partition`).
     seed:
@@ -172,7 +179,7 @@ def compile(model: Any, config: VTAConfig | str | None = None,
         t0 = time.perf_counter()
         samples = calibration_samples(graph, calibration, seed)
         graph = quantize(graph, samples, per_channel=per_channel,
-                         calibration=calibration_method)
+                         calibration=calibration_method, asymmetric=asymmetric)
         stats["quantize"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     part = partition(graph, cfg, min_utilization=min_utilization, cpu_nodes=cpu_nodes,
@@ -206,13 +213,30 @@ def compile(model: Any, config: VTAConfig | str | None = None,
 
 def pack_layer_weights(graph: Graph, layer: VtaLayer, config: VTAConfig
                        ) -> dict[str, np.ndarray]:
-    """The packed weight (and bias) operands of an accelerator layer."""
+    """The packed weight, bias and constant-row operands of an accelerator layer: the bias
+    with the input zero point folded in, the requantization's per-channel rows and the
+    zero point's border corrections (:mod:`vta.compiler.zero_point`)."""
+    node = graph.node(layer.name)
     w = np.asarray(graph.params[layer.weight])
     if layer.op == "conv2d":
         packed = {"weight": pack_oihw(w, config.block, config.block)}
     else:
         packed = {"weight": pack_matrix(w, config.block, config.block)}
-    if layer.bias is not None:
-        ocb = packed["weight"].shape[0]
-        packed["bias"] = pack_bias(np.asarray(graph.params[layer.bias], np.int32), config, ocb)
+    ocb = packed["weight"].shape[0]
+    zx = int(node.attr("x_zero_point", 0))
+    if layer.epilogue.bias:
+        bias = graph.params[layer.bias] if layer.bias is not None else None
+        packed["bias"] = pack_bias(wrap32(folded_bias(bias, w, zx)), config, ocb)
+    ep = layer.epilogue
+    workload = layer.workload.as_conv2d() if isinstance(layer.workload, DenseWorkload) \
+        else layer.workload
+    rows: list[np.ndarray] = []
+    if ep.const_rows:
+        _, _, values = channel_requant(Requant.from_attrs(node.attrs), w.shape[0])
+        rows += [values[name] for name in ep.const_rows]
+    if ep.pad_correction and not workload.is_matrix:
+        rows += list(pad_correction_rows(w.reshape(w.shape[0], -1, *workload.kernel), zx,
+                                         pad_patterns(workload)))
+    if rows:
+        packed["consts"] = pack_const_rows(wrap32(np.stack(rows)), config, ocb)
     return packed

@@ -32,7 +32,7 @@ from vta.runtime.uop_kernel import UopKernel
 
 from .cost_model import CostEstimate, estimate
 from .emit import build_uop_kernels, emit, queue_for
-from .epilogue import NO_EPILOGUE, Epilogue
+from .epilogue import NO_EPILOGUE, ChannelRequant, Epilogue
 from .errors import OperatorError
 from .lower import lower
 from .packing import activation_shape, pack_bias, weight_shape
@@ -44,6 +44,7 @@ from .workload import (
     DenseSchedule,
     DenseWorkload,
     check_schedule,
+    const_rows_per_block,
 )
 
 __all__ = ["CompiledKernel", "compile_conv2d", "compile_dense", "conv2d", "dense"]
@@ -97,9 +98,19 @@ class CompiledKernel:
         if self.epilogue.bias:
             shapes["bias"] = ((weight_shape(weight, c)[0], c.batch, c.block),
                               np.dtype(np.int32))
+        n_const = const_rows_per_block(self.program_workload, self.epilogue)
+        if n_const:
+            shapes["consts"] = ((weight_shape(weight, c)[0], n_const, c.batch, c.block),
+                                np.dtype(np.int32))
         if self.epilogue.residual:
             shapes["residual"] = shapes["out"]
         return shapes
+
+    @property
+    def program_workload(self) -> Conv2dWorkload:
+        """The conv2d workload the program computes (a dense kernel's matrix case)."""
+        w = self.workload
+        return w.as_conv2d() if isinstance(w, DenseWorkload) else w
 
     def uop_kernels(self) -> dict[Kernel, UopKernel]:
         """The runtime micro-kernels of the program (built once)."""
@@ -160,11 +171,7 @@ class CompiledKernel:
         """Rebuild a kernel saved with :meth:`to_dict`."""
         try:
             config = VTAConfig.from_dict(d["config"])
-            ep = d["epilogue"]
-            epilogue = Epilogue(ep["bias"], ep["shift"],
-                                tuple(ep["clip"]) if ep["clip"] else None, ep["residual"],
-                                tuple(ep["residual_clip"]) if ep["residual_clip"] else None,
-                                **{k: ep[k] for k in _RESCALE_FIELDS if k in ep})
+            epilogue = _epilogue_from_dict(d["epilogue"])
             if d["op"] == "conv2d":
                 w = Conv2dWorkload(**{k: tuple(v) if isinstance(v, list) else v
                                       for k, v in d["workload"].items()})
@@ -177,8 +184,21 @@ class CompiledKernel:
         raise OperatorError(f"not a saved VTA kernel: unknown op {d.get('op')!r}")
 
 
-_RESCALE_FIELDS = ("lshift", "residual_lshift", "residual_offset", "residual_shift")
-"""Epilogue fields of the rescaled residual add (absent from kernels saved before them)."""
+_RESCALE_FIELDS = ("lshift", "residual_lshift", "residual_offset", "residual_shift",
+                   "pad_correction")
+"""Epilogue fields added after the first saved kernels (absent from those)."""
+
+
+def _epilogue_from_dict(ep: dict) -> Epilogue:
+    """The epilogue ``dataclasses.asdict`` wrote (lists back to tuples)."""
+    req = ep.get("requant")
+    requant = None if req is None else ChannelRequant(
+        tuple(req["pre_shifts"]), req["clamp"], req["multiplier"], req["post_offset"],
+        tuple(req["shifts"]))
+    return Epilogue(ep["bias"], ep["shift"], tuple(ep["clip"]) if ep["clip"] else None,
+                    ep["residual"],
+                    tuple(ep["residual_clip"]) if ep["residual_clip"] else None,
+                    requant=requant, **{k: ep[k] for k in _RESCALE_FIELDS if k in ep})
 
 
 def _compile(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,

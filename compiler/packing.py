@@ -1,9 +1,11 @@
-"""Operands in the accelerator's packed layouts: packed shapes and the bias vector.
+"""Operands in the accelerator's packed layouts: packed shapes, the bias vector and the
+epilogue's constant rows.
 
 The layouts themselves are :mod:`vta.runtime.layout` (activations ``NCHW ->
 (N/B, C/BLOCK, H, W, B, BLOCK)``, matrices ``(N, K) -> (N/B, K/BLOCK, B, BLOCK)``, weights
 with ``BLOCK x BLOCK`` elements); a bias is one int32 ACC element per output-channel block,
-``(O/BLOCK, B, BLOCK)``, repeated over the batch lanes.
+``(O/BLOCK, B, BLOCK)``, repeated over the batch lanes; the constant rows are ``R`` such
+elements per block, ``(O/BLOCK, R, B, BLOCK)``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from vta.hw.config import VTAConfig
 
 from .errors import OperatorError
 
-__all__ = ["activation_shape", "matrix_view", "weight_shape", "pack_bias"]
+__all__ = ["activation_shape", "matrix_view", "weight_shape", "pack_bias", "pack_const_rows"]
 
 
 def _blocks(n: int, block: int) -> int:
@@ -65,3 +67,21 @@ def pack_bias(bias: np.ndarray, config: VTAConfig, out_blocks: int) -> np.ndarra
     return np.ascontiguousarray(np.broadcast_to(
         padded.reshape(out_blocks, 1, config.block),
         (out_blocks, config.batch, config.block)))
+
+
+def pack_const_rows(rows: np.ndarray, config: VTAConfig, out_blocks: int) -> np.ndarray:
+    """int32 constant rows ``(R, O)`` (one value per output channel each) -> ACC elements
+    ``(O/BLOCK, R, BATCH, BLOCK)`` (zero-padded, repeated over the batch lanes)."""
+    rows = np.asarray(rows)
+    if rows.dtype != np.int32 or rows.ndim != 2:
+        raise OperatorError(f"constant rows must be a 2-D int32 array (rows, channels), not "
+                            f"{rows.dtype} of shape {rows.shape}")
+    n = out_blocks * config.block
+    if rows.shape[1] > n:
+        raise OperatorError(f"constant rows have {rows.shape[1]} channels, more than the "
+                            f"{n} output channels")
+    padded = np.zeros((rows.shape[0], n), np.int32)
+    padded[:, :rows.shape[1]] = rows
+    blocks = padded.reshape(rows.shape[0], out_blocks, 1, config.block).transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(np.broadcast_to(
+        blocks, (out_blocks, rows.shape[0], config.batch, config.block)))

@@ -4,8 +4,10 @@
 order and assigns every node to one *layer*:
 
 * a :class:`VtaLayer` -- one ``qconv2d`` or ``qdense`` compiled by the kernel compiler
-  (:mod:`vta.compiler.ops`), with its requantization (``+ bias``, ``>> shift``, clip) in the
-  ALU epilogue, and, when the node's only consumer is a residual ``qadd`` of it and another
+  (:mod:`vta.compiler.ops`), with its requantization (``+ bias``, ``>> shift``, clip, or
+  the fixed-point steps of :mod:`vta.compiler.requant` with per-channel values as tensor
+  operands) and its input zero point (:mod:`vta.compiler.zero_point`) in the ALU
+  epilogue, and, when the node's only consumer is a residual ``qadd`` of it and another
   tensor of its shape, that add fused in as well -- its left shifts, rounding offset, right
   shift and clip included (``Epilogue.residual`` and the rescaling fields), so ResNet's
   rescaled skip additions run on the accelerator;
@@ -14,12 +16,14 @@ order and assigns every node to one *layer*:
   reshapes, adds that could not be fused, and the conv/dense layers the accelerator cannot
   run or that do not pay on it.
 
-A conv/dense stays on the CPU, with the reason recorded, when: its requantize shift
-differs between channels (the ALU shifts every lane by one immediate), its padding is not
-symmetric or does not fit the DMA pad fields, no tiling fits the SRAM buffers, or the cost
-model's estimated GEMM utilization (useful MACs / (cycles x peak MACs per cycle)) is below
-``min_utilization`` -- e.g. ResNet-18's first convolution, whose 3 input channels fill
-3/16 of each GEMM, or a batch-1 classifier that only streams weights.
+A conv/dense stays on the CPU, with the reason recorded, when: its requantization needs a
+multiplier (scales that are not powers of two) and the configuration has no ALU MUL
+(``ALU_MUL``, e.g. the ``default_mul`` preset), its weights do not fit int8 (a weight zero
+point that did not fit once subtracted), its padding is not symmetric or does not fit the
+DMA pad fields, no tiling fits the SRAM buffers, or the cost model's estimated GEMM
+utilization (useful MACs / (cycles x peak MACs per cycle)) is below ``min_utilization`` --
+e.g. ResNet-18's first convolution, whose 3 input channels fill 3/16 of each GEMM, or a
+batch-1 classifier that only streams weights.
 
 Layers come in an order where every input is ready before use (a fused layer runs at its
 add's position).  Moving tensors between the two sides (packing to ``NCHW{b}n{c}c``,
@@ -35,16 +39,17 @@ from dataclasses import dataclass, field
 from vta.hw.config import VTAConfig
 
 from .cost_model import CostEstimate, estimate
-from .epilogue import Epilogue
+from .epilogue import Epilogue, channel_requant
 from .errors import OperatorError, ScheduleError
 from .frontend.errors import ModelError
 from .frontend.graph import Graph, Node, is_quantized
+from .requant import Requant
 from .search import schedule_conv2d, schedule_dense
 from .windows import pads, pair
 from .workload import Conv2dWorkload, ConvSchedule, DenseSchedule, DenseWorkload
 
-__all__ = ["VtaLayer", "CpuLayer", "Layer", "Partition", "partition", "VTA_OPS",
-           "DEFAULT_MIN_UTILIZATION", "FLOAT_COMPUTE_OPS"]
+__all__ = ["VtaLayer", "CpuLayer", "Layer", "Partition", "partition", "node_epilogue",
+           "VTA_OPS", "DEFAULT_MIN_UTILIZATION", "FLOAT_COMPUTE_OPS"]
 
 VTA_OPS = ("qconv2d", "qdense")
 """Ops the accelerator can run."""
@@ -187,11 +192,26 @@ class Partition:
 
 
 # ------------------------------------------------------------------------------ decisions
-def _uniform_shift(node: Node) -> int | None:
-    shift = node.attr("shift", 0)
-    if isinstance(shift, tuple):
-        return int(shift[0]) if len(set(shift)) == 1 else None
-    return int(shift)
+def node_epilogue(graph: Graph, node: Node, config: VTAConfig) -> Epilogue | str:
+    """The accelerator epilogue of a qconv2d/qdense node, or why it cannot run on
+    ``config``.  Its constant rows are :func:`node_const_rows`."""
+    try:
+        req = Requant.from_attrs(node.attrs)
+        channels = graph.type_of(node.inputs[1]).shape[0]
+        structure, shift, _ = channel_requant(req, channels)
+    except OperatorError as e:
+        return str(e)
+    if structure is not None and structure.multiplies and not config.ALU_MUL:
+        return ("its requantization multiplies (scales that are not powers of two) and the "
+                "config has no ALU MUL (ALU_MUL=true, e.g. preset 'default_mul')")
+    zx = int(node.attr("x_zero_point", 0))
+    padded = node.op == "qconv2d" and any(pads(node.attr("pads", 0)))
+    clip = None if req.clip_is_redundant() else (req.lo, req.hi)
+    try:
+        return Epilogue(bias=len(node.inputs) > 2 or zx != 0, shift=shift, clip=clip,
+                        requant=structure, pad_correction=zx != 0 and padded)
+    except OperatorError as e:
+        return str(e)
 
 
 def _workload(graph: Graph, node: Node) -> Conv2dWorkload | DenseWorkload | str:
@@ -317,7 +337,7 @@ def partition(graph: Graph, config: VTAConfig, *,
         add = _fusable_add(graph, node) if fuse_residual else None
         # An add of two conv outputs is fused into the first conv only.
         if add is not None and add.node.name not in pending:
-            fused = _fuse(layer, add, config)
+            fused = _fuse(layer, add, config, node)
             if fused is not None:
                 # Run where the add runs: the residual operand may be computed after the conv.
                 pending[add.node.name] = len(layers)
@@ -335,15 +355,18 @@ def _vta_layer(graph: Graph, node: Node, config: VTAConfig,
             (n, "bias") for n in node.inputs[2:]):
         if name not in graph.params:
             return f"its {what} is not a constant"
-    shift = _uniform_shift(node)
-    if shift is None:
-        return "per-channel requantize shifts (the ALU shifts all lanes by one immediate)"
+    if node.attr("out_dtype", "int8") != "int8":
+        return "its output is the int32 sums (ConvInteger / MatMulInteger): VTA stores int8"
+    if graph.type_of(node.inputs[1]).dtype != "int8":
+        return (f"its weights are {graph.type_of(node.inputs[1]).dtype} (the weight zero "
+                "point does not fit int8 once subtracted; the GEMM multiplies int8)")
+    epilogue = node_epilogue(graph, node, config)
+    if isinstance(epilogue, str):
+        return epilogue
     workload = _workload(graph, node)
     if isinstance(workload, str):
         return workload
     try:
-        epilogue = Epilogue(bias=len(node.inputs) > 2, shift=shift,
-                            clip=(int(node.attr("lo", -128)), int(node.attr("hi", 127))))
         schedule, estimate = _plan(workload, config, epilogue)
     except (ScheduleError, OperatorError) as e:
         return str(e)
@@ -367,19 +390,26 @@ def _fusable_add(graph: Graph, node: Node) -> _ResidualAdd | None:
     return _residual_add(graph, users[0], node.output)
 
 
-def _fuse(layer: VtaLayer, add: _ResidualAdd, config: VTAConfig) -> VtaLayer | None:
+def _fuse(layer: VtaLayer, add: _ResidualAdd, config: VTAConfig, node: Node
+          ) -> VtaLayer | None:
     """``layer`` with ``add`` fused into its epilogue, or None if that does not fit.
 
     The conv's clip must be within int8: the add reads the conv's int8 output, which the
-    fused epilogue keeps as the clipped int32 value.
+    fused epilogue keeps as the clipped int32 value (a fixed-point requantization whose
+    clamp made the clip redundant gets it back: the residual add's no-wrap analysis reads
+    it).
     """
     ep = layer.epilogue
-    if ep.clip is None or ep.clip[0] < -128 or ep.clip[1] > 127:
+    clip = ep.clip
+    if clip is None and ep.requant is not None:
+        clip = (int(node.attr("lo", -128)), int(node.attr("hi", 127)))
+    if clip is None or clip[0] < -128 or clip[1] > 127:
         return None
     try:
-        epilogue = Epilogue(ep.bias, ep.shift, ep.clip, True,
+        epilogue = Epilogue(ep.bias, ep.shift, clip, True,
                             (int(add.clip[0]), int(add.clip[1])), add.lshift,
-                            add.residual_lshift, add.offset, add.shift)
+                            add.residual_lshift, add.offset, add.shift, ep.requant,
+                            ep.pad_correction)
         schedule, estimate = _plan(layer.workload, config, epilogue)
     except (ScheduleError, OperatorError):
         return None

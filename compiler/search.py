@@ -31,6 +31,7 @@ from .workload import (
     ceil_div,
     check_positive,
     check_schedule,
+    const_rows_per_block,
     conv_input_tile,
     footprint,
     misfit,
@@ -80,7 +81,8 @@ def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
     h_opts = [forced["h_tile"]] if "h_tile" in forced else _ceil_values(oh)
     kk = w.kernel_area
     nb = w.blocks(config)[0]
-    n_alu = len(epilogue.alu_steps())
+    n_alu = epilogue.alu_passes
+    n_const = const_rows_per_block(w, epilogue)
     ovh = CostParams().insn_overhead
     fixed = nb * ocb * oh * ow * (icb * kk + 1 + n_alu)
     cap = capacities(config, threads)
@@ -102,7 +104,7 @@ def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
                     tiw = (wt - 1) * w.stride[1] + w.kernel[1]
                     rows = oc * ht * wt
                     if ic * tih * tiw > cap["inp"] or oc * ic * kk > cap["wgt"] \
-                            or acc_rows_per_tile(rows, oc, epilogue) > cap["acc"]:
+                            or acc_rows_per_tile(rows, oc, epilogue, n_const) > cap["acc"]:
                         continue
                     tiles = nb * ceil_div(ocb, oc) * ceil_div(oh, ht) * ceil_div(ow, wt)
                     bound = fixed + (tiles * n_chunks + tiles * (1 + n_alu)) * ovh

@@ -29,6 +29,7 @@ picks a schedule is :mod:`vta.compiler.search`; what a schedule costs is
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields, replace
 
 from vta.hw.config import VTAConfig
@@ -40,6 +41,7 @@ from .windows import pair, window_out
 __all__ = ["Conv2dWorkload", "DenseWorkload", "ConvSchedule", "DenseSchedule", "LOOP_ORDERS",
            "check_positive", "ceil_div", "tile_sizes", "reuse_flags", "row_subsampled",
            "conv_input_tile", "acc_rows_per_tile", "gemm_positions", "footprint",
+           "PadPatterns", "pad_patterns", "const_rows_per_block",
            "capacities", "misfit", "check_schedule", "describe_schedule", "RESNET18_CONVS",
            "DENSE_SHAPES", "resnet18_workload"]
 
@@ -279,6 +281,88 @@ def describe_schedule(w: Conv2dWorkload, s: ConvSchedule) -> dict:
     return DenseSchedule.from_conv2d(s).to_dict() if w.is_matrix else s.to_dict()
 
 
+# ------------------------------------------------------------------------------ padding
+def _classes(out: int, size: int, kernel: int, stride: int, pad: int
+             ) -> list[tuple[int, int]]:
+    """Per output index: (taps before the input, taps after it)."""
+    out_classes = []
+    for o in range(out):
+        start = o * stride - pad
+        out_classes.append((max(0, -start), max(0, start + kernel - size)))
+    return out_classes
+
+
+@dataclass(frozen=True)
+class PadPatterns:
+    """Which output positions of a conv read padding, and how.
+
+    Members
+    -------
+    rows, cols:
+        Per output row / column: (taps above/left of the input, taps below/right).
+    patterns:
+        The distinct ((above, below), (left, right)) pairs of border positions, in order of
+        first appearance (row-major); the index is the constant row's position.
+    """
+
+    rows: tuple[tuple[int, int], ...]
+    cols: tuple[tuple[int, int], ...]
+    patterns: tuple[tuple[tuple[int, int], tuple[int, int]], ...]
+
+    def __len__(self) -> int:
+        return len(self.patterns)
+
+    def index(self, oh: int, ow: int) -> int | None:
+        """The pattern of output position (oh, ow), or None inside the image."""
+        key = (self.rows[oh], self.cols[ow])
+        if key == ((0, 0), (0, 0)):
+            return None
+        return self._lookup()[key]
+
+    def _lookup(self) -> dict:
+        cache = self.__dict__.get("_index")
+        if cache is None:
+            cache = {p: i for i, p in enumerate(self.patterns)}
+            object.__setattr__(self, "_index", cache)
+        return cache
+
+    def border_rows(self, oh0: int, toh: int, ow0: int, tow: int
+                    ) -> list[tuple[int, int, int]]:
+        """Border positions of an output tile: ``(row in tile, column in tile, pattern)``
+        in row-major order."""
+        out = []
+        for y in range(toh):
+            for x in range(tow):
+                p = self.index(oh0 + y, ow0 + x)
+                if p is not None:
+                    out.append((y, x, p))
+        return out
+
+    def border_count(self) -> int:
+        """Border positions of the whole output (per image and channel)."""
+        inner_r = sum(1 for r in self.rows if r == (0, 0))
+        inner_c = sum(1 for c in self.cols if c == (0, 0))
+        return len(self.rows) * len(self.cols) - inner_r * inner_c
+
+
+@functools.lru_cache(maxsize=256)
+def pad_patterns(w: Conv2dWorkload) -> PadPatterns:
+    """The border patterns of a conv workload (none without padding; a matrix has none);
+    cached: the search asks for every candidate."""
+    kh, kw = w.kernel
+    sh, sw = w.stride
+    ph, pw = w.padding
+    rows = _classes(w.out_height, w.height, kh, sh, ph)
+    cols = _classes(w.out_width, w.width, kw, sw, pw)
+    seen: dict = {}
+    for r in rows:
+        for c in cols:
+            if (r, c) != ((0, 0), (0, 0)) and (r, c) not in seen:
+                seen[(r, c)] = len(seen)
+    return PadPatterns(tuple(rows), tuple(cols), tuple(seen))
+
+
+
 # ------------------------------------------------------------------------------ footprints
 def row_subsampled(w: Conv2dWorkload) -> bool:
     """A 1-row kernel with a row stride > 1 reads every stride-th input row only: the DMA
@@ -293,10 +377,19 @@ def conv_input_tile(w: Conv2dWorkload, h_tile: int, w_tile: int) -> tuple[int, i
     return rows, (w_tile - 1) * w.stride[1] + w.kernel[1]
 
 
-def acc_rows_per_tile(out_rows: int, oc_blocks: int, epilogue: Epilogue) -> int:
-    """ACC elements one image tile needs: outputs, bias rows, residual rows, and the
-    scratch rows that keep a tile of fewer than 3 rows free of uop hazards."""
-    return (out_rows + (oc_blocks if epilogue.bias else 0)
+def const_rows_per_block(w: Conv2dWorkload, epilogue: Epilogue) -> int:
+    """Constant rows of the epilogue per output-channel block: the requantization's, then
+    one per border pattern of the input zero point's correction (:func:`pad_patterns`)."""
+    pads = len(pad_patterns(w)) if epilogue.pad_correction and not w.is_matrix else 0
+    return len(epilogue.const_rows) + pads
+
+
+def acc_rows_per_tile(out_rows: int, oc_blocks: int, epilogue: Epilogue,
+                      const_rows: int = 0) -> int:
+    """ACC elements one image tile needs: outputs, bias rows, constant rows
+    (``const_rows`` per channel block), residual rows, and the scratch rows that keep a
+    tile of fewer than 3 rows free of uop hazards."""
+    return (out_rows + (oc_blocks if epilogue.bias else 0) + oc_blocks * const_rows
             + (out_rows if epilogue.residual else 0) + max(0, 3 - out_rows))
 
 
@@ -313,7 +406,8 @@ def footprint(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
               epilogue: Epilogue = NO_EPILOGUE) -> dict[str, int]:
     """SRAM elements one thread's half needs, and the uops of its micro-kernels
     (``uop``: all of them, ``uop_max``: the largest)."""
-    n_alu = len(epilogue.alu_steps())
+    n_alu = epilogue.alu_passes
+    n_const = const_rows_per_block(w, epilogue)
     _, icb, ocb = w.blocks(config)
     oc_sizes = [t for t, _ in tile_sizes(ocb, min(s.oc_tile, ocb))]
     if w.is_matrix:
@@ -321,7 +415,7 @@ def footprint(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
         # hardware loop) and one per ALU step.
         out_rows = s.n_tile * s.oc_tile
         return {"inp": s.n_tile * s.ic_tile, "wgt": s.oc_tile * s.ic_tile,
-                "acc": out_rows + (s.oc_tile if epilogue.bias else 0)
+                "acc": out_rows + (s.oc_tile if epilogue.bias else 0) + s.oc_tile * n_const
                 + (out_rows if epilogue.residual else 0),
                 "uop": s.threads * sum(oc_sizes) * (2 + n_alu), "uop_max": max(oc_sizes)}
     tih, tiw = conv_input_tile(w, s.h_tile, s.w_tile)
@@ -335,8 +429,10 @@ def footprint(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                  for wt in w_sizes}
     gemm = [ic * w.kernel_area * p for ic in ic_sizes for p in positions]
     small = sum(w_sizes) * (1 + n_alu)
+    if epilogue.pad_correction:   # one uop per border row of a tile
+        small += 2 * (s.h_tile + s.w_tile) * len(h_sizes) * len(w_sizes)
     return {"inp": s.ic_tile * tih * tiw, "wgt": s.oc_tile * s.ic_tile * w.kernel_area,
-            "acc": acc_rows_per_tile(out_rows, s.oc_tile, epilogue),
+            "acc": acc_rows_per_tile(out_rows, s.oc_tile, epilogue, n_const),
             "uop": s.threads * (sum(gemm) + small), "uop_max": max(gemm)}
 
 

@@ -6,8 +6,9 @@ profile, ISA extensions).  Everything else -- element sizes, SRAM depths, the TV
 config string -- is a derived, read-only property, so two layers can never disagree.
 
 Presets: ``default``, ``pynq``, ``ultra96``, ``zcu104`` (TVM's samples, identical core
-parameters), ``k26`` (the Kria K26 SOM of the KV260/KR260: larger buffers in UltraRAM) and
-``tiny`` (BLOCK=4, small buffers: fast RTL simulation).
+parameters), ``k26`` (the Kria K26 SOM of the KV260/KR260: larger buffers in UltraRAM),
+``default_mul`` (the default core with the ALU MUL extension, for requantization with
+arbitrary scales) and ``tiny`` (BLOCK=4, small buffers: fast RTL simulation).
 
 Implementation knobs (sweep parameters for hardware designers; results are bit-identical
 either way, only area and timing change):
@@ -460,6 +461,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "k26": {"TARGET": "k26", "BUS_WIDTH": 128, "CLOCK_MHZ": 250, "AXI_PROFILE": "axi4",
             "DRAM_LATENCY": 48, "ULTRA_RAM": True, "WIDE_ISA": True,
             "LOG_INP_BUFF_SIZE": 16, "LOG_WGT_BUFF_SIZE": 20, "LOG_ACC_BUFF_SIZE": 18},
+    # The default core with the ALU MUL extension: requantization with arbitrary
+    # (non-power-of-two) scales runs on the accelerator (docs/quantization.md).
+    "default_mul": {"TARGET": "sim", "ALU_MUL": True},
     "tiny": {"TARGET": "tiny", "LOG_BLOCK": 2, "LOG_UOP_BUFF_SIZE": 11,
              "LOG_INP_BUFF_SIZE": 11, "LOG_WGT_BUFF_SIZE": 12, "LOG_ACC_BUFF_SIZE": 13,
              "BUS_WIDTH": 64, "CMD_QUEUE_DEPTH": 32, "DRAM_LATENCY": 8},

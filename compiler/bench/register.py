@@ -12,6 +12,7 @@ from . import (
     frontend,
     fsim_throughput,
     fuzz,
+    quant,
     resnet18,
     resnet18_layers,
     simulator_speed,
@@ -20,7 +21,8 @@ from . import (
 )
 
 BENCHMARKS = (fsim_throughput, simulator_speed, resnet18, resnet18_layers, sweep, digits,
-              cpu_kernels, frontend, zoo, dse, fuzz)
+              cpu_kernels, frontend, zoo, dse, fuzz,
+              quant)
 
 
 def register(cli: Cli) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from vta.compiler import windows
 from vta.compiler.frontend.graph import OPS, Graph, Node
-from vta.compiler.frontend.interpreter import OP_IMPLS, bind_inputs
+from vta.compiler.frontend.interpreter import OP_IMPLS, bind_inputs, node_requant
 
 from .conv import qconv2d_kernel, qdense_kernel
 from .elementwise import (
@@ -82,23 +82,26 @@ def _llvm_kernel(graph: Graph, node: Node) -> Runner | None:
     shape = ins[0].shape
     op = node.op
     if op == "quantize":
-        return quantize_kernel(shape, a("scale"), a("lo", -128), a("hi", 127))
+        return quantize_kernel(shape, a("scale"), a("lo", -128), a("hi", 127),
+                               a("zero_point", 0))
     if op == "dequantize":
-        return dequantize_kernel(shape, a("scale"), ins[0].dtype)
+        return dequantize_kernel(shape, a("scale"), ins[0].dtype, a("zero_point", 0))
     if op in ("qconv2d", "qdense"):
-        if a("groups", 1) != 1 or windows.pair(a("dilations", 1)) != (1, 1):
+        if a("groups", 1) != 1 or windows.pair(a("dilations", 1)) != (1, 1) \
+                or a("out_dtype", "int8") != "int8":
             return None
         w = graph.params[node.inputs[1]]
         b = graph.params[node.inputs[2]] if len(node.inputs) > 2 else None
+        req, zx = node_requant(node), a("x_zero_point", 0)
         if op == "qdense":
             rows = (int(np.prod(shape[:-1])), shape[-1])
-            k2 = qdense_kernel(rows, w, b, a("shift", 0), a("lo", -128), a("hi", 127))
+            k2 = qdense_kernel(rows, w, b, requant=req, x_zero_point=zx)
             if len(shape) == 2:
                 return lambda x, *consts: k2(x)
             return lambda x, *consts: k2(x.reshape(rows)).reshape(out.shape)
         else:
-            k = qconv2d_kernel(shape, w, b, a("strides", 1), a("pads", 0), a("shift", 0),
-                               a("lo", -128), a("hi", 127))
+            k = qconv2d_kernel(shape, w, b, a("strides", 1), a("pads", 0), requant=req,
+                               x_zero_point=zx)
         return lambda x, *consts: k(x)  # weights and bias are bound into the kernel
     if op == "qadd":
         return qadd_kernel(shape, a("lshift_a", 0), a("lshift_b", 0), a("offset", 0),

@@ -18,12 +18,17 @@ Float ops (from ONNX or the builder)
     bias])`` [axis, epsilon], ``matmul(a, b)`` (two runtime tensors, batched), ``cast``
     [to float32], ``quantize_linear`` / ``dequantize_linear`` [scale, zero_point, dtype] (ONNX
     fake-quantization).
-Integer ops (made by :mod:`.quantize`, semantics in :mod:`.interpreter`)
-    ``quantize`` [scale, lo, hi], ``dequantize`` [scale], ``qconv2d(x, w, b)`` /
-    ``qconv_transpose2d(x, w, b)`` / ``qdense(x, w, b)`` [the float op's attributes, shift,
-    lo, hi], ``qadd(a, b)`` [lshift_a, lshift_b, offset, shift, lo, hi], ``qrescale(x)``
-    [lshift, offset, shift, lo, hi], ``qlut(x, table)`` (an int8 -> int8 table of 256
-    entries), ``qmatmul(a, b)`` [shift, lo, hi].
+Integer ops (made by :mod:`.quantize` or imported, semantics in :mod:`.interpreter`)
+    ``quantize`` [scale, zero_point, lo, hi], ``dequantize`` [scale, zero_point],
+    ``qconv2d(x, w, b)`` / ``qdense(x, w, b)`` [the float op's attributes, x_zero_point, the
+    requantization of :class:`~vta.compiler.requant.Requant`: shift, lo, hi and optionally
+    pre_shift, acc_lo, acc_hi, multiplier, post_offset; out_scale, out_zero_point],
+    ``out_dtype="int32"``: the int32 sums, no requantization (ConvInteger, MatMulInteger)],
+    ``qconv_transpose2d(x, w, b)`` [the float op's attributes, shift, lo, hi],
+    ``qadd(a, b)`` [lshift_a, lshift_b, offset, shift, lo, hi], ``qrescale(x)`` [lshift,
+    offset, shift, lo, hi], ``qlut(x, table)`` (an int8 -> int8 table of 256 entries),
+    ``qmatmul(a, b)`` [shift, lo, hi], ``qcast(x)`` [dtype]: int8 <-> uint8 keeping real
+    values (the zero point moves by 128).
 Ops for either dtype
     ``max_pool`` / ``avg_pool`` [kernel, strides, pads, dilations, ceil_mode,
     count_include_pad], ``global_avg_pool``, ``global_max_pool``, ``flatten`` [axis],
@@ -52,13 +57,15 @@ from typing import Any
 import numpy as np
 
 from .. import windows
+from ..errors import OperatorError
+from ..requant import Requant
 from .errors import ModelError
 from .tensor_checks import check_tensor
 
 __all__ = ["TensorType", "Node", "Graph", "GraphBuilder", "infer_type", "DTYPES", "OPS",
            "UNARY_OPS", "BINARY_OPS", "LAYOUT_OPS", "INT_OPS", "is_quantized"]
 
-DTYPES = ("float32", "int8", "uint8", "int32", "int64")
+DTYPES = ("float32", "int8", "uint8", "int16", "int32", "int64")
 
 UNARY_OPS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "sigmoid": (), "tanh": (), "exp": (), "log": (), "erf": (), "sqrt": (),
@@ -79,7 +86,7 @@ _FLOAT_ONLY = ({"conv2d", "conv_transpose2d", "dense", "batch_norm", "relu", "cl
 _ANY_DTYPE = {"max_pool", "avg_pool", "global_avg_pool", "global_max_pool", "reduce_mean",
               "reduce_max"} | LAYOUT_OPS
 _INT_OPS = {"quantize", "dequantize", "qconv2d", "qconv_transpose2d", "qdense", "qadd",
-            "qrescale", "qlut", "qmatmul"}
+            "qrescale", "qlut", "qmatmul", "qcast"}
 OPS = frozenset(_FLOAT_ONLY | _ANY_DTYPE | _INT_OPS | {"dequantize_linear", "cast"})
 """Every op name the IR knows."""
 INT_OPS = frozenset(_INT_OPS)
@@ -97,16 +104,20 @@ class TensorType:
     dtype:
         One of :data:`DTYPES`.
     scale:
-        In quantized graphs, the real value of one integer step (``real = q * scale``);
-        None for float tensors.
+        In quantized graphs, the real value of one integer step (``real = (q -
+        zero_point) * scale``); None for float tensors.
+    zero_point:
+        The integer that stands for a real 0 (0 for symmetric tensors).
     """
 
     shape: tuple[int, ...]
     dtype: str = "float32"
     scale: float | None = None
+    zero_point: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        object.__setattr__(self, "zero_point", int(self.zero_point))
         if self.dtype not in DTYPES:
             raise ModelError(f"tensor dtype must be one of {DTYPES}, not {self.dtype!r}")
         if any(d <= 0 for d in self.shape):
@@ -298,6 +309,8 @@ class Graph:
         for n in self.nodes:
             t = self.types[n.output]
             scale = f" scale={t.scale:g}" if t.scale is not None else ""
+            if t.zero_point:
+                scale += f" zero_point={t.zero_point}"
             lines.append(f"  {n.output} = {n.op}({', '.join(n.inputs)}) -> "
                          f"{t.dtype}{list(t.shape)}{scale}")
         return "\n".join(lines)
@@ -478,6 +491,29 @@ def _requant_attrs(node: Node) -> None:
             raise ModelError(f"{node.describe()}: shift must be in [0, 31], not {s}")
 
 
+def _channel_requant(node: Node, channels: int) -> None:
+    """A qconv2d/qdense's requantization attributes: valid, one value or one per output
+    channel, and an int8 input zero point."""
+    try:
+        r = Requant.from_attrs(node.attrs)
+    except OperatorError as e:
+        raise ModelError(f"{node.describe()}: {e}") from None
+    if r.channels not in (1, channels):
+        raise ModelError(f"{node.describe()}: requantization has {r.channels} values per "
+                         f"field, expected 1 or one per output channel ({channels})")
+    zx = node.attr("x_zero_point", 0)
+    if isinstance(zx, bool) or not isinstance(zx, int) or not -128 <= zx <= 127:
+        raise ModelError(f"{node.describe()}: x_zero_point must be an int8 value, not {zx!r}")
+
+
+def _int8_zero_point(node: Node) -> None:
+    zp = node.attr("zero_point", 0)
+    if isinstance(zp, bool) or not isinstance(zp, int) or not -(1 << 31) <= zp < 1 << 31:
+        raise ModelError(f"{node.describe()}: zero_point must be an integer, not {zp!r}")
+    if node.op == "quantize" and not -128 <= zp <= 127:
+        raise ModelError(f"{node.describe()}: zero_point must be an int8 value, not {zp}")
+
+
 def flatten_axis(node: Node, rank: int) -> int:
     """The ``flatten`` node's axis in ``[0, rank]`` (a negative axis counts from ``rank``,
     as in ONNX: axis -1 of a rank-4 tensor is 3)."""
@@ -510,36 +546,36 @@ def _shape_infer(node: Node, ts: list[TensorType]) -> TensorType | None:
     op, x = node.op, ts[0]
     if op in ("max_pool", "avg_pool"):
         _expect_dtype(x, ("float32", "int8"), "input", node)
-        return TensorType(_pool_shape(node, x), x.dtype, x.scale)
+        return TensorType(_pool_shape(node, x), x.dtype, x.scale, x.zero_point)
     if op in ("global_avg_pool", "global_max_pool"):
         if len(x.shape) < 3:
             raise ModelError(f"{node.describe()}: input must have rank >= 3, not shape "
                              f"{list(x.shape)}")
         _expect_dtype(x, ("float32", "int8"), "input", node)
-        return TensorType(x.shape[:2] + (1,) * (len(x.shape) - 2), x.dtype, x.scale)
+        return TensorType(x.shape[:2] + (1,) * (len(x.shape) - 2), x.dtype, x.scale, x.zero_point)
     if op in ("reduce_mean", "reduce_max"):
         _expect_dtype(x, ("float32", "int8"), "input", node)
         axes = _axes(node, len(x.shape))
         keep = node.attr("keepdims", True)
         shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape) if keep or
                       i not in axes) or (1,)
-        return TensorType(shape, x.dtype, x.scale)
+        return TensorType(shape, x.dtype, x.scale, x.zero_point)
     if op == "flatten":
         axis = flatten_axis(node, len(x.shape))
         return TensorType((math.prod(x.shape[:axis]), math.prod(x.shape[axis:])),
-                          x.dtype, x.scale)
+                          x.dtype, x.scale, x.zero_point)
     if op == "reshape":
         shape = tuple(node.attr("shape", ()))
         if math.prod(shape) != x.size:
             raise ModelError(f"{node.describe()}: cannot reshape {list(x.shape)} to "
                              f"{list(shape)}")
-        return TensorType(shape, x.dtype, x.scale)
+        return TensorType(shape, x.dtype, x.scale, x.zero_point)
     if op == "transpose":
         perm = tuple(node.attr("perm", tuple(reversed(range(len(x.shape))))))
         if sorted(perm) != list(range(len(x.shape))):
             raise ModelError(f"{node.describe()}: perm {list(perm)} is not a permutation of "
                              f"the {len(x.shape)} axes")
-        return TensorType(tuple(x.shape[p] for p in perm), x.dtype, x.scale)
+        return TensorType(tuple(x.shape[p] for p in perm), x.dtype, x.scale, x.zero_point)
     if op == "pad":
         pads = tuple(node.attr("pads", ()))
         rank = len(x.shape)
@@ -555,10 +591,10 @@ def _shape_infer(node: Node, ts: list[TensorType]) -> TensorType | None:
             raise ModelError(f"{node.describe()}: reflect pads {list(pads)} must be smaller "
                              f"than the dimensions {list(x.shape)}")
         return TensorType(tuple(d + pads[i] + pads[i + rank] for i, d in enumerate(x.shape)),
-                          x.dtype, x.scale)
+                          x.dtype, x.scale, x.zero_point)
     if op == "slice":
         return TensorType(tuple(len(r) for r in slice_ranges(node, x.shape)), x.dtype,
-                          x.scale)
+                          x.scale, x.zero_point)
     if op == "resize":
         sizes = tuple(node.attr("sizes", ()))
         if len(sizes) != len(x.shape) or min(sizes, default=0) <= 0:
@@ -570,26 +606,28 @@ def _shape_infer(node: Node, ts: list[TensorType]) -> TensorType | None:
         if node.attr("mode", "nearest") not in ("nearest", "linear"):
             raise ModelError(f"{node.describe()}: mode {node.attr('mode')!r} is not nearest "
                              "or linear")
-        return TensorType(sizes, x.dtype, x.scale)
+        return TensorType(sizes, x.dtype, x.scale, x.zero_point)
     if op == "gather":
         if len(ts) != 2:
             raise ModelError(f"{node.describe()}: expected inputs (data, indices)")
         _expect_dtype(ts[1], ("int64", "int32"), "indices", node)
         axis = _axis(node.attr("axis", 0), len(x.shape), node)
         idx = ts[1].shape if ts[1].shape != (1,) or not node.attr("scalar_index") else ()
-        return TensorType(x.shape[:axis] + idx + x.shape[axis + 1:], x.dtype, x.scale)
+        return TensorType(x.shape[:axis] + idx + x.shape[axis + 1:], x.dtype, x.scale, x.zero_point)
     if op == "concat":
         axis = _axis(node.attr("axis", 1), len(x.shape), node)
         for t in ts[1:]:
             if (len(t.shape) != len(x.shape) or t.dtype != x.dtype or t.scale != x.scale
+                    or t.zero_point != x.zero_point
                     or any(a != b for i, (a, b) in enumerate(zip(t.shape, x.shape, strict=True))
                            if i != axis)):
                 raise ModelError(f"{node.describe()}: inputs {list(x.shape)} {x.dtype} and "
                                  f"{list(t.shape)} {t.dtype} do not concatenate on axis "
-                                 f"{axis} (same dtype, scale and other dimensions expected)")
+                                 f"{axis} (same dtype, scale, zero point and other "
+                                 "dimensions expected)")
         shape = list(x.shape)
         shape[axis] = sum(t.shape[axis] for t in ts)
-        return TensorType(tuple(shape), x.dtype, x.scale)
+        return TensorType(tuple(shape), x.dtype, x.scale, x.zero_point)
     return None
 
 
@@ -617,13 +655,20 @@ def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
                 "conv_transpose2d": _conv_transpose_like}[op]
         return TensorType(like(node, ts, ("float32",), ("float32",)))
     if op in ("qconv2d", "qdense", "qconv_transpose2d"):
-        _requant_attrs(node)
         like = {"qconv2d": _conv_like, "qdense": _dense_like,
                 "qconv_transpose2d": _conv_transpose_like}[op]
-        shape = like(node, ts, ("int8",), ("int8",))
+        shape = like(node, ts, ("int8", "int16") if op != "qconv_transpose2d" else ("int8",),
+                     ("int8",))
+        if op == "qconv_transpose2d":
+            _requant_attrs(node)
+        else:
+            _channel_requant(node, ts[1].shape[0])
         if len(ts) == 3:
             _expect_dtype(ts[2], ("int32",), "bias", node)
-        return TensorType(shape, "int8", node.attr("out_scale"))
+        if node.attr("out_dtype", "int8") == "int32":    # ConvInteger / MatMulInteger
+            return TensorType(shape, "int32")
+        return TensorType(shape, "int8", node.attr("out_scale"),
+                          node.attr("out_zero_point", 0))
     if op == "batch_norm":
         if len(x.shape) < 2:
             raise ModelError(f"{node.describe()}: input must have rank >= 2")
@@ -668,16 +713,19 @@ def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
             raise ModelError(f"{node.describe()}: expected two int8 inputs of one shape")
         for t in ts:
             _expect_dtype(t, ("int8",), "input", node)
-        return TensorType(x.shape, "int8", node.attr("out_scale"))
+        return TensorType(x.shape, "int8", node.attr("out_scale"),
+                          node.attr("out_zero_point", 0))
     if op == "qrescale":
         _requant_attrs(node)
         _expect_dtype(x, ("int8",), "input", node)
-        return TensorType(x.shape, "int8", node.attr("out_scale"))
+        return TensorType(x.shape, "int8", node.attr("out_scale"),
+                          node.attr("out_zero_point", 0))
     if op == "qlut":
         _expect_dtype(x, ("int8",), "input", node)
         if len(ts) != 2 or ts[1].shape != (256,) or ts[1].dtype != "int8":
             raise ModelError(f"{node.describe()}: expected inputs (x, table int8[256])")
-        return TensorType(x.shape, "int8", node.attr("out_scale"))
+        return TensorType(x.shape, "int8", node.attr("out_scale"),
+                          node.attr("out_zero_point", 0))
     shaped = _shape_infer(node, ts)
     if shaped is not None:
         return shaped
@@ -686,6 +734,13 @@ def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
             raise ModelError(f"{node.describe()}: only a cast to float32 is supported, not "
                              f"to {node.attr('to')}")
         return TensorType(x.shape)
+    if op == "qcast":
+        dtype = node.attr("dtype")
+        if dtype not in ("int8", "uint8"):
+            raise ModelError(f"{node.describe()}: dtype must be int8 or uint8, not {dtype!r}")
+        _expect_dtype(x, ("uint8",) if dtype == "int8" else ("int8",), "input", node)
+        shift = 128 if dtype == "uint8" else -128
+        return TensorType(x.shape, dtype, x.scale, x.zero_point + shift)
     if op == "quantize_linear":
         return TensorType(x.shape, node.attr("dtype", "int8"))
     if op == "dequantize_linear":
@@ -693,9 +748,11 @@ def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
         return TensorType(x.shape)
     if op == "quantize":
         _expect_dtype(x, ("float32",), "input", node)
-        return TensorType(x.shape, "int8", node.attr("scale"))
+        _int8_zero_point(node)
+        return TensorType(x.shape, "int8", node.attr("scale"), node.attr("zero_point", 0))
     if op == "dequantize":
         _expect_dtype(x, ("int8", "int32"), "input", node)
+        _int8_zero_point(node)
         return TensorType(x.shape)
     raise AssertionError(op)  # pragma: no cover - OPS and this function agree
 

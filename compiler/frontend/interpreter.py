@@ -4,11 +4,12 @@ Integer ops are the int8 reference's arithmetic (:mod:`vta.compiler.int8_referen
 every backend (the VTA kernel compiler, the llvmlite CPU kernels) reproduces bit for bit:
 
 ``qconv2d`` / ``qdense``
-    :func:`~vta.compiler.int8_reference.conv2d` / :func:`~vta.compiler.int8_reference.dense` (int8
-    products summed into int32 with wrap-around), then
-    ``requantize(acc, offset, shift, lo, hi)``: ``wrap32(acc + offset)`` (``offset`` is the
-    int32 bias, with the rounding constant ``1 << (shift - 1)`` already folded in by the
-    quantizer), arithmetic ``>> shift`` (one value or one per output channel), clip, int8.
+    :func:`~vta.compiler.int8_reference.conv2d` / :func:`~vta.compiler.int8_reference.dense`
+    (``(x - x_zero_point) * w`` summed into int32 with wrap-around, a conv's padding being
+    the zero point), then :func:`~vta.compiler.int8_reference.requantize_channels` with the
+    node's :class:`~vta.compiler.requant.Requant`: ``wrap32(acc + bias)`` (the int32 bias,
+    with the rounding and output zero point folded in), arithmetic ``>> shift`` (one value
+    or one per output channel) and a clip -- or the fixed-point steps with a multiplier.
 ``qadd``
     ``wrap32((a << lshift_a) + (b << lshift_b))``, then the same requantization.
 ``qrescale``
@@ -25,9 +26,12 @@ every backend (the VTA kernel compiler, the llvmlite CPU kernels) reproduces bit
 The other ops are defined here:
 
 ``quantize``
-    ``clip(rint(x * float32(1 / scale)), lo, hi)`` in float32 (round half to even).
+    ``clip(rint(x / float32(scale)) + zero_point, lo, hi)`` in float32 (round half to even;
+    ONNX QuantizeLinear).
 ``dequantize``
-    ``float32(q) * float32(scale)``.
+    ``float32(q - zero_point) * float32(scale)`` (ONNX DequantizeLinear).
+``qcast``
+    uint8 ``q`` <-> int8 ``q - 128`` (the same real values: the zero point moves too).
 int8 pooling and reductions
     max pool pads with -128; average pool, global average pool and ``reduce_mean`` sum in
     int32 and divide rounding half up: ``floor((sum + count // 2) / count)``.  In
@@ -58,6 +62,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import OperatorError
 from ..int8_reference import (
     conv2d,
     conv_transpose2d,
@@ -67,7 +72,9 @@ from ..int8_reference import (
     qadd,
     qrescale,
     requantize,
+    requantize_channels,
 )
+from ..requant import Requant
 from ..windows import pads as canonical_pads
 from ..windows import pair, span, transposed_out, window_out
 from .errors import ModelError
@@ -75,8 +82,9 @@ from .graph import Graph, Node, flatten_axis, slice_ranges
 from .tensor_checks import check_tensor
 
 __all__ = ["run", "run_all", "bind_inputs", "conv2d_float", "max_pool", "avg_pool",
-           "global_avg_pool", "softmax", "exp_f32", "quantize", "dequantize", "OP_IMPLS",
-           "layer_norm", "resize_tables", "resize", "erf", "UNARY_IMPLS", "pool_geometry"]
+           "global_avg_pool", "softmax", "exp_f32", "quantize", "dequantize", "qcast",
+           "node_requant", "OP_IMPLS", "layer_norm", "resize_tables", "resize", "erf",
+           "UNARY_IMPLS", "pool_geometry"]
 
 
 def _window(op: str, kernel: Any, strides: Any, pads: Any
@@ -400,20 +408,37 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- (de)quantization
-def quantize(x: np.ndarray, scale: float, lo: int = -128, hi: int = 127) -> np.ndarray:
-    """float32 -> int8: ``clip(rint(x * float32(1/scale)), lo, hi)``."""
-    q = np.rint(np.asarray(x, dtype=np.float32) * np.float32(1.0 / scale))
-    return np.clip(q, lo, hi).astype(np.int8)
+def quantize(x: np.ndarray, scale: float, lo: int = -128, hi: int = 127,
+             zero_point: int = 0) -> np.ndarray:
+    """float32 -> int8: ``clip(rint(x / float32(scale)) + zero_point, lo, hi)``."""
+    q = np.rint(np.asarray(x, dtype=np.float32) / np.float32(scale))
+    return np.clip(q + np.float32(zero_point), lo, hi).astype(np.int8)
 
 
-def dequantize(q: np.ndarray, scale: float) -> np.ndarray:
-    """int -> float32: ``float32(q) * float32(scale)``."""
-    return q.astype(np.float32) * np.float32(scale)
+def dequantize(q: np.ndarray, scale: float, zero_point: int = 0) -> np.ndarray:
+    """int -> float32: ``float32(q - zero_point) * float32(scale)``."""
+    return (q.astype(np.int64) - zero_point).astype(np.float32) * np.float32(scale)
+
+
+def qcast(q: np.ndarray, dtype: str) -> np.ndarray:
+    """uint8 -> int8 (``q - 128``) or int8 -> uint8 (``q + 128``): the top bit flipped."""
+    q = np.ascontiguousarray(q)
+    return (q.view(np.uint8) ^ np.uint8(0x80)).view(np.dtype(dtype))
+
+
 
 
 # ---------------------------------------------------------------------- op table
 def _bias(arrays: tuple[np.ndarray, ...], m: int) -> np.ndarray:
     return arrays[2] if len(arrays) > 2 else np.zeros(m, np.int32)
+
+
+def node_requant(node: Node) -> Requant:
+    """The :class:`~vta.compiler.requant.Requant` of a qconv2d/qdense node."""
+    try:
+        return Requant.from_attrs(node.attrs)
+    except OperatorError as e:
+        raise ModelError(f"{node.describe()}: {e}") from None
 
 
 def _batch_norm(node: Node, x: np.ndarray, g: np.ndarray, b: np.ndarray, m: np.ndarray,
@@ -441,16 +466,27 @@ def _dense_float(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np
 
 def _qdense(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
     x2 = x.reshape(-1, x.shape[-1])
-    y = requantize(dense(x2, w), _bias((x, w, *b), w.shape[0]), node.attr("shift", 0),
-                   node.attr("lo", -128), node.attr("hi", 127))
+    acc = dense(x2, w, node.attr("x_zero_point", 0))
+    y = _requantized(node, acc, _bias((x, w, *b), w.shape[0]))
     return y.reshape(x.shape[:-1] + (w.shape[0],))
+
+
+def _requantized(node: Node, acc: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """A qconv2d/qdense's output: requantized, or with ``out_dtype="int32"`` the int32
+    sums plus the bias (wrapping)."""
+    if node.attr("out_dtype", "int8") == "int32":
+        axis = 1 if acc.ndim > 2 else -1
+        shape = [1] * acc.ndim
+        shape[axis] = -1
+        return (acc.astype(np.int64) + bias.astype(np.int64).reshape(shape)).astype(np.int32)
+    return requantize_channels(acc, bias, node_requant(node))
 
 
 def _qconv2d(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray) -> np.ndarray:
     acc = conv2d(x, w, node.attr("strides", 1), node.attr("pads", 0),
-                 node.attr("dilations", 1), node.attr("groups", 1))
-    return requantize(acc, _bias((x, w, *b), w.shape[0]), node.attr("shift", 0),
-                      node.attr("lo", -128), node.attr("hi", 127))
+                 node.attr("dilations", 1), node.attr("groups", 1),
+                 x_zero_point=node.attr("x_zero_point", 0))
+    return _requantized(node, acc, _bias((x, w, *b), w.shape[0]))
 
 
 def _qconv_transpose2d(node: Node, x: np.ndarray, w: np.ndarray, *b: np.ndarray
@@ -546,8 +582,9 @@ OP_IMPLS: dict[str, Callable[..., np.ndarray]] = {
     "quantize_linear": _quantize_linear,
     "dequantize_linear": _dequantize_linear,
     "quantize": lambda n, x: quantize(x, n.attr("scale"), n.attr("lo", -128),
-                                      n.attr("hi", 127)),
-    "dequantize": lambda n, x: dequantize(x, n.attr("scale")),
+                                      n.attr("hi", 127), n.attr("zero_point", 0)),
+    "dequantize": lambda n, x: dequantize(x, n.attr("scale"), n.attr("zero_point", 0)),
+    "qcast": lambda n, x: qcast(x, n.attr("dtype")),
     "qconv2d": _qconv2d,
     "qconv_transpose2d": _qconv_transpose2d,
     "qdense": _qdense,

@@ -9,9 +9,9 @@ element-wise activations (Sigmoid, HardSigmoid, HardSwish, Tanh, LeakyRelu, PRel
 Selu, Gelu, Erf, ...), Sub/Div/Pow, Transpose, Pad, Resize/Upsample, Slice, Split,
 Squeeze/Unsqueeze, Gather, ReduceMean/ReduceMax, LayerNormalization, Softmax / Concat /
 Flatten on any axis, pooling with ``ceil_mode`` / ``count_include_pad`` / ``dilations``, and
-the quantized forms QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul,
-ConvInteger, MatMulInteger (quantized ops become float ops between ``dequantize_linear`` /
-``quantize_linear``, weights dequantized at import).
+quantized models in QDQ and QOperator form with their own scales and zero points
+(QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger
+and onnxruntime's ``com.microsoft`` QGemm, QLinearAdd, ... : :mod:`.onnx_quantized`).
 
 Shape subgraphs are folded at import: ``Shape`` of a tensor (all shapes are static here) is
 a constant, and any node whose inputs are all constants (Gather, Unsqueeze, Concat,
@@ -36,6 +36,7 @@ import numpy as np
 
 from .errors import ModelError
 from .graph import Graph, GraphBuilder
+from .onnx_quantized import MICROSOFT_OPS, QUANTIZED_OPS, QuantizedImport
 from .passes import simplify
 
 __all__ = ["import_onnx", "import_report", "ImportReport", "SUPPORTED_OPS", "FOLDABLE_OPS",
@@ -56,6 +57,13 @@ ATTRIBUTE_LIMITS: Mapping[str, str] = {
     "Pow": "a constant exponent", "Gather": "any axis; constant or runtime indices",
     "LayerNormalization": "any axis; one output",
     "Cast": "to float32 (constants: any type)",
+    "QuantizeLinear": "int8/uint8, per-tensor (per-axis on constants); no blocks",
+    "DequantizeLinear": "int8/uint8 (int32 constants), per-tensor (per-axis on constants)",
+    "QLinearConv": "as Conv; int8/uint8, per-channel weights, int32 bias",
+    "QLinearMatMul": "constant 2-D B (per-column scales)", "QGemm": "transB, alpha; y_scale",
+    "ConvInteger": "as Conv; per-channel weight zero points",
+    "MatMulInteger": "constant 2-D B", "QLinearAveragePool": "as AveragePool; NCHW",
+    "QLinearGlobalAveragePool": "NCHW", "QLinearLeakyRelu": "alpha",
 }
 """What each op accepts beyond the defaults (the support table of docs/models.md)."""
 
@@ -108,6 +116,7 @@ class _Importer:
         self.consts: dict[str, np.ndarray] = {}  # ONNX constant name -> value
         for init in g.initializer:
             self.consts[init.name] = numpy_helper.to_array(init)
+        self.quant = QuantizedImport(self)
         for vi in g.input:
             if vi.name in self.consts:
                 continue
@@ -140,7 +149,8 @@ class _Importer:
                                      f"{i} ({d.dim_param or '?'}); pass input_shapes="
                                      f"{{{vi.name!r}: (...)}}")
             shape = tuple(shape)
-        self.names[vi.name] = self.b.input(_ir_name(vi.name), shape, dtype)
+        self.names[vi.name] = self.quant.input_tensor(
+            vi.name, self.b.input(_ir_name(vi.name), shape, dtype))
 
     def value(self, name: str, node: Any) -> str:
         """The IR tensor for an ONNX input name (constants become params on first use)."""
@@ -150,6 +160,9 @@ class _Importer:
             ir = self.b.param(_ir_name(name) if not self.b.has(_ir_name(name)) else None,
                               _param_value(self.consts[name]))
             self.names[name] = ir
+            return ir
+        ir = self.quant.float_value(name)   # a dequantized tensor a float op reads
+        if ir is not None:
             return ir
         raise ModelError(f"ONNX {node.op_type} node {node.name!r}: input {name!r} is not "
                          "defined")
@@ -175,6 +188,22 @@ class _Importer:
         if len(node.input) > index and node.input[index]:
             return self.const(node.input[index], node, what)
         return None
+
+    def conv_attrs(self, node: Any, a: dict[str, Any], x_shape: tuple[int, ...],
+                   w_shape: tuple[int, ...]) -> dict[str, Any]:
+        """A Conv node's strides, pads, dilations and groups as IR attributes (checked
+        against the input and weight shapes)."""
+        return _conv_attributes(self, node, a, x_shape, w_shape)
+
+    def window(self, node: Any, a: dict[str, Any], in_shape: tuple[int, ...],
+               kernel: Sequence[int]) -> tuple[tuple[int, int], tuple[int, int, int, int],
+                                               tuple[int, int]]:
+        """Strides, pads and dilations of a Conv or pooling node."""
+        return _window_attrs(self, node, a, in_shape, kernel)
+
+    def run_handler(self, node: Any, a: dict[str, Any]) -> None:
+        """Import ``node`` with the float importer's handler."""
+        _HANDLERS[node.op_type](self, node, a)
 
     def attrs(self, node: Any) -> dict[str, Any]:
         return {a.name: _attr_text(self.onnx.helper.get_attribute_value(a))
@@ -227,9 +256,10 @@ class _Importer:
     def run(self, report: ImportReport | None = None) -> Graph | None:
         g = self.model.graph
         poisoned: set[str] = set()
-        for i, node in enumerate(g.node):
+        for i, node in enumerate(g.node):     # names first: a layer may fuse later nodes
             if not node.name:
                 node.name = f"{node.op_type}_{i}"
+        for node in g.node:
             if report is not None:
                 report.order.append(node.name)
                 bad = [x for x in node.input if x in poisoned]
@@ -254,13 +284,14 @@ class _Importer:
             return None
         rename = {}
         for out in g.output:
-            if out.name not in self.names:
+            if out.name not in self.names and self.quant.float_value(out.name) is None:
                 if out.name in self.consts:
                     raise ModelError(f"ONNX output {out.name!r} is a constant")
                 raise ModelError(f"ONNX output {out.name!r} is not computed by any node")
-            self.b.output(self.names[out.name])
-            if self.names[out.name] != out.name and self.names[out.name] not in rename:
-                rename[self.names[out.name]] = out.name
+            ir = self.quant.output_tensor(out.name, self.names[out.name])
+            self.b.output(ir)
+            if ir != out.name and ir not in rename:
+                rename[ir] = out.name
         graph = self.b.build()
         try:
             return graph.renamed(rename)
@@ -268,7 +299,10 @@ class _Importer:
             return graph  # an output name clashes with an internal one: keep IR names
 
     def import_node(self, node: Any) -> str:
-        """Import one node; returns ``"ok"`` or ``"folded"``."""
+        """Import one node; returns ``"ok"``, ``"folded"``, ``"fused"`` (computed by an
+        earlier quantized layer) or ``"float"`` (a QDQ layer run in float)."""
+        if self.quant.wants(node):
+            return self.quant.import_node(node, self.attrs(node))
         handler = _HANDLERS.get(node.op_type)
         if node.domain not in ("", "ai.onnx") or (handler is None
                                                   and node.op_type not in FOLDABLE_OPS):
@@ -353,24 +387,30 @@ def _window_attrs(imp: _Importer, node: Any, a: dict[str, Any], in_shape: tuple[
 
 
 # ---------------------------------------------------------------------- linear layers
+def _conv_attributes(imp: _Importer, node: Any, a: dict[str, Any], x_shape: tuple[int, ...],
+                     w_shape: tuple[int, ...]) -> dict[str, Any]:
+    """A Conv node's strides, pads, dilations and groups, checked against the shapes."""
+    if len(w_shape) != 4:
+        raise ModelError(f"{_where(node)}: only 2-D convolutions are supported (weight "
+                         f"shape {list(w_shape)})")
+    groups = int(a.get("group", 1))
+    c = x_shape[1]
+    if groups < 1 or c % groups or w_shape[0] % groups or w_shape[1] * groups != c:
+        raise _reject(node, "group", groups, f"a divisor of the {c} input and {w_shape[0]} "
+                      f"output channels with weight {list(w_shape)}")
+    kernel = tuple(a.get("kernel_shape", w_shape[2:]))
+    if kernel != tuple(w_shape[2:]):
+        raise _reject(node, "kernel_shape", list(kernel), f"the weight's {list(w_shape[2:])}")
+    strides, pads, dil = _window_attrs(imp, node, a, x_shape, kernel)
+    return {"strides": strides, "pads": pads, "dilations": dil, "groups": groups}
+
+
 def _conv(imp: _Importer, node: Any, a: dict[str, Any], x: str, w: np.ndarray,
           bias: np.ndarray | None) -> str:
-    if w.ndim != 4:
-        raise ModelError(f"{_where(node)}: only 2-D convolutions are supported (weight "
-                         f"shape {list(w.shape)})")
-    groups = int(a.get("group", 1))
-    c = imp.b.type_of(x).shape[1]
-    if groups < 1 or c % groups or w.shape[0] % groups or w.shape[1] * groups != c:
-        raise _reject(node, "group", groups, f"a divisor of the {c} input and {w.shape[0]} "
-                      f"output channels with weight {list(w.shape)}")
-    kernel = tuple(a.get("kernel_shape", w.shape[2:]))
-    if kernel != tuple(w.shape[2:]):
-        raise _reject(node, "kernel_shape", list(kernel), f"the weight's {list(w.shape[2:])}")
-    strides, pads, dil = _window_attrs(imp, node, a, imp.b.type_of(x).shape, kernel)
+    attrs = _conv_attributes(imp, node, a, imp.b.type_of(x).shape, w.shape)
     wname = imp.b.param(None, w.astype(np.float32))
     bname = imp.b.param(None, bias.astype(np.float32)) if bias is not None else None
-    return imp.b.conv2d(x, wname, bname, strides=strides, pads=pads, dilations=dil,
-                        groups=groups, name=node.name)
+    return imp.b.conv2d(x, wname, bname, name=node.name, **attrs)
 
 
 def _on_conv(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
@@ -851,129 +891,6 @@ def _on_batch_norm(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
     imp.bind(node, imp.b.batch_norm(*ins, epsilon=a.get("epsilon", 1e-5), name=node.name))
 
 
-# ---------------------------------------------------------------------- quantized ops
-def _scalar(imp: _Importer, node: Any, index: int, what: str, default: Any = None) -> Any:
-    if len(node.input) <= index or not node.input[index]:
-        return default
-    v = imp.const(node.input[index], node, what)
-    if v.size != 1:
-        raise ModelError(f"ONNX {node.op_type} node {node.name!r}: per-axis {what} is "
-                         "supported for constant weights only")
-    return v.reshape(()).item()
-
-
-def _zp_dtype(imp: _Importer, node: Any, index: int) -> str:
-    if len(node.input) > index and node.input[index]:
-        return imp.const(node.input[index], node, "the zero point").dtype.name
-    return "uint8"
-
-
-def _dequant_const(imp: _Importer, node: Any, q: np.ndarray, scale: np.ndarray,
-                   zp: np.ndarray | None, axis: int = 0) -> np.ndarray:
-    """(q - zp) * scale with per-tensor or per-axis scale, in float64."""
-    scale = np.asarray(scale, dtype=np.float64)
-    zp = np.zeros(1) if zp is None else np.asarray(zp, dtype=np.float64)
-    shape = [1] * q.ndim
-    if scale.size > 1 or zp.size > 1:
-        shape[axis] = -1
-    return (q.astype(np.float64) - zp.reshape(shape if zp.size > 1 else ())) * \
-        scale.reshape(shape if scale.size > 1 else ())
-
-
-def _dequant_value(imp: _Importer, node: Any, x: str, scale: float, zp: int) -> str:
-    return imp.b.node("dequantize_linear", [x], f"{node.name}.dequantize",
-                      scale=float(scale), zero_point=int(zp))
-
-
-def _quant_value(imp: _Importer, node: Any, x: str, scale: float, zp: int, dtype: str,
-                 name: str | None = None) -> str:
-    return imp.b.node("quantize_linear", [x], name or f"{node.name}.quantize",
-                      scale=float(scale), zero_point=int(zp), dtype=dtype)
-
-
-def _on_quantize_linear(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
-    x = imp.value(node.input[0], node)
-    scale = _scalar(imp, node, 1, "scale")
-    zp = _scalar(imp, node, 2, "zero point", 0)
-    imp.bind(node, _quant_value(imp, node, x, scale, zp, _zp_dtype(imp, node, 2), node.name))
-
-
-def _on_dequantize_linear(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
-    name = node.input[0]
-    if name in imp.consts:  # a weight: dequantize now, per axis if need be
-        zp = imp.consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-        value = _dequant_const(imp, node, imp.consts[name],
-                               imp.const(node.input[1], node, "scale"), zp, a.get("axis", 1))
-        imp.consts[node.output[0]] = value.astype(np.float32)
-        return
-    x = imp.value(name, node)
-    scale = _scalar(imp, node, 1, "scale")
-    zp = _scalar(imp, node, 2, "zero point", 0)
-    out = imp.b.node("dequantize_linear", [x], node.name, scale=float(scale),
-                     zero_point=int(zp))
-    imp.bind(node, out)
-
-
-def _qlinear_weights(imp: _Importer, node: Any, wi: int) -> np.ndarray:
-    w = imp.const(node.input[wi], node, "the weight")
-    ws = imp.const(node.input[wi + 1], node, "the weight scale")
-    wz = imp.const(node.input[wi + 2], node, "the weight zero point") \
-        if node.input[wi + 2] else None
-    return _dequant_const(imp, node, w, ws, wz, 0)
-
-
-def _on_qlinear_conv(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
-    x = imp.value(node.input[0], node)
-    xs, xz = _scalar(imp, node, 1, "x scale"), _scalar(imp, node, 2, "x zero point", 0)
-    w = _qlinear_weights(imp, node, 3)
-    ws = np.asarray(imp.const(node.input[4], node, "weight scale"), np.float64).reshape(-1)
-    ys, yz = _scalar(imp, node, 6, "y scale"), _scalar(imp, node, 7, "y zero point", 0)
-    bias = None
-    if len(node.input) > 8 and node.input[8]:
-        bias = imp.const(node.input[8], node, "the bias").astype(np.float64) * xs * ws
-    xf = _dequant_value(imp, node, x, xs, xz)
-    y = _conv(imp, node, a, xf, w, bias)
-    imp.bind(node, _quant_value(imp, node, y, ys, yz, _zp_dtype(imp, node, 7)))
-
-
-def _on_qlinear_matmul(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
-    x = imp.value(node.input[0], node)
-    xs, xz = _scalar(imp, node, 1, "a scale"), _scalar(imp, node, 2, "a zero point", 0)
-    w = imp.const(node.input[3], node, "operand b")
-    ws = imp.const(node.input[4], node, "b scale")
-    wz = imp.const(node.input[5], node, "b zero point") if node.input[5] else None
-    wf = _dequant_const(imp, node, w, ws, wz, 1)
-    ys, yz = _scalar(imp, node, 6, "y scale"), _scalar(imp, node, 7, "y zero point", 0)
-    y = _dense(imp, node, _dequant_value(imp, node, x, xs, xz), wf.T, None)
-    imp.bind(node, _quant_value(imp, node, y, ys, yz, _zp_dtype(imp, node, 7)))
-
-
-def _integer_operands(imp: _Importer, node: Any, names: tuple[str, str, str, str],
-                      axis: int) -> tuple[str, np.ndarray]:
-    """ConvInteger / MatMulInteger inputs ``(x, w, x zero point, w zero point)`` (named
-    ``names`` in messages) as the float value of ``x`` and the float weights
-    (zero points per ``axis``)."""
-    x = imp.value(node.input[0], node)
-    xz = _scalar(imp, node, 2, names[2], 0)
-    w = imp.const(node.input[1], node, names[1])
-    wz = imp.const(node.input[3], node, names[3]) if len(node.input) > 3 and \
-        node.input[3] else None
-    wf = _dequant_const(imp, node, w, np.ones(1), wz, axis)
-    return _dequant_value(imp, node, x, 1.0, xz), wf
-
-
-def _on_conv_integer(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
-    xf, wf = _integer_operands(imp, node, ("x", "the weight", "x zero point",
-                                           "w zero point"), 0)
-    imp.bind(node, _conv(imp, node, a, xf, wf, None))
-
-
-def _on_matmul_integer(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
-    xf, wf = _integer_operands(imp, node, ("a", "operand b", "a zero point",
-                                           "b zero point"), 1)
-    imp.bind(node, _dense(imp, node, xf, wf.T, None))
-
-
 def _on_constant(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
     if "value" in a:
         value = imp.numpy_helper.to_array(a["value"])
@@ -1017,16 +934,14 @@ _HANDLERS: dict[str, Callable[[_Importer, Any, dict[str, Any]], None]] = {
     "BatchNormalization": _on_batch_norm, "LayerNormalization": _on_layer_norm,
     "Softmax": _on_softmax, "Concat": _on_concat,
     "Identity": _on_alias, "Dropout": _on_alias, "Cast": _on_cast, "Constant": _on_constant,
-    "QuantizeLinear": _on_quantize_linear, "DequantizeLinear": _on_dequantize_linear,
-    "QLinearConv": _on_qlinear_conv, "QLinearMatMul": _on_qlinear_matmul,
-    "ConvInteger": _on_conv_integer, "MatMulInteger": _on_matmul_integer,
 }
 FOLDABLE_OPS = frozenset({"Shape", "Size", "ConstantOfShape", "Range", "Equal", "Where",
                           "Expand", "Not", "Less", "Greater", "Floor", "Ceil", "Min", "Max",
                           "ReduceProd", "ReduceSum", "NonZero", "Tile", "CumSum"})
 """Ops supported on constants and shapes only (evaluated at import)."""
-SUPPORTED_OPS = frozenset(_HANDLERS) | FOLDABLE_OPS
-"""ONNX op types :func:`import_onnx` accepts."""
+SUPPORTED_OPS = frozenset(_HANDLERS) | FOLDABLE_OPS | QUANTIZED_OPS | MICROSOFT_OPS
+"""ONNX op types :func:`import_onnx` accepts (the quantized ones:
+:mod:`.onnx_quantized`; ``com.microsoft`` ones: :data:`.onnx_quantized.MICROSOFT_OPS`)."""
 _NOT_FOLDED = frozenset({"Constant", "DequantizeLinear"})
 _MULTI_OUTPUT = frozenset({"Dropout", "Split"})
 

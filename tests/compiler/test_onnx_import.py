@@ -108,7 +108,9 @@ def test_quantized_qlinear_conv_and_matmul():
                    opset=21)
     x = RNG.uniform(-3, 3, (1, 3, 5, 5)).astype(np.float32)
     graph = _compare(model, {"x": x}, rtol=0, atol=0.5 + 1e-6)  # at most one step of 0.5
-    assert {"quantize_linear", "dequantize_linear", "conv2d", "dense"} <= set(graph.op_counts())
+    # Imported as integer layers with the model's own scales (never re-quantized).
+    assert {"quantize", "qconv2d", "qdense", "dequantize"} <= set(graph.op_counts())
+    assert not {"conv2d", "dense", "quantize_linear"} & set(graph.op_counts())
 
 
 def test_conv_integer_matmul_integer():
@@ -127,8 +129,9 @@ def test_conv_integer_matmul_integer():
     graph = import_onnx(model)
     got = run(graph, {"x": x})
     np.testing.assert_allclose(got["y1"], expected[0], rtol=1e-6)
-    np.testing.assert_array_equal(got["y2"], expected[1].astype(np.float32))
-    assert "mul" not in graph.op_counts()  # the scale folded into the conv
+    np.testing.assert_array_equal(got["y2"], expected[1])
+    assert got["y2"].dtype == np.int32                  # integer outputs stay integers
+    assert graph.op_counts()["qconv2d"] == 1 and graph.op_counts()["qdense"] == 1
 
 
 @pytest.mark.parametrize("node, message", [

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from vta.compiler.frontend import GraphBuilder, ModelError
 from vta.compiler.partition import CpuLayer, VtaLayer, partition
+from vta.hw.config import VTAConfig
 
 
 def test_placement_and_reasons(default_config, residual_graph):
@@ -100,7 +101,7 @@ def test_fused_layer_runs_where_the_add_is(default_config, qconv, qadd):
     assert p.layers[1].nodes == ("main", "add") and p.layers[1].residual == "skip"
 
 
-def test_per_channel_shifts_and_asymmetric_pads_stay_on_cpu(default_config, qconv):
+def test_per_channel_shifts_run_on_vta_asymmetric_pads_stay_on_cpu(default_config, qconv):
     b = GraphBuilder("odd")
     x = b.input("x", (1, 16, 8, 8), "int8")
     y = qconv(b, x, "perchan", 16, shift=tuple([5] * 8 + [6] * 8))
@@ -109,9 +110,23 @@ def test_per_channel_shifts_and_asymmetric_pads_stay_on_cpu(default_config, qcon
     b.output(y)
     p = partition(b.build(), default_config)
     layers = {lay.name: lay for lay in p.layers}
-    assert isinstance(layers["perchan"], CpuLayer) and "per-channel" in layers["perchan"].reason
+    # Per-channel shifts: one SHR reading a row of per-lane amounts.
+    perchan = layers["perchan"]
+    assert isinstance(perchan, VtaLayer) and perchan.epilogue.const_rows == ("shr0",)
     assert isinstance(layers["uniform"], VtaLayer) and layers["uniform"].epilogue.shift == 5
     assert isinstance(layers["asym"], CpuLayer) and "asymmetric" in layers["asym"].reason
+
+
+def test_a_multiplier_needs_alu_mul(default_config, qconv):
+    b = GraphBuilder("mul")
+    x = b.input("x", (1, 16, 8, 8), "int8")
+    b.output(qconv(b, x, "fixed", 16, shift=20, multiplier=tuple(range(700, 716)),
+                   acc_lo=-(1 << 18), acc_hi=1 << 18))
+    g = b.build()
+    layer = partition(g, default_config).layers[0]
+    assert isinstance(layer, CpuLayer) and "ALU MUL" in layer.reason
+    layer = partition(g, VTAConfig.preset("default_mul"), min_utilization=0).layers[0]
+    assert isinstance(layer, VtaLayer) and layer.epilogue.multiplies
 
 
 def test_dense_placement_follows_cost_model(default_config):
