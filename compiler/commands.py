@@ -22,6 +22,8 @@ import numpy as np
 from vta.hw.cli import Cli, add_config_argument
 from vta.hw.errors import VTAError
 
+from .cpu_cost import add_host_argument
+
 DEVICES = ("fsim", "verilator", "pysim", "pynq")
 
 
@@ -134,6 +136,7 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of weights and random inputs")
     p.add_argument("--min-utilization", type=float, default=None,
                    help="conv/dense with a lower estimated GEMM utilization stay on the CPU")
+    add_host_argument(p)
     p.add_argument("--cpu-only", action="store_true", help="run every layer on the CPU")
     p.add_argument("--save", metavar="FILE", help="also save the compiled executable")
     p.add_argument("--no-check", action="store_true",
@@ -141,7 +144,7 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
 
 
 def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
-    opts: dict[str, Any] = {"cpu_only": args.cpu_only}
+    opts: dict[str, Any] = {"cpu_only": args.cpu_only, "host": args.host}
     if args.min_utilization is not None:
         opts["min_utilization"] = args.min_utilization
     return opts

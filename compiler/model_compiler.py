@@ -42,7 +42,7 @@ from .frontend.graph import Graph
 from .frontend.graph import is_quantized as _graph_is_quantized
 from .host_kernels import build_cpu_kernels
 from .ops import CompiledKernel, compile_conv2d, compile_dense
-from .packing import pack_bias
+from .packing import grouped_weight, pack_bias
 from .partition import DEFAULT_MIN_UTILIZATION, VtaLayer, partition
 from .workload import Conv2dWorkload
 
@@ -125,7 +125,7 @@ def compile(model: Any, config: VTAConfig | str | None = None,
             per_channel: bool = False, calibration_method: str = "max",
             min_utilization: float = DEFAULT_MIN_UTILIZATION, cpu_nodes: Iterable[str] = (),
             cpu_only: bool = False, fuse_residual: bool = True,
-            seed: int = 0) -> Executable:
+            host: str | None = None, seed: int = 0) -> Executable:
     """Compile a model for VTA (and the host CPU for what VTA does not run).
 
     Parameters
@@ -144,8 +144,10 @@ def compile(model: Any, config: VTAConfig | str | None = None,
     per_channel, calibration_method:
         Quantizer options (per-channel weight scales keep such layers on the CPU unless
         their shifts happen to agree).
-    min_utilization, cpu_nodes, cpu_only, fuse_residual:
-        Partitioning options (see :func:`~vta.compiler.partition.partition`).
+    min_utilization, cpu_nodes, cpu_only, fuse_residual, host:
+        Partitioning options (see :func:`~vta.compiler.partition.partition`): ``host``
+        names the CPU profile a layer must beat on the accelerator (default: the config's
+        board, :mod:`vta.compiler.cpu_cost`).
     seed:
         Seed of ``calibration="random"``.
 
@@ -176,7 +178,7 @@ def compile(model: Any, config: VTAConfig | str | None = None,
         stats["quantize"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     part = partition(graph, cfg, min_utilization=min_utilization, cpu_nodes=cpu_nodes,
-                     cpu_only=cpu_only, fuse_residual=fuse_residual)
+                     cpu_only=cpu_only, fuse_residual=fuse_residual, host=host)
     stats["partition"] = time.perf_counter() - t0
     # The llvmlite kernels build on a worker thread while this one lowers the accelerator
     # kernels: LLVM's optimizer and code generator run outside the GIL.
@@ -209,6 +211,8 @@ def pack_layer_weights(graph: Graph, layer: VtaLayer, config: VTAConfig
     """The packed weight (and bias) operands of an accelerator layer."""
     w = np.asarray(graph.params[layer.weight])
     if layer.op == "conv2d":
+        wl = layer.workload
+        w = grouped_weight(w, wl.groups, wl.in_channels, config)
         packed = {"weight": pack_oihw(w, config.block, config.block)}
     else:
         packed = {"weight": pack_matrix(w, config.block, config.block)}

@@ -18,6 +18,8 @@ from vta.hw.cli import Cli, add_config_argument
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
 
+from .cpu_cost import add_host_argument
+
 __all__ = ["inspect", "InspectReport", "NodePlacement", "register"]
 
 
@@ -83,8 +85,11 @@ def _zero_inputs(graph: Any, seed: int) -> list[dict[str, Any]]:
 
 def inspect(model: Any, config: VTAConfig | str | None = None,
             input_shapes: Mapping[str, Sequence[int]] | None = None,
-            min_utilization: float | None = None, seed: int = 0) -> InspectReport:
-    """Where each node of ``model`` (an ``onnx.ModelProto`` or ``.onnx`` path) will run.
+            min_utilization: float | None = None, seed: int = 0,
+            host: str | None = None) -> InspectReport:
+    """Where each node of ``model`` (an ``onnx.ModelProto`` or ``.onnx`` path) will run
+    (``min_utilization``, ``host``: the partitioning options of
+    :func:`~vta.compiler.partition.partition`).
 
     Raises
     ------
@@ -108,7 +113,7 @@ def inspect(model: Any, config: VTAConfig | str | None = None,
         if not is_quantized(graph):
             graph = quantize(graph, _zero_inputs(graph, seed))
         part = partition(graph, cfg, min_utilization=DEFAULT_MIN_UTILIZATION
-                         if min_utilization is None else min_utilization)
+                         if min_utilization is None else min_utilization, host=host)
         for lay in part.layers:
             if isinstance(lay, VtaLayer):
                 fused = f" (+ {', '.join(lay.nodes[1:])} fused)" if len(lay.nodes) > 1 \
@@ -165,6 +170,7 @@ def _setup(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
     p.add_argument("--min-utilization", type=float, default=None,
                    help="conv/dense with a lower estimated GEMM utilization stay on the CPU")
+    add_host_argument(p)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -178,6 +184,7 @@ def _run(args: argparse.Namespace) -> int:
             raise VTAError(f"no model {model!r}: expected an .onnx file or one of "
                            f"{', '.join(zoo.names())}")
         model = zoo.load(model)
-    report = inspect(model, args.config, min_utilization=args.min_utilization)
+    report = inspect(model, args.config, min_utilization=args.min_utilization,
+                     host=args.host)
     print(report.table())
     return 0 if report.ok else 1

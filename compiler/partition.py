@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from vta.hw.config import VTAConfig
 
 from .cost_model import CostEstimate, estimate
+from .cpu_cost import HostProfile, host_for, vta_seconds
 from .epilogue import Epilogue
 from .errors import OperatorError, ScheduleError
 from .frontend.errors import ModelError
@@ -49,8 +50,9 @@ __all__ = ["VtaLayer", "CpuLayer", "Layer", "Partition", "partition", "VTA_OPS",
 VTA_OPS = ("qconv2d", "qdense")
 """Ops the accelerator can run."""
 
-DEFAULT_MIN_UTILIZATION = 0.25
-"""Below this estimated GEMM utilization a conv/dense stays on the CPU."""
+DEFAULT_MIN_UTILIZATION = 0.0
+"""Below this estimated GEMM utilization a conv/dense stays on the CPU (a floor on top of
+the time comparison with the host CPU; none by default)."""
 
 FLOAT_COMPUTE_OPS = frozenset({"conv2d", "dense", "batch_norm", "relu", "clip", "add", "mul",
                                "quantize_linear", "dequantize_linear"})
@@ -200,19 +202,12 @@ def _workload(graph: Graph, node: Node) -> Conv2dWorkload | DenseWorkload | str:
     w = graph.type_of(node.inputs[1]).shape
     if node.op == "qdense":   # leading (batch, sequence) axes are the matrix's rows
         return DenseWorkload(math.prod(x[:-1]), x[-1], w[0])
-    groups = node.attr("groups", 1)
-    if groups != 1:
-        kind = "depthwise" if groups == x[1] == w[0] else f"grouped ({groups} groups)"
-        return f"{kind} convolution: the accelerator layer runs groups=1 convolutions"
-    if pair(node.attr("dilations", 1)) != (1, 1):
-        return f"dilations {pair(node.attr('dilations', 1))}: the accelerator layer runs " \
-               "undilated windows"
     top, left, bottom, right = pads(node.attr("pads", 0))
-    if (top, left) != (bottom, right):
-        return f"asymmetric padding {(top, left, bottom, right)}"
     try:
         return Conv2dWorkload(x[0], x[1], x[2], x[3], w[0], (w[2], w[3]),
-                              pair(node.attr("strides", 1)), (top, left))
+                              pair(node.attr("strides", 1)), (top, left),
+                              node.attr("groups", 1), pair(node.attr("dilations", 1)),
+                              (bottom, right))
     except ScheduleError as e:
         return str(e)
 
@@ -257,7 +252,8 @@ def _residual_add(graph: Graph, node: Node, tensor: str) -> _ResidualAdd | None:
 def partition(graph: Graph, config: VTAConfig, *,
               min_utilization: float = DEFAULT_MIN_UTILIZATION,
               cpu_nodes: Iterable[str] = (), cpu_only: bool = False,
-              fuse_residual: bool = True) -> Partition:
+              fuse_residual: bool = True, host: str | HostProfile | None = None
+              ) -> Partition:
     """Assign every node of a quantized graph to the accelerator or the CPU.
 
     Parameters
@@ -267,8 +263,8 @@ def partition(graph: Graph, config: VTAConfig, *,
     config:
         The accelerator configuration the kernels are scheduled for.
     min_utilization:
-        A conv/dense whose estimated GEMM utilization is lower runs on the CPU
-        (0 puts every conv/dense the accelerator can run on it).
+        A conv/dense whose estimated GEMM utilization is lower runs on the CPU (a floor
+        on top of the time comparison; default 0).
     cpu_nodes:
         Names of conv/dense nodes forced onto the CPU.
     cpu_only:
@@ -276,12 +272,17 @@ def partition(graph: Graph, config: VTAConfig, *,
     fuse_residual:
         Fuse a residual ``qadd`` (rescaling included) into the conv/dense producing one
         operand.
+    host:
+        The host CPU profile (:mod:`vta.compiler.cpu_cost`) a conv/dense must beat on the
+        accelerator: a name (``x86-64``, ``cortex-a9``, ``cortex-a53``) or a
+        :class:`~vta.compiler.cpu_cost.HostProfile`; None picks the config's board.
 
     Raises
     ------
     ModelError
         if the graph still holds float compute ops (quantize it first), ``cpu_nodes``
-        names a node the graph does not have, or ``min_utilization`` is not in [0, 1].
+        names a node the graph does not have, ``min_utilization`` is not in [0, 1] or
+        ``host`` is unknown.
     """
     if not 0.0 <= float(min_utilization) <= 1.0:
         raise ModelError(f"min_utilization must be between 0 and 1, not {min_utilization!r}")
@@ -290,6 +291,7 @@ def partition(graph: Graph, config: VTAConfig, *,
         raise ModelError(f"graph {graph.name!r} is not quantized (it has float "
                          f"{(float_ops or ['compute'])[0]} nodes and no integer ops); "
                          "quantize it first (vta.compiler.frontend.quantize)")
+    profile = host_for(config, host)
     forced = set(cpu_nodes)
     names = {n.name for n in graph.nodes}
     unknown = sorted(forced - names)
@@ -310,7 +312,7 @@ def partition(graph: Graph, config: VTAConfig, *,
             continue
         reason = ("forced by cpu_only" if cpu_only else
                   "forced by cpu_nodes" if node.name in forced else None)
-        layer = None if reason else _vta_layer(graph, node, config, min_utilization)
+        layer = None if reason else _vta_layer(graph, node, config, min_utilization, profile)
         if isinstance(layer, str) or layer is None:
             layers.append(CpuLayer(node, reason or layer or ""))
             continue
@@ -328,8 +330,8 @@ def partition(graph: Graph, config: VTAConfig, *,
     return Partition(graph, config, tuple(lay for lay in layers if lay is not None))
 
 
-def _vta_layer(graph: Graph, node: Node, config: VTAConfig,
-               min_utilization: float) -> VtaLayer | str:
+def _vta_layer(graph: Graph, node: Node, config: VTAConfig, min_utilization: float,
+               host: HostProfile) -> VtaLayer | str:
     """The accelerator layer for a conv/dense node, or the reason it stays on the CPU."""
     for name, what in ((node.inputs[1], "weight"),) + tuple(
             (n, "bias") for n in node.inputs[2:]):
@@ -354,7 +356,24 @@ def _vta_layer(graph: Graph, node: Node, config: VTAConfig,
     if util < min_utilization:
         return (f"estimated GEMM utilization {util:.2f} is below {min_utilization:.2f}: "
                 "does not pay on the accelerator")
+    t_vta = vta_seconds(estimate.cycles, config)
+    t_cpu = host.seconds(cpu_kernel_class(node), workload.macs)
+    if t_cpu <= t_vta:
+        return (f"does not pay on the accelerator: estimated {t_vta * 1e3:.3g} ms at "
+                f"{config.CLOCK_MHZ} MHz (GEMM utilization {util:.2f}) vs "
+                f"{t_cpu * 1e3:.3g} ms on the {host.name} CPU")
     return layer
+
+
+def cpu_kernel_class(node: Node) -> str:
+    """The :mod:`~vta.compiler.cpu_cost` kernel class that runs a conv/dense node on the
+    CPU: the llvmlite convolution or dense kernel, or the numpy reference for a grouped
+    or dilated convolution."""
+    if node.op == "qdense":
+        return "dense"
+    if node.attr("groups", 1) != 1 or pair(node.attr("dilations", 1)) != (1, 1):
+        return "reference"
+    return "conv"
 
 
 def _fusable_add(graph: Graph, node: Node) -> _ResidualAdd | None:

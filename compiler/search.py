@@ -72,7 +72,7 @@ def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
     """Image tilings (one group per tile size: its loop orders) that can fit, with a lower
     bound on their cycles (GEMM and epilogue uops plus per-instruction start-up, no
     DMA)."""
-    _, icb, ocb = w.blocks(config)
+    n_groups, icb, ocb = w.group_blocks(config)   # per super-group
     oh, ow = w.out_height, w.out_width
     order_opts = [forced["order"]] if "order" in forced else list(LOOP_ORDERS)
     oc_opts = [forced["oc_tile"]] if "oc_tile" in forced else _divisor_values(ocb)
@@ -82,7 +82,7 @@ def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
     nb = w.blocks(config)[0]
     n_alu = len(epilogue.alu_steps())
     ovh = CostParams().insn_overhead
-    fixed = nb * ocb * oh * ow * (icb * kk + 1 + n_alu)
+    fixed = nb * n_groups * ocb * oh * ow * (icb * kk + 1 + n_alu)
     cap = capacities(config, threads)
     for oc in oc_opts:
         for ic in ic_opts:
@@ -99,14 +99,15 @@ def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
                 tih = conv_input_tile(w, ht, 1)[0]
                 for wt in w_opts:
                     # Cheap capacity checks first (the search visits many candidates).
-                    tiw = (wt - 1) * w.stride[1] + w.kernel[1]
+                    tiw = (wt - 1) * w.stride[1] + w.kernel_span[1]
                     rows = oc * ht * wt
                     if ic * tih * tiw > cap["inp"] or oc * ic * kk > cap["wgt"] \
                             or acc_rows_per_tile(rows, oc, epilogue) > cap["acc"]:
                         continue
-                    tiles = nb * ceil_div(ocb, oc) * ceil_div(oh, ht) * ceil_div(ow, wt)
+                    tiles = nb * n_groups * ceil_div(ocb, oc) * ceil_div(oh, ht) \
+                        * ceil_div(ow, wt)
                     bound = fixed + (tiles * n_chunks + tiles * (1 + n_alu)) * ovh
-                    if order_opts == list(LOOP_ORDERS) and ocb <= oc:
+                    if order_opts == list(LOOP_ORDERS) and ocb <= oc and n_groups == 1:
                         group_orders = orders[:1]   # one oc tile: the orders are the same
                     else:
                         group_orders = orders

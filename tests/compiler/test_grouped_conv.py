@@ -1,0 +1,196 @@
+"""Grouped, depthwise, dilated and asymmetrically padded convolutions on the accelerator:
+bit-exact against the int8 reference on fsim (many schedules), pysim and Verilator, the
+cost model's byte and uop counts equal to the lowered program's, and the partitioner
+placing them by time against the host CPU."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from vta.compiler import int8_reference as ref
+from vta.compiler import ops
+from vta.compiler.cost_model import program_counts
+from vta.compiler.epilogue import Epilogue
+from vta.compiler.errors import ScheduleError
+from vta.compiler.frontend import GraphBuilder
+from vta.compiler.packing import grouped_weight, pack_bias, super_groups
+from vta.compiler.partition import VtaLayer, partition
+from vta.compiler.workload import Conv2dWorkload
+from vta.driver import open_device
+from vta.runtime import CommandQueue, pack_nchw, pack_oihw, unpack_nchw
+
+EP = Epilogue(bias=True, shift=5, clip=(-128, 127))
+
+# (batch, C, H, W, O, kernel, stride, (top, left), groups, dilation, (bottom, right))
+CASES = {
+    "depthwise": (1, 8, 6, 7, 8, (3, 3), (1, 1), (1, 1), 8, (1, 1), None),
+    "depthwise x2, stride 2": (1, 8, 6, 7, 16, (3, 3), (2, 2), (1, 1), 8, (1, 1), None),
+    "groups of whole blocks": (2, 16, 5, 6, 16, (3, 3), (1, 1), (0, 1), 2, (1, 1), (2, 0)),
+    "groups of 4 in, 2 out": (1, 12, 5, 5, 6, (3, 3), (1, 1), (1, 1), 3, (1, 1), None),
+    "groups filling no block": (1, 6, 5, 5, 6, (3, 3), (1, 1), (1, 1), 3, (1, 1), None),
+    "dilated": (1, 8, 9, 9, 8, (3, 3), (1, 1), (2, 2), 1, (2, 2), None),
+    "all at once": (1, 8, 9, 10, 12, (3, 2), (2, 1), (1, 0), 4, (2, 3), (0, 2)),
+}
+
+
+def _run(q: CommandQueue, w: Conv2dWorkload, rng: np.random.Generator, **overrides
+         ) -> tuple[np.ndarray, np.ndarray, ops.CompiledKernel]:
+    """Compile ``w``, run it on random operands; (got, want, kernel)."""
+    c = q.config
+    kernel = ops.compile_conv2d(w, c, EP, **overrides)
+    x = rng.integers(-128, 128, (w.batch, w.in_channels, w.height, w.width), dtype=np.int8)
+    wt = rng.integers(-128, 128, (w.out_channels, w.in_channels // w.groups, *w.kernel),
+                      dtype=np.int8)
+    bias = rng.integers(-1000, 1000, w.out_channels).astype(np.int32)
+    packed_w = pack_oihw(grouped_weight(wt, w.groups, w.in_channels, c), c.block, c.block)
+    ocb = packed_w.shape[0]
+    arrays = {"data": q.array(pack_nchw(x, c.batch, c.block)), "weight": q.array(packed_w),
+              "bias": q.array(pack_bias(bias, c, ocb)),
+              "out": q.empty((-(-w.batch // c.batch), ocb, w.out_height, w.out_width, c.batch,
+                              c.block), np.int8)}
+    kernel.run(q, **arrays)
+    got = unpack_nchw(arrays["out"].numpy(), w.batch, w.out_channels)
+    for a in arrays.values():
+        a.free()
+    want = ref.apply_epilogue(ref.conv2d(x, wt, w.stride, (*w.padding, *w.padding_end),
+                                         w.dilation, w.groups), EP, bias)
+    return got, want, kernel
+
+
+def _counts_agree(kernel: ops.CompiledKernel, config) -> bool:
+    pc, est = program_counts(kernel.program, config), kernel.estimate
+    return (pc["dram_read"], pc["dram_write"], pc["gemm_uops"], pc["alu_uops"]) == \
+        (est.dram_read, est.dram_write, est.gemm_uops, est.alu_uops)
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv_forms_match_reference_on_fsim(fsim_tiny, case, threads):
+    q = CommandQueue(fsim_tiny)
+    w = Conv2dWorkload(*CASES[case])
+    got, want, kernel = _run(q, w, np.random.default_rng(threads), threads=threads)
+    assert np.array_equal(got, want)
+    assert _counts_agree(kernel, q.config)
+
+
+def test_grouped_conv_under_every_schedule_shape(fsim_tiny):
+    """Tiles of one or several output blocks per super-group, one or two reduction
+    chunks, both loop orders and thread counts: operand reuse across the tiles of one
+    super-group, never across two."""
+    q = CommandQueue(fsim_tiny)
+    rng = np.random.default_rng(3)
+    runs = 0
+    for w in (Conv2dWorkload(2, 16, 6, 5, 24, (3, 3), (1, 1), (1, 1), 2),
+              Conv2dWorkload(1, 16, 6, 5, 16, (3, 3), (2, 1), (1, 1), 16),
+              Conv2dWorkload(1, 32, 4, 4, 32, (1, 1), (1, 1), (0, 0), 4)):
+        for threads, order, oc, ic, ht in itertools.product(
+                (1, 2), ("oc_outer", "spatial_outer"), (1, 2, 3), (1, 2), (1, 6)):
+            try:
+                got, want, kernel = _run(q, w, rng, threads=threads, order=order,
+                                         oc_tile=oc, ic_tile=ic, h_tile=ht,
+                                         w_tile=w.out_width)
+            except ScheduleError:
+                continue
+            assert np.array_equal(got, want), (w.describe(), kernel.schedule)
+            assert _counts_agree(kernel, q.config), (w.describe(), kernel.schedule)
+            runs += 1
+    assert runs > 60
+
+
+def test_super_groups_and_the_waste_they_report(default_config):
+    # Depthwise: 16 channels (one block) per super-group, a diagonal weight block.
+    assert super_groups(32, 32, 32, 16) == (2, 1, 1)
+    assert super_groups(2, 64, 64, 16) == (2, 2, 2)       # whole blocks: one group each
+    assert super_groups(3, 6, 6, 16) == (1, 1, 1)         # no block filled: one group
+    w = Conv2dWorkload(1, 32, 56, 56, 32, 3, 1, 1, 32)
+    assert w.macs * 16 == w.padded_macs(default_config)   # 15 of 16 MACs multiply zeros
+    est = ops.compile_conv2d(w, default_config, EP).estimate
+    assert est.macs == w.padded_macs(default_config)
+    assert "32 groups" in w.describe()
+    wt = np.arange(6 * 2 * 1 * 1, dtype=np.int8).reshape(6, 2, 1, 1)
+    dense = grouped_weight(wt, 3, 6, default_config)[:, :, 0, 0]
+    assert dense.shape == (6, 16) and np.count_nonzero(dense[:, 6:]) == 0
+    assert np.array_equal(dense[2:4, 2:4], wt[2:4, :, 0, 0]) and not dense[2:4, :2].any()
+
+
+def test_workload_rejects_what_the_dma_cannot_pad():
+    with pytest.raises(ScheduleError, match="groups 3 must divide"):
+        Conv2dWorkload(1, 8, 5, 5, 8, 3, 1, 1, 3)
+    with pytest.raises(ScheduleError, match="smaller than the kernel span 3"):
+        Conv2dWorkload(1, 8, 5, 5, 8, 3, 1, (0, 0), 1, 1, (3, 0))
+    assert Conv2dWorkload(1, 8, 5, 5, 8, 3, 1, 4, 1, 3).kernel_span == (7, 7)   # dilated
+
+
+def test_one_call_conv_takes_asymmetric_pads_and_dilation(fsim):
+    c = fsim.config
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, (1, 16, 9, 8), dtype=np.int8)
+    wt = rng.integers(-128, 128, (16, 16, 3, 3), dtype=np.int8)
+    out = ops.conv2d(fsim, pack_nchw(x, c.batch, c.block), pack_oihw(wt, c.block, c.block),
+                     stride=(1, 2), padding=(0, 2, 1, 0), dilation=(2, 1), shift=6,
+                     clip=(-128, 127))
+    want = ref.apply_epilogue(ref.conv2d(x, wt, (1, 2), (0, 2, 1, 0), (2, 1)),
+                              Epilogue(False, 6, (-128, 127)))
+    assert np.array_equal(unpack_nchw(out, 1, 16), want)
+
+
+@pytest.mark.slow
+def test_depthwise_and_grouped_on_pysim():
+    dev = open_device("pysim", "tiny", dram_bytes=1 << 18)
+    try:
+        q = CommandQueue(dev)
+        rng = np.random.default_rng(11)
+        for w in (Conv2dWorkload(1, 8, 4, 4, 8, (3, 3), (1, 1), (1, 1), 8),
+                  Conv2dWorkload(1, 8, 4, 5, 8, (3, 3), (1, 2), (0, 1), 2, (1, 1), (2, 0))):
+            got, want, _ = _run(q, w, rng)
+            assert np.array_equal(got, want), w.describe()
+    finally:
+        dev.close()
+
+
+@pytest.mark.slow
+def test_depthwise_grouped_dilated_on_verilator(verilator):
+    q = CommandQueue(verilator("tiny"))
+    rng = np.random.default_rng(12)
+    for case in ("depthwise x2, stride 2", "groups of 4 in, 2 out", "all at once"):
+        got, want, _ = _run(q, Conv2dWorkload(*CASES[case]), rng)
+        assert np.array_equal(got, want), case
+
+
+# ------------------------------------------------------------------------------ placement
+def _depthwise_block(b: GraphBuilder, x: str, name: str, channels: int, qconv) -> str:
+    """A MobileNet block: 1x1 expand, 3x3 depthwise, 1x1 project."""
+    y = qconv(b, x, f"{name}.expand", channels, k=1, lo=0)
+    y = qconv(b, y, f"{name}.dw", channels, groups=channels, lo=0)
+    return qconv(b, y, f"{name}.project", 16, k=1)
+
+
+def test_depthwise_runs_on_vta_where_it_beats_the_cpu(default_config, qconv):
+    b = GraphBuilder("mbv2_block")
+    x = b.input("x", (1, 16, 14, 14), "int8")
+    b.output(_depthwise_block(b, x, "b1", 96, qconv))
+    g = b.build()
+    p = partition(g, default_config)
+    dw = next(lay for lay in p.layers if lay.name == "b1.dw")
+    assert isinstance(dw, VtaLayer) and dw.workload.groups == 96
+    # The numpy reference runs grouped convolutions on the CPU: even a PC's CPU loses.
+    assert partition(g, default_config, host="x86-64").placement()["b1.dw"] == "vta"
+
+
+def test_grouped_model_matches_reference_through_compile(qconv):
+    import vta.compiler
+
+    b = GraphBuilder("grouped")
+    x = b.input("x", (1, 16, 10, 10), "int8")
+    y = _depthwise_block(b, x, "b1", 48, qconv)
+    y = qconv(b, y, "g4", 32, groups=4, lo=0, dilations=2, pads=(2, 1, 2, 3))
+    b.output(y)
+    with vta.compiler.compile(b.build(), "default", "fsim") as exe:
+        assert {lay.name for lay in exe.partition.vta_layers} == \
+            {"b1.expand", "b1.dw", "b1.project", "g4"}
+        x_in = np.random.default_rng(2).integers(-128, 128, (1, 16, 10, 10)).astype(np.int8)
+        out = exe({"x": x_in})
+        want = exe.reference({"x": x_in})
+        assert all(np.array_equal(out[k], want[k]) for k in want)
