@@ -135,7 +135,8 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
                    help="calibration samples for a float model (default: the input)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and random inputs")
     p.add_argument("--min-utilization", type=float, default=None,
-                   help="conv/dense with a lower estimated GEMM utilization stay on the CPU")
+                   help="place by estimated GEMM utilization instead of time: conv/dense "
+                        "below it stay on the CPU (0: all the accelerator can run)")
     add_host_argument(p)
     p.add_argument("--cpu-only", action="store_true", help="run every layer on the CPU")
     p.add_argument("--save", metavar="FILE", help="also save the compiled executable")

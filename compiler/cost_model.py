@@ -259,6 +259,9 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             # output-channel block.
             if matrix:
                 n_out_dma, out_cyc = 1, dma_cycles(k, params, tn, oc * k.out)
+            elif w.out_scatter is not None:   # one per channel block, or per row and block
+                n_out_dma = oc if w.out_scatter[5] == 1 else oc * ht
+                out_cyc = dma_cycles(k, params, rows // n_out_dma, k.out)
             else:
                 n_out_dma = 1 if wt == w.out_width else oc
                 out_cyc = dma_cycles(k, params, rows // n_out_dma, k.out)

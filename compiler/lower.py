@@ -59,9 +59,10 @@ def operands(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue) -> dict[s
     """The DRAM operands of a workload and their sizes in elements."""
     nb, icb, ocb = w.blocks(config)
     icb_group = w.group_blocks(config)[1]
+    fh, fw = w.out_tensor
     ops = {"data": Operand(MemType.INP, nb * icb * w.height * w.width),
            "weight": Operand(MemType.WGT, ocb * icb_group * w.kernel_area),
-           "out": Operand(MemType.OUT, nb * ocb * w.out_height * w.out_width)}
+           "out": Operand(MemType.OUT, nb * ocb * fh * fw)}
     if epilogue.bias:
         ops["bias"] = Operand(MemType.ACC, ocb)
     if epilogue.residual:
@@ -279,6 +280,14 @@ def _out_transfers(load: bool, w: Conv2dWorkload, sram: int, span: TileSpan,
         return DmaStore(sram_base, "out", offset, y, x, stride)
 
     n0, tn, oc0, toc, oh0, toh, ow0, tow = span
+    if w.out_scatter is not None:    # rows sy apart, columns sx apart in a larger tensor
+        FH, FW, y0, x0, sy, sx = w.out_scatter
+        base = ((n0 * ocb + oc0) * FH + y0 + oh0 * sy) * FW + x0 + ow0 * sx
+        if sx == 1:
+            return [make(sram + oc * toh * tow, base + oc * FH * FW, toh, tow, sy * FW)
+                    for oc in range(toc)]
+        return [make(sram + (oc * toh + r) * tow, base + oc * FH * FW + r * sy * FW, tow, 1,
+                     sx) for oc in range(toc) for r in range(toh)]
     OH, OW = w.out_height, w.out_width
     base = ((n0 * ocb + oc0) * OH + oh0) * OW + ow0
     if w.is_matrix:

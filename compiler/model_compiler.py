@@ -44,6 +44,7 @@ from .host_kernels import build_cpu_kernels
 from .ops import CompiledKernel, compile_conv2d, compile_dense
 from .packing import grouped_weight, pack_bias
 from .partition import DEFAULT_MIN_UTILIZATION, VtaLayer, partition
+from .transposed import phase_weight
 from .workload import Conv2dWorkload
 
 __all__ = ["compile", "to_graph", "calibration_samples", "is_quantized",
@@ -123,7 +124,7 @@ def calibration_samples(graph: Graph, calibration: Any, seed: int = 0) -> list[A
 def compile(model: Any, config: VTAConfig | str | None = None,
             device: str | Device = "fsim", *, calibration: Any = None,
             per_channel: bool = False, calibration_method: str = "max",
-            min_utilization: float = DEFAULT_MIN_UTILIZATION, cpu_nodes: Iterable[str] = (),
+            min_utilization: float | None = DEFAULT_MIN_UTILIZATION, cpu_nodes: Iterable[str] = (),
             cpu_only: bool = False, fuse_residual: bool = True,
             host: str | None = None, seed: int = 0) -> Executable:
     """Compile a model for VTA (and the host CPU for what VTA does not run).
@@ -210,6 +211,9 @@ def pack_layer_weights(graph: Graph, layer: VtaLayer, config: VTAConfig
                        ) -> dict[str, np.ndarray]:
     """The packed weight (and bias) operands of an accelerator layer."""
     w = np.asarray(graph.params[layer.weight])
+    if layer.phase is not None:     # one sub-convolution of a transposed convolution
+        node = graph.node(layer.nodes[0])
+        w = phase_weight(w, node.attr("groups", 1), node.attr("strides", 1), layer.phase)
     if layer.op == "conv2d":
         wl = layer.workload
         w = grouped_weight(w, wl.groups, wl.in_channels, config)

@@ -14,12 +14,18 @@ order and assigns every node to one *layer*:
   reshapes, adds that could not be fused, and the conv/dense layers the accelerator cannot
   run or that do not pay on it.
 
-A conv/dense stays on the CPU, with the reason recorded, when: its requantize shift
-differs between channels (the ALU shifts every lane by one immediate), its padding is not
-symmetric or does not fit the DMA pad fields, no tiling fits the SRAM buffers, or the cost
-model's estimated GEMM utilization (useful MACs / (cycles x peak MACs per cycle)) is below
-``min_utilization`` -- e.g. ResNet-18's first convolution, whose 3 input channels fill
-3/16 of each GEMM, or a batch-1 classifier that only streams weights.
+Convolutions of any groups (depthwise included), dilation and asymmetric padding run as
+one kernel (:class:`~vta.compiler.workload.Conv2dWorkload`); a transposed convolution as
+one layer per output phase (:mod:`vta.compiler.transposed`), all writing its output.  A
+conv/dense stays on the CPU, with the reason recorded, when: its requantize shift differs
+between channels (the ALU shifts every lane by one immediate), a padding does not fit the
+DMA pad fields, no tiling fits the SRAM buffers, or it does not pay: the cost model's
+cycles at the configuration's clock do not beat the host CPU's estimated time for it
+(:mod:`vta.compiler.cpu_cost`; the host is the config's board unless ``host`` names
+another) -- e.g. against a PC's CPU, ResNet-18's first convolution, whose 3 input channels
+fill 3/16 of each GEMM, or a batch-1 classifier that only streams weights.  With
+``min_utilization`` set, the estimated GEMM utilization (useful MACs / (cycles x peak MACs
+per cycle)) decides instead.
 
 Layers come in an order where every input is ready before use (a fused layer runs at its
 add's position).  Moving tensors between the two sides (packing to ``NCHW{b}n{c}c``,
@@ -41,18 +47,20 @@ from .errors import OperatorError, ScheduleError
 from .frontend.errors import ModelError
 from .frontend.graph import Graph, Node, is_quantized
 from .search import schedule_conv2d, schedule_dense
+from .transposed import Phase, phases
 from .windows import pads, pair
 from .workload import Conv2dWorkload, ConvSchedule, DenseSchedule, DenseWorkload
 
 __all__ = ["VtaLayer", "CpuLayer", "Layer", "Partition", "partition", "VTA_OPS",
            "DEFAULT_MIN_UTILIZATION", "FLOAT_COMPUTE_OPS"]
 
-VTA_OPS = ("qconv2d", "qdense")
+VTA_OPS = ("qconv2d", "qconv_transpose2d", "qdense")
 """Ops the accelerator can run."""
 
-DEFAULT_MIN_UTILIZATION = 0.0
-"""Below this estimated GEMM utilization a conv/dense stays on the CPU (a floor on top of
-the time comparison with the host CPU; none by default)."""
+DEFAULT_MIN_UTILIZATION: float | None = None
+"""None: a conv/dense runs on the accelerator when its estimated time beats the host CPU's
+(:mod:`vta.compiler.cpu_cost`); a number: when its estimated GEMM utilization is at least
+that (0 puts every conv/dense the accelerator can run on it)."""
 
 FLOAT_COMPUTE_OPS = frozenset({"conv2d", "dense", "batch_norm", "relu", "clip", "add", "mul",
                                "quantize_linear", "dequantize_linear"})
@@ -77,6 +85,9 @@ class VtaLayer:
         The tensor the layer defines (the add's output when fused).
     workload, epilogue, schedule, estimate:
         What the kernel compiler builds, and the cost model's estimate for it.
+    phase:
+        For one sub-convolution of a transposed convolution (a node runs as several
+        layers writing one output tensor): its :class:`~vta.compiler.transposed.Phase`.
     """
 
     name: str
@@ -91,6 +102,7 @@ class VtaLayer:
     epilogue: Epilogue
     schedule: ConvSchedule | DenseSchedule
     estimate: CostEstimate = field(repr=False, compare=False)
+    phase: Phase | None = None
 
     device = "vta"
 
@@ -104,7 +116,8 @@ class VtaLayer:
         return self.workload.macs / max(1, self.estimate.cycles * config.macs_per_cycle)
 
     def describe(self) -> str:
-        return "+".join(self.nodes)
+        what = "+".join(self.nodes)
+        return what if self.phase is None else f"{what} phase {self.phase.phase}"
 
 
 @dataclass(frozen=True)
@@ -196,18 +209,31 @@ def _uniform_shift(node: Node) -> int | None:
     return int(shift)
 
 
-def _workload(graph: Graph, node: Node) -> Conv2dWorkload | DenseWorkload | str:
-    """The kernel compiler's workload for ``node``, or why there is none."""
+def _workloads(graph: Graph, node: Node
+               ) -> list[tuple[Conv2dWorkload | DenseWorkload, Phase | None]] | str:
+    """The kernel compiler's workloads for ``node`` -- one, or one per phase of a
+    transposed convolution (:mod:`vta.compiler.transposed`) -- or why there is none."""
     x = graph.type_of(node.inputs[0]).shape
     w = graph.type_of(node.inputs[1]).shape
     if node.op == "qdense":   # leading (batch, sequence) axes are the matrix's rows
-        return DenseWorkload(math.prod(x[:-1]), x[-1], w[0])
-    top, left, bottom, right = pads(node.attr("pads", 0))
+        return [(DenseWorkload(math.prod(x[:-1]), x[-1], w[0]), None)]
+    groups = node.attr("groups", 1)
     try:
-        return Conv2dWorkload(x[0], x[1], x[2], x[3], w[0], (w[2], w[3]),
-                              pair(node.attr("strides", 1)), (top, left),
-                              node.attr("groups", 1), pair(node.attr("dilations", 1)),
-                              (bottom, right))
+        if node.op == "qconv_transpose2d":
+            out = graph.type_of(node.output).shape
+            strides = pair(node.attr("strides", 1))
+            plan = phases((x[2], x[3]), (w[2], w[3]), strides, node.attr("pads", 0),
+                          node.attr("dilations", 1), node.attr("output_padding", 0))
+            if isinstance(plan, str):
+                return plan
+            return [(Conv2dWorkload(x[0], x[1], x[2], x[3], out[1],
+                                    (p.taps[0][1], p.taps[1][1]), 1, p.pad_begin, groups, 1,
+                                    p.pad_end, (out[2], out[3], *p.offset, *strides)), p)
+                    for p in plan]
+        top, left, bottom, right = pads(node.attr("pads", 0))
+        return [(Conv2dWorkload(x[0], x[1], x[2], x[3], w[0], (w[2], w[3]),
+                                pair(node.attr("strides", 1)), (top, left), groups,
+                                pair(node.attr("dilations", 1)), (bottom, right)), None)]
     except ScheduleError as e:
         return str(e)
 
@@ -250,7 +276,7 @@ def _residual_add(graph: Graph, node: Node, tensor: str) -> _ResidualAdd | None:
 
 
 def partition(graph: Graph, config: VTAConfig, *,
-              min_utilization: float = DEFAULT_MIN_UTILIZATION,
+              min_utilization: float | None = DEFAULT_MIN_UTILIZATION,
               cpu_nodes: Iterable[str] = (), cpu_only: bool = False,
               fuse_residual: bool = True, host: str | HostProfile | None = None
               ) -> Partition:
@@ -263,8 +289,10 @@ def partition(graph: Graph, config: VTAConfig, *,
     config:
         The accelerator configuration the kernels are scheduled for.
     min_utilization:
-        A conv/dense whose estimated GEMM utilization is lower runs on the CPU (a floor
-        on top of the time comparison; default 0).
+        None (default): a conv/dense runs on the accelerator when the cost model's cycles
+        at the config's clock beat the ``host`` CPU's estimated time.  A number instead:
+        when its estimated GEMM utilization is at least that (0 puts every conv/dense the
+        accelerator can run on it; ``host`` is then not consulted).
     cpu_nodes:
         Names of conv/dense nodes forced onto the CPU.
     cpu_only:
@@ -284,7 +312,7 @@ def partition(graph: Graph, config: VTAConfig, *,
         names a node the graph does not have, ``min_utilization`` is not in [0, 1] or
         ``host`` is unknown.
     """
-    if not 0.0 <= float(min_utilization) <= 1.0:
+    if min_utilization is not None and not 0.0 <= float(min_utilization) <= 1.0:
         raise ModelError(f"min_utilization must be between 0 and 1, not {min_utilization!r}")
     if not is_quantized(graph):
         float_ops = sorted({n.op for n in graph.nodes if n.op in FLOAT_COMPUTE_OPS})
@@ -316,6 +344,9 @@ def partition(graph: Graph, config: VTAConfig, *,
         if isinstance(layer, str) or layer is None:
             layers.append(CpuLayer(node, reason or layer or ""))
             continue
+        if isinstance(layer, tuple):     # the phases of a transposed convolution
+            layers.extend(layer)
+            continue
         add = _fusable_add(graph, node) if fuse_residual else None
         # An add of two conv outputs is fused into the first conv only.
         if add is not None and add.node.name not in pending:
@@ -330,9 +361,10 @@ def partition(graph: Graph, config: VTAConfig, *,
     return Partition(graph, config, tuple(lay for lay in layers if lay is not None))
 
 
-def _vta_layer(graph: Graph, node: Node, config: VTAConfig, min_utilization: float,
-               host: HostProfile) -> VtaLayer | str:
-    """The accelerator layer for a conv/dense node, or the reason it stays on the CPU."""
+def _vta_layer(graph: Graph, node: Node, config: VTAConfig, min_utilization: float | None,
+               host: HostProfile) -> VtaLayer | tuple[VtaLayer, ...] | str:
+    """The accelerator layer for a conv/dense node (the phase layers of a transposed
+    convolution), or the reason it stays on the CPU."""
     for name, what in ((node.inputs[1], "weight"),) + tuple(
             (n, "bias") for n in node.inputs[2:]):
         if name not in graph.params:
@@ -340,38 +372,49 @@ def _vta_layer(graph: Graph, node: Node, config: VTAConfig, min_utilization: flo
     shift = _uniform_shift(node)
     if shift is None:
         return "per-channel requantize shifts (the ALU shifts all lanes by one immediate)"
-    workload = _workload(graph, node)
-    if isinstance(workload, str):
-        return workload
+    plan = _workloads(graph, node)
+    if isinstance(plan, str):
+        return plan
+    bias = node.inputs[2] if len(node.inputs) > 2 else None
+    layers = []
     try:
-        epilogue = Epilogue(bias=len(node.inputs) > 2, shift=shift,
+        epilogue = Epilogue(bias=bias is not None, shift=shift,
                             clip=(int(node.attr("lo", -128)), int(node.attr("hi", 127))))
-        schedule, estimate = _plan(workload, config, epilogue)
+        for workload, phase in plan:
+            schedule, estimate = _plan(workload, config, epilogue)
+            op = "dense" if node.op == "qdense" else "conv2d"
+            layers.append(VtaLayer(node.name if phase is None else
+                                   f"{node.name}#{phase.phase[0]}{phase.phase[1]}",
+                                   op, (node.name,), node.inputs[0], node.inputs[1], bias,
+                                   None, node.output, workload, epilogue, schedule, estimate,
+                                   phase))
     except (ScheduleError, OperatorError) as e:
         return str(e)
-    layer = VtaLayer(node.name, "conv2d" if node.op == "qconv2d" else "dense", (node.name,),
-                     node.inputs[0], node.inputs[1], node.inputs[2] if len(node.inputs) > 2
-                     else None, None, node.output, workload, epilogue, schedule, estimate)
-    util = layer.utilization(config)
-    if util < min_utilization:
-        return (f"estimated GEMM utilization {util:.2f} is below {min_utilization:.2f}: "
-                "does not pay on the accelerator")
-    t_vta = vta_seconds(estimate.cycles, config)
-    t_cpu = host.seconds(cpu_kernel_class(node), workload.macs)
+    cycles = sum(lay.estimate.cycles for lay in layers)
+    macs = sum(lay.workload.macs for lay in layers)
+    util = macs / max(1, cycles * config.macs_per_cycle)
+    if min_utilization is not None:
+        if util < min_utilization:
+            return (f"estimated GEMM utilization {util:.2f} is below {min_utilization:.2f}: "
+                    "does not pay on the accelerator")
+        return layers[0] if plan[0][1] is None else tuple(layers)
+    t_vta = vta_seconds(cycles, config)
+    t_cpu = host.seconds(cpu_kernel_class(node), macs)
     if t_cpu <= t_vta:
         return (f"does not pay on the accelerator: estimated {t_vta * 1e3:.3g} ms at "
                 f"{config.CLOCK_MHZ} MHz (GEMM utilization {util:.2f}) vs "
                 f"{t_cpu * 1e3:.3g} ms on the {host.name} CPU")
-    return layer
+    return layers[0] if plan[0][1] is None else tuple(layers)
 
 
 def cpu_kernel_class(node: Node) -> str:
     """The :mod:`~vta.compiler.cpu_cost` kernel class that runs a conv/dense node on the
     CPU: the llvmlite convolution or dense kernel, or the numpy reference for a grouped
-    or dilated convolution."""
+    dilated or transposed convolution."""
     if node.op == "qdense":
         return "dense"
-    if node.attr("groups", 1) != 1 or pair(node.attr("dilations", 1)) != (1, 1):
+    if node.op == "qconv_transpose2d" or node.attr("groups", 1) != 1 \
+            or pair(node.attr("dilations", 1)) != (1, 1):
         return "reference"
     return "conv"
 

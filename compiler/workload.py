@@ -96,6 +96,10 @@ class Conv2dWorkload:
     group does not read an input channel: the waste :attr:`macs` vs
     :meth:`padded_macs` shows).
 
+    ``out_scatter`` = ``(FH, FW, y0, x0, sy, sx)`` places output ``(j, i)`` at ``(y0 + sy *
+    j, x0 + sx * i)`` of a larger ``FH x FW`` output tensor (None: the output is its own
+    tensor) -- one phase of a transposed convolution (:mod:`vta.compiler.transposed`).
+
     Raises
     ------
     ScheduleError
@@ -115,6 +119,7 @@ class Conv2dWorkload:
     groups: int = 1
     dilation: tuple[int, int] = (1, 1)
     padding_end: tuple[int, int] | None = None
+    out_scatter: tuple[int, int, int, int, int, int] | None = None
 
     def __post_init__(self) -> None:
         for name in ("batch", "in_channels", "height", "width", "out_channels", "groups"):
@@ -148,12 +153,21 @@ class Conv2dWorkload:
         if min(out) < 1:
             raise ScheduleError(f"conv2d kernel {self.kernel} is larger than the padded "
                                 f"input {self.height}x{self.width}")
+        if self.out_scatter is not None:
+            sc = tuple(self.out_scatter)
+            object.__setattr__(self, "out_scatter", sc)
+            if len(sc) != 6 or not all(isinstance(v, int) for v in sc) or min(sc[4:]) < 1 \
+                    or min(sc[2:4]) < 0 or sc[2] + sc[4] * (out[0] - 1) >= sc[0] \
+                    or sc[3] + sc[5] * (out[1] - 1) >= sc[1]:
+                raise ScheduleError(f"conv2d out_scatter {self.out_scatter} does not place a "
+                                    f"{out[0]}x{out[1]} output inside its tensor")
         # Derived values the search reads in its inner loops (not fields: equality, hashing
         # and the saved form stay the fields).
         object.__setattr__(self, "_out", out)
         object.__setattr__(self, "_span", spans)
         object.__setattr__(self, "_matrix", (self.height, self.width, self.kernel,
-                                             self.groups) == (1, 1, (1, 1), 1))
+                                             self.groups, self.out_scatter)
+                           == (1, 1, (1, 1), 1, None))
 
     @property
     def out_height(self) -> int:
@@ -162,6 +176,11 @@ class Conv2dWorkload:
     @property
     def out_width(self) -> int:
         return self._out[1]
+
+    @property
+    def out_tensor(self) -> tuple[int, int]:
+        """(rows, columns) of the tensor the output is stored in."""
+        return self._out if self.out_scatter is None else self.out_scatter[:2]
 
     @property
     def kernel_area(self) -> int:

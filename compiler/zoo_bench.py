@@ -21,6 +21,7 @@ from vta.hw.cli import Cli, add_config_argument
 from vta.hw.errors import VTAError
 
 from .cpu_cost import add_host_argument
+from .layer_profile import node_macs
 
 __all__ = ["ZooResult", "bench_model", "register", "format_table"]
 
@@ -45,7 +46,6 @@ class ZooResult:
 
 
 def _total_macs(graph: Any) -> int:
-    from .layer_profile import node_macs
     return sum(node_macs(graph, n) for n in graph.nodes)
 
 
@@ -102,7 +102,8 @@ def bench_model(name: str, device: str = "fsim", config: Any = None, seed: int =
         prof = exe.profile()
         est = sum(r.est_cycles or 0 for r in prof if r.device.startswith("vta"))
         part = exe.partition
-        vta_macs = sum(lay.workload.macs for lay in part.vta_layers)
+        on_vta = {n for lay in part.vta_layers for n in lay.nodes}
+        vta_macs = sum(node_macs(qgraph, qgraph.node(n)) for n in on_vta)
         total = _total_macs(qgraph)
         peer = onnxruntime_outputs(model, inputs)
         first = model.graph.output[0].name
