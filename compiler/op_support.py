@@ -46,8 +46,10 @@ _UNARY = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "Log": "log", "Erf
           "Softplus": "softplus", "Mish": "mish", "HardSigmoid": "hard_sigmoid",
           "HardSwish": "hard_swish", "LeakyRelu": "leaky_relu", "Elu": "elu", "Selu": "selu",
           "Gelu": "gelu"}
-_VTA_NOTE = {"qconv2d": "VTA (groups 1, no dilation, symmetric pads <= 15, when it pays), "
-                        "else CPU",
+_VTA_NOTE = {"qconv2d": "VTA (any groups, dilation, pads <= 15 and below the kernel span, "
+                        "when it pays), else CPU",
+             "qconv_transpose2d": "VTA as stride^2 sub-convolutions (no dilation, stride <= "
+                                  "kernel, when it pays), else CPU",
              "qdense": "VTA (leading axes as rows, when it pays), else CPU"}
 
 

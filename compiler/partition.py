@@ -340,31 +340,31 @@ def partition(graph: Graph, config: VTAConfig, *,
             continue
         reason = ("forced by cpu_only" if cpu_only else
                   "forced by cpu_nodes" if node.name in forced else None)
-        layer = None if reason else _vta_layer(graph, node, config, min_utilization, profile)
+        add = _fusable_add(graph, node) if fuse_residual and not reason else None
+        if add is not None and add.node.name in pending:
+            add = None      # an add of two conv outputs is fused into the first conv only
+        layer = None if reason else _vta_layer(graph, node, config, min_utilization, profile,
+                                               add)
         if isinstance(layer, str) or layer is None:
             layers.append(CpuLayer(node, reason or layer or ""))
-            continue
-        if isinstance(layer, tuple):     # the phases of a transposed convolution
+        elif isinstance(layer, tuple):     # the phases of a transposed convolution
             layers.extend(layer)
-            continue
-        add = _fusable_add(graph, node) if fuse_residual else None
-        # An add of two conv outputs is fused into the first conv only.
-        if add is not None and add.node.name not in pending:
-            fused = _fuse(layer, add, config)
-            if fused is not None:
-                # Run where the add runs: the residual operand may be computed after the conv.
-                pending[add.node.name] = len(layers)
-                fused_into[add.node.name] = fused
-                layers.append(None)
-                continue
-        layers.append(layer)
+        elif add is not None and layer.residual is not None:
+            # Run where the add runs: the residual operand may be computed after the conv.
+            pending[add.node.name] = len(layers)
+            fused_into[add.node.name] = layer
+            layers.append(None)
+        else:
+            layers.append(layer)
     return Partition(graph, config, tuple(lay for lay in layers if lay is not None))
 
 
 def _vta_layer(graph: Graph, node: Node, config: VTAConfig, min_utilization: float | None,
-               host: HostProfile) -> VtaLayer | tuple[VtaLayer, ...] | str:
+               host: HostProfile, add: _ResidualAdd | None = None
+               ) -> VtaLayer | tuple[VtaLayer, ...] | str:
     """The accelerator layer for a conv/dense node (the phase layers of a transposed
-    convolution), or the reason it stays on the CPU."""
+    convolution), or the reason it stays on the CPU.  With ``add``, the layer has the add
+    fused into its epilogue when that fits (:func:`_fused_plan`)."""
     for name, what in ((node.inputs[1], "weight"),) + tuple(
             (n, "bias") for n in node.inputs[2:]):
         if name not in graph.params:
@@ -381,8 +381,17 @@ def _vta_layer(graph: Graph, node: Node, config: VTAConfig, min_utilization: flo
         epilogue = Epilogue(bias=bias is not None, shift=shift,
                             clip=(int(node.attr("lo", -128)), int(node.attr("hi", 127))))
         for workload, phase in plan:
-            schedule, estimate = _plan(workload, config, epilogue)
             op = "dense" if node.op == "qdense" else "conv2d"
+            fused = _fused_plan(workload, epilogue, add, config) \
+                if add is not None and phase is None else None
+            if fused is not None:
+                fused_ep, schedule, estimate = fused
+                layers.append(VtaLayer(node.name, op, (node.name, add.node.name),
+                                       node.inputs[0], node.inputs[1], bias, add.other,
+                                       add.node.output, workload, fused_ep, schedule,
+                                       estimate))
+                continue
+            schedule, estimate = _plan(workload, config, epilogue)
             layers.append(VtaLayer(node.name if phase is None else
                                    f"{node.name}#{phase.phase[0]}{phase.phase[1]}",
                                    op, (node.name,), node.inputs[0], node.inputs[1], bias,
@@ -429,22 +438,21 @@ def _fusable_add(graph: Graph, node: Node) -> _ResidualAdd | None:
     return _residual_add(graph, users[0], node.output)
 
 
-def _fuse(layer: VtaLayer, add: _ResidualAdd, config: VTAConfig) -> VtaLayer | None:
-    """``layer`` with ``add`` fused into its epilogue, or None if that does not fit.
+def _fused_plan(workload: Conv2dWorkload | DenseWorkload, ep: Epilogue, add: _ResidualAdd,
+                config: VTAConfig
+                ) -> tuple[Epilogue, ConvSchedule | DenseSchedule, CostEstimate] | None:
+    """The epilogue with ``add`` fused in, its schedule and estimate; None if that does
+    not fit.
 
     The conv's clip must be within int8: the add reads the conv's int8 output, which the
     fused epilogue keeps as the clipped int32 value.
     """
-    ep = layer.epilogue
     if ep.clip is None or ep.clip[0] < -128 or ep.clip[1] > 127:
         return None
     try:
         epilogue = Epilogue(ep.bias, ep.shift, ep.clip, True,
                             (int(add.clip[0]), int(add.clip[1])), add.lshift,
                             add.residual_lshift, add.offset, add.shift)
-        schedule, estimate = _plan(layer.workload, config, epilogue)
+        return (epilogue, *_plan(workload, config, epilogue))
     except (ScheduleError, OperatorError):
         return None
-    return VtaLayer(layer.name, layer.op, layer.nodes + (add.node.name,), layer.data,
-                    layer.weight, layer.bias, add.other, add.node.output, layer.workload,
-                    epilogue, schedule, estimate)

@@ -62,9 +62,9 @@ def _check_overrides(overrides: dict, cls: type) -> dict:
     return {k: v for k, v in overrides.items() if v is not None}
 
 
-Candidates = Iterator[tuple[int, Iterable[ConvSchedule]]]
-"""Groups of tilings in search order, each with a lower bound of its estimated cycles (a
-group is made only when the search visits it)."""
+Candidates = Iterator[tuple[int, Iterable[tuple[int, ...]]]]
+"""Groups of tilings, each with a lower bound of its estimated cycles; a tiling is the
+:class:`ConvSchedule` fields (built only when the search visits its group)."""
 
 
 def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
@@ -111,8 +111,8 @@ def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
                         group_orders = orders[:1]   # one oc tile: the orders are the same
                     else:
                         group_orders = orders
-                    yield bound, (ConvSchedule(oc, ic, ht, wt, threads, order)
-                                  for order in group_orders)
+                    yield bound, [(oc, ic, ht, wt, threads, order)
+                                  for order in group_orders]
 
 
 def _matrix_candidates(w: Conv2dWorkload, config: VTAConfig, forced: dict, threads: int
@@ -127,7 +127,7 @@ def _matrix_candidates(w: Conv2dWorkload, config: VTAConfig, forced: dict, threa
         for oc in oc_opts:
             for ic in ic_opts:
                 for order in order_opts:
-                    yield 0, [ConvSchedule(oc, ic, 1, 1, threads, order, n)]
+                    yield 0, [(oc, ic, 1, 1, threads, order, n)]
 
 
 @functools.lru_cache(maxsize=512)
@@ -139,10 +139,13 @@ def _search(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
     best, best_key = None, None
     candidates = _matrix_candidates(w, config, forced_d, threads) if w.is_matrix else \
         _image_candidates(w, config, epilogue, forced_d, threads)
-    for bound, group in candidates:
+    # Lowest bound first: once a group's bound reaches the best estimate so far, no later
+    # group can beat it (the sort is stable: ties keep the candidates' order).
+    for bound, group in sorted(candidates, key=lambda c: c[0]):
         if best_key is not None and bound >= best_key[0]:
-            continue      # cannot beat the best so far
-        for s in group:
+            break
+        for fields_ in group:
+            s = ConvSchedule(*fields_)
             foot = footprint(w, s, config, epilogue)
             if any(foot[b] > cap[b] for b in cap):
                 continue
