@@ -27,6 +27,7 @@ from vta.driver import BACKENDS, Device, open_device
 from vta.hw.errors import VTAError
 
 from .artifact import Artifact, read_artifact, write_artifact
+from .cpu.plan import cpu_plan
 from .emit import queue_for
 from .frontend.interpreter import bind_inputs
 from .frontend.interpreter import run as reference_run
@@ -101,6 +102,10 @@ class Executable:
         self._dev_weights: dict[str, dict[str, Any]] = {}
         self._dev_tensors: dict[str, Any] = {}
         self._profile: list[LayerProfile] = []
+        # A model that runs entirely on the CPU: bound kernels over fixed buffers.
+        self._plan = None if partition.vta_layers else cpu_plan(
+            self.graph, [(lay.node, self._cpu[lay.name]) for lay in partition.cpu_layers])
+        self._plan_seconds: list[float] | None = None
 
     # -------------------------------------------------------------- device
     @property
@@ -168,6 +173,13 @@ class Executable:
         VTAError
             from the device (timeouts, simulator errors).
         """
+        if self._plan is not None:
+            outputs, self._plan_seconds = self._plan(inputs)
+            if progress is not None:
+                for lay in self.layers:
+                    progress(lay.describe())
+            return outputs
+        self._plan_seconds = None
         g = self.graph
         host: dict[str, np.ndarray] = dict(g.params)
         host.update(bind_inputs(g, inputs))
@@ -246,15 +258,24 @@ class Executable:
     # -------------------------------------------------------------- reporting
     def profile(self) -> list[LayerProfile]:
         """Per-layer costs of the last call (layout moves included), in execution order."""
+        if self._plan_seconds is not None:    # a CPU plan's call: rows made on demand
+            g = self.graph
+            self._profile = [
+                LayerProfile(lay.name, lay.node.op, "cpu", sec, None, None,
+                             node_macs(g, lay.node),
+                             sum(tensor_bytes(g.type_of(i)) for i in lay.node.inputs)
+                             + tensor_bytes(g.type_of(lay.node.output)))
+                for lay, sec in zip(self.layers, self._plan_seconds, strict=True)]
+            self._plan_seconds = None
         return list(self._profile)
 
     def profile_table(self) -> str:
         """The last call's profile as a text table with totals."""
-        return format_profile(self._profile)
+        return format_profile(self.profile())
 
     def total_cycles(self) -> int | None:
         """Measured accelerator cycles of the last call (None on an untimed device)."""
-        return total_cycles(self._profile)
+        return total_cycles(self.profile())
 
     def summary(self) -> str:
         """The partition (one line per layer) and the compile times."""

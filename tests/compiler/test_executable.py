@@ -170,3 +170,22 @@ def test_compile_float_graph_with_random_calibration():
         assert set(exe.compile_stats) >= {"quantize", "partition", "vta_kernels",
                                           "cpu_kernels"}
         _exact(exe(x), exe.reference(x))
+
+
+def test_cpu_only_model_runs_as_a_bound_plan(demo):
+    """A model entirely on the CPU runs its kernels bound to fixed buffers: one machine
+    code call per layer, outputs fresh arrays, the profile made on demand."""
+    qgraph, x = demo
+    with vta.compiler.compile(qgraph, cpu_only=True) as exe:
+        assert exe._plan is not None and len(exe._plan.steps) == len(exe.layers)
+        first = exe(x)
+        x2 = RNG.standard_normal((1, 3, 32, 32)).astype(np.float32)
+        second = exe(x2)
+        _exact(first, reference_run(qgraph, x))        # not overwritten by the next call
+        _exact(second, reference_run(qgraph, x2))
+        rows = exe.profile()
+        assert [r.name for r in rows] == [lay.name for lay in exe.layers]
+        assert all(r.device == "cpu" and r.seconds >= 0 for r in rows)
+        assert "conv1" in exe.profile_table()
+    with vta.compiler.compile(qgraph) as exe:          # accelerator layers: no plan
+        assert exe._plan is None
