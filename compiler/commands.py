@@ -142,6 +142,11 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save", metavar="FILE", help="also save the compiled executable")
     p.add_argument("--no-check", action="store_true",
                    help="skip the comparison with the numpy reference")
+    p.add_argument("--timeline", metavar="FILE.json",
+                   help="with --device verilator: write when each module was busy, per "
+                        "layer, as Chrome/Perfetto trace JSON")
+    p.add_argument("--roofline", metavar="FILE.png",
+                   help="plot the accelerator layers' roofline (and print its table)")
 
 
 def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -159,6 +164,9 @@ def _run(args: argparse.Namespace) -> int:
     from .model_compiler import to_graph
 
     use_default_kernel_cache()
+    if args.timeline and args.device != "verilator":
+        raise VTAError(f"--timeline needs --device verilator (the cycle-accurate model), "
+                       f"not {args.device}")
     model = _load_model(args.model, args.seed)
     t0 = time.perf_counter()
     if isinstance(model, Path) and _is_artifact(model):
@@ -198,6 +206,7 @@ def _run(args: argparse.Namespace) -> int:
             outputs = exe(inputs, progress=lambda name: bar.update(1))
             run_s = time.perf_counter() - t0
         print(exe.profile_table())
+        _write_views(exe, args)
         cycles = exe.total_cycles()
         print(f"run time {run_s:.3f} s on {args.device}"
               + (f", {cycles:,} accelerator cycles" if cycles is not None else ""))
@@ -219,6 +228,19 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     finally:
         exe.close()
+
+
+def _write_views(exe: Any, args: argparse.Namespace) -> None:
+    """The timeline and roofline files ``vta run`` was asked for."""
+    from .roofline import format_roofline, roofline_points, roofs_for
+
+    exe.profile(timeline=args.timeline, roofline=args.roofline)
+    if args.timeline:
+        print(f"wrote {args.timeline}: {len(exe.timeline.runs)} accelerator runs "
+              f"(open in ui.perfetto.dev)")
+    if args.roofline:
+        print(format_roofline(roofline_points(exe.profile()), roofs_for(exe.config)))
+        print(f"wrote {args.roofline}")
 
 
 # ------------------------------------------------------------------------------ benches

@@ -89,13 +89,14 @@ class _Consts:
     bus: int
     latency: int
     macs: int
+    alu_ii: int       # cycles per tensor-operand ALU uop
 
 
 @functools.lru_cache(maxsize=64)
 def _consts(config: VTAConfig) -> _Consts:
     return _Consts(config.batch, config.block, config.inp_elem_bytes, config.wgt_elem_bytes,
                    config.acc_elem_bytes, config.out_elem_bytes, config.bus_bytes,
-                   config.DRAM_LATENCY, config.macs_per_cycle)
+                   config.DRAM_LATENCY, config.macs_per_cycle, config.ALU_TENSOR_II)
 
 
 def dma_cycles(config: VTAConfig | _Consts, params: CostParams, rows: int, row_bytes: int,
@@ -187,6 +188,8 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     reload_uops = not matrix and (
         footprint or schedule_footprint(w, s, config, epilogue))["uop"] > config.uop_depth
     n_alu = epilogue.alu_passes
+    # Tensor-operand ALU uops (bias, residual) take ALU_TENSOR_II cycles each.
+    n_tensor = sum(isinstance(step.src, str) for step in epilogue.alu_steps())
     est = CostEstimate()
     ovh = params.insn_overhead
     latency = k.latency if params.dram_latency is None else params.dram_latency
@@ -250,7 +253,7 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                 est.compute_cycles += steps * (uops + ovh)
                 est.macs += steps * rows * ic * kk * k.macs
                 est.instructions += steps * 2
-            tail = rows + ovh + n_alu * (rows + ovh)
+            tail = rows + ovh + n_alu * (rows + ovh) + n_tensor * (k.alu_ii - 1) * rows
             if epilogue.bias:
                 tail += dma_cycles(k, params, 1, oc * k.acc)
                 est.dram_read += tiles * oc * k.acc

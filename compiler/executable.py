@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from vta.driver import BACKENDS, Device, open_device
@@ -36,6 +36,9 @@ from .layer_profile import LayerProfile, format_profile, node_macs, tensor_bytes
 from .ops import CompiledKernel
 from .packing import activation_shape, matrix_view
 from .partition import Partition, VtaLayer
+
+if TYPE_CHECKING:
+    from vta.sim.timeline import Timeline
 
 __all__ = ["Executable", "load"]
 
@@ -65,7 +68,12 @@ class Executable:
     Members
     -------
     graph, config, partition, layers, compile_stats.
+    timeline_window:
+        Cycles between counter samples of the per-layer timeline recorded on devices that
+        can (verilator); ``None`` records none.
     """
+
+    timeline_window: int | None = 1024
 
     def __init__(self, partition: Partition, kernels: Mapping[str, CompiledKernel],
                  packed: Mapping[str, Mapping[str, np.ndarray]],
@@ -102,6 +110,7 @@ class Executable:
         self._dev_weights: dict[str, dict[str, Any]] = {}
         self._dev_tensors: dict[str, Any] = {}
         self._profile: list[LayerProfile] = []
+        self._timeline: Timeline | None = None
         # A model that runs entirely on the CPU: bound kernels over fixed buffers.
         self._plan = None if partition.vta_layers else cpu_plan(
             self.graph, [(lay.node, self._cpu[lay.name]) for lay in partition.cpu_layers])
@@ -175,6 +184,7 @@ class Executable:
         """
         if self._plan is not None:
             outputs, self._plan_seconds = self._plan(inputs)
+            self._timeline = None
             if progress is not None:
                 for lay in self.layers:
                     progress(lay.describe())
@@ -186,6 +196,7 @@ class Executable:
         on_dev: set[str] = set()
         prof: list[LayerProfile] = []
         dev_label = f"vta:{self.device_kind}"
+        timeline = self._new_timeline()
 
         def to_host(t: str) -> np.ndarray:
             if t not in host:
@@ -218,7 +229,12 @@ class Executable:
                     operands["residual"] = to_device(lay.residual)
                 operands["out"] = self._dev_array(lay.output)
                 t0 = time.perf_counter()
-                result = kernel.run(self.device, **operands)
+                if timeline is not None:
+                    timeline.label = lay.describe()
+                    with self.device.recording(timeline):  # type: ignore[attr-defined]
+                        result = kernel.run(self.device, **operands)
+                else:
+                    result = kernel.run(self.device, **operands)
                 seconds = time.perf_counter() - t0
                 on_dev.add(lay.output)
                 host.pop(lay.output, None)
@@ -244,7 +260,18 @@ class Executable:
                 progress(lay.describe())
         outputs = {name: to_host(name) for name in g.outputs}
         self._profile = prof
+        self._timeline = timeline
         return outputs
+
+    def _new_timeline(self) -> Timeline | None:
+        """A timeline for the next call when the device records them (verilator)."""
+        if self.timeline_window is None or not hasattr(self.device, "recording"):
+            return None
+        from vta.sim.timeline import Timeline
+
+        return Timeline.for_config(self.config, window=self.timeline_window,
+                                   name=f"{self.graph.name} on {self.device_kind} "
+                                        f"({self.config.name})")
 
     def run(self, inputs: Mapping[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
         """Same as calling the executable."""
@@ -256,8 +283,15 @@ class Executable:
         return reference_run(self.graph, inputs)
 
     # -------------------------------------------------------------- reporting
-    def profile(self) -> list[LayerProfile]:
-        """Per-layer costs of the last call (layout moves included), in execution order."""
+    def profile(self, *, timeline: str | Path | None = None,
+                roofline: str | Path | None = None) -> list[LayerProfile]:
+        """Per-layer costs of the last call (layout moves included), in execution order.
+
+        ``timeline``: also write the last call's per-layer timeline (when each module was
+        busy, waiting on a token or idle) as Chrome/Perfetto trace JSON; it exists when
+        the call ran on a device that records them (verilator).  ``roofline``: also plot
+        the accelerator layers' roofline (:mod:`vta.compiler.roofline`) to this image.
+        """
         if self._plan_seconds is not None:    # a CPU plan's call: rows made on demand
             g = self.graph
             self._profile = [
@@ -267,7 +301,24 @@ class Executable:
                              + tensor_bytes(g.type_of(lay.node.output)))
                 for lay, sec in zip(self.layers, self._plan_seconds, strict=True)]
             self._plan_seconds = None
+        if timeline is not None:
+            if self._timeline is None:
+                raise VTAError(f"no timeline of the last call: it ran on "
+                               f"{self.device_kind}; timelines need device='verilator' "
+                               f"(and a call first)")
+            self._timeline.save(timeline)
+        if roofline is not None:
+            from .roofline import plot_roofline, roofline_points, roofs_for
+
+            plot_roofline(roofline_points(self._profile), roofs_for(self.config), roofline,
+                          title=f"{self.graph.name} on {self.device_kind} "
+                                f"({self.config.name})")
         return list(self._profile)
+
+    @property
+    def timeline(self) -> Timeline | None:
+        """The last call's :class:`~vta.sim.timeline.Timeline` (None if not recorded)."""
+        return self._timeline
 
     def profile_table(self) -> str:
         """The last call's profile as a text table with totals."""

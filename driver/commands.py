@@ -28,6 +28,11 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="IMAGE",
                    help="write the image's segments, as they are after the run, here")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    p.add_argument("--timeline", metavar="FILE.json",
+                   help="verilator: also write when each module was busy, waiting on a "
+                        "token or idle, as Chrome/Perfetto trace JSON")
+    p.add_argument("--timeline-window", type=int, default=256, metavar="CYCLES",
+                   help="cycles between counter samples of the timeline (default 256)")
     add_config_argument(p)
 
 
@@ -55,11 +60,23 @@ def _run(args: argparse.Namespace) -> int:
     cfg = VTAConfig.load(args.config)
     program = read_program(args.program, cfg)
     image = DramImage.load(args.dram) if args.dram else DramImage()
+    if args.timeline and args.device != "verilator":
+        raise DeviceError(f"--timeline needs --device verilator (the cycle-accurate model), "
+                          f"not {args.device}")
     with open_device(args.device, cfg) as device:
         buffers = image.place(device)
         addr, count = place_program(device, program)
-        result = device.run(addr, count, timeout=args.timeout)
+        if args.timeline:
+            with device.recording(window=args.timeline_window,  # type: ignore[attr-defined]
+                                  label=Path(args.program).name) as timeline:
+                result = device.run(addr, count, timeout=args.timeout)
+            timeline.save(args.timeline)
+        else:
+            result = device.run(addr, count, timeout=args.timeout)
         print(result.table())
+        if args.timeline:
+            print(f"wrote {args.timeline}: {len(timeline.runs[-1].windows)} windows of "
+                  f"~{args.timeline_window} cycles (open in ui.perfetto.dev)")
         if args.output:
             DramImage.read_back(device, buffers).save(args.output)
             print(f"wrote {args.output}: {len(buffers)} segment(s)")

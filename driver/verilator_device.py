@@ -6,11 +6,18 @@ place, and runs programs with the register protocol of :class:`RegisterDevice`; 
 done happens inside C (:meth:`VerilatorModel.run_until_done`), in slices of
 ``slice_cycles`` so the wall-clock timeout is still honoured.  ``RunResult.cycles`` is the
 hardware's CYCLES counter; ``RunResult.stats`` is a :class:`VerilatorStats`.
+
+Inside :meth:`VerilatorDevice.recording` every run also samples the performance counters
+every ``window`` cycles (:mod:`vta.sim.verilator.counter_sampler`) and adds its windows to
+a :class:`~vta.sim.timeline.Timeline`: when each module was busy, waiting on a token or
+idle, written as Chrome/Perfetto trace JSON.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +25,7 @@ from typing import Any
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
 from vta.sim.dram import Dram
+from vta.sim.timeline import RunTimeline, Timeline, windows_from_samples
 
 from .errors import DeviceError
 from .register_device import RegisterDevice
@@ -94,6 +102,8 @@ class VerilatorDevice(RegisterDevice):
                  dram: Dram | None = None, timing: Any = None, trace: str | None = None,
                  verilog: str | Path | None = None, progress: bool = True) -> None:
         super().__init__(config)
+        self._timeline: Timeline | None = None
+        self._samples: list[tuple[int, dict[str, int]]] = []
         from vta.sim.verilator import build_for_config, build_library
         from vta.sim.verilator.model import VerilatorModel
 
@@ -131,11 +141,37 @@ class VerilatorDevice(RegisterDevice):
             raise DeviceError(f"verilator: {e}") from None
 
     # ------------------------------------------------------------------ running
+    @contextlib.contextmanager
+    def recording(self, timeline: Timeline | None = None, *, window: int = 256,
+                  label: str = "run") -> Iterator[Timeline]:
+        """Record a timeline of every run inside the ``with`` block.
+
+        Runs are labelled with ``timeline.label`` (``label`` at first; a caller such as a
+        compiled model sets it per layer).  The counters are sampled every ``window``
+        cycles; the runs' cycle counts are unchanged.
+        """
+        self._check_open()
+        tl = timeline if timeline is not None else Timeline.for_config(
+            self.config, name=f"VTA {self.config.name} (verilator)", window=window)
+        tl.label = label if timeline is None else tl.label
+        saved = self._timeline
+        self._timeline = tl
+        try:
+            yield tl
+        finally:
+            self._timeline = saved
+
     def _wait_done(self, deadline: float | None) -> bool:
         t0, c0 = time.perf_counter(), time.thread_time()
         try:
             while True:
-                if self.model.run_until_done(self.slice_cycles):
+                if self._timeline is not None:
+                    from vta.sim.verilator.counter_sampler import sample_until_done
+
+                    if sample_until_done(self.model, self._timeline.window,
+                                         self.slice_cycles, self._samples):
+                        return True
+                elif self.model.run_until_done(self.slice_cycles):
                     return True
                 if deadline is not None and time.perf_counter() > deadline:
                     return False
@@ -149,7 +185,14 @@ class VerilatorDevice(RegisterDevice):
         self.model.clear_dram_stats()
         begin = self.model.cycle
         self._sim_seconds = self._cpu_seconds = 0.0
+        self._samples = []
         result = super()._run(insn_addr, insn_count, timeout)
+        if self._timeline is not None:
+            cycles = result.cycles or 0
+            self._timeline.add(RunTimeline(
+                self._timeline.label, cycles,
+                windows_from_samples(self._samples, cycles, result.counters),
+                dict(result.counters)))
         result.stats = VerilatorStats(self.model.cycle - begin, self._sim_seconds,
                                       self.model.dram_stats(), self._cpu_seconds,
                                       result.cycles or 0, dict(result.counters), self.config)

@@ -164,10 +164,14 @@ class PySim:
         """Return the hardware to its power-on state (DRAM contents are kept).
 
         The way out after a run that never finished: the modules still hold the
-        instructions they were waiting on.
+        instructions they were waiting on.  A waveform being written ends here (it holds
+        everything up to the reset; simulated time restarts at zero).
         """
         if self._closed:
             raise PySimError("pysim simulation is closed")
+        if self._vcd is not None:
+            self._vcd.__exit__(None, None, None)
+            self._vcd = None
         self._ops.clear()
         self.sim.reset()
         self.sim.advance()      # start the restarted processes (no unawaited coroutines)
