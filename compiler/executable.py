@@ -35,7 +35,7 @@ from .host_kernels import build_cpu_kernels
 from .layer_profile import LayerProfile, format_profile, node_macs, tensor_bytes, total_cycles
 from .ops import CompiledKernel
 from .packing import activation_shape, matrix_view
-from .partition import Partition, VtaLayer
+from .partition import Partition, VtaLayer, matmul_operands, matmul_result
 
 if TYPE_CHECKING:
     from vta.sim.timeline import Timeline
@@ -135,11 +135,11 @@ class Executable:
             self._dev_weights[layer.name] = arrays
         return arrays
 
-    def _dev_array(self, tensor: str) -> Any:
+    def _dev_array(self, tensor: str, packed_shape: tuple[int, ...] | None = None) -> Any:
         arr = self._dev_tensors.get(tensor)
         if arr is None:
-            arr = queue_for(self.device).empty(
-                activation_shape(self.graph.type_of(tensor).shape, self.config), np.int8)
+            arr = queue_for(self.device).empty(packed_shape or activation_shape(
+                self.graph.type_of(tensor).shape, self.config), np.int8)
             self._dev_tensors[tensor] = arr
         return arr
 
@@ -222,7 +222,10 @@ class Executable:
             return arr
 
         for lay in self.layers:
-            if isinstance(lay, VtaLayer):
+            if isinstance(lay, VtaLayer) and lay.on_host:
+                prof.append(self._run_matmul(lay, to_host(lay.data), to_host(lay.weight),
+                                             host, dev_label))
+            elif isinstance(lay, VtaLayer):
                 kernel = self.kernels[lay.name]
                 operands = {"data": to_device(lay.data), **self._weights(lay)}
                 if lay.residual is not None:
@@ -262,6 +265,35 @@ class Executable:
         self._profile = prof
         self._timeline = timeline
         return outputs
+
+    def _run_matmul(self, lay: VtaLayer, a: np.ndarray, b: np.ndarray,
+                    host: dict[str, np.ndarray], dev_label: str) -> LayerProfile:
+        """A matmul of two activations: both operands packed on the host, the kernel run,
+        the result unpacked to ``host`` (see :func:`~vta.compiler.partition.matmul_workload`)."""
+        kernel = self.kernels[lay.name]
+        q = queue_for(self.device)
+        data, weight = matmul_operands(a, b, self.config)
+        shapes = kernel.operand_shapes()
+        arrays = self._dev_weights.get(lay.name)
+        if arrays is None:
+            arrays = self._dev_weights[lay.name] = {
+                k: q.array(v) for k, v in self.packed[lay.name].items()}
+        for name, arr in (("data", data), ("weight", weight)):
+            if name not in arrays:
+                arrays[name] = q.empty(shapes[name][0], shapes[name][1])
+            arrays[name].copy_from(arr.reshape(shapes[name][0]))
+        out = self._dev_array(f"{lay.name}#out", shapes["out"][0])  # not the tensor's layout
+        t0 = time.perf_counter()
+        result = kernel.run(self.device, **arrays, out=out)
+        seconds = time.perf_counter() - t0
+        shape = self.graph.type_of(lay.output).shape
+        host[lay.output] = matmul_result(out.numpy(), shape, self.config)
+        counters = result.counters if result is not None else {}
+        dram = (counters.get("DMA_RD_BYTES", 0) + counters.get("DMA_WR_BYTES", 0)
+                or kernel.estimate.dram_bytes)
+        return LayerProfile(lay.describe(), "qmatmul", dev_label, seconds,
+                            result.cycles if result is not None else None,
+                            kernel.estimate.cycles, lay.workload.macs, dram)
 
     def _new_timeline(self) -> Timeline | None:
         """A timeline for the next call when the device records them (verilator)."""

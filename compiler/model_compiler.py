@@ -210,6 +210,11 @@ def compile(model: Any, config: VTAConfig | str | None = None,
 def pack_layer_weights(graph: Graph, layer: VtaLayer, config: VTAConfig
                        ) -> dict[str, np.ndarray]:
     """The packed weight (and bias) operands of an accelerator layer."""
+    if layer.op == "matmul":      # both operands are packed per call; the rounding offset
+        node = graph.node(layer.nodes[0])
+        ocb = layer.workload.blocks(config)[2]
+        offset = np.full(layer.workload.out_channels, node.attr("offset", 0), np.int32)
+        return {"bias": pack_bias(offset, config, ocb)} if layer.epilogue.bias else {}
     w = np.asarray(graph.params[layer.weight])
     if layer.phase is not None:     # one sub-convolution of a transposed convolution
         node = graph.node(layer.nodes[0])

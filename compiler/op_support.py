@@ -50,7 +50,8 @@ _VTA_NOTE = {"qconv2d": "VTA (any groups, dilation, pads <= 15 and below the ker
                         "when it pays), else CPU",
              "qconv_transpose2d": "VTA as stride^2 sub-convolutions (no dilation, stride <= "
                                   "kernel, when it pays), else CPU",
-             "qdense": "VTA (leading axes as rows, when it pays), else CPU"}
+             "qdense": "VTA (leading axes of a 2-D/3-D input as rows; a matmul of two "
+                       "activations as one GEMM per batch index; when it pays), else CPU"}
 
 
 def support_rows() -> list[tuple[str, str, str, str, str]]:

@@ -38,7 +38,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 from vta.hw.config import VTAConfig
+from vta.runtime import pack_nchw, pack_oihw, unpack_nchw
 
 from .cost_model import CostEstimate, estimate
 from .cpu_cost import HostProfile, host_for, vta_seconds
@@ -46,15 +48,17 @@ from .epilogue import Epilogue
 from .errors import OperatorError, ScheduleError
 from .frontend.errors import ModelError
 from .frontend.graph import Graph, Node, is_quantized
+from .packing import grouped_weight
 from .search import schedule_conv2d, schedule_dense
 from .transposed import Phase, phases
 from .windows import pads, pair
 from .workload import Conv2dWorkload, ConvSchedule, DenseSchedule, DenseWorkload
 
 __all__ = ["VtaLayer", "CpuLayer", "Layer", "Partition", "partition", "VTA_OPS",
-           "DEFAULT_MIN_UTILIZATION", "FLOAT_COMPUTE_OPS"]
+           "DEFAULT_MIN_UTILIZATION", "FLOAT_COMPUTE_OPS", "matmul_workload",
+           "matmul_operands", "matmul_result"]
 
-VTA_OPS = ("qconv2d", "qconv_transpose2d", "qdense")
+VTA_OPS = ("qconv2d", "qconv_transpose2d", "qdense", "qmatmul")
 """Ops the accelerator can run."""
 
 DEFAULT_MIN_UTILIZATION: float | None = None
@@ -108,8 +112,17 @@ class VtaLayer:
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        """Runtime tensors read (data, residual); weights and bias are constants."""
+        """Runtime tensors read (data, residual; both operands of a matmul); weights and
+        bias are otherwise constants."""
+        if self.op == "matmul":
+            return (self.data, self.weight)
         return (self.data,) + ((self.residual,) if self.residual else ())
+
+    @property
+    def on_host(self) -> bool:
+        """Reads and writes host arrays (a matmul of two activations packs both operands
+        on each call, :func:`matmul_operands`), not the packed tensors of the device."""
+        return self.op == "matmul"
 
     def utilization(self, config: VTAConfig) -> float:
         """Useful MACs / (estimated cycles x peak MACs per cycle)."""
@@ -216,7 +229,18 @@ def _workloads(graph: Graph, node: Node
     x = graph.type_of(node.inputs[0]).shape
     w = graph.type_of(node.inputs[1]).shape
     if node.op == "qdense":   # leading (batch, sequence) axes are the matrix's rows
+        if len(x) == 4:
+            return "a dense layer over a 4-D input: 4-D tensors are packed as NCHW images " \
+                   "on the accelerator, not as the matrix of their leading axes"
         return [(DenseWorkload(math.prod(x[:-1]), x[-1], w[0]), None)]
+    if node.op == "qmatmul":
+        if len(x) < 2 or x[:-2] != w[:-2]:
+            return f"operands {list(x)} x {list(w)}: the accelerator runs matmuls whose " \
+                   "batch axes are equal (no broadcasting)"
+        try:
+            return [(matmul_workload(x, w), None)]
+        except ScheduleError as e:
+            return str(e)
     groups = node.attr("groups", 1)
     try:
         if node.op == "qconv_transpose2d":
@@ -236,6 +260,15 @@ def _workloads(graph: Graph, node: Node
                                 pair(node.attr("dilations", 1)), (bottom, right)), None)]
     except ScheduleError as e:
         return str(e)
+
+
+def matmul_workload(a: tuple[int, ...], b: tuple[int, ...]) -> Conv2dWorkload:
+    """``a @ b`` of two activations ``(..., M, K) x (..., K, N)`` as a grouped 1x1
+    convolution: one group per batch index (``G`` of them), its ``K`` input channels over an
+    ``M x 1`` image, ``N`` output channels -- independent GEMMs over super-groups
+    (:meth:`~vta.compiler.workload.Conv2dWorkload.group_blocks`), in one kernel."""
+    g, (m, k), n = math.prod(a[:-2]), a[-2:], b[-1]
+    return Conv2dWorkload(1, g * k, m, 1, g * n, 1, 1, 0, g)
 
 
 def _plan(workload: Conv2dWorkload | DenseWorkload, config: VTAConfig, epilogue: Epilogue
@@ -340,7 +373,8 @@ def partition(graph: Graph, config: VTAConfig, *,
             continue
         reason = ("forced by cpu_only" if cpu_only else
                   "forced by cpu_nodes" if node.name in forced else None)
-        add = _fusable_add(graph, node) if fuse_residual and not reason else None
+        add = _fusable_add(graph, node) \
+            if fuse_residual and not reason and node.op != "qmatmul" else None
         if add is not None and add.node.name in pending:
             add = None      # an add of two conv outputs is fused into the first conv only
         layer = None if reason else _vta_layer(graph, node, config, min_utilization, profile,
@@ -367,7 +401,7 @@ def _vta_layer(graph: Graph, node: Node, config: VTAConfig, min_utilization: flo
     fused into its epilogue when that fits (:func:`_fused_plan`)."""
     for name, what in ((node.inputs[1], "weight"),) + tuple(
             (n, "bias") for n in node.inputs[2:]):
-        if name not in graph.params:
+        if name not in graph.params and node.op != "qmatmul":
             return f"its {what} is not a constant"
     shift = _uniform_shift(node)
     if shift is None:
@@ -378,10 +412,11 @@ def _vta_layer(graph: Graph, node: Node, config: VTAConfig, min_utilization: flo
     bias = node.inputs[2] if len(node.inputs) > 2 else None
     layers = []
     try:
-        epilogue = Epilogue(bias=bias is not None, shift=shift,
+        epilogue = Epilogue(bias=bias is not None or node.attr("offset", 0) != 0,
+                            shift=shift,
                             clip=(int(node.attr("lo", -128)), int(node.attr("hi", 127))))
         for workload, phase in plan:
-            op = "dense" if node.op == "qdense" else "conv2d"
+            op = {"qdense": "dense", "qmatmul": "matmul"}.get(node.op, "conv2d")
             fused = _fused_plan(workload, epilogue, add, config) \
                 if add is not None and phase is None else None
             if fused is not None:
@@ -416,13 +451,34 @@ def _vta_layer(graph: Graph, node: Node, config: VTAConfig, min_utilization: flo
     return layers[0] if plan[0][1] is None else tuple(layers)
 
 
+def matmul_operands(a: np.ndarray, b: np.ndarray, config: VTAConfig
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The packed data and weight of :func:`matmul_workload` for host ``a`` and ``b``."""
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    g = a.size // (m * k)
+    x = a.reshape(g, m, k).transpose(0, 2, 1).reshape(1, g * k, m, 1)
+    w = b.reshape(g, k, n).transpose(0, 2, 1).reshape(g * n, k, 1, 1)
+    w = grouped_weight(w, g, g * k, config)
+    return (pack_nchw(np.ascontiguousarray(x), config.batch, config.block),
+            pack_oihw(np.ascontiguousarray(w), config.block, config.block))
+
+
+def matmul_result(packed: np.ndarray, shape: tuple[int, ...], config: VTAConfig
+                  ) -> np.ndarray:
+    """The ``(..., M, N)`` host result of a matmul layer from its packed output."""
+    m, n = shape[-2], shape[-1]
+    g = math.prod(shape[:-2])
+    y = unpack_nchw(packed, 1, g * n).reshape(g, n, m)
+    return np.ascontiguousarray(y.transpose(0, 2, 1)).reshape(shape)
+
+
 def cpu_kernel_class(node: Node) -> str:
     """The :mod:`~vta.compiler.cpu_cost` kernel class that runs a conv/dense node on the
     CPU: the llvmlite convolution or dense kernel, or the numpy reference for a grouped
     dilated or transposed convolution."""
     if node.op == "qdense":
         return "dense"
-    if node.op == "qconv_transpose2d" or node.attr("groups", 1) != 1 \
+    if node.op in ("qconv_transpose2d", "qmatmul") or node.attr("groups", 1) != 1 \
             or pair(node.attr("dilations", 1)) != (1, 1):
         return "reference"
     return "conv"

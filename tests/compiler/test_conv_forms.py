@@ -294,3 +294,61 @@ def test_transposed_conv_on_verilator(verilator):
     for case in ("DCGAN 4x4 stride 2", "grouped, strides (2, 1)"):
         got, want, _ = _run_transposed(q, TRANSPOSED[case], np.random.default_rng(6))
         assert np.array_equal(got, want), case
+
+
+# ------------------------------------------------------------------------------ matmul
+def _attention_graph(k: int, n: int, heads: int = 2, broadcast: bool = False):
+    """``scores = q @ kt`` over ``heads`` (int8 activations), then a dense layer on the
+    accelerator reading the scores as ``(heads * 24, n)`` rows."""
+    rng = np.random.default_rng(k + n)
+    b = GraphBuilder("attention")
+    q = b.input("q", (1, heads, 24, k), "int8")
+    kt = b.input("kt", (1, 1 if broadcast else heads, k, n), "int8")
+    s = b.node("qmatmul", [q, kt], "scores", offset=8, shift=4, lo=-128, hi=127,
+               out_scale=2.0 ** -4)
+    w = b.param("proj.w", rng.integers(-20, 21, (16, n)).astype(np.int8))
+    rows = b.reshape(s, (1, heads * 24, n), name="rows")
+    y = b.node("qdense", [rows, w, b.param("proj.b", rng.integers(-99, 99, 16).astype(
+        np.int32))], "proj", shift=6, lo=-128, hi=127, out_scale=2.0 ** -4)
+    b.output(y, s)
+    return b.build()
+
+
+@pytest.mark.parametrize("k,n", [(64, 128), (24, 40)])
+def test_matmul_of_two_activations_runs_on_vta(k, n, tmp_path):
+    """Batched ``a @ b`` of two runtime tensors as a grouped 1x1 convolution (one group
+    per head; 24 and 40 channels share super-groups), its result read by a dense layer on
+    the accelerator; bit-exact, also after a save/load round trip."""
+    import vta.compiler
+
+    g = _attention_graph(k, n)
+    rng = np.random.default_rng(1)
+    inputs = {"q": rng.integers(-128, 128, (1, 2, 24, k)).astype(np.int8),
+              "kt": rng.integers(-128, 128, (1, 2, k, n)).astype(np.int8)}
+    with vta.compiler.compile(g, "default", "fsim") as exe:
+        layers = {lay.name: lay for lay in exe.partition.vta_layers}
+        assert set(layers) == {"scores", "proj"}
+        assert layers["scores"].op == "matmul" and layers["scores"].workload.groups == 2
+        want = exe.reference(inputs)
+        got = exe(inputs)
+        assert all(np.array_equal(got[t], want[t]) for t in want)
+        assert any(r.op == "qmatmul" and r.device == "vta:fsim" for r in exe.profile())
+        path = exe.save(tmp_path / "att.vtax")
+    with vta.compiler.load(path) as loaded:
+        got = loaded(inputs)
+        assert all(np.array_equal(got[t], want[t]) for t in want)
+
+
+def test_broadcast_matmul_stays_on_the_cpu(default_config):
+    p = partition(_attention_graph(64, 128, broadcast=True), default_config)
+    scores = next(lay for lay in p.layers if lay.name == "scores")
+    assert scores.device == "cpu" and "no broadcasting" in scores.reason
+
+
+def test_dense_over_a_4d_input_stays_on_the_cpu(default_config):
+    b = GraphBuilder("dense4d")
+    x = b.input("x", (1, 2, 24, 32), "int8")
+    w = b.param("w", np.ones((16, 32), np.int8))
+    b.output(b.node("qdense", [x, w], "fc", shift=4, lo=-128, hi=127, out_scale=1.0))
+    fc = partition(b.build(), default_config).layers[0]
+    assert fc.device == "cpu" and "4-D input" in fc.reason
