@@ -251,6 +251,10 @@ def _setup_resnet(p: argparse.ArgumentParser) -> None:
                    help="timed runs (median quoted; default 3 on fsim, 1 otherwise)")
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--seed", type=int, default=0)
+    add_host_argument(p)
+    p.add_argument("--tvm-offload", action="store_true",
+                   help="C1 and the classifier on the CPU, the layers TVM's VTA flow "
+                        "offloads (to compare cycles with TVM's figures)")
 
 
 def _run_resnet(args: argparse.Namespace) -> int:
@@ -273,7 +277,10 @@ def _run_resnet(args: argparse.Namespace) -> int:
     qgraph = quantize(graph, [x])
     quant_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    exe = compile_model(qgraph, args.config, args.device)
+    from .zoo_bench import tvm_cpu_nodes
+
+    exe = compile_model(qgraph, args.config, args.device, host=args.host,
+                        cpu_nodes=tvm_cpu_nodes(qgraph) if args.tvm_offload else ())
     compile_s = time.perf_counter() - t0
     try:
         exe.device  # noqa: B018 - open (and build a simulator model) before timing runs
