@@ -26,6 +26,7 @@ from .elementwise import (
     quantize_kernel,
 )
 from .llvm_jit import KernelError
+from .norm import layer_norm_kernel
 from .pool import avg_pool_kernel, global_avg_pool_kernel, max_pool_kernel
 from .softmax import softmax_kernel
 
@@ -34,8 +35,8 @@ __all__ = ["CpuExecutable", "kernel_for_node", "CPU_OPS", "LLVM_OPS", "kernel_ki
 
 Runner = Callable[..., np.ndarray]
 LLVM_OPS = frozenset({"quantize", "dequantize", "qconv2d", "qdense", "qadd", "qrescale", "qlut",
-                      "max_pool", "avg_pool", "global_avg_pool", "softmax", "flatten",
-                      "reshape", "concat"})
+                      "max_pool", "avg_pool", "global_avg_pool", "softmax", "layer_norm",
+                      "flatten", "reshape", "concat"})
 """Ops with a generated llvmlite kernel (for the dtypes and attributes of
 :func:`kernel_kind`)."""
 CPU_OPS = frozenset(OPS)
@@ -130,6 +131,12 @@ def _llvm_kernel(graph: Graph, node: Node) -> Runner | None:
         k = softmax_kernel(tuple(shape[i] for i in perm))
         return lambda x: np.ascontiguousarray(
             k(np.ascontiguousarray(x.transpose(perm))).transpose(inverse))
+    if op == "layer_norm" and ins[0].dtype == "float32" \
+            and all(i in graph.params for i in node.inputs[1:]):
+        k = layer_norm_kernel(shape, a("axis", -1), graph.params[node.inputs[1]],
+                              graph.params[node.inputs[2]] if len(node.inputs) > 2 else None,
+                              a("epsilon", 1e-5))
+        return FirstInput(k, out.shape)    # scale and bias are bound into the kernel
     if op in ("flatten", "reshape"):
         return View(out.shape)  # no data moves
     if op == "concat":
