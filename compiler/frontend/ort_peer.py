@@ -103,3 +103,56 @@ def single_op(op: str, inputs: dict[str, np.ndarray], quantized: bool = False,
     run = session([node], inputs, inits, microsoft)
     arrays = list(inputs.values())
     return lambda: run(*arrays)
+
+
+def digits_int8_session(graph: Any, samples: Sequence[np.ndarray]) -> Callable[..., Any]:
+    """onnxruntime's own int8 model of the digits CNN (:func:`.models.digits_cnn_graph`
+    ``graph``, float): the float ONNX graph quantized by ``onnxruntime.quantization``'s
+    ``quantize_static`` (QOperator: ``QLinearConv``, ``QGemm``; int8 activations and
+    weights, calibrated on ``samples``), run on one thread; returns ``run(x)``."""
+    import os
+    import tempfile
+
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    p = {k: np.asarray(v, np.float32) for k, v in graph.params.items()}
+    nodes = [helper.make_node("Conv", ["image", "conv1.weight", "conv1.bias"], ["c1"],
+                              pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "conv2.weight", "conv2.bias"], ["c2"],
+                              pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c2"], ["r2"]),
+             helper.make_node("MaxPool", ["r2"], ["mp"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["mp"], ["fl"]),
+             helper.make_node("Gemm", ["fl", "fc.weight", "fc.bias"], ["logits"], transB=1)]
+    shape = list(graph.type_of(graph.inputs[0]).shape)
+    model = helper.make_model(helper.make_graph(
+        nodes, "digits", [helper.make_tensor_value_info("image", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, k) for k, v in p.items()]),
+        opset_imports=[helper.make_opsetid("", 17)])
+
+    class Samples(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter([{"image": np.asarray(s, np.float32)} for s in samples])
+
+        def get_next(self) -> dict | None:
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp, qp = os.path.join(tmp, "float.onnx"), os.path.join(tmp, "int8.onnx")
+        onnx.save(model, fp)
+        quantize_static(fp, qp, Samples(), quant_format=QuantFormat.QOperator,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+        qmodel = onnx.load(qp)
+    nodes_q = list(qmodel.graph.node)
+    inits = {i.name: numpy_helper.to_array(i) for i in qmodel.graph.initializer}
+    x0 = np.zeros(shape, np.float32)
+    return session(nodes_q, {"image": x0}, inits, microsoft=True)
