@@ -81,7 +81,8 @@ def write_artifact(path: str | Path, artifact: Artifact) -> Path:
             for what, arr in artifact.packed[lay.name].items():
                 keys[what] = f"vta{i}.{what}"
                 arrays[keys[what]] = arr
-            layers.append({"device": "vta", "name": lay.name, "nodes": list(lay.nodes),
+            layers.append({"device": "vta", "name": lay.name, "op": lay.op,
+                           "nodes": list(lay.nodes),
                            "data": lay.data, "weight": lay.weight, "bias": lay.bias,
                            "residual": lay.residual, "output": lay.output,
                            "kernel": kernel.to_dict(), "digest": program_digest(kernel),
@@ -159,7 +160,8 @@ def read_artifact(path: str | Path) -> Artifact:
                 raise ArtifactError(f"{path}: layer {d['name']!r} lowers to a different "
                                     "instruction program on this kit than when it was saved "
                                     "(recompile the model)")
-            layers.append(VtaLayer(d["name"], kernel.op, tuple(d["nodes"]), d["data"],
+            layers.append(VtaLayer(d["name"], d.get("op", kernel.op), tuple(d["nodes"]),
+                                   d["data"],
                                    d["weight"], d["bias"], d["residual"], d["output"],
                                    kernel.workload, kernel.epilogue, kernel.schedule,
                                    kernel.estimate))

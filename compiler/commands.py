@@ -24,6 +24,8 @@ import numpy as np
 from vta.hw.cli import Cli, add_config_argument
 from vta.hw.errors import VTAError
 
+from .cpu_cost import add_host_argument
+
 DEVICES = ("fsim", "verilator", "pysim", "pynq")
 #: Relative error (L2 norm of the difference over the float output's) beyond which a
 #: quantized result is flagged as far from the float model.
@@ -163,7 +165,9 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
                    help="activations with zero points (float models)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and random inputs")
     p.add_argument("--min-utilization", type=float, default=None,
-                   help="conv/dense with a lower estimated GEMM utilization stay on the CPU")
+                   help="place by estimated GEMM utilization instead of time: conv/dense "
+                        "below it stay on the CPU (0: all the accelerator can run)")
+    add_host_argument(p)
     p.add_argument("--cpu-only", action="store_true", help="run every layer on the CPU")
     p.add_argument("--save", metavar="FILE", help="also save the compiled executable")
     p.add_argument("--no-check", action="store_true",
@@ -176,7 +180,7 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
 
 
 def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
-    opts: dict[str, Any] = {"cpu_only": args.cpu_only}
+    opts: dict[str, Any] = {"cpu_only": args.cpu_only, "host": args.host}
     for key in ("calibration_method", "per_channel", "asymmetric"):
         if getattr(args, key, None):
             opts[key] = getattr(args, key)

@@ -154,10 +154,12 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     :func:`~vta.compiler.workload.footprint` when the caller has it already.
     """
     k = _consts(config)
-    nb, icb, ocb = ceil_div(w.batch, k.batch), ceil_div(w.in_channels, k.block), \
-        ceil_div(w.out_channels, k.block)
+    nb = ceil_div(w.batch, k.batch)
+    # A grouped convolution's output-channel tiles stay inside one super-group, whose
+    # reduction covers its own input blocks only.
+    n_groups, icb, ocb = w.group_blocks(config)
     kk = w.kernel_area
-    oc_sizes = tile_sizes(ocb, min(s.oc_tile, ocb))
+    oc_sizes = [(t, n * n_groups) for t, n in tile_sizes(ocb, min(s.oc_tile, ocb))]
     ic_sizes = tile_sizes(icb, min(s.ic_tile, icb))
     matrix = w.is_matrix
     # Spatial tile classes: ((batch blocks, rows, columns) of a tile, number of such tiles)
@@ -170,9 +172,9 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
         hcls = _spatial_classes(w.out_height, min(s.h_tile, w.out_height), w.out_height, 1,
                                 1, 0) if row_subsampled(w) \
             else _spatial_classes(w.out_height, min(s.h_tile, w.out_height), w.height,
-                                  w.stride[0], w.kernel[0], w.padding[0])
+                                  w.stride[0], w.kernel_span[0], w.padding[0])
         wcls = _spatial_classes(w.out_width, min(s.w_tile, w.out_width), w.width,
-                                w.stride[1], w.kernel[1], w.padding[1])
+                                w.stride[1], w.kernel_span[1], w.padding[1])
         spatial = [((1, ht, wt), n_h * n_w) for ht, (n_h, _) in hcls.items()
                    for wt, (n_w, _) in wcls.items()]
     n_chunks = sum(n for _, n in ic_sizes)
@@ -210,7 +212,8 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             est.instructions += loads
             max_load = max(max_load, wgt_cyc)
     # Input loads depend only on the (spatial, ic) chunk.
-    inp_reps = min(per_half, n_oc) if inp_reuse else n_oc
+    # An input chunk is reused across the output-channel tiles of its own super-group.
+    inp_reps = n_groups * min(per_half, n_oc // n_groups) if inp_reuse else n_oc
     if matrix:   # one 2-D DMA per (batch tile, chunk): a row of ic blocks per batch block
         for (tn, _, _), count in spatial:
             for ic, n_ic in ic_sizes:
@@ -266,6 +269,9 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             # output-channel block.
             if matrix:
                 n_out_dma, out_cyc = 1, dma_cycles(k, params, tn, oc * k.out)
+            elif w.out_scatter is not None:   # one per channel block, or per row and block
+                n_out_dma = oc if w.out_scatter[5] == 1 else oc * ht
+                out_cyc = dma_cycles(k, params, rows // n_out_dma, k.out)
             else:
                 n_out_dma = 1 if wt == w.out_width else oc
                 out_cyc = dma_cycles(k, params, rows // n_out_dma, k.out)

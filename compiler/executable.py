@@ -27,6 +27,7 @@ from vta.driver import BACKENDS, Device, open_device
 from vta.hw.errors import VTAError
 
 from .artifact import Artifact, read_artifact, write_artifact
+from .cpu.plan import cpu_plan
 from .emit import queue_for
 from .frontend.interpreter import bind_inputs
 from .frontend.interpreter import run as reference_run
@@ -34,7 +35,7 @@ from .host_kernels import build_cpu_kernels
 from .layer_profile import LayerProfile, format_profile, node_macs, tensor_bytes, total_cycles
 from .ops import CompiledKernel
 from .packing import activation_shape, matrix_view
-from .partition import Partition, VtaLayer
+from .partition import Partition, VtaLayer, matmul_operands, matmul_result
 
 if TYPE_CHECKING:
     from vta.sim.timeline import Timeline
@@ -110,6 +111,10 @@ class Executable:
         self._dev_tensors: dict[str, Any] = {}
         self._profile: list[LayerProfile] = []
         self._timeline: Timeline | None = None
+        # A model that runs entirely on the CPU: bound kernels over fixed buffers.
+        self._plan = None if partition.vta_layers else cpu_plan(
+            self.graph, [(lay.node, self._cpu[lay.name]) for lay in partition.cpu_layers])
+        self._plan_seconds: list[float] | None = None
 
     # -------------------------------------------------------------- device
     @property
@@ -130,11 +135,11 @@ class Executable:
             self._dev_weights[layer.name] = arrays
         return arrays
 
-    def _dev_array(self, tensor: str) -> Any:
+    def _dev_array(self, tensor: str, packed_shape: tuple[int, ...] | None = None) -> Any:
         arr = self._dev_tensors.get(tensor)
         if arr is None:
-            arr = queue_for(self.device).empty(
-                activation_shape(self.graph.type_of(tensor).shape, self.config), np.int8)
+            arr = queue_for(self.device).empty(packed_shape or activation_shape(
+                self.graph.type_of(tensor).shape, self.config), np.int8)
             self._dev_tensors[tensor] = arr
         return arr
 
@@ -183,6 +188,14 @@ class Executable:
         VTAError
             from the device (timeouts, simulator errors).
         """
+        if self._plan is not None:
+            outputs, self._plan_seconds = self._plan(inputs)
+            self._timeline = None
+            if progress is not None:
+                for lay in self.layers:
+                    progress(lay.describe())
+            return outputs
+        self._plan_seconds = None
         g = self.graph
         host: dict[str, np.ndarray] = dict(g.params)
         host.update(bind_inputs(g, inputs, nonfinite=nonfinite))
@@ -215,7 +228,10 @@ class Executable:
             return arr
 
         for lay in self.layers:
-            if isinstance(lay, VtaLayer):
+            if isinstance(lay, VtaLayer) and lay.on_host:
+                prof.append(self._run_matmul(lay, to_host(lay.data), to_host(lay.weight),
+                                             host, dev_label))
+            elif isinstance(lay, VtaLayer):
                 kernel = self.kernels[lay.name]
                 operands = {"data": to_device(lay.data), **self._weights(lay)}
                 if lay.residual is not None:
@@ -256,6 +272,35 @@ class Executable:
         self._timeline = timeline
         return outputs
 
+    def _run_matmul(self, lay: VtaLayer, a: np.ndarray, b: np.ndarray,
+                    host: dict[str, np.ndarray], dev_label: str) -> LayerProfile:
+        """A matmul of two activations: both operands packed on the host, the kernel run,
+        the result unpacked to ``host`` (see :func:`~vta.compiler.partition.matmul_workload`)."""
+        kernel = self.kernels[lay.name]
+        q = queue_for(self.device)
+        data, weight = matmul_operands(a, b, self.config)
+        shapes = kernel.operand_shapes()
+        arrays = self._dev_weights.get(lay.name)
+        if arrays is None:
+            arrays = self._dev_weights[lay.name] = {
+                k: q.array(v) for k, v in self.packed[lay.name].items()}
+        for name, arr in (("data", data), ("weight", weight)):
+            if name not in arrays:
+                arrays[name] = q.empty(shapes[name][0], shapes[name][1])
+            arrays[name].copy_from(arr.reshape(shapes[name][0]))
+        out = self._dev_array(f"{lay.name}#out", shapes["out"][0])  # not the tensor's layout
+        t0 = time.perf_counter()
+        result = kernel.run(self.device, **arrays, out=out)
+        seconds = time.perf_counter() - t0
+        shape = self.graph.type_of(lay.output).shape
+        host[lay.output] = matmul_result(out.numpy(), shape, self.config)
+        counters = result.counters if result is not None else {}
+        dram = (counters.get("DMA_RD_BYTES", 0) + counters.get("DMA_WR_BYTES", 0)
+                or kernel.estimate.dram_bytes)
+        return LayerProfile(lay.describe(), "qmatmul", dev_label, seconds,
+                            result.cycles if result is not None else None,
+                            kernel.estimate.cycles, lay.workload.macs, dram)
+
     def _new_timeline(self) -> Timeline | None:
         """A timeline for the next call when the device records them (verilator)."""
         if self.timeline_window is None or not hasattr(self.device, "recording"):
@@ -286,6 +331,15 @@ class Executable:
         the call ran on a device that records them (verilator).  ``roofline``: also plot
         the accelerator layers' roofline (:mod:`vta.compiler.roofline`) to this image.
         """
+        if self._plan_seconds is not None:    # a CPU plan's call: rows made on demand
+            g = self.graph
+            self._profile = [
+                LayerProfile(lay.name, lay.node.op, "cpu", sec, None, None,
+                             node_macs(g, lay.node),
+                             sum(tensor_bytes(g.type_of(i)) for i in lay.node.inputs)
+                             + tensor_bytes(g.type_of(lay.node.output)))
+                for lay, sec in zip(self.layers, self._plan_seconds, strict=True)]
+            self._plan_seconds = None
         if timeline is not None:
             if self._timeline is None:
                 raise VTAError(f"no timeline of the last call: it ran on "
@@ -307,11 +361,11 @@ class Executable:
 
     def profile_table(self) -> str:
         """The last call's profile as a text table with totals."""
-        return format_profile(self._profile)
+        return format_profile(self.profile())
 
     def total_cycles(self) -> int | None:
         """Measured accelerator cycles of the last call (None on an untimed device)."""
-        return total_cycles(self._profile)
+        return total_cycles(self.profile())
 
     def summary(self) -> str:
         """The partition (one line per layer) and the compile times."""

@@ -31,7 +31,7 @@ def _sides(partition: Partition) -> dict[str, str]:
     side = dict.fromkeys(g.inputs, "cpu")
     side.update(dict.fromkeys(g.params, "cpu"))
     for lay in partition.layers:
-        side[lay.output] = lay.device
+        side[lay.output] = "cpu" if getattr(lay, "on_host", False) else lay.device
     return side
 
 
@@ -60,12 +60,13 @@ def build_cpu_kernels(partition: Partition
     side = _sides(partition)
     movers: dict[tuple[str, str], Mover] = {}
     for lay in partition.layers:
+        reads_host = lay.device == "cpu" or getattr(lay, "on_host", False)
         for t in lay.inputs:
-            if lay.device == "vta" and side[t] == "cpu" and ("pack", t) not in movers:
+            if not reads_host and side[t] == "cpu" and ("pack", t) not in movers:
                 shape = g.type_of(t).shape
                 shape4 = shape if len(shape) == 4 else (*matrix_view(shape), 1, 1)
                 movers[("pack", t)] = pack_kernel(shape4, c.batch, c.block, "int8")
-            elif lay.device == "cpu" and side.get(t) == "vta" and ("unpack", t) not in movers:
+            elif reads_host and side.get(t) == "vta" and ("unpack", t) not in movers:
                 movers[("unpack", t)] = _unpacker(g, c, t)
     for t in g.outputs:
         if side.get(t) == "vta" and ("unpack", t) not in movers:

@@ -44,9 +44,10 @@ from .frontend.graph import is_quantized as _graph_is_quantized
 from .host_kernels import build_cpu_kernels
 from .int8_reference import wrap32
 from .ops import CompiledKernel, compile_conv2d, compile_dense
-from .packing import pack_bias, pack_const_rows
+from .packing import grouped_weight, pack_bias, pack_const_rows
 from .partition import DEFAULT_MIN_UTILIZATION, VtaLayer, partition
 from .requant import Requant
+from .transposed import phase_weight
 from .workload import Conv2dWorkload, DenseWorkload, pad_patterns
 from .zero_point import folded_bias, pad_correction_rows
 
@@ -128,9 +129,10 @@ def compile(model: Any, config: VTAConfig | str | None = None,
             device: str | Device = "fsim", *, calibration: Any = None,
             per_channel: bool = False, calibration_method: str = "max",
             asymmetric: bool = False,
-            min_utilization: float = DEFAULT_MIN_UTILIZATION, cpu_nodes: Iterable[str] = (),
+            min_utilization: float | None = DEFAULT_MIN_UTILIZATION,
+            cpu_nodes: Iterable[str] = (),
             cpu_only: bool = False, fuse_residual: bool = True,
-            seed: int = 0) -> Executable:
+            host: str | None = None, seed: int = 0) -> Executable:
     """Compile a model for VTA (and the host CPU for what VTA does not run).
 
     Parameters
@@ -151,8 +153,10 @@ def compile(model: Any, config: VTAConfig | str | None = None,
         per-channel weight scales, the range estimate (``max``, ``percentile``,
         ``entropy``), activations with zero points.  All keep power-of-two scales, so the
         layers run on the accelerator of every config.
-    min_utilization, cpu_nodes, cpu_only, fuse_residual:
-        Partitioning options (see :func:`~vta.compiler.partition.partition`).
+    min_utilization, cpu_nodes, cpu_only, fuse_residual, host:
+        Partitioning options (see :func:`~vta.compiler.partition.partition`): ``host``
+        names the CPU profile a layer must beat on the accelerator (default: the config's
+        board, :mod:`vta.compiler.cpu_cost`).
     seed:
         Seed of ``calibration="random"``.
 
@@ -183,7 +187,7 @@ def compile(model: Any, config: VTAConfig | str | None = None,
         stats["quantize"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     part = partition(graph, cfg, min_utilization=min_utilization, cpu_nodes=cpu_nodes,
-                     cpu_only=cpu_only, fuse_residual=fuse_residual)
+                     cpu_only=cpu_only, fuse_residual=fuse_residual, host=host)
     stats["partition"] = time.perf_counter() - t0
     # The llvmlite kernels build on a worker thread while this one lowers the accelerator
     # kernels: LLVM's optimizer and code generator run outside the GIL.
@@ -215,10 +219,21 @@ def pack_layer_weights(graph: Graph, layer: VtaLayer, config: VTAConfig
                        ) -> dict[str, np.ndarray]:
     """The packed weight, bias and constant-row operands of an accelerator layer: the bias
     with the input zero point folded in, the requantization's per-channel rows and the
-    zero point's border corrections (:mod:`vta.compiler.zero_point`)."""
-    node = graph.node(layer.name)
+    zero point's border corrections (:mod:`vta.compiler.zero_point`).  A matmul's operands
+    are both packed per call: only its rounding offset (the bias) is constant; a phase of
+    a transposed convolution takes its taps of the weight; a grouped convolution's weight
+    is block-diagonal over its super-groups."""
+    node = graph.node(layer.nodes[0])
+    if layer.op == "matmul":
+        ocb = layer.workload.blocks(config)[2]
+        offset = np.full(layer.workload.out_channels, node.attr("offset", 0), np.int32)
+        return {"bias": pack_bias(offset, config, ocb)} if layer.epilogue.bias else {}
     w = np.asarray(graph.params[layer.weight])
+    if layer.phase is not None:     # one sub-convolution of a transposed convolution
+        w = phase_weight(w, node.attr("groups", 1), node.attr("strides", 1), layer.phase)
     if layer.op == "conv2d":
+        wl = layer.workload
+        w = grouped_weight(w, wl.groups, wl.in_channels, config)
         packed = {"weight": pack_oihw(w, config.block, config.block)}
     else:
         packed = {"weight": pack_matrix(w, config.block, config.block)}

@@ -18,6 +18,8 @@ from vta.hw.cli import Cli, add_config_argument
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
 
+from .cpu_cost import add_host_argument
+
 __all__ = ["inspect", "InspectReport", "NodePlacement", "register"]
 
 
@@ -83,8 +85,11 @@ def _zero_inputs(graph: Any, seed: int) -> list[dict[str, Any]]:
 
 def inspect(model: Any, config: VTAConfig | str | None = None,
             input_shapes: Mapping[str, Sequence[int]] | None = None,
-            min_utilization: float | None = None, seed: int = 0) -> InspectReport:
-    """Where each node of ``model`` (an ``onnx.ModelProto`` or ``.onnx`` path) will run.
+            min_utilization: float | None = None, seed: int = 0,
+            host: str | None = None) -> InspectReport:
+    """Where each node of ``model`` (an ``onnx.ModelProto`` or ``.onnx`` path) will run
+    (``min_utilization``, ``host``: the partitioning options of
+    :func:`~vta.compiler.partition.partition`).
 
     Raises
     ------
@@ -95,7 +100,7 @@ def inspect(model: Any, config: VTAConfig | str | None = None,
     from .frontend import quantize
     from .frontend.graph import is_quantized
     from .frontend.onnx_import import import_report
-    from .partition import DEFAULT_MIN_UTILIZATION, VtaLayer, partition
+    from .partition import VtaLayer, partition
 
     cfg = VTAConfig.load(config)
     imp = import_report(model, input_shapes)
@@ -107,10 +112,12 @@ def inspect(model: Any, config: VTAConfig | str | None = None,
         graph = imp.graph
         if not is_quantized(graph):
             graph = quantize(graph, _zero_inputs(graph, seed))
-        part = partition(graph, cfg, min_utilization=DEFAULT_MIN_UTILIZATION
-                         if min_utilization is None else min_utilization)
+        part = partition(graph, cfg, min_utilization=min_utilization, host=host)
+        phases: dict[str, list[VtaLayer]] = {}
         for lay in part.layers:
-            if isinstance(lay, VtaLayer):
+            if isinstance(lay, VtaLayer) and lay.phase is not None:
+                phases.setdefault(lay.nodes[0], []).append(lay)
+            elif isinstance(lay, VtaLayer):
                 fused = f" (+ {', '.join(lay.nodes[1:])} fused)" if len(lay.nodes) > 1 \
                     else ""
                 info = (f"{lay.workload.describe() if hasattr(lay.workload, 'describe') else ''}"
@@ -122,6 +129,10 @@ def inspect(model: Any, config: VTAConfig | str | None = None,
                 kind = kernel_kind(graph, lay.node)
                 why = f"; {lay.reason}" if lay.reason else ""
                 where[lay.node.name] = ("CPU", f"{lay.node.op} ({kind} kernel){why}")
+        for n, lays in phases.items():
+            cycles = sum(lay.estimate.cycles for lay in lays)
+            where[n] = ("VTA", f"transposed convolution as {len(lays)} sub-convolutions "
+                               f"(one per output phase), est. {cycles:,} cycles")
     for onnx_name in imp.order:
         op_type, kind, detail = imp.status[onnx_name]
         if kind == "error":
@@ -164,7 +175,9 @@ def _setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="an .onnx file or a zoo model name")
     add_config_argument(p)
     p.add_argument("--min-utilization", type=float, default=None,
-                   help="conv/dense with a lower estimated GEMM utilization stay on the CPU")
+                   help="place by estimated GEMM utilization instead of time: conv/dense "
+                        "below it stay on the CPU (0: all the accelerator can run)")
+    add_host_argument(p)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -178,6 +191,7 @@ def _run(args: argparse.Namespace) -> int:
             raise VTAError(f"no model {model!r}: expected an .onnx file or one of "
                            f"{', '.join(zoo.names())}")
         model = zoo.load(model)
-    report = inspect(model, args.config, min_utilization=args.min_utilization)
+    report = inspect(model, args.config, min_utilization=args.min_utilization,
+                     host=args.host)
     print(report.table())
     return 0 if report.ok else 1

@@ -56,9 +56,14 @@ _UNARY = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "Log": "log", "Erf
           "Softplus": "softplus", "Mish": "mish", "HardSigmoid": "hard_sigmoid",
           "HardSwish": "hard_swish", "LeakyRelu": "leaky_relu", "Elu": "elu", "Selu": "selu",
           "Gelu": "gelu"}
-_VTA_NOTE = {"qconv2d": "VTA (groups 1, no dilation, symmetric pads <= 15, when it pays), "
+_VTA_NOTE = {"qconv2d": "VTA (any groups, dilation, pads <= 15 and below the kernel span; "
+                        "with an input zero point, symmetric undilated pads; when it pays), "
                         "else CPU",
-             "qdense": "VTA (leading axes as rows, when it pays), else CPU"}
+             "qconv_transpose2d": "VTA as stride^2 sub-convolutions (no dilation, stride <= "
+                                  "kernel, no zero point, power-of-two scales, when it pays), "
+                                  "else CPU",
+             "qdense": "VTA (leading axes of a 2-D/3-D input as rows; a matmul of two "
+                       "activations as one GEMM per batch index; when it pays), else CPU"}
 
 
 def support_rows() -> list[tuple[str, str, str, str, str]]:

@@ -38,6 +38,7 @@ from .lower import lower
 from .packing import activation_shape, pack_bias, weight_shape
 from .search import schedule_conv2d, schedule_dense
 from .tile_program import Kernel, TileProgram
+from .windows import pads
 from .workload import (
     Conv2dWorkload,
     ConvSchedule,
@@ -89,7 +90,8 @@ class CompiledKernel:
                                  (w.batch, w.out_features))
         else:
             data = (w.batch, w.in_channels, w.height, w.width)
-            weight = (w.out_channels, w.in_channels, *w.kernel)
+            # A grouped convolution's weight holds the input blocks of its super-group.
+            weight = (w.out_channels, w.group_blocks(c)[1] * c.block, *w.kernel)
             out = (w.batch, w.out_channels, w.out_height, w.out_width)
         i8 = np.dtype(np.int8)
         shapes = {"data": (activation_shape(data, c), i8),
@@ -240,8 +242,9 @@ def compile_dense(workload: DenseWorkload, config: VTAConfig,
 
 # ------------------------------------------------------------------------------ one call
 def conv2d(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = None, *,
-           stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
-           shift: int = 0, clip: tuple[int, int] | None = None, residual: Any = None,
+           stride: int | tuple[int, int] = 1, padding: int | tuple[int, ...] = 0,
+           dilation: int | tuple[int, int] = 1, shift: int = 0,
+           clip: tuple[int, int] | None = None, residual: Any = None,
            residual_clip: tuple[int, int] | None = None, lshift: int = 0,
            residual_lshift: int = 0, residual_offset: int = 0, residual_shift: int = 0,
            out: Any = None, schedule: ConvSchedule | None = None, **overrides: Any) -> Any:
@@ -255,6 +258,8 @@ def conv2d(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = No
         ``(O/BLOCK, C/BLOCK, KH, KW, BLOCK, BLOCK)`` int8.
     bias:
         int32 vector of output channels (numpy) or packed ``(O/BLOCK, B, BLOCK)`` int32.
+    stride, padding, dilation:
+        the window: ``padding`` an int, a pair or ``(top, left, bottom, right)``.
     shift, clip, residual, residual_clip:
         the :class:`~vta.compiler.epilogue.Epilogue`; ``residual`` packed like the output.
     lshift, residual_lshift, residual_offset, residual_shift:
@@ -274,8 +279,13 @@ def conv2d(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = No
     q = queue_for(target)
     c = q.config
     dshape, wshape = _packed_shapes(c, data, weight, image=True)
+    try:
+        top, left, bottom, right = pads(padding, "conv2d padding")
+    except ValueError as e:
+        raise OperatorError(str(e)) from None
     w = Conv2dWorkload(dshape[0] * c.batch, dshape[1] * c.block, dshape[2], dshape[3],
-                       wshape[0] * c.block, (wshape[2], wshape[3]), stride, padding)
+                       wshape[0] * c.block, (wshape[2], wshape[3]), stride, (top, left),
+                       1, dilation, (bottom, right))
     epilogue = Epilogue(bias is not None, shift, clip, residual is not None, residual_clip,
                         lshift, residual_lshift, residual_offset, residual_shift)
     kernel = _cached_compile(compile_conv2d, w, c, epilogue, schedule, overrides)

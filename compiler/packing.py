@@ -10,12 +10,15 @@ elements per block, ``(O/BLOCK, R, B, BLOCK)``.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from vta.hw.config import VTAConfig
 
 from .errors import OperatorError
 
-__all__ = ["activation_shape", "matrix_view", "weight_shape", "pack_bias", "pack_const_rows"]
+__all__ = ["activation_shape", "matrix_view", "weight_shape", "pack_bias", "pack_const_rows",
+           "super_groups", "grouped_weight"]
 
 
 def _blocks(n: int, block: int) -> int:
@@ -85,3 +88,36 @@ def pack_const_rows(rows: np.ndarray, config: VTAConfig, out_blocks: int) -> np.
     blocks = padded.reshape(rows.shape[0], out_blocks, 1, config.block).transpose(1, 0, 2, 3)
     return np.ascontiguousarray(np.broadcast_to(
         blocks, (out_blocks, rows.shape[0], config.batch, config.block)))
+
+
+@functools.lru_cache(maxsize=1024)
+def super_groups(groups: int, in_channels: int, out_channels: int, block: int
+                 ) -> tuple[int, int, int]:
+    """(super-groups, input and output blocks of each) of a grouped convolution; see
+    :meth:`vta.compiler.workload.Conv2dWorkload.group_blocks`."""
+    if groups == 1:
+        return 1, _blocks(in_channels, block), _blocks(out_channels, block)
+    cin, cout = in_channels // groups, out_channels // groups
+    for s in range(1, groups + 1):
+        if groups % s == 0 and (s * cin) % block == 0 and (s * cout) % block == 0:
+            return groups // s, s * cin // block, s * cout // block
+    return 1, _blocks(in_channels, block), _blocks(out_channels, block)
+
+
+def grouped_weight(weight: np.ndarray, groups: int, in_channels: int, config: VTAConfig
+                   ) -> np.ndarray:
+    """A grouped convolution's ``(O, C / groups, KH, KW)`` weight as the ``(O, Cs, KH, KW)``
+    weight of its super-groups (:meth:`~vta.compiler.workload.Conv2dWorkload.group_blocks`):
+    output channel ``o`` of super-group ``s`` holds its group's taps at the group's input
+    channels within the ``Cs`` channels of ``s`` and zeros elsewhere (a block-diagonal
+    weight).  ``groups == 1`` returns ``weight`` unchanged."""
+    if groups == 1:
+        return weight
+    o, cin, kh, kw = weight.shape
+    width = super_groups(groups, in_channels, o, config.block)[1] * config.block
+    out = np.zeros((o, width, kh, kw), dtype=weight.dtype)
+    cout = o // groups
+    for g in range(groups):   # group g's inputs start g * cin channels into the tensor
+        first = g * cin % width
+        out[g * cout:(g + 1) * cout, first:first + cin] = weight[g * cout:(g + 1) * cout]
+    return out

@@ -36,10 +36,12 @@ from vta.hw.config import VTAConfig
 
 from .epilogue import NO_EPILOGUE, Epilogue
 from .errors import ScheduleError
-from .windows import pair, window_out
+from .packing import super_groups
+from .windows import pair, span, window_out
 
 __all__ = ["Conv2dWorkload", "DenseWorkload", "ConvSchedule", "DenseSchedule", "LOOP_ORDERS",
-           "check_positive", "ceil_div", "tile_sizes", "reuse_flags", "row_subsampled",
+           "check_positive", "ceil_div", "tile_sizes", "reuse_flags",
+           "row_subsampled",
            "conv_input_tile", "acc_rows_per_tile", "gemm_positions", "footprint",
            "PadPatterns", "pad_patterns", "const_rows_per_block",
            "capacities", "misfit", "check_schedule", "describe_schedule", "RESNET18_CONVS",
@@ -85,13 +87,27 @@ def check_positive(name: str, value: object) -> int:
 # ------------------------------------------------------------------------------ workloads
 @dataclass(frozen=True)
 class Conv2dWorkload:
-    """A 2-D convolution in framework terms (NCHW data, OIHW weight), symmetric padding.
+    """A 2-D convolution in framework terms (NCHW data, OIHW weight).
+
+    ``padding`` is the (top, left) padding and ``padding_end`` the (bottom, right) one
+    (None: the same as ``padding``); ``dilation`` spaces the kernel taps; with ``groups``
+    the weight is ``(O, C / groups, KH, KW)`` and output channel ``o`` reads the input
+    channels of group ``o // (O / groups)`` (ONNX ``Conv``).  The accelerator runs a
+    grouped convolution as :meth:`group_blocks` super-groups of whole channel blocks, each
+    an independent GEMM over its channel slice with a block-diagonal weight (zeros where a
+    group does not read an input channel: the waste :attr:`macs` vs
+    :meth:`padded_macs` shows).
+
+    ``out_scatter`` = ``(FH, FW, y0, x0, sy, sx)`` places output ``(j, i)`` at ``(y0 + sy *
+    j, x0 + sx * i)`` of a larger ``FH x FW`` output tensor (None: the output is its own
+    tensor) -- one phase of a transposed convolution (:mod:`vta.compiler.transposed`).
 
     Raises
     ------
     ScheduleError
-        for a non-positive size, a padding not smaller than the kernel (a window made of
-        padding only), a padding over 15 (the DMA pad fields) or an empty output.
+        for a non-positive size, a padding not smaller than the dilated kernel (a window
+        made of padding only), a padding over 15 (the DMA pad fields), channels that the
+        groups do not divide, or an empty output.
     """
 
     batch: int
@@ -102,33 +118,58 @@ class Conv2dWorkload:
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
+    groups: int = 1
+    dilation: tuple[int, int] = (1, 1)
+    padding_end: tuple[int, int] | None = None
+    out_scatter: tuple[int, int, int, int, int, int] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("batch", "in_channels", "height", "width", "out_channels"):
+        for name in ("batch", "in_channels", "height", "width", "out_channels", "groups"):
             check_positive(name, getattr(self, name))
-        for name, lo in (("kernel", 1), ("stride", 1), ("padding", 0)):
+        if self.padding_end is None:
+            object.__setattr__(self, "padding_end", self.padding)
+        for name, lo in (("kernel", 1), ("stride", 1), ("padding", 0), ("dilation", 1),
+                         ("padding_end", 0)):
             try:
                 object.__setattr__(self, name, pair(getattr(self, name), f"conv2d {name}", lo))
             except ValueError as e:
                 raise ScheduleError(str(e)) from None
-        for axis, (k, p) in enumerate(zip(self.kernel, self.padding, strict=True)):
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ScheduleError(f"conv2d groups {self.groups} must divide the "
+                                f"{self.in_channels} input and {self.out_channels} output "
+                                "channels")
+        spans = tuple(span(k, d) for k, d in zip(self.kernel, self.dilation, strict=True))
+        for axis, (k, p0, p1) in enumerate(zip(spans, self.padding, self.padding_end,
+                                               strict=True)):
+            p = max(p0, p1)
             if p >= k:
                 raise ScheduleError(f"conv2d padding {p} must be smaller than the kernel "
-                                    f"size {k} (axis {'hw'[axis]}): a window of padding only "
+                                    f"span {k} (axis {'hw'[axis]}): a window of padding only "
                                     f"is not supported")
             if p > 15:
                 raise ScheduleError(f"conv2d padding {p} exceeds 15, the largest the DMA pad "
                                     f"fields hold")
-        out = tuple(window_out(size, k, st, p, p) for size, k, st, p in zip(
-            (self.height, self.width), self.kernel, self.stride, self.padding, strict=True))
+        out = tuple(window_out(size, k, st, p0, p1, d) for size, k, st, p0, p1, d in zip(
+            (self.height, self.width), self.kernel, self.stride, self.padding,
+            self.padding_end, self.dilation, strict=True))
         if min(out) < 1:
             raise ScheduleError(f"conv2d kernel {self.kernel} is larger than the padded "
                                 f"input {self.height}x{self.width}")
+        if self.out_scatter is not None:
+            sc = tuple(self.out_scatter)
+            object.__setattr__(self, "out_scatter", sc)
+            if len(sc) != 6 or not all(isinstance(v, int) for v in sc) or min(sc[4:]) < 1 \
+                    or min(sc[2:4]) < 0 or sc[2] + sc[4] * (out[0] - 1) >= sc[0] \
+                    or sc[3] + sc[5] * (out[1] - 1) >= sc[1]:
+                raise ScheduleError(f"conv2d out_scatter {self.out_scatter} does not place a "
+                                    f"{out[0]}x{out[1]} output inside its tensor")
         # Derived values the search reads in its inner loops (not fields: equality, hashing
-        # and the saved form stay the eight fields).
+        # and the saved form stay the fields).
         object.__setattr__(self, "_out", out)
-        object.__setattr__(self, "_matrix", (self.height, self.width, self.kernel)
-                           == (1, 1, (1, 1)))
+        object.__setattr__(self, "_span", spans)
+        object.__setattr__(self, "_matrix", (self.height, self.width, self.kernel,
+                                             self.groups, self.out_scatter)
+                           == (1, 1, (1, 1), 1, None))
 
     @property
     def out_height(self) -> int:
@@ -139,8 +180,18 @@ class Conv2dWorkload:
         return self._out[1]
 
     @property
+    def out_tensor(self) -> tuple[int, int]:
+        """(rows, columns) of the tensor the output is stored in."""
+        return self._out if self.out_scatter is None else self.out_scatter[:2]
+
+    @property
     def kernel_area(self) -> int:
         return self.kernel[0] * self.kernel[1]
+
+    @property
+    def kernel_span(self) -> tuple[int, int]:
+        """Input rows and columns one window covers (the dilated kernel)."""
+        return self._span
 
     @property
     def is_matrix(self) -> bool:
@@ -149,18 +200,33 @@ class Conv2dWorkload:
 
     @property
     def macs(self) -> int:
-        """Useful multiply-accumulates (unpadded channels)."""
+        """Useful multiply-accumulates (unpadded channels, each output channel reading its
+        group's inputs)."""
         return (self.batch * self.out_channels * self.out_height * self.out_width
-                * self.in_channels * self.kernel_area)
+                * (self.in_channels // self.groups) * self.kernel_area)
 
     def blocks(self, config: VTAConfig) -> tuple[int, int, int]:
         """(batch blocks, input-channel blocks, output-channel blocks) after padding."""
         return (ceil_div(self.batch, config.batch), ceil_div(self.in_channels, config.block),
                 ceil_div(self.out_channels, config.block))
 
+    def group_blocks(self, config: VTAConfig) -> tuple[int, int, int]:
+        """(super-groups, input-channel blocks and output-channel blocks of each).
+
+        A super-group is the fewest consecutive groups whose input and output channels
+        both fill whole blocks (one group when its channel counts are multiples of BLOCK;
+        BLOCK groups of a depthwise convolution); the GEMM of a super-group reduces over
+        its own input blocks only.  When no number of groups fills whole blocks the whole
+        convolution is one super-group (a block-diagonal weight over all channels).
+        """
+        return super_groups(self.groups, self.in_channels, self.out_channels, config.block)
+
     def padded_macs(self, config: VTAConfig) -> int:
-        nb, icb, ocb = self.blocks(config)
-        return (nb * ocb * self.out_height * self.out_width * icb * self.kernel_area
+        """Multiply-accumulates the GEMM core performs (padded blocks, zero weights of
+        the groups included)."""
+        nb, _, ocb = self.blocks(config)
+        icb_s = self.group_blocks(config)[1]
+        return (nb * ocb * self.out_height * self.out_width * icb_s * self.kernel_area
                 * config.macs_per_cycle)
 
     @property
@@ -172,9 +238,13 @@ class Conv2dWorkload:
         """The shape in words, e.g. ``1x64x56x56 -> 64 channels, kernel 3x3, ...``."""
         if self.is_matrix:
             return f"{self.batch}x{self.in_channels} -> {self.out_channels}"
+        pad = self.padding if self.padding == self.padding_end else \
+            (*self.padding, *self.padding_end)
+        extra = (f", {self.groups} groups" if self.groups > 1 else "") + \
+            (f", dilation {self.dilation}" if self.dilation != (1, 1) else "")
         return (f"{self.batch}x{self.in_channels}x{self.height}x{self.width} -> "
                 f"{self.out_channels} channels, kernel {self.kernel[0]}x{self.kernel[1]}, "
-                f"stride {self.stride}, padding {self.padding}")
+                f"stride {self.stride}, padding {pad}{extra}")
 
 
 @dataclass(frozen=True)
@@ -373,8 +443,8 @@ def row_subsampled(w: Conv2dWorkload) -> bool:
 
 def conv_input_tile(w: Conv2dWorkload, h_tile: int, w_tile: int) -> tuple[int, int]:
     """(rows, columns) of the SRAM input tile (padding included) for an output tile."""
-    rows = h_tile if row_subsampled(w) else (h_tile - 1) * w.stride[0] + w.kernel[0]
-    return rows, (w_tile - 1) * w.stride[1] + w.kernel[1]
+    rows = h_tile if row_subsampled(w) else (h_tile - 1) * w.stride[0] + w.kernel_span[0]
+    return rows, (w_tile - 1) * w.stride[1] + w.kernel_span[1]
 
 
 def const_rows_per_block(w: Conv2dWorkload, epilogue: Epilogue) -> int:
@@ -408,7 +478,7 @@ def footprint(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     (``uop``: all of them, ``uop_max``: the largest)."""
     n_alu = epilogue.alu_passes
     n_const = const_rows_per_block(w, epilogue)
-    _, icb, ocb = w.blocks(config)
+    _, icb, ocb = w.group_blocks(config)
     oc_sizes = [t for t, _ in tile_sizes(ocb, min(s.oc_tile, ocb))]
     if w.is_matrix:
         # Micro-kernels of one uop per output block: reset, GEMM (the reduction is a
@@ -466,7 +536,8 @@ def check_schedule(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     ScheduleError
         naming the buffer that overflows, or for a batch tile of an image workload.
     """
-    nb, icb, ocb = w.blocks(config)
+    nb = w.blocks(config)[0]
+    _, icb, ocb = w.group_blocks(config)
     if not w.is_matrix and s.n_tile != 1:
         raise ScheduleError(f"n_tile {s.n_tile}: only a dense (1x1 image, 1x1 kernel) "
                             f"workload tiles the batch; an image tile holds one batch block")

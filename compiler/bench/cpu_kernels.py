@@ -1,5 +1,6 @@
-"""``vta bench cpu-kernels``: each llvmlite CPU fallback kernel against its numpy
-reference on ResNet-18 shapes (median times and the speed-up; ``--json`` for a record)."""
+"""``vta bench cpu-kernels``: each CPU fallback kernel against numpy and onnxruntime
+(:mod:`vta.compiler.frontend.ort_peer`, one thread) on ResNet-18 and MobileNet-v2 shapes
+(median times and the speed-ups; ``--json`` for a record)."""
 
 from __future__ import annotations
 
@@ -17,17 +18,23 @@ from .timing import median_seconds
 
 def register(cli: Cli) -> None:
     cli.command("bench cpu-kernels",
-                "each llvmlite CPU kernel vs its numpy reference on ResNet-18 shapes",
+                "each CPU kernel vs its numpy reference and onnxruntime (one thread) on "
+                "ResNet-18 and MobileNet-v2 shapes",
                 setup=_setup, run=_run)
 
 
-def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
-    """(name, kernel call, numpy call) on ResNet-18 shapes, same inputs for both."""
-    from vta.compiler.cpu import conv, elementwise, layout_kernels, pool, softmax
+def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any],
+                          Callable[[], Any] | None]]:
+    """(name, kit kernel call, numpy call, onnxruntime call) on ResNet-18 and MobileNet-v2
+    shapes, same inputs for all three.  The kit's kernel is llvmlite code except where
+    the name says ``numpy`` (the reference implementation runs those on the CPU)."""
+    from onnx import helper
+    from vta.compiler.cpu import conv, elementwise, layout_kernels, norm, pool, softmax
     from vta.runtime import layout as rt_layout
 
     from .. import int8_reference as ref
     from ..frontend import interpreter
+    from ..frontend import ort_peer as peer
 
     rng = np.random.default_rng(0)
 
@@ -63,30 +70,67 @@ def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any]]]:
         e = np.exp(x - x.max(-1, keepdims=True))
         return e / e.sum(-1, keepdims=True)
 
+    # MobileNet-v2's first depthwise conv (numpy on the CPU) and BERT-tiny's layer norm.
+    xdw, wdw = i8(1, 32, 112, 112), i8(32, 1, 3, 3)
+    seq = rng.normal(size=(1, 128, 128)).astype(np.float32)
+    gamma, beta = rng.normal(size=128).astype(np.float32), rng.normal(size=128).astype(
+        np.float32)
+    ln = norm.layer_norm_kernel(seq.shape, -1, gamma, beta, 1e-5)
+    shape5 = np.array([1, 4, 16, 56, 56], np.int64)
+    pack_nodes = [helper.make_node("Reshape", ["x", "s5"], ["r"]),
+                  helper.make_node("Transpose", ["r"], ["y"], perm=[0, 1, 3, 4, 2])]
+    unpack_nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 1, 4, 2, 3]),
+                    helper.make_node("Reshape", ["t", "s4"], ["y"])]
+    ort_pack = peer.session(pack_nodes, {"x": a}, {"s5": shape5})
+    ort_unpack = peer.session(unpack_nodes, {"x": packed.reshape(1, 4, 56, 56, 16)},
+                              {"s4": np.array([1, 64, 56, 56], np.int64)})
+    packed5 = packed.reshape(1, 4, 56, 56, 16)
+
+    def dw_numpy() -> np.ndarray:
+        return ref.requantize(ref.conv2d(xdw, wdw, 1, 1, 1, 32), 0, 7, -128, 127)
+
     return [
         ("conv C1 224x224x3 7x7/2 (int8)", lambda: c1(q_img),
-         lambda: ref.requantize(ref.conv2d(q_img, w1, 2, 3), b1, 9, 0, 127)),
+         lambda: ref.requantize(ref.conv2d(q_img, w1, 2, 3), b1, 9, 0, 127),
+         peer.qlinear_conv(q_img, w1, b1, 2, 3)),
         ("conv C2 56x56x64 3x3 (int8)", lambda: c2(x2),
-         lambda: ref.requantize(ref.conv2d(x2, w2, 1, 1), 0, 10, 0, 127)),
+         lambda: ref.requantize(ref.conv2d(x2, w2, 1, 1), 0, 10, 0, 127),
+         peer.qlinear_conv(x2, w2, None, 1, 1)),
+        ("depthwise 112x112x32 3x3 (int8, numpy)", dw_numpy, dw_numpy,
+         peer.qlinear_conv(xdw, wdw, None, 1, 1, 32)),
         ("max_pool 112x112x64 3x3/2", lambda: mp(act),
-         lambda: interpreter.max_pool(act, (3, 3), (2, 2), (1, 1, 1, 1))),
-        ("global_avg_pool 7x7x512", lambda: gap(last), lambda: interpreter.global_avg_pool(last)),
+         lambda: interpreter.max_pool(act, (3, 3), (2, 2), (1, 1, 1, 1)),
+         peer.single_op("MaxPool", {"x": act}, kernel_shape=[3, 3], strides=[2, 2],
+                        pads=[1, 1, 1, 1])),
+        ("global_avg_pool 7x7x512", lambda: gap(last), lambda: interpreter.global_avg_pool(last),
+         peer.single_op("QLinearGlobalAveragePool", {"x": last}, True, True, channels_last=0)),
         ("dense 1x512x1000", lambda: fc(xd),
-         lambda: ref.requantize(ref.dense(xd, wd), bd, 8, -128, 127)),
+         lambda: ref.requantize(ref.dense(xd, wd), bd, 8, -128, 127),
+         peer.qlinear_matmul(xd, np.ascontiguousarray(wd.T))),
         ("dense 16x512x1008", lambda: dense16(xb),
-         lambda: ref.requantize(ref.dense(xb, wb), 0, 8, -128, 127)),
+         lambda: ref.requantize(ref.dense(xb, wb), 0, 8, -128, 127),
+         peer.qlinear_matmul(xb, np.ascontiguousarray(wb.T))),
         ("softmax 1x1000 (float, vs np.exp softmax)", lambda: sm(logits),
-         lambda: np_softmax(logits)),
+         lambda: np_softmax(logits), peer.single_op("Softmax", {"x": logits}, axis=-1)),
+        ("layer norm 128x128 (float)", lambda: ln(seq),
+         lambda: interpreter.layer_norm(seq, gamma, beta),
+         peer.single_op("LayerNormalization", {"x": seq}, consts={"g": gamma, "b": beta},
+                        extra_inputs=("g", "b"), axis=-1)),
         ("quantize 1x3x224x224", lambda: qk(x_img),
-         lambda: interpreter.quantize(x_img, 2.0 ** -5)),
+         lambda: interpreter.quantize(x_img, 2.0 ** -5),
+         peer.single_op("QuantizeLinear", {"x": x_img}, consts={
+             "s": np.float32(2.0 ** -5), "z": np.int8(0)}, extra_inputs=("s", "z"))),
         ("dequantize 1x3x224x224", lambda: dq(q_img),
-         lambda: interpreter.dequantize(q_img, 2.0 ** -5)),
+         lambda: interpreter.dequantize(q_img, 2.0 ** -5),
+         peer.single_op("DequantizeLinear", {"x": q_img}, consts={
+             "s": np.float32(2.0 ** -5), "z": np.int8(0)}, extra_inputs=("s", "z"))),
         ("residual add 56x56x64", lambda: add(a, b),
-         lambda: ref.qadd(a, b, 1, 0, 1, 1, 0, 127)),
+         lambda: ref.qadd(a, b, 1, 0, 1, 1, 0, 127),
+         peer.single_op("QLinearAdd", {"a": a, "b": b}, True, True)),
         ("pack NCHW->NCHW1n16c 56x56x64", lambda: pk(a),
-         lambda: rt_layout.pack_nchw(a, 1, 16)),
+         lambda: rt_layout.pack_nchw(a, 1, 16), lambda: ort_pack(a)),
         ("unpack NCHW1n16c->NCHW 56x56x64", lambda: upk(packed),
-         lambda: rt_layout.unpack_nchw(packed, 1, 64)),
+         lambda: rt_layout.unpack_nchw(packed, 1, 64), lambda: ort_unpack(packed5)),
     ]
 
 
@@ -103,22 +147,25 @@ def _run(args: argparse.Namespace) -> int:
     cases = _cases()
     build = time.perf_counter() - t0
     rows = []
-    for name, kernel, numpy_fn in tqdm(cases, desc="cpu kernels", leave=False):
+    for name, kernel, numpy_fn, ort_fn in tqdm(cases, desc="cpu kernels", leave=False):
         tk = median_seconds(kernel, args.repeat)
         tn = median_seconds(numpy_fn, args.repeat)
+        to = median_seconds(ort_fn, args.repeat)
         rows.append({"case": name, "kernel_us": tk * 1e6, "numpy_us": tn * 1e6,
-                     "speedup": tn / tk})
+                     "onnxruntime_us": to * 1e6, "speedup": tn / tk, "vs_onnxruntime": to / tk})
     if args.json:
         print(json.dumps({"host": host_description().split()[0], "build_seconds": build,
                           "cases": rows}, indent=1))
         return 0
     print(f"host {host_description().split()[0]}; kernels built in {build:.2f} s; "
-          f"median of {args.repeat} runs")
-    print(f"{'case':<44} {'llvmlite us':>12} {'numpy us':>12} {'speedup':>8}")
+          f"median of {args.repeat} runs, one thread (wall-clock: depends on load)")
+    print(f"{'case':<44} {'kit us':>10} {'numpy us':>10} {'ort us':>10} {'vs numpy':>9} "
+          f"{'vs ort':>7}")
     for r in rows:
-        print(f"{r['case']:<44} {r['kernel_us']:>12.1f} {r['numpy_us']:>12.1f} "
-              f"{r['speedup']:>7.1f}x")
-    slower = [r["case"] for r in rows if r["speedup"] < 1.0]
-    print("every kernel at least as fast as numpy" if not slower
-          else f"slower than numpy: {', '.join(slower)}")
+        print(f"{r['case']:<44} {r['kernel_us']:>10.1f} {r['numpy_us']:>10.1f} "
+              f"{r['onnxruntime_us']:>10.1f} {r['speedup']:>8.1f}x "
+              f"{r['vs_onnxruntime']:>6.2f}x")
+    slower = [r["case"] for r in rows if r["vs_onnxruntime"] < 1.0]
+    print("every kernel at least as fast as onnxruntime" if not slower
+          else f"slower than onnxruntime: {', '.join(slower)}")
     return 0

@@ -5,6 +5,7 @@ held-out split, and the VTA logits checked bit for bit against the int8 referenc
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any
 
@@ -23,6 +24,36 @@ def _setup(p: argparse.ArgumentParser) -> None:
     add_device_arguments(p)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--latency", action="store_true",
+                   help="also batch-1 latency per image: the CPU-only executable vs "
+                        "onnxruntime's own int8 model (one thread both)")
+
+
+def digits_latency(epochs: int = 8, seed: int = 0, calls: int = 2000) -> dict[str, float]:
+    """Seconds per batch-1 call of the digits CNN: the kit's CPU-only executable and
+    onnxruntime running its own int8 quantization of the same float model (best of 7
+    rounds of ``calls`` calls each, interleaved; wall clock, so load matters)."""
+    from ..frontend import quantize
+    from ..frontend.digits import load_digits_split, train_digits_cnn
+    from ..frontend.ort_peer import digits_int8_session
+    from ..model_compiler import compile as compile_model
+
+    data = load_digits_split(seed)
+    net = train_digits_cnn(data, epochs=epochs, seed=seed)
+    graph = net.graph(batch=1)
+    samples = [data.x_train[i:i + 1] for i in range(64)]
+    peer = digits_int8_session(graph, samples)
+    x = np.ascontiguousarray(data.x_test[:1])
+    with compile_model(quantize(graph, samples[:8]), cpu_only=True) as exe:
+        best = {"kit": float("inf"), "onnxruntime": float("inf")}
+        for _ in range(7):
+            for name, fn in (("kit", lambda: exe(x)), ("onnxruntime", lambda: peer(x))):
+                fn()
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    fn()
+                best[name] = min(best[name], (time.perf_counter() - t0) / calls)
+    return best
 
 
 def digits_experiment(device: str = "fsim", config: Any = None, epochs: int = 8,
@@ -79,4 +110,9 @@ def _run(args: argparse.Namespace) -> int:
           "points")
     print(f"  train {r['train_s']:.2f} s, compile {r['compile_s']:.2f} s, run "
           f"{r['run_s']:.2f} s")
+    if args.latency:
+        lat = digits_latency(args.epochs, args.seed)
+        print(f"  batch 1, CPU only     {lat['kit'] * 1e6:.1f} us per image (onnxruntime int8: "
+              f"{lat['onnxruntime'] * 1e6:.1f} us, {lat['onnxruntime'] / lat['kit']:.2f}x; "
+              f"load {os.getloadavg()[0]:.1f})")
     return 0 if r["exact"] else 1

@@ -15,6 +15,8 @@ from vta.hw.cli import Cli
 from vta.hw.errors import VTAError
 
 from ..commands import add_device_arguments, use_default_kernel_cache
+from ..cpu_cost import add_host_argument
+from .zoo import tvm_cpu_nodes
 
 
 def register(cli: Cli) -> None:
@@ -28,6 +30,10 @@ def _setup(p: argparse.ArgumentParser) -> None:
                    help="timed runs (median quoted; default 3 on fsim, 1 otherwise)")
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--seed", type=int, default=0)
+    add_host_argument(p)
+    p.add_argument("--tvm-offload", action="store_true",
+                   help="C1 and the classifier on the CPU, the layers TVM's VTA flow "
+                        "offloads (to compare cycles with TVM's figures)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -50,7 +56,8 @@ def _run(args: argparse.Namespace) -> int:
     qgraph = quantize(graph, [x])
     quant_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    exe = compile_model(qgraph, args.config, args.device)
+    exe = compile_model(qgraph, args.config, args.device, host=args.host,
+                        cpu_nodes=tvm_cpu_nodes(qgraph) if args.tvm_offload else ())
     compile_s = time.perf_counter() - t0
     try:
         exe.device  # noqa: B018 - open (and build a simulator model) before timing runs

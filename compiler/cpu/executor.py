@@ -16,6 +16,7 @@ from vta.compiler import windows
 from vta.compiler.frontend.graph import OPS, Graph, Node
 from vta.compiler.frontend.interpreter import OP_IMPLS, bind_inputs, node_requant
 
+from .codegen import CpuKernel
 from .conv import qconv2d_kernel, qdense_kernel
 from .elementwise import (
     dequantize_kernel,
@@ -25,15 +26,17 @@ from .elementwise import (
     quantize_kernel,
 )
 from .llvm_jit import KernelError
+from .norm import layer_norm_kernel
 from .pool import avg_pool_kernel, global_avg_pool_kernel, max_pool_kernel
 from .softmax import softmax_kernel
 
-__all__ = ["CpuExecutable", "kernel_for_node", "CPU_OPS", "LLVM_OPS", "kernel_kind"]
+__all__ = ["CpuExecutable", "kernel_for_node", "CPU_OPS", "LLVM_OPS", "kernel_kind",
+           "FirstInput", "View"]
 
 Runner = Callable[..., np.ndarray]
 LLVM_OPS = frozenset({"quantize", "dequantize", "qconv2d", "qdense", "qadd", "qrescale", "qlut",
-                      "max_pool", "avg_pool", "global_avg_pool", "softmax", "flatten",
-                      "reshape", "concat"})
+                      "max_pool", "avg_pool", "global_avg_pool", "softmax", "layer_norm",
+                      "flatten", "reshape", "concat"})
 """Ops with a generated llvmlite kernel (for the dtypes and attributes of
 :func:`kernel_kind`)."""
 CPU_OPS = frozenset(OPS)
@@ -96,19 +99,17 @@ def _llvm_kernel(graph: Graph, node: Node) -> Runner | None:
         if op == "qdense":
             rows = (int(np.prod(shape[:-1])), shape[-1])
             k2 = qdense_kernel(rows, w, b, requant=req, x_zero_point=zx)
-            if len(shape) == 2:
-                return lambda x, *consts: k2(x)
-            return lambda x, *consts: k2(x.reshape(rows)).reshape(out.shape)
+            return FirstInput(k2, out.shape)    # leading axes are rows: same bytes
         else:
             k = qconv2d_kernel(shape, w, b, a("strides", 1), a("pads", 0), requant=req,
                                x_zero_point=zx)
-        return lambda x, *consts: k(x)  # weights and bias are bound into the kernel
+        return FirstInput(k, out.shape)  # weights and bias are bound into the kernel
     if op == "qadd":
         return qadd_kernel(shape, a("lshift_a", 0), a("lshift_b", 0), a("offset", 0),
                            a("shift", 0), a("lo", -128), a("hi", 127))
     if op == "qlut":
         k = qlut_kernel(shape, graph.params[node.inputs[1]])
-        return lambda x, *table: k(x)      # the table is bound into the kernel
+        return FirstInput(k, out.shape)      # the table is bound into the kernel
     if op == "qrescale":
         return qrescale_kernel(shape, a("lshift", 0), a("offset", 0), a("shift", 0),
                                a("lo", -128), a("hi", 127))
@@ -133,11 +134,41 @@ def _llvm_kernel(graph: Graph, node: Node) -> Runner | None:
         k = softmax_kernel(tuple(shape[i] for i in perm))
         return lambda x: np.ascontiguousarray(
             k(np.ascontiguousarray(x.transpose(perm))).transpose(inverse))
+    if op == "layer_norm" and ins[0].dtype == "float32" \
+            and all(i in graph.params for i in node.inputs[1:]):
+        k = layer_norm_kernel(shape, a("axis", -1), graph.params[node.inputs[1]],
+                              graph.params[node.inputs[2]] if len(node.inputs) > 2 else None,
+                              a("epsilon", 1e-5))
+        return FirstInput(k, out.shape)    # scale and bias are bound into the kernel
     if op in ("flatten", "reshape"):
-        return lambda x: x.reshape(out.shape)  # a view: no data moves
+        return View(out.shape)  # no data moves
     if op == "concat":
         return lambda *xs: np.concatenate(xs, axis=a("axis", 1))
     return None
+
+
+class FirstInput:
+    """A kernel that reads only a node's first input (the others -- weights, bias, a
+    table -- are bound into it), viewed as the node's output shape (a dense layer over
+    ``(..., K)`` rows keeps the bytes of its ``(rows, K)`` kernel)."""
+
+    def __init__(self, kernel: CpuKernel, shape: tuple[int, ...]) -> None:
+        self.kernel = kernel
+        self.shape = tuple(shape)
+        self._in_shape = kernel.inputs[0].shape
+
+    def __call__(self, x: np.ndarray, *consts: np.ndarray) -> np.ndarray:
+        return self.kernel(x.reshape(self._in_shape)).reshape(self.shape)
+
+
+class View:
+    """A reshape or flatten: the input's bytes under the output shape."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = tuple(shape)
+
+    def __call__(self, x: np.ndarray, *rest: np.ndarray) -> np.ndarray:
+        return x.reshape(self.shape)
 
 
 class CpuExecutable:

@@ -38,10 +38,12 @@ int8 pooling and reductions
     ``ceil_mode`` a window's count stops at the padded input's border; with
     ``count_include_pad`` it includes the declared pads.
 ``layer_norm`` (float32)
-    in float64: sequential sums (first axis element first) ``s = sum(x)``, ``m = s / n``,
-    ``d = x - m``, ``v = sum(d * d) / n``, ``r = 1 / sqrt(v + eps)``, ``y = float32((d * r)
-    * scale + bias)`` -- every step an IEEE operation, so a kernel doing the same steps in
-    this order matches bit for bit.
+    in float64: ``s = sum(x)``, ``m = s / n``, ``d = x - m``, ``v = sum(d * d) / n``, ``r =
+    1 / sqrt(v + eps)``, ``y = float32((d * r) * scale + bias)``; a sum runs in
+    :data:`NORM_LANES` lanes (element ``i`` into lane ``i % 8``, each lane from 0.0 in
+    element order, a short last group padded with 0.0), then the lanes in order -- every
+    step an IEEE operation, so a kernel doing the same steps (8-wide vectors) matches bit
+    for bit.
 ``resize``
     separable over the two spatial axes, with index and weight tables of
     :func:`resize_tables` (ONNX coordinate transformations); linear interpolation rows
@@ -83,7 +85,8 @@ from .tensor_checks import check_tensor
 
 __all__ = ["run", "run_all", "bind_inputs", "conv2d_float", "max_pool", "avg_pool",
            "global_avg_pool", "softmax", "exp_f32", "quantize", "dequantize", "qcast",
-           "node_requant", "OP_IMPLS", "layer_norm", "resize_tables", "resize", "erf",
+           "node_requant", "OP_IMPLS", "layer_norm", "lane_sum", "NORM_LANES", "resize_tables",
+           "resize", "erf",
            "UNARY_IMPLS", "pool_geometry"]
 
 
@@ -282,6 +285,26 @@ UNARY_IMPLS: dict[str, Callable[..., np.ndarray]] = {
 """``op -> fn(node, x)``: the float32 meaning of each unary op (:data:`.graph.UNARY_OPS`)."""
 
 
+NORM_LANES = 8
+"""Lanes of the sums of :func:`layer_norm` (the vector width its kernel uses)."""
+
+
+def lane_sum(v: np.ndarray) -> np.ndarray:
+    """Row sums of a float64 ``(rows, n)`` array in :data:`NORM_LANES` lanes, then the
+    lanes in order (the summation order of :func:`layer_norm`); shape ``(rows, 1)``."""
+    rows, n = v.shape
+    groups = -(-n // NORM_LANES)
+    padded = np.zeros((rows, groups * NORM_LANES))
+    padded[:, :n] = v
+    lanes = np.zeros((rows, NORM_LANES))
+    for g in range(groups):
+        lanes += padded[:, g * NORM_LANES:(g + 1) * NORM_LANES]
+    total = lanes[:, 0].copy()
+    for lane in range(1, NORM_LANES):
+        total += lanes[:, lane]
+    return total[:, None]
+
+
 def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, axis: int = -1,
                epsilon: float = 1e-5) -> np.ndarray:
     """Layer normalization over the axes from ``axis`` on, in the exact steps of the module
@@ -290,9 +313,9 @@ def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, axis: 
     rows = int(np.prod(x.shape[:axis], dtype=np.int64))
     v = np.asarray(x, np.float32).astype(np.float64).reshape(rows, -1)
     n = v.shape[1]
-    mean = np.cumsum(v, axis=1)[:, -1:] / n
+    mean = lane_sum(v) / n
     d = v - mean
-    var = np.cumsum(d * d, axis=1)[:, -1:] / n
+    var = lane_sum(d * d) / n
     r = 1.0 / np.sqrt(var + float(np.float32(epsilon)))
     y = (d * r) * scale.astype(np.float64).reshape(1, -1)
     if bias is not None:
