@@ -189,7 +189,7 @@ class Executable:
             from the device (timeouts, simulator errors).
         """
         if self._plan is not None:
-            outputs, self._plan_seconds = self._plan(inputs)
+            outputs, self._plan_seconds = self._plan(inputs, nonfinite=nonfinite)
             self._timeline = None
             if progress is not None:
                 for lay in self.layers:

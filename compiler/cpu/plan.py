@@ -49,10 +49,11 @@ class CpuPlan:
     steps: list[Callable[[], None]]
     buffers: dict[str, np.ndarray]
 
-    def __call__(self, inputs: Mapping[str, np.ndarray] | np.ndarray
-                 ) -> tuple[dict[str, np.ndarray], list[float]]:
-        """The graph outputs (fresh arrays) and the seconds of each step."""
-        for name, arr in bind_inputs(self.graph, inputs).items():
+    def __call__(self, inputs: Mapping[str, np.ndarray] | np.ndarray, *,
+                 nonfinite: str = "error") -> tuple[dict[str, np.ndarray], list[float]]:
+        """The graph outputs (fresh arrays) and the seconds of each step (``nonfinite``:
+        see :func:`~vta.compiler.frontend.interpreter.bind_inputs`)."""
+        for name, arr in bind_inputs(self.graph, inputs, nonfinite=nonfinite).items():
             np.copyto(self.inputs[name], arr)
         clock = time.perf_counter
         times = []

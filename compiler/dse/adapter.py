@@ -165,7 +165,7 @@ def measure_layers(config: VTAConfig, layers: list[tuple[str, Any]], seed: int =
     Raises ScheduleError (no tiling), DeviceError (the model cannot be built) or
     VTAError from the run.
     """
-    from vta.compiler.kernel_commands import run_conv_layer
+    from vta.compiler.bench.resnet18_layers import run_conv_layer
     from vta.compiler.workload import Conv2dWorkload
     from vta.driver import open_device
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from vta.compiler import ops
 from vta.compiler.epilogue import Epilogue
-from vta.compiler.kernel_commands import run_conv_layer
+from vta.compiler.bench.resnet18_layers import run_conv_layer
 from vta.compiler.workload import Conv2dWorkload
 from vta.driver import open_device
 from vta.driver.dram_image import DramImage
