@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import abc
 import time
+from collections.abc import Callable
 
 import numpy as np
 from vta.hw.isa import count_gemm_uops
@@ -59,10 +60,15 @@ class RegisterDevice(DramDevice):
 
     timed = True
     max_cycles: int | str | None = None
+    clock: Callable[[], float] = staticmethod(time.perf_counter)
+    """The clock a run's ``timeout`` is measured on: wall time on a board; the simulators
+    run in the calling thread and measure its CPU time (:func:`time.thread_time`), so a
+    loaded machine slows a simulated run down without timing it out."""
+    clock_name = "s"
 
     @abc.abstractmethod
     def _wait_done(self, deadline: float | None, max_cycles: int | None = None) -> bool:
-        """Wait until ``CTRL`` reads done; return False once ``time.perf_counter()`` passes
+        """Wait until ``CTRL`` reads done; return False once :attr:`clock` passes
         ``deadline`` (``None``: no limit) or ``max_cycles`` cycles have been simulated
         since the call (``None``: no limit; boards ignore it)."""
 
@@ -80,7 +86,7 @@ class RegisterDevice(DramDevice):
         self.write_reg(_reg("INSN_ADDR_HI"), insn_addr >> 32)
         self.write_reg(_reg("INSN_COUNT"), insn_count)
         self.write_reg(_reg("CTRL"), CTRL_START)
-        deadline = None if timeout is None else time.perf_counter() + timeout
+        deadline = None if timeout is None else self.clock() + timeout
         if not self._wait_done(deadline, limit):
             raise self._stop(insn_addr, insn_count, code, timeout, limit)
         if self._read("ERROR"):
@@ -105,10 +111,10 @@ class RegisterDevice(DramDevice):
         program = ProgramWords(code, self.config) if code is not None else None
         where = describe_positions(self._read, program)
         self.write_reg(_reg("CTRL"), CTRL_ABORT)
-        stopped = self._wait_done(time.perf_counter() + ABORT_SECONDS, ABORT_CYCLES)
+        stopped = self._wait_done(self.clock() + ABORT_SECONDS, ABORT_CYCLES)
         if not stopped:
             self.reset()
-        within = [f"{timeout} s" if timeout is not None else None,
+        within = [f"{timeout} {self.clock_name}" if timeout is not None else None,
                   f"{limit:,} cycles" if limit is not None else None]
         return DeviceTimeout(
             f"{self.kind}: run of {insn_count} instructions at {insn_addr:#x} did not finish "
