@@ -151,7 +151,9 @@ def test_elementwise(shape):
 
 
 @pytest.mark.parametrize("shape, batch, block", [((1, 64, 14, 14), 1, 16), ((3, 5, 7, 9), 2, 4),
-                                                 ((70, 20, 3, 3), 16, 16)])
+                                                 ((70, 20, 3, 3), 16, 16),
+                                                 ((2, 32, 3, 37), 1, 16),   # blocked path
+                                                 ((1, 64, 2, 40), 1, 32)])
 def test_pack_unpack_match_runtime_layout(shape, batch, block):
     x = i8(*shape)
     packed = layout_kernels.pack_kernel(shape, batch, block)(x)
