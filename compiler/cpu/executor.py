@@ -16,10 +16,10 @@ from vta.compiler import windows
 from vta.compiler.frontend.graph import OPS, Graph, Node
 from vta.compiler.frontend.interpreter import OP_IMPLS, bind_inputs, node_requant
 
-from . import depthwise
 from .codegen import CpuKernel
 from .conv import qconv2d_kernel, qdense_kernel
 from .depthwise import qdepthwise_kernel
+from .depthwise import supports as depthwise_supports
 from .elementwise import (
     dequantize_kernel,
     qadd_kernel,
@@ -162,7 +162,7 @@ def depthwise_node(graph: Graph, node: Node) -> bool:
     if node.op != "qconv2d" or a("groups", 1) == 1 or a("out_dtype", "int8") != "int8" \
             or node.inputs[1] not in graph.params:
         return False
-    return depthwise.supports(graph.type_of(node.inputs[0]).shape,
+    return depthwise_supports(graph.type_of(node.inputs[0]).shape,
                               graph.params[node.inputs[1]].shape, a("groups", 1),
                               a("strides", 1), a("pads", 0), a("dilations", 1))
 
