@@ -11,12 +11,15 @@ A host profile is the throughput of the kit's CPU kernels per kernel class:
 
 * ``conv``: the llvmlite int8 convolution of a groups=1 layer, any kernel size;
 * ``dense``: the llvmlite int8 dense kernel;
-* ``reference``: a convolution the numpy reference implementation runs (grouped,
-  depthwise or dilated).
+* ``depthwise``: the llvmlite int8 depthwise convolution (one input channel per group);
+* ``reference``: a convolution the numpy reference implementation runs (other grouped
+  convolutions, dilated or transposed ones).
 
 The reference profile ``x86-64`` holds rates measured on the kit's development host (a
 Xeon with AVX-512, one thread, median over the MobileNet-v2 and ResNet-18 shapes of
-``vta bench cpu-kernels``).  The ARM profiles of the boards are that profile scaled by the
+``vta bench cpu-kernels``; the depthwise rate is the conv rate times the median ratio of
+the two kernels measured in one run, over MobileNet-v2's depthwise shapes against the
+conv shapes, 1.27).  The ARM profiles of the boards are that profile scaled by the
 ratio of clock x SIMD width (an estimate, not a measurement: no board was at hand):
 PYNQ-Z1/Z2's Cortex-A9 at 650 MHz with 64-bit NEON datapaths, and the Cortex-A53 at
 1.2-1.5 GHz with 128-bit NEON of Ultra96, ZCU104 and Kria.  A configuration's ``TARGET``
@@ -35,7 +38,7 @@ from .frontend.errors import ModelError
 __all__ = ["HostProfile", "HOSTS", "host_for", "vta_seconds", "KERNEL_CLASSES",
            "add_host_argument"]
 
-KERNEL_CLASSES = ("conv", "dense", "reference")
+KERNEL_CLASSES = ("conv", "dense", "depthwise", "reference")
 """Kernel classes a profile rates (see the module docstring)."""
 
 
@@ -48,14 +51,14 @@ class HostProfile:
     name, description:
         Profile name (``compile(..., host=name)``) and the hardware it stands for.
     macs_per_second:
-        ``(conv, dense, reference)`` rates, one thread.
+        ``(conv, dense, depthwise, reference)`` rates, one thread.
     measured:
         True when the rates were measured, False for a scaled estimate.
     """
 
     name: str
     description: str
-    macs_per_second: tuple[float, float, float]
+    macs_per_second: tuple[float, float, float, float]
     measured: bool = False
 
     def rate(self, kernel_class: str) -> float:
@@ -73,7 +76,7 @@ class HostProfile:
 
 
 _X86 = HostProfile("x86-64", "the development host: Xeon with AVX-512, one thread",
-                   (12e9, 18e9, 0.02e9), measured=True)
+                   (12e9, 18e9, 15e9, 0.02e9), measured=True)
 # Clock x SIMD width relative to the reference (about 3 GHz x 512-bit vectors).
 _A9 = _X86.scaled("cortex-a9", "PYNQ-Z1/Z2: Cortex-A9 at 650 MHz, 64-bit NEON datapath",
                   (0.65 / 3.0) * (64 / 512))

@@ -49,6 +49,7 @@ from vta.hw.config import VTAConfig
 from vta.runtime import pack_nchw, pack_oihw, unpack_nchw
 
 from .cost_model import CostEstimate, estimate
+from .cpu.executor import depthwise_node
 from .cpu_cost import HostProfile, host_for, vta_seconds
 from .epilogue import Epilogue, channel_requant
 from .errors import OperatorError, ScheduleError
@@ -504,7 +505,7 @@ def _vta_layer(graph: Graph, node: Node, config: VTAConfig, min_utilization: flo
                     "does not pay on the accelerator")
         return layers[0] if plan[0][1] is None else tuple(layers)
     t_vta = vta_seconds(cycles, config)
-    t_cpu = host.seconds(cpu_kernel_class(node), macs)
+    t_cpu = host.seconds(cpu_kernel_class(graph, node), macs)
     if t_cpu <= t_vta:
         return (f"does not pay on the accelerator: estimated {t_vta * 1e3:.3g} ms at "
                 f"{config.CLOCK_MHZ} MHz (GEMM utilization {util:.2f}) vs "
@@ -533,12 +534,14 @@ def matmul_result(packed: np.ndarray, shape: tuple[int, ...], config: VTAConfig
     return np.ascontiguousarray(y.transpose(0, 2, 1)).reshape(shape)
 
 
-def cpu_kernel_class(node: Node) -> str:
+def cpu_kernel_class(graph: Graph, node: Node) -> str:
     """The :mod:`~vta.compiler.cpu_cost` kernel class that runs a conv/dense node on the
-    CPU: the llvmlite convolution or dense kernel, or the numpy reference for a grouped
-    dilated or transposed convolution."""
+    CPU: the llvmlite convolution, depthwise or dense kernel, or the numpy reference for
+    another grouped, a dilated or a transposed convolution."""
     if node.op == "qdense":
         return "dense"
+    if depthwise_node(graph, node):
+        return "depthwise"
     if node.op in ("qconv_transpose2d", "qmatmul") or node.attr("groups", 1) != 1 \
             or pair(node.attr("dilations", 1)) != (1, 1):
         return "reference"

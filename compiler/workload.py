@@ -274,6 +274,10 @@ class DenseWorkload:
     def padded_macs(self, config: VTAConfig) -> int:
         return self.as_conv2d().padded_macs(config)
 
+    def describe(self) -> str:
+        """The shape in words, e.g. ``1x512 -> 1000 features``."""
+        return f"{self.batch}x{self.in_features} -> {self.out_features} features"
+
 
 # ------------------------------------------------------------------------------ schedules
 def _check_threads_and_order(threads: object, order: object) -> None:

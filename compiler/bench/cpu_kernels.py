@@ -29,7 +29,7 @@ def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any],
     shapes, same inputs for all three.  The kit's kernel is llvmlite code except where
     the name says ``numpy`` (the reference implementation runs those on the CPU)."""
     from onnx import helper
-    from vta.compiler.cpu import conv, elementwise, layout_kernels, norm, pool, softmax
+    from vta.compiler.cpu import conv, depthwise, elementwise, layout_kernels, norm, pool, softmax
     from vta.runtime import layout as rt_layout
 
     from .. import int8_reference as ref
@@ -70,8 +70,9 @@ def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any],
         e = np.exp(x - x.max(-1, keepdims=True))
         return e / e.sum(-1, keepdims=True)
 
-    # MobileNet-v2's first depthwise conv (numpy on the CPU) and BERT-tiny's layer norm.
+    # MobileNet-v2's first depthwise conv and BERT-tiny's layer norm.
     xdw, wdw = i8(1, 32, 112, 112), i8(32, 1, 3, 3)
+    dw = depthwise.qdepthwise_kernel(xdw.shape, wdw, None, 1, 1, 1, 7)
     seq = rng.normal(size=(1, 128, 128)).astype(np.float32)
     gamma, beta = rng.normal(size=128).astype(np.float32), rng.normal(size=128).astype(
         np.float32)
@@ -96,7 +97,7 @@ def _cases() -> list[tuple[str, Callable[[], Any], Callable[[], Any],
         ("conv C2 56x56x64 3x3 (int8)", lambda: c2(x2),
          lambda: ref.requantize(ref.conv2d(x2, w2, 1, 1), 0, 10, 0, 127),
          peer.qlinear_conv(x2, w2, None, 1, 1)),
-        ("depthwise 112x112x32 3x3 (int8, numpy)", dw_numpy, dw_numpy,
+        ("depthwise 112x112x32 3x3 (int8)", lambda: dw(xdw), dw_numpy,
          peer.qlinear_conv(xdw, wdw, None, 1, 1, 32)),
         ("max_pool 112x112x64 3x3/2", lambda: mp(act),
          lambda: interpreter.max_pool(act, (3, 3), (2, 2), (1, 1, 1, 1)),

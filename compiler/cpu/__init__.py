@@ -1,6 +1,6 @@
 """vta.compiler.cpu: CPU fallback kernels JIT-compiled with llvmlite.
 
-One generator module per op family (:mod:`.conv`, :mod:`.pool`, :mod:`.softmax`,
+One generator module per op family (:mod:`.conv`, :mod:`.depthwise`, :mod:`.pool`, :mod:`.softmax`,
 :mod:`.elementwise`, :mod:`.layout_kernels`); :mod:`.llvm_jit` compiles for the host CPU and caches;
 :class:`.executor.CpuExecutable` runs a whole quantized graph on these kernels. Every
 kernel equals its numpy reference (:mod:`vta.compiler.frontend.interpreter`) bit for bit.

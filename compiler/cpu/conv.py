@@ -27,7 +27,68 @@ from ..requant import Requant
 from .codegen import I8, I16, I32, ArraySpec, CpuKernel, FunctionBuilder
 from .llvm_jit import KernelError
 
-__all__ = ["qconv2d_kernel", "qdense_kernel", "vector_width"]
+__all__ = ["qconv2d_kernel", "qdense_kernel", "vector_width", "requant_rows", "requant_epilogue",
+           "check_requant"]
+
+
+_REQUANT_STEPS = {"pre_shift": 0, "acc_lo": -(1 << 31), "acc_hi": (1 << 31) - 1,
+                  "multiplier": 1, "post_offset": 0, "shift": 0}
+"""The :class:`~vta.compiler.requant.Requant` steps a kernel applies, in order, with the
+value that makes each a no-op."""
+
+
+def check_requant(requant: Requant | None, shift: int | Sequence[int], lo: int, hi: int,
+                  channels: int) -> Requant:
+    """``requant``, or the plain ``>> shift``, clip ``[lo, hi]`` one when None, checked
+    against ``channels`` output channels.
+
+    Raises
+    ------
+    KernelError
+        for clip bounds, shifts or a channel count out of range.
+    """
+    if requant is None:
+        if not -128 <= lo <= hi <= 127:
+            raise KernelError(f"clip bounds must satisfy -128 <= lo <= hi <= 127, not "
+                              f"({lo}, {hi})")
+        shifts = np.broadcast_to(np.asarray(shift, dtype=np.int64), (channels,))
+        if shifts.min() < 0 or shifts.max() > 31:
+            raise KernelError(f"shift must be in [0, 31], not {shift}")
+        requant = Requant(shift=tuple(int(v) for v in shifts), lo=lo, hi=hi)
+    if requant.channels not in (1, channels):
+        raise KernelError(f"requantization has {requant.channels} values per field, expected "
+                          f"1 or {channels}")
+    return requant
+
+
+def requant_rows(requant: Requant, channels: int, padded: int | None = None) -> np.ndarray:
+    """int32 ``[step][channel]`` values of :data:`_REQUANT_STEPS` for ``channels`` output
+    channels (zero-filled to ``padded``); shifts of 32 or more act like 31 on int32 values
+    (and are poison in LLVM)."""
+    rows = np.zeros((len(_REQUANT_STEPS), padded or channels), np.int32)
+    for i, (field, neutral) in enumerate(_REQUANT_STEPS.items()):
+        values = neutral if getattr(requant, field) is None else \
+            requant.vector(field, channels)
+        rows[i, :channels] = np.minimum(values, 31) if "shift" in field else values
+    return rows
+
+
+def requant_epilogue(bld: ir.IRBuilder, acc: ir.Value, steps: Sequence[ir.Value], lo: int,
+                     hi: int) -> ir.Value:
+    """int32 vector ``acc`` (bias added) requantized with the per-lane values ``steps``
+    (one vector per row of :func:`requant_rows`), clipped to ``[lo, hi]`` and truncated
+    to int8."""
+    lanes = acc.type.count
+    v32, v8 = ir.VectorType(I32, lanes), ir.VectorType(I8, lanes)
+    pre, alo, ahi, mul, post, shr = steps
+    v = bld.ashr(acc, pre)
+    v = bld.select(bld.icmp_signed(">", v, alo), v, alo)
+    v = bld.select(bld.icmp_signed("<", v, ahi), v, ahi)
+    v = bld.ashr(bld.add(bld.mul(v, mul), post), shr)
+    lov, hiv = ir.Constant(v32, [lo] * lanes), ir.Constant(v32, [hi] * lanes)
+    v = bld.select(bld.icmp_signed(">", v, lov), v, lov)
+    v = bld.select(bld.icmp_signed("<", v, hiv), v, hiv)
+    return bld.trunc(v, v8)
 
 
 def vector_width(channels: int) -> int:
@@ -87,17 +148,7 @@ def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray 
     if oh <= 0 or ow <= 0 or min(pd) < 0:
         raise KernelError(f"conv window {kh}x{kw} stride {(sh, sw)} pads {pd} does not fit "
                           f"input {list(x_shape)}")
-    if requant is None:
-        if not -128 <= lo <= hi <= 127:
-            raise KernelError(f"clip bounds must satisfy -128 <= lo <= hi <= 127, not "
-                              f"({lo}, {hi})")
-        shifts = np.broadcast_to(np.asarray(shift, dtype=np.int64), (o,))
-        if shifts.min() < 0 or shifts.max() > 31:
-            raise KernelError(f"shift must be in [0, 31], not {shift}")
-        requant = Requant(shift=tuple(int(v) for v in shifts), lo=lo, hi=hi)
-    if requant.channels not in (1, o):
-        raise KernelError(f"requantization has {requant.channels} values per field, expected "
-                          f"1 or {o}")
+    requant = check_requant(requant, shift, lo, hi, o)
     lo, hi = requant.lo, requant.hi
     b = np.zeros(o, np.int32) if bias is None else np.asarray(bias)
     if b.dtype != np.int32 or b.shape != (o,):
@@ -112,14 +163,8 @@ def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray 
     wpack = np.ascontiguousarray(wpad.reshape(chunks, vw, c, kh, kw).transpose(0, 3, 4, 2, 1))
     bpack = np.zeros(opad, np.int32)
     bpack[:o] = b
-    # Per-channel requantization vectors, [step][O padded]; shifts of 32 or more act like
-    # 31 on int32 values (and are poison in LLVM).
-    steps = {"pre_shift": 0, "acc_lo": -(1 << 31), "acc_hi": (1 << 31) - 1, "multiplier": 1,
-             "post_offset": 0, "shift": 0}
-    rpack = np.zeros((len(steps), opad), np.int32)
-    for i, (field, neutral) in enumerate(steps.items()):
-        values = neutral if getattr(requant, field) is None else requant.vector(field, o)
-        rpack[i, :o] = np.minimum(values, 31) if "shift" in field else values
+    rpack = requant_rows(requant, o, opad)
+    steps = _REQUANT_STEPS
     wide = weight.dtype == np.int16
     key = ("qconv2d", tuple(x_shape), weight.shape, str(weight.dtype), (sh, sw), pd, lo, hi,
            int(x_zero_point),
@@ -175,16 +220,7 @@ def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray 
                                 if not wide:
                                     prod = bld.sext(prod, v32)
                                 bld.store(bld.add(bld.load(acc), prod), acc)
-                    pre, alo, ahi, mul, post, shr = rv
-                    v = bld.ashr(bld.add(bld.load(acc), biasv), pre)
-                    v = bld.select(bld.icmp_signed(">", v, alo), v, alo)
-                    v = bld.select(bld.icmp_signed("<", v, ahi), v, ahi)
-                    v = bld.ashr(bld.add(bld.mul(v, mul), post), shr)
-                    lov = ir.Constant(v32, [lo] * vw)
-                    hiv = ir.Constant(v32, [hi] * vw)
-                    v = bld.select(bld.icmp_signed(">", v, lov), v, lov)
-                    v = bld.select(bld.icmp_signed("<", v, hiv), v, hiv)
-                    v = bld.trunc(v, v8)
+                    v = requant_epilogue(bld, bld.add(bld.load(acc), biasv), rv, lo, hi)
                     base = k.add(k.mul(bld.add(k.mul(nn, o), k.mul(ch, vw)), oh * ow),
                                  k.mul(oy, ow), ox)
                     for lane in range(lanes):

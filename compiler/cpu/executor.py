@@ -18,6 +18,8 @@ from vta.compiler.frontend.interpreter import OP_IMPLS, bind_inputs, node_requan
 
 from .codegen import CpuKernel
 from .conv import qconv2d_kernel, qdense_kernel
+from .depthwise import qdepthwise_kernel
+from .depthwise import supports as depthwise_supports
 from .elementwise import (
     dequantize_kernel,
     qadd_kernel,
@@ -31,7 +33,7 @@ from .pool import avg_pool_kernel, global_avg_pool_kernel, max_pool_kernel
 from .softmax import softmax_kernel
 
 __all__ = ["CpuExecutable", "kernel_for_node", "CPU_OPS", "LLVM_OPS", "kernel_kind",
-           "FirstInput", "View"]
+           "FirstInput", "View", "depthwise_node"]
 
 Runner = Callable[..., np.ndarray]
 LLVM_OPS = frozenset({"quantize", "dequantize", "qconv2d", "qdense", "qadd", "qrescale", "qlut",
@@ -89,6 +91,12 @@ def _llvm_kernel(graph: Graph, node: Node) -> Runner | None:
                                a("zero_point", 0))
     if op == "dequantize":
         return dequantize_kernel(shape, a("scale"), ins[0].dtype, a("zero_point", 0))
+    if op == "qconv2d" and depthwise_node(graph, node):
+        w = graph.params[node.inputs[1]]
+        b = graph.params[node.inputs[2]] if len(node.inputs) > 2 else None
+        k = qdepthwise_kernel(shape, w, b, a("strides", 1), a("pads", 0), a("dilations", 1),
+                              requant=node_requant(node), x_zero_point=a("x_zero_point", 0))
+        return FirstInput(k, out.shape)
     if op in ("qconv2d", "qdense"):
         if a("groups", 1) != 1 or windows.pair(a("dilations", 1)) != (1, 1) \
                 or a("out_dtype", "int8") != "int8":
@@ -145,6 +153,18 @@ def _llvm_kernel(graph: Graph, node: Node) -> Runner | None:
     if op == "concat":
         return lambda *xs: np.concatenate(xs, axis=a("axis", 1))
     return None
+
+
+def depthwise_node(graph: Graph, node: Node) -> bool:
+    """Whether ``node`` is a depthwise ``qconv2d`` the llvmlite kernel runs
+    (:func:`~vta.compiler.cpu.depthwise.supports`, constant weights, int8 output)."""
+    a = node.attr
+    if node.op != "qconv2d" or a("groups", 1) == 1 or a("out_dtype", "int8") != "int8" \
+            or node.inputs[1] not in graph.params:
+        return False
+    return depthwise_supports(graph.type_of(node.inputs[0]).shape,
+                              graph.params[node.inputs[1]].shape, a("groups", 1),
+                              a("strides", 1), a("pads", 0), a("dilations", 1))
 
 
 class FirstInput:

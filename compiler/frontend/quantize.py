@@ -83,6 +83,14 @@ def quantize_weights(w: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.n
     return np.clip(np.rint(w * scale), -127, 127).astype(np.int8), f
 
 
+def _check_constant(graph: Graph, name: str) -> None:
+    """Refuse float constant ``name`` (quantized to int8) when no power-of-two scale holds
+    it (:func:`~.tensor_checks.check_scale_range`)."""
+    value = graph.params[name]
+    if value.dtype.kind == "f":
+        check_scale_range(f"weight {name!r}", float(np.abs(value).max(initial=0)))
+
+
 def _zero_point(lo: float, f: int) -> int:
     """The int8 zero point that puts ``lo`` (``<= 0``) at code -128 at scale ``2**-f``."""
     return int(np.clip(-128 - round(lo * 2.0 ** f), -128, 127))
@@ -117,9 +125,13 @@ class _Quantizer:
 
     # ------------------------------------------------------------------ tensors
     def _range(self, tensor: str) -> TensorRange:
+        """The calibrated range of a tensor that gets an int8 form (refused when no
+        power-of-two scale holds it)."""
         if tensor not in self.ranges:
             raise ModelError(f"tensor {tensor!r} was not seen during calibration")
-        return self.ranges[tensor]
+        r = self.ranges[tensor]
+        check_scale_range(f"tensor {tensor!r} (over the calibration samples)", r.amax)
+        return r
 
     def f_of(self, tensor: str) -> int:
         """Fractional bits of a symmetric int8 form of ``tensor``."""
@@ -283,6 +295,7 @@ class _Quantizer:
         key = f"{tensor}:q{'' if f is None else f}"
         if key in self.ints:
             return self.ints[key]
+        _check_constant(self.g, tensor)
         v = self.g.params[tensor].astype(np.float64)
         f = frac_bits(float(np.abs(v).max(initial=0))) if f is None else f
         q = np.clip(np.rint(v * 2.0 ** f), -128, 127).astype(np.int8)
@@ -520,9 +533,11 @@ def quantize(graph: Graph, samples: Iterable[Any], *, per_channel: bool = False,
         or a tensor never reached by calibration.
     """
     graph = simplify(graph)
-    for name, value in graph.params.items():
-        if value.dtype.kind == "f":
-            check_scale_range(f"weight {name!r}", float(np.abs(value).max(initial=0)))
+    # Only the constants that become int8 must fit an int8 scale: a float-only constant
+    # (BERT's attention mask of finfo(float32).min) stays float.
+    for node in graph.nodes:
+        if node.op in _LINEAR and node.inputs[1] in graph.params:
+            _check_constant(graph, node.inputs[1])
     ranges = calibrate(graph, samples, calibration, percentile,
                        levels=256 if asymmetric else 128)
     return _Quantizer(graph, ranges, per_channel, asymmetric).run()

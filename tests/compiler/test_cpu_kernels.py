@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 from vta.compiler import int8_reference as int8
-from vta.compiler.cpu import conv, elementwise, layout_kernels, norm, pool, softmax
-from vta.compiler.cpu.executor import CpuExecutable
+from vta.compiler.cpu import conv, depthwise, elementwise, layout_kernels, norm, pool, softmax
+from vta.compiler.cpu.executor import CpuExecutable, kernel_kind
 from vta.compiler.cpu.llvm_jit import Jit, KernelError
 from vta.compiler.frontend import interpreter as ref
 from vta.compiler.frontend.graph import GraphBuilder
 from vta.compiler.frontend.quantize import quantize
+from vta.compiler.partition import cpu_kernel_class
+from vta.compiler.requant import fixed_point
 from vta.runtime import layout as rt_layout
 
 RNG = np.random.default_rng(0)
@@ -36,6 +38,48 @@ def test_qconv2d_c1_full_size():
     x, w = i8(1, 3, 224, 224), i8(64, 3, 7, 7)
     k = conv.qconv2d_kernel(x.shape, w, None, 2, 3, 9, 0, 127)
     np.testing.assert_array_equal(k(x), int8.requantize(int8.conv2d(x, w, 2, 3), 0, 9, 0, 127))
+
+
+@pytest.mark.parametrize("xs, ws, strides, pads, dil, zx", [
+    ((1, 32, 20, 37), (32, 1, 3, 3), 1, 1, 1, 0),      # two full vectors and a tail
+    ((2, 3, 9, 13), (6, 1, 3, 2), (2, 1), (1, 0, 2, 1), (1, 2), 5),   # multiplier 2
+    ((1, 4, 17, 33), (4, 1, 5, 5), 2, 2, 1, -128),
+    ((1, 3, 15, 7), (3, 1, 3, 3), 3, (0, 1, 2, 0), 2, 101),
+])
+def test_qdepthwise(xs, ws, strides, pads, dil, zx):
+    """Bit-exact against the reference with each requantization form the conv kernel
+    takes: per-channel shifts and clip, fixed point per channel, int16 weights."""
+    x, w = i8(*xs), i8(*ws)
+    b = RNG.integers(-2 ** 30, 2 ** 30, ws[0]).astype(np.int32)   # exercises wrap-around
+    shift = tuple(RNG.integers(0, 14, ws[0]).tolist())
+    k = depthwise.qdepthwise_kernel(xs, w, b, strides, pads, dil, shift, -5, 100,
+                                    x_zero_point=zx)
+    acc = int8.conv2d(x, w, strides, pads, dil, xs[1], x_zero_point=zx)
+    np.testing.assert_array_equal(k(x), int8.requantize(acc, b, shift, -5, 100))
+    r, offset = fixed_point(RNG.uniform(1e-4, 0.01, ws[0]), -9)
+    bias = int8.wrap32(RNG.integers(-5000, 5000, ws[0]) + offset)
+    wide = RNG.integers(-255, 256, ws).astype(np.int16)
+    k = depthwise.qdepthwise_kernel(xs, wide, bias, strides, pads, dil, requant=r,
+                                    x_zero_point=zx)
+    acc = int8.conv2d(x, wide, strides, pads, dil, xs[1], x_zero_point=zx)
+    np.testing.assert_array_equal(k(x), int8.requantize_channels(acc, bias, r))
+
+
+def test_depthwise_in_the_cpu_executable_and_its_cost_class():
+    b = GraphBuilder("dw")
+    x = b.input("x", (1, 16, 10, 10))
+    y = b.relu(b.conv2d(x, b.param("w", RNG.normal(0, .3, (16, 1, 3, 3))), pads=1, groups=16,
+                        name="dw"))
+    b.output(b.conv2d(y, b.param("w2", RNG.normal(0, .2, (8, 4, 3, 3))), groups=4,
+                      name="grouped"))
+    sample = RNG.normal(size=(1, 16, 10, 10)).astype(np.float32)
+    q = quantize(b.build(), [sample])
+    np.testing.assert_array_equal(CpuExecutable(q)(sample)[q.outputs[0]],
+                                  ref.run(q, sample)[q.outputs[0]])
+    dw, grouped = q.node("dw"), q.node("grouped")
+    assert kernel_kind(q, dw) == "llvmlite" and cpu_kernel_class(q, dw) == "depthwise"
+    assert kernel_kind(q, grouped) == "numpy" and cpu_kernel_class(q, grouped) == "reference"
+    assert not depthwise.supports((1, 4, 2000, 2000), (4, 1, 3, 3), 4)   # plane too large
 
 
 @pytest.mark.parametrize("n, kdim, m", [(1, 512, 1000), (3, 17, 5)])
@@ -107,7 +151,9 @@ def test_elementwise(shape):
 
 
 @pytest.mark.parametrize("shape, batch, block", [((1, 64, 14, 14), 1, 16), ((3, 5, 7, 9), 2, 4),
-                                                 ((70, 20, 3, 3), 16, 16)])
+                                                 ((70, 20, 3, 3), 16, 16),
+                                                 ((2, 32, 3, 37), 1, 16),   # blocked path
+                                                 ((1, 64, 2, 40), 1, 32)])
 def test_pack_unpack_match_runtime_layout(shape, batch, block):
     x = i8(*shape)
     packed = layout_kernels.pack_kernel(shape, batch, block)(x)

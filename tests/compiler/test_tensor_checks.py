@@ -105,6 +105,26 @@ def test_weights_beyond_int8_scales_are_an_error():
         check_scale_range("t", float("inf"))
 
 
+def test_float_only_constants_may_exceed_int8_scales():
+    """BERT's attention mask (``(1 - mask) * finfo(float32).min`` added to the scores)
+    stays float: only constants and tensors that become int8 must fit a scale."""
+    b = GraphBuilder("masked")
+    x = b.input("x", (1, 16))
+    y = b.dense(x, b.param("fc.weight", RNG.normal(0, 0.3, (16, 16))), name="fc")
+    mask = b.param("mask", np.where(np.arange(16) < 12, 0.0, np.finfo(np.float32).min)
+                   .reshape(1, 1, 16).astype(np.float32))
+    b.output(b.softmax(b.node("add", [y, mask], name="masked"), name="prob"))
+    graph = b.build()
+    sample = RNG.standard_normal((1, 16)).astype(np.float32)
+    q = quantize(graph, [sample])
+    exe = compile_model(q, "tiny", cpu_only=True)
+    assert np.array_equal(exe(sample)["prob"], exe.reference(sample)["prob"])
+    exe.close()
+    with pytest.raises(ModelError, match=r"tensor 'x' \(over the calibration samples\) "
+                                         r"reaches magnitude 1e\+30"):
+        quantize(graph, [np.full((1, 16), 1e30, np.float32)])
+
+
 def test_demo_graph_still_compiles_and_matches():
     exe = compile_model(demo_graph(), "tiny", calibration="random")
     x = RNG.standard_normal((1, 3, 32, 32)).astype(np.float32)
