@@ -56,9 +56,8 @@ _UNARY = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "Log": "log", "Erf
           "Softplus": "softplus", "Mish": "mish", "HardSigmoid": "hard_sigmoid",
           "HardSwish": "hard_swish", "LeakyRelu": "leaky_relu", "Elu": "elu", "Selu": "selu",
           "Gelu": "gelu"}
-_VTA_NOTE = {"qconv2d": "VTA (any groups, dilation, pads <= 15 and below the kernel span; "
-                        "with an input zero point, symmetric undilated pads; when it pays), "
-                        "else CPU",
+_VTA_NOTE = {"qconv2d": "VTA (any groups, dilation, pads <= 15 and below the kernel span, "
+                        "input zero points; when it pays), else CPU",
              "qconv_transpose2d": "VTA as stride^2 sub-convolutions (no dilation, stride <= "
                                   "kernel, no zero point, power-of-two scales, when it pays), "
                                   "else CPU",

@@ -15,7 +15,7 @@ from vta.compiler.requant import fixed_point, power_of_two
 
 
 def _layer(b, rng, x, name, o, *, k=3, pads=1, strides=1, mul=True, zp_out=-128,
-           relu=True, dense=False, groups=1):
+           relu=True, dense=False, groups=1, dilations=1):
     """A qconv2d/qdense with random weights reading ``x`` (its zero point from its type),
     requantized per channel to an output with zero point ``zp_out``."""
     t = b.type_of(x)
@@ -33,6 +33,8 @@ def _layer(b, rng, x, name, o, *, k=3, pads=1, strides=1, mul=True, zp_out=-128,
         attrs.update(pads=pads, strides=strides)
     if groups > 1:
         attrs.update(groups=groups)
+    if dilations > 1:
+        attrs.update(dilations=dilations)
     return b.node("qdense" if dense else "qconv2d", [x, w, bias], name, **attrs)
 
 
@@ -54,14 +56,17 @@ def asymmetric_net(mul: bool = True, seed: int = 0):
 
 def grouped_net(mul: bool = True, seed: int = 0):
     """uint8 image -> int8 -> grouped convs with input zero points: a depthwise 3x3
-    (stride 2), groups of 4 input / 8 output channels (super-groups of whole blocks), and
-    groups of 3 channels that fill no block (one zero-padded super-group)."""
+    (stride 2, TensorFlow's 'SAME' pads: bottom and right only), groups of 4 input / 8
+    output channels (super-groups of whole blocks), dilated with asymmetric pads, and groups
+    of 3 channels that fill no block (one zero-padded super-group)."""
     rng = np.random.default_rng(seed)
     b = GraphBuilder("grouped_asym")
     x = b.input("image", (1, 32, 11, 11), "uint8")
     y = b.node("qcast", [x], "to_int8", dtype="int8")
-    y = _layer(b, rng, y, "dw", 32, strides=2, mul=mul, zp_out=-90, groups=32)
-    y = _layer(b, rng, y, "g8", 64, mul=mul, zp_out=-128, groups=8)
+    y = _layer(b, rng, y, "dw", 32, strides=2, pads=(0, 0, 1, 1), mul=mul, zp_out=-90,
+               groups=32)
+    y = _layer(b, rng, y, "g8", 64, pads=(2, 1, 3, 0), dilations=2, mul=mul, zp_out=-128,
+               groups=8)
     y = _layer(b, rng, y, "1x1", 6, k=1, pads=0, mul=mul, zp_out=-20)
     y = _layer(b, rng, y, "g2", 6, mul=mul, zp_out=5, relu=False, groups=2)
     b.output(b.node("qcast", [y], "to_uint8", dtype="uint8", output="out"))
@@ -71,7 +76,7 @@ def grouped_net(mul: bool = True, seed: int = 0):
 @pytest.mark.parametrize("mul,config", [(True, "default_mul"), (False, "default")])
 def test_grouped_convs_with_zero_points_run_on_vta_and_match(mul, config):
     """A grouped convolution's input zero point: the bias fold and the border rows over
-    the block-diagonal weight of its super-groups."""
+    the block-diagonal weight of its super-groups, with dilation and asymmetric pads."""
     g = grouped_net(mul)
     x = np.random.default_rng(4).integers(0, 256, (1, 32, 11, 11)).astype(np.uint8)
     want = reference_run(g, x)["out"]
