@@ -79,7 +79,9 @@ def support_rows() -> list[tuple[str, str, str, str, str]]:
         ir, q = _IR.get(op) or (_UNARY[op], "qlut (one int8 table per chain)")
         parts = [p.strip() for p in q.replace("fused residual", "").split("/")]
         first = parts[0].split()[0]
-        if first in VTA_OPS:
+        if first in VTA_OPS and "int32 out" in ir:    # ConvInteger, MatMulInteger
+            where = "CPU (numpy; the accelerator stores int8, not int32 sums)"
+        elif first in VTA_OPS:
             where = _VTA_NOTE[first]
         elif first == "qlut" or q.startswith("int8") or first in ("qmatmul", "qadd"):
             kernel = "llvmlite" if first in LLVM_OPS or ir.split()[0] in LLVM_OPS else "numpy"
