@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TextIO
 
 from vta.hw.cli import Cli
 from vta.hw.config import PRESETS, VTAConfig
@@ -44,8 +45,11 @@ def _setup(p: argparse.ArgumentParser) -> None:
 
 
 def run_fuzz(configs: list[str], *, programs: int, invalid: int, pysim: int, seed: int,
-             first: int = 0, timeout: float = 120.0, out=sys.stdout) -> tuple[int, int]:
-    """Run the fuzz and print its report; returns ``(programs run, mismatches)``."""
+             first: int = 0, timeout: float = 120.0, out: TextIO | None = None
+             ) -> tuple[int, int]:
+    """Run the fuzz and print its report to ``out`` (None: the current ``sys.stdout``);
+    returns ``(programs run, mismatches)``."""
+    out = sys.stdout if out is None else out
     from tqdm import tqdm
     from vta.driver import open_device
     from vta.driver.fuzz import fuzz_device
