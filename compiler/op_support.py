@@ -56,9 +56,8 @@ _UNARY = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "Log": "log", "Erf
           "Softplus": "softplus", "Mish": "mish", "HardSigmoid": "hard_sigmoid",
           "HardSwish": "hard_swish", "LeakyRelu": "leaky_relu", "Elu": "elu", "Selu": "selu",
           "Gelu": "gelu"}
-_VTA_NOTE = {"qconv2d": "VTA (any groups, dilation, pads <= 15 and below the kernel span; "
-                        "with an input zero point, symmetric undilated pads; when it pays), "
-                        "else CPU",
+_VTA_NOTE = {"qconv2d": "VTA (any groups, dilation, pads <= 15 and below the kernel span, "
+                        "input zero points; when it pays), else CPU",
              "qconv_transpose2d": "VTA as stride^2 sub-convolutions (no dilation, stride <= "
                                   "kernel, no zero point, power-of-two scales, when it pays), "
                                   "else CPU",
@@ -80,7 +79,9 @@ def support_rows() -> list[tuple[str, str, str, str, str]]:
         ir, q = _IR.get(op) or (_UNARY[op], "qlut (one int8 table per chain)")
         parts = [p.strip() for p in q.replace("fused residual", "").split("/")]
         first = parts[0].split()[0]
-        if first in VTA_OPS:
+        if first in VTA_OPS and "int32 out" in ir:    # ConvInteger, MatMulInteger
+            where = "CPU (numpy; the accelerator stores int8, not int32 sums)"
+        elif first in VTA_OPS:
             where = _VTA_NOTE[first]
         elif first == "qlut" or q.startswith("int8") or first in ("qmatmul", "qadd"):
             kernel = "llvmlite" if first in LLVM_OPS or ir.split()[0] in LLVM_OPS else "numpy"

@@ -253,14 +253,12 @@ def _out_channels(graph: Graph, node: Node) -> int:
     return w[-1] if node.op == "qmatmul" else w[0]
 
 
-def _zero_point_limit(node: Node, epilogue: Epilogue,
-                      plan: list[tuple[Conv2dWorkload | DenseWorkload, Phase | None]]
-                      ) -> str | None:
+def _zero_point_limit(node: Node, epilogue: Epilogue) -> str | None:
     """Why an input zero point or a fixed-point requantization keeps ``node`` off the
-    accelerator, or None.  The border correction of a zero point (one constant row per
-    border pattern, :mod:`vta.compiler.zero_point`) is computed for symmetric, undilated
-    padding; transposed convolutions and matmuls run with power-of-two shifts and no zero
-    points only."""
+    accelerator, or None.  A convolution's zero point is corrected at the border for any
+    padding and dilation (one constant row per border pattern,
+    :mod:`vta.compiler.zero_point`); transposed convolutions and matmuls run with
+    power-of-two shifts and no zero points only."""
     zx = int(node.attr("x_zero_point", 0))
     if node.op in ("qconv_transpose2d", "qmatmul"):
         if zx or epilogue.requant is not None:
@@ -268,13 +266,6 @@ def _zero_point_limit(node: Node, epilogue: Epilogue,
             return (f"a {kind} with an input zero point or a fixed-point requantization "
                     f"runs on the CPU (the accelerator's {kind}s take power-of-two shifts "
                     "and no zero points)")
-        return None
-    if epilogue.pad_correction:
-        w = plan[0][0]
-        if isinstance(w, Conv2dWorkload) and (w.dilation != (1, 1)
-                                              or w.padding_end != w.padding):
-            return ("an input zero point with dilated or asymmetric padding: the accelerator's "
-                    "border correction covers symmetric, undilated padding only")
     return None
 
 
@@ -471,7 +462,7 @@ def _vta_layer(graph: Graph, node: Node, config: VTAConfig, min_utilization: flo
     plan = _workloads(graph, node)
     if isinstance(plan, str):
         return plan
-    limit = _zero_point_limit(node, epilogue, plan)
+    limit = _zero_point_limit(node, epilogue)
     if limit is not None:
         return limit
     bias = node.inputs[2] if len(node.inputs) > 2 else None

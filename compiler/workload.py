@@ -356,13 +356,18 @@ def describe_schedule(w: Conv2dWorkload, s: ConvSchedule) -> dict:
 
 
 # ------------------------------------------------------------------------------ padding
-def _classes(out: int, size: int, kernel: int, stride: int, pad: int
+def _classes(out: int, size: int, kernel: int, stride: int, pad: int, dilation: int = 1
              ) -> list[tuple[int, int]]:
-    """Per output index: (taps before the input, taps after it)."""
+    """Per output index: (taps before the input, taps after it).  Tap ``i`` reads input
+    ``o * stride - pad + i * dilation``; the taps outside are a prefix and a suffix of the
+    kernel, whatever the dilation and however the end is padded."""
     out_classes = []
     for o in range(out):
         start = o * stride - pad
-        out_classes.append((max(0, -start), max(0, start + kernel - size)))
+        inside = [0 <= start + i * dilation < size for i in range(kernel)]
+        before = next((i for i, x in enumerate(inside) if x), kernel)
+        after = next((i for i, x in enumerate(reversed(inside)) if x), kernel - before)
+        out_classes.append((before, after))
     return out_classes
 
 
@@ -426,8 +431,9 @@ def pad_patterns(w: Conv2dWorkload) -> PadPatterns:
     kh, kw = w.kernel
     sh, sw = w.stride
     ph, pw = w.padding
-    rows = _classes(w.out_height, w.height, kh, sh, ph)
-    cols = _classes(w.out_width, w.width, kw, sw, pw)
+    dh, dw = w.dilation
+    rows = _classes(w.out_height, w.height, kh, sh, ph, dh)
+    cols = _classes(w.out_width, w.width, kw, sw, pw, dw)
     seen: dict = {}
     for r in rows:
         for c in cols:

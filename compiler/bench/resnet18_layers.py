@@ -37,8 +37,8 @@ class LayerRequant:
 
     def __init__(self, mode: str, w: Any, rng: np.random.Generator,
                  x_zero_point: int = 0) -> None:
-        from .epilogue import Epilogue, channel_requant
-        from .requant import Requant, fixed_point, power_of_two
+        from ..epilogue import Epilogue, channel_requant
+        from ..requant import Requant, fixed_point, power_of_two
 
         if mode not in REQUANT_MODES:
             raise VTAError(f"--requant must be one of {', '.join(REQUANT_MODES)}, not "
@@ -61,10 +61,10 @@ class LayerRequant:
     def operands(self, wt: np.ndarray, bias: np.ndarray, w: Any, config: Any
                  ) -> dict[str, np.ndarray]:
         """The packed ``bias`` (zero point folded in) and ``consts`` operands."""
-        from .int8_reference import wrap32
-        from .packing import pack_bias, pack_const_rows
-        from .workload import pad_patterns
-        from .zero_point import folded_bias, pad_correction_rows
+        from ..int8_reference import wrap32
+        from ..packing import pack_bias, pack_const_rows
+        from ..workload import pad_patterns
+        from ..zero_point import folded_bias, pad_correction_rows
 
         ocb = -(-w.out_channels // config.block)
         total = wrap32(bias.astype(np.int64) + self.offset)
@@ -79,7 +79,7 @@ class LayerRequant:
 
     def reference(self, x: np.ndarray, wt: np.ndarray, bias: np.ndarray, w: Any
                   ) -> np.ndarray:
-        from . import int8_reference as ref
+        from .. import int8_reference as ref
 
         acc = ref.conv2d(x, wt, w.stride, w.padding, x_zero_point=self.x_zero_point)
         total = ref.wrap32(bias.astype(np.int64) + self.offset)

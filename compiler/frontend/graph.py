@@ -491,6 +491,17 @@ def _requant_attrs(node: Node) -> None:
             raise ModelError(f"{node.describe()}: shift must be in [0, 31], not {s}")
 
 
+def _no_zero_point_or_multiplier(node: Node) -> None:
+    """A qconv_transpose2d / qmatmul requantizes with shifts only and takes no input zero
+    point (its reference and kernels would ignore one)."""
+    defaults = {"x_zero_point": 0, "pre_shift": 0, "acc_lo": None, "acc_hi": None,
+                "multiplier": 1, "post_offset": 0}
+    extra = [k for k, d in defaults.items() if node.attr(k, d) != d]
+    if extra:
+        raise ModelError(f"{node.describe()}: {node.op} takes power-of-two shifts and no "
+                         f"zero point, not {extra[0]}={node.attr(extra[0])!r}")
+
+
 def _channel_requant(node: Node, channels: int) -> None:
     """A qconv2d/qdense's requantization attributes: valid, one value or one per output
     channel, and an int8 input zero point."""
@@ -661,6 +672,7 @@ def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
                      ("int8",))
         if op == "qconv_transpose2d":
             _requant_attrs(node)
+            _no_zero_point_or_multiplier(node)
         else:
             _channel_requant(node, ts[1].shape[0])
         if len(ts) == 3:
@@ -698,6 +710,7 @@ def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
         a, b = ts
         if op == "qmatmul":
             _requant_attrs(node)
+            _no_zero_point_or_multiplier(node)
             for t in ts:
                 _expect_dtype(t, ("int8",), "input", node)
         if len(a.shape) < 2 or len(b.shape) < 2 or a.shape[-1] != b.shape[-2]:

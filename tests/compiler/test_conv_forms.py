@@ -356,3 +356,22 @@ def test_dense_over_a_4d_input_stays_on_the_cpu(default_config):
     b.output(b.node("qdense", [x, w], "fc", shift=4, lo=-128, hi=127, out_scale=1.0))
     fc = partition(b.build(), default_config).layers[0]
     assert fc.device == "cpu" and "4-D input" in fc.reason
+
+
+@pytest.mark.parametrize("attrs", [{"x_zero_point": -7}, {"multiplier": 3}])
+def test_transposed_conv_and_matmul_take_no_zero_point_or_multiplier(attrs):
+    """Their reference and kernels requantize with shifts only: a zero point or a
+    multiplier would be ignored (a wrong answer), so the graph refuses it in one line."""
+    from vta.compiler.frontend import ModelError
+
+    b = GraphBuilder("upsample_zp")
+    x = b.input("x", (1, 24, 5, 5), "int8")
+    w = b.param("up.w", np.ones((24, 16, 4, 4), np.int8))
+    with pytest.raises(ModelError, match=f"node 'up'.*takes power-of-two shifts and no zero "
+                                         f"point, not {next(iter(attrs))}="):
+        b.node("qconv_transpose2d", [x, w], "up", strides=2, pads=1, shift=6, lo=0, hi=127,
+               out_scale=2.0 ** -4, **attrs)
+    a = b.input("a", (2, 8, 16), "int8")
+    m = b.input("m", (2, 16, 8), "int8")
+    with pytest.raises(ModelError, match="qmatmul takes power-of-two shifts"):
+        b.node("qmatmul", [a, m], "mm", shift=4, out_scale=1.0, **attrs)

@@ -200,6 +200,27 @@ def test_a_bias_not_at_x_scale_times_w_scale_is_refused():
         import_onnx(model)
 
 
+def test_a_zero_point_of_another_type_than_its_input_is_refused():
+    nodes = [h.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["y"], name="dq")]
+    model = _model(nodes, [("xq", T.UINT8, [1, 4])], [("y", T.FLOAT, [1, 4])],
+                   {"xs": np.float32(0.1), "xz": np.int8(3)})
+    with pytest.raises(ModelError) as info:
+        import_onnx(model)
+    text = str(info.value)
+    assert "\n" not in text and "node 'dq'" in text and \
+        "zero point type int8 does not match the input's uint8" in text, text
+
+
+def test_a_float_model_without_calibration_is_one_line():
+    nodes = [h.make_node("Relu", ["x"], ["y"])]
+    model = _model(nodes, [("x", T.FLOAT, [1, 4])], [("y", T.FLOAT, [1, 4])], {})
+    model.graph.name = "plain"
+    with pytest.raises(ModelError) as info:
+        vta.compiler.compile(model)
+    text = str(info.value)
+    assert "\n" not in text and "model 'plain' is float: compile needs calibration" in text
+
+
 # ------------------------------------------------------------------ vta quantize
 def test_vta_quantize_writes_a_qdq_model_onnxruntime_runs(tmp_path):
     data = load_digits_split(0)

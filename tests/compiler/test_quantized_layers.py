@@ -15,11 +15,11 @@ from vta.compiler.requant import fixed_point, power_of_two
 
 
 def _layer(b, rng, x, name, o, *, k=3, pads=1, strides=1, mul=True, zp_out=-128,
-           relu=True, dense=False):
+           relu=True, dense=False, groups=1, dilations=1):
     """A qconv2d/qdense with random weights reading ``x`` (its zero point from its type),
     requantized per channel to an output with zero point ``zp_out``."""
     t = b.type_of(x)
-    c = t.shape[1]
+    c = t.shape[1] // groups
     shape = (o, c) if dense else (o, c, k, k)
     w = b.param(f"{name}.w", rng.integers(-127, 128, shape).astype(np.int8))
     lo = zp_out if relu else -128
@@ -31,6 +31,10 @@ def _layer(b, rng, x, name, o, *, k=3, pads=1, strides=1, mul=True, zp_out=-128,
     attrs = dict(r.attrs(), x_zero_point=t.zero_point, out_scale=0.05, out_zero_point=zp_out)
     if not dense:
         attrs.update(pads=pads, strides=strides)
+    if groups > 1:
+        attrs.update(groups=groups)
+    if dilations > 1:
+        attrs.update(dilations=dilations)
     return b.node("qdense" if dense else "qconv2d", [x, w, bias], name, **attrs)
 
 
@@ -48,6 +52,41 @@ def asymmetric_net(mul: bool = True, seed: int = 0):
     y = _layer(b, rng, y, "fc", 10, mul=mul, zp_out=7, relu=False, dense=True)
     b.output(b.node("qcast", [y], "to_uint8", dtype="uint8", output="logits"))
     return b.build()
+
+
+def grouped_net(mul: bool = True, seed: int = 0):
+    """uint8 image -> int8 -> grouped convs with input zero points: a depthwise 3x3
+    (stride 2, TensorFlow's 'SAME' pads: bottom and right only), groups of 4 input / 8
+    output channels (super-groups of whole blocks), dilated with asymmetric pads, and groups
+    of 3 channels that fill no block (one zero-padded super-group)."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder("grouped_asym")
+    x = b.input("image", (1, 32, 11, 11), "uint8")
+    y = b.node("qcast", [x], "to_int8", dtype="int8")
+    y = _layer(b, rng, y, "dw", 32, strides=2, pads=(0, 0, 1, 1), mul=mul, zp_out=-90,
+               groups=32)
+    y = _layer(b, rng, y, "g8", 64, pads=(2, 1, 3, 0), dilations=2, mul=mul, zp_out=-128,
+               groups=8)
+    y = _layer(b, rng, y, "1x1", 6, k=1, pads=0, mul=mul, zp_out=-20)
+    y = _layer(b, rng, y, "g2", 6, mul=mul, zp_out=5, relu=False, groups=2)
+    b.output(b.node("qcast", [y], "to_uint8", dtype="uint8", output="out"))
+    return b.build()
+
+
+@pytest.mark.parametrize("mul,config", [(True, "default_mul"), (False, "default")])
+def test_grouped_convs_with_zero_points_run_on_vta_and_match(mul, config):
+    """A grouped convolution's input zero point: the bias fold and the border rows over
+    the block-diagonal weight of its super-groups, with dilation and asymmetric pads."""
+    g = grouped_net(mul)
+    x = np.random.default_rng(4).integers(0, 256, (1, 32, 11, 11)).astype(np.uint8)
+    want = reference_run(g, x)["out"]
+    with vta.compiler.compile(g, config, "fsim", min_utilization=0) as exe:
+        layers = {lay.name: lay for lay in exe.partition.vta_layers}
+        assert set(layers) == {"dw", "g8", "1x1", "g2"}
+        for name, groups in (("dw", 32), ("g8", 8), ("g2", 2)):
+            lay = layers[name]
+            assert lay.workload.groups == groups and lay.epilogue.pad_correction
+        assert np.array_equal(exe(x)["out"], want)
 
 
 @pytest.mark.parametrize("mul,config", [(True, "default_mul"), (False, "default")])
@@ -100,3 +139,9 @@ def test_fixed_point_and_zero_points_on_verilator(verilator):
                               min_utilization=0) as exe:
         assert len(exe.partition.vta_layers) == 4
         assert np.array_equal(exe(x)["logits"], reference_run(g, x)["logits"])
+    g = grouped_net(True, seed=6)
+    x = np.random.default_rng(6).integers(0, 256, (1, 32, 11, 11)).astype(np.uint8)
+    with vta.compiler.compile(g, "default_mul", verilator("default_mul"),
+                              min_utilization=0) as exe:
+        assert len(exe.partition.vta_layers) == 4
+        assert np.array_equal(exe(x)["out"], reference_run(g, x)["out"])

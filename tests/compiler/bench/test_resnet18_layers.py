@@ -14,3 +14,14 @@ def test_resnet18_layers_bench_checks_and_reports_utilization(capsys):
 def test_resnet18_layers_bench_rejects_an_unknown_layer(capsys):
     assert main(["bench", "resnet18-layers", "--layers", "C12"]) == 2
     assert "unknown layer C12" in capsys.readouterr().err
+
+
+def test_resnet18_layers_bench_per_channel_requant_with_zero_point_matches_reference(capsys):
+    # per-channel-mul with an input zero point: the bias fold, border rows and fixed-point
+    # requantization are checked against the numpy reference on a padded layer
+    assert main(["bench", "resnet18-layers", "--device", "fsim", "--config", "default_mul",
+                 "--layers", "C11", "--requant", "per-channel-mul",
+                 "--x-zero-point", "-128"]) == 0
+    out = capsys.readouterr().out
+    assert "per-channel-mul requantization, input zero point -128" in out
+    assert out.strip().splitlines()[-1].startswith("utilization: ")
