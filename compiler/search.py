@@ -80,9 +80,12 @@ def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
     h_opts = [forced["h_tile"]] if "h_tile" in forced else _ceil_values(oh)
     kk = w.kernel_area
     nb = w.blocks(config)[0]
-    n_alu = len(epilogue.alu_steps())
+    # ALU passes a row costs beside its GEMM uops (none when they overlap the next
+    # tile's GEMMs), and its reset pass (none when the first step overwrites).
+    n_alu = 0 if config.ALU_OVERLAP and threads >= 2 else len(epilogue.alu_steps())
+    reset = 0 if config.GEMM_OVERWRITE else 1
     ovh = CostParams().insn_overhead
-    fixed = nb * ocb * oh * ow * (icb * kk + 1 + n_alu)
+    fixed = nb * ocb * oh * ow * (icb * kk + reset + n_alu)
     cap = capacities(config, threads)
     for oc in oc_opts:
         for ic in ic_opts:

@@ -15,6 +15,11 @@ hardware's semantics (SPEC section 5) and no notion of time:
   proceed before FINISH a :class:`DeadlockError` names each blocked module and the channel
   it waits on.  Nothing can hang: every step either executes an instruction or raises.
 
+With ``ALU_OVERLAP`` the simulator also checks the program rule of :mod:`vta.hw.pipeline`
+(a GEMM must not use an accumulator bank that an ALU instruction since the last compute
+barrier uses) and raises :class:`FsimError` naming both instructions; programs that keep
+it have the results of in-order execution, which is what the simulator computes.
+
 SRAM contents persist across :meth:`~FunctionalSimulator.run` calls, like the hardware's.
 GEMM and ALU instructions execute as whole-array numpy operations (:mod:`.fsim_compute`)
 with results identical to uop-by-uop execution.
@@ -155,6 +160,8 @@ class FunctionalSimulator:
         # GEMM/ALU plans by (loop fields, uop contents), holding _plan_elems index elements.
         self._plans: dict[tuple, Any] = {}
         self._plan_elems = 0
+        # ALU_OVERLAP: rule 5 of vta.hw.pipeline over the compute instructions executed.
+        self._overlap = pipeline.OverlapCheck() if c.ALU_OVERLAP else None
 
     def reset(self) -> None:
         """Zero every SRAM (the state after power-on)."""
@@ -187,6 +194,8 @@ class FunctionalSimulator:
             if e.stage is None:
                 self._route(i, e)
         order, failure = self._order(entries)
+        if self._overlap is not None:
+            self._overlap.barrier()            # the hardware starts idle
         with fsim_compute.blas_threads(self.blas_threads):
             for i in order:
                 e = entries[i]
@@ -416,6 +425,17 @@ class FunctionalSimulator:
                                                writeable=True)
 
     def _load_executor(self, i: int, insn: isa.Load) -> Callable[[int], None]:
+        run = self._plain_load_executor(i, insn)
+        overlap = self._overlap
+        if overlap is None or pipeline.stage_of_load(insn.memory_type) != pipeline.COMPUTE:
+            return run
+
+        def barrier_load(i: int) -> None:       # a compute LOAD waits for both units
+            overlap.barrier()
+            run(i)
+        return barrier_load
+
+    def _plain_load_executor(self, i: int, insn: isa.Load) -> Callable[[int], None]:
         mt = insn.memory_type
         if insn.x_size == 0:
             return _nothing
@@ -512,7 +532,8 @@ class FunctionalSimulator:
             out.append(idx)
         return out
 
-    def _planned(self, insn, build: Callable[[int], Any]) -> Callable[[int], Any]:
+    def _planned(self, insn, build: Callable[[int], Any], kind: str = "plan"
+                 ) -> Callable[[int], Any]:
         """A function of the instruction index returning the plan ``build(i)`` made for
         the current contents of the instruction's uop range.
 
@@ -523,13 +544,14 @@ class FunctionalSimulator:
         plans = self._plans
         uop = self.uop
         bgn, end = insn.uop_bgn, max(insn.uop_bgn, insn.uop_end)
-        fields = (insn.OPCODE, insn.reset if insn.OPCODE == Opcode.GEMM else insn.use_imm,
+        fields = (insn.OPCODE, (insn.reset, insn.overwrite) if insn.OPCODE == Opcode.GEMM
+                  else insn.use_imm,
                   insn.iter_out, insn.iter_in, insn.dst_factor_out, insn.dst_factor_in,
                   insn.src_factor_out, insn.src_factor_in,
                   getattr(insn, "wgt_factor_out", 0), getattr(insn, "wgt_factor_in", 0))
 
         def plan(i: int):
-            key = (fields, uop[bgn:end].tobytes())
+            key = (kind, fields, uop[bgn:end].tobytes())
             p = plans.get(key, _MISSING)
             if p is _MISSING:
                 p = build(i)
@@ -561,20 +583,20 @@ class FunctionalSimulator:
                 p = plan(i)
                 if p is not None:
                     p.run(self.acc, self.out)
-            return reset
+            return self._overlapping(insn, reset)
 
         def build_mac(i: int):
             dst, src, wid = self._loop_indices(i, insn, ("dst", "src", "wgt"),
                                                (c.acc_depth, c.inp_depth, c.wgt_depth),
                                                ("ACC", "INP", "WGT"))
-            return fsim_compute.plan_gemm(dst, src, wid)
+            return fsim_compute.plan_gemm(dst, src, wid, bool(insn.overwrite))
         plan_mac = self._planned(insn, build_mac)
 
         def gemm(i: int) -> None:
             p = plan_mac(i)
             if p is not None:
                 p.run(self.acc, self.out, self._inp_f, self._wgt_t)
-        return gemm
+        return self._overlapping(insn, gemm)
 
     def _alu_executor(self, i: int, insn: isa.Alu) -> Callable[[int], None]:
         c = self.config
@@ -602,7 +624,43 @@ class FunctionalSimulator:
             p = plan(i)
             if p is not None:
                 p.run(self.acc, self.out, op, imm, law)
-        return alu
+        return self._overlapping(insn, alu)
+
+    def _overlapping(self, insn, run: Callable[[int], None]) -> Callable[[int], None]:
+        """``run`` checked against rule 5 of ``ALU_OVERLAP`` (unchanged without it): a GEMM
+        must not use a bank an ALU instruction since the last barrier uses."""
+        overlap = self._overlap
+        if overlap is None:
+            return run
+        depth = self.config.acc_depth
+        shift = self.config.log_acc_depth - 1
+        is_alu = insn.OPCODE == Opcode.ALU
+        names = ("dst", "src") if is_alu and not insn.use_imm else ("dst",)
+
+        def build(i: int) -> frozenset[int]:
+            idx = self._loop_indices(i, insn, names, (depth,) * len(names),
+                                     ("ACC",) * len(names))
+            rows = np.concatenate([a.reshape(-1) for a in idx])
+            return frozenset(np.unique(rows >> shift).tolist())
+        banks_of = self._planned(insn, build, "banks")
+
+        def checked(i: int) -> None:
+            banks = banks_of(i)
+            if banks:
+                if is_alu:
+                    overlap.alu(i, banks)
+                else:
+                    clash = overlap.gemm(banks)
+                    if clash is not None:
+                        bank, j = clash
+                        raise FsimError(
+                            f"instruction {i} (GEMM) uses accumulator bank {bank} "
+                            f"(rows {bank << shift}..{((bank + 1) << shift) - 1}), which ALU "
+                            f"instruction {j} uses and may still be executing "
+                            f"(ALU_OVERLAP): put a compute barrier (a LOAD or compute no-op) "
+                            f"between them or use the other bank")
+            run(i)
+        return checked
 
 
 class _Entry:
