@@ -41,7 +41,15 @@ from vta.driver.device import DEFAULT_TIMEOUT, Buffer, Device
 from vta.driver.result import RunResult
 from vta.hw import isa
 from vta.hw.errors import IsaError
-from vta.hw.insn_stream import FLAG_COLUMNS, ROW_WIDTH, InsnStream, from_row, nop_row, stage_of_row
+from vta.hw.insn_stream import (
+    COLUMNS,
+    FLAG_COLUMNS,
+    ROW_WIDTH,
+    InsnStream,
+    from_row,
+    nop_row,
+    stage_of_row,
+)
 from vta.hw.pipeline import (
     CHANNELS,
     COMPUTE,
@@ -392,7 +400,10 @@ class CommandQueue:
             return False
         for k in unique:
             self._room(1)
+            before = len(self._stream)
             self._place(k)
+            if len(self._stream) == before + 1 and before:
+                _merge_uop_loads(self._stream.rows)
         return True
 
     def push_gemm_op(self, kernel: UopKernel | Hashable,
@@ -604,6 +615,14 @@ class CommandQueue:
         """The queued (not yet run) instructions with running token counts."""
         return stream_tokens.dump(self._stream.rows)
 
+    def queued_rows(self) -> list[list[int]]:
+        """Copies of the queued (not yet run) instruction rows (:mod:`vta.hw.insn_stream`)."""
+        return [list(row) for row in self._stream.rows]
+
+    def discard(self) -> None:
+        """Drop the queued batch unrun and forget what the uop buffer holds."""
+        self._abandon()
+
     def instructions(self) -> list[isa.Instruction]:
         """The queued instructions as :mod:`vta.hw.isa` objects."""
         return [from_row(r) for r in self._stream.rows]
@@ -635,6 +654,31 @@ class CommandQueue:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _merge_uop_loads(rows: list[list[int]]) -> None:
+    """Fold the last row into the one before when both are flag-free LOAD UOPs of
+    consecutive uops, contiguous in DRAM and in the uop buffer (one DMA instead of two)."""
+    a, b = rows[-2], rows[-1]
+    cols = COLUMNS[isa.Opcode.LOAD]
+    pops = (FLAG_COLUMNS["pop_prev"], FLAG_COLUMNS["pop_next"])
+    pushes = (FLAG_COLUMNS["push_prev"], FLAG_COLUMNS["push_next"])
+    uop = int(isa.MemType.UOP)
+    for r in (a, b):
+        if r[0] != _LOAD or r[cols["memory_type"]] != uop or r[cols["y_size"]] != 1 \
+                or any(r[c] for c in pushes):
+            return
+    if any(b[c] for c in pops):
+        return
+    n = a[cols["x_size"]]
+    if b[cols["sram_base"]] != a[cols["sram_base"]] + n \
+            or b[cols["dram_base"]] != a[cols["dram_base"]] + n:
+        return
+    total = n + b[cols["x_size"]]
+    if total >= 1 << isa.MEMOP_SIZE_BITS:
+        return
+    a[cols["x_size"]] = a[cols["x_stride"]] = total
+    rows.pop()
 
 
 def _no_tokens() -> dict[str, int]:
