@@ -20,7 +20,9 @@ Kernel-level API (importing ``vta.compiler`` stays light and never imports onnx)
   docs/kernels.md).
 
 Model-level API: :func:`vta.compiler.compile` (:mod:`~vta.compiler.model_compiler`) ->
-:class:`~vta.compiler.executable.Executable`; :func:`vta.compiler.load`.
+:class:`~vta.compiler.executable.Executable`; :func:`vta.compiler.load`;
+:func:`vta.compiler.inspect` (where each node of a model runs, before compiling);
+:mod:`vta.compiler.zoo` (real network graphs, offline).
 
 Names are resolved lazily on first use.
 """
@@ -34,7 +36,7 @@ __all__ = ["jit", "ops", "workload", "search", "cost_model", "lower", "emit", "i
            "epilogue", "tile_program", "Epilogue", "Conv2dWorkload", "DenseWorkload",
            "ConvSchedule", "DenseSchedule", "ScheduleError", "OperatorError",
            "CompiledKernel", "compile_conv2d", "compile_dense", "compile", "load",
-           "Executable"]
+           "Executable", "inspect", "zoo"]
 
 _LAZY = {
     "jit": ("vta.compiler.jit_kernel", "jit"),
@@ -52,11 +54,12 @@ _LAZY = {
     "compile": ("vta.compiler.model_compiler", "compile"),
     "load": ("vta.compiler.executable", "load"),
     "Executable": ("vta.compiler.executable", "Executable"),
+    "inspect": ("vta.compiler.model_inspect", "inspect"),
 }
 _MODULES = {"ops", "workload", "search", "cost_model", "lower", "emit", "int8_reference",
             "epilogue", "tile_program", "errors", "windows", "packing", "jit_kernel",
             "partition", "executable", "artifact", "layer_profile", "host_kernels",
-            "model_compiler"}
+            "model_compiler", "model_inspect", "zoo", "bench"}
 
 
 def __getattr__(name: str) -> Any:

@@ -81,7 +81,8 @@ def write_artifact(path: str | Path, artifact: Artifact) -> Path:
             for what, arr in artifact.packed[lay.name].items():
                 keys[what] = f"vta{i}.{what}"
                 arrays[keys[what]] = arr
-            layers.append({"device": "vta", "name": lay.name, "nodes": list(lay.nodes),
+            layers.append({"device": "vta", "name": lay.name, "op": lay.op,
+                           "nodes": list(lay.nodes),
                            "data": lay.data, "weight": lay.weight, "bias": lay.bias,
                            "residual": lay.residual, "output": lay.output,
                            "kernel": kernel.to_dict(), "digest": program_digest(kernel),
@@ -113,10 +114,19 @@ def _read_zip(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
                     arrays[name[7:-4]] = np.load(io.BytesIO(z.read(name)), allow_pickle=False)
     except FileNotFoundError:
         raise ArtifactError(f"no executable at {path}") from None
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
-        raise ArtifactError(f"{path} is not a saved vta-kit executable ({e})") from None
+    except KeyError:
+        raise ArtifactError(f"{path} is a broken vta-kit executable: the zip has no "
+                            f"manifest.json") from None
+    except zipfile.BadZipFile as e:
+        raise ArtifactError(f"{path} is a broken vta-kit executable: not a readable zip "
+                            f"({e}; truncated or not a .vtax)") from None
+    except (ValueError, OSError, EOFError, zipfile.LargeZipFile) as e:
+        raise ArtifactError(f"{path} is a broken vta-kit executable: "
+                            f"{type(e).__name__}: {e}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ArtifactError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}")
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ArtifactError(f"{path} is not a vta-kit executable of this kit: format "
+                            f"{found!r}, expected {FORMAT!r}")
     return manifest, arrays
 
 
@@ -150,7 +160,8 @@ def read_artifact(path: str | Path) -> Artifact:
                 raise ArtifactError(f"{path}: layer {d['name']!r} lowers to a different "
                                     "instruction program on this kit than when it was saved "
                                     "(recompile the model)")
-            layers.append(VtaLayer(d["name"], kernel.op, tuple(d["nodes"]), d["data"],
+            layers.append(VtaLayer(d["name"], d.get("op", kernel.op), tuple(d["nodes"]),
+                                   d["data"],
                                    d["weight"], d["bias"], d["residual"], d["output"],
                                    kernel.workload, kernel.epilogue, kernel.schedule,
                                    kernel.estimate))

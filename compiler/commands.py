@@ -1,17 +1,19 @@
-"""``vta run``, ``vta bench resnet18`` and ``vta bench digits``: the model compiler's CLI.
+"""``vta run``: the model compiler's command line.
 
 ``vta run [MODEL]`` compiles a model (an ``.onnx`` file, a saved executable, ``resnet18``,
 or by default the bundled demo network), runs it on the chosen device with a progress bar
 over layers, checks every output bit for bit against the numpy reference of the quantized
-graph (prints ``MATCH`` or ``MISMATCH``; exit status 1 on a mismatch) and prints the
-per-layer profile.
+graph (prints ``MATCH`` or ``MISMATCH``; exit status 1 on a mismatch) and against the float
+model (the quantization error; exit status 1 when the result is far from it, so a result
+bit-exact to a broken reference is not taken for a good one), and prints the per-layer
+profile.  A saved executable runs on the config it was compiled for; ``--config`` with a
+different config recompiles its quantized graph for that config.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 import zipfile
@@ -22,17 +24,24 @@ import numpy as np
 from vta.hw.cli import Cli, add_config_argument
 from vta.hw.errors import VTAError
 
+from .cpu_cost import add_host_argument
+
 DEVICES = ("fsim", "verilator", "pysim", "pynq")
-BUILTIN_MODELS = ("demo", "resnet18")
+#: Relative error (L2 norm of the difference over the float output's) beyond which a
+#: quantized result is flagged as far from the float model.
+FLOAT_TOLERANCE = 0.5
 
 
 def register(cli: Cli) -> None:
     cli.command("run", "compile a model, run it on a device, check it against the numpy "
                 "reference and print a per-layer profile", setup=_setup_run, run=_run)
-    cli.command("bench resnet18", "ResNet-18 end to end: import, quantize and compile time, "
-                "run time and cycles on a device", setup=_setup_resnet, run=_run_resnet)
-    cli.command("bench digits", "train the digits CNN, quantize, run on VTA: float vs "
-                "int8-on-VTA accuracy", setup=_setup_digits, run=_run_digits)
+
+
+def add_device_arguments(p: argparse.ArgumentParser, help: str | None = None) -> None:
+    """``--device`` (one of :data:`DEVICES`, default fsim) and ``--config``: where a
+    compiled model runs (``vta run``, the model benchmarks)."""
+    p.add_argument("--device", default="fsim", choices=DEVICES, help=help)
+    add_config_argument(p)
 
 
 def use_default_kernel_cache() -> None:
@@ -76,6 +85,9 @@ def demo_graph(seed: int = 0) -> Any:
 
 
 def _is_artifact(path: Path) -> bool:
+    """A saved executable: a ``.vtax`` file (readable or not), or a zip with a manifest."""
+    if path.suffix.lower() == ".vtax":
+        return True
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as z:
@@ -86,18 +98,28 @@ def _load_model(name: str | None, seed: int) -> Any:
     """A Graph or ModelProto for ``name`` (None: the demo), or a path to an artifact."""
     if name is None or name == "demo":
         return demo_graph(seed)
-    if name == "resnet18":
-        from .frontend.models import resnet18_onnx
-        return resnet18_onnx(seed)
+    from . import zoo
+
+    if name in zoo.names():
+        return zoo.load(name, seed)
     path = Path(name)
     if not path.is_file():
         raise VTAError(f"no model {name!r}: expected an .onnx file, a saved executable or "
-                       f"one of {', '.join(BUILTIN_MODELS)}")
+                       f"one of {', '.join(('demo', *zoo.names()))}")
+    if path.stat().st_size == 0:
+        raise VTAError(f"{name} is empty (0 bytes): expected an .onnx model or a saved "
+                       f"executable (.vtax)")
     return path
 
 
-def _input_for(graph: Any, path: str | None, seed: int) -> dict[str, np.ndarray]:
+def _input_for(graph: Any, path: str | None, seed: int, zoo_name: str | None = None,
+               nonfinite: str = "error") -> dict[str, np.ndarray]:
+    from .frontend.tensor_checks import check_tensor
+
     names = list(graph.inputs)
+    if path is None and zoo_name is not None:
+        from . import zoo
+        return zoo.sample_inputs(zoo_name, seed)
     if path is None:
         rng = np.random.default_rng(seed + 1)
         return {n: rng.standard_normal(graph.type_of(n).shape).astype(np.float32)
@@ -108,6 +130,7 @@ def _input_for(graph: Any, path: str | None, seed: int) -> dict[str, np.ndarray]
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         raise VTAError(f"cannot read input {path}: {e}") from None
+    arr = check_tensor(f"input {path}", arr, nonfinite=nonfinite)
     want = graph.type_of(names[0]).shape
     if arr.shape != want:
         raise VTAError(f"input {path} has shape {list(arr.shape)}, the model expects "
@@ -118,25 +141,49 @@ def _input_for(graph: Any, path: str | None, seed: int) -> dict[str, np.ndarray]
 # ------------------------------------------------------------------------------ vta run
 def _setup_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", default=None,
-                   help="an .onnx file, a saved executable (.vtax), 'resnet18', or nothing "
-                        "for the bundled demo network")
-    p.add_argument("--device", default="fsim", choices=DEVICES,
-                   help="where accelerator layers run (default fsim; verilator for cycles)")
-    add_config_argument(p)
+                   help="an .onnx file, a saved executable (.vtax), a zoo model (resnet18, "
+                        "mobilenet_v2, bert_tiny, ...: vta.compiler.zoo), or nothing for "
+                        "the bundled demo network")
+    add_device_arguments(
+        p, help="where accelerator layers run (default fsim; verilator for cycles)")
+    p.set_defaults(config=None)     # default: the executable's config, else "default"
     p.add_argument("--input", metavar="FILE.npy", help="input array (default: seeded random)")
+    from vta.driver.commands import add_max_cycles_argument
+
+    add_max_cycles_argument(p)
+    p.add_argument("--nonfinite", choices=("error", "saturate"), default="error",
+                   help="NaN/inf in the input: refuse (default), or saturate (NaN -> 0, "
+                        "+/-inf -> the extremes)")
     p.add_argument("--calibration", metavar="FILE.npy",
                    help="calibration samples for a float model (default: the input)")
+    p.add_argument("--calibration-method", default="max",
+                   choices=("max", "percentile", "entropy"),
+                   help="range estimate of the kit's quantizer (float models)")
+    p.add_argument("--per-channel", action="store_true",
+                   help="per-output-channel weight scales (float models)")
+    p.add_argument("--asymmetric", action="store_true",
+                   help="activations with zero points (float models)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and random inputs")
     p.add_argument("--min-utilization", type=float, default=None,
-                   help="conv/dense with a lower estimated GEMM utilization stay on the CPU")
+                   help="place by estimated GEMM utilization instead of time: conv/dense "
+                        "below it stay on the CPU (0: all the accelerator can run)")
+    add_host_argument(p)
     p.add_argument("--cpu-only", action="store_true", help="run every layer on the CPU")
     p.add_argument("--save", metavar="FILE", help="also save the compiled executable")
     p.add_argument("--no-check", action="store_true",
                    help="skip the comparison with the numpy reference")
+    p.add_argument("--timeline", metavar="FILE.json",
+                   help="with --device verilator: write when each module was busy, per "
+                        "layer, as Chrome/Perfetto trace JSON")
+    p.add_argument("--roofline", metavar="FILE.png",
+                   help="plot the accelerator layers' roofline (and print its table)")
 
 
 def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
-    opts: dict[str, Any] = {"cpu_only": args.cpu_only}
+    opts: dict[str, Any] = {"cpu_only": args.cpu_only, "host": args.host}
+    for key in ("calibration_method", "per_channel", "asymmetric"):
+        if getattr(args, key, None):
+            opts[key] = getattr(args, key)
     if args.min_utilization is not None:
         opts["min_utilization"] = args.min_utilization
     return opts
@@ -147,19 +194,35 @@ def _run(args: argparse.Namespace) -> int:
 
     from .executable import load
     from .model_compiler import compile as compile_model
-    from .model_compiler import to_graph
+    from .model_compiler import is_quantized, to_graph
 
     use_default_kernel_cache()
+    if args.timeline and args.device != "verilator":
+        raise VTAError(f"--timeline needs --device verilator (the cycle-accurate model), "
+                       f"not {args.device}")
     model = _load_model(args.model, args.seed)
     t0 = time.perf_counter()
+    float_graph = None
     if isinstance(model, Path) and _is_artifact(model):
         exe = load(model, args.device)
         graph = exe.graph
-        inputs = _input_for(graph, args.input, args.seed)
+        inputs = _input_for(graph, args.input, args.seed, nonfinite=args.nonfinite)
         what = f"loaded {model}"
+        if args.config is not None:
+            from vta.hw.config import VTAConfig
+            asked = VTAConfig.load(args.config)
+            if asked != exe.config:
+                built_for = exe.config.name
+                exe.close()
+                exe = compile_model(graph, asked, args.device, **_compile_options(args))
+                what = f"recompiled {model} (saved for {built_for})"
     else:
+        from . import zoo
+
         graph = to_graph(model)
-        inputs = _input_for(graph, args.input, args.seed)
+        float_graph = None if is_quantized(graph) else graph
+        inputs = _input_for(graph, args.input, args.seed,
+                            args.model if args.model in zoo.names() else None, args.nonfinite)
         if args.calibration:
             try:
                 calibration: Any = np.load(args.calibration, allow_pickle=False)
@@ -167,8 +230,9 @@ def _run(args: argparse.Namespace) -> int:
                 raise VTAError(f"cannot read calibration {args.calibration}: {e}") from None
         else:
             calibration = [inputs]
-        exe = compile_model(graph, args.config, args.device, calibration=calibration,
-                            seed=args.seed, **_compile_options(args))
+        exe = compile_model(graph, args.config or "default", args.device,
+                            calibration=calibration, seed=args.seed,
+                            **_compile_options(args))
         what = "compiled"
     compile_s = time.perf_counter() - t0
     try:
@@ -178,14 +242,18 @@ def _run(args: argparse.Namespace) -> int:
         if args.save:
             print(f"saved executable to {exe.save(args.save)}")
         t0 = time.perf_counter()
-        exe.device  # noqa: B018 - open now (a Verilator model may build) so the run is timed alone
+        device = exe.device       # open now (a Verilator model may build): the run is timed alone
+        if hasattr(device, "max_cycles"):
+            device.max_cycles = args.max_cycles
         print(f"opened {args.device} device in {time.perf_counter() - t0:.2f} s")
         with tqdm(total=len(exe.layers), desc=f"{exe.graph.name} on {args.device}",
                   unit="layer", leave=False, file=sys.stderr) as bar:
             t0 = time.perf_counter()
-            outputs = exe(inputs, progress=lambda name: bar.update(1))
+            outputs = exe(inputs, progress=lambda name: bar.update(1),
+                          nonfinite=args.nonfinite)
             run_s = time.perf_counter() - t0
         print(exe.profile_table())
+        _write_views(exe, args)
         cycles = exe.total_cycles()
         print(f"run time {run_s:.3f} s on {args.device}"
               + (f", {cycles:,} accelerator cycles" if cycles is not None else ""))
@@ -196,7 +264,7 @@ def _run(args: argparse.Namespace) -> int:
                   f"{top.tolist()}")
         if args.no_check:
             return 0
-        expected = exe.reference(inputs)
+        expected = exe.reference(inputs, nonfinite=args.nonfinite)
         bad = [n for n in outputs if not np.array_equal(outputs[n], expected[n])]
         if bad:
             diff = int((outputs[bad[0]] != expected[bad[0]]).sum())
@@ -204,140 +272,51 @@ def _run(args: argparse.Namespace) -> int:
                   "positions")
             return 1
         print("MATCH: outputs equal the numpy reference of the quantized graph bit for bit")
+        return _float_check(float_graph, inputs, outputs, args.nonfinite)
+    finally:
+        exe.close()
+
+
+def _float_check(float_graph: Any, inputs: dict[str, np.ndarray],
+                 outputs: dict[str, np.ndarray], nonfinite: str) -> int:
+    """Compare with the float model; print the quantization error; 1 if far from it."""
+    if float_graph is None:
+        print("float check: the float model is not available (a quantized graph or a saved "
+              "executable): only the bit-exact check above applies")
         return 0
-    finally:
-        exe.close()
+    from .frontend import run as run_graph
+    from .frontend.interpreter import bind_inputs
+
+    want = run_graph(float_graph, bind_inputs(float_graph, inputs, nonfinite=nonfinite))
+    status = 0
+    for name, got in outputs.items():
+        ref = np.asarray(want[name], dtype=np.float64)
+        diff = np.asarray(got, dtype=np.float64) - ref
+        if not np.isfinite(ref).all():
+            print(f"FLOAT CHECK FAILED: output {name!r} of the float model is not finite")
+            status = 1
+            continue
+        norm = float(np.linalg.norm(ref))
+        rel = float(np.linalg.norm(diff)) / norm if norm else float(np.abs(diff).max())
+        line = (f"output {name!r}: max |error| {float(np.abs(diff).max()):.3g}, relative "
+                f"error {rel:.3g} vs the float model")
+        if rel > FLOAT_TOLERANCE:
+            print(f"FLOAT CHECK FAILED: {line} (above {FLOAT_TOLERANCE}): the quantized model "
+                  f"does not compute what the float model does")
+            status = 1
+        else:
+            print(f"float check: {line}")
+    return status
 
 
-# ------------------------------------------------------------------------------ benches
-def _setup_resnet(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="fsim", choices=DEVICES)
-    add_config_argument(p)
-    p.add_argument("--repeat", type=int, default=None,
-                   help="timed runs (median quoted; default 3 on fsim, 1 otherwise)")
-    p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--seed", type=int, default=0)
+def _write_views(exe: Any, args: argparse.Namespace) -> None:
+    """The timeline and roofline files ``vta run`` was asked for."""
+    from .roofline import format_roofline, roofline_points, roofs_for
 
-
-def _run_resnet(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .frontend import import_onnx, quantize
-    from .frontend.models import resnet18_onnx
-    from .model_compiler import compile as compile_model
-
-    use_default_kernel_cache()
-    repeat = args.repeat or (3 if args.device == "fsim" else 1)
-    if repeat < 1:
-        raise VTAError(f"--repeat must be at least 1, not {repeat}")
-    t0 = time.perf_counter()
-    graph = import_onnx(resnet18_onnx(args.seed, image_size=args.image_size))
-    import_s = time.perf_counter() - t0
-    x = np.random.default_rng(args.seed + 1).standard_normal(
-        (1, 3, args.image_size, args.image_size)).astype(np.float32)
-    t0 = time.perf_counter()
-    qgraph = quantize(graph, [x])
-    quant_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    exe = compile_model(qgraph, args.config, args.device)
-    compile_s = time.perf_counter() - t0
-    try:
-        exe.device  # noqa: B018 - open (and build a simulator model) before timing runs
-        times = []
-        for i in range(repeat):
-            with tqdm(total=len(exe.layers), desc=f"resnet18 run {i + 1}/{repeat}",
-                      unit="layer", leave=False, file=sys.stderr) as bar:
-                t0 = time.perf_counter()
-                out = exe(x, progress=lambda name: bar.update(1))
-                times.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        want = exe.reference(x)
-        ref_s = time.perf_counter() - t0
-        exact = all(np.array_equal(out[k], want[k]) for k in out)
-        prof = exe.profile()
-        cycles = exe.total_cycles()
-        est = sum(r.est_cycles or 0 for r in prof if r.device.startswith("vta"))
-        vta_s = sum(r.seconds for r in prof if r.device.startswith("vta"))
-        cpu_s = sum(r.seconds for r in prof if r.device == "cpu")
-        print(f"ResNet-18 1x3x{args.image_size}x{args.image_size} on {args.device} "
-              f"({exe.config.name})")
-        print(f"  ONNX build + import  {import_s:8.3f} s")
-        print(f"  quantize (calibrate) {quant_s:8.3f} s")
-        print(f"  compile              {compile_s:8.3f} s  ("
-              + ", ".join(f"{k} {v:.3f}" for k, v in exe.compile_stats.items()) + ")")
-        print(f"  run (median of {repeat})    {statistics.median(times):8.3f} s  "
-              f"(accelerator layers {vta_s:.3f} s, CPU {cpu_s:.3f} s in the last run)")
-        print(f"  numpy reference      {ref_s:8.3f} s")
-        print(f"  layers               {len(exe.partition.vta_layers)} on VTA, "
-              f"{len(exe.partition.cpu_layers)} on CPU")
-        print("  cycles               " + (f"{cycles:,} measured" if cycles is not None
-                                            else f"{est:,} estimated (untimed device)"))
-        print(f"  result               {'MATCH' if exact else 'MISMATCH'} "
-              "(bit-exact vs the numpy reference)")
-        return 0 if exact else 1
-    finally:
-        exe.close()
-
-
-def _setup_digits(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="fsim", choices=DEVICES)
-    add_config_argument(p)
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-
-
-def digits_experiment(device: str = "fsim", config: Any = None, epochs: int = 8,
-                      seed: int = 0) -> dict[str, Any]:
-    """Train the digits CNN, quantize it, compile it for VTA, run the held-out split.
-
-    The whole held-out split runs as one batch (one executable call). Returns a dict with
-    ``float_accuracy``, ``vta_accuracy``, ``reference_accuracy`` (the int8 numpy
-    reference), ``exact`` (VTA logits equal the reference's bit for bit), the executable's
-    partition summary and timings.
-    """
-    from .frontend import quantize
-    from .frontend import run as reference_run
-    from .frontend.digits import load_digits_split, train_digits_cnn
-    from .model_compiler import compile as compile_model
-
-    data = load_digits_split(seed)
-    t0 = time.perf_counter()
-    net = train_digits_cnn(data, epochs=epochs, seed=seed)
-    train_s = time.perf_counter() - t0
-    n = len(data.x_test)
-    float_acc = float((net.logits(data.x_test).argmax(1) == data.y_test).mean())
-    graph = net.graph(batch=n)
-    qgraph = quantize(graph, [data.x_train[:n]])
-    t0 = time.perf_counter()
-    exe = compile_model(qgraph, config, device)
-    compile_s = time.perf_counter() - t0
-    try:
-        t0 = time.perf_counter()
-        logits = exe(data.x_test)[graph.outputs[0]]
-        run_s = time.perf_counter() - t0
-        ref = reference_run(qgraph, data.x_test)[graph.outputs[0]]
-        return {"float_accuracy": float_acc,
-                "vta_accuracy": float((logits.argmax(1) == data.y_test).mean()),
-                "reference_accuracy": float((ref.argmax(1) == data.y_test).mean()),
-                "exact": bool(np.array_equal(logits, ref)), "test_images": n,
-                "vta_layers": [lay.describe() for lay in exe.partition.vta_layers],
-                "summary": exe.partition.summary(), "train_s": train_s,
-                "compile_s": compile_s, "run_s": run_s}
-    finally:
-        exe.close()
-
-
-def _run_digits(args: argparse.Namespace) -> int:
-    use_default_kernel_cache()
-    r = digits_experiment(args.device, args.config, args.epochs, args.seed)
-    print(f"digits CNN, {r['test_images']} held-out images, one batch on {args.device}")
-    print(r["summary"])
-    print(f"  float accuracy        {r['float_accuracy']:.4f}")
-    print(f"  int8 reference        {r['reference_accuracy']:.4f}")
-    print(f"  int8 on VTA           {r['vta_accuracy']:.4f}  "
-          f"({'MATCH' if r['exact'] else 'MISMATCH'} with the reference)")
-    print(f"  difference            {(r['vta_accuracy'] - r['float_accuracy']) * 100:+.2f} "
-          "points")
-    print(f"  train {r['train_s']:.2f} s, compile {r['compile_s']:.2f} s, run "
-          f"{r['run_s']:.2f} s")
-    return 0 if r["exact"] else 1
+    exe.profile(timeline=args.timeline, roofline=args.roofline)
+    if args.timeline:
+        print(f"wrote {args.timeline}: {len(exe.timeline.runs)} accelerator runs "
+              f"(open in ui.perfetto.dev)")
+    if args.roofline:
+        print(format_roofline(roofline_points(exe.profile()), roofs_for(exe.config)))
+        print(f"wrote {args.roofline}")

@@ -34,8 +34,10 @@ from .workload import (
     Conv2dWorkload,
     ConvSchedule,
     ceil_div,
+    const_rows_per_block,
     conv_input_tile,
     gemm_positions,
+    pad_patterns,
     reuse_flags,
     row_subsampled,
     tile_sizes,
@@ -100,13 +102,14 @@ class _Consts:
     bus: int
     latency: int
     macs: int
+    alu_ii: int       # cycles per tensor-operand ALU uop
 
 
 @functools.lru_cache(maxsize=64)
 def _consts(config: VTAConfig) -> _Consts:
     return _Consts(config.batch, config.block, config.inp_elem_bytes, config.wgt_elem_bytes,
                    config.acc_elem_bytes, config.out_elem_bytes, config.bus_bytes,
-                   config.DRAM_LATENCY, config.macs_per_cycle)
+                   config.DRAM_LATENCY, config.macs_per_cycle, config.ALU_TENSOR_II)
 
 
 def dma_cycles(config: VTAConfig | _Consts, params: CostParams, rows: int, row_bytes: int,
@@ -164,10 +167,12 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     :func:`~vta.compiler.workload.footprint` when the caller has it already.
     """
     k = _consts(config)
-    nb, icb, ocb = ceil_div(w.batch, k.batch), ceil_div(w.in_channels, k.block), \
-        ceil_div(w.out_channels, k.block)
+    nb = ceil_div(w.batch, k.batch)
+    # A grouped convolution's output-channel tiles stay inside one super-group, whose
+    # reduction covers its own input blocks only.
+    n_groups, icb, ocb = w.group_blocks(config)
     kk = w.kernel_area
-    oc_sizes = tile_sizes(ocb, min(s.oc_tile, ocb))
+    oc_sizes = [(t, n * n_groups) for t, n in tile_sizes(ocb, min(s.oc_tile, ocb))]
     ic_sizes = tile_sizes(icb, min(s.ic_tile, icb))
     matrix = w.is_matrix
     # Spatial tile classes: ((batch blocks, rows, columns) of a tile, number of such tiles)
@@ -180,9 +185,9 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
         hcls = _spatial_classes(w.out_height, min(s.h_tile, w.out_height), w.out_height, 1,
                                 1, 0) if row_subsampled(w) \
             else _spatial_classes(w.out_height, min(s.h_tile, w.out_height), w.height,
-                                  w.stride[0], w.kernel[0], w.padding[0])
+                                  w.stride[0], w.kernel_span[0], w.padding[0])
         wcls = _spatial_classes(w.out_width, min(s.w_tile, w.out_width), w.width,
-                                w.stride[1], w.kernel[1], w.padding[1])
+                                w.stride[1], w.kernel_span[1], w.padding[1])
         spatial = [((1, ht, wt), n_h * n_w) for ht, (n_h, _) in hcls.items()
                    for wt, (n_w, _) in wcls.items()]
     n_chunks = sum(n for _, n in ic_sizes)
@@ -198,9 +203,11 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     reload_uops = not matrix and (
         footprint or schedule_footprint(w, s, config, epilogue))["uop"] > config.uop_depth
     n_alu = epilogue.alu_passes
-    # Rows' worth of cycles per pass: tensor-operand passes take two with one ACC read port.
-    alu_rows = n_alu + (config.ALU_TENSOR_II - 1) * sum(
-        1 for step in epilogue.alu_steps() if isinstance(step.src, str))
+    # Rows' worth of cycles per pass: tensor-operand uops (bias, residual) take
+    # ALU_TENSOR_II cycles each.
+    n_tensor = sum(isinstance(step.src, str) for step in epilogue.alu_steps())
+    alu_rows = n_alu + (k.alu_ii - 1) * n_tensor
+    n_const = const_rows_per_block(w, epilogue)
     overwrite = config.GEMM_OVERWRITE
     overlap = config.ALU_OVERLAP and T >= 2
     alu_total = 0
@@ -223,7 +230,8 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             est.instructions += loads
             max_load = max(max_load, wgt_cyc)
     # Input loads depend only on the (spatial, ic) chunk.
-    inp_reps = min(per_half, n_oc) if inp_reuse else n_oc
+    # An input chunk is reused across the output-channel tiles of its own super-group.
+    inp_reps = n_groups * min(per_half, n_oc // n_groups) if inp_reuse else n_oc
     if matrix:   # one 2-D DMA per (batch tile, chunk): a row of ic blocks per batch block
         for (tn, _, _), count in spatial:
             for ic, n_ic in ic_sizes:
@@ -277,11 +285,18 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             if epilogue.bias:
                 tail += dma_cycles(k, params, 1, oc * k.acc)
                 est.dram_read += tiles * oc * k.acc
+            if n_const:
+                tail += dma_cycles(k, params, 1, oc * n_const * k.acc)
+                est.dram_read += tiles * oc * n_const * k.acc
+                est.instructions += tiles
             # Output (and residual) transfers: a matrix tile is tn rows of oc blocks; an
             # image tile one DMA of its rows when they span the output width, else one per
             # output-channel block.
             if matrix:
                 n_out_dma, out_cyc = 1, dma_cycles(k, params, tn, oc * k.out)
+            elif w.out_scatter is not None:   # one per channel block, or per row and block
+                n_out_dma = oc if w.out_scatter[5] == 1 else oc * ht
+                out_cyc = dma_cycles(k, params, rows // n_out_dma, k.out)
             else:
                 n_out_dma = 1 if wt == w.out_width else oc
                 out_cyc = dma_cycles(k, params, rows // n_out_dma, k.out)
@@ -296,11 +311,40 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             est.dram_write += tiles * rows * k.out
             est.instructions += tiles * (1 + n_alu + n_out_dma * (1 + epilogue.residual) + 3)
             max_tail = max(max_tail, tail + st + (alu if overlap else 0))
+    if epilogue.pad_correction and not matrix:
+        pad = _pad_correction_cost(w, s, ocb, outer, ovh)
+        est.alu_uops += pad[0]
+        est.instructions += pad[1]
+        if overlap:     # ALU work: beside the GEMMs like the rest of the epilogue
+            alu_total += pad[0] + pad[1] * ovh
+        else:
+            est.compute_cycles += pad[0] + pad[1] * ovh
+            tail_total += pad[0] + pad[1] * ovh
     est.compute_cycles += alu_total
     steps = outer * n_oc * n_sp * n_chunks
     _combine(est, T, max_load, max_tail, tail_total, steps, alu_total)
     est.extra = {"steps": steps, "tiles": outer * n_oc * n_sp, "chunks": n_chunks}
     return est
+
+
+@functools.lru_cache(maxsize=1024)
+def _touched(classes: tuple, tile: int) -> tuple[int, int]:
+    """(tiles, tiles holding a border row or column) along one axis."""
+    starts = range(0, len(classes), tile)
+    return len(starts), sum(1 for a in starts if any(c != (0, 0) for c in classes[a:a + tile]))
+
+
+def _pad_correction_cost(w: Conv2dWorkload, s: ConvSchedule, ocb: int, images: int,
+                         ovh: int) -> tuple[int, int]:
+    """(ALU uops, ALU instructions) of the zero-point border correction: one uop per
+    border row and channel block, one instruction per tile that has border rows."""
+    patterns = pad_patterns(w)
+    uops = patterns.border_count() * ocb * images
+
+    n_h, hit_h = _touched(patterns.rows, min(s.h_tile, w.out_height))
+    n_w, hit_w = _touched(patterns.cols, min(s.w_tile, w.out_width))
+    tiles = n_h * n_w - (n_h - hit_h) * (n_w - hit_w)
+    return uops, tiles * ceil_div(ocb, min(s.oc_tile, ocb)) * images
 
 
 def program_counts(program: TileProgram, config: VTAConfig) -> dict[str, int]:

@@ -4,8 +4,13 @@ instructions as micro-kernels over an ACC tile.
 After the GEMMs of an output tile the int32 accumulators go through an :class:`Epilogue`, in
 the order the compute module performs it:
 
-1. ``+ bias`` (int32, per output channel, wraps),
-2. ``>> shift`` (arithmetic),
+1. ``+ bias`` (int32, per output channel, wraps), and at the image border ``+`` the input
+   zero point's correction of padded taps (``pad_correction``, see
+   :mod:`vta.compiler.zero_point`),
+2. the fixed-point requantization of :mod:`vta.compiler.requant` when it has per-channel
+   values or a multiplier (``requant``, a :class:`ChannelRequant`: SHR, MAX/MIN clamp,
+   MUL, ADD, SHR with immediates or with per-channel values as a tensor operand -- one
+   constant row per output-channel block), then ``>> shift`` (arithmetic, one immediate),
 3. clip to ``[clip_lo, clip_hi]`` (ALU MAX then MIN),
 4. the residual add, ResNet's rescaled ``qadd``: ``(x << lshift) + (residual <<
    residual_lshift) + residual_offset`` (``residual`` a second int8 tensor, sign-extended;
@@ -16,7 +21,8 @@ the order the compute module performs it:
 :meth:`Epilogue.alu_steps` is the ALU instruction sequence that computes exactly this (the
 lowering, the cost model and the tiling search all read it); :func:`epilogue_kernels` turns
 it into one ALU micro-kernel per step over a tile: ADD bias rows (loaded into ACC beside the
-tile), SHR by immediates, MAX/MIN with immediates, SHR by negative immediates (left shifts)
+tile), the requantization's steps reading constant rows (loaded beside them), SHR by
+immediates, MAX/MIN with immediates, SHR by negative immediates (left shifts)
 of the output or the residual rows (loaded with ``LOAD ACC_8BIT``), ADD of the residual
 rows, ADD of the offset immediates.  Every ALU write-back also narrows into the OUT buffer,
 so the store after the last step writes the truncated int8 result.
@@ -33,10 +39,12 @@ import numpy as np
 from vta.hw.isa import AluOp
 
 from .errors import OperatorError
+from .requant import MAX_SHR_STEP, Requant
 from .tile_program import Kernel
 
-__all__ = ["Epilogue", "NO_EPILOGUE", "AluStep", "shift_immediates", "add_immediates",
-           "MAX_OFFSET_IMMEDIATES", "epilogue_kernels", "alu_kernel"]
+__all__ = ["Epilogue", "NO_EPILOGUE", "AluStep", "ChannelRequant", "channel_requant",
+           "shift_immediates", "add_immediates", "MAX_OFFSET_IMMEDIATES", "epilogue_kernels",
+           "alu_kernel"]
 
 MAX_SHIFT_RIGHT = 15
 """Largest right shift of one SHR immediate (its low 5 bits read as signed: -16..15)."""
@@ -56,7 +64,9 @@ class AluStep(NamedTuple):
     rows:
         ``"out"`` (the tile's accumulator rows) or ``"residual"`` (its residual rows).
     src:
-        An int immediate, or ``"bias"`` / ``"residual"``: the tensor rows added.
+        An int immediate, or ``"bias"`` / ``"residual"``: the tensor rows added, ``"pads"``:
+        the zero-point corrections of the border rows (only those rows), or the name of a
+        constant row of :meth:`Epilogue.const_rows` (one per output-channel block).
     """
 
     op: AluOp
@@ -86,6 +96,125 @@ def add_immediates(value: int) -> tuple[int, ...]:
     n = -(-value // step) if value else 0
     out = [step] * (n - 1) + [value - step * (n - 1)] if n else []
     return tuple(out)
+
+
+_IMM = (-(1 << 15), (1 << 15) - 1)
+"""The ALU immediate's range (16 bits, sign-extended)."""
+
+
+@dataclass(frozen=True)
+class ChannelRequant:
+    """How the fixed-point steps of a :class:`~vta.compiler.requant.Requant` run on the
+    ALU: each value is an immediate (one for all channels, within the 16-bit immediate) or
+    None -- a constant row per output-channel block, read as a tensor operand (one value
+    per lane).
+
+    Parameters
+    ----------
+    pre_shifts, shifts:
+        SHR instructions before the clamp and after the multiply (amounts ``0..15``).
+    clamp:
+        MAX then MIN with the rows ``lo``, ``hi`` (int32 bounds: always rows).
+    multiplier:
+        MUL operand; 1 means no MUL.
+    post_offset:
+        ADD operand after the MUL; 0 means none.
+    """
+
+    pre_shifts: tuple[int | None, ...] = ()
+    clamp: bool = False
+    multiplier: int | None = 1
+    post_offset: int | None = 0
+    shifts: tuple[int | None, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("pre_shifts", "shifts"):
+            for v in getattr(self, name):
+                if v is not None:
+                    _check_int(name, v, 0, MAX_SHR_STEP)
+        for name in ("multiplier", "post_offset"):
+            v = getattr(self, name)
+            if v is not None:
+                _check_int(name, v, *_IMM, " (an ALU immediate)")
+
+    def steps(self) -> list[AluStep]:
+        """The ALU steps (row operands by name)."""
+        out = [AluStep(AluOp.SHR, "out", f"pre{i}" if v is None else v)
+               for i, v in enumerate(self.pre_shifts)]
+        if self.clamp:
+            out += [AluStep(AluOp.MAX, "out", "lo"), AluStep(AluOp.MIN, "out", "hi")]
+        if self.multiplier != 1:
+            out.append(AluStep(AluOp.MUL, "out", "mul" if self.multiplier is None
+                               else self.multiplier))
+        if self.post_offset != 0:
+            out.append(AluStep(AluOp.ADD, "out", "post" if self.post_offset is None
+                               else self.post_offset))
+        out += [AluStep(AluOp.SHR, "out", f"shr{i}" if v is None else v)
+                for i, v in enumerate(self.shifts)]
+        return out
+
+    def row_names(self) -> tuple[str, ...]:
+        """The constant rows the steps read, in their order in ACC."""
+        return tuple(s.src for s in self.steps() if isinstance(s.src, str))
+
+    @property
+    def multiplies(self) -> bool:
+        return self.multiplier != 1
+
+
+def _shift_passes(shifts: np.ndarray) -> list[np.ndarray]:
+    """Per-channel right shifts as SHR amounts of at most 15 per pass (same pass count for
+    every channel: arithmetic right shifts compose exactly)."""
+    passes = []
+    rest = shifts.astype(np.int64)
+    while rest.max(initial=0) > 0:
+        step = np.minimum(rest, MAX_SHR_STEP)
+        passes.append(step)
+        rest = rest - step
+    return passes
+
+
+def channel_requant(requant: Requant, channels: int
+                    ) -> tuple[ChannelRequant | None, int, dict[str, np.ndarray]]:
+    """How ``requant`` runs on the ALU for ``channels`` output channels.
+
+    Returns ``(structure, shift, rows)``: ``structure`` None when one uniform right shift
+    suffices (then ``shift`` is it, the :class:`Epilogue`'s own ``shift``), else the
+    :class:`ChannelRequant` with ``shift`` 0; ``rows`` maps each row name to its int32
+    values per channel.  A value the same for all channels and within an immediate's range
+    is an immediate; per-channel values and the int32 clamp bounds are rows.
+    """
+    rows: dict[str, np.ndarray] = {}
+
+    def operand(name: str, values: np.ndarray) -> int | None:
+        if np.all(values == values[0]) and _IMM[0] <= values[0] <= _IMM[1]:
+            return int(values[0])
+        rows[name] = values
+        return None
+
+    shift = requant.vector("shift", channels)
+    pre = requant.vector("pre_shift", channels)
+    simple = (not requant.uses_multiplier and requant.acc_lo is None
+              and not any(requant.post_offset) and not pre.any())
+    if simple and np.all(shift == shift[0]) and shift[0] <= 31:
+        return None, int(shift[0]), {}
+
+    def passes(prefix: str, values: np.ndarray) -> tuple[int | None, ...]:
+        out: list[int | None] = []
+        for i, step in enumerate(_shift_passes(values)):
+            out.append(operand(f"{prefix}{i}", step))
+        return tuple(out)
+
+    pre_shifts = passes("pre", pre)
+    clamp = requant.acc_lo is not None
+    if clamp:
+        rows["lo"] = requant.vector("acc_lo", channels)
+        rows["hi"] = requant.vector("acc_hi", channels)
+    mult = operand("mul", requant.vector("multiplier", channels))
+    post = operand("post", requant.vector("post_offset", channels))
+    structure = ChannelRequant(pre_shifts, clamp, mult, post, passes("shr", shift))
+    order = structure.row_names()
+    return structure, 0, {name: rows[name].astype(np.int32) for name in order}
 
 
 def _check_int(name: str, value: object, lo: int, hi: int, why: str = "") -> int:
@@ -119,6 +248,12 @@ class Epilogue:
         :data:`MAX_OFFSET_IMMEDIATES` int16 ALU immediates (``|offset| <= 131068``).
     residual_shift:
         Arithmetic right shift in ``[0, 31]`` after the offset (``qadd``'s ``shift``).
+    requant:
+        The fixed-point requantization steps after the bias add (a
+        :class:`ChannelRequant`), or None; ``shift`` must then be 0.
+    pad_correction:
+        Add the input zero point's correction to the rows whose window reaches into the
+        padding (:mod:`vta.compiler.zero_point`), right after the bias.
 
     Raises
     ------
@@ -136,6 +271,8 @@ class Epilogue:
     residual_lshift: int = 0
     residual_offset: int = 0
     residual_shift: int = 0
+    requant: ChannelRequant | None = None
+    pad_correction: bool = False
 
     def __post_init__(self) -> None:
         for name in ("shift", "lshift", "residual_lshift", "residual_shift"):
@@ -160,6 +297,24 @@ class Epilogue:
                                   or self.residual_shift):
             raise OperatorError("lshift, residual_lshift, residual_offset and residual_shift "
                                 "need residual=True")
+        if self.requant is not None and not isinstance(self.requant, ChannelRequant):
+            raise OperatorError(f"requant must be a ChannelRequant, not "
+                                f"{type(self.requant).__name__}")
+        if self.requant is not None and self.shift:
+            raise OperatorError("an epilogue with requant steps takes its shifts from them "
+                                f"(shift must be 0, not {self.shift})")
+        object.__setattr__(self, "pad_correction", bool(self.pad_correction))
+
+    @property
+    def const_rows(self) -> tuple[str, ...]:
+        """Names of the constant rows per output-channel block the steps read (the
+        requantization's per-channel values), in their order in ACC."""
+        return self.requant.row_names() if self.requant is not None else ()
+
+    @property
+    def multiplies(self) -> bool:
+        """True if the epilogue uses the ALU MUL extension."""
+        return self.requant is not None and self.requant.multiplies
 
     @property
     def rescaled(self) -> bool:
@@ -193,6 +348,10 @@ class Epilogue:
 
         if self.bias:
             steps.append(AluStep(AluOp.ADD, "out", "bias"))
+        if self.pad_correction:
+            steps.append(AluStep(AluOp.ADD, "out", "pads"))
+        if self.requant is not None:
+            steps += self.requant.steps()
         steps += _shr_steps("out", self.shift)
         clip(self.clip)
         if self.residual:
@@ -222,8 +381,9 @@ class Epilogue:
 
     @property
     def alu_passes(self) -> int:
-        """ALU instructions per output tile (each one uop per output row)."""
-        return len(self.alu_steps())
+        """ALU instructions per output tile that run one uop per output row (the border
+        rows' zero-point correction is counted apart)."""
+        return sum(1 for s in self.alu_steps() if s.src != "pads")
 
 
 @functools.lru_cache(maxsize=256)
@@ -246,8 +406,9 @@ def alu_kernel(loops: tuple[tuple[int, int, int], ...], uops: tuple[tuple[int, i
 
 
 def epilogue_kernels(epilogue: Epilogue, loops: tuple[tuple[int, int, int], ...],
-                     uops: tuple[tuple[int, int], ...], residual_delta: int = 0
-                     ) -> tuple[Kernel, ...]:
+                     uops: tuple[tuple[int, int], ...], residual_delta: int = 0,
+                     consts: tuple[int, int, int] | None = None,
+                     pads: tuple[Kernel, ...] = ()) -> tuple[Kernel, ...]:
     """ALU kernels applying ``epilogue`` to an ACC tile (one per ``epilogue.alu_steps()``).
 
     Parameters
@@ -259,9 +420,20 @@ def epilogue_kernels(epilogue: Epilogue, loops: tuple[tuple[int, int, int], ...]
         row for its channel block.
     residual_delta:
         ACC index distance from an output row to its residual row (same tile layout).
+    consts:
+        ``(bias_base, consts_base, stride)``: where the bias row of the tile's first
+        channel block would be, where its constant rows start, and the rows per channel
+        block (needed iff ``epilogue.const_rows``).
+    pads:
+        The border rows' zero-point correction kernels (empty for a tile without border
+        rows), placed at the epilogue's ``"pads"`` step.
     """
     imm_loops = tuple((e, d, d) for e, d, _ in loops)
     rows = {"out": 0, "residual": residual_delta}
+    const_index = {name: i for i, name in enumerate(epilogue.const_rows)}
+    if const_index and consts is None:
+        raise OperatorError("the epilogue reads constant rows: pass consts=(bias_base, "
+                            "consts_base, stride)")
     out: list[Kernel] = []
     for step in epilogue.alu_steps():
         delta = rows[step.rows]
@@ -270,6 +442,14 @@ def epilogue_kernels(epilogue: Epilogue, loops: tuple[tuple[int, int, int], ...]
         elif step.src == "residual":
             out.append(alu_kernel(imm_loops, tuple((d, d + residual_delta) for d, _ in uops),
                                   step.op))
+        elif step.src == "pads":
+            out.extend(pads)
+        elif isinstance(step.src, str):
+            bias_base, consts_base, stride = consts  # type: ignore[misc]
+            k = const_index[step.src]
+            out.append(alu_kernel(tuple((e, d, b * stride) for e, d, b in loops),
+                                  tuple((d, consts_base + k + (b - bias_base) * stride)
+                                        for d, b in uops), step.op))
         else:
             out.append(alu_kernel(imm_loops, tuple((d + delta, d + delta) for d, _ in uops),
                                   step.op, step.src))

@@ -16,7 +16,7 @@ from vta.hw.config import VTAConfig
 from .cpu import kernel_for_node
 from .cpu.layout_kernels import pack_kernel, unpack_kernel
 from .frontend.graph import Graph
-from .packing import activation_shape
+from .packing import activation_shape, matrix_view
 from .partition import Partition
 
 __all__ = ["Mover", "build_cpu_kernels"]
@@ -31,7 +31,7 @@ def _sides(partition: Partition) -> dict[str, str]:
     side = dict.fromkeys(g.inputs, "cpu")
     side.update(dict.fromkeys(g.params, "cpu"))
     for lay in partition.layers:
-        side[lay.output] = lay.device
+        side[lay.output] = "cpu" if getattr(lay, "on_host", False) else lay.device
     return side
 
 
@@ -39,7 +39,8 @@ def _unpacker(graph: Graph, config: VTAConfig, tensor: str) -> Mover:
     shape = graph.type_of(tensor).shape
     packed = activation_shape(shape, config)
     packed6 = packed if len(packed) == 6 else (packed[0], packed[1], 1, 1, *packed[2:])
-    k = unpack_kernel(packed6, shape[0], shape[1], "int8")
+    n, c = shape[:2] if len(shape) == 4 else matrix_view(shape)
+    k = unpack_kernel(packed6, n, c, "int8")
     return lambda a: k(a.reshape(packed6)).reshape(shape)
 
 
@@ -59,12 +60,13 @@ def build_cpu_kernels(partition: Partition
     side = _sides(partition)
     movers: dict[tuple[str, str], Mover] = {}
     for lay in partition.layers:
+        reads_host = lay.device == "cpu" or getattr(lay, "on_host", False)
         for t in lay.inputs:
-            if lay.device == "vta" and side[t] == "cpu" and ("pack", t) not in movers:
+            if not reads_host and side[t] == "cpu" and ("pack", t) not in movers:
                 shape = g.type_of(t).shape
-                shape4 = shape if len(shape) == 4 else (*shape, 1, 1)
+                shape4 = shape if len(shape) == 4 else (*matrix_view(shape), 1, 1)
                 movers[("pack", t)] = pack_kernel(shape4, c.batch, c.block, "int8")
-            elif lay.device == "cpu" and side.get(t) == "vta" and ("unpack", t) not in movers:
+            elif reads_host and side.get(t) == "vta" and ("unpack", t) not in movers:
                 movers[("unpack", t)] = _unpacker(g, c, t)
     for t in g.outputs:
         if side.get(t) == "vta" and ("unpack", t) not in movers:

@@ -49,12 +49,19 @@ class LayerProfile:
 
 
 def node_macs(graph: Graph, node: Node) -> int:
-    """Useful multiply-accumulates of a conv/dense node (0 for other ops)."""
-    if node.op == "qconv2d":
+    """Useful multiply-accumulates of a conv / transposed conv / dense / matmul node, float
+    or quantized (0 for other ops)."""
+    op = node.op.removeprefix("q")
+    if op == "conv2d":     # grouped: the weight's second axis is per group already
         w = graph.type_of(node.inputs[1]).shape
         return graph.type_of(node.output).size * w[1] * w[2] * w[3]
-    if node.op == "qdense":
+    if op == "conv_transpose2d":
+        w = graph.type_of(node.inputs[1]).shape
+        return graph.type_of(node.inputs[0]).size * w[1] * w[2] * w[3]
+    if op == "dense":
         return graph.type_of(node.output).size * graph.type_of(node.inputs[1]).shape[1]
+    if op == "matmul":
+        return graph.type_of(node.output).size * graph.type_of(node.inputs[0]).shape[-1]
     return 0
 
 

@@ -8,10 +8,14 @@ layer's ``(N/B, K/BLOCK, B, BLOCK)`` data and ``(N/B, M/BLOCK, B, BLOCK)`` outpu
 same arrays with ``H = W = 1``.  Channel counts are padded to BLOCK with zeros by the
 packing.
 
+The epilogue's constant rows (``consts``: the requantization's per-channel values, then
+the input zero point's border corrections, one row per pattern of
+:func:`vta.compiler.zero_point.pad_patterns`) are ``(O/BLOCK, R, B, BLOCK)`` int32.
+
 SRAM layout of one step (one thread half): the input chunk as ``[n][ic][row][col]`` with the
 zero padding written by the DMA (``y_pad``/``x_pad``), the weight chunk as
-``[oc][ic][kh][kw]``, the ACC tile as ``[n][oc][oh][ow]`` followed by the bias rows ``[oc]``
-and the residual rows (laid out like the tile).
+``[oc][ic][kh][kw]``, the ACC tile as ``[n][oc][oh][ow]`` followed by the bias rows
+``[oc]``, the constant rows ``[oc][r]`` and the residual rows (laid out like the tile).
 
 Micro-kernels by tile geometry (:mod:`vta.compiler.workload`):
 
@@ -39,20 +43,23 @@ import functools
 from collections.abc import Iterator
 
 from vta.hw.config import VTAConfig
-from vta.hw.isa import MemType
+from vta.hw.isa import AluOp, MemType
 
-from .epilogue import NO_EPILOGUE, Epilogue, epilogue_kernels
+from .epilogue import NO_EPILOGUE, Epilogue, alu_kernel, epilogue_kernels
 from .tile_program import DmaLoad, DmaStore, Kernel, Operand, Step, Tile, TileProgram
 from .workload import (
     Conv2dWorkload,
     ConvSchedule,
+    PadPatterns,
     acc_region_base,
     acc_regions,
     ceil_div,
     check_schedule,
+    const_rows_per_block,
     conv_input_tile,
     describe_schedule,
     gemm_positions,
+    pad_patterns,
     reuse_flags,
     row_subsampled,
 )
@@ -64,14 +71,23 @@ TileSpan = tuple[int, int, int, int, int, int, int, int]
 extent along batch blocks, output-channel blocks, output rows and output columns)."""
 
 
+def _patterns(w: Conv2dWorkload, epilogue: Epilogue) -> PadPatterns | None:
+    return pad_patterns(w) if epilogue.pad_correction and not w.is_matrix else None
+
+
 def operands(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue) -> dict[str, Operand]:
     """The DRAM operands of a workload and their sizes in elements."""
     nb, icb, ocb = w.blocks(config)
+    icb_group = w.group_blocks(config)[1]
+    fh, fw = w.out_tensor
     ops = {"data": Operand(MemType.INP, nb * icb * w.height * w.width),
-           "weight": Operand(MemType.WGT, ocb * icb * w.kernel_area),
-           "out": Operand(MemType.OUT, nb * ocb * w.out_height * w.out_width)}
+           "weight": Operand(MemType.WGT, ocb * icb_group * w.kernel_area),
+           "out": Operand(MemType.OUT, nb * ocb * fh * fw)}
     if epilogue.bias:
         ops["bias"] = Operand(MemType.ACC, ocb)
+    n_const = const_rows_per_block(w, epilogue)
+    if n_const:
+        ops["consts"] = Operand(MemType.ACC, ocb * n_const)
     if epilogue.residual:
         ops["residual"] = Operand(MemType.ACC_8BIT, nb * ocb * w.out_height * w.out_width)
     return ops
@@ -81,9 +97,12 @@ def tile_walk(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig) -> Iterator
     """The output tiles in execution order: the axes outside the tile grid one at a time
     (the batch of an image), then output-channel tiles outside (``oc_outer``) or inside
     (``spatial_outer``) the spatial tiles (rows x columns of an image, batch blocks of a
-    matrix)."""
-    nb, _, ocb = w.blocks(config)
-    ocs = [(oc0, min(s.oc_tile, ocb - oc0)) for oc0 in range(0, ocb, s.oc_tile)]
+    matrix).  Output-channel tiles never straddle a super-group of a grouped convolution
+    (:meth:`~vta.compiler.workload.Conv2dWorkload.group_blocks`)."""
+    nb = w.blocks(config)[0]
+    n_groups, _, ocb_g = w.group_blocks(config)
+    ocs = [(g * ocb_g + oc0, min(s.oc_tile, ocb_g - oc0)) for g in range(n_groups)
+           for oc0 in range(0, ocb_g, s.oc_tile)]
     if w.is_matrix:
         outer = [(0, 0)]
         spatial = [((n0, min(s.n_tile, nb - n0)), (0, 1), (0, 1))
@@ -112,24 +131,29 @@ def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     """
     s = check_schedule(w, s, config, epilogue)
     nb, icb, ocb = w.blocks(config)
+    n_groups, icb_g, ocb_g = w.group_blocks(config)
     T = s.threads
     KK = w.kernel_area
     inp_half, wgt_half = config.inp_depth // T, config.wgt_depth // T
-    n_oc_tiles = ceil_div(ocb, s.oc_tile)
+    n_oc_tiles = n_groups * ceil_div(ocb_g, s.oc_tile)
     n_sp = ceil_div(nb, s.n_tile) if w.is_matrix else \
         ceil_div(w.out_height, s.h_tile) * ceil_div(w.out_width, s.w_tile)
-    inp_reuse, wgt_reuse = reuse_flags(ceil_div(icb, s.ic_tile), n_oc_tiles, n_sp, T,
+    inp_reuse, wgt_reuse = reuse_flags(ceil_div(icb_g, s.ic_tile), n_oc_tiles, n_sp, T,
                                        s.order)
     inp_held: list[object] = [None] * T
     wgt_held: list[object] = [None] * T
     tiles: list[Tile] = []
     step = 0
+    patterns = _patterns(w, epilogue)
+    n_const = const_rows_per_block(w, epilogue)
+    n_req = len(epilogue.const_rows)
     for index, span in enumerate(tile_walk(w, s, config)):
         n0, tn, oc0, toc, oh0, toh, ow0, tow = span
         abase = acc_region_base(config, T, index)
         rows = tn * toc * toh * tow
         bias_base = abase + rows
-        res_base = bias_base + (toc if epilogue.bias else 0)
+        const_base = bias_base + (toc if epilogue.bias else 0)
+        res_base = const_base + toc * n_const
         dummy_base = res_base + (rows if epilogue.residual else 0)
         grid = _row_grid(w, span)
         window = None if w.is_matrix else _input_window(w, span, icb)
@@ -142,26 +166,30 @@ def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             tuple((abase + i * inner_stride, 0, 0) for i in range(inner)), reset=True)]
         if epilogue.bias:
             prologue.append(DmaLoad(MemType.ACC, bias_base, "bias", oc0, 1, toc, toc))
+        if n_const:
+            prologue.append(DmaLoad(MemType.ACC, const_base, "consts", oc0 * n_const, 1,
+                                    toc * n_const, toc * n_const))
         if epilogue.residual:
             prologue += _out_transfers(True, w, res_base, span, ocb)
-        # Steps: one per input-channel chunk.
+        # Steps: one per input-channel chunk of the tile's super-group.
         steps = []
-        for ic0 in range(0, icb, s.ic_tile):
-            tic = min(s.ic_tile, icb - ic0)
+        first_ic = oc0 // ocb_g * icb_g
+        for ic0 in range(0, icb_g, s.ic_tile):
+            tic = min(s.ic_tile, icb_g - ic0)
             h = step % T
             ibase, wbase = h * inp_half, h * wgt_half
             loads: list[DmaLoad] = []
-            inp_key = (n0, tn, ic0, tic, oh0, ow0, toh, tow)
+            inp_key = (n0, tn, first_ic + ic0, tic, oh0, ow0, toh, tow)
             if not inp_reuse or inp_held[h] != inp_key:
                 inp_held[h] = inp_key
-                loads += _input_loads(w, ibase, span, window, ic0, tic, icb)
+                loads += _input_loads(w, ibase, span, window, first_ic + ic0, tic, icb)
             # Weights are reloaded per batch block walked outside the tiles (an image's)
             # unless there is one oc tile; the cost model counts them so.
             wgt_key = (0 if w.is_matrix or n_oc_tiles == 1 else n0, oc0, toc, ic0, tic)
             if not wgt_reuse or wgt_held[h] != wgt_key:
                 wgt_held[h] = wgt_key
-                loads.append(DmaLoad(MemType.WGT, wbase, "weight", (oc0 * icb + ic0) * KK,
-                                     toc, tic * KK, icb * KK))
+                loads.append(DmaLoad(MemType.WGT, wbase, "weight", (oc0 * icb_g + ic0) * KK,
+                                     toc, tic * KK, icb_g * KK))
             if w.is_matrix:
                 gemm = Kernel("gemm", ((tn, toc, tic, 0), (tic, 0, 1, 1)),
                               tuple((abase + m, ibase, wbase + m * tic) for m in range(toc)))
@@ -172,15 +200,32 @@ def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             steps.append(Step(tuple(loads), _overwrite_first(gemm, w.is_matrix, toc, toh,
                                                              tow) if first else (gemm,)))
             step += 1
+        pads: tuple[Kernel, ...] = ()
+        if patterns is not None:
+            pads = _pad_correction(patterns, span, abase, const_base + n_req, n_const)
         alu = epilogue_kernels(
             epilogue, tuple(grid[:-1]),
             tuple((abase + i * inner_stride, bias_base + i * inner_bias)
-                  for i in range(inner)), res_base - abase)
+                  for i in range(inner)), res_base - abase,
+            (bias_base, const_base, n_const), pads)
         stores = _out_transfers(False, w, abase, span, ocb)
         tiles.append(Tile(tuple(prologue), tuple(steps), alu, tuple(stores)))
     return TileProgram(T, tiles, operands(w, config, epilogue),
                        description=f"{w.kind} {describe_schedule(w, s)}",
                        acc_regions=acc_regions(config, T))
+
+
+def _pad_correction(patterns: PadPatterns, span: TileSpan, abase: int, first_row: int,
+                    n_const: int) -> tuple[Kernel, ...]:
+    """The ALU kernel adding the zero-point correction row of its pattern to each border row
+    of an image tile (none for an inner tile): one uop per border position, a hardware loop
+    over the tile's channel blocks."""
+    _, _, _, toc, oh0, toh, ow0, tow = span
+    border = patterns.border_rows(oh0, toh, ow0, tow)
+    if not border:
+        return ()
+    uops = tuple((abase + y * tow + x, first_row + p) for y, x, p in border)
+    return (alu_kernel(((toc, toh * tow, n_const),), uops, AluOp.ADD),)
 
 
 def _row_grid(w: Conv2dWorkload, span: TileSpan) -> list[tuple[int, int, int]]:
@@ -245,6 +290,7 @@ def _image_gemm(w: Conv2dWorkload, abase: int, ibase: int, wbase: int, toc: int,
     rows gets dummy positions writing scratch rows (``dummy_base``), never stored.
     """
     kh_, kw_ = w.kernel
+    dh, dw = w.dilation
     sw = w.stride[1]
     kk = w.kernel_area
     row_step = 1 if row_subsampled(w) else w.stride[0]
@@ -259,7 +305,7 @@ def _image_gemm(w: Conv2dWorkload, abase: int, ibase: int, wbase: int, toc: int,
                      for i in range(extent)]
     # Scratch rows keep three distinct destinations in a row.
     positions += [(dummy_base - abase + j, 0, 0) for j in range(3 - len(positions))]
-    uops = tuple((abase + d, ibase + ic * tih * tiw + y * tiw + z + s,
+    uops = tuple((abase + d, ibase + ic * tih * tiw + y * dh * tiw + z * dw + s,
                   wbase + ic * kk + y * kw_ + z + g)
                  for ic in range(tic) for y in range(kh_) for z in range(kw_)
                  for d, s, g in positions)
@@ -307,6 +353,14 @@ def _out_transfers(load: bool, w: Conv2dWorkload, sram: int, span: TileSpan,
         return DmaStore(sram_base, "out", offset, y, x, stride)
 
     n0, tn, oc0, toc, oh0, toh, ow0, tow = span
+    if w.out_scatter is not None:    # rows sy apart, columns sx apart in a larger tensor
+        FH, FW, y0, x0, sy, sx = w.out_scatter
+        base = ((n0 * ocb + oc0) * FH + y0 + oh0 * sy) * FW + x0 + ow0 * sx
+        if sx == 1:
+            return [make(sram + oc * toh * tow, base + oc * FH * FW, toh, tow, sy * FW)
+                    for oc in range(toc)]
+        return [make(sram + (oc * toh + r) * tow, base + oc * FH * FW + r * sy * FW, tow, 1,
+                     sx) for oc in range(toc) for r in range(toh)]
     OH, OW = w.out_height, w.out_width
     base = ((n0 * ocb + oc0) * OH + oh0) * OW + ow0
     if w.is_matrix:

@@ -36,14 +36,20 @@ from vta.driver import Device
 from vta.hw.config import VTAConfig
 from vta.runtime import pack_matrix, pack_oihw
 
+from .epilogue import channel_requant
 from .executable import Executable
 from .frontend.errors import ModelError
 from .frontend.graph import Graph
+from .frontend.graph import is_quantized as _graph_is_quantized
 from .host_kernels import build_cpu_kernels
+from .int8_reference import wrap32
 from .ops import CompiledKernel, compile_conv2d, compile_dense
-from .packing import pack_bias
-from .partition import DEFAULT_MIN_UTILIZATION, FLOAT_COMPUTE_OPS, VtaLayer, partition
-from .workload import Conv2dWorkload
+from .packing import grouped_weight, pack_bias, pack_const_rows
+from .partition import DEFAULT_MIN_UTILIZATION, VtaLayer, partition
+from .requant import Requant
+from .transposed import phase_weight
+from .workload import Conv2dWorkload, DenseWorkload, pad_patterns
+from .zero_point import folded_bias, pad_correction_rows
 
 __all__ = ["compile", "to_graph", "calibration_samples", "is_quantized",
            "pack_layer_weights"]
@@ -55,8 +61,9 @@ def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
 
 
 def is_quantized(graph: Graph) -> bool:
-    """True if ``graph`` has no float compute ops left (ready to partition)."""
-    return not any(n.op in FLOAT_COMPUTE_OPS for n in graph.nodes)
+    """True if ``graph`` is quantized (ready to partition; see
+    :func:`vta.compiler.frontend.graph.is_quantized`)."""
+    return _graph_is_quantized(graph)
 
 
 def to_graph(model: Any) -> Graph:
@@ -86,7 +93,8 @@ def calibration_samples(graph: Graph, calibration: Any, seed: int = 0) -> list[A
 
     ``calibration`` is an array (one sample of the input's shape, or a stack of samples), a
     list of samples (arrays or dicts by input name), or ``"random"``: four seeded
-    standard-normal samples (enough to run a model; real data calibrates better).
+    standard-normal samples (zeros for integer inputs such as token ids; enough to run a
+    model, real data calibrates better).
 
     Raises
     ------
@@ -102,6 +110,8 @@ def calibration_samples(graph: Graph, calibration: Any, seed: int = 0) -> list[A
             raise ModelError(f"calibration must be samples or 'random', not {calibration!r}")
         rng = np.random.default_rng(seed)
         return [{name: rng.standard_normal(graph.type_of(name).shape).astype(np.float32)
+                 if graph.type_of(name).dtype == "float32" else
+                 np.zeros(graph.type_of(name).shape, graph.type_of(name).dtype)
                  for name in graph.inputs} for _ in range(4)]
     if isinstance(calibration, np.ndarray):
         if len(graph.inputs) == 1 and calibration.shape == graph.type_of(graph.inputs[0]).shape:
@@ -118,9 +128,11 @@ def calibration_samples(graph: Graph, calibration: Any, seed: int = 0) -> list[A
 def compile(model: Any, config: VTAConfig | str | None = None,
             device: str | Device = "fsim", *, calibration: Any = None,
             per_channel: bool = False, calibration_method: str = "max",
-            min_utilization: float = DEFAULT_MIN_UTILIZATION, cpu_nodes: Iterable[str] = (),
+            asymmetric: bool = False,
+            min_utilization: float | None = DEFAULT_MIN_UTILIZATION,
+            cpu_nodes: Iterable[str] = (),
             cpu_only: bool = False, fuse_residual: bool = True,
-            seed: int = 0) -> Executable:
+            host: str | None = None, seed: int = 0) -> Executable:
     """Compile a model for VTA (and the host CPU for what VTA does not run).
 
     Parameters
@@ -136,11 +148,15 @@ def compile(model: Any, config: VTAConfig | str | None = None,
         (opened on first call), or an open :class:`~vta.driver.Device`.
     calibration:
         Samples for quantizing a float model (see :func:`calibration_samples`).
-    per_channel, calibration_method:
-        Quantizer options (per-channel weight scales keep such layers on the CPU unless
-        their shifts happen to agree).
-    min_utilization, cpu_nodes, cpu_only, fuse_residual:
-        Partitioning options (see :func:`~vta.compiler.partition.partition`).
+    per_channel, calibration_method, asymmetric:
+        Options of the kit's quantizer (:func:`~vta.compiler.frontend.quantize`):
+        per-channel weight scales, the range estimate (``max``, ``percentile``,
+        ``entropy``), activations with zero points.  All keep power-of-two scales, so the
+        layers run on the accelerator of every config.
+    min_utilization, cpu_nodes, cpu_only, fuse_residual, host:
+        Partitioning options (see :func:`~vta.compiler.partition.partition`): ``host``
+        names the CPU profile a layer must beat on the accelerator (default: the config's
+        board, :mod:`vta.compiler.cpu_cost`).
     seed:
         Seed of ``calibration="random"``.
 
@@ -167,11 +183,11 @@ def compile(model: Any, config: VTAConfig | str | None = None,
         t0 = time.perf_counter()
         samples = calibration_samples(graph, calibration, seed)
         graph = quantize(graph, samples, per_channel=per_channel,
-                         calibration=calibration_method)
+                         calibration=calibration_method, asymmetric=asymmetric)
         stats["quantize"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     part = partition(graph, cfg, min_utilization=min_utilization, cpu_nodes=cpu_nodes,
-                     cpu_only=cpu_only, fuse_residual=fuse_residual)
+                     cpu_only=cpu_only, fuse_residual=fuse_residual, host=host)
     stats["partition"] = time.perf_counter() - t0
     # The llvmlite kernels build on a worker thread while this one lowers the accelerator
     # kernels: LLVM's optimizer and code generator run outside the GIL.
@@ -201,13 +217,41 @@ def compile(model: Any, config: VTAConfig | str | None = None,
 
 def pack_layer_weights(graph: Graph, layer: VtaLayer, config: VTAConfig
                        ) -> dict[str, np.ndarray]:
-    """The packed weight (and bias) operands of an accelerator layer."""
+    """The packed weight, bias and constant-row operands of an accelerator layer: the bias
+    with the input zero point folded in, the requantization's per-channel rows and the
+    zero point's border corrections (:mod:`vta.compiler.zero_point`).  A matmul's operands
+    are both packed per call: only its rounding offset (the bias) is constant; a phase of
+    a transposed convolution takes its taps of the weight; a grouped convolution's weight
+    is block-diagonal over its super-groups."""
+    node = graph.node(layer.nodes[0])
+    if layer.op == "matmul":
+        ocb = layer.workload.blocks(config)[2]
+        offset = np.full(layer.workload.out_channels, node.attr("offset", 0), np.int32)
+        return {"bias": pack_bias(offset, config, ocb)} if layer.epilogue.bias else {}
     w = np.asarray(graph.params[layer.weight])
+    if layer.phase is not None:     # one sub-convolution of a transposed convolution
+        w = phase_weight(w, node.attr("groups", 1), node.attr("strides", 1), layer.phase)
     if layer.op == "conv2d":
+        wl = layer.workload
+        w = grouped_weight(w, wl.groups, wl.in_channels, config)
         packed = {"weight": pack_oihw(w, config.block, config.block)}
     else:
         packed = {"weight": pack_matrix(w, config.block, config.block)}
-    if layer.bias is not None:
-        ocb = packed["weight"].shape[0]
-        packed["bias"] = pack_bias(np.asarray(graph.params[layer.bias], np.int32), config, ocb)
+    ocb = packed["weight"].shape[0]
+    zx = int(node.attr("x_zero_point", 0))
+    if layer.epilogue.bias:
+        bias = graph.params[layer.bias] if layer.bias is not None else None
+        packed["bias"] = pack_bias(wrap32(folded_bias(bias, w, zx)), config, ocb)
+    ep = layer.epilogue
+    workload = layer.workload.as_conv2d() if isinstance(layer.workload, DenseWorkload) \
+        else layer.workload
+    rows: list[np.ndarray] = []
+    if ep.const_rows:
+        _, _, values = channel_requant(Requant.from_attrs(node.attrs), w.shape[0])
+        rows += [values[name] for name in ep.const_rows]
+    if ep.pad_correction and not workload.is_matrix:
+        rows += list(pad_correction_rows(w.reshape(w.shape[0], -1, *workload.kernel), zx,
+                                         pad_patterns(workload)))
+    if rows:
+        packed["consts"] = pack_const_rows(wrap32(np.stack(rows)), config, ocb)
     return packed

@@ -33,19 +33,21 @@ from vta.runtime.uop_kernel import UopKernel
 
 from .cost_model import CostEstimate, estimate
 from .emit import build_uop_kernels, emit, queue_for
-from .epilogue import NO_EPILOGUE, Epilogue
+from .epilogue import NO_EPILOGUE, ChannelRequant, Epilogue
 from .errors import OperatorError
 from .lower import lower
 from .packing import activation_shape, pack_bias, weight_shape
 from .replay import replay_program
 from .search import dense_overrides, schedule_conv2d, schedule_dense, shortlist_conv2d
 from .tile_program import Kernel, TileProgram
+from .windows import pads
 from .workload import (
     Conv2dWorkload,
     ConvSchedule,
     DenseSchedule,
     DenseWorkload,
     check_schedule,
+    const_rows_per_block,
 )
 
 __all__ = ["CompiledKernel", "compile_conv2d", "compile_dense", "conv2d", "dense"]
@@ -90,7 +92,8 @@ class CompiledKernel:
                                  (w.batch, w.out_features))
         else:
             data = (w.batch, w.in_channels, w.height, w.width)
-            weight = (w.out_channels, w.in_channels, *w.kernel)
+            # A grouped convolution's weight holds the input blocks of its super-group.
+            weight = (w.out_channels, w.group_blocks(c)[1] * c.block, *w.kernel)
             out = (w.batch, w.out_channels, w.out_height, w.out_width)
         i8 = np.dtype(np.int8)
         shapes = {"data": (activation_shape(data, c), i8),
@@ -99,9 +102,19 @@ class CompiledKernel:
         if self.epilogue.bias:
             shapes["bias"] = ((weight_shape(weight, c)[0], c.batch, c.block),
                               np.dtype(np.int32))
+        n_const = const_rows_per_block(self.program_workload, self.epilogue)
+        if n_const:
+            shapes["consts"] = ((weight_shape(weight, c)[0], n_const, c.batch, c.block),
+                                np.dtype(np.int32))
         if self.epilogue.residual:
             shapes["residual"] = shapes["out"]
         return shapes
+
+    @property
+    def program_workload(self) -> Conv2dWorkload:
+        """The conv2d workload the program computes (a dense kernel's matrix case)."""
+        w = self.workload
+        return w.as_conv2d() if isinstance(w, DenseWorkload) else w
 
     def uop_kernels(self) -> dict[Kernel, UopKernel]:
         """The runtime micro-kernels of the program (built once)."""
@@ -162,11 +175,7 @@ class CompiledKernel:
         """Rebuild a kernel saved with :meth:`to_dict`."""
         try:
             config = VTAConfig.from_dict(d["config"])
-            ep = d["epilogue"]
-            epilogue = Epilogue(ep["bias"], ep["shift"],
-                                tuple(ep["clip"]) if ep["clip"] else None, ep["residual"],
-                                tuple(ep["residual_clip"]) if ep["residual_clip"] else None,
-                                **{k: ep[k] for k in _RESCALE_FIELDS if k in ep})
+            epilogue = _epilogue_from_dict(d["epilogue"])
             if d["op"] == "conv2d":
                 w = Conv2dWorkload(**{k: tuple(v) if isinstance(v, list) else v
                                       for k, v in d["workload"].items()})
@@ -179,8 +188,21 @@ class CompiledKernel:
         raise OperatorError(f"not a saved VTA kernel: unknown op {d.get('op')!r}")
 
 
-_RESCALE_FIELDS = ("lshift", "residual_lshift", "residual_offset", "residual_shift")
-"""Epilogue fields of the rescaled residual add (absent from kernels saved before them)."""
+_RESCALE_FIELDS = ("lshift", "residual_lshift", "residual_offset", "residual_shift",
+                   "pad_correction")
+"""Epilogue fields added after the first saved kernels (absent from those)."""
+
+
+def _epilogue_from_dict(ep: dict) -> Epilogue:
+    """The epilogue ``dataclasses.asdict`` wrote (lists back to tuples)."""
+    req = ep.get("requant")
+    requant = None if req is None else ChannelRequant(
+        tuple(req["pre_shifts"]), req["clamp"], req["multiplier"], req["post_offset"],
+        tuple(req["shifts"]))
+    return Epilogue(ep["bias"], ep["shift"], tuple(ep["clip"]) if ep["clip"] else None,
+                    ep["residual"],
+                    tuple(ep["residual_clip"]) if ep["residual_clip"] else None,
+                    requant=requant, **{k: ep[k] for k in _RESCALE_FIELDS if k in ep})
 
 
 def _compile(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
@@ -279,8 +301,9 @@ def compile_dense(workload: DenseWorkload, config: VTAConfig,
 
 # ------------------------------------------------------------------------------ one call
 def conv2d(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = None, *,
-           stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
-           shift: int = 0, clip: tuple[int, int] | None = None, residual: Any = None,
+           stride: int | tuple[int, int] = 1, padding: int | tuple[int, ...] = 0,
+           dilation: int | tuple[int, int] = 1, shift: int = 0,
+           clip: tuple[int, int] | None = None, residual: Any = None,
            residual_clip: tuple[int, int] | None = None, lshift: int = 0,
            residual_lshift: int = 0, residual_offset: int = 0, residual_shift: int = 0,
            out: Any = None, schedule: ConvSchedule | None = None, **overrides: Any) -> Any:
@@ -294,6 +317,8 @@ def conv2d(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = No
         ``(O/BLOCK, C/BLOCK, KH, KW, BLOCK, BLOCK)`` int8.
     bias:
         int32 vector of output channels (numpy) or packed ``(O/BLOCK, B, BLOCK)`` int32.
+    stride, padding, dilation:
+        the window: ``padding`` an int, a pair or ``(top, left, bottom, right)``.
     shift, clip, residual, residual_clip:
         the :class:`~vta.compiler.epilogue.Epilogue`; ``residual`` packed like the output.
     lshift, residual_lshift, residual_offset, residual_shift:
@@ -313,8 +338,13 @@ def conv2d(target: Device | CommandQueue, data: Any, weight: Any, bias: Any = No
     q = queue_for(target)
     c = q.config
     dshape, wshape = _packed_shapes(c, data, weight, image=True)
+    try:
+        top, left, bottom, right = pads(padding, "conv2d padding")
+    except ValueError as e:
+        raise OperatorError(str(e)) from None
     w = Conv2dWorkload(dshape[0] * c.batch, dshape[1] * c.block, dshape[2], dshape[3],
-                       wshape[0] * c.block, (wshape[2], wshape[3]), stride, padding)
+                       wshape[0] * c.block, (wshape[2], wshape[3]), stride, (top, left),
+                       1, dilation, (bottom, right))
     epilogue = Epilogue(bias is not None, shift, clip, residual is not None, residual_clip,
                         lshift, residual_lshift, residual_offset, residual_shift)
     kernel = _cached_compile(compile_conv2d, w, c, epilogue, schedule, overrides)

@@ -31,6 +31,7 @@ from .workload import (
     ceil_div,
     check_positive,
     check_schedule,
+    const_rows_per_block,
     conv_input_tile,
     footprint,
     misfit,
@@ -62,9 +63,9 @@ def _check_overrides(overrides: dict, cls: type) -> dict:
     return {k: v for k, v in overrides.items() if v is not None}
 
 
-Candidates = Iterator[tuple[int, Iterable[ConvSchedule]]]
-"""Groups of tilings in search order, each with a lower bound of its estimated cycles (a
-group is made only when the search visits it)."""
+Candidates = Iterator[tuple[int, Iterable[tuple[int, ...]]]]
+"""Groups of tilings, each with a lower bound of its estimated cycles; a tiling is the
+:class:`ConvSchedule` fields (built only when the search visits its group)."""
 
 
 def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
@@ -72,7 +73,7 @@ def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
     """Image tilings (one group per tile size: its loop orders) that can fit, with a lower
     bound on their cycles (GEMM and epilogue uops plus per-instruction start-up, no
     DMA)."""
-    _, icb, ocb = w.blocks(config)
+    n_groups, icb, ocb = w.group_blocks(config)   # per super-group
     oh, ow = w.out_height, w.out_width
     order_opts = [forced["order"]] if "order" in forced else list(LOOP_ORDERS)
     oc_opts = [forced["oc_tile"]] if "oc_tile" in forced else _divisor_values(ocb)
@@ -82,10 +83,11 @@ def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
     nb = w.blocks(config)[0]
     # ALU passes a row costs beside its GEMM uops (none when they overlap the next
     # tile's GEMMs), and its reset pass (none when the first step overwrites).
-    n_alu = 0 if config.ALU_OVERLAP and threads >= 2 else len(epilogue.alu_steps())
+    n_alu = 0 if config.ALU_OVERLAP and threads >= 2 else epilogue.alu_passes
     reset = 0 if config.GEMM_OVERWRITE else 1
+    n_const = const_rows_per_block(w, epilogue)
     ovh = CostParams().insn_overhead
-    fixed = nb * ocb * oh * ow * (icb * kk + reset + n_alu)
+    fixed = nb * n_groups * ocb * oh * ow * (icb * kk + reset + n_alu)
     cap = capacities(config, threads)
     for oc in oc_opts:
         for ic in ic_opts:
@@ -102,19 +104,20 @@ def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
                 tih = conv_input_tile(w, ht, 1)[0]
                 for wt in w_opts:
                     # Cheap capacity checks first (the search visits many candidates).
-                    tiw = (wt - 1) * w.stride[1] + w.kernel[1]
+                    tiw = (wt - 1) * w.stride[1] + w.kernel_span[1]
                     rows = oc * ht * wt
                     if ic * tih * tiw > cap["inp"] or oc * ic * kk > cap["wgt"] \
-                            or acc_rows_per_tile(rows, oc, epilogue) > cap["acc"]:
+                            or acc_rows_per_tile(rows, oc, epilogue, n_const) > cap["acc"]:
                         continue
-                    tiles = nb * ceil_div(ocb, oc) * ceil_div(oh, ht) * ceil_div(ow, wt)
+                    tiles = nb * n_groups * ceil_div(ocb, oc) * ceil_div(oh, ht) \
+                        * ceil_div(ow, wt)
                     bound = fixed + (tiles * n_chunks + tiles * (1 + n_alu)) * ovh
-                    if order_opts == list(LOOP_ORDERS) and ocb <= oc:
+                    if order_opts == list(LOOP_ORDERS) and ocb <= oc and n_groups == 1:
                         group_orders = orders[:1]   # one oc tile: the orders are the same
                     else:
                         group_orders = orders
-                    yield bound, (ConvSchedule(oc, ic, ht, wt, threads, order)
-                                  for order in group_orders)
+                    yield bound, [(oc, ic, ht, wt, threads, order)
+                                  for order in group_orders]
 
 
 def _matrix_candidates(w: Conv2dWorkload, config: VTAConfig, forced: dict, threads: int
@@ -129,7 +132,7 @@ def _matrix_candidates(w: Conv2dWorkload, config: VTAConfig, forced: dict, threa
         for oc in oc_opts:
             for ic in ic_opts:
                 for order in order_opts:
-                    yield 0, [ConvSchedule(oc, ic, 1, 1, threads, order, n)]
+                    yield 0, [(oc, ic, 1, 1, threads, order, n)]
 
 
 @functools.lru_cache(maxsize=512)
@@ -141,10 +144,13 @@ def _search(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
     best, best_key = None, None
     candidates = _matrix_candidates(w, config, forced_d, threads) if w.is_matrix else \
         _image_candidates(w, config, epilogue, forced_d, threads)
-    for bound, group in candidates:
+    # Lowest bound first: once a group's bound reaches the best estimate so far, no later
+    # group can beat it (the sort is stable: ties keep the candidates' order).
+    for bound, group in sorted(candidates, key=lambda c: c[0]):
         if best_key is not None and bound >= best_key[0]:
-            continue      # cannot beat the best so far
-        for s in group:
+            break
+        for fields_ in group:
+            s = ConvSchedule(*fields_)
             foot = footprint(w, s, config, epilogue)
             if any(foot[b] > cap[b] for b in cap):
                 continue
@@ -194,7 +200,8 @@ def shortlist_conv2d(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue = 
     for bound, group in candidates:
         if cut is not None and bound >= cut:
             continue
-        for s in group:
+        for fields_ in group:
+            s = ConvSchedule(*fields_)
             foot = footprint(w, s, config, epilogue)
             if any(foot[b] > cap[b] for b in cap):
                 continue

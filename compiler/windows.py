@@ -6,6 +6,10 @@ value on both spatial axes, a pair is ``(height, width)``; pads may also be four
 ``(top, left, bottom, right)``, a pair meaning symmetric padding.  Malformed values raise
 ``ValueError`` naming ``what``; callers re-raise it as their own one-line error (naming the
 node or the argument).
+
+A *dilated* window of ``kernel`` taps ``dilation`` apart spans ``(kernel - 1) * dilation + 1``
+inputs (:func:`span`).  Pooling in ``ceil_mode`` counts a last, partial window as long as it
+starts inside the input or its leading padding (the rule of PyTorch and ONNX).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["pair", "pads", "window_out"]
+__all__ = ["pair", "pads", "span", "window_out", "transposed_out"]
 
 
 def _is_int(v: Any) -> bool:
@@ -56,8 +60,28 @@ def pads(value: Any, what: str = "pads") -> tuple[int, int, int, int]:
     return int(items[0]), int(items[1]), int(items[2]), int(items[3])
 
 
+def span(kernel: int, dilation: int = 1) -> int:
+    """Inputs covered by a window of ``kernel`` taps ``dilation`` apart."""
+    return (kernel - 1) * dilation + 1
+
+
 def window_out(size: int, kernel: int, stride: int, pad_before: int = 0,
-               pad_after: int = 0) -> int:
-    """Output positions of a window of ``kernel`` sliding by ``stride`` over ``size`` padded
-    inputs (``<= 0``: the window does not fit; the caller reports it)."""
-    return (size + pad_before + pad_after - kernel) // stride + 1
+               pad_after: int = 0, dilation: int = 1, ceil: bool = False) -> int:
+    """Output positions of a window of ``kernel`` taps (``dilation`` apart) sliding by
+    ``stride`` over ``size`` padded inputs (``<= 0``: the window does not fit; the caller
+    reports it).  ``ceil`` keeps a last partial window that starts inside the input or its
+    leading padding."""
+    room = size + pad_before + pad_after - span(kernel, dilation)
+    if not ceil:
+        return room // stride + 1
+    out = -(-room // stride) + 1
+    if out > 1 and (out - 1) * stride >= size + pad_before:
+        out -= 1
+    return out
+
+
+def transposed_out(size: int, kernel: int, stride: int, pad_before: int = 0,
+                   pad_after: int = 0, dilation: int = 1, output_padding: int = 0) -> int:
+    """Output size of a transposed convolution (ONNX ``ConvTranspose``)."""
+    return (size - 1) * stride - pad_before - pad_after + span(kernel, dilation) \
+        + output_padding

@@ -30,19 +30,23 @@ picks a schedule is :mod:`vta.compiler.search`; what a schedule costs is
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields, replace
 
 from vta.hw.config import VTAConfig
 
 from .epilogue import NO_EPILOGUE, Epilogue
 from .errors import ScheduleError
-from .windows import pair, window_out
+from .packing import super_groups
+from .windows import pair, span, window_out
 
 __all__ = ["Conv2dWorkload", "DenseWorkload", "ConvSchedule", "DenseSchedule", "LOOP_ORDERS",
-           "check_positive", "ceil_div", "tile_sizes", "reuse_flags", "row_subsampled",
+           "check_positive", "ceil_div", "tile_sizes", "reuse_flags",
+           "row_subsampled",
            "conv_input_tile", "acc_rows_per_tile", "gemm_positions", "footprint",
-           "acc_regions", "acc_region_base", "capacities", "misfit", "check_schedule",
-           "describe_schedule", "RESNET18_CONVS", "DENSE_SHAPES", "resnet18_workload"]
+           "PadPatterns", "pad_patterns", "const_rows_per_block", "acc_regions",
+           "acc_region_base", "capacities", "misfit", "check_schedule", "describe_schedule",
+           "RESNET18_CONVS", "DENSE_SHAPES", "resnet18_workload"]
 
 LOOP_ORDERS = ("oc_outer", "spatial_outer")
 """Tile walks: output-channel tiles outside or inside the spatial tiles."""
@@ -84,13 +88,27 @@ def check_positive(name: str, value: object) -> int:
 # ------------------------------------------------------------------------------ workloads
 @dataclass(frozen=True)
 class Conv2dWorkload:
-    """A 2-D convolution in framework terms (NCHW data, OIHW weight), symmetric padding.
+    """A 2-D convolution in framework terms (NCHW data, OIHW weight).
+
+    ``padding`` is the (top, left) padding and ``padding_end`` the (bottom, right) one
+    (None: the same as ``padding``); ``dilation`` spaces the kernel taps; with ``groups``
+    the weight is ``(O, C / groups, KH, KW)`` and output channel ``o`` reads the input
+    channels of group ``o // (O / groups)`` (ONNX ``Conv``).  The accelerator runs a
+    grouped convolution as :meth:`group_blocks` super-groups of whole channel blocks, each
+    an independent GEMM over its channel slice with a block-diagonal weight (zeros where a
+    group does not read an input channel: the waste :attr:`macs` vs
+    :meth:`padded_macs` shows).
+
+    ``out_scatter`` = ``(FH, FW, y0, x0, sy, sx)`` places output ``(j, i)`` at ``(y0 + sy *
+    j, x0 + sx * i)`` of a larger ``FH x FW`` output tensor (None: the output is its own
+    tensor) -- one phase of a transposed convolution (:mod:`vta.compiler.transposed`).
 
     Raises
     ------
     ScheduleError
-        for a non-positive size, a padding not smaller than the kernel (a window made of
-        padding only), a padding over 15 (the DMA pad fields) or an empty output.
+        for a non-positive size, a padding not smaller than the dilated kernel (a window
+        made of padding only), a padding over 15 (the DMA pad fields), channels that the
+        groups do not divide, or an empty output.
     """
 
     batch: int
@@ -101,33 +119,58 @@ class Conv2dWorkload:
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
+    groups: int = 1
+    dilation: tuple[int, int] = (1, 1)
+    padding_end: tuple[int, int] | None = None
+    out_scatter: tuple[int, int, int, int, int, int] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("batch", "in_channels", "height", "width", "out_channels"):
+        for name in ("batch", "in_channels", "height", "width", "out_channels", "groups"):
             check_positive(name, getattr(self, name))
-        for name, lo in (("kernel", 1), ("stride", 1), ("padding", 0)):
+        if self.padding_end is None:
+            object.__setattr__(self, "padding_end", self.padding)
+        for name, lo in (("kernel", 1), ("stride", 1), ("padding", 0), ("dilation", 1),
+                         ("padding_end", 0)):
             try:
                 object.__setattr__(self, name, pair(getattr(self, name), f"conv2d {name}", lo))
             except ValueError as e:
                 raise ScheduleError(str(e)) from None
-        for axis, (k, p) in enumerate(zip(self.kernel, self.padding, strict=True)):
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ScheduleError(f"conv2d groups {self.groups} must divide the "
+                                f"{self.in_channels} input and {self.out_channels} output "
+                                "channels")
+        spans = tuple(span(k, d) for k, d in zip(self.kernel, self.dilation, strict=True))
+        for axis, (k, p0, p1) in enumerate(zip(spans, self.padding, self.padding_end,
+                                               strict=True)):
+            p = max(p0, p1)
             if p >= k:
                 raise ScheduleError(f"conv2d padding {p} must be smaller than the kernel "
-                                    f"size {k} (axis {'hw'[axis]}): a window of padding only "
+                                    f"span {k} (axis {'hw'[axis]}): a window of padding only "
                                     f"is not supported")
             if p > 15:
                 raise ScheduleError(f"conv2d padding {p} exceeds 15, the largest the DMA pad "
                                     f"fields hold")
-        out = tuple(window_out(size, k, st, p, p) for size, k, st, p in zip(
-            (self.height, self.width), self.kernel, self.stride, self.padding, strict=True))
+        out = tuple(window_out(size, k, st, p0, p1, d) for size, k, st, p0, p1, d in zip(
+            (self.height, self.width), self.kernel, self.stride, self.padding,
+            self.padding_end, self.dilation, strict=True))
         if min(out) < 1:
             raise ScheduleError(f"conv2d kernel {self.kernel} is larger than the padded "
                                 f"input {self.height}x{self.width}")
+        if self.out_scatter is not None:
+            sc = tuple(self.out_scatter)
+            object.__setattr__(self, "out_scatter", sc)
+            if len(sc) != 6 or not all(isinstance(v, int) for v in sc) or min(sc[4:]) < 1 \
+                    or min(sc[2:4]) < 0 or sc[2] + sc[4] * (out[0] - 1) >= sc[0] \
+                    or sc[3] + sc[5] * (out[1] - 1) >= sc[1]:
+                raise ScheduleError(f"conv2d out_scatter {self.out_scatter} does not place a "
+                                    f"{out[0]}x{out[1]} output inside its tensor")
         # Derived values the search reads in its inner loops (not fields: equality, hashing
-        # and the saved form stay the eight fields).
+        # and the saved form stay the fields).
         object.__setattr__(self, "_out", out)
-        object.__setattr__(self, "_matrix", (self.height, self.width, self.kernel)
-                           == (1, 1, (1, 1)))
+        object.__setattr__(self, "_span", spans)
+        object.__setattr__(self, "_matrix", (self.height, self.width, self.kernel,
+                                             self.groups, self.out_scatter)
+                           == (1, 1, (1, 1), 1, None))
 
     @property
     def out_height(self) -> int:
@@ -138,8 +181,18 @@ class Conv2dWorkload:
         return self._out[1]
 
     @property
+    def out_tensor(self) -> tuple[int, int]:
+        """(rows, columns) of the tensor the output is stored in."""
+        return self._out if self.out_scatter is None else self.out_scatter[:2]
+
+    @property
     def kernel_area(self) -> int:
         return self.kernel[0] * self.kernel[1]
+
+    @property
+    def kernel_span(self) -> tuple[int, int]:
+        """Input rows and columns one window covers (the dilated kernel)."""
+        return self._span
 
     @property
     def is_matrix(self) -> bool:
@@ -148,18 +201,33 @@ class Conv2dWorkload:
 
     @property
     def macs(self) -> int:
-        """Useful multiply-accumulates (unpadded channels)."""
+        """Useful multiply-accumulates (unpadded channels, each output channel reading its
+        group's inputs)."""
         return (self.batch * self.out_channels * self.out_height * self.out_width
-                * self.in_channels * self.kernel_area)
+                * (self.in_channels // self.groups) * self.kernel_area)
 
     def blocks(self, config: VTAConfig) -> tuple[int, int, int]:
         """(batch blocks, input-channel blocks, output-channel blocks) after padding."""
         return (ceil_div(self.batch, config.batch), ceil_div(self.in_channels, config.block),
                 ceil_div(self.out_channels, config.block))
 
+    def group_blocks(self, config: VTAConfig) -> tuple[int, int, int]:
+        """(super-groups, input-channel blocks and output-channel blocks of each).
+
+        A super-group is the fewest consecutive groups whose input and output channels
+        both fill whole blocks (one group when its channel counts are multiples of BLOCK;
+        BLOCK groups of a depthwise convolution); the GEMM of a super-group reduces over
+        its own input blocks only.  When no number of groups fills whole blocks the whole
+        convolution is one super-group (a block-diagonal weight over all channels).
+        """
+        return super_groups(self.groups, self.in_channels, self.out_channels, config.block)
+
     def padded_macs(self, config: VTAConfig) -> int:
-        nb, icb, ocb = self.blocks(config)
-        return (nb * ocb * self.out_height * self.out_width * icb * self.kernel_area
+        """Multiply-accumulates the GEMM core performs (padded blocks, zero weights of
+        the groups included)."""
+        nb, _, ocb = self.blocks(config)
+        icb_s = self.group_blocks(config)[1]
+        return (nb * ocb * self.out_height * self.out_width * icb_s * self.kernel_area
                 * config.macs_per_cycle)
 
     @property
@@ -171,9 +239,13 @@ class Conv2dWorkload:
         """The shape in words, e.g. ``1x64x56x56 -> 64 channels, kernel 3x3, ...``."""
         if self.is_matrix:
             return f"{self.batch}x{self.in_channels} -> {self.out_channels}"
+        pad = self.padding if self.padding == self.padding_end else \
+            (*self.padding, *self.padding_end)
+        extra = (f", {self.groups} groups" if self.groups > 1 else "") + \
+            (f", dilation {self.dilation}" if self.dilation != (1, 1) else "")
         return (f"{self.batch}x{self.in_channels}x{self.height}x{self.width} -> "
                 f"{self.out_channels} channels, kernel {self.kernel[0]}x{self.kernel[1]}, "
-                f"stride {self.stride}, padding {self.padding}")
+                f"stride {self.stride}, padding {pad}{extra}")
 
 
 @dataclass(frozen=True)
@@ -280,6 +352,88 @@ def describe_schedule(w: Conv2dWorkload, s: ConvSchedule) -> dict:
     return DenseSchedule.from_conv2d(s).to_dict() if w.is_matrix else s.to_dict()
 
 
+# ------------------------------------------------------------------------------ padding
+def _classes(out: int, size: int, kernel: int, stride: int, pad: int
+             ) -> list[tuple[int, int]]:
+    """Per output index: (taps before the input, taps after it)."""
+    out_classes = []
+    for o in range(out):
+        start = o * stride - pad
+        out_classes.append((max(0, -start), max(0, start + kernel - size)))
+    return out_classes
+
+
+@dataclass(frozen=True)
+class PadPatterns:
+    """Which output positions of a conv read padding, and how.
+
+    Members
+    -------
+    rows, cols:
+        Per output row / column: (taps above/left of the input, taps below/right).
+    patterns:
+        The distinct ((above, below), (left, right)) pairs of border positions, in order of
+        first appearance (row-major); the index is the constant row's position.
+    """
+
+    rows: tuple[tuple[int, int], ...]
+    cols: tuple[tuple[int, int], ...]
+    patterns: tuple[tuple[tuple[int, int], tuple[int, int]], ...]
+
+    def __len__(self) -> int:
+        return len(self.patterns)
+
+    def index(self, oh: int, ow: int) -> int | None:
+        """The pattern of output position (oh, ow), or None inside the image."""
+        key = (self.rows[oh], self.cols[ow])
+        if key == ((0, 0), (0, 0)):
+            return None
+        return self._lookup()[key]
+
+    def _lookup(self) -> dict:
+        cache = self.__dict__.get("_index")
+        if cache is None:
+            cache = {p: i for i, p in enumerate(self.patterns)}
+            object.__setattr__(self, "_index", cache)
+        return cache
+
+    def border_rows(self, oh0: int, toh: int, ow0: int, tow: int
+                    ) -> list[tuple[int, int, int]]:
+        """Border positions of an output tile: ``(row in tile, column in tile, pattern)``
+        in row-major order."""
+        out = []
+        for y in range(toh):
+            for x in range(tow):
+                p = self.index(oh0 + y, ow0 + x)
+                if p is not None:
+                    out.append((y, x, p))
+        return out
+
+    def border_count(self) -> int:
+        """Border positions of the whole output (per image and channel)."""
+        inner_r = sum(1 for r in self.rows if r == (0, 0))
+        inner_c = sum(1 for c in self.cols if c == (0, 0))
+        return len(self.rows) * len(self.cols) - inner_r * inner_c
+
+
+@functools.lru_cache(maxsize=256)
+def pad_patterns(w: Conv2dWorkload) -> PadPatterns:
+    """The border patterns of a conv workload (none without padding; a matrix has none);
+    cached: the search asks for every candidate."""
+    kh, kw = w.kernel
+    sh, sw = w.stride
+    ph, pw = w.padding
+    rows = _classes(w.out_height, w.height, kh, sh, ph)
+    cols = _classes(w.out_width, w.width, kw, sw, pw)
+    seen: dict = {}
+    for r in rows:
+        for c in cols:
+            if (r, c) != ((0, 0), (0, 0)) and (r, c) not in seen:
+                seen[(r, c)] = len(seen)
+    return PadPatterns(tuple(rows), tuple(cols), tuple(seen))
+
+
+
 # ------------------------------------------------------------------------------ footprints
 def row_subsampled(w: Conv2dWorkload) -> bool:
     """A 1-row kernel with a row stride > 1 reads every stride-th input row only: the DMA
@@ -290,14 +444,23 @@ def row_subsampled(w: Conv2dWorkload) -> bool:
 
 def conv_input_tile(w: Conv2dWorkload, h_tile: int, w_tile: int) -> tuple[int, int]:
     """(rows, columns) of the SRAM input tile (padding included) for an output tile."""
-    rows = h_tile if row_subsampled(w) else (h_tile - 1) * w.stride[0] + w.kernel[0]
-    return rows, (w_tile - 1) * w.stride[1] + w.kernel[1]
+    rows = h_tile if row_subsampled(w) else (h_tile - 1) * w.stride[0] + w.kernel_span[0]
+    return rows, (w_tile - 1) * w.stride[1] + w.kernel_span[1]
 
 
-def acc_rows_per_tile(out_rows: int, oc_blocks: int, epilogue: Epilogue) -> int:
-    """ACC elements one image tile needs: outputs, bias rows, residual rows, and the
-    scratch rows that keep a tile of fewer than 3 rows free of uop hazards."""
-    return (out_rows + (oc_blocks if epilogue.bias else 0)
+def const_rows_per_block(w: Conv2dWorkload, epilogue: Epilogue) -> int:
+    """Constant rows of the epilogue per output-channel block: the requantization's, then
+    one per border pattern of the input zero point's correction (:func:`pad_patterns`)."""
+    pads = len(pad_patterns(w)) if epilogue.pad_correction and not w.is_matrix else 0
+    return len(epilogue.const_rows) + pads
+
+
+def acc_rows_per_tile(out_rows: int, oc_blocks: int, epilogue: Epilogue,
+                      const_rows: int = 0) -> int:
+    """ACC elements one image tile needs: outputs, bias rows, constant rows
+    (``const_rows`` per channel block), residual rows, and the scratch rows that keep a
+    tile of fewer than 3 rows free of uop hazards."""
+    return (out_rows + (oc_blocks if epilogue.bias else 0) + oc_blocks * const_rows
             + (out_rows if epilogue.residual else 0) + max(0, 3 - out_rows))
 
 
@@ -314,15 +477,16 @@ def footprint(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
               epilogue: Epilogue = NO_EPILOGUE) -> dict[str, int]:
     """SRAM elements one thread's half needs, and the uops of its micro-kernels
     (``uop``: all of them, ``uop_max``: the largest)."""
-    n_alu = len(epilogue.alu_steps())
-    _, icb, ocb = w.blocks(config)
+    n_alu = epilogue.alu_passes
+    n_const = const_rows_per_block(w, epilogue)
+    _, icb, ocb = w.group_blocks(config)
     oc_sizes = [t for t, _ in tile_sizes(ocb, min(s.oc_tile, ocb))]
     if w.is_matrix:
         # Micro-kernels of one uop per output block: reset, GEMM (the reduction is a
         # hardware loop) and one per ALU step.
         out_rows = s.n_tile * s.oc_tile
         return {"inp": s.n_tile * s.ic_tile, "wgt": s.oc_tile * s.ic_tile,
-                "acc": out_rows + (s.oc_tile if epilogue.bias else 0)
+                "acc": out_rows + (s.oc_tile if epilogue.bias else 0) + s.oc_tile * n_const
                 + (out_rows if epilogue.residual else 0),
                 "uop": s.threads * sum(oc_sizes) * (2 + n_alu), "uop_max": max(oc_sizes)}
     tih, tiw = conv_input_tile(w, s.h_tile, s.w_tile)
@@ -336,8 +500,10 @@ def footprint(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                  for wt in w_sizes}
     gemm = [ic * w.kernel_area * p for ic in ic_sizes for p in positions]
     small = sum(w_sizes) * ((0 if config.GEMM_OVERWRITE else 1) + n_alu)
+    if epilogue.pad_correction:   # one uop per border row of a tile
+        small += 2 * (s.h_tile + s.w_tile) * len(h_sizes) * len(w_sizes)
     return {"inp": s.ic_tile * tih * tiw, "wgt": s.oc_tile * s.ic_tile * w.kernel_area,
-            "acc": acc_rows_per_tile(out_rows, s.oc_tile, epilogue),
+            "acc": acc_rows_per_tile(out_rows, s.oc_tile, epilogue, n_const),
             "uop": s.threads * (sum(gemm) + small), "uop_max": max(gemm)}
 
 
@@ -393,7 +559,8 @@ def check_schedule(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     ScheduleError
         naming the buffer that overflows, or for a batch tile of an image workload.
     """
-    nb, icb, ocb = w.blocks(config)
+    nb = w.blocks(config)[0]
+    _, icb, ocb = w.group_blocks(config)
     if not w.is_matrix and s.n_tile != 1:
         raise ScheduleError(f"n_tile {s.n_tile}: only a dense (1x1 image, 1x1 kernel) "
                             f"workload tiles the batch; an image tile holds one batch block")

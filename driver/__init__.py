@@ -13,9 +13,10 @@ Example::
 from .backends import BACKENDS, open_device
 from .device import DEFAULT_TIMEOUT, Buffer, Device
 from .dram_device import DramDevice
-from .errors import DeviceError, DeviceTimeout
+from .errors import DeviceDeadlock, DeviceError, DeviceProgramError, DeviceTimeout
 from .register_device import RegisterDevice
 from .result import RunResult
 
 __all__ = ["open_device", "BACKENDS", "Device", "Buffer", "DramDevice", "RegisterDevice",
-           "RunResult", "DeviceError", "DeviceTimeout", "DEFAULT_TIMEOUT"]
+           "RunResult", "DeviceError", "DeviceTimeout", "DeviceProgramError", "DeviceDeadlock",
+           "DEFAULT_TIMEOUT"]

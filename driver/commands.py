@@ -28,7 +28,34 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="IMAGE",
                    help="write the image's segments, as they are after the run, here")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    add_max_cycles_argument(p)
+    p.add_argument("--timeline", metavar="FILE.json",
+                   help="verilator: also write when each module was busy, waiting on a "
+                        "token or idle, as Chrome/Perfetto trace JSON")
+    p.add_argument("--timeline-window", type=int, default=256, metavar="CYCLES",
+                   help="cycles between counter samples of the timeline (default 256)")
     add_config_argument(p)
+
+
+def add_max_cycles_argument(p: argparse.ArgumentParser) -> None:
+    """The ``--max-cycles N|auto|none`` option of commands that run simulated devices."""
+    p.add_argument("--max-cycles", type=_max_cycles, default="auto", metavar="N|auto|none",
+                   help="simulated cycles before a run counts as hung (pysim, verilator; "
+                        "default auto: derived from each program)")
+
+
+def _max_cycles(text: str) -> int | str | None:
+    """``--max-cycles``: a positive integer, ``auto`` or ``none``."""
+    if text in ("auto", "none"):
+        return None if text == "none" else text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, auto or none, not "
+                                         f"{text!r}")
+    return value
 
 
 def read_program(path: str, config: VTAConfig) -> bytes:
@@ -55,11 +82,26 @@ def _run(args: argparse.Namespace) -> int:
     cfg = VTAConfig.load(args.config)
     program = read_program(args.program, cfg)
     image = DramImage.load(args.dram) if args.dram else DramImage()
-    with open_device(args.device, cfg) as device:
+    if args.timeline and args.device != "verilator":
+        raise DeviceError(f"--timeline needs --device verilator (the cycle-accurate model), "
+                          f"not {args.device}")
+    if args.output:
+        DramImage.check_writable(args.output)
+    options = {} if args.device == "fsim" else {"max_cycles": args.max_cycles}
+    with open_device(args.device, cfg, **options) as device:
         buffers = image.place(device)
         addr, count = place_program(device, program)
-        result = device.run(addr, count, timeout=args.timeout)
+        if args.timeline:
+            with device.recording(window=args.timeline_window,  # type: ignore[attr-defined]
+                                  label=Path(args.program).name) as timeline:
+                result = device.run(addr, count, timeout=args.timeout)
+            timeline.save(args.timeline)
+        else:
+            result = device.run(addr, count, timeout=args.timeout)
         print(result.table())
+        if args.timeline:
+            print(f"wrote {args.timeline}: {len(timeline.runs[-1].windows)} windows of "
+                  f"~{args.timeline_window} cycles (open in ui.perfetto.dev)")
         if args.output:
             DramImage.read_back(device, buffers).save(args.output)
             print(f"wrote {args.output}: {len(buffers)} segment(s)")

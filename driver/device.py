@@ -248,9 +248,13 @@ class Device(abc.ABC):
         ------
         DeviceError
             Bad address or count, or the device is closed.
+        DeviceProgramError
+            The program is invalid (:mod:`vta.hw.program_errors`): every device raises the
+            same kind and message; a deadlock is a ``DeviceDeadlock``, also a
+            ``DeviceTimeout``.  The device stays usable.
         DeviceTimeout
-            The run did not finish in time (or deadlocked); the message says what each
-            module waits on and how many instructions completed.
+            The run did not finish in time; the message says where each module was.  The
+            run was stopped, so the device stays usable.
         """
         self._check_open()
         if isinstance(insn_count, bool) or not isinstance(insn_count, (int, np.integer)) \
@@ -274,6 +278,14 @@ class Device(abc.ABC):
         return result
 
     # ------------------------------------------------------------------ lifetime
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Return the accelerator to its power-on state; buffers and memory are kept.
+
+        Never needed after an error (every run that fails leaves the device usable), but
+        available on every device.
+        """
+
     def close(self) -> None:
         """Free every buffer and release the backend; further use is an error."""
         if self._closed:

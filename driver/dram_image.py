@@ -75,14 +75,28 @@ class DramImage:
         return image
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_bytes(self.to_bytes())
+        """Write the image; :class:`DeviceError` naming ``path`` if that fails."""
+        try:
+            Path(path).write_bytes(self.to_bytes())
+        except OSError as e:
+            raise DeviceError(f"cannot write DRAM image {path}: {e.strerror or e}") from None
+
+    @staticmethod
+    def check_writable(path: str | Path) -> None:
+        """Refuse, before a run, an output path that cannot become a file (a folder, or
+        inside a missing folder)."""
+        p = Path(path)
+        if p.is_dir():
+            raise DeviceError(f"--output {path} is a folder; give a file name")
+        if not p.parent.is_dir():
+            raise DeviceError(f"--output {path}: folder {p.parent} does not exist")
 
     @classmethod
     def load(cls, path: str | Path) -> DramImage:
         try:
             blob = Path(path).read_bytes()
         except OSError as e:
-            raise DeviceError(f"cannot read DRAM image {path}: {e.strerror}") from None
+            raise DeviceError(f"cannot read DRAM image {path}: {e.strerror or e}") from None
         return cls.from_bytes(blob, str(path))
 
     def place(self, device: Device) -> list[Buffer]:

@@ -1,9 +1,11 @@
 """The ``fsim`` backend: the numpy functional simulator behind the Device protocol.
 
 Runs are synchronous and untimed (``RunResult.cycles`` is ``None``); the result carries the
-simulator's counters, its :class:`~vta.sim.fsim.FsimStats` and the useful MAC count.  A
-deadlocked program is reported at once as :class:`DeviceTimeout` (the simulator names the
-blocked module and channel), so ``timeout`` is never needed and is ignored.
+simulator's counters, its :class:`~vta.sim.fsim.FsimStats` and the useful MAC count.  An
+invalid program raises :class:`~.errors.DeviceProgramError` with the simulator's message
+(every device raises the same); a deadlock, found at once, is a
+:class:`~.errors.DeviceDeadlock` (also a :class:`DeviceTimeout`), so ``timeout`` is never
+needed and is ignored.  :meth:`FsimDevice.reset` zeroes the SRAMs (power-on state).
 
 Registers are emulated minimally so register-level code runs here too: ``INSN_ADDR_LO/HI``,
 ``INSN_COUNT``, ``GIE``, ``IER`` hold what is written; writing ``CTRL`` start runs the
@@ -17,11 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from vta.hw.config import VTAConfig
+from vta.hw.program_errors import ProgramError
 from vta.hw.regmap import BY_NAME, CTRL_DONE, CTRL_IDLE, CTRL_START, REGISTERS
 from vta.sim.dram import Dram
 
 from .dram_device import DramDevice
-from .errors import DeviceError, DeviceTimeout
+from .errors import DeviceError, DeviceProgramError
 from .result import RunResult
 
 __all__ = ["FsimDevice", "open_device"]
@@ -49,11 +52,10 @@ class FsimDevice(DramDevice):
                  dram: Dram | None = None) -> None:
         super().__init__(config)
         try:
-            from vta.sim.fsim import DeadlockError, FunctionalSimulator
+            from vta.sim.fsim import FunctionalSimulator
         except ImportError as e:
             raise DeviceError(f"fsim backend unavailable: cannot import vta.sim.fsim ({e})") \
                 from None
-        self._deadlock = DeadlockError
         self.memory = dram if dram is not None else Dram(dram_bytes)
         self.sim = FunctionalSimulator(config, self.memory)
         self._regs: dict[str, int] = {r.name: 0 for r in REGISTERS}
@@ -62,8 +64,8 @@ class FsimDevice(DramDevice):
     def _run(self, insn_addr: int, insn_count: int, timeout: float | None) -> RunResult:
         try:
             stats = self.sim.run(insn_addr, insn_count)
-        except self._deadlock as e:
-            raise DeviceTimeout(f"fsim: program deadlocked: {e}") from e
+        except ProgramError as e:
+            raise DeviceProgramError.of(e, self.kind) from None
         counters = dict(stats.counters())
         self._regs.update({k: v & 0xFFFF_FFFF for k, v in counters.items() if k in BY_NAME})
         self._regs["CTRL"] = CTRL_IDLE | CTRL_DONE
@@ -71,6 +73,11 @@ class FsimDevice(DramDevice):
             self._regs["ISR"] |= 1
         return RunResult(self.kind, insn_count, None, counters, stats=stats,
                          macs=stats.macs(self.config))
+
+    def reset(self) -> None:
+        """Zero every SRAM, as after power-on (memory is kept)."""
+        self._check_open()
+        self.sim.reset()
 
     # ------------------------------------------------------------------ registers
     def _register(self, offset: Any) -> str:

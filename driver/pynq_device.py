@@ -6,8 +6,10 @@ buffers with ``pynq.allocate`` and keeps them coherent by hand: PYNQ buffers on 
 cacheable and not coherent with the accelerator's HP port, so every buffer is flushed
 before a run (the device reads it) and invalidated after (the device wrote it).  Runs use
 the register protocol of :class:`~vta.driver.register_device.RegisterDevice`; done is
-polled over MMIO with a back-off, and a run that does not finish in time raises
-:class:`DeviceTimeout` naming what STATUS reports.
+polled over MMIO with a back-off; an invalid program raises the
+:class:`~vta.driver.errors.DeviceProgramError` fsim gives (read from the hardware's error
+registers); a run that does not finish in time is aborted (CTRL bit 3) and raises
+:class:`DeviceTimeout` naming where each module was.
 
 PYNQ is imported only when a device is opened, so the rest of the kit never needs it; a
 missing PYNQ is one clear :class:`DeviceError`, and so is a PYNQ release the kit does not
@@ -173,12 +175,22 @@ class PynqDevice(RegisterDevice):
         live = [b for b in self._buffers.values() if not b.freed]
         for buf in live:
             buf.handle.flush()
-        result = super()._run(insn_addr, insn_count, timeout)
-        for buf in live:
-            buf.handle.invalidate()
-        return result
+        try:
+            return super()._run(insn_addr, insn_count, timeout)
+        finally:
+            for buf in live:
+                buf.handle.invalidate()
 
-    def _wait_done(self, deadline: float | None) -> bool:
+    def reset(self) -> None:
+        """Reprogram the fabric with the overlay's bitstream (the accelerator's power-on
+        state; buffers are kept)."""
+        self._check_open()
+        try:
+            self.overlay.download()
+        except (RuntimeError, OSError, ValueError) as e:
+            raise DeviceError(f"cannot reload overlay {self.bitstream}: {e}") from None
+
+    def _wait_done(self, deadline: float | None, max_cycles: int | None = None) -> bool:
         sleep = 1e-6
         while True:
             self.polls += 1

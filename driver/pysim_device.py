@@ -2,11 +2,13 @@
 
 Programs run through the register protocol of :class:`RegisterDevice` on
 :class:`vta.sim.pysim.PySim`; the wall-clock timeout is honoured between slices of
-``slice_cycles`` simulated cycles, and ``max_cycles`` bounds a run in simulated time.
-A program the hardware cannot finish (a token that never arrives) raises
-:class:`DeviceTimeout` whose message decodes the STATUS register; the simulated hardware
-is then reset (DRAM kept), so the device stays usable.  ``RunResult.cycles``
-is the hardware's CYCLES counter; ``RunResult.stats`` is a :class:`~.result.SimStats`.
+``slice_cycles`` simulated cycles, and ``max_cycles`` bounds a run in simulated time
+(default: derived from each program).  An invalid program raises the
+:class:`~.errors.DeviceProgramError` fsim raises, from the hardware's error registers; a
+run past its limits is aborted (the hardware stops cleanly) and raises
+:class:`DeviceTimeout` naming where each module was.  Either way the device stays usable;
+:meth:`PysimDevice.reset` returns it to power-on state.  ``RunResult.cycles`` is the
+hardware's CYCLES counter; ``RunResult.stats`` is a :class:`~.result.SimStats`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from vta.hw.config import VTAConfig
 from vta.sim.dram import Dram
 from vta.sim.pysim import PySim
 
-from .errors import DeviceError, DeviceTimeout
-from .register_device import RegisterDevice
+from .errors import DeviceError
+from .register_device import RegisterDevice, check_max_cycles
 from .result import SimStats
 
 __all__ = ["PysimDevice", "open_device"]
@@ -41,7 +43,9 @@ class PysimDevice(RegisterDevice):
     vcd:
         Write a VCD waveform of everything simulated to this path.
     max_cycles:
-        Simulated cycles after which a run counts as hung (``None``: only the timeout).
+        Simulated cycles after which a run counts as hung: ``"auto"`` (default) derives
+        them from each program (:func:`~.cycle_budget.cycle_budget`), ``None`` leaves
+        only the timeout.
     slice_cycles:
         Cycles simulated between wall-clock checks.
 
@@ -55,12 +59,10 @@ class PysimDevice(RegisterDevice):
 
     def __init__(self, config: VTAConfig, *, dram_bytes: int = 16 << 20,
                  dram: Dram | None = None, latency: int | None = None,
-                 vcd: str | Path | None = None, max_cycles: int | None = None,
+                 vcd: str | Path | None = None, max_cycles: int | str | None = "auto",
                  slice_cycles: int = 2000) -> None:
         super().__init__(config)
-        if max_cycles is not None and (not isinstance(max_cycles, int) or max_cycles <= 0):
-            raise DeviceError(f"max_cycles must be a positive integer or None, "
-                              f"not {max_cycles!r}")
+        max_cycles = check_max_cycles(max_cycles)
         if not isinstance(slice_cycles, int) or slice_cycles <= 0:
             raise DeviceError(f"slice_cycles must be a positive integer, not {slice_cycles!r}")
         self.memory = dram if dram is not None else Dram(dram_bytes)
@@ -73,16 +75,17 @@ class PysimDevice(RegisterDevice):
         return self.sim.read_reg(offset)
 
     def write_reg(self, offset: int, value: int) -> None:
-        if offset == 0:    # CTRL: a run starts now
+        if offset == 0 and value & 1:    # CTRL start: a run starts now
             self._run_start = (self.sim.cycle, self.sim.sim_seconds)
+            self.sim.memory.errors.clear()
         self.sim.write_reg(offset, value)
 
-    def _wait_done(self, deadline: float | None) -> bool:
+    def _wait_done(self, deadline: float | None, max_cycles: int | None = None) -> bool:
         start = self.sim.cycle
         while True:
             n = self.slice_cycles
-            if self.max_cycles is not None:
-                n = min(n, self.max_cycles - (self.sim.cycle - start))
+            if max_cycles is not None:
+                n = min(n, max_cycles - (self.sim.cycle - start))
                 if n <= 0:
                     return False
             if self.sim.wait_done(n):
@@ -90,14 +93,11 @@ class PysimDevice(RegisterDevice):
             if deadline is not None and time.perf_counter() > deadline:
                 return False
 
-    def _run(self, insn_addr: int, insn_count: int, timeout: float | None):
-        try:
-            return super()._run(insn_addr, insn_count, timeout)
-        except DeviceTimeout:
-            # The modules still wait on what never came: reset the simulated hardware, as
-            # reloading the bitstream would on a board, so the device stays usable.
-            self.sim.reset()
-            raise
+    def reset(self) -> None:
+        """Reset the simulated hardware, as reloading the bitstream would on a board
+        (DRAM and buffers are kept)."""
+        self._check_open()
+        self.sim.reset()
 
     def _stats(self) -> SimStats:
         cycles, seconds = self._run_start

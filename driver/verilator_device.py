@@ -4,13 +4,24 @@ The device builds (or finds in the cache) the Verilated ``vta_top`` of its confi
 with :mod:`vta.sim.verilator`, serves a :class:`~vta.sim.dram.Dram` to its AXI master in
 place, and runs programs with the register protocol of :class:`RegisterDevice`; waiting for
 done happens inside C (:meth:`VerilatorModel.run_until_done`), in slices of
-``slice_cycles`` so the wall-clock timeout is still honoured.  ``RunResult.cycles`` is the
-hardware's CYCLES counter; ``RunResult.stats`` is a :class:`VerilatorStats`.
+``slice_cycles`` so the wall-clock timeout is still honoured, up to the run's cycle limit
+(``max_cycles``, default derived from each program).  Invalid programs raise the
+:class:`~.errors.DeviceProgramError` fsim raises, read from the hardware's error
+registers; DRAM accesses outside the memory are answered with AXI error responses, which
+the hardware flags.  ``RunResult.cycles`` is the hardware's CYCLES counter;
+``RunResult.stats`` is a :class:`VerilatorStats`.
+
+Inside :meth:`VerilatorDevice.recording` every run also samples the performance counters
+every ``window`` cycles (:mod:`vta.sim.verilator.counter_sampler`) and adds its windows to
+a :class:`~vta.sim.timeline.Timeline`: when each module was busy, waiting on a token or
+idle, written as Chrome/Perfetto trace JSON.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +29,10 @@ from typing import Any
 from vta.hw.config import VTAConfig
 from vta.hw.errors import VTAError
 from vta.sim.dram import Dram
+from vta.sim.timeline import RunTimeline, Timeline, windows_from_samples
 
 from .errors import DeviceError
-from .register_device import RegisterDevice
+from .register_device import RegisterDevice, check_max_cycles
 from .result import RunResult, SimStats
 
 __all__ = ["VerilatorDevice", "VerilatorStats", "open_device"]
@@ -78,6 +90,10 @@ class VerilatorDevice(RegisterDevice):
         Simulate this Verilog file instead of generating ``vta_top`` for ``config``.
     progress:
         Show progress bars while building.
+    max_cycles:
+        Simulated cycles after which a run counts as hung: ``"auto"`` (default) derives
+        them from each program (:func:`~.cycle_budget.cycle_budget`), ``None`` leaves
+        only the wall-clock timeout.
 
     Raises
     ------
@@ -92,8 +108,12 @@ class VerilatorDevice(RegisterDevice):
 
     def __init__(self, config: VTAConfig, *, dram_bytes: int = 256 << 20,
                  dram: Dram | None = None, timing: Any = None, trace: str | None = None,
-                 verilog: str | Path | None = None, progress: bool = True) -> None:
+                 verilog: str | Path | None = None, progress: bool = True,
+                 max_cycles: int | str | None = "auto") -> None:
         super().__init__(config)
+        self.max_cycles = check_max_cycles(max_cycles)
+        self._timeline: Timeline | None = None
+        self._samples: list[tuple[int, dict[str, int]]] = []
         from vta.sim.verilator import build_for_config, build_library
         from vta.sim.verilator.model import VerilatorModel
 
@@ -131,16 +151,49 @@ class VerilatorDevice(RegisterDevice):
             raise DeviceError(f"verilator: {e}") from None
 
     # ------------------------------------------------------------------ running
-    def _wait_done(self, deadline: float | None) -> bool:
+    @contextlib.contextmanager
+    def recording(self, timeline: Timeline | None = None, *, window: int = 256,
+                  label: str = "run") -> Iterator[Timeline]:
+        """Record a timeline of every run inside the ``with`` block.
+
+        Runs are labelled with ``timeline.label`` (``label`` at first; a caller such as a
+        compiled model sets it per layer).  The counters are sampled every ``window``
+        cycles; the runs' cycle counts are unchanged.
+        """
+        self._check_open()
+        tl = timeline if timeline is not None else Timeline.for_config(
+            self.config, name=f"VTA {self.config.name} (verilator)", window=window)
+        tl.label = label if timeline is None else tl.label
+        saved = self._timeline
+        self._timeline = tl
+        try:
+            yield tl
+        finally:
+            self._timeline = saved
+
+    def _wait_done(self, deadline: float | None, max_cycles: int | None = None) -> bool:
         t0, c0 = time.perf_counter(), time.thread_time()
+        stop = None if max_cycles is None else self.model.cycle + max_cycles
         try:
             while True:
-                if self.model.run_until_done(self.slice_cycles):
+                n = self.slice_cycles
+                if stop is not None:
+                    n = min(n, stop - self.model.cycle)
+                    if n <= 0:
+                        return False
+                if self._timeline is not None:
+                    from vta.sim.verilator.counter_sampler import sample_until_done
+
+                    if sample_until_done(self.model, self._timeline.window, n,
+                                         self._samples):
+                        return True
+                elif self.model.run_until_done(n):
                     return True
                 if deadline is not None and time.perf_counter() > deadline:
                     return False
         except VTAError as e:
-            raise DeviceError(f"verilator: {e}") from None
+            self.model.reset()          # a protocol error leaves the bus mid-burst
+            raise DeviceError(f"verilator: {e}; the simulated hardware was reset") from None
         finally:
             self._sim_seconds = time.perf_counter() - t0
             self._cpu_seconds = time.thread_time() - c0
@@ -149,14 +202,22 @@ class VerilatorDevice(RegisterDevice):
         self.model.clear_dram_stats()
         begin = self.model.cycle
         self._sim_seconds = self._cpu_seconds = 0.0
+        self._samples = []
         result = super()._run(insn_addr, insn_count, timeout)
+        if self._timeline is not None:
+            cycles = result.cycles or 0
+            self._timeline.add(RunTimeline(
+                self._timeline.label, cycles,
+                windows_from_samples(self._samples, cycles, result.counters),
+                dict(result.counters)))
         result.stats = VerilatorStats(self.model.cycle - begin, self._sim_seconds,
                                       self.model.dram_stats(), self._cpu_seconds,
                                       result.cycles or 0, dict(result.counters), self.config)
         return result
 
     def reset(self) -> None:
-        """Reset the simulated hardware (its SRAMs keep their contents, as on a board)."""
+        """Reset the simulated hardware (its SRAMs keep their contents, as on a board;
+        memory and buffers are kept)."""
         self._check_open()
         self.model.reset()
 

@@ -35,7 +35,7 @@ from .toolchain import cache_root
 
 __all__ = ["CacheError", "CacheKind", "KINDS", "CacheEntry", "kind_dir", "touch",
            "entries", "usage", "prune", "check_writable", "is_writable", "entry_lock",
-           "PruneReport"]
+           "PruneReport", "remove_abandoned_work"]
 
 
 class CacheError(VTAError):
@@ -339,6 +339,25 @@ def prune(*, keep: int | None = None, older_than_days: float | None = None,
             if not dry_run:
                 _remove_checked(entry.path)
             report.removed.append(entry)
+    removed, busy = remove_abandoned_work(root, dry_run=dry_run, now=now)
+    report.work_removed += removed
+    report.busy += busy
+    return report
+
+
+def remove_abandoned_work(root: Path | None = None, *, dry_run: bool = False,
+                          now: float | None = None) -> tuple[list[Path], list[Path]]:
+    """Remove the work folders builds that were killed left behind: those whose build lock
+    is free (or, for builds that take no lock, untouched for an hour).  Returns the folders
+    removed and those a running build still holds.  Builders call it before building, so
+    leftovers never pile up; ``vta cache prune`` calls it too.
+    """
+    root = root if root is not None else cache_root()
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    busy: list[Path] = []
+    if not root.is_dir():
+        return removed, busy
     for work in _work_folders(root):
         lock = _work_lock(work)
         if lock is None:
@@ -349,16 +368,16 @@ def prune(*, keep: int | None = None, older_than_days: float | None = None,
             if stale:
                 if not dry_run:
                     _remove_checked(work)
-                report.work_removed.append(work)
+                removed.append(work)
             continue
         with entry_lock(lock, wait=False) as free:
             if free:
                 if not dry_run:
                     _remove_checked(work)
-                report.work_removed.append(work)
+                removed.append(work)
             else:
-                report.busy.append(work)
-    return report
+                busy.append(work)
+    return removed, busy
 
 
 def _remove_checked(path: Path) -> None:

@@ -27,7 +27,25 @@ def _read(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as e:
-        raise VTAError(f"cannot read {path}: {e.strerror}") from None
+        raise VTAError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _read_text(path: str) -> str:
+    """An input file as UTF-8 text; a :class:`VTAError` when it is not text."""
+    data = _read(path)
+    try:
+        return data.decode()
+    except UnicodeDecodeError as e:
+        raise VTAError(f"{path} is not a text program: byte {e.start} ({data[e.start]:#04x}) "
+                       f"is not UTF-8 text (to read a binary program use vta disasm)") from None
+
+
+def write_output(path: str, data: bytes) -> None:
+    """Write an output file; a :class:`VTAError` naming it when it cannot be written."""
+    try:
+        Path(path).write_bytes(data)
+    except OSError as e:
+        raise VTAError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def _setup_show(p: argparse.ArgumentParser) -> None:
@@ -59,10 +77,13 @@ def _setup_asm(p: argparse.ArgumentParser) -> None:
 
 def _run_asm(args: argparse.Namespace) -> int:
     cfg = VTAConfig.load(args.config)
-    items = asm.parse_program(_read(args.source).decode(), args.source)
-    is_uops = bool(items) and isinstance(items[0], isa.Uop)
+    items = asm.parse_program(_read_text(args.source), args.source)
+    if not items:
+        raise VTAError(f"{args.source} holds no instructions or uops (only blank lines or "
+                       f"comments); nothing to assemble")
+    is_uops = isinstance(items[0], isa.Uop)
     data = isa.encode_uops(items, cfg) if is_uops else isa.encode(items, cfg)
-    Path(args.output).write_bytes(data)
+    write_output(args.output, data)
     kind = "uops" if is_uops else "instructions"
     print(f"{args.output}: {len(items)} {kind}, {len(data)} bytes")
     return 0

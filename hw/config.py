@@ -7,8 +7,9 @@ config string -- is a derived, read-only property, so two layers can never disag
 
 Presets: ``default``, ``pynq``, ``ultra96``, ``zcu104`` (TVM's samples, identical core
 parameters), ``k26`` (the Kria K26 SOM of the KV260/KR260: larger buffers in UltraRAM),
-``fast`` and ``pynq_fast`` (``default`` and ``pynq`` with the co-design knobs below) and
-``tiny`` (BLOCK=4, small buffers: fast RTL simulation).
+``fast`` and ``pynq_fast`` (``default`` and ``pynq`` with the co-design knobs below),
+``default_mul`` (the default core with the ALU MUL extension, for requantization with
+arbitrary scales) and ``tiny`` (BLOCK=4, small buffers: fast RTL simulation).
 
 Implementation knobs (sweep parameters for hardware designers; results are bit-identical
 either way, only area and timing change):
@@ -485,6 +486,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "pynq_fast": {"TARGET": "pynq", "BUS_WIDTH": 64, "CLOCK_MHZ": 100, "AXI_PROFILE": "axi3",
                   "DRAM_LATENCY": 32, "GEMM_DSP_PACK": True, "ALU_TENSOR_II": 2,
                   "LOG_UOP_BUFF_SIZE": 13, "GEMM_OVERWRITE": True, "ALU_OVERLAP": True},
+    # The default core with the ALU MUL extension: requantization with arbitrary
+    # (non-power-of-two) scales runs on the accelerator (docs/quantization.md).
+    "default_mul": {"TARGET": "sim", "ALU_MUL": True},
     "tiny": {"TARGET": "tiny", "LOG_BLOCK": 2, "LOG_UOP_BUFF_SIZE": 11,
              "LOG_INP_BUFF_SIZE": 11, "LOG_WGT_BUFF_SIZE": 12, "LOG_ACC_BUFF_SIZE": 13,
              "BUS_WIDTH": 64, "CMD_QUEUE_DEPTH": 32, "DRAM_LATENCY": 8},

@@ -636,10 +636,6 @@ class CommandQueue:
         """Tokens carried into the next batch, per channel (``l2c``, ``c2l``, ...)."""
         return dict(self._carried)
 
-    def resident_kernels(self) -> dict[Hashable, tuple[int, int]]:
-        """Keys of the kernels believed resident in the uop buffer, with their ranges."""
-        return {k.key: loc for k, loc in self._cache.resident().items()}
-
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         """Free the queue's staging buffers (queued work is dropped)."""

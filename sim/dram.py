@@ -124,13 +124,6 @@ class Dram:
     def bytes_in_use(self) -> int:
         return sum(self._live.values())
 
-    def allocation_size(self, addr: int) -> int:
-        """Size of the live block starting at ``addr``."""
-        try:
-            return self._live[addr - self.base]
-        except KeyError:
-            raise DramError(f"{addr:#x} is not the start of an allocated block") from None
-
     # ------------------------------------------------------------------ access
     def _offset(self, addr: int, nbytes: int) -> int:
         off = addr - self.base

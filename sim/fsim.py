@@ -11,9 +11,16 @@ hardware's semantics (SPEC section 5) and no notion of time:
   tokens only point backwards runs in stream order.  Token channels are unbounded.
 * FINISH runs once every instruction before it has completed; then each token channel
   must be empty.  FINISH must be the last instruction and pops and pushes nothing.
-* Every error is a :class:`FsimError` naming the instruction index; when no module can
-  proceed before FINISH a :class:`DeadlockError` names each blocked module and the channel
-  it waits on.  Nothing can hang: every step either executes an instruction or raises.
+* An invalid program raises a :class:`FsimProgramError` (a
+  :class:`vta.hw.program_errors.ProgramError` of one :class:`~vta.hw.program_errors.ErrorKind`,
+  with the message every device gives): the static checks of every instruction, in stream
+  order, before anything executes; DRAM and GEMM/ALU index errors as instructions execute;
+  when no module can proceed before FINISH a :class:`DeadlockError` names each blocked module
+  and the channel it waits on.  Nothing can hang: every step either executes an instruction
+  or raises.
+* Memory is bounded: a GEMM/ALU loop nest of more than ``_CHUNK_UOPS`` uop executions runs
+  in chunks (its index check is computed, not expanded), so one instruction never needs
+  more than a few hundred MB whatever its loop extents.
 
 With ``ALU_OVERLAP`` the simulator also checks the program rule of :mod:`vta.hw.pipeline`
 (a GEMM must not use an accumulator bank that an ALU instruction since the last compute
@@ -41,28 +48,43 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from vta.hw import isa, pipeline
+from vta.hw import isa, pipeline, program_errors
 from vta.hw.config import VTAConfig
-from vta.hw.errors import IsaError, VTAError
-from vta.hw.isa import AluOp, MemType, Opcode
+from vta.hw.errors import VTAError
+from vta.hw.isa import MemType, Opcode
+from vta.hw.program_errors import ErrorKind, IndexOperand, ProgramError
 
 from . import fsim_compute
 from .dram import Dram
 
-__all__ = ["FsimError", "DeadlockError", "FsimStats", "FunctionalSimulator"]
+__all__ = ["FsimError", "FsimProgramError", "DeadlockError", "FsimStats",
+           "FunctionalSimulator"]
 
 
 class FsimError(VTAError):
-    """A program the hardware would not run correctly (bad index, type, token, ...)."""
+    """The simulator was misused or the program cannot run (see :class:`FsimProgramError`)."""
 
 
-class DeadlockError(FsimError):
+class FsimProgramError(FsimError, ProgramError):
+    """A program the hardware would not run correctly (bad index, type, token, ...): a
+    :class:`~vta.hw.program_errors.ProgramError` with its ``kind`` and ``index``."""
+
+    @classmethod
+    def of(cls, err: ProgramError) -> FsimProgramError:
+        """The same error (message, kind, index) as an fsim error."""
+        if isinstance(err, program_errors.DeadlockError):
+            return DeadlockError(str(err))
+        return cls(str(err), err.kind, err.index)
+
+
+class DeadlockError(FsimProgramError, program_errors.DeadlockError):
     """No module can proceed before FINISH; the message names each blocked module."""
+
+    def __init__(self, message: str) -> None:
+        ProgramError.__init__(self, message, ErrorKind.DEADLOCK)
 
 
 _MEM_NAMES = {int(m): m.name for m in MemType}
-_KIND = {Opcode.LOAD: "LOAD", Opcode.STORE: "STORE", Opcode.GEMM: "GEMM",
-         Opcode.ALU: "ALU", Opcode.FINISH: "FINISH"}
 
 
 @dataclass
@@ -173,9 +195,12 @@ class FunctionalSimulator:
     def run(self, insn_addr: int, insn_count: int) -> FsimStats:
         """Run ``insn_count`` instructions stored at byte address ``insn_addr``.
 
-        Returns the statistics of the run.  Raises :class:`FsimError` (or its
+        Returns the statistics of the run.  Raises :class:`FsimProgramError` (or its
         :class:`DeadlockError`) naming the offending instruction for any program the
-        hardware would not complete correctly.
+        hardware would not complete correctly: first the static errors of
+        :func:`vta.hw.program_errors.check_instruction`, in stream order, before anything
+        executes; then DRAM and GEMM/ALU index errors as instructions execute; then a
+        deadlock or tokens left at FINISH.
         """
         c = self.config
         if isinstance(insn_count, bool) or not isinstance(insn_count, (int, np.integer)) \
@@ -190,38 +215,47 @@ class FunctionalSimulator:
                             f"outside DRAM [{self.dram.base:#x}, "
                             f"{self.dram.base + self.dram.size:#x})")
         entries = self._decode(self.dram.read(insn_addr, nbytes))
-        for i, e in enumerate(entries):
-            if e.stage is None:
-                self._route(i, e)
         order, failure = self._order(entries)
         if self._overlap is not None:
             self._overlap.barrier()            # the hardware starts idle
-        with fsim_compute.blas_threads(self.blas_threads):
-            for i in order:
-                e = entries[i]
-                run = e.run
-                if run is None:
-                    run = self._executor(i, e)
-                run(i)
+        try:
+            with fsim_compute.blas_threads(self.blas_threads):
+                for i in order:
+                    e = entries[i]
+                    run = e.run
+                    if run is None:
+                        run = self._executor(i, e)
+                    run(i)
+        except ProgramError as err:
+            raise FsimProgramError.of(err) from None
         if failure is not None:
             raise failure
         return self._stats(entries)
 
     def _decode(self, data: bytes) -> list[_Entry]:
+        """Decode, check and route every instruction (stream order: the first static
+        error wins); each distinct word is checked once."""
         n = self._insn_bytes
+        count = len(data) // n
         cache = self._entries
         out = []
         for i in range(0, len(data), n):
             word = data[i:i + n]
+            index = i // n
             e = cache.get(word)
-            if e is None:
+            # A cached word passed the checks somewhere; where it is matters only to FINISH
+            # (last, and only last) and to the last word (FINISH).
+            if e is None or index == count - 1 or e.insn.OPCODE == Opcode.FINISH:
                 try:
-                    insn = isa.decode_one(int.from_bytes(word, "little"), self.config, i // n)
-                except IsaError as err:
-                    raise FsimError(str(err)) from None
-                if len(cache) >= _ENTRY_CACHE:
-                    self._drop_caches()
-                e = cache[word] = _Entry(insn)
+                    insn = program_errors.check_instruction(
+                        int.from_bytes(word, "little"), index, count, self.config,
+                        alu_mul=self.alu_mul)
+                except ProgramError as err:
+                    raise FsimProgramError.of(err) from None
+                if e is None:
+                    if len(cache) >= _ENTRY_CACHE:
+                        self._drop_caches()
+                    e = cache[word] = self._route(insn)
             out.append(e)
         return out
 
@@ -231,37 +265,21 @@ class FunctionalSimulator:
         self._plans.clear()
         self._plan_elems = 0
 
-    def _route(self, i: int, e: _Entry) -> None:
-        """Set the stage, popped and pushed channels and the statistics of entry ``e``
-        (instruction ``i``); raise for flags or memory types the hardware rejects."""
-        insn = e.insn
-        op = insn.OPCODE
-        try:
-            stage = pipeline.stage_of(op, getattr(insn, "memory_type", None))
-        except IsaError as err:
-            raise FsimError(f"instruction {i} ({op.name}): {err}") from None
-        if op == Opcode.FINISH:
-            if any(getattr(insn, flag) for flag in pipeline.DEP_FLAGS):
-                raise FsimError(f"instruction {i} (FINISH) sets a dependency flag; FINISH "
-                                f"pops and pushes nothing (commit pops on a NOP before it)")
-            pops: tuple[int, ...] = ()
-            pushes: tuple[int, ...] = ()
-        else:
-            allowed = pipeline.allowed_flags(stage)
-            for flag in pipeline.DEP_FLAGS:
-                if getattr(insn, flag) and flag not in allowed:
-                    raise FsimError(f"instruction {i} ({_describe(insn)}) sets {flag}, but "
-                                    f"the {stage.label} module has no such dependency "
-                                    f"channel")
-            pops = tuple(ch.index for ch in pipeline.channels_popped(stage)
-                         if getattr(insn, ch.pop_flag))
-            pushes = tuple(ch.index for ch in pipeline.channels_pushed(stage)
-                           if getattr(insn, ch.push_flag))
+    def _route(self, insn: isa.Instruction) -> _Entry:
+        """The entry of a checked instruction: its stage, popped and pushed channels and
+        statistics."""
+        e = _Entry(insn)
+        stage = pipeline.stage_of(insn.OPCODE, getattr(insn, "memory_type", None))
+        pops = tuple(ch.index for ch in pipeline.channels_popped(stage)
+                     if getattr(insn, ch.pop_flag))
+        pushes = tuple(ch.index for ch in pipeline.channels_pushed(stage)
+                       if getattr(insn, ch.push_flag))
         e.pops, e.pushes = pops, pushes
         # Bit ch: pops channel ch; bit 4 + ch: pushes it (each at most once per insn).
         e.tokens = sum(1 << ch for ch in pops) | sum(1 << (4 + ch) for ch in pushes)
         e.stats = self._stat_delta(insn)
         e.stage = stage
+        return e
 
     def _stat_delta(self, insn: isa.Instruction) -> tuple:
         """What one execution of ``insn`` adds to :class:`FsimStats`:
@@ -296,9 +314,11 @@ class FunctionalSimulator:
         return stats
 
     # ------------------------------------------------------------------------ scheduling
-    def _order(self, entries: list[_Entry]) -> tuple[list[int] | range, FsimError | None]:
+    def _order(self, entries: list[_Entry]) -> tuple[list[int] | range,
+                                                    FsimProgramError | None]:
         """The order in which the modules execute the instructions before FINISH, and the
-        error (deadlock, tokens left at FINISH) to raise once they have run.
+        error (deadlock, tokens left at FINISH) to raise once they have run (the checks
+        of :meth:`_decode` put FINISH last).
 
         Token flow does not depend on data, so the whole schedule is known before
         anything executes.  Most programs run in stream order: every instruction's
@@ -306,13 +326,6 @@ class FunctionalSimulator:
         programs get the module-by-module scheduler.
         """
         n = len(entries)
-        finish_at = [i for i, e in enumerate(entries) if e.insn.OPCODE == Opcode.FINISH]
-        if not finish_at:
-            raise FsimError(f"the program's {n} instructions contain no FINISH; the "
-                            f"accelerator would never signal done")
-        if finish_at[0] != n - 1:
-            raise FsimError(f"instruction {finish_at[0]} is FINISH but {n - 1 - finish_at[0]} "
-                            f"instruction(s) follow it; FINISH must be the last instruction")
         if n == 1:
             return range(0), None
         codes = np.fromiter((e.tokens for e in entries[:-1]), dtype=np.int64, count=n - 1)
@@ -328,13 +341,10 @@ class FunctionalSimulator:
         return self._schedule(entries)
 
     @staticmethod
-    def _leftover_error(i: int, tokens: list[int]) -> FsimError:
-        left = [f"{tokens[ch.index]} on {ch.arrow}" for ch in pipeline.CHANNELS
-                if tokens[ch.index]]
-        return FsimError(f"instruction {i} (FINISH): tokens left over: "
-                         f"{', '.join(left)}; every push needs a matching pop")
+    def _leftover_error(i: int, tokens: list[int]) -> FsimProgramError:
+        return FsimProgramError.of(program_errors.tokens_left_error(i, tokens))
 
-    def _schedule(self, entries: list[_Entry]) -> tuple[list[int], FsimError | None]:
+    def _schedule(self, entries: list[_Entry]) -> tuple[list[int], FsimProgramError | None]:
         """Fetch and queue like the hardware: of the queue heads whose tokens are there,
         the one earliest in the stream runs next; FINISH once all before it have run."""
         n = len(entries)
@@ -377,17 +387,13 @@ class FunctionalSimulator:
                 continue
             i = q[0]
             if i == n - 1:
-                parts.append(f"compute waits at instruction {i} (FINISH) for earlier "
-                             f"instructions")
-                continue
-            missing = [pipeline.CHANNELS[ch].arrow for ch in entries[i].pops if not tokens[ch]]
-            parts.append(f"{stage.label} blocked at instruction {i} ({_describe(entries[i].insn)}) "
-                         f"waiting for a {' and a '.join(missing)} token")
+                parts.append(program_errors.finish_wait_part(i))
+            else:
+                parts.append(program_errors.blocked_part(stage, i, entries[i].insn, tokens))
         if fetched < n:
-            stage = entries[fetched].stage
-            parts.append(f"fetch stalled at instruction {fetched}: the {stage.label} queue "
-                         f"is full ({self.config.CMD_QUEUE_DEPTH} entries)")
-        return "deadlock before FINISH: " + "; ".join(parts)
+            parts.append(program_errors.fetch_stall_part(fetched, entries[fetched].stage,
+                                                         self.config.CMD_QUEUE_DEPTH))
+        return str(program_errors.deadlock_error(parts))
 
     # ------------------------------------------------------------------------ execution
     def _executor(self, i: int, e: _Entry) -> Callable[[int], None]:
@@ -412,9 +418,8 @@ class FunctionalSimulator:
         start = insn.dram_base * elem_bytes
         span = (insn.y_size - 1) * pitch + row
         if not self.dram.contains(start, span):
-            raise FsimError(f"instruction {i} ({_describe(insn)}): DRAM range "
-                            f"[{start:#x}, {start + span:#x}) lies outside DRAM "
-                            f"[{self.dram.base:#x}, {self.dram.base + self.dram.size:#x})")
+            raise program_errors.dram_range_error(
+                i, insn, start, start + span, (self.dram.base, self.dram.base + self.dram.size))
         off = start - self.dram.base
         mem = self.dram.mem
         if insn.y_size == 1 or pitch == row:
@@ -441,12 +446,7 @@ class FunctionalSimulator:
             return _nothing
         rows = insn.y_pad_0 + insn.y_size + insn.y_pad_1
         width = insn.x_pad_0 + insn.x_size + insn.x_pad_1
-        depth = self._depth[mt]
         begin, end = insn.sram_base, insn.sram_base + rows * width
-        if end > depth:
-            raise FsimError(f"instruction {i} ({_describe(insn)}): SRAM range "
-                            f"[{begin}, {end}) exceeds the "
-                            f"{_MEM_NAMES[mt]} buffer depth {depth}")
         buf, dtype = self._load_target[mt]
         src = None
         if insn.y_size:
@@ -481,18 +481,9 @@ class FunctionalSimulator:
             self._uop_fields[k, begin:end] = (words >> f.lsb) & ((1 << f.width) - 1)
 
     def _store_executor(self, i: int, insn: isa.Store) -> Callable[[int], None]:
-        pads = {k: getattr(insn, k) for k in ("y_pad_0", "y_pad_1", "x_pad_0", "x_pad_1")}
-        bad = {k: v for k, v in pads.items() if v}
-        if bad:
-            raise FsimError(f"instruction {i} (STORE): pads must be zero, not "
-                            f"{', '.join(f'{k}={v}' for k, v in bad.items())}")
         if insn.x_size == 0:
             return _nothing
         end = insn.sram_base + insn.y_size * insn.x_size
-        depth = self._depth[MemType.OUT]
-        if end > depth:
-            raise FsimError(f"instruction {i} (STORE): SRAM range [{insn.sram_base}, {end}) "
-                            f"exceeds the OUT buffer depth {depth}")
         if insn.y_size == 0:
             return _nothing
         dst = self._dram_rows(i, insn, self._elem_bytes[MemType.OUT])
@@ -507,30 +498,96 @@ class FunctionalSimulator:
             dst[...] = src
         return store
 
-    def _loop_indices(self, i: int, insn, fields: tuple[str, ...], depths: tuple[int, ...],
-                      names: tuple[str, ...]) -> list[np.ndarray]:
-        """Index arrays ``(iter_out, iter_in, uops)`` of a GEMM/ALU loop nest, range-checked."""
+    def _operands(self, insn: isa.Gemm | isa.Alu) -> tuple[tuple[IndexOperand, int], ...]:
+        """The indices a GEMM/ALU computes per uop, with the depth of their buffers: the
+        ACC destination, and the INP source and WGT (GEMM) or the ACC source (tensor ALU)."""
         c = self.config
-        if insn.uop_end > c.uop_depth:
-            raise FsimError(f"instruction {i} ({_describe(insn)}): uop_end={insn.uop_end} "
-                            f"exceeds the UOP buffer depth {c.uop_depth}")
-        io = np.arange(insn.iter_out, dtype=np.int64)[:, None, None]
-        ii = np.arange(insn.iter_in, dtype=np.int64)[None, :, None]
+        dst = ((IndexOperand.DST, c.acc_depth),)
+        if isinstance(insn, isa.Gemm):
+            if insn.reset:
+                return dst
+            return (*dst, (IndexOperand.SRC, c.inp_depth), (IndexOperand.WGT, c.wgt_depth))
+        return dst if insn.use_imm else (*dst, (IndexOperand.SRC, c.acc_depth))
+
+    def _check_indices(self, i: int, insn, operands) -> None:
+        """Raise the index error of the first uop execution (loop order ``i``, ``j``, uop;
+        destination before sources) whose index leaves its buffer.
+
+        Factors are non-negative, so each uop's first failing position follows from its
+        base index alone: no index array is built.
+        """
+        bgn, end = insn.uop_bgn, max(insn.uop_bgn, insn.uop_end)
+        n_o, n_i = insn.iter_out, insn.iter_in
+        if n_o == 0 or n_i == 0 or end == bgn:
+            return
+        first = None
+        for rank, (operand, depth) in enumerate(operands):
+            prefix = _OPERAND_PREFIX[operand]
+            fo = getattr(insn, f"{prefix}_factor_out")
+            fi = getattr(insn, f"{prefix}_factor_in")
+            base = self._uop_fields[_UOP_FIELD[operand], bgn:end]
+            bad = np.flatnonzero(base + (n_o - 1) * fo + (n_i - 1) * fi >= depth)
+            for k in bad.tolist():
+                b = int(base[k])
+                need = depth - b - (n_i - 1) * fi        # i * fo must reach it
+                o = 0 if need <= 0 else -(-need // fo)
+                need = depth - b - o * fo                # then j * fi must reach this
+                j = 0 if need <= 0 else -(-need // fi)
+                key = (o, j, k, rank)
+                if first is None or key < first[0]:
+                    first = (key, operand, b + o * fo + j * fi)
+        if first is not None:
+            (o, j, k, _), operand, value = first
+            raise program_errors.index_error(i, insn, operand, value, self.config,
+                                             bgn + k, o, j)
+
+    def _nest_indices(self, insn, operands, outer: range, inner: range) -> list[np.ndarray]:
+        """Index arrays ``(len(outer), len(inner), uops)`` of part of a loop nest."""
+        io = np.arange(outer.start, outer.stop, dtype=np.int64)[:, None, None]
+        ii = np.arange(inner.start, inner.stop, dtype=np.int64)[None, :, None]
         out = []
-        for k, (prefix, depth, name) in enumerate(zip(fields, depths, names, strict=True)):
-            base = self._uop_fields[k if prefix != "wgt" else 2,
+        for operand, _depth in operands:
+            prefix = _OPERAND_PREFIX[operand]
+            base = self._uop_fields[_UOP_FIELD[operand],
                                     insn.uop_bgn:max(insn.uop_bgn, insn.uop_end)]
-            idx = (base[None, None, :] + io * getattr(insn, f"{prefix}_factor_out")
-                   + ii * getattr(insn, f"{prefix}_factor_in"))
-            if idx.size and idx.max() >= depth:
-                flat = int(np.argmax(idx.reshape(-1) >= depth))
-                o, rem = divmod(flat, idx.shape[1] * idx.shape[2])
-                j, u = divmod(rem, idx.shape[2])
-                raise FsimError(f"instruction {i} ({_describe(insn)}): {name} index "
-                                f"{int(idx.reshape(-1)[flat])} out of range [0, {depth}) "
-                                f"at uop {insn.uop_bgn + u}, i={o}, j={j}")
-            out.append(idx)
+            out.append(base[None, None, :] + io * getattr(insn, f"{prefix}_factor_out")
+                       + ii * getattr(insn, f"{prefix}_factor_in"))
         return out
+
+    def _nest_executor(self, i: int, insn, make_plan: Callable[..., Any],
+                       run_plan: Callable[[Any], None]) -> Callable[[int], None]:
+        """The executor of a GEMM/ALU: check the indices, plan the uops
+        (``make_plan(*index arrays)``), run the plan.
+
+        Nests of up to :data:`_CHUNK_UOPS` uop executions get one plan, cached by uop
+        contents; larger ones run in chunks of whole inner loops (or of one inner loop),
+        in loop order, each planned and run in turn, so memory stays bounded.
+        """
+        operands = self._operands(insn)
+        n_uops = max(0, insn.uop_end - insn.uop_bgn)
+        total = insn.iter_out * insn.iter_in * n_uops
+        if total == 0:
+            return _nothing
+        if total <= _CHUNK_UOPS:
+            def build(i: int):
+                self._check_indices(i, insn, operands)
+                return make_plan(*self._nest_indices(insn, operands, range(insn.iter_out),
+                                                     range(insn.iter_in)))
+            plan = self._planned(insn, build)
+
+            def run(i: int) -> None:
+                p = plan(i)
+                if p is not None:
+                    run_plan(p)
+            return self._overlapping(insn, operands, run)
+
+        def run_chunks(i: int) -> None:
+            self._check_indices(i, insn, operands)
+            for outer, inner in _chunks(insn.iter_out, insn.iter_in, n_uops):
+                p = make_plan(*self._nest_indices(insn, operands, outer, inner))
+                if p is not None:
+                    run_plan(p)
+        return self._overlapping(insn, operands, run_chunks)
 
     def _planned(self, insn, build: Callable[[int], Any], kind: str = "plan"
                  ) -> Callable[[int], Any]:
@@ -564,101 +621,68 @@ class FunctionalSimulator:
             return p
         return plan
 
-    def _check_uop_end(self, i: int, insn) -> None:
-        depth = self._depth[MemType.UOP]
-        if insn.uop_end > depth:
-            raise FsimError(f"instruction {i} ({_describe(insn)}): uop_end={insn.uop_end} "
-                            f"exceeds the UOP buffer depth {depth}")
-
     def _gemm_executor(self, i: int, insn: isa.Gemm) -> Callable[[int], None]:
-        c = self.config
-        self._check_uop_end(i, insn)
         if insn.reset:
-            def build(i: int):
-                (dst,) = self._loop_indices(i, insn, ("dst",), (c.acc_depth,), ("ACC",))
-                return fsim_compute.plan_reset(dst)
-            plan = self._planned(insn, build)
-
-            def reset(i: int) -> None:
-                p = plan(i)
-                if p is not None:
-                    p.run(self.acc, self.out)
-            return self._overlapping(insn, reset)
-
-        def build_mac(i: int):
-            dst, src, wid = self._loop_indices(i, insn, ("dst", "src", "wgt"),
-                                               (c.acc_depth, c.inp_depth, c.wgt_depth),
-                                               ("ACC", "INP", "WGT"))
-            return fsim_compute.plan_gemm(dst, src, wid, bool(insn.overwrite))
-        plan_mac = self._planned(insn, build_mac)
-
-        def gemm(i: int) -> None:
-            p = plan_mac(i)
-            if p is not None:
-                p.run(self.acc, self.out, self._inp_f, self._wgt_t)
-        return self._overlapping(insn, gemm)
+            return self._nest_executor(i, insn, fsim_compute.plan_reset,
+                                       lambda p: p.run(self.acc, self.out))
+        overwrite = bool(insn.overwrite)
+        return self._nest_executor(
+            i, insn, lambda dst, src, wgt: fsim_compute.plan_gemm(dst, src, wgt, overwrite),
+            lambda p: p.run(self.acc, self.out, self._inp_f, self._wgt_t))
 
     def _alu_executor(self, i: int, insn: isa.Alu) -> Callable[[int], None]:
-        c = self.config
         op = insn.alu_opcode
-        if op == AluOp.MUL and not self.alu_mul:
-            raise FsimError(f"instruction {i} (ALU MUL): the MUL opcode is an extension "
-                            f"this configuration does not enable (set ALU_MUL)")
-        if op not in (AluOp.MIN, AluOp.MAX, AluOp.ADD, AluOp.SHR, AluOp.MUL):
-            raise FsimError(f"instruction {i} (ALU): unknown ALU opcode {op} "
-                            f"(valid: 0 MIN, 1 MAX, 2 ADD, 3 SHR, 4 MUL)")
-        self._check_uop_end(i, insn)
         imm = insn.imm if insn.use_imm else None
+        law = self.config.LOG_ACC_WIDTH
+        return self._nest_executor(
+            i, insn, lambda dst, src=None: fsim_compute.plan_alu(dst, src),
+            lambda p: p.run(self.acc, self.out, op, imm, law))
 
-        def build(i: int):
-            if insn.use_imm:
-                (dst,) = self._loop_indices(i, insn, ("dst",), (c.acc_depth,), ("ACC",))
-                return fsim_compute.plan_alu(dst, None)
-            dst, src = self._loop_indices(i, insn, ("dst", "src"), (c.acc_depth,) * 2,
-                                          ("ACC destination", "ACC source"))
-            return fsim_compute.plan_alu(dst, src)
-        plan = self._planned(insn, build)
-        law = c.LOG_ACC_WIDTH
-
-        def alu(i: int) -> None:
-            p = plan(i)
-            if p is not None:
-                p.run(self.acc, self.out, op, imm, law)
-        return self._overlapping(insn, alu)
-
-    def _overlapping(self, insn, run: Callable[[int], None]) -> Callable[[int], None]:
+    def _overlapping(self, insn, operands, run: Callable[[int], None]
+                     ) -> Callable[[int], None]:
         """``run`` checked against rule 5 of ``ALU_OVERLAP`` (unchanged without it): a GEMM
-        must not use a bank an ALU instruction since the last barrier uses."""
+        must not use a bank an ALU instruction since the last barrier uses.
+
+        The ACC rows an operand touches span ``min(base)`` to ``max(base) + (iter_out - 1)
+        * factor_out + (iter_in - 1) * factor_in`` (factors are non-negative), so its banks
+        (the two halves of ACC) follow from those two rows; the indices are checked first.
+        """
         overlap = self._overlap
         if overlap is None:
             return run
-        depth = self.config.acc_depth
         shift = self.config.log_acc_depth - 1
         is_alu = insn.OPCODE == Opcode.ALU
-        names = ("dst", "src") if is_alu and not insn.use_imm else ("dst",)
+        acc_operands = [(op, d) for op, d in operands
+                        if op == IndexOperand.DST or is_alu]
+        bgn, end = insn.uop_bgn, max(insn.uop_bgn, insn.uop_end)
 
         def build(i: int) -> frozenset[int]:
-            idx = self._loop_indices(i, insn, names, (depth,) * len(names),
-                                     ("ACC",) * len(names))
-            rows = np.concatenate([a.reshape(-1) for a in idx])
-            return frozenset(np.unique(rows >> shift).tolist())
+            self._check_indices(i, insn, operands)
+            banks: set[int] = set()
+            for operand, _depth in acc_operands:
+                prefix = _OPERAND_PREFIX[operand]
+                base = self._uop_fields[_UOP_FIELD[operand], bgn:end]
+                top = int(base.max()) + (insn.iter_out - 1) * getattr(
+                    insn, f"{prefix}_factor_out") + (insn.iter_in - 1) * getattr(
+                    insn, f"{prefix}_factor_in")
+                banks.update(range(int(base.min()) >> shift, (top >> shift) + 1))
+            return frozenset(banks)
         banks_of = self._planned(insn, build, "banks")
 
         def checked(i: int) -> None:
             banks = banks_of(i)
-            if banks:
-                if is_alu:
-                    overlap.alu(i, banks)
-                else:
-                    clash = overlap.gemm(banks)
-                    if clash is not None:
-                        bank, j = clash
-                        raise FsimError(
-                            f"instruction {i} (GEMM) uses accumulator bank {bank} "
-                            f"(rows {bank << shift}..{((bank + 1) << shift) - 1}), which ALU "
-                            f"instruction {j} uses and may still be executing "
-                            f"(ALU_OVERLAP): put a compute barrier (a LOAD or compute no-op) "
-                            f"between them or use the other bank")
+            if is_alu:
+                overlap.alu(i, banks)
+            else:
+                clash = overlap.gemm(banks)
+                if clash is not None:
+                    bank, j = clash
+                    raise FsimError(
+                        f"instruction {i} (GEMM) uses accumulator bank {bank} "
+                        f"(rows {bank << shift}..{((bank + 1) << shift) - 1}), which ALU "
+                        f"instruction {j} uses and may still be executing "
+                        f"(ALU_OVERLAP): put a compute barrier (a LOAD or compute no-op) "
+                        f"between them or use the other bank")
             run(i)
         return checked
 
@@ -682,6 +706,26 @@ _MISSING = object()
 # Distinct instruction words remembered, and index elements all plans may hold (64 MiB).
 _ENTRY_CACHE = 1 << 16
 _PLAN_BUDGET = 1 << 23
+# Uop executions one plan covers: a loop nest beyond it runs in chunks (a plan costs a few
+# hundred bytes per uop execution while it is built, so a chunk stays under ~200 MB).
+_CHUNK_UOPS = 1 << 19
+_OPERAND_PREFIX = {IndexOperand.DST: "dst", IndexOperand.SRC: "src", IndexOperand.WGT: "wgt"}
+_UOP_FIELD = {IndexOperand.DST: 0, IndexOperand.SRC: 1, IndexOperand.WGT: 2}
+
+
+def _chunks(iter_out: int, iter_in: int, n_uops: int):
+    """``(outer range, inner range)`` blocks of a loop nest in loop order, each of at most
+    :data:`_CHUNK_UOPS` uop executions (or one uop loop when a single one is larger)."""
+    per_outer = iter_in * n_uops
+    if per_outer <= _CHUNK_UOPS:
+        step = max(1, _CHUNK_UOPS // per_outer)
+        for a in range(0, iter_out, step):
+            yield range(a, min(iter_out, a + step)), range(iter_in)
+        return
+    step = max(1, _CHUNK_UOPS // n_uops)
+    for a in range(iter_out):
+        for b in range(0, iter_in, step):
+            yield range(a, a + 1), range(b, min(iter_in, b + step))
 
 
 def _plan_size(plan: Any) -> int:
@@ -700,15 +744,3 @@ def _plan_size(plan: Any) -> int:
 
 def _nothing(_i: int) -> None:
     """The executor of a NOP."""
-
-
-def _describe(insn: isa.Instruction) -> str:
-    """Short name of an instruction for messages: ``LOAD INP``, ``ALU ADD``, ``GEMM``."""
-    if isinstance(insn, (isa.Load, isa.Store)):
-        return f"{_KIND[insn.OPCODE]} {_MEM_NAMES.get(insn.memory_type, insn.memory_type)}"
-    if isinstance(insn, isa.Alu):
-        try:
-            return f"ALU {AluOp(insn.alu_opcode).name}"
-        except ValueError:
-            return f"ALU op {insn.alu_opcode}"
-    return _KIND[insn.OPCODE]

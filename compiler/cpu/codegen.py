@@ -8,6 +8,7 @@ vectorizes for the host), take raw pointers to contiguous arrays and return noth
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -210,6 +211,28 @@ class CpuKernel:
                               f"{self.output!r}")
         self._fn(*ptrs, *self._const_ptrs, out.ctypes.data)
         return out
+
+    def bind(self, inputs: Sequence[np.ndarray], out: np.ndarray) -> Callable[[], None]:
+        """A call of the kernel on these buffers, their addresses bound now: ``run()``
+        computes ``out`` from the current contents of ``inputs`` (the arrays must outlive
+        it).  It skips the per-call checks and marshalling of :meth:`__call__`.
+
+        Raises
+        ------
+        KernelError
+            for a buffer of the wrong shape or dtype, or not contiguous.
+        """
+        if len(inputs) != len(self.inputs):
+            raise KernelError(f"{self.key[0]} kernel takes {len(self.inputs)} arrays, "
+                              f"got {len(inputs)}")
+        for what, a, spec in [*((f"input {i}", a, s) for i, (a, s) in enumerate(
+                zip(inputs, self.inputs, strict=True))), ("output", out, self.output)]:
+            if a.size != int(np.prod(spec.shape)) or a.dtype != spec.dtype \
+                    or not a.flags.c_contiguous:
+                raise KernelError(f"{self.key[0]} kernel {what} must be a contiguous "
+                                  f"{spec!r}, not {a.dtype.name}{list(a.shape)}")
+        return functools.partial(self._fn, *(a.ctypes.data for a in inputs),
+                                 *self._const_ptrs, out.ctypes.data)
 
     def _coerce(self, i: int, a: Any, spec: ArraySpec) -> np.ndarray:
         a = np.asarray(a)

@@ -1,15 +1,18 @@
 """int8 convolution and dense kernels with the fused requantization epilogue.
 
-``qconv2d_kernel`` computes ``requantize(conv2d_int(x, w) , bias, shift, lo, hi)`` of
-:mod:`vta.compiler.int8_reference` exactly: int8 NCHW input, int8 OIHW weights, int32
-accumulation with wrap-around, ``+ bias`` (int32, wraps), arithmetic ``>> shift`` (one
-value or one per output channel), clip, int8 output. ``qdense_kernel`` is the same kernel
-on a 1x1 image.
+``qconv2d_kernel`` computes :func:`~vta.compiler.int8_reference.conv2d` then
+:func:`~vta.compiler.int8_reference.requantize_channels` exactly: int8 NCHW input minus its
+zero point, int8 (or int16) OIHW weights, int32 accumulation with wrap-around, ``+ bias``
+(int32, wraps), then the :class:`~vta.compiler.requant.Requant` steps -- ``>> pre_shift``,
+the clamp, ``* multiplier + post_offset`` (wrapping), ``>> shift`` (one value or one per
+output channel each), clip -- int8 output.  ``qdense_kernel`` is the same kernel on a 1x1
+image.
 
 Code shape: weights are repacked at build time to ``[O/VW][KH][KW][C][VW]`` so one vector
 load fetches ``VW`` output channels; each output pixel keeps ``VW`` int32 accumulators in
-registers, multiplies int8 pairs in int16 (exact: ``|a*b| <= 2**14``) and widens to int32.
-The window is clipped to the image, so padding costs nothing.
+registers, multiplies in int16 (exact: ``|(x - zx) * w| <= 255 * 128``; int16 weights in
+int32) and widens to int32.  The window is clipped to the image, so the padding -- the
+zero point, a real 0 -- costs nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 from llvmlite import ir
 from vta.compiler import windows
 
+from ..requant import Requant
 from .codegen import I8, I16, I32, ArraySpec, CpuKernel, FunctionBuilder
 from .llvm_jit import KernelError
 
@@ -34,7 +38,8 @@ def vector_width(channels: int) -> int:
 def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray | None,
                    strides: int | Sequence[int] = 1, pads: int | Sequence[int] = 0,
                    shift: int | Sequence[int] = 0, lo: int = -128,
-                   hi: int = 127) -> CpuKernel:
+                   hi: int = 127, *, requant: Requant | None = None,
+                   x_zero_point: int = 0) -> CpuKernel:
     """A kernel ``x -> int8 output`` for one input shape and fixed weights.
 
     Parameters
@@ -51,6 +56,10 @@ def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray 
         Right shift, one or one per output channel, in [0, 31].
     lo, hi:
         Clip bounds within [-128, 127].
+    requant:
+        The whole requantization (replaces ``shift``, ``lo`` and ``hi``).
+    x_zero_point:
+        The input's zero point (int8).
 
     Raises
     ------
@@ -58,9 +67,11 @@ def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray 
         for wrong dtypes, shapes that do not fit or parameters out of range.
     """
     weight = np.asarray(weight)
-    if weight.dtype != np.int8 or weight.ndim != 4:
-        raise KernelError(f"conv weights must be int8 OIHW, not {weight.dtype}"
+    if weight.dtype not in (np.int8, np.int16) or weight.ndim != 4:
+        raise KernelError(f"conv weights must be int8 (or int16) OIHW, not {weight.dtype}"
                           f"{list(weight.shape)}")
+    if not -128 <= x_zero_point <= 127:
+        raise KernelError(f"the input zero point must be an int8 value, not {x_zero_point}")
     if len(x_shape) != 4 or x_shape[1] != weight.shape[1]:
         raise KernelError(f"conv input {list(x_shape)} does not match weights "
                           f"{list(weight.shape)} (NCHW input with C = weight I expected)")
@@ -76,11 +87,18 @@ def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray 
     if oh <= 0 or ow <= 0 or min(pd) < 0:
         raise KernelError(f"conv window {kh}x{kw} stride {(sh, sw)} pads {pd} does not fit "
                           f"input {list(x_shape)}")
-    if not -128 <= lo <= hi <= 127:
-        raise KernelError(f"clip bounds must satisfy -128 <= lo <= hi <= 127, not ({lo}, {hi})")
-    shifts = np.broadcast_to(np.asarray(shift, dtype=np.int64), (o,))
-    if shifts.min() < 0 or shifts.max() > 31:
-        raise KernelError(f"shift must be in [0, 31], not {shift}")
+    if requant is None:
+        if not -128 <= lo <= hi <= 127:
+            raise KernelError(f"clip bounds must satisfy -128 <= lo <= hi <= 127, not "
+                              f"({lo}, {hi})")
+        shifts = np.broadcast_to(np.asarray(shift, dtype=np.int64), (o,))
+        if shifts.min() < 0 or shifts.max() > 31:
+            raise KernelError(f"shift must be in [0, 31], not {shift}")
+        requant = Requant(shift=tuple(int(v) for v in shifts), lo=lo, hi=hi)
+    if requant.channels not in (1, o):
+        raise KernelError(f"requantization has {requant.channels} values per field, expected "
+                          f"1 or {o}")
+    lo, hi = requant.lo, requant.hi
     b = np.zeros(o, np.int32) if bias is None else np.asarray(bias)
     if b.dtype != np.int32 or b.shape != (o,):
         raise KernelError(f"conv bias must be int32[{o}], not {b.dtype}{list(b.shape)}")
@@ -88,21 +106,29 @@ def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray 
     vw = vector_width(o)
     chunks = -(-o // vw)
     opad = chunks * vw
-    wpad = np.zeros((opad, c, kh, kw), np.int8)
+    wpad = np.zeros((opad, c, kh, kw), weight.dtype)
     wpad[:o] = weight
     # [O/VW][KH][KW][C][VW]
     wpack = np.ascontiguousarray(wpad.reshape(chunks, vw, c, kh, kw).transpose(0, 3, 4, 2, 1))
     bpack = np.zeros(opad, np.int32)
     bpack[:o] = b
-    spack = np.zeros(opad, np.int32)
-    spack[:o] = shifts
-    key = ("qconv2d", tuple(x_shape), weight.shape, (sh, sw), pd, lo, hi,
-           # weights, bias and shifts are arguments: kernels are shared across layers
+    # Per-channel requantization vectors, [step][O padded]; shifts of 32 or more act like
+    # 31 on int32 values (and are poison in LLVM).
+    steps = {"pre_shift": 0, "acc_lo": -(1 << 31), "acc_hi": (1 << 31) - 1, "multiplier": 1,
+             "post_offset": 0, "shift": 0}
+    rpack = np.zeros((len(steps), opad), np.int32)
+    for i, (field, neutral) in enumerate(steps.items()):
+        values = neutral if getattr(requant, field) is None else requant.vector(field, o)
+        rpack[i, :o] = np.minimum(values, 31) if "shift" in field else values
+    wide = weight.dtype == np.int16
+    key = ("qconv2d", tuple(x_shape), weight.shape, str(weight.dtype), (sh, sw), pd, lo, hi,
+           int(x_zero_point),
+           # weights, bias and requantization values are arguments: kernels are shared
            )
 
     def gen(name: str) -> str:
-        k = FunctionBuilder(name, ["int8", "int8", "int32", "int32", "int8"])
-        x, wp, bp, sp, out = k.args
+        k = FunctionBuilder(name, ["int8", str(weight.dtype), "int32", "int32", "int8"])
+        x, wp, bp, rp, out = k.args
         bld = k.b
         v8, v16, v32 = (ir.VectorType(t, vw) for t in (I8, I16, I32))
         zero_mask = ir.Constant(ir.VectorType(I32, vw), [0] * vw)
@@ -112,9 +138,13 @@ def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray 
             p = bld.bitcast(bld.gep(ptr, [index], inbounds=True), ir.PointerType(vty))
             return bld.load(p, align=1)
 
+        vw_ty = ir.VectorType(I16 if wide else I8, vw)
+        vprod = v32 if wide else v16
+
         def chunk_body(nn: ir.Value, ch: ir.Value, lanes: int) -> None:
             biasv = vload(bp, k.mul(ch, vw), v32)
-            shiftv = vload(sp, k.mul(ch, vw), v32)
+            rv = [vload(rp, k.add(k.mul(ch, vw), k.i64(i * opad)), v32)
+                  for i in range(len(steps))]
             with k.loop(oh) as oy:
                 ys = bld.sub(k.mul(oy, sh), k.i64(pt))
                 ky0 = k.smax(bld.sub(k.i64(0), ys), k.i64(0))
@@ -131,13 +161,25 @@ def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray 
                             wrow = k.mul(k.add(k.mul(ch, kh * kw), k.mul(ky, kw), kx), c * vw)
                             with k.loop(c) as ci:
                                 xv = bld.sext(k.load(x, k.add(xrow, k.mul(ci, h * w))), I16)
+                                if x_zero_point:
+                                    xv = bld.sub(xv, ir.Constant(I16, x_zero_point))
+                                if wide:
+                                    xv = bld.sext(xv, I32)
                                 xb = bld.shuffle_vector(
-                                    bld.insert_element(ir.Constant(v16, None), xv, k.i32(0)),
-                                    ir.Constant(v16, None), zero_mask)
-                                wv = bld.sext(vload(wp, k.add(wrow, k.mul(ci, vw)), v8), v16)
-                                prod = bld.sext(bld.mul(xb, wv), v32)
+                                    bld.insert_element(ir.Constant(vprod, None), xv,
+                                                       k.i32(0)),
+                                    ir.Constant(vprod, None), zero_mask)
+                                wv = bld.sext(vload(wp, k.add(wrow, k.mul(ci, vw)), vw_ty),
+                                              vprod)
+                                prod = bld.mul(xb, wv)
+                                if not wide:
+                                    prod = bld.sext(prod, v32)
                                 bld.store(bld.add(bld.load(acc), prod), acc)
-                    v = bld.ashr(bld.add(bld.load(acc), biasv), shiftv)
+                    pre, alo, ahi, mul, post, shr = rv
+                    v = bld.ashr(bld.add(bld.load(acc), biasv), pre)
+                    v = bld.select(bld.icmp_signed(">", v, alo), v, alo)
+                    v = bld.select(bld.icmp_signed("<", v, ahi), v, ahi)
+                    v = bld.ashr(bld.add(bld.mul(v, mul), post), shr)
                     lov = ir.Constant(v32, [lo] * vw)
                     hiv = ir.Constant(v32, [hi] * vw)
                     v = bld.select(bld.icmp_signed(">", v, lov), v, lov)
@@ -159,21 +201,21 @@ def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray 
         return k.finish()
 
     return CpuKernel(key, gen, [ArraySpec(x_shape, "int8")], ArraySpec((n, o, oh, ow), "int8"),
-                     consts=[wpack, bpack, spack])
+                     consts=[wpack, bpack, rpack])
 
 
 def qdense_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray | None,
-                  shift: int | Sequence[int] = 0, lo: int = -128, hi: int = 127
-                  ) -> CpuKernel:
-    """``requantize(x [N, K] @ weight[M, K].T + bias)`` as int8 ``[N, M]`` (see
-    :func:`qconv2d_kernel` for the parameters)."""
+                  shift: int | Sequence[int] = 0, lo: int = -128, hi: int = 127, *,
+                  requant: Requant | None = None, x_zero_point: int = 0) -> CpuKernel:
+    """``requantize((x - x_zero_point) [N, K] @ weight[M, K].T + bias)`` as int8 ``[N, M]``
+    (see :func:`qconv2d_kernel` for the parameters)."""
     weight = np.asarray(weight)
     if len(x_shape) != 2 or weight.ndim != 2 or weight.shape[1] != x_shape[1]:
         raise KernelError(f"dense input {list(x_shape)} does not match weights "
                           f"{list(weight.shape)} ([N, K] x [M, K] expected)")
     n, kdim = x_shape
     conv = qconv2d_kernel((n, kdim, 1, 1), weight.reshape(weight.shape + (1, 1)), bias,
-                          1, 0, shift, lo, hi)
+                          1, 0, shift, lo, hi, requant=requant, x_zero_point=x_zero_point)
     return _Reshaped(conv, (n, kdim), (n, weight.shape[0]))
 
 

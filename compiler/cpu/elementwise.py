@@ -1,4 +1,5 @@
-"""Element-wise kernels: quantize, dequantize, int8 residual add and int8 rescale.
+"""Element-wise kernels: quantize, dequantize, int8 residual add, int8 rescale and int8
+table lookup.
 
 Semantics are those of :mod:`vta.compiler.frontend.interpreter` (``quantize``,
 ``dequantize``) and :mod:`vta.compiler.int8_reference` (``qadd``, ``qrescale``), bit for bit.
@@ -12,10 +13,11 @@ from collections.abc import Sequence
 import numpy as np
 from llvmlite import ir
 
-from .codegen import F32, I8, I32, ArraySpec, CpuKernel, FunctionBuilder
+from .codegen import F32, I8, I32, I64, ArraySpec, CpuKernel, FunctionBuilder
 from .llvm_jit import KernelError
 
-__all__ = ["quantize_kernel", "dequantize_kernel", "qadd_kernel", "qrescale_kernel"]
+__all__ = ["quantize_kernel", "dequantize_kernel", "qadd_kernel", "qrescale_kernel",
+           "qlut_kernel"]
 
 
 def _clip_i8(k: FunctionBuilder, v: ir.Value, lo: int, hi: int) -> ir.Value:
@@ -33,19 +35,27 @@ def _check_shift(name: str, s: int) -> None:
 
 
 def quantize_kernel(shape: Sequence[int], scale: float, lo: int = -128,
-                    hi: int = 127) -> CpuKernel:
-    """float32 -> int8: ``clip(rint(x * float32(1/scale)), lo, hi)``."""
+                    hi: int = 127, zero_point: int = 0) -> CpuKernel:
+    """float32 -> int8: ``clip(rint(x / float32(scale)) + zero_point, lo, hi)`` (a power-of-two
+    scale multiplies by its exact inverse instead: the same result)."""
     _check_clip(lo, hi)
     n = math.prod(shape)
-    mult = float(np.float32(1.0 / scale))
-    key = ("quantize", tuple(shape), mult, lo, hi)
+    s32 = float(np.float32(scale))
+    inverse = float(np.float32(1.0 / s32))
+    exact_inverse = np.frexp(s32)[0] == 0.5 and math.isfinite(inverse)
+    key = ("quantize", tuple(shape), s32, lo, hi, int(zero_point))
 
     def gen(name: str) -> str:
         k = FunctionBuilder(name, ["float32", "int8"])
         x, out = k.args
         with k.loop(n) as i:
-            v = k.b.fmul(k.load(x, i), k.f32(mult))
+            if exact_inverse:
+                v = k.b.fmul(k.load(x, i), k.f32(inverse))
+            else:
+                v = k.b.fdiv(k.load(x, i), k.f32(s32))
             v = k.intrinsic("llvm.roundeven.f32", F32, [v])
+            if zero_point:
+                v = k.b.fadd(v, k.f32(zero_point))
             v = k.b.select(k.b.fcmp_ordered("<", v, k.f32(lo)), k.f32(lo), v)
             v = k.b.select(k.b.fcmp_ordered(">", v, k.f32(hi)), k.f32(hi), v)
             k.store(k.b.fptosi(v, I8), out, i)
@@ -54,18 +64,22 @@ def quantize_kernel(shape: Sequence[int], scale: float, lo: int = -128,
     return CpuKernel(key, gen, [ArraySpec(shape, "float32")], ArraySpec(shape, "int8"))
 
 
-def dequantize_kernel(shape: Sequence[int], scale: float, dtype: str = "int8") -> CpuKernel:
-    """int8/int32 -> float32: ``float32(q) * float32(scale)``."""
+def dequantize_kernel(shape: Sequence[int], scale: float, dtype: str = "int8",
+                      zero_point: int = 0) -> CpuKernel:
+    """int8/int32 -> float32: ``float32(q - zero_point) * float32(scale)``."""
     if dtype not in ("int8", "int32"):
         raise KernelError(f"dequantize takes int8 or int32, not {dtype}")
     n = math.prod(shape)
-    key = ("dequantize", tuple(shape), dtype, float(np.float32(scale)))
+    key = ("dequantize", tuple(shape), dtype, float(np.float32(scale)), int(zero_point))
 
     def gen(name: str) -> str:
         k = FunctionBuilder(name, [dtype, "float32"])
         q, out = k.args
         with k.loop(n) as i:
-            v = k.b.sitofp(k.load(q, i), F32)
+            qi = k.load(q, i)
+            if zero_point:   # exact in int64, then one rounding to float32 (as numpy)
+                qi = k.b.sub(k.b.sext(qi, I64), ir.Constant(I64, int(zero_point)))
+            v = k.b.sitofp(qi, F32)
             k.store(k.b.fmul(v, k.f32(scale)), out, i)
         return k.finish()
 
@@ -124,3 +138,25 @@ def qrescale_kernel(shape: Sequence[int], lshift: int, offset: int, shift: int,
     spec = ArraySpec(shape, "int8")
     return CpuKernel(key, gen, [spec], spec)
 
+
+
+def qlut_kernel(shape: Sequence[int], table: np.ndarray) -> CpuKernel:
+    """int8 -> int8 through a 256-entry table: ``table[x + 128]`` (the quantizer's
+    tabulated element-wise chains)."""
+    table = np.asarray(table)
+    if table.dtype != np.int8 or table.shape != (256,):
+        raise KernelError(f"a lookup table must be int8[256], not {table.dtype}"
+                          f"{list(table.shape)}")
+    n = math.prod(shape)
+    key = ("qlut", tuple(shape))
+
+    def gen(name: str) -> str:
+        k = FunctionBuilder(name, ["int8", "int8", "int8"])
+        x, t, out = k.args
+        with k.loop(n) as i:
+            idx = k.b.add(k.b.sext(k.load(x, i), ir.IntType(64)), k.i64(128))
+            k.store(k.load(t, idx), out, i)
+        return k.finish()
+
+    spec = ArraySpec(shape, "int8")
+    return CpuKernel(key, gen, [spec], spec, consts=[table])

@@ -25,8 +25,8 @@ def graph_to_json(graph: Graph, arrays: dict[str, np.ndarray]) -> dict:
     return {"name": graph.name, "inputs": list(graph.inputs), "outputs": list(graph.outputs),
             "nodes": [{"op": n.op, "name": n.name, "inputs": list(n.inputs),
                        "output": n.output, "attrs": dict(n.attrs)} for n in graph.nodes],
-            "types": {k: {"shape": list(t.shape), "dtype": t.dtype, "scale": t.scale}
-                      for k, t in graph.types.items()},
+            "types": {k: {"shape": list(t.shape), "dtype": t.dtype, "scale": t.scale,
+                          "zero_point": t.zero_point} for k, t in graph.types.items()},
             "params": keys}
 
 
@@ -34,7 +34,7 @@ def graph_from_json(d: dict, arrays: Mapping[str, np.ndarray]) -> Graph:
     """The graph described by :func:`graph_to_json`."""
     nodes = [Node(n["op"], n["name"], tuple(n["inputs"]), n["output"], n["attrs"])
              for n in d["nodes"]]
-    types = {k: TensorType(tuple(t["shape"]), t["dtype"], t["scale"])
+    types = {k: TensorType(tuple(t["shape"]), t["dtype"], t["scale"], t.get("zero_point", 0))
              for k, t in d["types"].items()}
     params = {name: arrays[key] for name, key in d["params"].items()}
     return Graph(d["name"], tuple(d["inputs"]), tuple(d["outputs"]), nodes, params, types)

@@ -4,7 +4,8 @@
   ``ModelProto`` with seeded random weights and real BatchNormalization nodes (so import
   exercises batch-norm folding); input ``1x3x224x224`` by default.
 - :func:`digits_cnn_graph`: the small CNN of :mod:`.digits` as a kit graph, from trained
-  parameters.
+  parameters; :func:`digits_cnn_onnx`: the same network as an ONNX model (what a user
+  would export), for onnxruntime's quantization.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from .graph import Graph, GraphBuilder
 
-__all__ = ["resnet18_onnx", "digits_cnn_graph", "RESNET18_STAGES"]
+__all__ = ["resnet18_onnx", "digits_cnn_graph", "digits_cnn_onnx", "RESNET18_STAGES"]
 
 RESNET18_STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))
 """(channels, first stride) of the four stages, two basic blocks each."""
@@ -119,3 +120,30 @@ def digits_cnn_graph(params: Mapping[str, np.ndarray], batch: int = 1) -> Graph:
                 name="logits")
     b.output(y)
     return b.build()
+
+
+def digits_cnn_onnx(params: Mapping[str, np.ndarray], batch: int = 1) -> Any:
+    """The digits CNN as an ``onnx.ModelProto`` (opset 17): Conv, Relu, Conv, Relu,
+    MaxPool, Flatten, Gemm; input ``image`` (``batch x 1 x 8 x 8``), output ``logits``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.asarray(params[k], np.float32), k)
+             for k in ("w1", "b1", "w2", "b2", "w3", "b3")]
+    nodes = [
+        helper.make_node("Conv", ["image", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1],
+                         name="conv1"),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], name="conv2"),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("MaxPool", ["r2"], ["p"], kernel_shape=[2, 2], strides=[2, 2],
+                         name="pool"),
+        helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "w3", "b3"], ["logits"], transB=1, name="fc")]
+    graph = helper.make_graph(
+        nodes, "digits_cnn",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, 1, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              producer_name="vta-kit")
+    model.ir_version = 8
+    return model

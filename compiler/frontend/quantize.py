@@ -4,19 +4,32 @@
 defined bit for bit in :mod:`.interpreter` (the exact expected output of every backend):
 
 - every activation tensor gets a power-of-two scale ``2**-f`` (``f`` fractional bits), the
-  largest that holds the calibrated range (max of ``|x|`` over the samples, or a
-  percentile): ``f = floor(log2(127 / range))``;
+  finest that holds its calibrated range (:mod:`.calibration`: ``max``, ``percentile`` or
+  ``entropy``): symmetric (``f = floor(log2(127 / amax))``, zero point 0) by default, or
+  with ``asymmetric=True`` the range ``[lo, hi]`` in 255 steps with a zero point (a ReLU
+  output then uses all 256 codes: one more bit);
 - weights are symmetric int8 (``[-127, 127]``) with a power-of-two scale per tensor, or
   per output channel with ``per_channel=True`` (finer; the requantize shift becomes one
-  value per channel, still a plain ``SHR`` on VTA with a per-lane operand);
-- conv/dense accumulate in int32 at scale ``2**-(f_x + f_w)``; the int32 bias is at that
-  scale with the rounding constant ``1 << (shift - 1)`` folded in, so requantization is
-  ``(acc + bias) >> shift`` then a clip (``[0, 127]`` when a ReLU is fused, the clip bounds
-  of a fused Clip) -- the ALU sequence ADD, SHR, MAX, MIN on the accelerator;
-- a residual add shifts both int8 operands left to the finer scale, adds in int32,
-  rounds, shifts right to the output scale and clips (``qadd``);
-- pooling, flatten, reshape keep the input's scale; concat rescales to the coarsest input;
-- softmax (and any float-only op) runs in float32 between ``dequantize`` and ``quantize``;
+  value per channel: an SHR reading a row of per-lane amounts on the accelerator);
+- conv/dense accumulate ``(x - zx) * w`` in int32 at scale ``2**-(f_x + f_w)``; the int32
+  bias is at that scale with the rounding constant ``1 << (shift - 1)`` and the output zero
+  point ``zy << shift`` folded in (:func:`vta.compiler.requant.power_of_two`), so
+  requantization is ``(acc + bias) >> shift`` then a clip (``[zy, 127]`` when a ReLU is
+  fused, the clip bounds of a fused Clip) -- the ALU sequence ADD, SHR, MAX, MIN on the
+  accelerator;
+- a residual add shifts both int8 operands left to the finer scale, adds in int32 with the
+  zero points and rounding folded into one offset, shifts right to the output scale and
+  clips (``qadd``);
+- pooling, reductions and layout ops (flatten, reshape, transpose, pad, slice, resize,
+  gather) keep the input's scale and zero point; concat rescales to the coarsest input;
+- a chain of element-wise ops computed from one tensor (an activation such as Sigmoid,
+  LeakyRelu, HardSwish, Erf-based Gelu, ``x * sigmoid(x)``, a scale by a constant) becomes
+  one ``qlut``: the chain evaluated in float on the 256 values of its int8 input and
+  quantized to its output's scale;
+- a matmul of two activations (attention) is an int8 ``qmatmul`` rounded and shifted to
+  its output's scale;
+- softmax, layer norm and any other float-only op run in float32 between ``dequantize``
+  and ``quantize``;
   graph inputs are quantized and outputs dequantized, so the quantized graph maps the same
   float inputs to float outputs (same tensor names) as the float graph.
 
@@ -32,15 +45,22 @@ from typing import Any
 
 import numpy as np
 
+from .. import windows
+from ..requant import power_of_two
+from .calibration import CALIBRATIONS, TensorRange, calibrate
 from .errors import ModelError
-from .graph import Graph, GraphBuilder, Node
-from .interpreter import run_all
+from .graph import BINARY_OPS, UNARY_OPS, Graph, GraphBuilder, Node
+from .interpreter import OP_IMPLS
 from .passes import simplify
+from .tensor_checks import check_scale_range
 
 __all__ = ["quantize", "calibrate", "frac_bits", "quantize_weights", "CALIBRATIONS"]
 
-CALIBRATIONS = ("max", "percentile")
 _ACT = ("relu", "clip")
+_LINEAR = ("conv2d", "conv_transpose2d", "dense")
+_SAME_SCALE = ("max_pool", "avg_pool", "global_avg_pool", "global_max_pool", "reduce_mean",
+               "reduce_max", "flatten", "reshape", "transpose", "slice", "resize")
+_ELEMENTWISE = frozenset(UNARY_OPS) | BINARY_OPS | set(_ACT)
 
 
 def frac_bits(value_range: float, limit: int = 127) -> int:
@@ -48,48 +68,6 @@ def frac_bits(value_range: float, limit: int = 127) -> int:
     if not value_range > 0 or not math.isfinite(value_range):
         return 0 if value_range == 0 else -31
     return max(-31, min(31, math.floor(math.log2(limit / value_range))))
-
-
-def calibrate(graph: Graph, samples: Iterable[Any], method: str = "max",
-              percentile: float = 99.99) -> dict[str, float]:
-    """Range of every float tensor over ``samples``.
-
-    Parameters
-    ----------
-    graph:
-        A float graph.
-    samples:
-        Inputs, each an array (one-input graphs) or a dict by input name; a single array
-        with one extra leading dimension is split into samples.
-    method:
-        ``"max"`` (max of ``|x|``) or ``"percentile"`` (the mean over samples of the
-        ``percentile`` of ``|x|``; ignores outliers).
-
-    Raises
-    ------
-    ModelError
-        for an unknown method or no samples.
-    """
-    if method not in CALIBRATIONS:
-        raise ModelError(f"calibration must be one of {CALIBRATIONS}, not {method!r}")
-    if isinstance(samples, np.ndarray) and len(graph.inputs) == 1 and \
-            samples.ndim == len(graph.types[graph.inputs[0]].shape) + 1:
-        samples = list(samples)
-    ranges: dict[str, list[float]] = {}
-    count = 0
-    for sample in samples:
-        count += 1
-        env = run_all(graph, sample)
-        for name, value in env.items():
-            if name in graph.params or value.dtype != np.float32:
-                continue
-            a = np.abs(value)
-            r = float(a.max()) if method == "max" else float(np.percentile(a, percentile))
-            ranges.setdefault(name, []).append(r)
-    if not count:
-        raise ModelError("calibration needs at least one sample input")
-    reduce = max if method == "max" else (lambda v: float(np.mean(v)))
-    return {name: reduce(v) for name, v in ranges.items()}
 
 
 def quantize_weights(w: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -105,16 +83,23 @@ def quantize_weights(w: np.ndarray, per_channel: bool) -> tuple[np.ndarray, np.n
     return np.clip(np.rint(w * scale), -127, 127).astype(np.int8), f
 
 
+def _zero_point(lo: float, f: int) -> int:
+    """The int8 zero point that puts ``lo`` (``<= 0``) at code -128 at scale ``2**-f``."""
+    return int(np.clip(-128 - round(lo * 2.0 ** f), -128, 127))
+
+
 class _Quantizer:
-    def __init__(self, graph: Graph, ranges: Mapping[str, float], per_channel: bool) -> None:
+    def __init__(self, graph: Graph, ranges: Mapping[str, TensorRange], per_channel: bool,
+                 asymmetric: bool) -> None:
         self.g = graph
         self.ranges = ranges
         self.per_channel = per_channel
+        self.asymmetric = asymmetric
         self.b = GraphBuilder(graph.name)
         self.ints: dict[str, str] = {}     # float tensor -> int8 tensor in the new graph
         self.floats: dict[str, str] = {}   # float tensor -> float tensor in the new graph
-        self.frac: dict[str, int] = {}     # int8 tensor -> fractional bits
-        self.hint: dict[str, int] = {}     # float tensor -> fractional bits from ONNX Q/DQ
+        self.qp: dict[str, tuple[int, int]] = {}    # int8 tensor -> (frac bits, zero point)
+        self.hint: dict[str, tuple[int, int]] = {}  # float tensor -> (f, zp) from ONNX Q/DQ
         uses: dict[str, list[Node]] = {}
         for n in graph.nodes:
             for i in n.inputs:
@@ -123,19 +108,40 @@ class _Quantizer:
         # conv/dense/add followed by their only consumer relu/clip: fuse the activation
         self.fused: dict[str, Node] = {}
         for n in graph.nodes:
-            if n.op in ("conv2d", "dense", "add") and n.output not in graph.outputs:
+            if n.op in (*_LINEAR, "add") and n.output not in graph.outputs:
                 c = uses.get(n.output, [])
                 if len(c) == 1 and c[0].op in _ACT:
                     self.fused[n.name] = c[0]
         self.skipped = {a.name for a in self.fused.values()}
+        self.regions = _lut_regions(graph, self.skipped)
 
     # ------------------------------------------------------------------ tensors
-    def f_of(self, tensor: str) -> int:
-        if tensor in self.hint:
-            return self.hint[tensor]
+    def _range(self, tensor: str) -> TensorRange:
         if tensor not in self.ranges:
             raise ModelError(f"tensor {tensor!r} was not seen during calibration")
-        return frac_bits(self.ranges[tensor])
+        return self.ranges[tensor]
+
+    def f_of(self, tensor: str) -> int:
+        """Fractional bits of a symmetric int8 form of ``tensor``."""
+        if tensor in self.hint and self.hint[tensor][1] == 0:
+            return self.hint[tensor][0]
+        return frac_bits(self._range(tensor).amax)
+
+    def params_of(self, tensor: str, max_f: int | None = None) -> tuple[int, int]:
+        """(fractional bits, zero point) of ``tensor``'s int8 form, no finer than ``max_f``:
+        symmetric, or with ``asymmetric`` its range ``[lo, hi]`` in 255 steps."""
+        if tensor in self.hint:
+            f, zp = self.hint[tensor]
+            if max_f is None or f <= max_f:
+                return f, zp
+        if not self.asymmetric:
+            f = self.f_of(tensor)
+            return (f if max_f is None else min(f, max_f)), 0
+        r = self._range(tensor)
+        lo, hi = min(r.lo, 0.0), max(r.hi, 0.0)
+        f = frac_bits(hi - lo, 255)
+        f = f if max_f is None else min(f, max_f)
+        return f, _zero_point(lo, f)
 
     def as_int(self, tensor: str, node: Node) -> str:
         if tensor in self.ints:
@@ -143,10 +149,11 @@ class _Quantizer:
         if tensor in self.g.params:
             raise ModelError(f"{node.describe()}: constant input {tensor!r} is only "
                              "supported as a conv/dense weight or bias")
-        f = self.f_of(tensor)
+        f, zp = self.params_of(tensor)
         q = self.b.node("quantize", [self.floats[tensor]], f"{tensor}.quantize",
-                        output=f"{tensor}:q", scale=2.0 ** -f, lo=-128, hi=127)
-        self.ints[tensor], self.frac[q] = q, f
+                        output=f"{tensor}:q", scale=2.0 ** -f, zero_point=zp, lo=-128,
+                        hi=127)
+        self.ints[tensor], self.qp[q] = q, (f, zp)
         return q
 
     def as_float(self, tensor: str) -> str:
@@ -154,28 +161,33 @@ class _Quantizer:
             return self.floats[tensor]
         q = self.ints[tensor]
         name = tensor if tensor in self.g.outputs else f"{tensor}:f"
+        f, zp = self.qp[q]
         out = self.b.node("dequantize", [q], f"{tensor}.dequantize", output=name,
-                          scale=2.0 ** -self.frac[q])
+                          scale=2.0 ** -f, zero_point=zp)
         self.floats[tensor] = out
         return out
 
-    def define_int(self, tensor: str, op: str, inputs: list[str], node: Node, f: int,
-                   **attrs: Any) -> None:
+    def define_int(self, tensor: str, op: str, inputs: list[str], node: Node,
+                   qp: tuple[int, int], **attrs: Any) -> None:
+        if qp[1]:
+            attrs["out_zero_point"] = qp[1]
         out = self.b.node(op, inputs, node.name, output=f"{tensor}:q",
-                          out_scale=2.0 ** -f, **attrs)
-        self.ints[tensor], self.frac[out] = out, f
+                          out_scale=2.0 ** -qp[0], **attrs)
+        self.ints[tensor], self.qp[out] = out, qp
 
     @staticmethod
-    def clip_bounds(act: Node | None, f: int) -> tuple[int, int]:
+    def clip_bounds(act: Node | None, f: int, zp: int = 0) -> tuple[int, int]:
+        """An activation's bounds in the int8 codes of scale ``2**-f``, zero point ``zp``
+        (ONNX Clip returns ``max`` everywhere when ``min > max``)."""
         if act is None:
             return -128, 127
         if act.op == "relu":
-            return 0, 127
-        lo = max(-128, math.ceil(act.attr("lo") * 2.0 ** f)) if math.isfinite(
-            act.attr("lo")) else -128
-        hi = min(127, math.floor(act.attr("hi") * 2.0 ** f)) if math.isfinite(
-            act.attr("hi")) else 127
-        return min(lo, hi), max(lo, hi)
+            return max(-128, zp), 127
+        lo_r, hi_r = act.attr("lo"), act.attr("hi")
+        hi = min(127, zp + math.floor(hi_r * 2.0 ** f)) if math.isfinite(hi_r) else 127
+        lo = max(-128, zp + math.ceil(lo_r * 2.0 ** f)) if math.isfinite(lo_r) else -128
+        hi = max(-128, hi)
+        return min(lo, hi), hi
 
     # ------------------------------------------------------------------ ops
     def linear(self, node: Node) -> None:
@@ -184,86 +196,209 @@ class _Quantizer:
             if name not in self.g.params:
                 raise ModelError(f"{node.describe()}: the {what} must be a constant")
         xq = self.as_int(x, node)
-        fx = self.frac[xq]
-        wq, fw = quantize_weights(self.g.params[wname], self.per_channel)
+        fx, zx = self.qp[xq]
+        if zx and node.op == "conv_transpose2d":   # no zero points in qconv_transpose2d
+            act = self.fused.get(node.name)
+            self.float_op(node)
+            if act is not None:
+                self.float_op(act)
+            return
+        w = self.g.params[wname]
+        if node.op == "conv_transpose2d":   # output channels on axis 1: one weight scale
+            wq, fw = quantize_weights(w, False)
+        else:
+            wq, fw = quantize_weights(w, self.per_channel)
         act = self.fused.get(node.name)
         out = act.output if act else node.output
         f_acc = fx + fw
-        fy = min(self.f_of(out), int(f_acc.min()))
+        fy, zy = (min(self.f_of(out), int(f_acc.min())), 0) if node.op == "conv_transpose2d" \
+            else self.params_of(out, int(f_acc.min()))
         shift = f_acc - fy
         if shift.max() > 31:
             raise ModelError(f"{node.describe()}: requantize shift {int(shift.max())} is too "
                              "large (weights or activations out of range)")
-        channels = wq.shape[0]
+        channels = self.g.types[node.output].shape[-1 if node.op == "dense" else 1]
         shift_c = np.broadcast_to(shift, (channels,)).astype(np.int64)
         bias = (self.g.params[node.inputs[2]].astype(np.float64) if len(node.inputs) > 2
                 else np.zeros(channels))
-        bq = np.rint(bias * np.ldexp(1.0, np.broadcast_to(f_acc, (channels,)))).astype(
-            np.float64)
-        bq += np.where(shift_c > 0, np.ldexp(1.0, shift_c - 1), 0)
+        bq = np.rint(bias * np.ldexp(1.0, np.broadcast_to(f_acc, (channels,))))
+        lo, hi = self.clip_bounds(act, fy, zy)
+        per_channel = len(set(shift_c.tolist())) > 1 \
+            or self.per_channel and node.op != "conv_transpose2d"
+        requant, offset = power_of_two(shift_c if per_channel else shift_c[:1], zy, lo, hi)
+        bq = bq + offset
         if np.abs(bq).max(initial=0) >= 2 ** 31:
             raise ModelError(f"{node.describe()}: the quantized bias does not fit int32")
-        lo, hi = self.clip_bounds(act, fy)
         wp = self.b.param(f"{node.name}.weight:q", wq, scale=None)
         bp = self.b.param(f"{node.name}.bias:q", bq.astype(np.int32))
-        shift_attr: Any = tuple(int(s) for s in shift_c) if self.per_channel else int(shift[0])
-        op = "qconv2d" if node.op == "conv2d" else "qdense"
-        extra = {k: node.attrs[k] for k in ("strides", "pads") if k in node.attrs}
-        self.define_int(out, op, [xq, wp, bp], node, fy, shift=shift_attr, lo=lo, hi=hi,
-                        **extra)
+        attrs = requant.attrs()
+        if per_channel and not isinstance(attrs["shift"], tuple):
+            attrs["shift"] = (attrs["shift"],) * channels
+        op = "q" + node.op
+        extra = {k: node.attrs[k] for k in ("strides", "pads", "dilations", "groups",
+                                            "output_padding") if k in node.attrs}
+        if zx:
+            extra["x_zero_point"] = zx
+        self.define_int(out, op, [xq, wp, bp], node, (fy, zy), **attrs, **extra)
 
     def add(self, node: Node) -> None:
         a, b = node.inputs
         ta, tb = self.g.types[a], self.g.types[b]
-        if ta.shape != tb.shape:
-            raise ModelError(f"{node.describe()}: quantized add needs operands of one shape, "
-                             f"not {list(ta.shape)} and {list(tb.shape)}")
+        if ta.shape != tb.shape or a in self.g.params or b in self.g.params:
+            act = self.fused.get(node.name)
+            self.float_op(node)
+            if act is not None:    # the fused activation runs on the float sum
+                self.float_op(act)
+            return
         aq, bq = self.as_int(a, node), self.as_int(b, node)
-        fa, fb = self.frac[aq], self.frac[bq]
+        (fa, za), (fb, zb) = self.qp[aq], self.qp[bq]
         act = self.fused.get(node.name)
         out = act.output if act else node.output
         fm = max(fa, fb)
-        fy = min(self.f_of(out), fm)
+        fy, zy = self.params_of(out, fm)
         shift = fm - fy
-        lo, hi = self.clip_bounds(act, fy)
-        self.define_int(out, "qadd", [aq, bq], node, fy, lshift_a=fm - fa, lshift_b=fm - fb,
-                        offset=(1 << (shift - 1)) if shift else 0, shift=shift, lo=lo, hi=hi)
+        lo, hi = self.clip_bounds(act, fy, zy)
+        # The zero points and the rounding in one offset (multiples of 2**shift added
+        # before the shift are the zero point added after it).
+        offset = ((1 << (shift - 1)) if shift else 0) - (za << (fm - fa)) \
+            - (zb << (fm - fb)) + (zy << shift)
+        self.define_int(out, "qadd", [aq, bq], node, (fy, zy), lshift_a=fm - fa,
+                        lshift_b=fm - fb, offset=offset, shift=shift, lo=lo, hi=hi)
 
-    def rescale(self, tensor: str, xq: str, node: Node, fy: int, lo: int = -128,
-                hi: int = 127, name: str | None = None) -> str:
-        fx = self.frac[xq]
+    def rescale(self, tensor: str, xq: str, node: Node, qp: tuple[int, int],
+                lo: int = -128, hi: int = 127, name: str | None = None) -> str:
+        (fx, zx), (fy, zy) = self.qp[xq], qp
         shift, lshift = max(0, fx - fy), max(0, fy - fx)
+        offset = ((1 << (shift - 1)) if shift else 0) - (zx << lshift) + (zy << shift)
+        attrs = {"out_zero_point": zy} if zy else {}
         out = self.b.node("qrescale", [xq], name or node.name, output=f"{tensor}:q",
-                          lshift=lshift, offset=(1 << (shift - 1)) if shift else 0,
-                          shift=shift, lo=lo, hi=hi, out_scale=2.0 ** -fy)
-        self.frac[out] = fy
+                          lshift=lshift, offset=offset, shift=shift, lo=lo, hi=hi,
+                          out_scale=2.0 ** -fy, **attrs)
+        self.qp[out] = qp
         return out
+
+    def const_int(self, tensor: str, f: int | None = None) -> str:
+        """An int8 param holding constant ``tensor`` at fractional bits ``f`` (default: the
+        finest that holds its values)."""
+        key = f"{tensor}:q{'' if f is None else f}"
+        if key in self.ints:
+            return self.ints[key]
+        v = self.g.params[tensor].astype(np.float64)
+        f = frac_bits(float(np.abs(v).max(initial=0))) if f is None else f
+        q = np.clip(np.rint(v * 2.0 ** f), -128, 127).astype(np.int8)
+        name = self.b.param(key, q)
+        self.ints[key], self.qp[name] = name, (f, 0)
+        return name
+
+    def int_operand(self, tensor: str, node: Node) -> str:
+        return self.const_int(tensor) if tensor in self.g.params else self.as_int(tensor, node)
+
+    def float_operand(self, tensor: str) -> str:
+        if tensor in self.g.params:
+            if tensor not in self.floats:
+                self.floats[tensor] = self.b.param(tensor, self.g.params[tensor])
+            return self.floats[tensor]
+        if self.g.types[tensor].dtype != "float32" and tensor not in self.ints:
+            return self.floats[tensor]       # an integer input (token ids)
+        return self.as_float(tensor)
+
+    def float_op(self, node: Node) -> None:
+        """``node`` in float32 between dequantize and quantize."""
+        ins = [self.float_operand(i) for i in node.inputs]
+        self.floats[node.output] = self.b.node(node.op, ins, node.name, output=node.output,
+                                               **node.attrs)
+
+    def same_scale(self, node: Node) -> None:
+        """A pooling, reduction or layout op on the int8 tensor, keeping its scale."""
+        xq = self.as_int(node.inputs[0], node)
+        f, zp = self.qp[xq]
+        attrs = dict(node.attrs)
+        if node.op == "pad" and attrs.get("mode", "constant") == "constant":
+            attrs["value"] = int(np.clip(np.rint(attrs.get("value", 0.0) * 2.0 ** f) + zp,
+                                         -128, 127))
+        if zp and node.op == "avg_pool" and attrs.get("count_include_pad") \
+                and any(windows.pads(attrs.get("pads", 0))):
+            raise ModelError(f"{node.describe()}: an int8 average pool counting its padding "
+                             "needs a symmetric input (quantize with asymmetric=False)")
+        extra = [self.float_operand(i) if self.g.types[i].dtype != "float32" else
+                 self.int_operand(i, node) for i in node.inputs[1:]]
+        out = self.b.node(node.op, [xq, *extra], node.name, output=f"{node.output}:q",
+                          **attrs)
+        self.ints[node.output], self.qp[out] = out, (f, zp)
+
+    def gather(self, node: Node) -> None:
+        data, idx = node.inputs
+        if data not in self.g.params:
+            self.same_scale(node)
+            return
+        f = self.f_of(node.output)          # an embedding table: quantize it to the output
+        ids = self.float_operand(idx) if idx not in self.g.params else \
+            self.b.param(idx, self.g.params[idx])
+        out = self.b.node("gather", [self.const_int(data, f), ids], node.name,
+                          output=f"{node.output}:q", **node.attrs)
+        self.ints[node.output], self.qp[out] = out, (f, 0)
+
+    def matmul(self, node: Node) -> None:
+        aq, bq = (self.int_operand(i, node) for i in node.inputs)
+        (fa, za), (fb, zb) = self.qp[aq], self.qp[bq]
+        if za or zb:                 # qmatmul has no zero points: in float
+            self.float_op(node)
+            return
+        fy = min(self.f_of(node.output), fa + fb)
+        shift = fa + fb - fy
+        if shift > 31:
+            raise ModelError(f"{node.describe()}: requantize shift {shift} is too large")
+        self.define_int(node.output, "qmatmul", [aq, bq], node, (fy, 0), shift=shift,
+                        offset=(1 << (shift - 1)) if shift else 0, lo=-128, hi=127)
+
+    def lut(self, node: Node) -> None:
+        """The exit of an element-wise region: a table over its root's 256 values."""
+        root, members = self.regions[node.output]
+        xq = self.as_int(root, node)
+        (fx, zx), (fy, zy) = self.qp[xq], self.params_of(node.output)
+        values = {root: (np.arange(-128, 128) - zx).astype(np.float32)
+                  * np.float32(2.0 ** -fx)}
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for member in members:
+                args = [values[i] if i in values else self.g.params[i].reshape(-1)
+                        for i in member.inputs]
+                values[member.output] = np.asarray(OP_IMPLS[member.op](member, *args),
+                                                   np.float32).reshape(256)
+        real = values[node.output].astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            table = np.clip(np.rint(np.nan_to_num(real * 2.0 ** fy)) + zy, -128, 127)
+        tp = self.b.param(f"{node.name}.table:q", table.astype(np.int8))
+        self.define_int(node.output, "qlut", [xq, tp], node, (fy, zy))
 
     def node(self, node: Node) -> None:
         op = node.op
         if node.name in self.skipped:
             return
-        if op in ("conv2d", "dense"):
+        if node.output in self.regions:
+            self.lut(node)
+        elif any(node.output == m.output for _, ms in self.regions.values() for m in ms):
+            return                           # inside a region: never materialized
+        elif op in _LINEAR:
             self.linear(node)
         elif op == "add":
             self.add(node)
-        elif op in _ACT:
-            xq = self.as_int(node.inputs[0], node)
-            lo, hi = self.clip_bounds(node, self.frac[xq])
-            q = self.rescale(node.output, xq, node, self.frac[xq], lo, hi)
-            self.ints[node.output] = q
-        elif op in ("max_pool", "avg_pool", "global_avg_pool", "flatten", "reshape"):
-            xq = self.as_int(node.inputs[0], node)
-            out = self.b.node(op, [xq], node.name, output=f"{node.output}:q", **node.attrs)
-            self.ints[node.output], self.frac[out] = out, self.frac[xq]
+        elif (op in _SAME_SCALE or op == "pad") and \
+                self.g.types[node.inputs[0]].dtype != "float32":
+            self.float_op(node)              # integer data (token ids, masks) as they are
+        elif op in _SAME_SCALE or op == "pad":
+            self.same_scale(node)
+        elif op == "gather":
+            self.gather(node)
+        elif op == "matmul":
+            self.matmul(node)
         elif op == "concat":
-            xs = [self.as_int(i, node) for i in node.inputs]
-            fy = min(self.frac[x] for x in xs)
-            xs = [x if self.frac[x] == fy else
-                  self.rescale(f"{x}.{node.name}", x, node, fy, name=f"{node.name}.{x}")
+            xs = [self.int_operand(i, node) for i in node.inputs]
+            qp = self.params_of(node.output, min(self.qp[x][0] for x in xs))
+            xs = [x if self.qp[x] == qp else
+                  self.rescale(f"{x}.{node.name}", x, node, qp, name=f"{node.name}.{x}")
                   for x in xs]
             out = self.b.node(op, xs, node.name, output=f"{node.output}:q", **node.attrs)
-            self.ints[node.output], self.frac[out] = out, fy
+            self.ints[node.output], self.qp[out] = out, qp
         elif op == "quantize_linear" and all(u.op == "dequantize_linear"
                                              for u in self.uses.get(node.output, [])):
             self.alias(node)  # a fake-quantization pair: the kit's own scales take over
@@ -272,16 +407,14 @@ class _Quantizer:
             scale, zp = node.attr("scale"), node.attr("zero_point", 0)
             f = -math.log2(scale)
             if zp == 0 and f == int(f) and node.output not in self.ints:
-                self.hint[node.output] = int(f)
-        elif op in ("softmax", "quantize_linear", "dequantize_linear"):
+                self.hint[node.output] = (int(f), 0)
+        elif op in ("quantize_linear", "dequantize_linear"):
             ins = [self.as_float(i) if self.g.types[i].dtype == "float32"
                    else self.floats[i] for i in node.inputs]
             self.floats[node.output] = self.b.node(op, ins, node.name, output=node.output,
                                                    **node.attrs)
         else:
-            raise ModelError(f"{node.describe()}: cannot be quantized (fold batch norms and "
-                             "scales into a conv/dense first; supported: conv2d, dense, "
-                             "add, relu, clip, pooling, flatten, reshape, concat, softmax)")
+            self.float_op(node)
 
     aliased: set[str]
 
@@ -312,8 +445,50 @@ class _Quantizer:
         return graph
 
 
+def _lut_regions(graph: Graph, skipped: set[str]) -> dict[str, tuple[str, list[Node]]]:
+    """Element-wise regions computed from one runtime tensor: exit tensor -> (root tensor,
+    the region's nodes in order up to the exit).
+
+    A node joins a region when its op is element-wise (:data:`_ELEMENTWISE`), every
+    constant operand is a single value and every runtime operand is the root or comes from
+    the root's region; an exit is a region tensor read outside it (or a graph output).
+    """
+    root: dict[str, str] = {}
+    members: dict[str, list[Node]] = {}
+    for n in graph.nodes:
+        if n.name in skipped or n.op not in _ELEMENTWISE:
+            continue
+        if graph.types[n.output].dtype != "float32":
+            continue
+        runtime = [i for i in n.inputs if i not in graph.params]
+        consts = [i for i in n.inputs if i in graph.params]
+        if not runtime or any(graph.params[c].size != 1 for c in consts):
+            continue
+        roots = {root.get(i, i) for i in runtime}
+        if len(roots) != 1:
+            continue
+        r = roots.pop()
+        if graph.types[r].dtype != "float32" or graph.types[r].shape != \
+                graph.types[n.output].shape:
+            continue
+        root[n.output] = r
+        members.setdefault(r, []).append(n)
+    uses: dict[str, set[str]] = {}
+    for n in graph.nodes:
+        for i in n.inputs:
+            uses.setdefault(i, set()).add(n.name)
+    regions: dict[str, tuple[str, list[Node]]] = {}
+    for r, nodes in members.items():
+        names = {m.name for m in nodes}
+        for k, m in enumerate(nodes):
+            if m.output in graph.outputs or uses.get(m.output, set()) - names:
+                regions[m.output] = (r, [x for x in nodes[:k + 1]])
+    return regions
+
+
 def quantize(graph: Graph, samples: Iterable[Any], *, per_channel: bool = False,
-             calibration: str = "max", percentile: float = 99.99) -> Graph:
+             calibration: str = "max", percentile: float = 99.99,
+             asymmetric: bool = False) -> Graph:
     """Quantize a float graph to int8 with power-of-two scales.
 
     Parameters
@@ -326,7 +501,11 @@ def quantize(graph: Graph, samples: Iterable[Any], *, per_channel: bool = False,
     per_channel:
         Per-output-channel weight scales (finer; one requantize shift per channel).
     calibration, percentile:
-        Range estimate per tensor (see :func:`calibrate`).
+        Range estimate per tensor (:func:`~.calibration.calibrate`: ``max``,
+        ``percentile`` or ``entropy``).
+    asymmetric:
+        Activations with a zero point (their calibrated ``[lo, hi]`` in 255 steps)
+        instead of symmetric ones.
 
     Returns
     -------
@@ -341,5 +520,9 @@ def quantize(graph: Graph, samples: Iterable[Any], *, per_channel: bool = False,
         or a tensor never reached by calibration.
     """
     graph = simplify(graph)
-    ranges = calibrate(graph, samples, calibration, percentile)
-    return _Quantizer(graph, ranges, per_channel).run()
+    for name, value in graph.params.items():
+        if value.dtype.kind == "f":
+            check_scale_range(f"weight {name!r}", float(np.abs(value).max(initial=0)))
+    ranges = calibrate(graph, samples, calibration, percentile,
+                       levels=256 if asymmetric else 128)
+    return _Quantizer(graph, ranges, per_channel, asymmetric).run()

@@ -5,9 +5,11 @@ drivers and the manifest read one table.  Behaviour (SPEC section 7, HLS ``ap_ct
 
 - writing 1 to CTRL bit 0 while idle starts a run: it pulses ``start``, clears every
   counter and CTRL.done; CTRL bit 0 reads 1 while the run is in progress;
-- the run ends once a FINISH has executed (``finish`` pulse) and the rest of the
-  accelerator is quiet (``quiet``); then CTRL.done reads 1 until the next start, CTRL.idle
-  reads 1, and ISR bit 0 is set if IER bit 0 is set;
+- writing 1 to CTRL bit 3 during a run pulses ``abort_req`` (the run guard stops it);
+- the run ends when the run guard says so (``end``: FINISH executed and everything
+  quiet, or stopped after an error); then CTRL.done reads 1 until the next start,
+  CTRL.idle reads 1, and ISR bit 0 is set if IER bit 0 is set;
+- the error registers (:data:`vta.hw.regmap.REPORTS`) read the guard's ``report``;
 - ISR is write-1-to-clear; ``interrupt = GIE & |(ISR & IER)``;
 - the counters of :data:`vta.hw.regmap.COUNTERS` add their ``incr`` inputs every cycle of
   a run; CYCLES counts the cycles of a run (64 bits);
@@ -23,9 +25,19 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 from ..ports import CONTROL_ADDR_WIDTH, CONTROL_DATA_WIDTH, control_signals
-from ..regmap import BY_NAME, COUNTERS, CTRL_DONE, CTRL_IDLE, CTRL_START, REGISTERS
+from ..regmap import (
+    BY_NAME,
+    COUNTERS,
+    CTRL_ABORT,
+    CTRL_DONE,
+    CTRL_IDLE,
+    CTRL_START,
+    REGISTERS,
+    REPORTS,
+)
 from .component import ConfiguredComponent
 from .interfaces import bus_signature
+from .run_guard import REPORT_LAYOUT
 
 __all__ = ["ControlRegisters", "COUNTER_INCR_WIDTHS"]
 
@@ -56,10 +68,12 @@ class ControlRegisters(ConfiguredComponent):
         High from start until done.
     insn_count: ``Out(32)``, insn_addr: ``Out(64)``
         The INSN_COUNT and INSN_ADDR registers.
-    finish: ``In(1)``
-        Pulse: the compute module executed FINISH.
-    quiet: ``In(1)``
-        Every module idle, every queue empty, every DMA write acknowledged.
+    end: ``In(1)``
+        Pulse: the run ends (from the run guard).
+    abort_req: ``Out(1)``
+        Pulse: the host wrote CTRL bit 3 during a run.
+    report: ``In(REPORT_LAYOUT)``
+        The run guard's registers.
     incr: ``In(StructLayout)``
         Per-counter increments, one field per name of :data:`COUNTERS`.
     status: ``In(32)``
@@ -77,8 +91,9 @@ class ControlRegisters(ConfiguredComponent):
             "running": Out(1),
             "insn_count": Out(32),
             "insn_addr": Out(64),
-            "finish": In(1),
-            "quiet": In(1),
+            "end": In(1),
+            "abort_req": Out(1),
+            "report": In(REPORT_LAYOUT),
             "incr": In(incr_layout),
             "status": In(32),
             "interrupt": Out(1),
@@ -89,7 +104,6 @@ class ControlRegisters(ConfiguredComponent):
         axi = self.axi
 
         done = Signal()
-        finish_seen = Signal()
         gie = Signal()
         ier = Signal()
         isr = Signal()
@@ -129,7 +143,11 @@ class ControlRegisters(ConfiguredComponent):
             return do_write & (aw_addr[2:] == BY_NAME[name].offset >> 2)
 
         start_req = Signal()
-        m.d.comb += start_req.eq(write_to("CTRL") & w_strb[0] & w_data[0] & ~self.running)
+        m.d.comb += [
+            start_req.eq(write_to("CTRL") & w_strb[0] & w_data[0] & ~self.running),
+            self.abort_req.eq(write_to("CTRL") & w_strb[0] & (w_data & CTRL_ABORT).any()
+                              & self.running),
+        ]
         with m.If(write_to("GIE")):
             m.d.sync += gie.eq(masked(gie)[0])
         with m.If(write_to("IER")):
@@ -145,19 +163,17 @@ class ControlRegisters(ConfiguredComponent):
         finishing = Signal()
         m.d.comb += [
             self.start.eq(start_req),
-            finishing.eq(self.running & (finish_seen | self.finish) & self.quiet),
+            finishing.eq(self.running & self.end),
         ]
         with m.If(start_req):
-            m.d.sync += [self.running.eq(1), done.eq(0), finish_seen.eq(0), cycles.eq(0)]
+            m.d.sync += [self.running.eq(1), done.eq(0), cycles.eq(0)]
             m.d.sync += [c.eq(0) for c in counters.values()]
         with m.Elif(self.running):
             m.d.sync += cycles.eq(cycles + 1)
             for name, c in counters.items():
                 m.d.sync += c.eq(c + getattr(self.incr, name))
-            with m.If(self.finish):
-                m.d.sync += finish_seen.eq(1)
             with m.If(finishing):
-                m.d.sync += [self.running.eq(0), done.eq(1), finish_seen.eq(0)]
+                m.d.sync += [self.running.eq(0), done.eq(1)]
         # ISR: set on done (if enabled), write 1 to clear; a set wins over a clear.
         with m.If(finishing & ier):
             m.d.sync += isr.eq(1)
@@ -172,6 +188,7 @@ class ControlRegisters(ConfiguredComponent):
             "CYCLES_LO": cycles[:32], "CYCLES_HI": cycles[32:],
             "STATUS": self.status,
             **counters,
+            **{name: getattr(self.report, name) for name in REPORTS},
         }
         assert set(values) == {r.name for r in REGISTERS}
         assert (CTRL_START, CTRL_DONE, CTRL_IDLE) == (1, 2, 4)

@@ -66,7 +66,12 @@ class AxiMaster(ConfiguredComponent):
     rd_idle: ``Out(1)``
         No read request in progress and every read burst completed.
     bus_error: ``Out(1)``
-        Sticky: a read or write response was not OKAY.
+        A read or write response this cycle is not OKAY.
+    rd_error: ``Out(n_readers)``
+        Bit ``i``: a read beat delivered to client ``i`` this cycle carries an error
+        response (its data is whatever the slave sent).
+    wr_error: ``Out(1)``
+        A write response this cycle is not OKAY (the write client's request).
 
     Raises
     ------
@@ -93,6 +98,8 @@ class AxiMaster(ConfiguredComponent):
             "rd_idle": Out(1),
             "wr_idle": Out(1),
             "bus_error": Out(1),
+            "rd_error": Out(self._n_readers),
+            "wr_error": Out(1),
         }
 
     def _burst_len(self, m: Module, addr, remaining) -> Signal:
@@ -204,7 +211,8 @@ class AxiMaster(ConfiguredComponent):
         with m.If(axi.RVALID & axi.RREADY):
             m.d.comb += self.rd_bytes.eq(cfg.bus_bytes)
             with m.If(axi.RRESP != 0):
-                m.d.sync += self.bus_error.eq(1)
+                for i in range(n):
+                    m.d.comb += self.rd_error[i].eq(head_client == i)
 
         # ---------------------------------------------------------------- writes
         wr = self.wr
@@ -259,8 +267,8 @@ class AxiMaster(ConfiguredComponent):
             wr.done.eq(axi.BVALID & b_last.r_rdy & b_last.r_data),
             self.wr_idle.eq(~wr_active & ~b_last.r_rdy),
         ]
-        with m.If(axi.BVALID & (axi.BRESP != 0)):
-            m.d.sync += self.bus_error.eq(1)
+        m.d.comb += [self.wr_error.eq(axi.BVALID & axi.BREADY & (axi.BRESP != 0)),
+                     self.bus_error.eq(self.rd_error.any() | self.wr_error)]
         return m
 
     def _any_beats(self, m: Module, grant) -> Signal:

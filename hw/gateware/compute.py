@@ -22,7 +22,7 @@ the program keeps them apart (rule 5), and the ports of a bank follow the unit u
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -33,6 +33,7 @@ from ..pipeline import ALU_QUEUE_DEPTH, COMPUTE, PUSH_WAITS_FOR_ALU, channels_pu
 from .component import ConfiguredComponent
 from .compute_unit import ExecUnit, UnitKind, UnitPorts, VirtualPort
 from .formats import header_layout, insn_layouts
+from .index_check import BEHIND_BITS, IndexErrorSignature
 from .interfaces import DmaReadSignature, SramReadSignature
 from .load_engine import LoadEngine, share_dma
 from .stage import TokenFlags, stage_members, status_members
@@ -69,6 +70,10 @@ class ComputeModule(ConfiguredComponent):
         Pulse once per GEMM uop (reset uops included) / ALU uop written back.
     finish : Out(1)
         Pulses when a FINISH instruction completes.
+    index_error : Out(IndexErrorSignature())
+        Pulses at a uop whose index leaves its buffer (:mod:`.index_check`).
+    abort : In(1)
+        Stop issuing the current GEMM/ALU's uops (the run is being stopped).
     """
 
     def _ports(self, c: VTAConfig) -> dict:
@@ -79,6 +84,7 @@ class ComputeModule(ConfiguredComponent):
             "out_rd": In(SramReadSignature(c.out_depth, c.out_elem_bytes * 8)),
             **status_members(COMPUTE),
             "gemm_uop": Out(1), "alu_uop": Out(1), "finish": Out(1),
+            "index_error": Out(IndexErrorSignature()), "abort": In(1),
         }
 
     def elaborate(self, platform) -> Module:
@@ -145,6 +151,9 @@ class ComputeModule(ConfiguredComponent):
         _write_mux(m, acc_mem.write_port(),
                    [acc_wr, engines[MemType.ACC].wr, engines[MemType.ACC_8BIT].wr])
         m.d.comb += [self.gemm_uop.eq(unit.gemm_uop), self.alu_uop.eq(unit.alu_uop)]
+        # A reported uop belongs to the instruction taken last (the next one is taken two
+        # cycles after the last uop issues, when that uop has left S1).
+        m.d.comb += _report(self.index_error, unit.index_error, 0)
         self._control(m, engines, sel, unit)
 
     def _control(self, m: Module, engines: dict[MemType, LoadEngine], sel: Signal,
@@ -191,6 +200,8 @@ class ComputeModule(ConfiguredComponent):
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
                 unit.issue(m, done="DRAIN", pushes=flags.pushes_any())
+                with m.If(self.abort):
+                    m.next = "DRAIN"
 
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
@@ -317,14 +328,20 @@ class ComputeModule(ConfiguredComponent):
         gm = layouts[Opcode.GEMM](word)
         cur_finish = Signal()
 
-        m.submodules.alu_queue = queue = SyncFIFOBuffered(width=cfg.insn_width,
+        # Instructions taken (modulo): each unit knows the place of its instruction, so an
+        # index error names it although the controller may have taken later ones.
+        taken = Signal(BEHIND_BITS)
+        with m.If(self.insn.valid & self.insn.ready):
+            m.d.sync += taken.eq(taken + 1)
+        m.submodules.alu_queue = queue = SyncFIFOBuffered(width=cfg.insn_width + BEHIND_BITS,
                                                           depth=ALU_QUEUE_DEPTH)
         pending = Signal(range(ALU_QUEUE_DEPTH + 2))      # queued or running ALU insns
         alu_idle = (pending == 0) & a.stages.empty
         seq_done = Signal()          # the sequencer completes an instruction this cycle
         queued = Signal()
-        m.d.comb += queue.w_data.eq(word)
+        m.d.comb += queue.w_data.eq(Cat(word, taken))
         m.d.sync += pending.eq(pending + queued - seq_done)
+        held = self._index_errors(m, g, a, alu_idle, taken)
 
         pushed = channels_pushed(COMPUTE)
         waits_alu = Cat(*(cur for ch, cur in zip(pushed, flags.latched(), strict=True)
@@ -338,9 +355,10 @@ class ComputeModule(ConfiguredComponent):
                              ctl_busy.eq(self.insn.valid | ~g.stages.empty)]
                 # A GEMM may start at once (rule 2), an ALU instruction once the GEMM unit
                 # has drained (rule 1), a LOAD or FINISH once both units have (rule 3).
+                # Nothing starts behind a GEMM's index error held for earlier ALU work.
                 may_start = Mux(op == Opcode.GEMM, 1,
                                 Mux(op == Opcode.ALU, g.stages.empty & queue.w_rdy,
-                                    g.stages.empty & alu_idle))
+                                    g.stages.empty & alu_idle)) & ~held
                 with m.If(self.insn.valid & flags.ready() & may_start):
                     m.d.comb += [self.insn.ready.eq(1), *flags.pop()]
                     with m.Switch(op):
@@ -350,7 +368,8 @@ class ComputeModule(ConfiguredComponent):
                             m.d.sync += [*flags.latch(), cur_finish.eq(0)]
                             self._start_load(m, engines, sel, ld)
                         with m.Case(Opcode.GEMM):
-                            m.d.sync += [*flags.latch(), cur_finish.eq(0), *g.latch(op, gm, gm)]
+                            m.d.sync += [*flags.latch(), cur_finish.eq(0),
+                                         *g.latch(op, gm, gm, taken)]
                             with m.If(_loop_empty(gm)):
                                 m.next = "DRAIN"
                             with m.Else():
@@ -364,6 +383,8 @@ class ComputeModule(ConfiguredComponent):
             with m.State("RUN"):
                 m.d.comb += ctl_busy.eq(1)
                 g.issue(m, done="DRAIN", pushes=flags.pushes_any(), after="PUSH")
+                with m.If(self.abort):
+                    m.next = "DRAIN"
 
             with m.State("DRAIN"):       # rule 4: a push waits for its unit (and the ALU's)
                 m.d.comb += ctl_busy.eq(1)
@@ -377,23 +398,28 @@ class ComputeModule(ConfiguredComponent):
                     m.next = "IDLE"
 
         # The ALU sequencer: queue head -> ALU unit, pushes once its write-backs are done.
-        qhdr = header_layout(cfg)(queue.r_data)
-        qal = layouts[Opcode.ALU](queue.r_data)
+        # A stopping run (abort) empties the queue without running the uops.
+        qword = queue.r_data[:cfg.insn_width]
+        qhdr = header_layout(cfg)(qword)
+        qal = layouts[Opcode.ALU](qword)
         seq_pushes = [Signal(name=f"alu_{ch.push_flag}") for ch in pushed]
         seq_push = Signal()
         with m.FSM(name="alu_seq"):
             with m.State("IDLE"):
                 with m.If(queue.r_rdy):
                     m.d.comb += queue.r_en.eq(1)
-                    m.d.sync += [*a.latch(qhdr.opcode, qal, qal),
+                    m.d.sync += [*a.latch(qhdr.opcode, qal, qal,
+                                          queue.r_data[cfg.insn_width:]),
                                  *(cur.eq(qhdr[ch.push_flag])
                                    for ch, cur in zip(pushed, seq_pushes, strict=True))]
-                    with m.If(_loop_empty(qal)):
+                    with m.If(_loop_empty(qal) | self.abort):
                         m.next = "DRAIN"
                     with m.Else():
                         m.next = "RUN"
             with m.State("RUN"):
                 a.issue(m, done="DRAIN", pushes=Cat(*seq_pushes).any(), after="PUSH")
+                with m.If(self.abort):
+                    m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(a.stages.empty):
                     m.next = "PUSH"
@@ -405,6 +431,41 @@ class ComputeModule(ConfiguredComponent):
         for ch, ctl_cur, seq_cur in zip(pushed, flags.latched(), seq_pushes, strict=True):
             m.d.comb += getattr(self, ch.name).push.eq((ctl_push & ctl_cur)
                                                        | (seq_push & seq_cur))
+
+    def _index_errors(self, m: Module, g: ExecUnit, a: ExecUnit, alu_idle: Value,
+                      taken: Signal) -> Signal:
+        """Report the units' index errors in program order; returns ``held``.
+
+        The ALU unit's instructions all precede the GEMM unit's (an ALU instruction is
+        queued only once the GEMM unit has drained), so an ALU error is reported at once,
+        and a GEMM error only when no ALU work is left: until then it is held (and the
+        controller takes nothing more), and dropped if an ALU error comes first.  ``behind``
+        is the number of instructions taken since the failing one."""
+        fields = ("operand", "value", "uop", "i", "j")
+        keep = {f: Signal.like(getattr(g.index_error, f), name=f"held_{f}") for f in fields}
+        keep_seq = Signal(BEHIND_BITS, name="held_seq")
+        held = Signal()
+        with m.If(self.abort):
+            m.d.sync += held.eq(0)
+        with m.Elif(g.index_error.valid & ~held & ~alu_idle):
+            m.d.sync += [held.eq(1), keep_seq.eq(g.nest.seq),
+                         *(keep[f].eq(getattr(g.index_error, f)) for f in fields)]
+        with m.If(a.index_error.valid):
+            m.d.comb += _report(self.index_error, a.index_error, taken - 1 - a.nest.seq)
+        with m.Elif(held & alu_idle):
+            m.d.comb += [self.index_error.valid.eq(1), self.index_error.behind.eq(
+                taken - 1 - keep_seq), *(getattr(self.index_error, f).eq(keep[f])
+                                         for f in fields)]
+        with m.Elif(g.index_error.valid & ~held & alu_idle):
+            m.d.comb += _report(self.index_error, g.index_error, taken - 1 - g.nest.seq)
+        return held
+
+
+def _report(port, unit_report, behind) -> list:
+    """Statements driving the module's ``index_error`` from a unit's, ``behind`` given."""
+    return [port.valid.eq(unit_report.valid), port.operand.eq(unit_report.operand),
+            port.value.eq(unit_report.value), port.uop.eq(unit_report.uop),
+            port.i.eq(unit_report.i), port.j.eq(unit_report.j), port.behind.eq(behind)]
 
 
 def _loop_empty(fmt):

@@ -31,6 +31,9 @@ S1, and still issue every cycle.
 
 Every uop carries its instruction's control bits, so the controller may start the next
 instruction while the previous one's uops are still in flight.
+
+S1 also range-checks the uop's indices (:func:`.index_check.check_indices`; the loop
+offsets are kept exact for it) and reports a failing uop on the unit's ``index_error``.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from ..isa import Opcode
 from .alu import AluCore
 from .formats import uop_layout
 from .gemm import GemmCore
+from .index_check import BEHIND_BITS, OFFSET_EXTRA_BITS, IndexErrorSignature, check_indices
 
 __all__ = ["UnitKind", "UnitPorts", "ExecUnit", "VirtualPort"]
 
@@ -119,11 +123,15 @@ class _LoopNest:
         self.wfo, self.wfi = sig(cfg.log_wgt_depth, "wfo"), sig(cfg.log_wgt_depth, "wfi")
         self.k = sig(cfg.log_uop_depth + 1, "k")
         self.i_cnt, self.j_cnt = sig(14, "i_cnt"), sig(14, "j_cnt")
-        self.dst_i, self.dst_ij = sig(cfg.log_acc_depth, "dst_i"), \
-            sig(cfg.log_acc_depth, "dst_ij")
-        self.src_i, self.src_ij = sig(src_bits, "src_i"), sig(src_bits, "src_ij")
-        self.wgt_i, self.wgt_ij = sig(cfg.log_wgt_depth, "wgt_i"), \
-            sig(cfg.log_wgt_depth, "wgt_ij")
+        # Offsets are exact (no wrap), so S1 can range-check the indices.
+        x = OFFSET_EXTRA_BITS
+        self.dst_i, self.dst_ij = sig(cfg.log_acc_depth + x, "dst_i"), \
+            sig(cfg.log_acc_depth + x, "dst_ij")
+        self.src_i, self.src_ij = sig(src_bits + x, "src_i"), sig(src_bits + x, "src_ij")
+        self.wgt_i, self.wgt_ij = sig(cfg.log_wgt_depth + x, "wgt_i"), \
+            sig(cfg.log_wgt_depth + x, "wgt_ij")
+        # The instruction's place among those the compute module has taken (for reports).
+        self.seq = sig(BEHIND_BITS, "seq")
         self.issuing = sig(1, "issuing")
         # One read port: the cycle after a tensor-operand ALU uop issues is a bubble.
         self.bubble = sig(1, "bubble")
@@ -155,9 +163,13 @@ class _Stages:
             Signal(ctl_layout, name=f"{prefix}s{i}_ctl") for i in range(1, 5))
         self.empty = Signal(name=f"{prefix}pipe_empty")
         self.v1, self.v2, self.v3, self.v4 = (Signal(name=f"{prefix}v{i}") for i in range(1, 5))
-        self.s1_dst_off = Signal(cfg.log_acc_depth, name=f"{prefix}s1_dst_off")
-        self.s1_src_off = Signal(src_bits, name=f"{prefix}s1_src_off")
-        self.s1_wgt_off = Signal(cfg.log_wgt_depth, name=f"{prefix}s1_wgt_off")
+        x = OFFSET_EXTRA_BITS
+        self.s1_dst_off = Signal(cfg.log_acc_depth + x, name=f"{prefix}s1_dst_off")
+        self.s1_src_off = Signal(src_bits + x, name=f"{prefix}s1_src_off")
+        self.s1_wgt_off = Signal(cfg.log_wgt_depth + x, name=f"{prefix}s1_wgt_off")
+        # The uop's position, for the index check's report.
+        self.s1_k = Signal(cfg.log_uop_depth + 1, name=f"{prefix}s1_k")
+        self.s1_i, self.s1_j = Signal(14, name=f"{prefix}s1_i"), Signal(14, name=f"{prefix}s1_j")
         self.s2_dst, self.s2_src = Signal(cfg.log_acc_depth, name=f"{prefix}s2_dst"), \
             Signal(cfg.log_acc_depth, name=f"{prefix}s2_src")
         self.s3_dst, self.s3_src = Signal(cfg.log_acc_depth, name=f"{prefix}s3_dst"), \
@@ -198,6 +210,9 @@ class ExecUnit:
         ``nest`` with :meth:`latch` and steps it with :meth:`issue`).
     gemm_uop, alu_uop:
         Pulse once per GEMM / ALU uop written back.
+    index_error:
+        An :func:`.index_check.IndexErrorSignature` interface: pulses at a uop in S1 whose
+        index leaves its buffer (``behind`` is left to the controller).
     """
 
     def __init__(self, cfg: VTAConfig, kind: UnitKind, ports: UnitPorts,
@@ -207,6 +222,7 @@ class ExecUnit:
         self.stages = _Stages(cfg, kind, prefix)
         self.gemm_uop = Signal(name=f"{prefix}gemm_uop")
         self.alu_uop = Signal(name=f"{prefix}alu_uop")
+        self.index_error = IndexErrorSignature().create(path=(f"{prefix}index_error",))
 
     # ------------------------------------------------------------------ control side
     def _is_alu(self, ctl) -> Value:
@@ -220,9 +236,10 @@ class ExecUnit:
             return Const(0, 1)
         return self._is_alu(ctl) & ~ctl.use_imm
 
-    def latch(self, op: Value, gm, al) -> list:
+    def latch(self, op: Value, gm, al, seq: Value | None = None) -> list:
         """Sync statements starting the nest of the GEMM (``gm``) or ALU (``al``) view of
-        an instruction with opcode ``op``."""
+        an instruction with opcode ``op`` (``seq``: its place among the instructions the
+        compute module has taken, when the controller tracks it)."""
         n = self.nest
         is_alu_new = (op == Opcode.ALU) if self.kind is UnitKind.BOTH \
             else Const(int(self.kind is UnitKind.ALU), 1)
@@ -237,6 +254,8 @@ class ExecUnit:
             n.dst_i.eq(0), n.dst_ij.eq(0), n.src_i.eq(0), n.src_ij.eq(0),
             n.wgt_i.eq(0), n.wgt_ij.eq(0),
         ]
+        if seq is not None:
+            out.append(n.seq.eq(seq))
         if self.kind.gemm:
             out += [n.reset.eq(gm.reset & ~is_alu_new), n.wfo.eq(gm.wgt_factor_out),
                     n.wfi.eq(gm.wgt_factor_in)]
@@ -302,7 +321,8 @@ class ExecUnit:
         n, p, ports = self.nest, self.stages, self.ports
         m.d.comb += [ports.uop_rd.addr.eq(n.k), ports.uop_rd.en.eq(1)]
         m.d.sync += [p.v1.eq(n.issuing), p.s1_dst_off.eq(n.dst_ij),
-                     p.s1_src_off.eq(n.src_ij), p.s1_wgt_off.eq(n.wgt_ij)]
+                     p.s1_src_off.eq(n.src_ij), p.s1_wgt_off.eq(n.wgt_ij),
+                     p.s1_k.eq(n.k), p.s1_i.eq(n.i_cnt), p.s1_j.eq(n.j_cnt)]
         ctl = p.s1_ctl
         if self.kind is UnitKind.BOTH:
             m.d.sync += ctl.is_alu.eq(n.is_alu)
@@ -320,8 +340,14 @@ class ExecUnit:
         cfg, p, ports = self.cfg, self.stages, self.ports
         uop = uop_layout(cfg)(ports.uop_rd.data)
         dst = Signal(cfg.log_acc_depth, name=f"{self.prefix}s1_dst")
-        src = Signal(len(p.s1_src_off), name=f"{self.prefix}s1_src")
+        src = Signal(len(p.s1_src_off) - OFFSET_EXTRA_BITS, name=f"{self.prefix}s1_src")
         m.d.comb += [dst.eq(uop.dst_idx + p.s1_dst_off), src.eq(uop.src_idx + p.s1_src_off)]
+        ctl = p.s1_ctl
+        check_indices(m, cfg, self.index_error, valid=p.v1, is_alu=self._is_alu(ctl),
+                      reset=ctl.reset if self.kind.gemm else Const(0, 1),
+                      use_imm=ctl.use_imm if self.kind.alu else Const(0, 1), uop=uop,
+                      offsets=(p.s1_dst_off, p.s1_src_off, p.s1_wgt_off), k=p.s1_k,
+                      i=p.s1_i, j=p.s1_j)
         rd_dst, rd_src = ports.acc_rd_dst, ports.acc_rd_src
         if ports.dual_read or not self.kind.alu:
             m.d.comb += rd_dst.addr.eq(dst)

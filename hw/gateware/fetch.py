@@ -12,6 +12,11 @@ The three queues are ``lib.fifo`` buffers of ``config.CMD_QUEUE_DEPTH`` entries.
 requests a chunk of instructions only when its local staging buffer has room for all of
 it, so a full command queue never stalls the shared AXI read channel (which would block
 the load and compute DMA reads that the queued instructions are waiting for).
+
+Every word is checked before it is routed (:class:`~.insn_check.InsnCheck`, the static
+checks of :mod:`vta.hw.program_errors`): a failing word is never routed and raises
+``error`` with its kind while it waits at the head.  ``abort`` stops fetch requesting
+and routing and holds every queue's output (the top level then flushes fetch).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ..isa import Opcode
 from ..pipeline import COMPUTE, LOAD, LOADABLE, STAGES, STORE
 from .component import ConfiguredComponent, check_int, require_config
 from .formats import header_layout, memory_layout
+from .insn_check import KIND_BITS, InsnCheck
 from .interfaces import ADDR_WIDTH, DmaReadSignature
 
 __all__ = ["Fetch"]
@@ -59,6 +65,12 @@ class Fetch(ConfiguredComponent):
         The next instruction waits for room in its command queue.
     queues_empty: ``Out(1)``
         All three command queues are empty.
+    next_index: ``Out(32)``
+        Stream position of the next instruction to route (instructions routed so far).
+    error: ``Out(1)``, error_kind: ``Out(KIND_BITS)``
+        The next instruction fails a static check (of that kind); it is not routed.
+    abort: ``In(1)``
+        Stop requesting, routing and handing out instructions.
 
     Raises
     ------
@@ -90,6 +102,10 @@ class Fetch(ConfiguredComponent):
             "busy": Out(1),
             "queue_full_wait": Out(1),
             "queues_empty": Out(1),
+            "next_index": Out(32),
+            "error": Out(1),
+            "error_kind": Out(KIND_BITS),
+            "abort": In(1),
         }
 
     def elaborate(self, platform) -> Module:
@@ -103,6 +119,7 @@ class Fetch(ConfiguredComponent):
         # -- request side: chunks of up to `chunk` instructions, credited against the stage.
         to_request = Signal(32)        # instructions not yet requested
         to_route = Signal(32)          # instructions not yet routed to a queue
+        count = Signal(32)             # instructions of the run
         addr = Signal(ADDR_WIDTH)
         credits = Signal(range(stage_n + 1))   # free stage slots not promised to a request
         n_req = Signal(range(chunk + 1))
@@ -114,7 +131,7 @@ class Fetch(ConfiguredComponent):
         m.d.comb += beats.eq(n_req * self._beats_per_insn)
         req = self.dma.req
         m.d.comb += [
-            req.valid.eq((to_request != 0) & (credits >= n_req)),
+            req.valid.eq((to_request != 0) & (credits >= n_req) & ~self.abort),
             req.payload.addr.eq(addr),
             req.payload.beats.eq(beats),
         ]
@@ -143,8 +160,15 @@ class Fetch(ConfiguredComponent):
             m.submodules[f"{s.label}_queue"] = q
             queues[s] = q
             out = getattr(self, s.label)
-            m.d.comb += [out.payload.eq(q.r_data), out.valid.eq(q.r_rdy), q.r_en.eq(out.ready)]
+            m.d.comb += [out.payload.eq(q.r_data), out.valid.eq(q.r_rdy & ~self.abort),
+                         q.r_en.eq(out.ready & ~self.abort)]
         insn = stage.r_data
+        m.submodules.check = check = InsnCheck(cfg)
+        m.d.comb += [check.word.eq(insn), check.index.eq(self.next_index),
+                     check.count.eq(count), self.next_index.eq(count - to_route),
+                     self.error.eq(stage.r_rdy & check.error),
+                     self.error_kind.eq(check.kind)]
+        go = ~check.error & ~self.abort            # the head may be routed
         opcode = header_layout(cfg)(insn).opcode
         mem_type = memory_layout(cfg)(insn).memory_type
         load_types = [mt for mt, s in LOADABLE.items() if s == LOAD]
@@ -159,12 +183,12 @@ class Fetch(ConfiguredComponent):
             m.d.comb += q.w_data.eq(insn)
             with m.If(dest[s]):
                 m.d.comb += room.eq(q.w_rdy)
-            m.d.comb += q.w_en.eq(stage.r_rdy & dest[s] & q.w_rdy)
+            m.d.comb += q.w_en.eq(stage.r_rdy & dest[s] & q.w_rdy & go)
         routed = Signal()
         m.d.comb += [
-            routed.eq(stage.r_rdy & room),
-            stage.r_en.eq(room),
-            self.queue_full_wait.eq(stage.r_rdy & ~room),
+            routed.eq(stage.r_rdy & room & go),
+            stage.r_en.eq(room & go),
+            self.queue_full_wait.eq(stage.r_rdy & ~room & ~check.error),
             self.busy.eq(to_route != 0),
             self.queues_empty.eq(functools.reduce(operator.and_,
                                                   (~q.r_rdy for q in queues.values()))),
@@ -173,7 +197,8 @@ class Fetch(ConfiguredComponent):
         req_fire = req.valid & req.ready
         with m.If(self.start):
             m.d.sync += [to_request.eq(self.insn_count), to_route.eq(self.insn_count),
-                         addr.eq(self.insn_addr), credits.eq(stage_n)]
+                         count.eq(self.insn_count), addr.eq(self.insn_addr),
+                         credits.eq(stage_n)]
         with m.Else():
             with m.If(req_fire):
                 m.d.sync += [to_request.eq(to_request - n_req),

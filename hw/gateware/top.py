@@ -10,11 +10,16 @@ Vivado infers the AXI interfaces.  :class:`VTATop` adds ``ap_clk`` and the activ
 Counters and STATUS (see :mod:`vta.hw.regmap`): busy cycles per module, token-stall cycles,
 DMA bytes, GEMM/ALU uops and completed instructions; STATUS shows which module is busy and
 which token each waits on, so a wedged program can be diagnosed from the registers.
+
+The :class:`~.run_guard.RunGuard` ends every run: normally at FINISH, or after the first
+error (an instruction fetch rejects, a DMA error response, a GEMM/ALU index beyond its
+buffer, tokens left at FINISH, a deadlock, a host abort), which it records in the error
+registers before stopping the modules, emptying fetch and the token channels.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockDomain, Module, Signal
+from amaranth.hdl import Cat, ClockDomain, Module, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -37,6 +42,7 @@ from .compute import ComputeModule
 from .fetch import Fetch
 from .interfaces import bus_signature
 from .load import LoadModule
+from .run_guard import RunGuard
 from .store import StoreModule
 from .tokens import TokenChannel
 
@@ -114,6 +120,7 @@ class VTACore(ConfiguredComponent):
         self.compute = ComputeModule(config)
         self.store = StoreModule(config)
         self.tokens = {ch.name: TokenChannel() for ch in CHANNELS}
+        self.guard = RunGuard(config)
         self.status = Signal(32)
         self.quiet = Signal()
         super().__init__(config)
@@ -127,15 +134,18 @@ class VTACore(ConfiguredComponent):
         ctrl, master, fetch = self.ctrl, self.master, self.fetch
         load, compute, store = self.load, self.compute, self.store
         tok = self.tokens
+        guard = self.guard
         m.submodules.ctrl = ctrl
         m.submodules.axi_master = master
-        m.submodules.fetch = fetch
+        # A stopped run leaves nothing behind in fetch (its queues included).
+        m.submodules.fetch = ResetInserter({"sync": guard.flush})(fetch)
         m.submodules.load = load
         m.submodules.compute = compute
         m.submodules.store = store
+        m.submodules.guard = guard
         for name, channel in tok.items():
             m.submodules[f"tokens_{name}"] = channel
-            m.d.comb += channel.clear.eq(ctrl.start)
+            m.d.comb += channel.clear.eq(ctrl.start | guard.flush)
 
         _forward(m, self, ctrl.axi, CONTROL_PREFIX, bus_signature(control_signals()),
                  inner_is_master=False)
@@ -175,7 +185,8 @@ class VTACore(ConfiguredComponent):
         ]
         status_bits = [fetch.busy, load.busy, compute.busy, store.busy, load.wait_next,
                        compute.wait_prev, compute.wait_next, store.wait_prev,
-                       fetch.queue_full_wait, master.bus_error]
+                       fetch.queue_full_wait, guard.dma_error_seen,
+                       guard.finish_seen & ctrl.running, guard.stopping]
         assert len(status_bits) == len(STATUS_BITS)
         for bit, value in enumerate(status_bits):
             m.d.comb += self.status[bit].eq(value)
@@ -183,10 +194,34 @@ class VTACore(ConfiguredComponent):
             ctrl.status.eq(self.status),
             self.quiet.eq(~fetch.busy & fetch.queues_empty & ~load.busy & ~compute.busy
                           & ~store.busy & master.rd_idle & master.wr_idle),
-            ctrl.quiet.eq(self.quiet),
-            ctrl.finish.eq(compute.finish),
         ]
+        self._guard(m)
+        wiring.connect(m, self.compute.index_error, self.guard.index_error)
         return m
+
+    def _guard(self, m: Module) -> None:
+        """Wire the run guard: what it watches, and the run end, abort and flush."""
+        ctrl, master, fetch, guard = self.ctrl, self.master, self.fetch, self.guard
+        stages = (self.load, self.compute, self.store)
+        queues = (fetch.load, fetch.compute, fetch.store)
+        m.d.comb += [
+            guard.start.eq(ctrl.start), guard.running.eq(ctrl.running),
+            guard.abort_req.eq(ctrl.abort_req), guard.finish.eq(self.compute.finish),
+            guard.quiet.eq(self.quiet), guard.fetch_busy.eq(fetch.busy),
+            guard.fetch_full_wait.eq(fetch.queue_full_wait),
+            guard.rd_idle.eq(master.rd_idle), guard.wr_idle.eq(master.wr_idle),
+            guard.busy.eq(Cat(*(s.busy for s in stages))),
+            guard.wait.eq(Cat(self.load.wait_next,
+                              self.compute.wait_prev | self.compute.wait_next,
+                              self.store.wait_prev)),
+            guard.take.eq(Cat(*(q.valid & q.ready for q in queues))),
+            guard.fetch_error.eq(fetch.error), guard.fetch_kind.eq(fetch.error_kind),
+            guard.fetch_index.eq(fetch.next_index),
+            guard.dma_error.eq(Cat(master.rd_error, master.wr_error)),
+            *(guard.tokens[ch.index].eq(self.tokens[ch.name].count) for ch in CHANNELS),
+            fetch.abort.eq(guard.abort), self.compute.abort.eq(guard.abort),
+            ctrl.end.eq(guard.end), ctrl.report.eq(guard.report),
+        ]
 
 
 class VTATop(wiring.Component):

@@ -194,6 +194,7 @@ def build_library(verilog: str | Path, *, ports: list[Port] | None = None,
                               time.perf_counter() - t0)
         for stale in root.glob(f"{digest}.build-*"):   # left by a killed build of this digest
             shutil.rmtree(stale, ignore_errors=True)
+        cache.remove_abandoned_work()      # and those killed builds of other digests left
         work = Path(tempfile.mkdtemp(prefix=f"{digest}.build-", dir=root))
         try:
             _build(work, verilator, text, ports, glue, args, make_vars, jobs, progress)

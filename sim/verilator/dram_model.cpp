@@ -55,14 +55,13 @@ bool DramModel::check_burst(const char* kind, uint64_t addr, uint32_t len, uint3
         fail(buf);
         return false;
     }
-    if (mem_ == nullptr || addr < base_ || addr + bytes > base_ + size_) {
-        std::snprintf(buf, sizeof buf, "AXI %s burst [%#" PRIx64 ", %#" PRIx64 ") is outside "
-                      "device memory [%#" PRIx64 ", %#" PRIx64 ")", kind, addr, addr + bytes,
-                      base_, base_ + size_);
-        fail(buf);
-        return false;
-    }
     return true;
+}
+
+uint32_t DramModel::response(uint64_t addr, uint32_t len, uint32_t size_log) const {
+    uint64_t bytes = uint64_t(len + 1) << size_log;
+    bool inside = mem_ != nullptr && addr >= base_ && addr + bytes <= base_ + size_;
+    return inside ? 0 : 2;   // OKAY, or SLVERR
 }
 
 void DramModel::accrue(uint64_t& credit) {
@@ -83,7 +82,8 @@ void DramModel::drive(uint64_t cycle, AxiSlaveOut& out) {
         if (b.ready_at <= cycle && (!limited || r_credit_ >= b.size)) {
             unsigned lane = unsigned(b.addr % bus_bytes_);
             std::memset(r_data_, 0, bus_bytes_);
-            std::memcpy(r_data_ + lane, mem_ + (b.addr - base_), b.size);
+            if (b.resp == 0) std::memcpy(r_data_ + lane, mem_ + (b.addr - base_), b.size);
+            r_resp_ = b.resp;
             r_last_ = b.done + 1 == b.beats;
             r_valid_ = true;
             if (limited) r_credit_ -= b.size;
@@ -92,12 +92,12 @@ void DramModel::drive(uint64_t cycle, AxiSlaveOut& out) {
     out.arready = reads_.size() < timing_.max_reads;
     out.rvalid = r_valid_;
     out.rdata = r_data_;
-    out.rresp = 0;
+    out.rresp = r_valid_ ? r_resp_ : 0;
     out.rlast = r_valid_ && r_last_;
     out.awready = writes_.size() + responses_.size() < timing_.max_writes;
     out.wready = !writes_.empty() && (!limited || w_credit_ >= writes_.front().size);
     out.bvalid = !responses_.empty() && responses_.front().ready_at <= cycle;
-    out.bresp = 0;
+    out.bresp = out.bvalid ? responses_.front().resp : 0;
 }
 
 void DramModel::edge(uint64_t cycle, const AxiMasterOut& in, const AxiSlaveOut& out) {
@@ -126,9 +126,11 @@ void DramModel::edge(uint64_t cycle, const AxiMasterOut& in, const AxiSlaveOut& 
             fail(buf);
         }
         unsigned lane = unsigned(b.addr % bus_bytes_);
-        uint8_t* dst = mem_ + (b.addr - base_);
-        for (unsigned i = 0; i < b.size; i++) {
-            if (in.wstrb >> (lane + i) & 1) dst[i] = in.wdata[lane + i];
+        if (b.resp == 0) {
+            uint8_t* dst = mem_ + (b.addr - base_);
+            for (unsigned i = 0; i < b.size; i++) {
+                if (in.wstrb >> (lane + i) & 1) dst[i] = in.wdata[lane + i];
+            }
         }
         stats_.write_bytes += b.size;
         stats_.write_beats++;
@@ -149,15 +151,19 @@ void DramModel::edge(uint64_t cycle, const AxiMasterOut& in, const AxiSlaveOut& 
     if (out.arready && in.arvalid) {
         if (check_burst("read", in.araddr, in.arlen, in.arsize, in.arburst)) {
             uint32_t size = 1u << in.arsize;
+            uint32_t resp = response(in.araddr, in.arlen, in.arsize);
             reads_.push_back(Burst{in.araddr, in.arlen + 1, 0, size,
-                                   cycle + std::max<uint32_t>(1, timing_.read_latency)});
+                                   cycle + std::max<uint32_t>(1, timing_.read_latency), resp});
             stats_.read_bursts++;
+            if (resp) stats_.error_bursts++;
         }
     }
     if (out.awready && in.awvalid) {
         if (check_burst("write", in.awaddr, in.awlen, in.awsize, in.awburst)) {
-            writes_.push_back(Burst{in.awaddr, in.awlen + 1, 0, 1u << in.awsize, 0});
+            uint32_t resp = response(in.awaddr, in.awlen, in.awsize);
+            writes_.push_back(Burst{in.awaddr, in.awlen + 1, 0, 1u << in.awsize, 0, resp});
             stats_.write_bursts++;
+            if (resp) stats_.error_bursts++;
         }
     }
 }

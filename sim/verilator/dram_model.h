@@ -9,8 +9,10 @@
 //   - the write response of a burst is offered `write_latency` cycles after its last beat;
 //   - data beats are rate-limited to `bytes_per_cycle` (a credit that accrues every cycle);
 //     `bytes_per_cycle` == 0 means one full beat per cycle.
-// Only INCR bursts inside one 4 KiB page and inside the buffer are legal; anything else is
-// recorded as an error (the first one wins) and the harness stops the run.
+// Only INCR bursts inside one 4 KiB page are legal; anything else is a protocol error,
+// recorded (the first one wins) and the harness stops the run.  A legal burst outside the
+// buffer is answered as a real interconnect would: SLVERR on every read beat (zero data)
+// and on the write response, nothing written; `error_bursts` counts them.
 //
 // Clocking: each cycle the harness calls drive() (slave outputs from state only), lets the
 // design settle, samples the master's outputs into an AxiMasterOut, and after the rising
@@ -68,6 +70,7 @@ struct DramStats {
     uint64_t read_beats = 0, write_beats = 0;
     uint64_t r_stall_cycles = 0;  // RVALID high, RREADY low
     uint64_t w_wait_cycles = 0;   // WVALID high, WREADY low
+    uint64_t error_bursts = 0;    // bursts outside the memory, answered SLVERR
 };
 
 class DramModel {
@@ -97,10 +100,12 @@ class DramModel {
         uint32_t done;       // beats transferred so far
         uint32_t size;       // bytes per beat
         uint64_t ready_at;   // first cycle the burst may move data / respond
+        uint32_t resp;       // response: 0 OKAY, 2 SLVERR (outside the memory)
     };
 
     bool check_burst(const char* kind, uint64_t addr, uint32_t len, uint32_t size_log,
                      uint32_t burst);
+    uint32_t response(uint64_t addr, uint32_t len, uint32_t size_log) const;
     void fail(const std::string& message);
     void accrue(uint64_t& credit);
 
@@ -115,6 +120,7 @@ class DramModel {
     bool r_valid_ = false;         // a read beat is being offered
     uint8_t r_data_[256];
     bool r_last_ = false;
+    uint32_t r_resp_ = 0;
     uint64_t r_credit_ = 0, w_credit_ = 0;
     DramStats stats_;
     std::string error_;

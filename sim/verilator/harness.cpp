@@ -288,7 +288,8 @@ const char* vsim_error(void* h) {
     return s->dram.failed() ? s->dram.error().c_str() : s->error.c_str();
 }
 
-// DRAM traffic since the last reset: read/write bytes, bursts, beats, stall cycles.
+// DRAM traffic since the last reset: read/write bytes, bursts, beats, stall cycles, bursts
+// answered SLVERR (outside the memory).
 void vsim_stats(void* h, uint64_t* out) {
     const vta::DramStats& st = static_cast<Sim*>(h)->dram.stats();
     out[0] = st.read_bytes;
@@ -299,6 +300,7 @@ void vsim_stats(void* h, uint64_t* out) {
     out[5] = st.write_beats;
     out[6] = st.r_stall_cycles;
     out[7] = st.w_wait_cycles;
+    out[8] = st.error_bursts;
 }
 
 void vsim_clear_stats(void* h) { static_cast<Sim*>(h)->dram.clear_stats(); }

@@ -25,7 +25,7 @@ __all__ = ["VerilatorModel", "VerilatorError", "CycleLimitError", "DramTiming", 
 
 _OK, _LIMIT, _LITE_TIMEOUT, _DRAM_ERROR, _NO_TRACE = 0, 1, -1, -2, -3
 _STAT_NAMES = ("read_bytes", "write_bytes", "read_bursts", "write_bursts", "read_beats",
-               "write_beats", "r_stall_cycles", "w_wait_cycles")
+               "write_beats", "r_stall_cycles", "w_wait_cycles", "error_bursts")
 
 
 class VerilatorError(VTAError):

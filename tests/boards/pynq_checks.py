@@ -18,10 +18,11 @@ from pynqmetadata.frontends import Metadata
 from vta.boards.hwh import hwh_xml
 from vta.boards.pynq_sim import SimBusError, SimulatedPynqDevice, make_sim_overlay
 from vta.boards.table import BOARDS
-from vta.driver import DeviceTimeout, open_device
+from vta.driver import DeviceDeadlock, DeviceProgramError, DeviceTimeout, open_device
 from vta.driver.pynq_lines import PYNQ_LINES, PynqVersionError, check_pynq, line_of
 from vta.hw import isa
 from vta.hw.config import VTAConfig
+from vta.hw.program_errors import ErrorKind
 from vta.hw.regmap import BY_NAME, REGISTERS
 from vta.sim.dram import Dram
 from vta.sim.progen import random_program
@@ -148,7 +149,7 @@ def test_random_programs_match_fsim(board, seed):
     dev.close()
 
 
-def test_deadlock_times_out_with_the_status(board):
+def test_deadlock_is_flagged_by_the_hardware_with_fsims_message(board):
     sim, bit = board
     dev = open_device("pynq", CONFIG, bitstream=bit, device=sim)
     # A GEMM that pops a load->compute token nobody pushes, then FINISH.
@@ -157,8 +158,33 @@ def test_deadlock_times_out_with_the_status(board):
     data = isa.encode(insns, CONFIG)
     buf = dev.alloc(len(data), 4096)
     buf.copy_in(np.frombuffer(data, np.uint8))
-    with pytest.raises(DeviceTimeout, match="compute waiting on a load->compute token"):
-        dev.run(buf.addr, len(insns), timeout=0.5)
+    with pytest.raises(DeviceDeadlock) as err:
+        dev.run(buf.addr, len(insns), timeout=30)
+    assert isinstance(err.value, DeviceTimeout)
+    assert str(err.value) == ("deadlock before FINISH: compute blocked at instruction 0 "
+                              "(GEMM) waiting for a load->compute token")
+    dev.close()
+
+
+def test_program_errors_read_from_the_board_and_the_board_recovers(board):
+    """A bad program raises fsim's error on the board too; the next program runs."""
+    sim, bit = board
+    dev = open_device("pynq", CONFIG, bitstream=bit, device=sim)
+    ref = open_device("fsim", CONFIG)
+    bad = [isa.Store(y_size=1, x_size=1, x_stride=1, x_pad_0=1), isa.Finish()]
+    errors = []
+    for d in (dev, ref):
+        data = isa.encode(bad, CONFIG)
+        buf = d.alloc(len(data), 4096)
+        buf.copy_in(np.frombuffer(data, np.uint8))
+        with pytest.raises(DeviceProgramError) as err:
+            d.run(buf.addr, len(bad), timeout=30)
+        errors.append((err.value.kind, str(err.value)))
+    assert errors[0] == errors[1] and errors[0][0] == ErrorKind.PADS
+    good = isa.encode([isa.Gemm(), isa.Finish()], CONFIG)
+    buf = dev.alloc(len(good), 4096)
+    buf.copy_in(np.frombuffer(good, np.uint8))
+    assert dev.run(buf.addr, 2, timeout=30).counters["INSN_DONE"] == 2
     dev.close()
 
 

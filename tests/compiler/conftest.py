@@ -59,7 +59,7 @@ def qconv() -> Callable[..., str]:
 
     def make(b: GraphBuilder, x: str, name: str, o: int, k: int = 3, shift: object = 6,
              lo: int = -128, hi: int = 127, **attrs: object) -> str:
-        i = b.type_of(x).shape[1]
+        i = b.type_of(x).shape[1] // int(attrs.get("groups", 1))   # type: ignore[call-overload]
         w = b.param(f"{name}.w", rng.integers(-20, 21, (o, i, k, k)).astype(np.int8))
         bb = b.param(f"{name}.b", rng.integers(-500, 500, o).astype(np.int32))
         return b.node("qconv2d", [x, w, bb], name, strides=attrs.pop("strides", 1),

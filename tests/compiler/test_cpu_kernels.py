@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from vta.compiler import int8_reference as int8
-from vta.compiler.cpu import conv, elementwise, layout_kernels, pool, softmax
+from vta.compiler.cpu import conv, elementwise, layout_kernels, norm, pool, softmax
 from vta.compiler.cpu.executor import CpuExecutable
 from vta.compiler.cpu.llvm_jit import Jit, KernelError
 from vta.compiler.frontend import interpreter as ref
@@ -69,6 +69,22 @@ def test_softmax(shape):
     x = (RNG.normal(size=shape) * 10).astype(np.float32)
     x.flat[0] = -1e30  # far below the exp cut-off
     np.testing.assert_array_equal(softmax.softmax_kernel(shape)(x), ref.softmax(x))
+
+
+@pytest.mark.parametrize("shape,axis", [((1, 128, 128), -1), ((2, 5, 13), -1),
+                                        ((3, 4, 6, 5), 2), ((1, 7), 1)])
+def test_layer_norm_vector_lanes_match_the_reference(shape, axis):
+    """8-lane float64 sums (a short last group padded with 0.0) in the reference's order:
+    bit-exact, with and without a bias."""
+    x = (RNG.normal(size=shape) * 3).astype(np.float32)
+    x.flat[1] = -0.0
+    norm_shape = shape[axis % len(shape):]
+    g = RNG.normal(size=norm_shape).astype(np.float32)
+    for bias in (RNG.normal(size=norm_shape).astype(np.float32), None):
+        k = norm.layer_norm_kernel(shape, axis, g, bias, 1e-5)
+        np.testing.assert_array_equal(k(x), ref.layer_norm(x, g, bias, axis, 1e-5))
+    with pytest.raises(KernelError, match="needs a scale and bias of"):
+        norm.layer_norm_kernel(shape, axis, g[:1], None, 1e-5)
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 224, 224), (3, 5, 7)])

@@ -36,7 +36,7 @@ def _exact(got: dict, want: dict) -> None:
 def test_int_graph_matches_reference_on_fsim(residual_graph):
     g = residual_graph()
     x = RNG.integers(-128, 128, (1, 3, 16, 16)).astype(np.int8)
-    with vta.compiler.compile(g, "default", "fsim") as exe:
+    with vta.compiler.compile(g, "default", "fsim", host="x86-64") as exe:
         assert [lay.describe() for lay in exe.partition.vta_layers] == ["c2", "c3+add"]
         _exact(exe(x), reference_run(g, x))
         _exact(exe(x), reference_run(g, x))   # a second call reuses the device buffers
@@ -47,10 +47,10 @@ def test_rescaled_residual_add_runs_fused_and_exact(residual_graph):
     accelerator convs, bit for bit against the reference."""
     g = residual_graph(plain_add=False)
     x = RNG.integers(-128, 128, (1, 3, 16, 16)).astype(np.int8)
-    with vta.compiler.compile(g, "default", "fsim") as exe:
+    with vta.compiler.compile(g, "default", "fsim", host="x86-64") as exe:
         assert [lay.describe() for lay in exe.partition.vta_layers] == ["c2", "c3+add"]
         _exact(exe(x), reference_run(g, x))
-    with vta.compiler.compile(g, "default", "fsim", min_utilization=0.0) as exe:
+    with vta.compiler.compile(g, "default", "fsim") as exe:   # beats a Cortex-A9
         assert [lay.describe() for lay in exe.partition.vta_layers] == ["c1", "c2", "c3+add"]
         _exact(exe(x), reference_run(g, x))
 
@@ -68,7 +68,7 @@ def test_cpu_only_and_vta_agree(demo):
 
 def test_profile(demo, residual_graph):
     qgraph, x = demo
-    with vta.compiler.compile(qgraph) as exe:
+    with vta.compiler.compile(qgraph, host="x86-64") as exe:
         exe(x)
         prof = exe.profile()
         vta_rows = [r for r in prof if r.device == "vta:fsim"]
@@ -79,7 +79,7 @@ def test_profile(demo, residual_graph):
         assert {r.op for r in prof} >= {"pack", "unpack", "qconv2d", "max_pool", "softmax"}
         assert exe.total_cycles() is None    # fsim is untimed
         assert "conv2" in exe.profile_table()
-    with vta.compiler.compile(residual_graph()) as exe:
+    with vta.compiler.compile(residual_graph(), host="x86-64") as exe:
         exe(RNG.integers(-128, 128, (1, 3, 16, 16)).astype(np.int8))
         fused = [r for r in exe.profile() if r.name == "c3+add"]
         assert len(fused) == 1 and fused[0].op == "qconv2d+qadd"
@@ -124,7 +124,7 @@ def test_artifact_errors(demo, tmp_path):
         vta.compiler.load(tmp_path / "missing.vtax")
     junk = tmp_path / "junk.vtax"
     junk.write_bytes(b"not a zip")
-    with pytest.raises(ArtifactError, match="not a saved vta-kit executable"):
+    with pytest.raises(ArtifactError, match="junk.vtax is a broken vta-kit executable"):
         vta.compiler.load(junk)
     with vta.compiler.compile(qgraph) as exe:
         path = exe.save(tmp_path / "demo.vtax")
@@ -170,3 +170,22 @@ def test_compile_float_graph_with_random_calibration():
         assert set(exe.compile_stats) >= {"quantize", "partition", "vta_kernels",
                                           "cpu_kernels"}
         _exact(exe(x), exe.reference(x))
+
+
+def test_cpu_only_model_runs_as_a_bound_plan(demo):
+    """A model entirely on the CPU runs its kernels bound to fixed buffers: one machine
+    code call per layer, outputs fresh arrays, the profile made on demand."""
+    qgraph, x = demo
+    with vta.compiler.compile(qgraph, cpu_only=True) as exe:
+        assert exe._plan is not None and len(exe._plan.steps) == len(exe.layers)
+        first = exe(x)
+        x2 = RNG.standard_normal((1, 3, 32, 32)).astype(np.float32)
+        second = exe(x2)
+        _exact(first, reference_run(qgraph, x))        # not overwritten by the next call
+        _exact(second, reference_run(qgraph, x2))
+        rows = exe.profile()
+        assert [r.name for r in rows] == [lay.name for lay in exe.layers]
+        assert all(r.device == "cpu" and r.seconds >= 0 for r in rows)
+        assert "conv1" in exe.profile_table()
+    with vta.compiler.compile(qgraph) as exe:          # accelerator layers: no plan
+        assert exe._plan is None

@@ -108,7 +108,9 @@ def test_quantized_qlinear_conv_and_matmul():
                    opset=21)
     x = RNG.uniform(-3, 3, (1, 3, 5, 5)).astype(np.float32)
     graph = _compare(model, {"x": x}, rtol=0, atol=0.5 + 1e-6)  # at most one step of 0.5
-    assert {"quantize_linear", "dequantize_linear", "conv2d", "dense"} <= set(graph.op_counts())
+    # Imported as integer layers with the model's own scales (never re-quantized).
+    assert {"quantize", "qconv2d", "qdense", "dequantize"} <= set(graph.op_counts())
+    assert not {"conv2d", "dense", "quantize_linear"} & set(graph.op_counts())
 
 
 def test_conv_integer_matmul_integer():
@@ -127,23 +129,37 @@ def test_conv_integer_matmul_integer():
     graph = import_onnx(model)
     got = run(graph, {"x": x})
     np.testing.assert_allclose(got["y1"], expected[0], rtol=1e-6)
-    np.testing.assert_array_equal(got["y2"], expected[1].astype(np.float32))
-    assert "mul" not in graph.op_counts()  # the scale folded into the conv
+    np.testing.assert_array_equal(got["y2"], expected[1])
+    assert got["y2"].dtype == np.int32                  # integer outputs stay integers
+    assert graph.op_counts()["qconv2d"] == 1 and graph.op_counts()["qdense"] == 1
 
 
 @pytest.mark.parametrize("node, message", [
-    (h.make_node("LeakyRelu", ["x"], ["y"], name="lr"), "unsupported ONNX op 'LeakyRelu' in "
-                                                         "node 'lr'"),
-    (h.make_node("Conv", ["x", "w"], ["y"], name="c", group=3), "node 'c': attribute group=3"),
-    (h.make_node("Conv", ["x", "w"], ["y"], name="d", dilations=[2, 2]), "dilations"),
-    (h.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], ceil_mode=1),
-     "ceil_mode"),
+    (h.make_node("NonMaxSuppression", ["x"], ["y"], name="n"),
+     "unsupported ONNX op 'NonMaxSuppression' in node 'n'"),
+    (h.make_node("Conv", ["x", "w"], ["y"], name="c", group=2), "node 'c': attribute group=2 "
+                                                                "is not supported"),
+    (h.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2], storage_order=1),
+     "storage_order=1"),
     (h.make_node("Conv", ["x", "x"], ["y"], name="e"), "must be a constant"),
+    (h.make_node("Resize", ["x", "", "sc"], ["y"], name="r", mode="cubic"), "mode=cubic"),
+    (h.make_node("Pad", ["x", "pd"], ["y"], name="q", mode="wrap"), "mode=wrap"),
+    (h.make_node("Cast", ["x"], ["y"], name="k", to=T.INT32), "attribute to=int32"),
+    (h.make_node("Where", ["x", "x", "x"], ["y"], name="wh"),
+     "supported only on constants and shapes"),
+    (h.make_node("LayerNormalization", ["x", "g"], ["y", "mean"], name="ln"), "extra outputs"),
+    (h.make_node("Gather", ["x", "fi"], ["y"], name="ga"), "indices must be int32 or int64"),
+    (h.make_node("AveragePool", ["x"], ["y"], name="ap", kernel_shape=[2, 2],
+                 auto_pad="SAME"), "auto_pad=SAME"),
 ])
 def test_unsupported_ops_and_attributes_are_clear_errors(node, message):
-    model = _model([node], [("x", T.FLOAT, [1, 3, 6, 6])], [("y", T.FLOAT, [1, 3, 6, 6])],
-                   {"w": _f32(3, 1, 3, 3) if node.op_type == "Conv" and "group" in str(node)
-                    else _f32(3, 3, 3, 3)})
+    inits = {"w": _f32(3, 3, 3, 3) if "group" not in str(node) else _f32(4, 3, 3, 3),
+             "sc": np.float32([1, 1, 2, 2]), "pd": np.int64([0, 0, 1, 1, 0, 0, 1, 1]),
+             "g": _f32(6), "fi": np.float32([0])}
+    graph = h.make_graph([node], "m", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 6, 6])],
+                         [h.make_tensor_value_info("y", T.FLOAT, None)],
+                         [nh.from_array(v, k) for k, v in inits.items()])
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
     with pytest.raises(ModelError, match=message):
         import_onnx(model)
 

@@ -4,23 +4,39 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from vta.compiler.cpu_cost import HOSTS, host_for, vta_seconds
 from vta.compiler.frontend import GraphBuilder, ModelError
 from vta.compiler.partition import CpuLayer, VtaLayer, partition
+from vta.hw.config import VTAConfig
 
 
 def test_placement_and_reasons(default_config, residual_graph):
-    p = partition(residual_graph(), default_config)
+    # Against a PC's CPU the 3-channel conv (3/16 of each GEMM used) does not pay.
+    p = partition(residual_graph(), default_config, host="x86-64")
     placement = p.placement()
     assert placement == {"c1": "cpu", "c2": "vta", "c3": "vta", "add": "vta", "pool": "cpu"}
     c1 = next(lay for lay in p.layers if lay.name == "c1")
-    assert isinstance(c1, CpuLayer) and "utilization" in c1.reason
+    assert isinstance(c1, CpuLayer) and "does not pay" in c1.reason
+    assert "x86-64 CPU" in c1.reason and "utilization 0.1" in c1.reason
     fused = next(lay for lay in p.layers if "add" in lay.nodes)
     assert isinstance(fused, VtaLayer)
     assert fused.nodes == ("c3", "add") and fused.residual == "c1" and fused.output == "add"
     assert fused.epilogue.residual and fused.epilogue.residual_clip == (0, 127)
     assert fused.epilogue.clip == (-128, 127) and fused.epilogue.shift == 6
     assert "vta  c3+add" in p.summary()
+    # Against the PYNQ's Cortex-A9 (the default config's board) it does.
+    assert partition(residual_graph(), default_config).placement()["c1"] == "vta"
 
+
+def test_host_profiles_and_the_time_rule(default_config):
+    a9, x86 = host_for(default_config), host_for(default_config, "x86-64")
+    assert a9.name == "cortex-a9" and x86.measured and not a9.measured
+    assert host_for(VTAConfig.preset("ultra96")).name == "cortex-a53"
+    assert a9.rate("conv") < HOSTS["cortex-a53"].rate("conv") < x86.rate("conv")
+    assert x86.rate("reference") < x86.rate("conv")      # numpy runs grouped convs
+    assert vta_seconds(100_000, default_config) == pytest.approx(1e-3)   # 100 MHz
+    with pytest.raises(ModelError, match="unknown host profile 'z80'"):
+        host_for(default_config, "z80")
 
 def test_rescaling_add_is_fused(default_config, residual_graph):
     # ResNet's skip add: residual << 1, + 1, >> 1, ReLU clip.
@@ -100,7 +116,7 @@ def test_fused_layer_runs_where_the_add_is(default_config, qconv, qadd):
     assert p.layers[1].nodes == ("main", "add") and p.layers[1].residual == "skip"
 
 
-def test_per_channel_shifts_and_asymmetric_pads_stay_on_cpu(default_config, qconv):
+def test_per_channel_shifts_and_asymmetric_pads_run_on_vta(default_config, qconv):
     b = GraphBuilder("odd")
     x = b.input("x", (1, 16, 8, 8), "int8")
     y = qconv(b, x, "perchan", 16, shift=tuple([5] * 8 + [6] * 8))
@@ -109,9 +125,25 @@ def test_per_channel_shifts_and_asymmetric_pads_stay_on_cpu(default_config, qcon
     b.output(y)
     p = partition(b.build(), default_config)
     layers = {lay.name: lay for lay in p.layers}
-    assert isinstance(layers["perchan"], CpuLayer) and "per-channel" in layers["perchan"].reason
+    # Per-channel shifts: one SHR reading a row of per-lane amounts.
+    perchan = layers["perchan"]
+    assert isinstance(perchan, VtaLayer) and perchan.epilogue.const_rows == ("shr0",)
     assert isinstance(layers["uniform"], VtaLayer) and layers["uniform"].epilogue.shift == 5
-    assert isinstance(layers["asym"], CpuLayer) and "asymmetric" in layers["asym"].reason
+    asym = layers["asym"]
+    assert isinstance(asym, VtaLayer)
+    assert (asym.workload.padding, asym.workload.padding_end) == ((1, 1), (0, 0))
+
+
+def test_a_multiplier_needs_alu_mul(default_config, qconv):
+    b = GraphBuilder("mul")
+    x = b.input("x", (1, 16, 8, 8), "int8")
+    b.output(qconv(b, x, "fixed", 16, shift=20, multiplier=tuple(range(700, 716)),
+                   acc_lo=-(1 << 18), acc_hi=1 << 18))
+    g = b.build()
+    layer = partition(g, default_config).layers[0]
+    assert isinstance(layer, CpuLayer) and "ALU MUL" in layer.reason
+    layer = partition(g, VTAConfig.preset("default_mul"), min_utilization=0).layers[0]
+    assert isinstance(layer, VtaLayer) and layer.epilogue.multiplies
 
 
 def test_dense_placement_follows_cost_model(default_config):
@@ -123,10 +155,12 @@ def test_dense_placement_follows_cost_model(default_config):
     b.output(b.node("qdense", [x, w, b.param("b", bias)], "fc", shift=4, lo=-128,
                     hi=127, out_scale=1.0))
     g = b.build()
-    fc = partition(g, default_config).layers[0]
+    fc = partition(g, default_config, host="x86-64").layers[0]
     assert isinstance(fc, CpuLayer) and "does not pay" in fc.reason   # a GEMV only streams weights
-    fc = partition(g, default_config, min_utilization=0.0).layers[0]
+    fc = partition(g, default_config).layers[0]     # ... but beats a Cortex-A9
     assert isinstance(fc, VtaLayer) and fc.op == "dense"
+    fc = partition(g, default_config, min_utilization=0.1).layers[0]   # a floor
+    assert isinstance(fc, CpuLayer) and "below 0.10" in fc.reason
 
 
 def test_errors(default_config, residual_graph):

@@ -74,8 +74,8 @@ def test_run_onnx_save_and_rerun_artifact(tmp_path, capsys):
 def test_run_reports_mismatch(monkeypatch, capsys):
     real = Executable.reference
 
-    def off_by_one(self, inputs):
-        out = real(self, inputs)
+    def off_by_one(self, inputs, **options):
+        out = real(self, inputs, **options)
         return {k: v + np.float32(1) for k, v in out.items()}
 
     monkeypatch.setattr(Executable, "reference", off_by_one)
@@ -94,8 +94,76 @@ def test_run_errors(tmp_path, capsys):
         main(["run", "--device", "nope"])
 
 
-@pytest.mark.slow
-def test_bench_resnet18_small_image(capsys):
-    assert main(["bench", "resnet18", "--image-size", "32", "--repeat", "1"]) == 0
+def _last_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith("vta: error: ")
+    return err[-1]
+
+
+@pytest.mark.parametrize("value,words", [
+    (np.array(["a", "b"]), "holds strings"),
+    (np.ones((1, 3, 32, 32), np.complex64), "is complex"),
+])
+def test_run_refuses_non_numeric_inputs_and_calibration(tmp_path, capsys, value, words):
+    np.save(tmp_path / "bad.npy", value)
+    assert main(["run", "--input", str(tmp_path / "bad.npy"), "--no-check"]) == 2
+    assert words in _last_error(capsys)
+    assert main(["run", "--calibration", str(tmp_path / "bad.npy"), "--no-check"]) == 2
+    msg = _last_error(capsys)
+    assert "calibration sample 0 for input 'image'" in msg and words in msg
+
+
+def test_run_nan_input_is_an_error_or_saturated_on_request(tmp_path, capsys):
+    x = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    x[0, 1, 2, 3] = np.nan
+    np.save(tmp_path / "nan.npy", x)
+    assert main(["run", "--input", str(tmp_path / "nan.npy")]) == 2
+    assert "first nan at index (0, 1, 2, 3)" in _last_error(capsys)
+    assert main(["run", "--input", str(tmp_path / "nan.npy"), "--nonfinite", "saturate"]) == 0
     out = capsys.readouterr().out
-    assert "compile" in out and "MATCH" in out and "on VTA" in out
+    assert "MATCH" in out and "float check: output 'prob'" in out
+
+
+def test_run_flags_a_result_far_from_the_float_model(tmp_path, capsys):
+    """Calibrated on data 1000 times too small, every activation saturates: the result is
+    bit-exact to the (equally wrong) quantized reference, but the float check fails."""
+    x = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "cal.npy", x * 1e-3)
+    assert main(["run", "--input", str(tmp_path / "x.npy"), "--calibration",
+                 str(tmp_path / "cal.npy")]) == 1
+    out = capsys.readouterr().out
+    assert "MATCH" in out and "FLOAT CHECK FAILED: output 'prob'" in out
+
+
+def test_run_broken_executables_and_empty_models(tmp_path, capsys):
+    import zipfile
+
+    model = _onnx_model(tmp_path / "small.onnx")
+    art = tmp_path / "small.vtax"
+    assert main(["run", str(model), "--save", str(art), "--no-check"]) == 0
+    capsys.readouterr()
+    (tmp_path / "cut.vtax").write_bytes(art.read_bytes()[:200])
+    (tmp_path / "junk.vtax").write_bytes(b"not a zip at all" * 10)
+    with zipfile.ZipFile(tmp_path / "bare.vtax", "w") as z:
+        z.writestr("other.txt", "x")
+    for name in ("cut.vtax", "junk.vtax", "bare.vtax"):
+        assert main(["run", str(tmp_path / name)]) == 2
+        msg = _last_error(capsys)
+        assert f"{name} is a broken vta-kit executable" in msg and "ONNX" not in msg
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    assert main(["run", str(tmp_path / "empty.onnx")]) == 2
+    assert "empty.onnx is empty (0 bytes)" in _last_error(capsys)
+
+
+def test_run_executable_with_another_config_recompiles(tmp_path, capsys):
+    art = tmp_path / "demo.vtax"
+    assert main(["run", "--config", "tiny", "--save", str(art), "--no-check"]) == 0
+    capsys.readouterr()
+    assert main(["run", str(art)]) == 0
+    out = capsys.readouterr().out
+    assert f"loaded {art}" in out and "for 1x4_" in out           # its own config: tiny
+    assert main(["run", str(art), "--config", "default"]) == 0
+    out = capsys.readouterr().out
+    assert f"recompiled {art} (saved for 1x4_" in out and "for 1x16_" in out
+    assert "MATCH" in out

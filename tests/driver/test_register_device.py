@@ -32,11 +32,14 @@ class FsimRegisters(RegisterDevice):
         self.writes.append((offset, value))
         self.inner.write_reg(offset, value)
 
-    def _wait_done(self, deadline):
+    def _wait_done(self, deadline, max_cycles=None):
         while not self.done():
             if deadline is not None and time.perf_counter() > deadline:
                 return False
         return True
+
+    def reset(self):
+        self.resets = getattr(self, "resets", 0) + 1
 
 
 class NeverStarts(FsimRegisters):
@@ -80,5 +83,8 @@ def test_register_timeout_names_status_and_progress():
     dev = NeverStarts(VTAConfig.preset("tiny"))
     prog, n = _alu_program(dev)
     with pytest.raises(DeviceTimeout, match=r"did not finish within 0.05 s: all modules idle; "
-                                            r"0 of 3 instructions done"):
+                                            r"fetch routed 0 of 3 instructions; load took 0; "
+                                            r"compute took 0; store took 0; the device was "
+                                            r"reset"):
         dev.run(prog.addr, n, timeout=0.05)
+    assert dev.resets == 1      # the abort could not stop it

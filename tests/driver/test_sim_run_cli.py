@@ -65,3 +65,15 @@ def test_sim_run_errors_are_one_line(tmp_path, capsys):
     assert "vta: error: " in capsys.readouterr().err
     assert main(["sim", "run", str(tmp_path / "missing.bin")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_sim_run_output_must_be_a_writable_file_before_running(tmp_path, capsys):
+    prog = tmp_path / "p.bin"
+    prog.write_bytes(isa.encode([isa.Finish()], VTAConfig.preset("default")))
+    assert main(["sim", "run", str(prog), "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr()
+    assert "is a folder" in err.err and "cycles" not in err.out        # refused before the run
+    assert main(["sim", "run", str(prog), "--output", str(tmp_path / "no" / "x.img")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["sim", "run", str(prog), "--max-cycles", "0"])

@@ -104,3 +104,21 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     odd.write_bytes(b"\0" * 20)
     assert main(["disasm", str(odd)]) == 2
     assert "not a multiple of 16 bytes" in capsys.readouterr().err
+
+
+def test_cli_asm_refuses_binary_empty_and_unwritable(tmp_path, capsys):
+    binary = tmp_path / "prog.bin"
+    binary.write_bytes(bytes([0x03, 0xA6, 0xFF, 0x00]))
+    assert main(["asm", str(binary), "-o", str(tmp_path / "x.bin")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "is not a text program: byte 1 (0xa6)" in err
+    empty = tmp_path / "empty.s"
+    empty.write_text("# nothing here\n\n")
+    assert main(["asm", str(empty), "-o", str(tmp_path / "e.bin")]) == 2
+    assert "holds no instructions" in capsys.readouterr().err
+    assert not (tmp_path / "e.bin").exists()
+    ok = tmp_path / "ok.s"
+    ok.write_text("FINISH\n")
+    assert main(["asm", str(ok), "-o", str(tmp_path / "nodir" / "out.bin")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cannot write" in err and "No such file" in err

@@ -190,3 +190,40 @@ def test_missing_or_bad_cache_directory(tmp_path, monkeypatch, capsys):
     assert "not a folder" in err and "VTA_CACHE_DIR" in err
     with pytest.raises(cache.CacheError, match="not a folder"):
         cache.check_writable()
+
+
+def test_a_build_removes_what_killed_builds_left(tmp_path, monkeypatch):
+    """Abandoned ``<digest>.build-*`` folders of any digest go at the next build (not only
+    those of the digest being built); one whose build still runs stays."""
+    from vta.sim.verilator import build as vbuild
+
+    from tests.sim.verilator_copier import copier_verilog
+
+    monkeypatch.setenv("VTA_CACHE_DIR", str(tmp_path))
+    verilator = tmp_path / "verilator"
+    verilator.mkdir()
+    abandoned = verilator / "0123456789abcdef01234567.build-dead"
+    abandoned.mkdir()
+    (abandoned / "obj").mkdir()
+    (abandoned / "obj" / "big.o").write_bytes(b"\0" * 4096)
+    running = verilator / "fedcba9876543210fedcba98.build-live"
+    running.mkdir()
+
+    class StopError(Exception):
+        pass
+
+    def interrupted(*args, **kwargs):
+        raise StopError
+    monkeypatch.setattr(vbuild, "_build", interrupted)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD,
+                               str(verilator / "fedcba9876543210fedcba98.lock")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StopError):
+            vbuild.build_library(copier_verilog(64), progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not abandoned.exists() and running.exists()
+    assert list(verilator.glob("*.build-*")) == [running]   # this build's own folder too

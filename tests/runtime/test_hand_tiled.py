@@ -3,8 +3,8 @@ bit for bit against numpy."""
 
 import numpy as np
 import pytest
+from vta.compiler.bench.hand_tiled import conv2d, conv2d_reference, gemm_reference, tiled_gemm
 from vta.runtime import CommandError
-from vta.runtime.hand_tiled import conv2d, conv2d_reference, gemm_reference, tiled_gemm
 
 
 @pytest.mark.parametrize("shape, tile", [((48, 96, 128), (3, 2, 4)), ((20, 40, 72), (1, 1, 1))])

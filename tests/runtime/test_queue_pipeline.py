@@ -5,10 +5,10 @@ import time
 
 import numpy as np
 import pytest
+from vta.compiler.bench.hand_tiled import gemm_reference, tiled_gemm
 from vta.hw import isa
 from vta.hw.isa import AluOp, MemType
 from vta.runtime import COMPUTE, LOAD, STORE, CommandError, CommandQueue
-from vta.runtime.hand_tiled import gemm_reference, tiled_gemm
 
 
 def _operands(rng, c, m, n, k):

@@ -7,6 +7,7 @@ from vta.hw.errors import VTAError
 from vta.hw.insn_stream import InsnStream
 from vta.hw.isa import AluOp, MemType
 from vta.hw.pipeline import COMPUTE
+from vta.hw.program_errors import ErrorKind, ProgramError
 from vta.sim.fsim import DeadlockError, FsimError
 
 from tests.sim.fsim_programs import Machine
@@ -20,6 +21,7 @@ def fails(m: Machine, insns, match: str, error=FsimError):
 
 
 FIN = isa.Finish()
+RNG = np.random.default_rng(0)
 
 
 def test_deadlock_names_module_and_channel():
@@ -174,3 +176,125 @@ def test_errors_are_raised_before_data_is_touched_by_later_instructions():
     s.emit(FIN)
     with pytest.raises(FsimError, match="instruction 1 .*cannot be stored"):
         m.run(s)
+
+
+def test_static_errors_are_reported_in_stream_order():
+    """The first instruction that fails a static check wins, whatever the check (a later
+    unknown opcode does not hide an earlier bad flag), and nothing executes before."""
+    m = Machine()
+    code = bytearray(isa.encode([isa.Load(memory_type=MemType.INP, push_prev=1),
+                                 isa.Gemm(), FIN], m.cfg))
+    code[16] = (code[16] & ~7) | 6                       # instruction 1: opcode 6
+    addr = m.dram.alloc(len(code), 16)
+    m.dram.write(addr, bytes(code))
+    with pytest.raises(FsimError, match="instruction 0 .*sets push_prev") as e:
+        m.sim.run(addr, 3)
+    assert e.value.kind == ErrorKind.FLAG and e.value.index == 0
+
+
+def test_errors_carry_their_kind_and_index():
+    m = Machine("tiny")
+    cases = [
+        ([isa.Store(memory_type=MemType.OUT, x_size=1, y_size=1, x_pad_1=1), FIN],
+         ErrorKind.PADS, 0),
+        ([isa.Gemm(), isa.Gemm()], ErrorKind.FINISH, None),
+        ([FIN, isa.Gemm()], ErrorKind.FINISH, 0),
+        ([isa.Load(memory_type=MemType.INP, push_next=1), FIN], ErrorKind.TOKENS_LEFT, 1),
+        ([isa.Gemm(pop_prev=1), FIN], ErrorKind.DEADLOCK, None),
+        ([isa.Alu(alu_opcode=7, iter_out=1, iter_in=1, uop_end=1), FIN],
+         ErrorKind.ALU_OPCODE, 0),
+        ([isa.Load(memory_type=MemType.ACC, dram_base=1, y_size=1, x_size=1), FIN],
+         ErrorKind.DRAM_RANGE, 0),
+    ]
+    for insns, kind, index in cases:
+        with pytest.raises(ProgramError) as e:
+            m.run(insns)
+        assert (e.value.kind, e.value.index) == (kind, index), (insns, str(e.value))
+        assert isinstance(e.value, FsimError)
+
+
+def test_huge_loop_nest_runs_in_bounded_memory():
+    """One legal GEMM of 4M uop executions: chunked, so the peak stays far below the
+    ~1.1 GB a plan of the whole nest needed; the result is exact."""
+    import tracemalloc
+
+    m = Machine()
+    c = m.cfg
+    inp = RNG.integers(-128, 128, (2, c.batch, c.block_in), dtype=np.int8)
+    wgt = RNG.integers(-128, 128, (3, c.block_out, c.block_in), dtype=np.int8)
+    insns = [isa.Load(memory_type=MemType.INP, dram_base=m.put(MemType.INP, inp), y_size=1,
+                      x_size=2, x_stride=2),
+             isa.Load(memory_type=MemType.WGT, dram_base=m.put(MemType.WGT, wgt), y_size=1,
+                      x_size=3, x_stride=3),
+             m.uop_load([isa.Uop(dst_idx=3, src_idx=1, wgt_idx=2)]),
+             isa.Gemm(uop_bgn=0, uop_end=1, iter_out=4096, iter_in=1024), FIN]
+    tracemalloc.start()
+    try:
+        m.run(insns)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 400 << 20, peak
+    dot = inp[1].astype(np.int64) @ wgt[2].astype(np.int64).T
+    want = (dot * 4096 * 1024 + 2**31) % 2**32 - 2**31
+    assert np.array_equal(m.sim.acc[3], want.astype(np.int32))
+
+
+def test_chunked_execution_equals_one_plan(monkeypatch):
+    """Random programs give the same DRAM and SRAMs when every nest runs in tiny chunks."""
+    from vta.sim import fsim
+    from vta.sim.progen import random_program
+
+    cfg = VTAConfig.preset("tiny")
+    for seed in range(6):
+        states = []
+        for chunk in (1 << 19, 3):
+            monkeypatch.setattr(fsim, "_CHUNK_UOPS", chunk)
+            m = Machine(cfg)
+            prog = random_program(cfg, np.random.default_rng(seed), m.dram, n_blocks=3)
+            m.sim.run(prog.insn_addr, prog.insn_count)
+            states.append((m.dram.mem.copy(), m.sim.acc.copy(), m.sim.out.copy()))
+        for a, b in zip(*states, strict=True):
+            assert np.array_equal(a, b), seed
+
+
+def test_index_check_names_the_first_failing_uop_execution():
+    """The computed first failure equals a uop-by-uop search (loop order i, j, uop;
+    destination before sources at one uop)."""
+    cfg = VTAConfig.preset("tiny")
+    rng = np.random.default_rng(3)
+    m = Machine(cfg)
+    depth = {"dst": cfg.acc_depth, "src": cfg.inp_depth, "wgt": cfg.wgt_depth}
+    names = {"dst": "ACC", "src": "INP", "wgt": "WGT"}
+    for _ in range(200):
+        uops = [isa.Uop(dst_idx=int(rng.integers(cfg.acc_depth - 40, cfg.acc_depth)),
+                        src_idx=int(rng.integers(cfg.inp_depth - 40, cfg.inp_depth)),
+                        wgt_idx=int(rng.integers(cfg.wgt_depth - 40, cfg.wgt_depth)))
+                for _ in range(int(rng.integers(1, 4)))]
+        f = {f"{p}_factor_{lvl}": int(rng.integers(0, 6)) for p in depth for lvl in ("out", "in")}
+        gemm = isa.Gemm(uop_bgn=0, uop_end=len(uops), iter_out=int(rng.integers(1, 9)),
+                        iter_in=int(rng.integers(1, 9)), **f)
+        want = None
+        for i in range(gemm.iter_out):
+            for j in range(gemm.iter_in):
+                for k, u in enumerate(uops):
+                    for p in ("dst", "src", "wgt"):
+                        v = getattr(u, f"{p}_idx") + i * f[f"{p}_factor_out"] + \
+                            j * f[f"{p}_factor_in"]
+                        if want is None and v >= depth[p]:
+                            want = f"{names[p]} index {v} out of range [0, {depth[p]}) " \
+                                   f"at uop {k}, i={i}, j={j}"
+        if want is None:
+            m.run([m.uop_load(uops), gemm, FIN])
+        else:
+            msg = fails(m, [m.uop_load(uops), gemm, FIN], "out of range")
+            assert msg.endswith(want), (msg, want)
+
+
+def test_a_finish_word_seen_before_is_still_checked_for_its_place():
+    """The decoded-word cache must not let a FINISH that once ended a program pass in the
+    middle of another."""
+    m = Machine()
+    m.run([isa.Gemm(), FIN])
+    with pytest.raises(FsimError, match="instruction 1 is FINISH but 1 instruction"):
+        m.run([isa.Gemm(), FIN, isa.Gemm()])

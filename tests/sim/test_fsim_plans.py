@@ -436,8 +436,6 @@ def test_stream_order_shortcut_equals_scheduler(seed):
                           virtual_threads=bool(seed % 2))
     sim = FunctionalSimulator(cfg, dram)
     entries = sim._decode(dram.read(prog.insn_addr, prog.insn_count * cfg.insn_bytes))
-    for i, e in enumerate(entries):
-        sim._route(i, e)
     fast, fail_fast = sim._order(entries)
     full, fail_full = sim._schedule(entries)
     assert list(fast) == list(full) and fail_fast is None and fail_full is None
@@ -459,8 +457,6 @@ def test_out_of_stream_order_program():
     s.emit(isa.Finish())
     addr = m.place(s.insns)
     entries = m.sim._decode(m.dram.read(addr, len(s.insns) * c.insn_bytes))
-    for i, e in enumerate(entries):
-        m.sim._route(i, e)
     order, failure = m.sim._order(entries)
     assert list(order) == [1, 0] and failure is None
     m.run(s, check_reference=True)
@@ -475,7 +471,7 @@ def test_blas_threads_must_be_positive(bad):
 
 
 def test_two_blas_threads_give_the_same_result():
-    from vta.sim.bench_fsim import run_benchmark
+    from vta.compiler.bench.fsim_throughput import run_benchmark
     res = run_benchmark(VTAConfig.preset("default"), 64, 2048, 64, repeat=1, blas_threads=2)
     assert res.macs == 64 * 2048 * 64                   # checked against numpy inside
 

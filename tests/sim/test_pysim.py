@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from vta.driver import DeviceError, DeviceTimeout, open_device
+from vta.driver import DeviceError, DeviceProgramError, DeviceTimeout, open_device
 from vta.hw import VTAConfig, isa
 from vta.hw.isa import MemType
+from vta.hw.program_errors import ErrorKind
 from vta.sim.pysim import PySimError
 
 CONFIG = VTAConfig.preset("tiny")
@@ -35,7 +36,7 @@ def test_finish_only_program_and_waveform(tmp_path):
 
 
 def test_bad_options_are_one_line_errors():
-    with pytest.raises(DeviceError, match="max_cycles"):
+    with pytest.raises(DeviceError, match="max_cycles must be a positive integer, 'auto'"):
         open_device("pysim", CONFIG, max_cycles=0)
     with pytest.raises(DeviceError, match="bad option"):
         open_device("pysim", CONFIG, no_such_option=1)
@@ -50,27 +51,29 @@ def test_closed_simulation_refuses_calls():
 
 
 def test_invalid_programs_never_wedge_the_hardware():
-    """Programs fsim rejects either complete or time out naming the waiting module; the
-    next valid program still runs (leftover tokens are cleared at start)."""
-    dev = open_device("pysim", CONFIG, dram_bytes=1 << 20, max_cycles=500)
+    """Programs fsim rejects are flagged by the hardware with fsim's error class; the next
+    valid program still runs."""
+    dev = open_device("pysim", CONFIG, dram_bytes=1 << 20)
     out = dev.alloc(64)
     fin = isa.encode([isa.Finish()], CONFIG)
     bad = {
-        "unknown opcode": (7).to_bytes(CONFIG.insn_bytes, "little") + fin,
-        "unknown memory type": (7 << 7).to_bytes(CONFIG.insn_bytes, "little") + fin,
-        "store pads": isa.encode([isa.Store(y_size=1, x_size=1, x_stride=1, x_pad_0=1,
-                                            dram_base=out.addr // 4)], CONFIG) + fin,
-        "token left at FINISH": isa.encode([isa.Load(memory_type=MemType.UOP, push_prev=1),
-                                            isa.Finish()], CONFIG),
-        "pop never pushed": isa.encode([isa.Load(memory_type=MemType.INP, pop_next=1),
+        ErrorKind.OPCODE: (7).to_bytes(CONFIG.insn_bytes, "little") + fin,
+        ErrorKind.MEMORY_TYPE: (7 << 7).to_bytes(CONFIG.insn_bytes, "little") + fin,
+        ErrorKind.PADS: isa.encode([isa.Store(y_size=1, x_size=1, x_stride=1, x_pad_0=1,
+                                              dram_base=out.addr // 4)], CONFIG) + fin,
+        ErrorKind.TOKENS_LEFT: isa.encode([isa.Load(memory_type=MemType.UOP, push_prev=1),
+                                           isa.Finish()], CONFIG),
+        ErrorKind.DEADLOCK: isa.encode([isa.Load(memory_type=MemType.INP, pop_next=1),
                                         isa.Finish()], CONFIG),
     }
-    for name, code in bad.items():
-        try:
+    for kind, code in bad.items():
+        with pytest.raises(DeviceProgramError) as e:
             run_code(dev, code, timeout=30)
-        except DeviceTimeout as e:
-            assert name == "pop never pushed", (name, e)
-            assert "load waiting on a compute->load token" in str(e)
+        assert e.value.kind == kind
+        if kind == ErrorKind.DEADLOCK:
+            assert isinstance(e.value, DeviceTimeout)
+            assert "load blocked at instruction 0 (LOAD INP) waiting for a compute->load " \
+                   "token" in str(e.value)
     # The hardware is usable afterwards: a GEMM-free round trip of tokens and a store.
     insns = [isa.Load(memory_type=MemType.UOP, push_prev=1),
              isa.Load(memory_type=MemType.INP, pop_next=1),

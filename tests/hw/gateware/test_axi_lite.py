@@ -6,7 +6,7 @@ import pytest
 from amaranth.sim import Simulator
 from vta.hw import VTAConfig
 from vta.hw.gateware.axi_lite import ControlRegisters
-from vta.hw.regmap import BY_NAME, COUNTERS, CTRL_DONE, CTRL_IDLE, CTRL_START
+from vta.hw.regmap import BY_NAME, COUNTERS, CTRL_ABORT, CTRL_DONE, CTRL_IDLE, CTRL_START, REPORTS
 from vta.sim.axi_lite_host import AxiLiteHost
 
 A = {name: reg.offset for name, reg in BY_NAME.items()}
@@ -64,14 +64,12 @@ def test_run_counters_done_and_interrupt():
         assert gemm > 10
         assert await host.read(ctx, A["DMA_RD_BYTES"]) == 8 * gemm
         assert await host.read(ctx, A["INSN_DONE"]) == 3 * gemm
-        # FINISH while the rest is still busy: done waits for quiet.
-        ctx.set(dut.finish, 1)
-        await ctx.tick()
-        ctx.set(dut.finish, 0)
+        # The run ends when the run guard says so.
         await ctx.tick().repeat(3)
         assert ctx.get(dut.running) and not ctx.get(dut.interrupt)
-        ctx.set(dut.quiet, 1)
+        ctx.set(dut.end, 1)
         await ctx.tick()
+        ctx.set(dut.end, 0)
         assert not ctx.get(dut.running)
         assert ctx.get(dut.interrupt)
         cycles = await host.read(ctx, A["CYCLES_LO"])
@@ -94,12 +92,11 @@ def test_run_counters_done_and_interrupt():
 
 def test_interrupt_needs_gie_and_ier():
     async def bench(ctx, dut, host):
-        ctx.set(dut.quiet, 1)
         await host.write(ctx, A["IER"], 1)
         await host.write(ctx, A["CTRL"], CTRL_START)
-        ctx.set(dut.finish, 1)
+        ctx.set(dut.end, 1)
         await ctx.tick()
-        ctx.set(dut.finish, 0)
+        ctx.set(dut.end, 0)
         assert await host.read(ctx, A["ISR"]) == 1
         assert not ctx.get(dut.interrupt)          # GIE off
         await host.write(ctx, A["GIE"], 1)
@@ -107,6 +104,34 @@ def test_interrupt_needs_gie_and_ier():
         await host.write(ctx, A["IER"], 0)
         assert not ctx.get(dut.interrupt)
     run(bench)
+
+
+def test_abort_request_only_during_a_run_and_reports_read_through():
+    dut = ControlRegisters(VTAConfig.preset("tiny"))
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    host = AxiLiteHost(dut.axi)
+    seen: list[int] = []
+
+    async def watch(ctx):
+        async for _, _, pulse in ctx.tick().sample(dut.abort_req):
+            seen.append(pulse)
+
+    async def tb(ctx):
+        await host.write(ctx, A["CTRL"], CTRL_ABORT)        # idle: nothing to abort
+        assert not any(seen) and await host.read(ctx, A["CTRL"]) == CTRL_IDLE
+        await host.write(ctx, A["CTRL"], CTRL_START)
+        await host.write(ctx, A["CTRL"], CTRL_ABORT)
+        await ctx.tick()
+        assert sum(seen) == 1 and ctx.get(dut.running)       # the guard ends the run
+        for k, name in enumerate(REPORTS):
+            ctx.set(getattr(dut.report, name), 0x1000 + k)
+        for k, name in enumerate(REPORTS):
+            assert await host.read(ctx, A[name]) == 0x1000 + k, name
+
+    sim.add_process(watch)
+    sim.add_testbench(tb)
+    sim.run()
 
 
 def test_status_register_passes_through():
