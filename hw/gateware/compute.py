@@ -351,7 +351,9 @@ class ComputeModule(ConfiguredComponent):
         ctl_done = Signal()
         with m.FSM(name="compute"):
             with m.State("IDLE"):
-                m.d.comb += [*flags.waits(self.insn.valid),
+                # While the ALU unit works the module is busy, not waiting on a token (the
+                # run guard counts a waiting module as stalled).
+                m.d.comb += [*flags.waits(self.insn.valid & alu_idle),
                              ctl_busy.eq(self.insn.valid | ~g.stages.empty)]
                 # A GEMM may start at once (rule 2), an ALU instruction once the GEMM unit
                 # has drained (rule 1), a LOAD or FINISH once both units have (rule 3).
