@@ -9,6 +9,13 @@ overlap, so the time is the busiest module's total plus the pipeline fill and dr
 one thread the stages serialise.  :class:`CostParams` holds the constants so they can be
 fitted to the cycle-accurate simulator.
 
+The co-design knobs change the compute tail of a tile: with ``GEMM_OVERWRITE`` there is no
+reset pass (the first step's GEMM is two instructions instead); with ``ALU_OVERLAP`` and two
+threads the ALU epilogue of a tile runs while the next tile accumulates, so the ALU work
+counts against the GEMM work (the busier of the two units) instead of adding to it.
+With ``ALU_TENSOR_II = 2`` an ALU pass with a tensor operand (bias, residual) takes two
+cycles per row.
+
 It sits beside the tiling search (:mod:`vta.compiler.search` asks it for every candidate)
 and reads the same tile rules as the lowering (:mod:`vta.compiler.workload`), so its byte
 and uop counts equal :func:`program_counts` of the lowered program exactly.
@@ -48,6 +55,10 @@ class CostParams:
     dma_setup: int = 4           # LOAD/STORE decode and first request
     pad_cycles_per_elem: int = 1  # zero elements written by a padded load
     dram_latency: int | None = None  # None: the config's DRAM_LATENCY
+
+
+_PIPE_DRAIN = 5
+"""Cycles an ALU instruction waits for the GEMM unit to drain (``ALU_OVERLAP``)."""
 
 
 @dataclass
@@ -111,19 +122,21 @@ def dma_cycles(config: VTAConfig | _Consts, params: CostParams, rows: int, row_b
 
 
 def _combine(est: CostEstimate, threads: int, first_load: int, last_tail: int,
-             tail_cycles: int, steps: int) -> None:
+             tail_cycles: int, steps: int, alu_cycles: int = 0) -> None:
     """Total cycles from the per-module sums.
 
     Two threads: a step's load overlaps the previous step's GEMMs, so the reduction runs at
     the slower of the two per step; the load module can run at most one step ahead, so a
     tile's compute tail (reset, ACC loads, ALU epilogue) stalls it and is not hidden.
-    Stores overlap everything.  One thread: the stages serialise.
+    ``alu_cycles`` (``ALU_OVERLAP``) is ALU work that runs beside the next tile's GEMMs:
+    the reduction then takes the longer of the two.  Stores overlap everything.  One
+    thread: the stages serialise.
     """
     if threads >= 2:
-        gemm = est.compute_cycles - tail_cycles
+        gemm = est.compute_cycles - tail_cycles - alu_cycles
         per_step = max(est.load_cycles, gemm) / max(1, steps)
-        est.cycles = int(max(steps * per_step + tail_cycles, est.store_cycles)
-                         + first_load + last_tail)
+        body = max(steps * per_step, alu_cycles)
+        est.cycles = int(max(body + tail_cycles, est.store_cycles) + first_load + last_tail)
     else:
         est.cycles = est.load_cycles + est.compute_cycles + est.store_cycles
 
@@ -190,9 +203,14 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     reload_uops = not matrix and (
         footprint or schedule_footprint(w, s, config, epilogue))["uop"] > config.uop_depth
     n_alu = epilogue.alu_passes
-    # Tensor-operand ALU uops (bias, residual) take ALU_TENSOR_II cycles each.
+    # Rows' worth of cycles per pass: tensor-operand uops (bias, residual) take
+    # ALU_TENSOR_II cycles each.
     n_tensor = sum(isinstance(step.src, str) for step in epilogue.alu_steps())
+    alu_rows = n_alu + (k.alu_ii - 1) * n_tensor
     n_const = const_rows_per_block(w, epilogue)
+    overwrite = config.GEMM_OVERWRITE
+    overlap = config.ALU_OVERLAP and T >= 2
+    alu_total = 0
     est = CostEstimate()
     ovh = params.insn_overhead
     latency = k.latency if params.dram_latency is None else params.dram_latency
@@ -256,7 +274,14 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                 est.compute_cycles += steps * (uops + ovh)
                 est.macs += steps * rows * ic * kk * k.macs
                 est.instructions += steps * 2
-            tail = rows + ovh + n_alu * (rows + ovh) + n_tensor * (k.alu_ii - 1) * rows
+            # The reset pass, or the first step's second GEMM instruction (overwrite).
+            tail = ovh if overwrite else rows + ovh
+            alu = alu_rows * rows + n_alu * ovh
+            if overlap:      # beside the next tile's GEMMs (after the GEMM unit drains)
+                alu_total += tiles * alu
+                tail += _PIPE_DRAIN
+            else:
+                tail += alu
             if epilogue.bias:
                 tail += dma_cycles(k, params, 1, oc * k.acc)
                 est.dram_read += tiles * oc * k.acc
@@ -285,15 +310,19 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             est.store_cycles += tiles * st
             est.dram_write += tiles * rows * k.out
             est.instructions += tiles * (1 + n_alu + n_out_dma * (1 + epilogue.residual) + 3)
-            max_tail = max(max_tail, tail + st)
+            max_tail = max(max_tail, tail + st + (alu if overlap else 0))
     if epilogue.pad_correction and not matrix:
         pad = _pad_correction_cost(w, s, ocb, outer, ovh)
         est.alu_uops += pad[0]
         est.instructions += pad[1]
-        est.compute_cycles += pad[0] + pad[1] * ovh
-        tail_total += pad[0] + pad[1] * ovh
+        if overlap:     # ALU work: beside the GEMMs like the rest of the epilogue
+            alu_total += pad[0] + pad[1] * ovh
+        else:
+            est.compute_cycles += pad[0] + pad[1] * ovh
+            tail_total += pad[0] + pad[1] * ovh
+    est.compute_cycles += alu_total
     steps = outer * n_oc * n_sp * n_chunks
-    _combine(est, T, max_load, max_tail, tail_total, steps)
+    _combine(est, T, max_load, max_tail, tail_total, steps, alu_total)
     est.extra = {"steps": steps, "tiles": outer * n_oc * n_sp, "chunks": n_chunks}
     return est
 

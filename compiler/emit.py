@@ -74,7 +74,11 @@ class _Issuer:
     def __call__(self, item: Instruction) -> None:
         q = self.q
         if isinstance(item, Kernel):
-            (q.push_gemm_op if item.kind == "gemm" else q.push_alu_op)(self.kernels[item])
+            kernel = self.kernels[item.body]
+            if item.kind == "alu":
+                q.push_alu_op(kernel)
+            else:
+                q.push_gemm_op(kernel, overwrite=item.overwrite, uops=item.uop_range)
         elif isinstance(item, DmaLoad):
             q.load_buffer_2d(self.operands[item.operand], item.offset, item.x_size,
                              item.y_size, item.x_stride, item.x_pad_0, item.y_pad_0,
@@ -106,30 +110,50 @@ def _emit_tiles(program: TileProgram, q: CommandQueue, issue: _Issuer) -> None:
     * step s (INP/WGT loads into half s % T): the load stage first waits for compute to
       release the half (pop compute->load when s >= T), loads, then hands over
       (push load->compute); compute pops it, runs the GEMMs and releases the half;
-    * tile t (ACC half t % T): compute waits for the store stage to drain the half
-      (pop store->compute when t >= T) before the reset, runs the epilogue, hands the
-      OUT rows to store (push compute->store); store writes them back and releases the
-      half (push store->compute);
+    * tile t (ACC region t % R, R = ``program.acc_regions``): compute waits for the store
+      stage to drain the region (pop store->compute when t >= R) before the reset, runs
+      the epilogue, hands the OUT rows to store (push compute->store); store writes them
+      back and releases the region (push store->compute);
     * at the end the leftover tokens are popped.
+
+    With ``ALU_OVERLAP`` the program's micro-kernels are loaded first when they fit the
+    uop buffer together, and with two threads the next tile's prologue (its wait for the
+    store and its ACC loads, in another region) comes before this tile's epilogue: loads
+    are compute barriers, so after the epilogue nothing stops the next tile's GEMMs from
+    overlapping its ALU instructions.
     """
     load, compute, store = Stage.LOAD, Stage.COMPUTE, Stage.STORE
     T = program.threads
+    R = program.acc_regions
+    tiles = program.tiles
+    hoist = q.config.ALU_OVERLAP and T >= 2
+    if q.config.ALU_OVERLAP:        # LOAD UOP is a compute barrier: load kernels up front
+        q.preload(issue.kernels.values())
     step = 0
-    for t, tile in enumerate(program.tiles):
-        if t >= T:
-            q.dep_pop(store, compute)
-        for item in tile.prologue:
-            issue(item)
+    for t, tile in enumerate(tiles):
+        if not (hoist and t and tiles[t].prologue):     # else issued before epilogue t - 1
+            _prologue(q, issue, t, R, tile)
         for st in tile.steps:
             if step >= T:
                 q.dep_pop(compute, load)
             _through_half(q, issue, load, st.loads, compute, st.kernels)
             step += 1
+        if hoist and t + 1 < len(tiles) and tiles[t + 1].prologue:
+            _prologue(q, issue, t + 1, R, tiles[t + 1])
         _through_half(q, issue, compute, tile.epilogue, store, tile.stores)
     for _ in range(min(T, step)):
         q.dep_pop(compute, load)
-    for _ in range(min(T, len(program.tiles))):
+    for _ in range(min(R, len(program.tiles))):
         q.dep_pop(store, compute)
+
+
+def _prologue(q: CommandQueue, issue: _Issuer, t: int, regions: int, tile) -> None:
+    """Tile ``t``'s prologue, after the store has drained its ACC region (``t >=
+    regions``)."""
+    if t >= regions:
+        q.dep_pop(Stage.STORE, Stage.COMPUTE)
+    for item in tile.prologue:
+        issue(item)
 
 
 def _through_half(q: CommandQueue, issue: _Issuer, producer: Stage, produced: Iterable,

@@ -29,6 +29,12 @@ Micro-kernels by tile geometry (:mod:`vta.compiler.workload`):
 
 Reset and ALU kernels loop over the outer axes of the tile's row grid with uops over the
 innermost one.
+
+With ``GEMM_OVERWRITE`` a tile has no reset: the first step's GEMM is two instructions,
+one with ``overwrite`` over the uops of the first reduction element (every output row
+written once) and one accumulating the rest -- for an image tile the first ``positions``
+uops of the step's micro-kernel and the others (:attr:`Kernel.uop_range`, the same
+micro-kernel), for a matrix tile the first iteration of the reduction loop and the others.
 """
 
 from __future__ import annotations
@@ -45,11 +51,14 @@ from .workload import (
     Conv2dWorkload,
     ConvSchedule,
     PadPatterns,
+    acc_region_base,
+    acc_regions,
     ceil_div,
     check_schedule,
     const_rows_per_block,
     conv_input_tile,
     describe_schedule,
+    gemm_positions,
     pad_patterns,
     reuse_flags,
     row_subsampled,
@@ -126,7 +135,6 @@ def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     T = s.threads
     KK = w.kernel_area
     inp_half, wgt_half = config.inp_depth // T, config.wgt_depth // T
-    acc_half = config.acc_depth // T
     n_oc_tiles = n_groups * ceil_div(ocb_g, s.oc_tile)
     n_sp = ceil_div(nb, s.n_tile) if w.is_matrix else \
         ceil_div(w.out_height, s.h_tile) * ceil_div(w.out_width, s.w_tile)
@@ -141,7 +149,7 @@ def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     n_req = len(epilogue.const_rows)
     for index, span in enumerate(tile_walk(w, s, config)):
         n0, tn, oc0, toc, oh0, toh, ow0, tow = span
-        abase = (index % T) * acc_half
+        abase = acc_region_base(config, T, index)
         rows = tn * toc * toh * tow
         bias_base = abase + rows
         const_base = bias_base + (toc if epilogue.bias else 0)
@@ -150,9 +158,10 @@ def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
         grid = _row_grid(w, span)
         window = None if w.is_matrix else _input_window(w, span, icb)
         tile_in = conv_input_tile(w, toh, tow)
-        # Prologue: zero the tile, fetch bias and residual rows into ACC.
+        # Prologue: zero the tile (unless the first step overwrites it), fetch bias and
+        # residual rows into ACC.
         inner, inner_stride, inner_bias = grid[-1]
-        prologue: list[Kernel | DmaLoad] = [Kernel(
+        prologue: list[Kernel | DmaLoad] = [] if config.GEMM_OVERWRITE else [Kernel(
             "gemm", tuple((e, st, 0, 0) for e, st, _ in grid[:-1]),
             tuple((abase + i * inner_stride, 0, 0) for i in range(inner)), reset=True)]
         if epilogue.bias:
@@ -187,7 +196,9 @@ def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             else:
                 gemm = _image_gemm(w, abase, ibase, wbase, toc, toh, tow, tic, *tile_in,
                                    dummy_base)
-            steps.append(Step(tuple(loads), (gemm,)))
+            first = config.GEMM_OVERWRITE and ic0 == 0
+            steps.append(Step(tuple(loads), _overwrite_first(gemm, w.is_matrix, toc, toh,
+                                                             tow) if first else (gemm,)))
             step += 1
         pads: tuple[Kernel, ...] = ()
         if patterns is not None:
@@ -200,7 +211,8 @@ def lower(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
         stores = _out_transfers(False, w, abase, span, ocb)
         tiles.append(Tile(tuple(prologue), tuple(steps), alu, tuple(stores)))
     return TileProgram(T, tiles, operands(w, config, epilogue),
-                       description=f"{w.kind} {describe_schedule(w, s)}")
+                       description=f"{w.kind} {describe_schedule(w, s)}",
+                       acc_regions=acc_regions(config, T))
 
 
 def _pad_correction(patterns: PadPatterns, span: TileSpan, abase: int, first_row: int,
@@ -298,6 +310,29 @@ def _image_gemm(w: Conv2dWorkload, abase: int, ibase: int, wbase: int, toc: int,
                  for ic in range(tic) for y in range(kh_) for z in range(kw_)
                  for d, s, g in positions)
     return Kernel("gemm", loops, uops)
+
+
+def _overwrite_first(gemm: Kernel, matrix: bool, toc: int, toh: int, tow: int
+                     ) -> tuple[Kernel, ...]:
+    """The first step's GEMM as an ``overwrite`` GEMM over the first reduction element and
+    an accumulating GEMM over the rest (``GEMM_OVERWRITE``; see the module docstring)."""
+    if matrix:      # the reduction is the inner hardware loop: its first iteration
+        outer, (tic, _, fs, fw) = gemm.loops
+        head = Kernel("gemm", (outer,), gemm.uops, overwrite=True)
+        if tic == 1:
+            return (head,)
+        rest = Kernel("gemm", (outer, (tic - 1, 0, fs, fw)),
+                      tuple((d, s + fs, g + fw) for d, s, g in gemm.uops))
+        return head, rest
+    # The uops run over the reduction outside and the output positions inside: the first
+    # ``positions`` uops write every row of the loop body once.
+    positions = gemm_positions(toc, toh, tow)
+    head = Kernel(gemm.kind, gemm.loops, gemm.uops, overwrite=True,
+                  uop_range=(0, positions))
+    if positions == len(gemm.uops):
+        return (head,)
+    return head, Kernel(gemm.kind, gemm.loops, gemm.uops,
+                        uop_range=(positions, len(gemm.uops)))
 
 
 def _prod(values) -> int:

@@ -20,6 +20,7 @@ the conv2d path.  ``target`` is a :class:`~vta.driver.Device` or a
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -36,7 +37,8 @@ from .epilogue import NO_EPILOGUE, ChannelRequant, Epilogue
 from .errors import OperatorError
 from .lower import lower
 from .packing import activation_shape, pack_bias, weight_shape
-from .search import schedule_conv2d, schedule_dense
+from .replay import replay_program
+from .search import dense_overrides, schedule_conv2d, schedule_dense, shortlist_conv2d
 from .tile_program import Kernel, TileProgram
 from .windows import pads
 from .workload import (
@@ -206,7 +208,60 @@ def _epilogue_from_dict(ep: dict) -> Epilogue:
 def _compile(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
              schedule: ConvSchedule) -> tuple[ConvSchedule, TileProgram, CostEstimate]:
     s = check_schedule(w, schedule, config, epilogue)
-    return s, lower(w, s, config, epilogue), estimate(w, s, config, epilogue)
+    program = lower(w, s, config, epilogue)
+    est = estimate(w, s, config, epilogue)
+    if config.ALU_OVERLAP:
+        est.extra["closed_form_cycles"] = est.cycles
+        est.cycles = _replayed(w, s, config, epilogue, program)
+    return s, program, est
+
+
+_REPLAYED: dict[tuple, int] = {}
+
+
+def _replayed(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig, epilogue: Epilogue,
+              program: TileProgram | None = None) -> int:
+    """Replayed cycles of a schedule (remembered: the choice replays its candidates)."""
+    key = (w, s, config, epilogue)
+    cycles = _REPLAYED.get(key)
+    if cycles is None:
+        if program is None:
+            program = lower(w, s, config, epilogue)
+        cycles = _REPLAYED[key] = replay_program(program, config)
+        if len(_REPLAYED) > 4096:
+            _REPLAYED.clear()
+    return cycles
+
+
+REPLAY_SHORTLIST = 6
+"""Schedules the replay compares when the configuration overlaps ALU and GEMM work."""
+
+
+@functools.lru_cache(maxsize=256)
+def _replay_choice(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
+                   forced: tuple) -> ConvSchedule:
+    """With ``ALU_OVERLAP`` the closed-form estimate cannot see how each tile's epilogue
+    hides under the next tile's GEMMs, nor the bursts of loads: the search's best
+    schedule of each group (:func:`~.search.shortlist_conv2d`) is lowered and replayed
+    (:func:`~.replay.replay_program`), and the fastest replay wins (ties: the search's
+    order)."""
+    best, best_cycles = None, None
+    for s in shortlist_conv2d(w, config, epilogue, REPLAY_SHORTLIST, **dict(forced)):
+        s = check_schedule(w, s, config, epilogue)
+        cycles = _replayed(w, s, config, epilogue)
+        if best_cycles is None or cycles < best_cycles:
+            best, best_cycles = s, cycles
+    assert best is not None
+    return best
+
+
+def _choose(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
+            overrides: dict[str, Any]) -> ConvSchedule:
+    """The schedule of a conv2d/matrix workload: the search's, refined by the replay with
+    ``ALU_OVERLAP``."""
+    if config.ALU_OVERLAP:
+        return _replay_choice(w, config, epilogue, tuple(sorted(overrides.items())))
+    return schedule_conv2d(w, config, epilogue, **overrides)
 
 
 def compile_conv2d(workload: Conv2dWorkload, config: VTAConfig,
@@ -221,7 +276,7 @@ def compile_conv2d(workload: Conv2dWorkload, config: VTAConfig,
     """
     t0 = time.perf_counter()
     if schedule is None:
-        schedule = schedule_conv2d(workload, config, epilogue, **overrides)
+        schedule = _choose(workload, config, epilogue, overrides)
     s, program, est = _compile(workload, config, epilogue, schedule)
     return CompiledKernel("conv2d", workload, s, epilogue, config, program, est,
                           time.perf_counter() - t0)
@@ -234,7 +289,11 @@ def compile_dense(workload: DenseWorkload, config: VTAConfig,
     conv2d)."""
     t0 = time.perf_counter()
     if schedule is None:
-        schedule = schedule_dense(workload, config, epilogue, **overrides)
+        if config.ALU_OVERLAP:
+            schedule = DenseSchedule.from_conv2d(_choose(
+                workload.as_conv2d(), config, epilogue, dense_overrides(overrides)))
+        else:
+            schedule = schedule_dense(workload, config, epilogue, **overrides)
     s, program, est = _compile(workload.as_conv2d(), config, epilogue, schedule.as_conv2d())
     return CompiledKernel("dense", workload, DenseSchedule.from_conv2d(s), epilogue, config,
                           program, est, time.perf_counter() - t0)

@@ -37,7 +37,7 @@ from .workload import (
     misfit,
 )
 
-__all__ = ["schedule_conv2d", "schedule_dense"]
+__all__ = ["schedule_conv2d", "schedule_dense", "shortlist_conv2d", "dense_overrides"]
 
 _TILE_FIELDS = ("oc_tile", "ic_tile", "h_tile", "w_tile")
 _DENSE_NAMES = {"n_tile": "n_tile", "m_tile": "oc_tile", "k_tile": "ic_tile"}
@@ -81,10 +81,13 @@ def _image_candidates(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
     h_opts = [forced["h_tile"]] if "h_tile" in forced else _ceil_values(oh)
     kk = w.kernel_area
     nb = w.blocks(config)[0]
-    n_alu = epilogue.alu_passes
+    # ALU passes a row costs beside its GEMM uops (none when they overlap the next
+    # tile's GEMMs), and its reset pass (none when the first step overwrites).
+    n_alu = 0 if config.ALU_OVERLAP and threads >= 2 else epilogue.alu_passes
+    reset = 0 if config.GEMM_OVERWRITE else 1
     n_const = const_rows_per_block(w, epilogue)
     ovh = CostParams().insn_overhead
-    fixed = nb * n_groups * ocb * oh * ow * (icb * kk + 1 + n_alu)
+    fixed = nb * n_groups * ocb * oh * ow * (icb * kk + reset + n_alu)
     cap = capacities(config, threads)
     for oc in oc_opts:
         for ic in ic_opts:
@@ -173,6 +176,47 @@ def _search(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
     return best
 
 
+def shortlist_conv2d(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue = NO_EPILOGUE,
+                     count: int = 8, **overrides: object) -> list[ConvSchedule]:
+    """The ``count`` tilings with the fewest estimated cycles, one per group of equal
+    channel tiles and loop order (the best tile size of each), best first: candidates for a
+    finer estimate (:func:`vta.compiler.replay.replay_program`) to choose among.
+
+    Raises
+    ------
+    ScheduleError
+        as :func:`schedule_conv2d` (no tiling fits, an unknown override).
+    """
+    forced = _check_overrides(overrides, ConvSchedule)
+    for k in (*_TILE_FIELDS, "n_tile"):
+        if k in forced:
+            check_positive(k, forced[k])
+    threads = forced.get("threads", 2)
+    cap = capacities(config, threads)
+    candidates = _matrix_candidates(w, config, forced, threads) if w.is_matrix else \
+        _image_candidates(w, config, epilogue, forced, threads)
+    best: dict[tuple, tuple[tuple, ConvSchedule]] = {}
+    cut = None          # the count-th best estimate so far: a group bounded above it is out
+    for bound, group in candidates:
+        if cut is not None and bound >= cut:
+            continue
+        for fields_ in group:
+            s = ConvSchedule(*fields_)
+            foot = footprint(w, s, config, epilogue)
+            if any(foot[b] > cap[b] for b in cap):
+                continue
+            est = estimate(w, s, config, epilogue, footprint=foot)
+            key = (est.cycles, est.dram_bytes)
+            cls = (s.n_tile, s.oc_tile, s.ic_tile, s.order)
+            if cls not in best or key < best[cls][0]:
+                best[cls] = (key, s)
+                if len(best) >= count:
+                    cut = sorted(v[0] for v in best.values())[count - 1][0]
+    if not best:
+        return [schedule_conv2d(w, config, epilogue, **overrides)]   # raises, or 1 thread
+    return [s for _, s in sorted(best.values(), key=lambda v: v[0])[:count]]
+
+
 def schedule_conv2d(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue = NO_EPILOGUE,
                     **overrides: object) -> ConvSchedule:
     """Pick the schedule with the fewest estimated cycles on ``config``.
@@ -205,6 +249,12 @@ def schedule_dense(w: DenseWorkload, config: VTAConfig, epilogue: Epilogue = NO_
                    **overrides: object) -> DenseSchedule:
     """Pick the dense schedule with the fewest estimated cycles (overrides: any
     :class:`~vta.compiler.workload.DenseSchedule` field)."""
-    forced = _check_overrides(overrides, DenseSchedule)
-    conv = {_DENSE_NAMES.get(k, k): v for k, v in forced.items()}
+    conv = dense_overrides(overrides)
     return DenseSchedule.from_conv2d(schedule_conv2d(w.as_conv2d(), config, epilogue, **conv))
+
+
+def dense_overrides(overrides: dict) -> dict:
+    """Dense schedule overrides (:class:`~vta.compiler.workload.DenseSchedule` fields),
+    checked, as the conv schedule fields of the matrix workload."""
+    forced = _check_overrides(overrides, DenseSchedule)
+    return {_DENSE_NAMES.get(k, k): v for k, v in forced.items()}

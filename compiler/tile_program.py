@@ -13,9 +13,10 @@ Two programs hold them:
   objects; a tile is a compute prologue (reset, ACC loads), a list of :class:`Step` objects
   (INP/WGT loads handed to compute by a token, then GEMM kernels), an ALU epilogue and the
   stores.  With ``threads == 2`` consecutive steps use alternate INP/WGT halves and
-  consecutive tiles alternate ACC halves; the token protocol that makes this safe is in
+  consecutive tiles rotate through ``acc_regions`` ACC regions (the halves, or four
+  regions with ``ALU_OVERLAP``); the token protocol that makes this safe is in
   :func:`vta.compiler.emit.emit` (load waits for compute to release a half, compute waits
-  for store to drain an ACC half).
+  for store to drain an ACC region).
 * :class:`SerialProgram` -- a straight-line sequence of nodes run one stage at a time
   (what ``@vta.compiler.jit`` traces).
 """
@@ -74,6 +75,9 @@ class Kernel:
 
     ``loops`` are at most two ``(extent, dst_factor, src_factor, wgt_factor)`` hardware
     loops, outer first; ``uops`` the ``(dst, src, wgt)`` SRAM indices of the body.
+    ``overwrite`` (``GEMM_OVERWRITE``): the GEMM writes its products instead of adding.
+    ``uop_range``: the instruction runs only uops ``[lo, hi)`` of the body (the rest of
+    the micro-kernel, :attr:`body`, is the same one other instructions run whole).
     """
 
     kind: str                                   # "gemm" or "alu"
@@ -83,13 +87,37 @@ class Kernel:
     alu_opcode: int = 0
     use_imm: bool = False
     imm: int = 0
+    overwrite: bool = False
+    uop_range: tuple[int, int] | None = None
 
     @property
     def uop_count(self) -> int:
-        n = len(self.uops)
+        lo, hi = self.uop_range or (0, len(self.uops))
+        n = hi - lo
         for loop in self.loops:
             n *= loop[0]
         return n
+
+    def __repr__(self) -> str:
+        # The fields of the co-design knobs appear only when set, so programs without them
+        # keep the form (and the digest, vta.compiler.artifact) they had before the knobs.
+        text = (f"Kernel(kind={self.kind!r}, loops={self.loops!r}, uops={self.uops!r}, "
+                f"reset={self.reset!r}, alu_opcode={self.alu_opcode!r}, "
+                f"use_imm={self.use_imm!r}, imm={self.imm!r}")
+        if self.overwrite:
+            text += f", overwrite={self.overwrite!r}"
+        if self.uop_range is not None:
+            text += f", uop_range={self.uop_range!r}"
+        return text + ")"
+
+    @property
+    def body(self) -> Kernel:
+        """The micro-kernel this instruction runs (itself without ``overwrite`` and
+        ``uop_range``, which are instruction fields)."""
+        if not self.overwrite and self.uop_range is None:
+            return self
+        return Kernel(self.kind, self.loops, self.uops, self.reset, self.alu_opcode,
+                      self.use_imm, self.imm)
 
     @property
     def stage(self) -> Stage:
@@ -124,20 +152,29 @@ class Operand:
 
 @dataclass
 class TileProgram:
-    """An operator lowered to tiles; see the module docstring."""
+    """An operator lowered to tiles; see the module docstring.
+
+    ``acc_regions``: the ACC regions consecutive tiles rotate through (``threads``, or
+    four with ``ALU_OVERLAP``; 0 means ``threads``).
+    """
 
     threads: int
     tiles: list[Tile]
     operands: dict[str, Operand]
     description: str = ""
+    acc_regions: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.acc_regions:
+            self.acc_regions = self.threads
 
     def kernels(self) -> list[Kernel]:
-        """Every distinct micro-kernel, in first-use order."""
+        """Every distinct micro-kernel (:attr:`Kernel.body`), in first-use order."""
         seen: dict[Kernel, None] = {}
         for t in self.tiles:
             for k in (*t.prologue, *(k for s in t.steps for k in s.kernels), *t.epilogue):
                 if isinstance(k, Kernel):
-                    seen.setdefault(k)
+                    seen.setdefault(k.body)
         return list(seen)
 
 
@@ -154,5 +191,5 @@ class SerialProgram:
     description: str = ""
 
     def kernels(self) -> list[Kernel]:
-        """Every distinct micro-kernel, in first-use order."""
-        return list(dict.fromkeys(k for k in self.items if isinstance(k, Kernel)))
+        """Every distinct micro-kernel (:attr:`Kernel.body`), in first-use order."""
+        return list(dict.fromkeys(k.body for k in self.items if isinstance(k, Kernel)))

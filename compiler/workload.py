@@ -8,7 +8,8 @@ each output tile accumulates over reduction chunks (``ic_tile`` input-channel bl
 every (tile, chunk) *step* loads one input and one weight chunk into SRAM.  With
 ``threads=2`` the INP, WGT and ACC buffers are split into halves used alternately, so the
 load module fills one half while compute works on the other and the store module drains
-the previous ACC half (TVM's latency hiding).
+the previous ACC half (TVM's latency hiding); with ``ALU_OVERLAP`` the output tiles
+rotate through four ACC regions instead (:func:`acc_regions`).
 
 Tile geometry.  A tile covers a grid of ACC rows (one row = one ``BATCH x BLOCK``
 element):
@@ -43,9 +44,9 @@ __all__ = ["Conv2dWorkload", "DenseWorkload", "ConvSchedule", "DenseSchedule", "
            "check_positive", "ceil_div", "tile_sizes", "reuse_flags",
            "row_subsampled",
            "conv_input_tile", "acc_rows_per_tile", "gemm_positions", "footprint",
-           "PadPatterns", "pad_patterns", "const_rows_per_block",
-           "capacities", "misfit", "check_schedule", "describe_schedule", "RESNET18_CONVS",
-           "DENSE_SHAPES", "resnet18_workload"]
+           "PadPatterns", "pad_patterns", "const_rows_per_block", "acc_regions",
+           "acc_region_base", "capacities", "misfit", "check_schedule", "describe_schedule",
+           "RESNET18_CONVS", "DENSE_SHAPES", "resnet18_workload"]
 
 LOOP_ORDERS = ("oc_outer", "spatial_outer")
 """Tile walks: output-channel tiles outside or inside the spatial tiles."""
@@ -500,15 +501,15 @@ def footprint(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                 "uop": s.threads * sum(oc_sizes) * (2 + n_alu), "uop_max": max(oc_sizes)}
     tih, tiw = conv_input_tile(w, s.h_tile, s.w_tile)
     out_rows = s.oc_tile * s.h_tile * s.w_tile
-    # Distinct GEMM kernels: one per (ic chunk size, w tile size) per thread; reset and
-    # ALU kernels hold w_tile uops each.
+    # Distinct GEMM kernels: one per (ic chunk size, w tile size) per thread; reset (none
+    # with GEMM_OVERWRITE) and ALU kernels hold w_tile uops each.
     ic_sizes = [t for t, _ in tile_sizes(icb, min(s.ic_tile, icb))]
     h_sizes = [t for t, _ in tile_sizes(w.out_height, min(s.h_tile, w.out_height))]
     w_sizes = [t for t, _ in tile_sizes(w.out_width, min(s.w_tile, w.out_width))]
     positions = {gemm_positions(oc, ht, wt) for oc in oc_sizes for ht in h_sizes
                  for wt in w_sizes}
     gemm = [ic * w.kernel_area * p for ic in ic_sizes for p in positions]
-    small = sum(w_sizes) * (1 + n_alu)
+    small = sum(w_sizes) * ((0 if config.GEMM_OVERWRITE else 1) + n_alu)
     if epilogue.pad_correction:   # one uop per border row of a tile
         small += 2 * (s.h_tile + s.w_tile) * len(h_sizes) * len(w_sizes)
     return {"inp": s.ic_tile * tih * tiw, "wgt": s.oc_tile * s.ic_tile * w.kernel_area,
@@ -516,11 +517,32 @@ def footprint(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             "uop": s.threads * (sum(gemm) + small), "uop_max": max(gemm)}
 
 
+def acc_regions(config: VTAConfig, threads: int) -> int:
+    """ACC regions the output tiles rotate through: one per thread, or with
+    ``ALU_OVERLAP`` and two threads four, two per accumulator bank, so that a tile's GEMMs
+    (one bank) overlap the previous tile's ALU epilogue (the other bank) while the tile
+    before that is still being stored."""
+    return 2 * threads if config.ALU_OVERLAP and threads >= 2 else threads
+
+
+def acc_region_base(config: VTAConfig, threads: int, index: int) -> int:
+    """First ACC row of the region of output tile ``index``: consecutive tiles alternate
+    between the two banks (the halves of ACC) when there are four regions."""
+    regions = acc_regions(config, threads)
+    size = config.acc_depth // regions
+    if regions == 4:
+        r = index % 4
+        return (r % 2) * (config.acc_depth // 2) + (r // 2) * size
+    return (index % regions) * size
+
+
 def capacities(config: VTAConfig, threads: int) -> dict[str, int]:
-    """Hard limits: SRAM halves, and one micro-kernel must fit the uop buffer (a working
-    set larger than the buffer only costs reloads, which the cost model charges)."""
+    """Hard limits: SRAM halves (ACC regions: :func:`acc_regions`), and one micro-kernel
+    must fit the uop buffer (a working set larger than the buffer only costs reloads, which
+    the cost model charges)."""
     return {"inp": config.inp_depth // threads, "wgt": config.wgt_depth // threads,
-            "acc": config.acc_depth // threads, "uop_max": config.uop_depth}
+            "acc": config.acc_depth // acc_regions(config, threads),
+            "uop_max": config.uop_depth}
 
 
 def misfit(foot: dict[str, int], config: VTAConfig, threads: int) -> str | None:
@@ -531,7 +553,8 @@ def misfit(foot: dict[str, int], config: VTAConfig, threads: int) -> str | None:
             if buf == "uop_max":
                 return (f"a GEMM micro-kernel needs {foot[buf]} uops but the UOP buffer "
                         f"holds {cap[buf]}")
-            half = "" if threads == 1 else " (one of 2 thread halves)"
+            half = "" if threads == 1 else " (one of 2 thread halves)" if buf != "acc" \
+                else f" (one of {acc_regions(config, threads)} tile regions)"
             return (f"{buf.upper()} buffer needs {foot[buf]} elements but holds {cap[buf]}"
                     f"{half}")
     return None

@@ -23,8 +23,9 @@ from .errors import IsaError
 
 __all__ = ["format_program", "parse_program", "format_insn", "format_uop"]
 
-# One-bit fields written as bare words: the dependency flags, GEMM's reset, ALU's use_imm.
-_FLAGS = (*isa.HEADER_FIELDS[1:], "reset", "use_imm")
+# One-bit fields written as bare words: the dependency flags, GEMM's reset and overwrite,
+# ALU's use_imm.
+_FLAGS = (*isa.HEADER_FIELDS[1:], "reset", "overwrite", "use_imm")
 _OPS = {op.name: cls for op, cls in isa.CLASSES.items()}
 
 

@@ -7,6 +7,7 @@ config string -- is a derived, read-only property, so two layers can never disag
 
 Presets: ``default``, ``pynq``, ``ultra96``, ``zcu104`` (TVM's samples, identical core
 parameters), ``k26`` (the Kria K26 SOM of the KV260/KR260: larger buffers in UltraRAM),
+``fast`` and ``pynq_fast`` (``default`` and ``pynq`` with the co-design knobs below),
 ``default_mul`` (the default core with the ALU MUL extension, for requantization with
 arbitrary scales) and ``tiny`` (BLOCK=4, small buffers: fast RTL simulation).
 
@@ -25,6 +26,18 @@ either way, only area and timing change):
   synthesis puts them in UltraRAM (UltraScale+ parts that have it, e.g. the K26): 4096 x 72
   bits per block, so a buffer up to 4096 elements deep costs the same blocks as a shallow
   one.
+
+Co-design knobs (opt-in features that change what a program may say or how fast it runs;
+off in TVM's presets, so their programs and results are unchanged -- docs/hardware.md):
+
+- ``GEMM_OVERWRITE``: GEMM gets an ``overwrite`` flag (an ISA extension): its uops write
+  ``ACC[dst] = INP[src] . WGT[wgt]`` instead of adding, so the first reduction step of an
+  output tile replaces the separate reset pass.
+- ``ALU_OVERLAP``: the compute module runs ALU instructions on their own unit, behind a
+  queue of :data:`vta.hw.pipeline.ALU_QUEUE_DEPTH` instructions, so a GEMM may start while
+  earlier ALU instructions still run (requantizing one output tile while the next one
+  accumulates).  The accumulator and OUT buffers are split into two banks (the upper and
+  lower halves); the program rule that makes this safe is in :mod:`vta.hw.pipeline`.
 """
 
 from __future__ import annotations
@@ -89,6 +102,11 @@ class VTAConfig:
     ALU_TENSOR_II: int = 1         # cycles per tensor-operand ALU uop: 1 = two ACC read
                                    # ports (replicated ACC SRAM), 2 = one read port
     ULTRA_RAM: bool = False        # INP/WGT/ACC buffers in UltraRAM (ram_style "ultra")
+    # -- co-design knobs (opt-in; docs/hardware.md) -------------------------------------
+    GEMM_OVERWRITE: bool = False   # GEMM overwrite flag: the first reduction step needs
+                                   # no reset pass (an ISA extension)
+    ALU_OVERLAP: bool = False      # ALU instructions on their own unit, overlapping GEMMs
+                                   # on the other accumulator bank
 
     # ---------------------------------------------------------------- construction
     def __post_init__(self) -> None:
@@ -114,6 +132,8 @@ class VTAConfig:
         _check_choice("GEMM_DSP_PACK", self.GEMM_DSP_PACK, (False, True))
         _check_choice("ALU_TENSOR_II", self.ALU_TENSOR_II, (1, 2))
         _check_choice("ULTRA_RAM", self.ULTRA_RAM, (False, True))
+        _check_choice("GEMM_OVERWRITE", self.GEMM_OVERWRITE, (False, True))
+        _check_choice("ALU_OVERLAP", self.ALU_OVERLAP, (False, True))
         # Every buffer must hold at least one element, and the SRAM address fields of
         # LOAD/STORE (16 bits) must reach every element.
         for key, elem_bytes in (("LOG_UOP_BUFF_SIZE", self.uop_elem_bytes),
@@ -137,8 +157,7 @@ class VTAConfig:
 
     @classmethod
     def preset(cls, name: str) -> VTAConfig:
-        """Return a named preset: ``default``, ``pynq``, ``ultra96``, ``zcu104``, ``k26`` or
-        ``tiny``."""
+        """Return a named preset (a key of :data:`PRESETS`)."""
         try:
             return cls(**PRESETS[name])
         except KeyError:
@@ -461,6 +480,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "k26": {"TARGET": "k26", "BUS_WIDTH": 128, "CLOCK_MHZ": 250, "AXI_PROFILE": "axi4",
             "DRAM_LATENCY": 48, "ULTRA_RAM": True, "WIDE_ISA": True,
             "LOG_INP_BUFF_SIZE": 16, "LOG_WGT_BUFF_SIZE": 20, "LOG_ACC_BUFF_SIZE": 18},
+    # The co-design presets (docs/hardware.md): TVM's sizes with the opt-in features; the
+    # default-sized one on a 128-bit bus (the 1x1 stride-2 layers are bound by DMA on 64).
+    "fast": {"TARGET": "sim", "BUS_WIDTH": 128, "GEMM_OVERWRITE": True, "ALU_OVERLAP": True},
+    "pynq_fast": {"TARGET": "pynq", "BUS_WIDTH": 64, "CLOCK_MHZ": 100, "AXI_PROFILE": "axi3",
+                  "DRAM_LATENCY": 32, "GEMM_DSP_PACK": True, "ALU_TENSOR_II": 2,
+                  "LOG_UOP_BUFF_SIZE": 13, "GEMM_OVERWRITE": True, "ALU_OVERLAP": True},
     # The default core with the ALU MUL extension: requantization with arbitrary
     # (non-power-of-two) scales runs on the accelerator (docs/quantization.md).
     "default_mul": {"TARGET": "sim", "ALU_MUL": True},

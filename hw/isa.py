@@ -6,6 +6,11 @@ never straddles a 64-bit word (it moves to the next word, leaving a zero gap).  
 the uop-index and factor fields derive from the configuration; a configuration whose
 fields no longer fit the 128-bit instruction / 32-bit uop word is rejected unless it opts
 into the wide encoding (``WIDE_ISA``: 256-bit instructions, 64-bit uops).
+
+Extension fields (:data:`EXTENSION_FIELDS`: GEMM's ``overwrite`` with ``GEMM_OVERWRITE``)
+have width 0 -- they do not exist -- unless their configuration key is set; then each
+takes the first gap the packing left that holds it (else the bits after the last field),
+so TVM's fields never move.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Opcode", "MemType", "AluOp", "Load", "Store", "Gemm", "Alu", "Finish", "Uop",
     "Instruction", "IsaError", "Field", "IsaLayout", "layout_for", "CLASSES",
-    "FORMAT_FIELDS", "HEADER_FIELDS",
+    "FORMAT_FIELDS", "HEADER_FIELDS", "EXTENSION_FIELDS",
     "encode", "decode", "encode_uops", "decode_uops", "to_dict", "from_dict",
     "count_gemm_uops",
 ]
@@ -136,8 +141,13 @@ class _GemmFormat(_LoopFormat):
 
 @dataclass(frozen=True, slots=True)
 class Gemm(_GemmFormat):
-    """GEMM loop nest over uops [uop_bgn, uop_end) (compute module)."""
+    """GEMM loop nest over uops [uop_bgn, uop_end) (compute module).
 
+    ``overwrite`` (the ``GEMM_OVERWRITE`` extension): every uop writes ``ACC[dst] =
+    INP[src] . WGT[wgt]`` instead of adding to it; ``reset`` takes precedence.
+    """
+
+    overwrite: int = 0
     OPCODE = Opcode.GEMM
 
 
@@ -180,6 +190,9 @@ FORMAT_FIELDS: dict[Opcode, tuple[str, ...]] = {
     op: ("opcode", *(f.name for f in dataclasses.fields(cls))) for op, cls in CLASSES.items()}
 HEADER_FIELDS: tuple[str, ...] = ("opcode", "pop_prev", "pop_next", "push_prev", "push_next")
 assert all(names[:len(HEADER_FIELDS)] == HEADER_FIELDS for names in FORMAT_FIELDS.values())
+#: Fields an ISA extension adds, with the configuration key that gives them their bits
+#: (without it they are 0 bits wide and must be 0).
+EXTENSION_FIELDS: dict[str, str] = {"overwrite": "GEMM_OVERWRITE"}
 
 
 class Field(NamedTuple):
@@ -226,15 +239,26 @@ class IsaLayout:
 def _pack(spec: Sequence[tuple[str, int, bool]], total: int, what: str,
           word: int = 64) -> tuple[Field, ...]:
     out, pos = [], 0
+    gaps: list[tuple[int, int]] = []         # (lsb, width) of the bits skipped so far
     for name, width, signed in spec:
         if width > word:
             raise IsaError(f"{what} field {name} needs {width} bits, more than a {word}-bit word")
+        if name in EXTENSION_FIELDS:         # into the first gap that holds it
+            gap = next((g for g in gaps if g[1] >= width), None)
+            if gap is not None:
+                gaps[gaps.index(gap)] = (gap[0] + width, gap[1] - width)
+                out.append(Field(name, gap[0], width, signed))
+                continue
         if pos % word + width > word:
-            pos = (pos // word + 1) * word      # C bitfields never straddle a word
+            end = (pos // word + 1) * word      # C bitfields never straddle a word
+            gaps.append((pos, end - pos))
+            pos = end
         out.append(Field(name, pos, width, signed))
         pos += width
     if pos > total:
         raise IsaError(f"{what} fields need {pos} bits, more than the {total}-bit word")
+    if pos < total:
+        gaps.append((pos, total - pos))
     return tuple(out)
 
 
@@ -254,6 +278,7 @@ def _field_bits(config: VTAConfig, opcode: Opcode) -> dict[str, tuple[int, bool]
             "src_factor_out": src_bits, "src_factor_in": src_bits,
             "wgt_factor_out": c.log_wgt_depth, "wgt_factor_in": c.log_wgt_depth,
             "alu_opcode": ALU_OPCODE_BITS, "use_imm": 1}
+    bits.update({name: int(getattr(c, key)) for name, key in EXTENSION_FIELDS.items()})
     out = {name: (width, False) for name, width in bits.items()}
     out["imm"] = (ALU_IMM_BITS, True)
     return out
@@ -403,10 +428,13 @@ def count_gemm_uops(data: bytes | bytearray | memoryview, config: VTAConfig) -> 
 
 # ------------------------------------------------------------------------- dict form
 def to_dict(insn: Instruction) -> dict[str, int | str]:
-    """JSON form of SPEC section 2: ``op`` plus every field name with an integer value."""
+    """JSON form of SPEC section 2: ``op`` plus every field name with an integer value
+    (an extension field only when it is set, so TVM's instructions keep TVM's form)."""
     d: dict[str, int | str] = {"op": insn.OPCODE.name}
     for f in dataclasses.fields(insn):
-        d[f.name] = int(getattr(insn, f.name))
+        value = int(getattr(insn, f.name))
+        if value or f.name not in EXTENSION_FIELDS:
+            d[f.name] = value
     return d
 
 

@@ -20,6 +20,29 @@ Facts (SPEC section 5, TVM's VTA runtime numbering):
   ``c2l``, ``c2s``, ``s2c``, in the order the STATUS register and manifests list them.
 * A no-op is a LOAD/STORE with ``x_size == 0``: it only pops and pushes tokens.  Each stage
   has its canonical no-op memory type (load: INP, compute: UOP, store: OUT).
+
+The compute module with ``ALU_OVERLAP`` (:class:`~vta.hw.config.VTAConfig`) has two units:
+GEMMs run on the GEMM unit, ALU instructions queue (up to :data:`ALU_QUEUE_DEPTH`) for the
+ALU unit.  Its instructions still leave the queue in order and pop their tokens then, and
+each unit executes its own in order; what may now run at the same time is fixed by these
+rules (``OVERLAP RULES``):
+
+1. An ALU instruction starts after every earlier GEMM has written back (it sees their
+   results).
+2. A GEMM starts while earlier ALU instructions may still run.
+3. A compute *barrier* -- any LOAD the compute module runs (UOP, ACC, ACC_8BIT, its no-ops
+   included) and FINISH -- starts after every earlier instruction has completed.
+4. A push waits for the instruction's own unit to finish its earlier work; a GEMM's push
+   on a channel of :data:`PUSH_WAITS_FOR_ALU` (the OUT buffer handed to store) also waits
+   for every earlier ALU instruction.
+5. The program's part: a GEMM must not use an accumulator *bank* (:func:`acc_bank`: the
+   lower or upper half of ACC and OUT) that an ALU instruction since the last barrier
+   uses -- its destination rows, or for the ALU its source rows too.  :class:`OverlapCheck`
+   tells; the functional simulator rejects a program that breaks the rule, the runtime
+   inserts a no-op barrier where one is needed.
+
+Under these rules every program the functional simulator accepts gives the results of
+running its compute instructions one after another.
 """
 
 from __future__ import annotations
@@ -33,7 +56,8 @@ from .isa import HEADER_FIELDS, MemType, Opcode
 __all__ = ["Stage", "STAGES", "LOAD", "COMPUTE", "STORE", "Channel", "CHANNELS",
            "CHANNEL_BY_NAME", "DEP_FLAGS", "LOADABLE", "STORABLE", "NOP_MEMORY_TYPE",
            "stage_of", "stage_of_load", "fetch_queue", "channels_popped", "channels_pushed",
-           "allowed_flags", "channel_between", "is_nop"]
+           "allowed_flags", "channel_between", "is_nop", "ALU_QUEUE_DEPTH",
+           "PUSH_WAITS_FOR_ALU", "acc_bank", "is_compute_barrier", "OverlapCheck"]
 
 
 class Stage(enum.IntEnum):
@@ -222,3 +246,56 @@ _STAGE_NUMBERS = frozenset(int(s) for s in STAGES)
 def is_nop(opcode: int, x_size: int) -> bool:
     """True for an instruction that only moves tokens (a LOAD or STORE of zero elements)."""
     return opcode in (Opcode.LOAD, Opcode.STORE) and x_size == 0
+
+
+# ----------------------------------------------------------------------- ALU_OVERLAP
+#: ALU instructions the compute module holds, popped but not yet executed (``ALU_OVERLAP``).
+ALU_QUEUE_DEPTH = 16
+
+#: Channels on which a GEMM's push waits for every earlier ALU instruction too
+#: (``ALU_OVERLAP``, rule 4): they hand over what the ALU writes.
+PUSH_WAITS_FOR_ALU: frozenset[str] = frozenset({"c2s"})
+
+
+def acc_bank(log_acc_depth: int, index: int) -> int:
+    """The bank (0 lower, 1 upper half) of accumulator/OUT row ``index`` in a buffer of
+    ``2**log_acc_depth`` rows (``ALU_OVERLAP``, rule 5)."""
+    return index >> (log_acc_depth - 1)
+
+
+def is_compute_barrier(opcode: int, memory_type: int) -> bool:
+    """True for a compute instruction that waits for both units (``ALU_OVERLAP``, rule 3):
+    FINISH, or a LOAD the compute module runs."""
+    return opcode == Opcode.FINISH or (
+        opcode == Opcode.LOAD and fetch_queue(opcode, memory_type) == Stage.COMPUTE)
+
+
+class OverlapCheck:
+    """Rule 5 of ``ALU_OVERLAP``, fed the compute instructions of a program in order.
+
+    Members
+    -------
+    alu_banks:
+        Bank -> index of the first ALU instruction since the last barrier that uses it.
+    """
+
+    __slots__ = ("alu_banks",)
+
+    def __init__(self) -> None:
+        self.alu_banks: dict[int, int] = {}
+
+    def barrier(self) -> None:
+        """A barrier: every earlier instruction has completed."""
+        self.alu_banks.clear()
+
+    def alu(self, index: int, banks: frozenset[int] | set[int]) -> None:
+        """ALU instruction ``index`` uses ``banks``."""
+        for b in banks:
+            self.alu_banks.setdefault(b, index)
+
+    def gemm(self, banks: frozenset[int] | set[int]) -> tuple[int, int] | None:
+        """A GEMM using ``banks``: ``(bank, ALU index)`` of a conflict, else None."""
+        for b in sorted(banks):
+            if b in self.alu_banks:
+                return b, self.alu_banks[b]
+        return None

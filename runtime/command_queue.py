@@ -13,7 +13,14 @@ A :class:`CommandQueue` turns calls into one instruction stream per *batch* and 
   for the last load and store (as TVM), appends FINISH, proves the stream deadlock-free,
   runs it on the device and waits;
 * automatic synchronisation before the instruction buffer (``max_insns``) or the uop
-  staging buffer (``max_staged_uops``) would overflow.
+  staging buffer (``max_staged_uops``) would overflow;
+* the co-design knobs: ``push_gemm_op(..., overwrite=True)`` with ``GEMM_OVERWRITE``; with
+  ``ALU_OVERLAP`` the queue keeps the program rule of :mod:`vta.hw.pipeline` by inserting
+  a compute no-op (a barrier) where a GEMM would use an accumulator bank that an ALU
+  instruction since the last barrier uses, and before an ALU instruction that follows a
+  GEMM while earlier ALU instructions are pending -- there the barrier costs nothing (the
+  ALU instruction waits for the GEMM anyway) and leaves the next GEMM only the banks of
+  the ALU instructions after it to avoid.
 
 Token balancing: the hardware's FINISH (and the golden model) want every channel empty at
 the end of a run, but a batch cut by automatic synchronisation can stop between a push and
@@ -26,7 +33,7 @@ an error before the run.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 import numpy as np
@@ -34,14 +41,24 @@ from vta.driver.device import DEFAULT_TIMEOUT, Buffer, Device
 from vta.driver.result import RunResult
 from vta.hw import isa
 from vta.hw.errors import IsaError
-from vta.hw.insn_stream import FLAG_COLUMNS, ROW_WIDTH, InsnStream, from_row, nop_row, stage_of_row
+from vta.hw.insn_stream import (
+    COLUMNS,
+    FLAG_COLUMNS,
+    ROW_WIDTH,
+    InsnStream,
+    from_row,
+    nop_row,
+    stage_of_row,
+)
 from vta.hw.pipeline import (
     CHANNELS,
     COMPUTE,
     LOAD,
     LOADABLE,
     STORE,
+    OverlapCheck,
     Stage,
+    acc_bank,
     channel_between,
     channels_popped,
     channels_pushed,
@@ -144,7 +161,12 @@ class CommandQueue:
         self._expected_runs = device.run_count
         self._results: list[RunResult] = []
         self.stats = {"runs": 0, "auto_syncs": 0, "insns": 0, "uop_loads": 0,
-                      "uop_hits": 0, "uop_evictions": 0}
+                      "uop_hits": 0, "uop_evictions": 0, "barriers": 0}
+        # ALU_OVERLAP: ALU banks since the last compute barrier, and whether the last
+        # GEMM/ALU pushed was a GEMM.
+        self._overlap = OverlapCheck() if c.ALU_OVERLAP else None
+        self._after_gemm = False
+        self._kernel_banks: dict[UopKernel, frozenset[int]] = {}
         self.last_dump = ""
         self._last_rows: list[list[int]] = []
 
@@ -177,6 +199,7 @@ class CommandQueue:
         self._work = True
 
     def _reset_batch(self) -> None:
+        self._barrier_done()
         self._stream.clear()
         self._staged.clear()
         self._staged_count = 0
@@ -250,6 +273,8 @@ class CommandQueue:
         self._room(2)
         self._stream.create(_LOADABLE[mt], [_LOAD, 0, 0, 0, 0, mt, sram, base, y, x, stride,
                                              *pads, 0, 0])
+        if _LOADABLE[mt] == COMPUTE:
+            self._barrier_done()
 
     def store_buffer_2d(self, src_sram_index: int, src_memory_type: int,
                         dst: DeviceArray | Buffer | int, dst_elem_offset: int,
@@ -360,12 +385,42 @@ class CommandQueue:
         self._stream.create(COMPUTE, [_LOAD, 0, 0, 0, 0, int(isa.MemType.UOP), begin,
                                       self._uop_base + offset, 1, k.size, k.size, 0, 0, 0, 0,
                                       0, 0])
+        self._barrier_done()
         return begin, end
 
+    def preload(self, kernels: Iterable[UopKernel]) -> bool:
+        """Make ``kernels`` resident now, if they fit the uop buffer together (a LOAD UOP
+        for each one not resident yet); return whether they did.
+
+        With ``ALU_OVERLAP`` a LOAD UOP is a compute barrier; loading a program's kernels
+        up front keeps barriers out of the stretch where GEMMs overlap ALU instructions.
+        """
+        unique = list(dict.fromkeys(kernels))
+        if sum(k.size for k in unique) > self.config.uop_depth:
+            return False
+        for k in unique:
+            self._room(1)
+            before = len(self._stream)
+            self._place(k)
+            if len(self._stream) == before + 1 and before:
+                _merge_uop_loads(self._stream.rows)
+        return True
+
     def push_gemm_op(self, kernel: UopKernel | Hashable,
-                     record: Callable[[KernelBuilder], Any] | None = None) -> None:
-        """Push a GEMM instruction running ``kernel`` (a UopKernel or a cache key)."""
-        self._push_kernel("push_gemm_op", kernel, record, GEMM_MODE)
+                     record: Callable[[KernelBuilder], Any] | None = None, *,
+                     overwrite: bool = False, uops: tuple[int, int] | None = None) -> None:
+        """Push a GEMM instruction running ``kernel`` (a UopKernel or a cache key).
+
+        ``overwrite`` (needs ``GEMM_OVERWRITE``): the uops write their products instead
+        of adding them (a reset kernel still zeroes).  ``uops=(lo, hi)``: run only uops
+        ``[lo, hi)`` of the kernel (inside the same loops), e.g. the first reduction step
+        with ``overwrite`` and the rest without.
+        """
+        if overwrite and not self.config.GEMM_OVERWRITE:
+            raise CommandError("push_gemm_op: overwrite needs a config with "
+                               "GEMM_OVERWRITE=true")
+        self._push_kernel("push_gemm_op", kernel, record, GEMM_MODE, int(bool(overwrite)),
+                          uops)
 
     def push_alu_op(self, kernel: UopKernel | Hashable,
                     record: Callable[[KernelBuilder], Any] | None = None) -> None:
@@ -373,19 +428,76 @@ class CommandQueue:
         self._push_kernel("push_alu_op", kernel, record, ALU_MODE)
 
     def _push_kernel(self, what: str, kernel: UopKernel | Hashable,
-                     record: Callable[[KernelBuilder], Any] | None, mode: int) -> None:
+                     record: Callable[[KernelBuilder], Any] | None, mode: int,
+                     overwrite: int = 0, part: tuple[int, int] | None = None) -> None:
         k = self._resolve(what, kernel, record, mode)
-        self._room(3)
+        if part is not None:
+            lo, hi = part if isinstance(part, tuple) and len(part) == 2 else (None, None)
+            if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo < hi <= k.size):
+                raise CommandError(f"{what}: uops must be (lo, hi) with 0 <= lo < hi <= "
+                                   f"{k.size} (the kernel's uops), not {part!r}")
+        self._room(4)
         begin, end = self._place(k)
+        if part is not None:
+            begin, end = begin + part[0], begin + part[1]
+        if self._overlap is not None:
+            self._keep_overlap_rule(k, mode)
         io, ii, do, di, so, si, wo, wi = k.loop_fields()
-        # GEMM and ALU rows share the loop columns; GEMM ends with the weight factors,
-        # ALU with the operation.
+        # GEMM and ALU rows share the loop columns; GEMM ends with the weight factors (and
+        # the overwrite extension), ALU with the operation.
         if mode == GEMM_MODE:
-            row = [_GEMM, 0, 0, 0, 0, k.reset, begin, end, io, ii, do, di, so, si, wo, wi, 0]
+            row = [_GEMM, 0, 0, 0, 0, k.reset, begin, end, io, ii, do, di, so, si, wo, wi,
+                   overwrite]
         else:
             row = [_ALU, 0, 0, 0, 0, k.reset, begin, end, io, ii, do, di, so, si, k.alu_opcode,
                    k.use_imm, k.imm]
         self._stream.create(COMPUTE, row)
+
+    # ------------------------------------------------------------------ ALU_OVERLAP
+    def _keep_overlap_rule(self, k: UopKernel, mode: int) -> None:
+        """Insert a compute barrier before ``k`` where rule 5 of :mod:`vta.hw.pipeline`
+        needs one (see the module docstring for where)."""
+        check = self._overlap
+        assert check is not None
+        banks = self._banks(k)
+        if mode == ALU_MODE:
+            if self._after_gemm and check.alu_banks:
+                self._barrier()
+            check.alu(len(self._stream), banks)
+            self._after_gemm = False
+        else:
+            if check.gemm(banks) is not None:
+                self._barrier()
+            self._after_gemm = True
+
+    def _barrier(self) -> None:
+        """A compute no-op: it waits until both compute units are idle."""
+        self._stream.push_noop(COMPUTE)
+        self.stats["barriers"] += 1
+        self._barrier_done()
+
+    def _barrier_done(self) -> None:
+        """A compute barrier was emitted (a no-op, a compute LOAD or a batch end)."""
+        if self._overlap is not None:
+            self._overlap.barrier()
+            self._after_gemm = False
+
+    def _banks(self, k: UopKernel) -> frozenset[int]:
+        """The accumulator banks ``k`` may touch (destinations; ALU tensor sources too),
+        from the range its indices span."""
+        banks = self._kernel_banks.get(k)
+        if banks is None:
+            io, ii, do, di, so, si, _, _ = k.loop_fields()
+            spans = [(min(u.dst_idx for u in k.uops),
+                      max(u.dst_idx for u in k.uops) + (io - 1) * do + (ii - 1) * di)]
+            if k.mode == ALU_MODE and not k.use_imm:
+                spans.append((min(u.src_idx for u in k.uops),
+                              max(u.src_idx for u in k.uops) + (io - 1) * so + (ii - 1) * si))
+            log_depth = self.config.log_acc_depth
+            banks = frozenset(b for lo, hi in spans
+                              for b in range(acc_bank(log_depth, lo), acc_bank(log_depth, hi) + 1))
+            self._kernel_banks[k] = banks
+        return banks
 
     # ------------------------------------------------------------------ dependencies
     def dep_push(self, from_stage: int, to_stage: int) -> None:
@@ -503,6 +615,14 @@ class CommandQueue:
         """The queued (not yet run) instructions with running token counts."""
         return stream_tokens.dump(self._stream.rows)
 
+    def queued_rows(self) -> list[list[int]]:
+        """Copies of the queued (not yet run) instruction rows (:mod:`vta.hw.insn_stream`)."""
+        return [list(row) for row in self._stream.rows]
+
+    def discard(self) -> None:
+        """Drop the queued batch unrun and forget what the uop buffer holds."""
+        self._abandon()
+
     def instructions(self) -> list[isa.Instruction]:
         """The queued instructions as :mod:`vta.hw.isa` objects."""
         return [from_row(r) for r in self._stream.rows]
@@ -530,6 +650,31 @@ class CommandQueue:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _merge_uop_loads(rows: list[list[int]]) -> None:
+    """Fold the last row into the one before when both are flag-free LOAD UOPs of
+    consecutive uops, contiguous in DRAM and in the uop buffer (one DMA instead of two)."""
+    a, b = rows[-2], rows[-1]
+    cols = COLUMNS[isa.Opcode.LOAD]
+    pops = (FLAG_COLUMNS["pop_prev"], FLAG_COLUMNS["pop_next"])
+    pushes = (FLAG_COLUMNS["push_prev"], FLAG_COLUMNS["push_next"])
+    uop = int(isa.MemType.UOP)
+    for r in (a, b):
+        if r[0] != _LOAD or r[cols["memory_type"]] != uop or r[cols["y_size"]] != 1 \
+                or any(r[c] for c in pushes):
+            return
+    if any(b[c] for c in pops):
+        return
+    n = a[cols["x_size"]]
+    if b[cols["sram_base"]] != a[cols["sram_base"]] + n \
+            or b[cols["dram_base"]] != a[cols["dram_base"]] + n:
+        return
+    total = n + b[cols["x_size"]]
+    if total >= 1 << isa.MEMOP_SIZE_BITS:
+        return
+    a[cols["x_size"]] = a[cols["x_stride"]] = total
+    rows.pop()
 
 
 def _no_tokens() -> dict[str, int]:

@@ -22,6 +22,11 @@ hardware's semantics (SPEC section 5) and no notion of time:
   in chunks (its index check is computed, not expanded), so one instruction never needs
   more than a few hundred MB whatever its loop extents.
 
+With ``ALU_OVERLAP`` the simulator also checks the program rule of :mod:`vta.hw.pipeline`
+(a GEMM must not use an accumulator bank that an ALU instruction since the last compute
+barrier uses) and raises :class:`FsimError` naming both instructions; programs that keep
+it have the results of in-order execution, which is what the simulator computes.
+
 SRAM contents persist across :meth:`~FunctionalSimulator.run` calls, like the hardware's.
 GEMM and ALU instructions execute as whole-array numpy operations (:mod:`.fsim_compute`)
 with results identical to uop-by-uop execution.
@@ -177,6 +182,8 @@ class FunctionalSimulator:
         # GEMM/ALU plans by (loop fields, uop contents), holding _plan_elems index elements.
         self._plans: dict[tuple, Any] = {}
         self._plan_elems = 0
+        # ALU_OVERLAP: rule 5 of vta.hw.pipeline over the compute instructions executed.
+        self._overlap = pipeline.OverlapCheck() if c.ALU_OVERLAP else None
 
     def reset(self) -> None:
         """Zero every SRAM (the state after power-on)."""
@@ -209,6 +216,8 @@ class FunctionalSimulator:
                             f"{self.dram.base + self.dram.size:#x})")
         entries = self._decode(self.dram.read(insn_addr, nbytes))
         order, failure = self._order(entries)
+        if self._overlap is not None:
+            self._overlap.barrier()            # the hardware starts idle
         try:
             with fsim_compute.blas_threads(self.blas_threads):
                 for i in order:
@@ -421,6 +430,17 @@ class FunctionalSimulator:
                                                writeable=True)
 
     def _load_executor(self, i: int, insn: isa.Load) -> Callable[[int], None]:
+        run = self._plain_load_executor(i, insn)
+        overlap = self._overlap
+        if overlap is None or pipeline.stage_of_load(insn.memory_type) != pipeline.COMPUTE:
+            return run
+
+        def barrier_load(i: int) -> None:       # a compute LOAD waits for both units
+            overlap.barrier()
+            run(i)
+        return barrier_load
+
+    def _plain_load_executor(self, i: int, insn: isa.Load) -> Callable[[int], None]:
         mt = insn.memory_type
         if insn.x_size == 0:
             return _nothing
@@ -559,7 +579,7 @@ class FunctionalSimulator:
                 p = plan(i)
                 if p is not None:
                     run_plan(p)
-            return run
+            return self._overlapping(insn, operands, run)
 
         def run_chunks(i: int) -> None:
             self._check_indices(i, insn, operands)
@@ -567,9 +587,10 @@ class FunctionalSimulator:
                 p = make_plan(*self._nest_indices(insn, operands, outer, inner))
                 if p is not None:
                     run_plan(p)
-        return run_chunks
+        return self._overlapping(insn, operands, run_chunks)
 
-    def _planned(self, insn, build: Callable[[int], Any]) -> Callable[[int], Any]:
+    def _planned(self, insn, build: Callable[[int], Any], kind: str = "plan"
+                 ) -> Callable[[int], Any]:
         """A function of the instruction index returning the plan ``build(i)`` made for
         the current contents of the instruction's uop range.
 
@@ -580,13 +601,14 @@ class FunctionalSimulator:
         plans = self._plans
         uop = self.uop
         bgn, end = insn.uop_bgn, max(insn.uop_bgn, insn.uop_end)
-        fields = (insn.OPCODE, insn.reset if insn.OPCODE == Opcode.GEMM else insn.use_imm,
+        fields = (insn.OPCODE, (insn.reset, insn.overwrite) if insn.OPCODE == Opcode.GEMM
+                  else insn.use_imm,
                   insn.iter_out, insn.iter_in, insn.dst_factor_out, insn.dst_factor_in,
                   insn.src_factor_out, insn.src_factor_in,
                   getattr(insn, "wgt_factor_out", 0), getattr(insn, "wgt_factor_in", 0))
 
         def plan(i: int):
-            key = (fields, uop[bgn:end].tobytes())
+            key = (kind, fields, uop[bgn:end].tobytes())
             p = plans.get(key, _MISSING)
             if p is _MISSING:
                 p = build(i)
@@ -603,9 +625,10 @@ class FunctionalSimulator:
         if insn.reset:
             return self._nest_executor(i, insn, fsim_compute.plan_reset,
                                        lambda p: p.run(self.acc, self.out))
-        return self._nest_executor(i, insn, fsim_compute.plan_gemm,
-                                   lambda p: p.run(self.acc, self.out, self._inp_f,
-                                                   self._wgt_t))
+        overwrite = bool(insn.overwrite)
+        return self._nest_executor(
+            i, insn, lambda dst, src, wgt: fsim_compute.plan_gemm(dst, src, wgt, overwrite),
+            lambda p: p.run(self.acc, self.out, self._inp_f, self._wgt_t))
 
     def _alu_executor(self, i: int, insn: isa.Alu) -> Callable[[int], None]:
         op = insn.alu_opcode
@@ -614,6 +637,54 @@ class FunctionalSimulator:
         return self._nest_executor(
             i, insn, lambda dst, src=None: fsim_compute.plan_alu(dst, src),
             lambda p: p.run(self.acc, self.out, op, imm, law))
+
+    def _overlapping(self, insn, operands, run: Callable[[int], None]
+                     ) -> Callable[[int], None]:
+        """``run`` checked against rule 5 of ``ALU_OVERLAP`` (unchanged without it): a GEMM
+        must not use a bank an ALU instruction since the last barrier uses.
+
+        The ACC rows an operand touches span ``min(base)`` to ``max(base) + (iter_out - 1)
+        * factor_out + (iter_in - 1) * factor_in`` (factors are non-negative), so its banks
+        (the two halves of ACC) follow from those two rows; the indices are checked first.
+        """
+        overlap = self._overlap
+        if overlap is None:
+            return run
+        shift = self.config.log_acc_depth - 1
+        is_alu = insn.OPCODE == Opcode.ALU
+        acc_operands = [(op, d) for op, d in operands
+                        if op == IndexOperand.DST or is_alu]
+        bgn, end = insn.uop_bgn, max(insn.uop_bgn, insn.uop_end)
+
+        def build(i: int) -> frozenset[int]:
+            self._check_indices(i, insn, operands)
+            banks: set[int] = set()
+            for operand, _depth in acc_operands:
+                prefix = _OPERAND_PREFIX[operand]
+                base = self._uop_fields[_UOP_FIELD[operand], bgn:end]
+                top = int(base.max()) + (insn.iter_out - 1) * getattr(
+                    insn, f"{prefix}_factor_out") + (insn.iter_in - 1) * getattr(
+                    insn, f"{prefix}_factor_in")
+                banks.update(range(int(base.min()) >> shift, (top >> shift) + 1))
+            return frozenset(banks)
+        banks_of = self._planned(insn, build, "banks")
+
+        def checked(i: int) -> None:
+            banks = banks_of(i)
+            if is_alu:
+                overlap.alu(i, banks)
+            else:
+                clash = overlap.gemm(banks)
+                if clash is not None:
+                    bank, j = clash
+                    raise FsimError(
+                        f"instruction {i} (GEMM) uses accumulator bank {bank} "
+                        f"(rows {bank << shift}..{((bank + 1) << shift) - 1}), which ALU "
+                        f"instruction {j} uses and may still be executing "
+                        f"(ALU_OVERLAP): put a compute barrier (a LOAD or compute no-op) "
+                        f"between them or use the other bank")
+            run(i)
+        return checked
 
 
 class _Entry:

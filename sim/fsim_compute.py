@@ -23,6 +23,11 @@ bits as the uop-by-uop order).  Destination rows repeated within an instruction 
 summed first (``np.add.reduceat``).  A kernel whose groups differ in size falls back to
 grouping the uops by weight tile and reducing by row.
 
+A GEMM with ``overwrite`` (the ``GEMM_OVERWRITE`` extension) writes each product instead of
+adding it: a destination the instruction writes several times keeps its last uop's product,
+so the plan keeps only the last uop per destination (:func:`plan_gemm` with
+``overwrite``).
+
 ALU plans run as one vector operation when every destination row is written once and no
 uop reads a row another uop writes; in "rounds" (the r-th write to every row in round r)
 when rows repeat but nothing read is written by another uop; otherwise uop by uop.
@@ -139,12 +144,13 @@ class GemmPlan:
     Build with :func:`plan_gemm`; :meth:`run` executes it against the SRAMs.
     """
 
-    __slots__ = ("src", "wgt", "shape", "perm", "starts", "target", "flat")
+    __slots__ = ("src", "wgt", "shape", "perm", "starts", "target", "flat", "overwrite")
 
-    def __init__(self) -> None:
+    def __init__(self, overwrite: bool = False) -> None:
         self.src = self.wgt = self.perm = self.starts = self.flat = None
         self.shape = (0, 0, 0, 0)
         self.target = None
+        self.overwrite = overwrite
 
     def run(self, acc: np.ndarray, out: np.ndarray, inp_f: np.ndarray,
             wgt_t: np.ndarray) -> None:
@@ -154,7 +160,10 @@ class GemmPlan:
         if self.flat is not None:
             dst, src, wid = self.flat
             rows, sums = _gemm_generic(inp_f, wgt_t, dst, src, wid)
-            _accumulate_rows(acc, out, rows, sums)
+            if self.overwrite:
+                _write_rows(acc, out, rows, sums.astype(np.int64).astype(np.int32))
+            else:
+                _accumulate_rows(acc, out, rows, sums)
             return
         nb, nm, nn, nr = self.shape
         batch, block_in = inp_f.shape[1], inp_f.shape[2]
@@ -179,7 +188,9 @@ class GemmPlan:
         if self.starts is not None:
             y = np.add.reduceat(y, self.starts, axis=0)    # int32: wraps modulo 2**32
         t = self.target
-        if isinstance(t, slice):
+        if self.overwrite:
+            _write_rows(acc, out, t, y)
+        elif isinstance(t, slice):
             a = acc[t]
             np.add(a, y, out=a)
             np.copyto(out[t], a, casting="unsafe")
@@ -206,16 +217,24 @@ def _exact_matmul(x: np.ndarray, w: np.ndarray, block_in: int) -> np.ndarray:
     return total
 
 
-def plan_gemm(dst: np.ndarray, src: np.ndarray, wid: np.ndarray) -> GemmPlan | None:
+def plan_gemm(dst: np.ndarray, src: np.ndarray, wid: np.ndarray,
+              overwrite: bool = False) -> GemmPlan | None:
     """The plan of a (non-reset) GEMM from its ``(I, J, K)`` index arrays; None if empty.
 
     The arrays hold the ACC, INP and WGT index of every uop execution and are already
-    range-checked.
+    range-checked.  ``overwrite``: each uop writes its product instead of adding it.
     """
     n_i, n_j, n_k = dst.shape
     if dst.size == 0:
         return None
-    plan = GemmPlan()
+    plan = GemmPlan(overwrite)
+    if overwrite:
+        flat = dst.reshape(-1)
+        last = flat.size - 1 - np.unique(flat[::-1], return_index=True)[1]
+        if last.size < flat.size:      # repeated rows: only each row's last uop counts
+            last.sort()
+            plan.flat = (flat[last], src.reshape(-1)[last], wid.reshape(-1)[last])
+            return plan
     kernel_dst = dst[0, 0]
     order = np.argsort(kernel_dst, kind="stable")
     groups, counts = np.unique(kernel_dst, return_counts=True)

@@ -20,7 +20,15 @@ round trip through the accelerator:
 
 With ``virtual_threads`` blocks alternate between the two halves of every data SRAM and
 tokens are popped two blocks later (TVM's double buffering), so load, compute and store
-of neighbouring blocks may overlap in hardware.  Missing pops are committed as NOPs
+of neighbouring blocks may overlap in hardware.
+
+The co-design knobs of the configuration are exercised when it has them: with
+``GEMM_OVERWRITE`` a third of the GEMM nests set ``overwrite``; with ``ALU_OVERLAP`` a
+block without virtual threads works on two ACC regions, one per bank: after the ALU
+instructions of the first region come, with no barrier between, a reset and GEMMs on the
+second region (they overlap the queued ALU instructions) and, in two blocks of three, its
+ALU instructions -- otherwise a GEMM pushes the tokens and must wait for the first
+region's ALU instructions (rule 4 of :mod:`vta.hw.pipeline`).  Missing pops are committed as NOPs
 (``x_size == 0``), as TVM's runtime does (:class:`vta.hw.insn_stream.InsnStream`).
 Everything is drawn from ``rng``.
 """
@@ -225,28 +233,20 @@ class _Gen:
             acc_init, acc_rows = self.load(mt, base["acc"], limit["acc"])
         else:
             acc_rows = self.r(1, limit["acc"])
-            acc_init = ("reset", {"iter_out": acc_rows, "iter_in": 1, "dst_factor_out": 1},
-                        [isa.Uop(dst_idx=base["acc"])])
-        acc_region = (base["acc"], acc_rows)
-        for _ in range(self.r(1, 2)):
-            fields, uops = self.nest({"dst": acc_region, "src": (base["inp"], inp_rows),
-                                      "wgt": (base["wgt"], wgt_rows)})
-            fields["reset"] = int(self.r(0, 4) == 0)
-            kernels.append(("gemm", fields, uops))
-        ops = [AluOp.MIN, AluOp.MAX, AluOp.ADD, AluOp.SHR] + ([AluOp.MUL] if self.alu_mul else [])
-        for _ in range(self.r(1, 3)):
-            fields, uops = self.nest({"dst": acc_region, "src": acc_region})
-            op = ops[self.r(0, len(ops) - 1)]
-            fields.update(alu_opcode=op, use_imm=self.r(0, 1))
-            fields["imm"] = self.alu_operand(op) if fields["use_imm"] else 0
-            kernels.append(("alu", fields, uops))
-        final_op = [AluOp.MIN, AluOp.MAX, AluOp.SHR][self.r(0, 2)]
-        kernels.append(("alu", {"iter_out": acc_rows, "iter_in": 1, "dst_factor_out": 1,
-                                "src_factor_out": 1, "alu_opcode": final_op, "use_imm": 1,
-                                "imm": self.alu_operand(final_op)},
-                        [isa.Uop(dst_idx=base["acc"], src_idx=base["acc"])]))
-        if isinstance(acc_init, tuple):
-            kernels.insert(0, ("gemm", {**acc_init[1], "reset": 1}, acc_init[2]))
+            acc_init = None
+            kernels.append(self.reset(base["acc"], acc_rows))
+        regions = [(base["acc"], acc_rows)]
+        kernels += self.region_kernels(regions[0], (base["inp"], inp_rows),
+                                       (base["wgt"], wgt_rows), alu=True)
+        if c.ALU_OVERLAP and threads == 1:
+            # A second region in the other bank: its GEMMs may overlap the ALU
+            # instructions queued above (no barrier between them).
+            half_acc = c.acc_depth // 2
+            second = (half_acc, self.r(1, min(half_acc, self.size)))
+            regions.append(second)
+            kernels.append(self.reset(*second))
+            kernels += self.region_kernels(second, (base["inp"], inp_rows),
+                                           (base["wgt"], wgt_rows), alu=self.r(0, 2) > 0)
 
         # one UOP load holds every kernel of the block
         n_uops = sum(len(k[2]) for k in kernels)
@@ -254,7 +254,7 @@ class _Gen:
         self.uop_loads.append((len(s), len(self.uops)))
         s.emit(isa.Load(memory_type=MemType.UOP, sram_base=uop_base, y_size=1, x_size=n_uops,
                         x_stride=n_uops))
-        if not isinstance(acc_init, tuple):
+        if acc_init is not None:
             s.emit(acc_init)
         at = uop_base
         for kind, fields, uops in kernels:
@@ -267,9 +267,45 @@ class _Gen:
 
         # store module
         s.dep_pop(COMPUTE, STORE)
-        for _ in range(self.r(1, 2)):
-            s.emit(self.store(base["acc"], acc_rows))
+        for region in regions:
+            for _ in range(self.r(1, 2)):
+                s.emit(self.store(*region))
         s.dep_push(STORE, COMPUTE)
+
+    def reset(self, base: int, rows: int) -> tuple[str, dict, list[isa.Uop]]:
+        """A reset GEMM zeroing ACC rows [base, base + rows)."""
+        return ("gemm", {"iter_out": rows, "iter_in": 1, "dst_factor_out": 1, "reset": 1},
+                [isa.Uop(dst_idx=base)])
+
+    def region_kernels(self, acc_region: tuple[int, int], inp: tuple[int, int],
+                       wgt: tuple[int, int], alu: bool) -> list[tuple[str, dict, list]]:
+        """1-2 GEMM nests into ``acc_region`` (some resetting rows, some overwriting with
+        ``GEMM_OVERWRITE``); with ``alu`` 1-3 ALU nests (every op, immediate or tensor
+        operand, sources that may overlap destinations) and a final immediate ALU over the
+        whole region so every OUT row is written."""
+        kernels: list[tuple[str, dict, list]] = []
+        for _ in range(self.r(1, 2)):
+            fields, uops = self.nest({"dst": acc_region, "src": inp, "wgt": wgt})
+            fields["reset"] = int(self.r(0, 4) == 0)
+            if self.c.GEMM_OVERWRITE and not fields["reset"] and self.r(0, 2) == 0:
+                fields["overwrite"] = 1
+            kernels.append(("gemm", fields, uops))
+        if not alu:
+            return kernels
+        ops = [AluOp.MIN, AluOp.MAX, AluOp.ADD, AluOp.SHR] + ([AluOp.MUL] if self.alu_mul else [])
+        for _ in range(self.r(1, 3)):
+            fields, uops = self.nest({"dst": acc_region, "src": acc_region})
+            op = ops[self.r(0, len(ops) - 1)]
+            fields.update(alu_opcode=op, use_imm=self.r(0, 1))
+            fields["imm"] = self.alu_operand(op) if fields["use_imm"] else 0
+            kernels.append(("alu", fields, uops))
+        final_op = [AluOp.MIN, AluOp.MAX, AluOp.SHR][self.r(0, 2)]
+        base, rows = acc_region
+        kernels.append(("alu", {"iter_out": rows, "iter_in": 1, "dst_factor_out": 1,
+                                "src_factor_out": 1, "alu_opcode": final_op, "use_imm": 1,
+                                "imm": self.alu_operand(final_op)},
+                        [isa.Uop(dst_idx=base, src_idx=base)]))
+        return kernels
 
 
 def random_program(config: VTAConfig, rng: np.random.Generator, dram: Dram, *,

@@ -200,7 +200,8 @@ class ReferenceSimulator:
                         dot = 0
                         for k in range(c.block_in):
                             dot += self.inp[s][b][k] * self.wgt[w][o][k]
-                        value = wrap32(self.acc[d][b][o] + dot)
+                        old = 0 if insn.overwrite else self.acc[d][b][o]
+                        value = wrap32(old + dot)
                     self.acc[d][b][o] = value
                     self.out[d][b][o] = low8(value)
 

@@ -2,54 +2,38 @@
 
 Executes, in order, the compute queue's instructions: LOAD UOP/ACC/ACC_8BIT (through
 :class:`~.load_engine.LoadEngine`), GEMM, ALU and FINISH, honouring the four dependency
-token flags (wait for every popped token, execute, then push).
+token flags (wait for every popped token, execute, then push).  GEMM and ALU instructions
+run on the execution units of :mod:`.compute_unit` (a five-stage uop pipeline each).
 
-GEMM and ALU run the loop nest ``i < iter_out, j < iter_in, k in [uop_bgn, uop_end)`` in a
-five-stage pipeline that retires one uop per cycle with no bubbles:
+Without ``ALU_OVERLAP`` one unit runs both (TVM's compute core): a GEMM or ALU that pushes
+no token is done once its last uop has been issued and the next GEMM/ALU follows two
+cycles later; an instruction that pushes waits for all its write-backs first, and LOADs
+and FINISH start only on an empty pipeline.
 
-====  ===========================================================================
-S0    loop counters; read ``UOP[k]``; carry the ``i``/``j`` index offsets
-S1    add the offsets to the uop's indices; read ACC[dst] (and ACC[src] for the ALU),
-      INP[src] and WGT[wgt]
-S2    GEMM: all products (registered in the GEMM core); ALU: the operand (ACC[src] or
-      the immediate)
-S3    GEMM: the adder trees, one dot product per output lane
-S4    add (GEMM), zero (reset GEMM) or apply the ALU op; write ACC and the narrowed
-      OUT row
-====  ===========================================================================
-
-The SRAM reads are non-transparent, so a row read in S1 misses the writes of the three
-uops ahead of it.  The ``wb`` register holds the row written in the previous cycle; each
-of S2, S3 and S4 replaces the operand rows by ``wb`` when the addresses match, which
-keeps results exact when nearby uops hit one ACC row.
-
-With ``ALU_TENSOR_II = 2`` the ACC SRAM has a single read port (no replica on an FPGA).
-An ALU uop with a tensor operand then issues every other cycle: it reads ACC[src] in S1
-and, in the bubble behind it, ACC[dst] in S2; the dst row arrives in S3, where the
-``wb`` checks of S3 and S4 cover the two write-backs that read missed.  GEMM and
-immediate ALU uops read only ACC[dst], in S1, and still issue every cycle.
-
-Every uop carries its instruction's control bits, so a GEMM or ALU that pushes no token is
-done once its last uop has been issued and the next GEMM/ALU follows two cycles later;
-an instruction that pushes waits for all its write-backs first, and LOADs and FINISH
-start only on an empty pipeline.
+With ``ALU_OVERLAP`` a GEMM unit and an ALU unit run at the same time, following the
+rules of :mod:`vta.hw.pipeline`: the controller takes instructions from the queue in
+order and pops their tokens; a GEMM starts on the GEMM unit at once, an ALU instruction
+goes into a queue of ``ALU_QUEUE_DEPTH`` entries once the GEMM unit has drained, and the
+ALU sequencer runs the queued instructions in order and pushes their tokens; LOADs and
+FINISH wait for both units.  The accumulator and OUT buffers are two banks each (the
+lower and upper halves), so the units write different banks through their own ports;
+the program keeps them apart (rule 5), and the ports of a bank follow the unit using it.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
-from amaranth.lib import data
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..config import VTAConfig
 from ..isa import MemType, Opcode
-from ..pipeline import COMPUTE
-from .alu import AluCore
+from ..pipeline import ALU_QUEUE_DEPTH, COMPUTE, PUSH_WAITS_FOR_ALU, channels_pushed
 from .component import ConfiguredComponent
-from .formats import header_layout, insn_layouts, uop_layout
-from .gemm import GemmCore
-from .index_check import OFFSET_EXTRA_BITS, IndexErrorSignature, check_indices
+from .compute_unit import ExecUnit, UnitKind, UnitPorts, VirtualPort
+from .formats import header_layout, insn_layouts
+from .index_check import BEHIND_BITS, IndexErrorSignature
 from .interfaces import DmaReadSignature, SramReadSignature
 from .load_engine import LoadEngine, share_dma
 from .stage import TokenFlags, stage_members, status_members
@@ -58,132 +42,6 @@ __all__ = ["ComputeModule"]
 
 # The memory types the compute module loads, in the order of its load engines.
 _LOADED = (MemType.UOP, MemType.ACC, MemType.ACC_8BIT)
-
-
-class _Buffers:
-    """The UOP, ACC and OUT SRAMs and their ports (see :meth:`ComputeModule._buffers`)."""
-
-    def __init__(self, m: Module, cfg: VTAConfig) -> None:
-        acc_w, out_w = cfg.acc_elem_bytes * 8, cfg.out_elem_bytes * 8
-        m.submodules.uop_mem = uop_mem = Memory(shape=unsigned(cfg.uop_width),
-                                                depth=cfg.uop_depth, init=[])
-        m.submodules.acc_mem = acc_mem = Memory(shape=unsigned(acc_w), depth=cfg.acc_depth,
-                                                init=[], attrs=cfg.sram_attrs)
-        m.submodules.out_mem = out_mem = Memory(shape=unsigned(out_w), depth=cfg.out_depth,
-                                                init=[])
-        self.uop_rd = uop_mem.read_port(transparent_for=())
-        self.uop_wr = uop_mem.write_port()
-        # Two read ports (ALU_TENSOR_II = 1): dst and src rows in the same cycle.  One read
-        # port (ALU_TENSOR_II = 2): shared by the dst and src reads, see S1.
-        self.dual_read = cfg.ALU_TENSOR_II == 1
-        self.acc_rd_dst = acc_mem.read_port(transparent_for=())
-        self.acc_rd_src = acc_mem.read_port(transparent_for=()) if self.dual_read \
-            else self.acc_rd_dst
-        self.acc_wr = acc_mem.write_port()
-        self.out_rd = out_mem.read_port(transparent_for=())
-        self.out_wr = out_mem.write_port()
-
-
-class _LoopNest:
-    """The GEMM/ALU loop nest: registers latched when the instruction is accepted and the
-    S0 counters with their running index offsets (``i * f_out`` and
-    ``i * f_out + j * f_in``)."""
-
-    def __init__(self, cfg: VTAConfig) -> None:
-        src_bits = max(cfg.log_acc_depth, cfg.log_inp_depth)
-        self.is_alu = Signal()
-        self.reset = Signal()
-        self.use_imm = Signal()
-        self.alu_op = Signal(3)
-        self.imm = Signal(cfg.acc_width)
-        self.uop_bgn = Signal(cfg.log_uop_depth)
-        self.uop_last = Signal(cfg.log_uop_depth + 1)
-        self.iter_out_last = Signal(14)
-        self.iter_in_last = Signal(14)
-        self.dfo, self.dfi = Signal(cfg.log_acc_depth, name="dfo"), \
-            Signal(cfg.log_acc_depth, name="dfi")
-        self.sfo, self.sfi = Signal(src_bits, name="sfo"), Signal(src_bits, name="sfi")
-        self.wfo, self.wfi = Signal(cfg.log_wgt_depth, name="wfo"), \
-            Signal(cfg.log_wgt_depth, name="wfi")
-        self.k = Signal(cfg.log_uop_depth + 1)
-        self.i_cnt, self.j_cnt = Signal(14, name="i_cnt"), Signal(14, name="j_cnt")
-        # Offsets are exact (no wrap), so S1 can range-check the indices.
-        x = OFFSET_EXTRA_BITS
-        self.dst_i, self.dst_ij = Signal(cfg.log_acc_depth + x, name="dst_i"), \
-            Signal(cfg.log_acc_depth + x, name="dst_ij")
-        self.src_i, self.src_ij = Signal(src_bits + x, name="src_i"), \
-            Signal(src_bits + x, name="src_ij")
-        self.wgt_i, self.wgt_ij = Signal(cfg.log_wgt_depth + x, name="wgt_i"), \
-            Signal(cfg.log_wgt_depth + x, name="wgt_ij")
-        self.issuing = Signal()
-        # ALU_TENSOR_II = 2: the cycle after a tensor-operand ALU uop issues is a bubble.
-        self.bubble = Signal()
-        self.slow_uops = Signal()   # this instruction's uops need two read cycles each
-
-    def latch(self, op: Value, gm, al) -> list:
-        """Sync statements starting the nest of the GEMM (``gm``) or ALU (``al``) view of
-        the accepted instruction."""
-        is_alu_new = op == Opcode.ALU
-        return [
-            self.is_alu.eq(is_alu_new), self.reset.eq(gm.reset & ~is_alu_new),
-            self.use_imm.eq(al.use_imm), self.alu_op.eq(al.alu_opcode),
-            self.imm.eq(al.imm),     # sign-extends into acc_width
-            self.uop_bgn.eq(gm.uop_bgn), self.uop_last.eq(gm.uop_end - 1),
-            self.iter_out_last.eq(gm.iter_out - 1),
-            self.iter_in_last.eq(gm.iter_in - 1),
-            self.dfo.eq(gm.dst_factor_out), self.dfi.eq(gm.dst_factor_in),
-            self.sfo.eq(Mux(is_alu_new, al.src_factor_out, gm.src_factor_out)),
-            self.sfi.eq(Mux(is_alu_new, al.src_factor_in, gm.src_factor_in)),
-            self.wfo.eq(gm.wgt_factor_out), self.wfi.eq(gm.wgt_factor_in),
-            self.k.eq(gm.uop_bgn), self.i_cnt.eq(0), self.j_cnt.eq(0), self.bubble.eq(0),
-            self.dst_i.eq(0), self.dst_ij.eq(0), self.src_i.eq(0), self.src_ij.eq(0),
-            self.wgt_i.eq(0), self.wgt_ij.eq(0),
-        ]
-
-
-class _Stages:
-    """Valid bits and carried fields of pipeline stages S1-S4 and the ``wb`` register.
-
-    Every uop carries its instruction's control bits (``sN_ctl``), so the next GEMM/ALU
-    can start issuing while the previous one's uops are still in flight.
-    """
-
-    def __init__(self, cfg: VTAConfig) -> None:
-        acc_w = cfg.acc_elem_bytes * 8
-        src_bits = max(cfg.log_acc_depth, cfg.log_inp_depth)
-        ctl_layout = data.StructLayout({"is_alu": 1, "reset": 1, "use_imm": 1,
-                                        "alu_op": 3, "imm": cfg.acc_width})
-        self.s1_ctl, self.s2_ctl, self.s3_ctl, self.s4_ctl = (
-            Signal(ctl_layout, name=f"s{i}_ctl") for i in range(1, 5))
-        self.empty = Signal(name="pipe_empty")
-        self.v1, self.v2, self.v3, self.v4 = (Signal(name=f"v{i}") for i in range(1, 5))
-        x = OFFSET_EXTRA_BITS
-        self.s1_dst_off = Signal(cfg.log_acc_depth + x)
-        self.s1_src_off = Signal(src_bits + x)
-        self.s1_wgt_off = Signal(cfg.log_wgt_depth + x)
-        # The uop's position, for the index check's report.
-        self.s1_k = Signal(cfg.log_uop_depth + 1)
-        self.s1_i, self.s1_j = Signal(14, name="s1_i"), Signal(14, name="s1_j")
-        self.s2_dst, self.s2_src = Signal(cfg.log_acc_depth, name="s2_dst"), \
-            Signal(cfg.log_acc_depth, name="s2_src")
-        self.s3_dst, self.s3_src = Signal(cfg.log_acc_depth, name="s3_dst"), \
-            Signal(cfg.log_acc_depth, name="s3_src")
-        self.s3_a, self.s3_b = Signal(acc_w, name="s3_a"), Signal(acc_w, name="s3_b")
-        self.s4_dst, self.s4_src = Signal(cfg.log_acc_depth, name="s4_dst"), \
-            Signal(cfg.log_acc_depth, name="s4_src")
-        self.s4_a, self.s4_b = Signal(acc_w, name="s4_a"), Signal(acc_w, name="s4_b")
-        self.wb_valid = Signal()
-        self.wb_addr = Signal(cfg.log_acc_depth)
-        self.wb_data = Signal(acc_w)
-
-    def forward(self, addr: Value, value: Value) -> Value:
-        """``value`` read from ACC[addr], or the row the ``wb`` register holds for it."""
-        return Mux(self.wb_valid & (self.wb_addr == addr), self.wb_data, value)
-
-
-def _tensor(ctl) -> Value:
-    """An ALU uop with a tensor operand (the only uops that read ACC[src])."""
-    return ctl.is_alu & ~ctl.use_imm
 
 
 class ComputeModule(ConfiguredComponent):
@@ -232,26 +90,19 @@ class ComputeModule(ConfiguredComponent):
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg = self._config
-        bufs = _Buffers(m, cfg)
-        m.d.comb += [bufs.out_rd.addr.eq(self.out_rd.addr), bufs.out_rd.en.eq(self.out_rd.en),
-                     self.out_rd.data.eq(bufs.out_rd.data)]
-        engines, sel = self._load_engines(m, bufs)
-        nest = _LoopNest(cfg)
-        stages = _Stages(cfg)
-        if not bufs.dual_read:
-            m.d.comb += nest.slow_uops.eq(nest.is_alu & ~nest.use_imm)
-        self._control(m, engines, sel, nest, stages)
-        self._uop_fetch(m, bufs, nest, stages)
-        self._sram_reads(m, bufs, stages)
-        gemm = self._operands(m, bufs, stages)
-        self._adder_tree(m, bufs, stages, gemm)
-        self._write_back(m, bufs, stages, engines)
+        uop_mem = Memory(shape=unsigned(cfg.uop_width), depth=cfg.uop_depth, init=[])
+        m.submodules.uop_mem = uop_mem
+        engines, sel = self._load_engines(m, uop_mem.write_port())
+        if cfg.ALU_OVERLAP:
+            self._two_units(m, uop_mem, engines, sel)
+        else:
+            self._one_unit(m, uop_mem, engines, sel)
         return m
 
-    def _load_engines(self, m: Module, bufs: _Buffers) -> tuple[dict[MemType, LoadEngine],
-                                                                 Signal]:
+    def _load_engines(self, m: Module, uop_wr) -> tuple[dict[MemType, LoadEngine], Signal]:
         """One :class:`LoadEngine` per loaded memory type sharing the DMA client; UOP
-        writes the uop buffer, ACC and ACC_8BIT share the ACC write port (S4)."""
+        writes the uop buffer through ``uop_wr``, ACC and ACC_8BIT the accumulator (through
+        the write ports the units leave free: loads run on idle units)."""
         cfg = self._config
         acc_w = cfg.acc_elem_bytes * 8
         m.submodules.uop_load = uop_eng = LoadEngine(
@@ -265,17 +116,51 @@ class ComputeModule(ConfiguredComponent):
         engines = dict(zip(_LOADED, (uop_eng, acc_eng, acc8_eng), strict=True))
         for eng in engines.values():
             m.d.comb += eng.insn.eq(self.insn.payload)
-        m.d.comb += [bufs.uop_wr.addr.eq(uop_eng.wr.addr), bufs.uop_wr.data.eq(uop_eng.wr.data),
-                     bufs.uop_wr.en.eq(uop_eng.wr.en)]
+        m.d.comb += [uop_wr.addr.eq(uop_eng.wr.addr), uop_wr.data.eq(uop_eng.wr.data),
+                     uop_wr.en.eq(uop_eng.wr.en)]
         # Only one engine runs at a time (the queue is in order).
         sel = Signal(range(len(engines)))
         share_dma(m, self.dma, list(engines.values()), sel)
         return engines, sel
 
+    # ------------------------------------------------------------------ one unit
+    def _one_unit(self, m: Module, uop_mem: Memory, engines: dict[MemType, LoadEngine],
+                  sel: Signal) -> None:
+        """TVM's compute core: one unit runs GEMM and ALU; one ACC and one OUT memory."""
+        cfg = self._config
+        acc_w, out_w = cfg.acc_elem_bytes * 8, cfg.out_elem_bytes * 8
+        m.submodules.acc_mem = acc_mem = Memory(shape=unsigned(acc_w), depth=cfg.acc_depth,
+                                                init=[], attrs=cfg.sram_attrs)
+        m.submodules.out_mem = out_mem = Memory(shape=unsigned(out_w), depth=cfg.out_depth,
+                                                init=[])
+        out_rd = out_mem.read_port(transparent_for=())
+        m.d.comb += [out_rd.addr.eq(self.out_rd.addr), out_rd.en.eq(self.out_rd.en),
+                     self.out_rd.data.eq(out_rd.data)]
+        # Two read ports (ALU_TENSOR_II = 1): dst and src rows in the same cycle.  One read
+        # port (ALU_TENSOR_II = 2): shared by the dst and src reads.
+        acc_rd_dst = acc_mem.read_port(transparent_for=())
+        acc_rd_src = acc_mem.read_port(transparent_for=()) if cfg.ALU_TENSOR_II == 1 \
+            else acc_rd_dst
+        acc_wr = VirtualPort(cfg.acc_depth, acc_w, "wb")
+        unit = ExecUnit(cfg, UnitKind.BOTH, UnitPorts(
+            uop_rd=uop_mem.read_port(transparent_for=()), acc_rd_dst=acc_rd_dst,
+            acc_rd_src=acc_rd_src, acc_wr=acc_wr, out_wr=out_mem.write_port(),
+            inp_rd=self.inp_rd, wgt_rd=self.wgt_rd))
+        unit.elaborate(m)
+        # The ACC write port is shared with the ACC/ACC_8BIT load engines (never both busy).
+        _write_mux(m, acc_mem.write_port(),
+                   [acc_wr, engines[MemType.ACC].wr, engines[MemType.ACC_8BIT].wr])
+        m.d.comb += [self.gemm_uop.eq(unit.gemm_uop), self.alu_uop.eq(unit.alu_uop)]
+        # A reported uop belongs to the instruction taken last (the next one is taken two
+        # cycles after the last uop issues, when that uop has left S1).
+        m.d.comb += _report(self.index_error, unit.index_error, 0)
+        self._control(m, engines, sel, unit)
+
     def _control(self, m: Module, engines: dict[MemType, LoadEngine], sel: Signal,
-                 nest: _LoopNest, stages: _Stages) -> None:
+                 unit: ExecUnit) -> None:
         """Decode the queue head; the FSM IDLE -> LOAD | RUN (-> DRAIN) -> PUSH; in RUN,
-        the S0 loop counters issue one uop per cycle (every other cycle for slow uops)."""
+        the unit's loop counters issue one uop per cycle (every other cycle for slow
+        uops)."""
         cfg = self._config
         layouts = insn_layouts(cfg)
         word = self.insn.payload
@@ -286,7 +171,7 @@ class ComputeModule(ConfiguredComponent):
         gm = layouts[Opcode.GEMM](word)
         al = layouts[Opcode.ALU](word)
         cur_finish = Signal()
-        v = (stages.v1, stages.v2, stages.v3, stages.v4)
+        stages = unit.stages
 
         with m.FSM(name="compute"):
             with m.State("IDLE"):
@@ -298,44 +183,29 @@ class ComputeModule(ConfiguredComponent):
                 with m.If(self.insn.valid & flags.ready() & may_start):
                     m.d.comb += [self.insn.ready.eq(1), *flags.pop()]
                     m.d.sync += [*flags.latch(), cur_finish.eq(op == Opcode.FINISH)]
-                    loop_empty = ((gm.iter_out == 0) | (gm.iter_in == 0)
-                                  | (gm.uop_end <= gm.uop_bgn))
                     with m.Switch(op):
                         with m.Case(Opcode.LOAD):
-                            with m.Switch(ld.memory_type):
-                                for idx, (mt, eng) in enumerate(engines.items()):
-                                    with m.Case(mt):
-                                        m.d.comb += eng.start.eq(1)
-                                        m.d.sync += sel.eq(idx)
-                                        with m.If(eng.done):
-                                            m.next = "PUSH"     # an empty load: a NOP
-                                        with m.Else():
-                                            m.next = "LOAD"
-                                with m.Default():
-                                    m.next = "PUSH"     # INP/WGT/OUT belong elsewhere: NOP
+                            self._start_load(m, engines, sel, ld)
                         with m.Case(Opcode.GEMM, Opcode.ALU):
-                            m.d.sync += nest.latch(op, gm, al)
-                            with m.If(loop_empty):
+                            m.d.sync += unit.latch(op, gm, al)
+                            with m.If(_loop_empty(gm)):
                                 m.next = "PUSH"
                             with m.Else():
                                 m.next = "RUN"
                         with m.Default():
                             m.next = "PUSH"           # FINISH (and unknown opcodes)
 
-            with m.State("LOAD"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(Cat(*(e.done for e in engines.values())).any()):
-                    m.next = "PUSH"
+            self._load_state(m, engines)
 
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
-                self._issue(m, nest, done="DRAIN", pushes=flags.pushes_any())
+                unit.issue(m, done="DRAIN", pushes=flags.pushes_any())
                 with m.If(self.abort):
                     m.next = "DRAIN"
 
             with m.State("DRAIN"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(~v[0] & ~v[1] & ~v[2] & ~v[3]):
+                with m.If(stages.empty):
                     m.next = "PUSH"
 
             with m.State("PUSH"):
@@ -343,143 +213,275 @@ class ComputeModule(ConfiguredComponent):
                              self.finish.eq(cur_finish)]
                 m.next = "IDLE"
 
-    @staticmethod
-    def _issue(m: Module, n: _LoopNest, done: str, pushes: Value) -> None:
-        """S0 loop counters (inside the RUN state): ``k`` over the uops, ``j`` inner and
-        ``i`` outer, advancing the index offsets; after the last uop go to ``done`` when
-        the instruction ``pushes`` (pushes wait for every write-back), else to PUSH."""
-        m.d.sync += n.bubble.eq(n.slow_uops & ~n.bubble)
-        with m.If(~n.bubble):
-            m.d.comb += n.issuing.eq(1)
-            last_k = n.k == n.uop_last
-            last_j = n.j_cnt == n.iter_in_last
-            last_i = n.i_cnt == n.iter_out_last
-            with m.If(last_k):
-                m.d.sync += n.k.eq(n.uop_bgn)
-                with m.If(last_j):
-                    m.d.sync += [n.j_cnt.eq(0), n.i_cnt.eq(n.i_cnt + 1),
-                                 n.dst_i.eq(n.dst_i + n.dfo), n.dst_ij.eq(n.dst_i + n.dfo),
-                                 n.src_i.eq(n.src_i + n.sfo), n.src_ij.eq(n.src_i + n.sfo),
-                                 n.wgt_i.eq(n.wgt_i + n.wfo), n.wgt_ij.eq(n.wgt_i + n.wfo)]
-                    with m.If(last_i):
-                        # Pushes wait for every uop's write-back; otherwise the
-                        # instruction is done once its last uop has been issued.
-                        with m.If(pushes):
-                            m.next = done
-                        with m.Else():
-                            m.next = "PUSH"
-                with m.Else():
-                    m.d.sync += [n.j_cnt.eq(n.j_cnt + 1), n.dst_ij.eq(n.dst_ij + n.dfi),
-                                 n.src_ij.eq(n.src_ij + n.sfi), n.wgt_ij.eq(n.wgt_ij + n.wfi)]
-            with m.Else():
-                m.d.sync += n.k.eq(n.k + 1)
+    def _start_load(self, m: Module, engines: dict[MemType, LoadEngine], sel: Signal,
+                    ld) -> None:
+        """In the accepting cycle of a LOAD: start the engine of its memory type."""
+        with m.Switch(ld.memory_type):
+            for idx, (mt, eng) in enumerate(engines.items()):
+                with m.Case(mt):
+                    m.d.comb += eng.start.eq(1)
+                    m.d.sync += sel.eq(idx)
+                    with m.If(eng.done):
+                        m.next = "PUSH"     # an empty load: a NOP
+                    with m.Else():
+                        m.next = "LOAD"
+            with m.Default():
+                m.next = "PUSH"     # INP/WGT/OUT belong elsewhere: NOP
 
-    def _uop_fetch(self, m: Module, bufs: _Buffers, n: _LoopNest, p: _Stages) -> None:
-        """S0: read ``UOP[k]``; carry the index offsets and control bits into S1."""
-        m.d.comb += [bufs.uop_rd.addr.eq(n.k), bufs.uop_rd.en.eq(1)]
-        m.d.comb += p.empty.eq(~p.v1 & ~p.v2 & ~p.v3 & ~p.v4)
-        m.d.sync += [p.v1.eq(n.issuing), p.s1_dst_off.eq(n.dst_ij),
-                     p.s1_src_off.eq(n.src_ij), p.s1_wgt_off.eq(n.wgt_ij),
-                     p.s1_ctl.is_alu.eq(n.is_alu), p.s1_ctl.reset.eq(n.reset),
-                     p.s1_ctl.use_imm.eq(n.use_imm), p.s1_ctl.alu_op.eq(n.alu_op),
-                     p.s1_ctl.imm.eq(n.imm), p.s1_k.eq(n.k), p.s1_i.eq(n.i_cnt),
-                     p.s1_j.eq(n.j_cnt)]
+    def _load_state(self, m: Module, engines: dict[MemType, LoadEngine],
+                    busy: Signal | None = None) -> None:
+        """The LOAD state: wait for the engine to finish, then PUSH."""
+        with m.State("LOAD"):
+            m.d.comb += (self.busy if busy is None else busy).eq(1)
+            with m.If(Cat(*(e.done for e in engines.values())).any()):
+                m.next = "PUSH"
 
-    def _sram_reads(self, m: Module, bufs: _Buffers, p: _Stages) -> None:
-        """S1: add the offsets to the uop's indices; read ACC[dst] (and ACC[src]), INP[src]
-        and WGT[wgt]."""
+    # ------------------------------------------------------------------ two units
+    def _two_units(self, m: Module, uop_mem: Memory, engines: dict[MemType, LoadEngine],
+                   sel: Signal) -> None:
+        """``ALU_OVERLAP``: a GEMM unit and an ALU unit over two-bank ACC and OUT buffers,
+        the controller, the ALU queue and the ALU sequencer."""
         cfg = self._config
-        uop = uop_layout(cfg)(bufs.uop_rd.data)
-        dst = Signal(cfg.log_acc_depth)
-        src = Signal(max(cfg.log_acc_depth, cfg.log_inp_depth))
-        wgt = Signal(cfg.log_wgt_depth)
-        m.d.comb += [dst.eq(uop.dst_idx + p.s1_dst_off), src.eq(uop.src_idx + p.s1_src_off),
-                     wgt.eq(uop.wgt_idx + p.s1_wgt_off)]
-        check_indices(m, cfg, self.index_error, valid=p.v1, ctl=p.s1_ctl, uop=uop,
-                      offsets=(p.s1_dst_off, p.s1_src_off, p.s1_wgt_off), k=p.s1_k,
-                      i=p.s1_i, j=p.s1_j)
-        if bufs.dual_read:
-            m.d.comb += [bufs.acc_rd_dst.addr.eq(dst), bufs.acc_rd_src.addr.eq(src)]
-        else:
-            # The one port reads ACC[src] of a tensor uop in S1, its ACC[dst] in S2 (S1
-            # holds the bubble then), and ACC[dst] of every other uop in S1.
-            with m.If(p.v2 & _tensor(p.s2_ctl)):
-                m.d.comb += bufs.acc_rd_dst.addr.eq(p.s2_dst)
-            with m.Elif(_tensor(p.s1_ctl)):
-                m.d.comb += bufs.acc_rd_dst.addr.eq(src)
-            with m.Else():
-                m.d.comb += bufs.acc_rd_dst.addr.eq(dst)
-        m.d.comb += [
-            bufs.acc_rd_dst.en.eq(1), bufs.acc_rd_src.en.eq(1),
-            self.inp_rd.addr.eq(src), self.inp_rd.en.eq(1),
-            self.wgt_rd.addr.eq(wgt), self.wgt_rd.en.eq(1),
-        ]
-        m.d.sync += [p.v2.eq(p.v1), p.s2_dst.eq(dst), p.s2_src.eq(src), p.s2_ctl.eq(p.s1_ctl)]
+        acc_w, out_w = cfg.acc_elem_bytes * 8, cfg.out_elem_bytes * 8
+        dual = cfg.ALU_TENSOR_II == 1
 
-    # The row read in S1 misses the writes of the three uops ahead of it.  As a uop passes
-    # S2, S3 and S4, ``wb`` holds the write of the uop three, two and one places ahead of
-    # it respectively, so checking ``wb`` once per stage (:meth:`_Stages.forward`) covers
-    # them; only tensor ALU uops read ACC[src], so only they forward it.
+        def unit_ports(prefix: str, gemm: bool) -> UnitPorts:
+            rd_dst = VirtualPort(cfg.acc_depth, acc_w, f"{prefix}acc_rd_dst")
+            return UnitPorts(
+                uop_rd=uop_mem.read_port(transparent_for=()), acc_rd_dst=rd_dst,
+                acc_rd_src=VirtualPort(cfg.acc_depth, acc_w, f"{prefix}acc_rd_src")
+                if dual and not gemm else rd_dst,
+                acc_wr=VirtualPort(cfg.acc_depth, acc_w, f"{prefix}acc_wr"),
+                out_wr=VirtualPort(cfg.out_depth, out_w, f"{prefix}out_wr"),
+                inp_rd=self.inp_rd if gemm else None, wgt_rd=self.wgt_rd if gemm else None)
 
-    def _operands(self, m: Module, bufs: _Buffers, p: _Stages) -> GemmCore:
-        """S2: the GEMM products (registered in the GEMM core); the ALU operand (ACC[src]
-        or the immediate)."""
+        g = ExecUnit(cfg, UnitKind.GEMM, unit_ports("g_", True), "g_")
+        a = ExecUnit(cfg, UnitKind.ALU, unit_ports("a_", False), "a_")
+        g.elaborate(m)
+        a.elaborate(m)
+        self._banks(m, g, a, engines)
+        m.d.comb += [self.gemm_uop.eq(g.gemm_uop), self.alu_uop.eq(a.alu_uop)]
+        self._overlap_control(m, engines, sel, g, a)
+
+    def _banks(self, m: Module, g: ExecUnit, a: ExecUnit,
+               engines: dict[MemType, LoadEngine]) -> None:
+        """The two banks of ACC and OUT and the networks between them and the units'
+        ports.  A bank's read port serves the GEMM unit while the GEMM unit reads it (a uop
+        in its S1), else the ALU unit; writes go to the bank of their address; read data
+        returns from the bank addressed the cycle before."""
         cfg = self._config
-        lanes = cfg.batch * cfg.block_out
-        imm_row = Cat(*([p.s2_ctl.imm] * lanes))
-        m.submodules.gemm = gemm = GemmCore(cfg)      # products registered into S3
-        m.d.comb += [gemm.inp.eq(self.inp_rd.data), gemm.wgt.eq(self.wgt_rd.data)]
-        m.d.sync += [p.v3.eq(p.v2), p.s3_dst.eq(p.s2_dst), p.s3_src.eq(p.s2_src),
-                     p.s3_ctl.eq(p.s2_ctl),
-                     p.s3_a.eq(p.forward(p.s2_dst, bufs.acc_rd_dst.data)),
-                     p.s3_b.eq(Mux(p.s2_ctl.use_imm, imm_row,
-                                   p.forward(p.s2_src, bufs.acc_rd_src.data)))]
-        return gemm
+        acc_w, out_w = cfg.acc_elem_bytes * 8, cfg.out_elem_bytes * 8
+        top = cfg.log_acc_depth - 1
+        half = cfg.acc_depth // 2
+        gp, ap = g.ports, a.ports
 
-    def _adder_tree(self, m: Module, bufs: _Buffers, p: _Stages, gemm: GemmCore) -> None:
-        """S3: the GEMM core's adder trees, one dot product per output lane; with one read
-        port a tensor uop's dst row arrives here, read in S2."""
-        a3 = p.s3_a if bufs.dual_read else Mux(_tensor(p.s3_ctl), bufs.acc_rd_dst.data, p.s3_a)
-        m.d.sync += [p.v4.eq(p.v3), p.s4_dst.eq(p.s3_dst), p.s4_src.eq(p.s3_src),
-                     p.s4_ctl.eq(p.s3_ctl), p.s4_a.eq(p.forward(p.s3_dst, a3))]
-        with m.If(p.s3_ctl.is_alu):
-            m.d.sync += p.s4_b.eq(Mux(_tensor(p.s3_ctl), p.forward(p.s3_src, p.s3_b), p.s3_b))
-        with m.Else():
-            m.d.sync += p.s4_b.eq(gemm.dot)
+        def bank_of(addr):
+            return addr[top]
 
-    def _write_back(self, m: Module, bufs: _Buffers, p: _Stages,
-                    engines: dict[MemType, LoadEngine]) -> None:
-        """S4: add (GEMM), zero (reset GEMM) or apply the ALU op; write ACC and the
-        narrowed OUT row."""
+        def returning(m, port, banks_data, name):
+            """Route read data of ``port`` back from the bank it addressed."""
+            which = Signal(name=f"{name}_bank_q")
+            m.d.sync += which.eq(bank_of(port.addr))
+            m.d.comb += port.data.eq(Mux(which, banks_data[1], banks_data[0]))
+
+        dst_data, src_data, out_data = [], [], []
+        for k in (0, 1):
+            acc = Memory(shape=unsigned(acc_w), depth=half, init=[], attrs=cfg.sram_attrs)
+            out = Memory(shape=unsigned(out_w), depth=half, init=[])
+            m.submodules[f"acc_mem{k}"] = acc
+            m.submodules[f"out_mem{k}"] = out
+            rd_dst = acc.read_port(transparent_for=())
+            gemm_here = g.stages.v1 & (bank_of(gp.acc_rd_dst.addr) == k)
+            m.d.comb += [rd_dst.en.eq(1),
+                         rd_dst.addr.eq(Mux(gemm_here, gp.acc_rd_dst.addr[:top],
+                                            ap.acc_rd_dst.addr[:top]))]
+            dst_data.append(rd_dst.data)
+            if ap.dual_read:
+                rd_src = acc.read_port(transparent_for=())
+                m.d.comb += [rd_src.en.eq(1), rd_src.addr.eq(ap.acc_rd_src.addr[:top])]
+                src_data.append(rd_src.data)
+            # Writes: the ALU unit, the GEMM unit or a load engine whose address is here.
+            _write_mux(m, acc.write_port(), [ap.acc_wr, gp.acc_wr, engines[MemType.ACC].wr,
+                                             engines[MemType.ACC_8BIT].wr], bank=k, top=top)
+            _write_mux(m, out.write_port(), [ap.out_wr, gp.out_wr], bank=k, top=top)
+            out_rd = out.read_port(transparent_for=())
+            m.d.comb += [out_rd.en.eq(self.out_rd.en), out_rd.addr.eq(self.out_rd.addr[:top])]
+            out_data.append(out_rd.data)
+        returning(m, gp.acc_rd_dst, dst_data, "g_acc_rd_dst")
+        returning(m, ap.acc_rd_dst, dst_data, "a_acc_rd_dst")
+        if ap.dual_read:
+            returning(m, ap.acc_rd_src, src_data, "a_acc_rd_src")
+        returning(m, self.out_rd, out_data, "out_rd")
+
+    def _overlap_control(self, m: Module, engines: dict[MemType, LoadEngine], sel: Signal,
+                         g: ExecUnit, a: ExecUnit) -> None:
+        """The controller (GEMMs, LOADs, FINISH; ALU instructions into the queue) and the
+        ALU sequencer (the queue onto the ALU unit).  Both push tokens; the controller
+        waits a cycle when the sequencer completes an instruction in the same one."""
         cfg = self._config
-        acc_w = cfg.acc_elem_bytes * 8
-        lanes = cfg.batch * cfg.block_out
-        a4 = p.forward(p.s4_dst, p.s4_a)
-        b4 = Mux(_tensor(p.s4_ctl), p.forward(p.s4_src, p.s4_b), p.s4_b)
-        gemm_sum = Cat(*((a4.word_select(i, cfg.acc_width) + b4.word_select(i, cfg.acc_width))
-                         [:cfg.acc_width] for i in range(lanes)))
-        m.submodules.alu = alu = AluCore(cfg)
-        m.d.comb += [alu.opcode.eq(p.s4_ctl.alu_op), alu.a.eq(a4), alu.b.eq(b4)]
-        result = Signal(acc_w)
-        with m.If(p.s4_ctl.is_alu):
-            m.d.comb += result.eq(alu.result)
-        with m.Elif(p.s4_ctl.reset):
-            m.d.comb += result.eq(0)
-        with m.Else():
-            m.d.comb += result.eq(gemm_sum)
-        narrow = Cat(*(result.word_select(i, cfg.acc_width)[:cfg.out_width]
-                       for i in range(lanes)))
-        m.d.sync += [p.wb_valid.eq(p.v4), p.wb_addr.eq(p.s4_dst), p.wb_data.eq(result)]
-        m.d.comb += [
-            bufs.out_wr.addr.eq(p.s4_dst), bufs.out_wr.data.eq(narrow), bufs.out_wr.en.eq(p.v4),
-            self.gemm_uop.eq(p.v4 & ~p.s4_ctl.is_alu),
-            self.alu_uop.eq(p.v4 & p.s4_ctl.is_alu),
-        ]
-        # The ACC write port is shared with the ACC/ACC_8BIT load engines (never both busy).
-        acc_wr = bufs.acc_wr
-        with m.If(p.v4):
-            m.d.comb += [acc_wr.addr.eq(p.s4_dst), acc_wr.data.eq(result), acc_wr.en.eq(1)]
-        for mt in (MemType.ACC, MemType.ACC_8BIT):
-            with m.Elif(engines[mt].wr.en):
-                m.d.comb += [acc_wr.addr.eq(engines[mt].wr.addr),
-                             acc_wr.data.eq(engines[mt].wr.data), acc_wr.en.eq(1)]
+        layouts = insn_layouts(cfg)
+        word = self.insn.payload
+        hdr = header_layout(cfg)(word)
+        op = hdr.opcode
+        flags = TokenFlags(self, COMPUTE, hdr)
+        ld = layouts[Opcode.LOAD](word)
+        gm = layouts[Opcode.GEMM](word)
+        cur_finish = Signal()
+
+        # Instructions taken (modulo): each unit knows the place of its instruction, so an
+        # index error names it although the controller may have taken later ones.
+        taken = Signal(BEHIND_BITS)
+        with m.If(self.insn.valid & self.insn.ready):
+            m.d.sync += taken.eq(taken + 1)
+        m.submodules.alu_queue = queue = SyncFIFOBuffered(width=cfg.insn_width + BEHIND_BITS,
+                                                          depth=ALU_QUEUE_DEPTH)
+        pending = Signal(range(ALU_QUEUE_DEPTH + 2))      # queued or running ALU insns
+        alu_idle = (pending == 0) & a.stages.empty
+        seq_done = Signal()          # the sequencer completes an instruction this cycle
+        queued = Signal()
+        m.d.comb += queue.w_data.eq(Cat(word, taken))
+        m.d.sync += pending.eq(pending + queued - seq_done)
+        held = self._index_errors(m, g, a, alu_idle, taken)
+
+        pushed = channels_pushed(COMPUTE)
+        waits_alu = Cat(*(cur for ch, cur in zip(pushed, flags.latched(), strict=True)
+                          if ch.name in PUSH_WAITS_FOR_ALU)).any()
+        ctl_push = Signal()
+        ctl_busy = Signal()
+        ctl_done = Signal()
+        with m.FSM(name="compute"):
+            with m.State("IDLE"):
+                # While the ALU unit works the module is busy, not waiting on a token (the
+                # run guard counts a waiting module as stalled).
+                m.d.comb += [*flags.waits(self.insn.valid & alu_idle),
+                             ctl_busy.eq(self.insn.valid | ~g.stages.empty)]
+                # A GEMM may start at once (rule 2), an ALU instruction once the GEMM unit
+                # has drained (rule 1), a LOAD or FINISH once both units have (rule 3).
+                # Nothing starts behind a GEMM's index error held for earlier ALU work.
+                may_start = Mux(op == Opcode.GEMM, 1,
+                                Mux(op == Opcode.ALU, g.stages.empty & queue.w_rdy,
+                                    g.stages.empty & alu_idle)) & ~held
+                with m.If(self.insn.valid & flags.ready() & may_start):
+                    m.d.comb += [self.insn.ready.eq(1), *flags.pop()]
+                    with m.Switch(op):
+                        with m.Case(Opcode.ALU):
+                            m.d.comb += [queue.w_en.eq(1), queued.eq(1)]
+                        with m.Case(Opcode.LOAD):
+                            m.d.sync += [*flags.latch(), cur_finish.eq(0)]
+                            self._start_load(m, engines, sel, ld)
+                        with m.Case(Opcode.GEMM):
+                            m.d.sync += [*flags.latch(), cur_finish.eq(0),
+                                         *g.latch(op, gm, gm, taken)]
+                            with m.If(_loop_empty(gm)):
+                                m.next = "DRAIN"
+                            with m.Else():
+                                m.next = "RUN"
+                        with m.Default():
+                            m.d.sync += [*flags.latch(), cur_finish.eq(op == Opcode.FINISH)]
+                            m.next = "PUSH"           # FINISH (and unknown opcodes)
+
+            self._load_state(m, engines, ctl_busy)
+
+            with m.State("RUN"):
+                m.d.comb += ctl_busy.eq(1)
+                g.issue(m, done="DRAIN", pushes=flags.pushes_any(), after="PUSH")
+                with m.If(self.abort):
+                    m.next = "DRAIN"
+
+            with m.State("DRAIN"):       # rule 4: a push waits for its unit (and the ALU's)
+                m.d.comb += ctl_busy.eq(1)
+                with m.If(g.stages.empty & (~waits_alu | alu_idle)):
+                    m.next = "PUSH"
+
+            with m.State("PUSH"):
+                m.d.comb += ctl_busy.eq(1)
+                with m.If(~seq_done):
+                    m.d.comb += [ctl_push.eq(1), ctl_done.eq(1), self.finish.eq(cur_finish)]
+                    m.next = "IDLE"
+
+        # The ALU sequencer: queue head -> ALU unit, pushes once its write-backs are done.
+        # A stopping run (abort) empties the queue without running the uops.
+        qword = queue.r_data[:cfg.insn_width]
+        qhdr = header_layout(cfg)(qword)
+        qal = layouts[Opcode.ALU](qword)
+        seq_pushes = [Signal(name=f"alu_{ch.push_flag}") for ch in pushed]
+        seq_push = Signal()
+        with m.FSM(name="alu_seq"):
+            with m.State("IDLE"):
+                with m.If(queue.r_rdy):
+                    m.d.comb += queue.r_en.eq(1)
+                    m.d.sync += [*a.latch(qhdr.opcode, qal, qal,
+                                          queue.r_data[cfg.insn_width:]),
+                                 *(cur.eq(qhdr[ch.push_flag])
+                                   for ch, cur in zip(pushed, seq_pushes, strict=True))]
+                    with m.If(_loop_empty(qal) | self.abort):
+                        m.next = "DRAIN"
+                    with m.Else():
+                        m.next = "RUN"
+            with m.State("RUN"):
+                a.issue(m, done="DRAIN", pushes=Cat(*seq_pushes).any(), after="PUSH")
+                with m.If(self.abort):
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                with m.If(a.stages.empty):
+                    m.next = "PUSH"
+            with m.State("PUSH"):
+                m.d.comb += [seq_done.eq(1), seq_push.eq(1)]
+                m.next = "IDLE"
+        m.d.comb += [self.busy.eq(ctl_busy | ~alu_idle),
+                     self.insn_done.eq(ctl_done | seq_done)]
+        for ch, ctl_cur, seq_cur in zip(pushed, flags.latched(), seq_pushes, strict=True):
+            m.d.comb += getattr(self, ch.name).push.eq((ctl_push & ctl_cur)
+                                                       | (seq_push & seq_cur))
+
+    def _index_errors(self, m: Module, g: ExecUnit, a: ExecUnit, alu_idle: Value,
+                      taken: Signal) -> Signal:
+        """Report the units' index errors in program order; returns ``held``.
+
+        The ALU unit's instructions all precede the GEMM unit's (an ALU instruction is
+        queued only once the GEMM unit has drained), so an ALU error is reported at once,
+        and a GEMM error only when no ALU work is left: until then it is held (and the
+        controller takes nothing more), and dropped if an ALU error comes first.  ``behind``
+        is the number of instructions taken since the failing one."""
+        fields = ("operand", "value", "uop", "i", "j")
+        keep = {f: Signal.like(getattr(g.index_error, f), name=f"held_{f}") for f in fields}
+        keep_seq = Signal(BEHIND_BITS, name="held_seq")
+        held = Signal()
+        with m.If(self.abort):
+            m.d.sync += held.eq(0)
+        with m.Elif(g.index_error.valid & ~held & ~alu_idle):
+            m.d.sync += [held.eq(1), keep_seq.eq(g.nest.seq),
+                         *(keep[f].eq(getattr(g.index_error, f)) for f in fields)]
+        with m.If(a.index_error.valid):
+            m.d.comb += _report(self.index_error, a.index_error, taken - 1 - a.nest.seq)
+        with m.Elif(held & alu_idle):
+            m.d.comb += [self.index_error.valid.eq(1), self.index_error.behind.eq(
+                taken - 1 - keep_seq), *(getattr(self.index_error, f).eq(keep[f])
+                                         for f in fields)]
+        with m.Elif(g.index_error.valid & ~held & alu_idle):
+            m.d.comb += _report(self.index_error, g.index_error, taken - 1 - g.nest.seq)
+        return held
+
+
+def _report(port, unit_report, behind) -> list:
+    """Statements driving the module's ``index_error`` from a unit's, ``behind`` given."""
+    return [port.valid.eq(unit_report.valid), port.operand.eq(unit_report.operand),
+            port.value.eq(unit_report.value), port.uop.eq(unit_report.uop),
+            port.i.eq(unit_report.i), port.j.eq(unit_report.j), port.behind.eq(behind)]
+
+
+def _loop_empty(fmt):
+    """A GEMM/ALU instruction whose loop nest runs no uop."""
+    return (fmt.iter_out == 0) | (fmt.iter_in == 0) | (fmt.uop_end <= fmt.uop_bgn)
+
+
+def _write_mux(m: Module, port, writers: list, bank: int | None = None,
+               top: int = 0) -> None:
+    """Drive the write ``port`` from the first of ``writers`` (``addr``, ``data``, ``en``)
+    that writes; with ``bank``, only writes to that bank (address bit ``top``) count and
+    the port takes the bank's row (the address below ``top``)."""
+    for i, wr in enumerate(writers):
+        here = wr.en if bank is None else wr.en & (wr.addr[top] == bank)
+        with (m.If if i == 0 else m.Elif)(here):
+            m.d.comb += [port.addr.eq(wr.addr if bank is None else wr.addr[:top]),
+                         port.data.eq(wr.data), port.en.eq(1)]

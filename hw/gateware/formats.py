@@ -4,7 +4,8 @@ Every layout derives from :func:`vta.hw.isa.layout_for` (bit-exact with the enco
 :func:`insn_layouts` gives each instruction format, :func:`header_layout` the fields all
 formats share (the opcode and the four dependency flags, :data:`vta.hw.isa.HEADER_FIELDS`)
 and :func:`uop_layout` the micro-op.  Gaps the C bitfield packing leaves (a field never
-straddles a 64-bit word) are explicit ``_gapN`` members.
+straddles a 64-bit word) are explicit ``_gapN`` members; an extension field the
+configuration leaves out (0 bits wide) is no member at all.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _struct(fields: Iterable[Field], total: int) -> data.StructLayout:
     members: dict[str, object] = {}
     pos = 0
     gap = 0
-    for f in fields:
+    for f in sorted((f for f in fields if f.width), key=lambda f: f.lsb):
         if f.lsb > pos:
             members[f"_gap{gap}"] = unsigned(f.lsb - pos)
             gap += 1

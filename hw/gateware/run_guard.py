@@ -150,7 +150,8 @@ class RunGuard(ConfiguredComponent):
             position = self.fetch_index if client is None else taken[client] - 1
             rules.append((self.dma_error[bit], ErrorKind.DRAM_RANGE, where(client, position)))
         rules.append((self.index_error.valid, ErrorKind.SRAM_RANGE,
-                      where(Stage.COMPUTE, taken[Stage.COMPUTE] - 1)))
+                      where(Stage.COMPUTE, taken[Stage.COMPUTE] - 1
+                            - self.index_error.behind)))
         for cond, k, pos in rules:
             with m.If(cond):
                 m.d.comb += [record.eq(1), place.eq(pos)]

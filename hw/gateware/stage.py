@@ -78,6 +78,11 @@ class TokenFlags:
         """Sync statements remembering the instruction's pushes (on accepting it)."""
         return [cur.eq(flag) for _, flag, cur in self._pushes]
 
+    def latched(self) -> list[Signal]:
+        """The remembered push flags, one per pushed channel in
+        :func:`~vta.hw.pipeline.channels_pushed` order."""
+        return [cur for _, _, cur in self._pushes]
+
     def pushes_any(self) -> Value:
         """The accepted instruction pushes at least one token."""
         return functools.reduce(operator.or_, (cur for _, _, cur in self._pushes))

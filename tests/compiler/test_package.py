@@ -104,10 +104,11 @@ def test_the_cycle_check_finds_a_cycle():
 
 # The kernel compiler's back half, in pass order: a module may import only modules of a
 # lower rank (the cost model sits beside the search, below it; the requantization's
-# parameters below the epilogue, the zero-point geometry beside the workload).
+# parameters below the epilogue, the zero-point geometry beside the workload; the replay
+# estimate runs emitted streams, above emit).
 PASS_RANKS = {"errors": 0, "windows": 0, "tile_program": 0, "requant": 0.5, "packing": 1,
               "epilogue": 1, "workload": 2, "zero_point": 2.5, "cost_model": 3, "search": 4,
-              "lower": 4, "emit": 5, "ops": 6}
+              "lower": 4, "emit": 5, "replay": 6, "ops": 7}
 
 
 def test_passes_only_import_earlier_passes():

@@ -106,6 +106,28 @@ def _index(operand: str) -> Callable[[Pair], bytes]:
     return build
 
 
+def _two_units(case: str) -> Callable[[Pair], bytes]:
+    """An ALU instruction on the upper accumulator bank followed by a GEMM on the lower
+    one: with ``ALU_OVERLAP`` they run at the same time on the two units, so the
+    hardware must still name the instruction fsim names (the earlier one in the stream).
+
+    ``alu``: the ALU's source index leaves ACC once the GEMM has been taken; ``gemm``: a
+    long valid ALU, the GEMM's INP index leaves INP while the ALU still runs; ``both``:
+    the GEMM fails first in time, the earlier ALU later."""
+    def build(pair: Pair) -> bytes:
+        c = pair.config
+        half = c.acc_depth // 2
+        alu_len = {"alu": 3, "gemm": 200, "both": 300}[case]
+        alu_src = c.acc_depth - {"alu": 1, "gemm": alu_len, "both": 200}[case]
+        gemm_src = c.inp_depth - (1 if case != "alu" else 3)
+        uops = [isa.Uop(dst_idx=half, src_idx=alu_src), isa.Uop(src_idx=gemm_src)]
+        alu = isa.Alu(alu_opcode=AluOp.ADD, uop_bgn=0, uop_end=1, iter_out=alu_len,
+                      iter_in=1, src_factor_out=1)
+        gemm = isa.Gemm(uop_bgn=1, uop_end=2, iter_out=3, iter_in=1, src_factor_out=1)
+        return _code(pair, [pair.uops(uops), alu, gemm, FIN])
+    return build
+
+
 BAD_PROGRAMS: dict[str, tuple[ErrorKind, Callable[[Pair], bytes]]] = {
     "unknown opcode": (ErrorKind.OPCODE, _opcode),
     "load of OUT": (ErrorKind.MEMORY_TYPE, lambda p: _code(p, [
@@ -134,6 +156,9 @@ BAD_PROGRAMS: dict[str, tuple[ErrorKind, Callable[[Pair], bytes]]] = {
     "INP index": (ErrorKind.SRAM_RANGE, _index("inp")),
     "WGT index": (ErrorKind.SRAM_RANGE, _index("wgt")),
     "ACC source index": (ErrorKind.SRAM_RANGE, _index("acc_src")),
+    "ALU index error beside a GEMM": (ErrorKind.SRAM_RANGE, _two_units("alu")),
+    "GEMM index error beside an ALU": (ErrorKind.SRAM_RANGE, _two_units("gemm")),
+    "index errors in an ALU and a later GEMM": (ErrorKind.SRAM_RANGE, _two_units("both")),
     "DRAM load": (ErrorKind.DRAM_RANGE, lambda p: _code(p, [
         isa.Load(memory_type=MemType.ACC, dram_base=p.memory_end(MemType.ACC) - 1, y_size=1,
                  x_size=2, x_stride=2), FIN])),

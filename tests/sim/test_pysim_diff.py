@@ -9,7 +9,9 @@ the number of random programs (default 240, in batches so ``pytest -n`` spreads 
 
 The directed programs and a quarter as many random ones also run on the FPGA-lean build
 of the same configuration (``GEMM_DSP_PACK``, ``ALU_TENSOR_II = 2``): different multipliers
-and pipeline timing, the same bits.
+and pipeline timing, the same bits; and on the co-design build (``GEMM_OVERWRITE``,
+``ALU_OVERLAP``: the overwrite flag, a GEMM and an ALU unit on two accumulator banks),
+where :mod:`vta.sim.progen` draws overwriting GEMMs and ALU work beside GEMMs.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.sim.pysim_programs import DIRECTED, assert_same
 
 CONFIG = VTAConfig.preset("tiny")
 LEAN = CONFIG.replace(GEMM_DSP_PACK=True, ALU_TENSOR_II=2)
+CODESIGN = CONFIG.replace(GEMM_OVERWRITE=True, ALU_OVERLAP=True)
 N_RANDOM = int(os.environ.get("VTA_PYSIM_PROGRAMS", "240"))
 BATCHES = 8
 
@@ -45,7 +48,14 @@ def lean_device():
     dev.close()
 
 
-@pytest.mark.parametrize("build", ["device", "lean_device"])
+@pytest.fixture(scope="module")
+def codesign_device():
+    dev = open_device("pysim", CODESIGN, dram_bytes=2 << 20)
+    yield dev
+    dev.close()
+
+
+@pytest.mark.parametrize("build", ["device", "lean_device", "codesign_device"])
 @pytest.mark.parametrize("name", sorted(DIRECTED))
 def test_directed_program(request, build, name):
     device = request.getfixturevalue(build)
@@ -75,6 +85,12 @@ def test_random_programs(device, batch):
 @pytest.mark.parametrize("batch", range(2))
 def test_random_programs_lean_build(lean_device, batch):
     _random_programs(lean_device, range(batch, N_RANDOM // 4, 2))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", range(2))
+def test_random_programs_codesign_build(codesign_device, batch):
+    _random_programs(codesign_device, range(batch, N_RANDOM // 4, 2))
 
 
 def test_lean_build_takes_two_cycles_per_tensor_alu_uop(device, lean_device):

@@ -1,5 +1,6 @@
-"""Bad programs flagged by the gateware: every error class on pysim (tiny) and Verilator
-(default) raises fsim's exact error, stops cleanly and leaves the device usable.
+"""Bad programs flagged by the gateware: every error class on pysim (tiny, and tiny with
+the co-design knobs: two compute units) and Verilator (default) raises fsim's exact
+error, stops cleanly and leaves the device usable.
 
 For each program of :data:`tests.sim.bad_programs.BAD_PROGRAMS` the RTL device and fsim
 get the same memory image; both must raise a :class:`DeviceProgramError` (a
@@ -15,25 +16,28 @@ import time
 import numpy as np
 import pytest
 from vta.driver import DeviceDeadlock, DeviceProgramError, DeviceTimeout, open_device
-from vta.hw import isa
+from vta.hw import VTAConfig, isa
 from vta.hw.program_errors import ErrorKind
 
 from tests.sim.bad_programs import BAD_PROGRAMS, Pair, good_program
 
 pytestmark = pytest.mark.slow
 
-DEVICES = {"pysim": "tiny", "verilator": "default"}
+CODESIGN = VTAConfig.preset("tiny").replace(GEMM_OVERWRITE=True, ALU_OVERLAP=True)
+DEVICES = {"pysim": ("pysim", "tiny"), "verilator": ("verilator", "default"),
+           "pysim-codesign": ("pysim", CODESIGN)}
 _pairs: dict[str, Pair] = {}
 
 
 @pytest.fixture(scope="module", params=sorted(DEVICES))
 def pair(request):
-    kind = request.param
-    if kind not in _pairs:
+    name = request.param
+    if name not in _pairs:
+        kind, config = DEVICES[name]
         options = {"progress": False} if kind == "verilator" else {}
-        rtl = open_device(kind, DEVICES[kind], dram_bytes=1 << 20, **options)
-        _pairs[kind] = Pair(rtl, open_device("fsim", DEVICES[kind], dram_bytes=1 << 20))
-    yield _pairs[kind]
+        rtl = open_device(kind, config, dram_bytes=1 << 20, **options)
+        _pairs[name] = Pair(rtl, open_device("fsim", config, dram_bytes=1 << 20))
+    yield _pairs[name]
 
 
 def teardown_module() -> None:

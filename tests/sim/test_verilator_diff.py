@@ -6,8 +6,9 @@ and on fsim from the same DRAM image: the whole DRAM must be identical afterward
 GEMM/ALU uop, instruction and written-byte counters equal.  Each device has one fsim
 alongside that runs the same history, because SRAMs keep their contents across runs in
 hardware (a program that reads rows it never wrote sees the previous program's data).
-Configs: ``tiny``, ``default``, ``pynq`` and ``ultra96`` (identical Verilog, e.g. ``default``
-and ``pynq`` when the gateware does not specialise on the target, shares one cached build).
+Configs: ``tiny``, ``default``, ``pynq``, ``ultra96`` and the co-design presets ``fast`` and
+``pynq_fast`` (identical Verilog, e.g. ``default`` and ``pynq`` when the gateware does not
+specialise on the target, shares one cached build).
 ``VTA_VERILATOR_PROGRAMS`` sets the random programs per config (default 40).
 
 A cold build of a 16x16 config takes minutes on 2 cores; it happens once per machine (the
@@ -31,7 +32,7 @@ from tests.sim.pysim_programs import DIRECTED, assert_matches
 
 pytestmark = pytest.mark.slow
 
-CONFIGS = ("tiny", "default", "pynq", "ultra96")
+CONFIGS = ("tiny", "default", "pynq", "ultra96", "fast", "pynq_fast")
 N_RANDOM = int(os.environ.get("VTA_VERILATOR_PROGRAMS", "40"))
 _devices: dict[str, object] = {}
 _golden: dict[int, tuple[FunctionalSimulator, Dram]] = {}
