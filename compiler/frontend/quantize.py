@@ -522,7 +522,9 @@ def quantize(graph: Graph, samples: Iterable[Any], *, per_channel: bool = False,
     graph = simplify(graph)
     for name, value in graph.params.items():
         if value.dtype.kind == "f":
-            check_scale_range(f"weight {name!r}", float(np.abs(value).max(initial=0)))
+            readers = graph.consumers(name)
+            reader = f" (read by node {readers[0].name!r})" if readers else ""
+            check_scale_range(f"weight {name!r}{reader}", float(np.abs(value).max(initial=0)))
     ranges = calibrate(graph, samples, calibration, percentile,
                        levels=256 if asymmetric else 128)
     return _Quantizer(graph, ranges, per_channel, asymmetric).run()
