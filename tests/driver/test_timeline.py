@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 from vta.compiler import ops
-from vta.compiler.epilogue import Epilogue
 from vta.compiler.bench.resnet18_layers import run_conv_layer
+from vta.compiler.epilogue import Epilogue
 from vta.compiler.workload import Conv2dWorkload
 from vta.driver import open_device
 from vta.driver.dram_image import DramImage

@@ -1,4 +1,5 @@
-"""``vta bench cpu-kernels``: every case runs and is timed against numpy and onnxruntime; JSON and table."""
+"""``vta bench cpu-kernels``: every case runs and is timed against numpy and onnxruntime;
+JSON and table."""
 
 import json
 
