@@ -132,7 +132,7 @@ def test_wall_clock_timeout_aborts_and_the_next_run_works(pair):
                                                 r".*compute took 2 \(last: instruction 1 "
                                                 r"GEMM\)") as e:
             pair.rtl.run(buf.addr, 3, timeout=0.2)
-        assert time.perf_counter() - t0 < 1.5
+        assert time.perf_counter() - t0 < 4.0          # was 14-16 s on Verilator under load
         assert "reset" not in str(e.value)            # the abort stopped it
     finally:
         pair.rtl.max_cycles = "auto"
