@@ -50,8 +50,9 @@ __all__ = ["fuzz_device", "FuzzStats", "Mismatch", "COMPARED_COUNTERS", "MAX_MUT
 
 #: Counters every device must report exactly as fsim computes them.
 COMPARED_COUNTERS = ("GEMM_UOPS", "ALU_UOPS", "INSN_DONE", "DMA_WR_BYTES")
-#: Mutants whose cycle budget is larger are skipped (minutes of simulation each).
-MAX_MUTANT_CYCLES = 1 << 26
+#: Mutants whose cycle budget is larger are skipped (none of the 10,000 of seed 2026
+#: on tiny or default).
+MAX_MUTANT_CYCLES = 1 << 30
 
 
 @dataclass
