@@ -15,6 +15,14 @@ image and compares them:
 
 Program ``i`` of a run draws everything from ``numpy.random.default_rng((seed, i))`` (valid)
 or ``(seed, i, 1)`` (invalid), so one program reproduces alone.
+
+Outcomes must not depend on the machine's load, so device runs are bounded in simulated
+cycles (the device's ``max_cycles="auto"``: :func:`~.cycle_budget.cycle_budget`), not by a
+wall-clock timeout unless one is given.  A mutation can turn a word into a legal but huge
+loop nest (a LOAD read as a GEMM of 68 x 512 x 512 uops: 17.8 M cycles, two minutes of
+Verilator under load, where a 120 s timeout used to report a "timeout" against fsim's
+answer); mutants whose cycle budget exceeds :data:`MAX_MUTANT_CYCLES` are not run, and
+counted as skipped.
 """
 
 from __future__ import annotations
@@ -34,13 +42,17 @@ from vta.sim.fsim import FunctionalSimulator
 from vta.sim.progen import random_program
 from vta.sim.progen_mutate import mutate
 
+from .cycle_budget import cycle_budget
 from .device import Device
 from .errors import DeviceProgramError, DeviceTimeout
 
-__all__ = ["fuzz_device", "FuzzStats", "Mismatch", "COMPARED_COUNTERS"]
+__all__ = ["fuzz_device", "FuzzStats", "Mismatch", "COMPARED_COUNTERS", "MAX_MUTANT_CYCLES"]
 
 #: Counters every device must report exactly as fsim computes them.
 COMPARED_COUNTERS = ("GEMM_UOPS", "ALU_UOPS", "INSN_DONE", "DMA_WR_BYTES")
+#: Mutants whose cycle budget is larger are skipped (none of the 10,000 of seed 2026
+#: on tiny or default).
+MAX_MUTANT_CYCLES = 1 << 30
 
 
 @dataclass
@@ -63,6 +75,7 @@ class FuzzStats:
     valid: int = 0
     invalid: int = 0
     outcomes: Counter = field(default_factory=Counter)   # invalid programs: outcome class
+    skipped: int = 0     # mutants over MAX_MUTANT_CYCLES, not run
     mismatches: list[Mismatch] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -113,7 +126,7 @@ def _program(config, rng: np.random.Generator, dram: Dram):
 
 
 def _check_valid(device: Device, shadow: _Shadow, index: int, rng: np.random.Generator,
-                 timeout: float, stats: FuzzStats) -> None:
+                 timeout: float | None, stats: FuzzStats) -> None:
     prog = _program(device.config, rng, device.memory)
     try:
         shadow.sync()
@@ -158,17 +171,24 @@ class _UopScrub:
         self.code = device.alloc(len(code), 64)
         self.code.copy_in(code)
 
-    def run(self, shadow: _Shadow, timeout: float) -> None:
+    def run(self, shadow: _Shadow, timeout: float | None) -> None:
         shadow.sync()
         self.device.run(self.code.addr, 2, timeout=timeout)
         shadow.sim.run(self.code.addr, 2)
 
 
 def _check_invalid(device: Device, shadow: _Shadow, scrub: _UopScrub, index: int,
-                   rng: np.random.Generator, timeout: float, stats: FuzzStats) -> None:
+                   rng: np.random.Generator, timeout: float | None, stats: FuzzStats
+                   ) -> bool:
+    """Run mutant ``index`` on both; False if it was skipped (over MAX_MUTANT_CYCLES)."""
     prog = _program(device.config, rng, device.memory)
     try:
         change = mutate(prog, device.config, device.memory, rng)
+        code = device.memory.read(change.insn_addr,
+                                  change.insn_count * device.config.insn_bytes)
+        if cycle_budget(code, device.config) > MAX_MUTANT_CYCLES:
+            stats.skipped += 1
+            return False
         what = f"invalid: {change.kind} of instruction {change.index} ({change.detail})"
         scrub.run(shadow, timeout)
         shadow.sync()
@@ -179,16 +199,19 @@ def _check_invalid(device: Device, shadow: _Shadow, scrub: _UopScrub, index: int
         if got != want:
             stats.mismatches.append(Mismatch(index, what, f"{want[0]}: {want[1]}",
                                              f"{got[0]}: {got[1]}"))
+        return True
     finally:
         prog.free(device.memory)
 
 
 def fuzz_device(open_device: Callable[[], Device], *, valid: int, invalid: int, seed: int = 0,
-                first: int = 0, timeout: float = 60.0,
+                first: int = 0, timeout: float | None = None,
                 progress: Callable[[], None] | None = None) -> FuzzStats:
     """Fuzz the devices ``open_device()`` returns (two: one for valid programs, one for
     invalid ones) against fsim; programs ``first`` to ``first + valid`` (and
-    ``+ invalid``) of ``seed``.  ``progress`` is called after each program."""
+    ``+ invalid``) of ``seed``.  ``timeout`` (seconds per run, default none) makes the
+    outcome depend on the simulator's speed; the devices' cycle limits bound every run.
+    ``progress`` is called after each program."""
     t0 = time.perf_counter()
     stats = FuzzStats("", "", seed)
     if valid:
@@ -211,9 +234,9 @@ def fuzz_device(open_device: Callable[[], Device], *, valid: int, invalid: int, 
             shadow = _Shadow(other)
             scrub = _UopScrub(other)
             for i in range(first, first + invalid):
-                _check_invalid(other, shadow, scrub, i, np.random.default_rng((seed, i, 1)),
-                               timeout, stats)
-                stats.invalid += 1
+                if _check_invalid(other, shadow, scrub, i,
+                                  np.random.default_rng((seed, i, 1)), timeout, stats):
+                    stats.invalid += 1
                 if progress:
                     progress()
         finally:

@@ -2,13 +2,14 @@
 
 Programs run through the register protocol of :class:`RegisterDevice` on
 :class:`vta.sim.pysim.PySim`; the wall-clock timeout is honoured between slices of
-``slice_cycles`` simulated cycles, and ``max_cycles`` bounds a run in simulated time
-(default: derived from each program).  An invalid program raises the
-:class:`~.errors.DeviceProgramError` fsim raises, from the hardware's error registers; a
-run past its limits is aborted (the hardware stops cleanly) and raises
-:class:`DeviceTimeout` naming where each module was.  Either way the device stays usable;
-:meth:`PysimDevice.reset` returns it to power-on state.  ``RunResult.cycles`` is the
-hardware's CYCLES counter; ``RunResult.stats`` is a :class:`~.result.SimStats`.
+about 50 ms of simulation (:mod:`.sim_slices`, at most ``slice_cycles`` cycles), and
+``max_cycles`` bounds a run in simulated time (default: derived from each program).  An
+invalid program raises the :class:`~.errors.DeviceProgramError` fsim raises, from the
+hardware's error registers; a run past its limits is aborted (the hardware stops cleanly)
+and raises :class:`DeviceTimeout` naming where each module was.  Either way the device
+stays usable; :meth:`PysimDevice.reset` returns it to power-on state.
+``RunResult.cycles`` is the hardware's CYCLES counter; ``RunResult.stats`` is a
+:class:`~.result.SimStats`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from vta.sim.pysim import PySim
 from .errors import DeviceError
 from .register_device import RegisterDevice, check_max_cycles
 from .result import SimStats
+from .sim_slices import SliceSizer
 
 __all__ = ["PysimDevice", "open_device"]
 
@@ -47,7 +49,8 @@ class PysimDevice(RegisterDevice):
         them from each program (:func:`~.cycle_budget.cycle_budget`), ``None`` leaves
         only the timeout.
     slice_cycles:
-        Cycles simulated between wall-clock checks.
+        The most cycles simulated between two wall-clock checks (with a deadline a slice
+        lasts about 50 ms of simulation, see :mod:`.sim_slices`).
 
     Raises
     ------
@@ -71,6 +74,7 @@ class PysimDevice(RegisterDevice):
         self.sim = PySim(config, self.memory, latency=latency, vcd=vcd)
         self.max_cycles = max_cycles
         self.slice_cycles = slice_cycles
+        self._slices = SliceSizer(slice_cycles, 50, 3000)
         self._run_start = (0, 0.0)
 
     def read_reg(self, offset: int) -> int:
@@ -84,13 +88,17 @@ class PysimDevice(RegisterDevice):
 
     def _wait_done(self, deadline: float | None, max_cycles: int | None = None) -> bool:
         start = self.sim.cycle
+        self._slices.cap = self.slice_cycles
         while True:
-            n = self.slice_cycles
+            n = self._slices.next(deadline)
             if max_cycles is not None:
                 n = min(n, max_cycles - (self.sim.cycle - start))
                 if n <= 0:
                     return False
-            if self.sim.wait_done(n):
+            before = self.sim.cycle
+            done = self.sim.wait_done(n)
+            self._slices.ran(self.sim.cycle - before)
+            if done:
                 return True
             if deadline is not None and self.clock() > deadline:
                 return False

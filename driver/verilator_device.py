@@ -4,7 +4,8 @@ The device builds (or finds in the cache) the Verilated ``vta_top`` of its confi
 with :mod:`vta.sim.verilator`, serves a :class:`~vta.sim.dram.Dram` to its AXI master in
 place, and runs programs with the register protocol of :class:`RegisterDevice`; waiting for
 done happens inside C (:meth:`VerilatorModel.run_until_done`), in slices of
-``slice_cycles`` so the wall-clock timeout is still honoured, up to the run's cycle limit
+about 50 ms of simulation (:mod:`.sim_slices`, at most ``slice_cycles``) so the wall-clock
+timeout is honoured within a fraction of a second, up to the run's cycle limit
 (``max_cycles``, default derived from each program).  Invalid programs raise the
 :class:`~.errors.DeviceProgramError` fsim raises, read from the hardware's error
 registers; DRAM accesses outside the memory are answered with AXI error responses, which
@@ -34,6 +35,7 @@ from vta.sim.timeline import RunTimeline, Timeline, windows_from_samples
 from .errors import DeviceError
 from .register_device import RegisterDevice, check_max_cycles
 from .result import RunResult, SimStats
+from .sim_slices import SliceSizer
 
 __all__ = ["VerilatorDevice", "VerilatorStats", "open_device"]
 
@@ -114,6 +116,7 @@ class VerilatorDevice(RegisterDevice):
                  max_cycles: int | str | None = "auto") -> None:
         super().__init__(config)
         self.max_cycles = check_max_cycles(max_cycles)
+        self._slices = SliceSizer(self.slice_cycles, 1 << 12, 1e6)
         self._timeline: Timeline | None = None
         self._samples: list[tuple[int, dict[str, int]]] = []
         from vta.sim.verilator import build_for_config, build_library
@@ -176,20 +179,25 @@ class VerilatorDevice(RegisterDevice):
     def _wait_done(self, deadline: float | None, max_cycles: int | None = None) -> bool:
         t0, c0 = time.perf_counter(), time.thread_time()
         stop = None if max_cycles is None else self.model.cycle + max_cycles
+        slices = self._slices
+        slices.cap = self.slice_cycles
         try:
             while True:
-                n = self.slice_cycles
+                n = slices.next(deadline)
                 if stop is not None:
                     n = min(n, stop - self.model.cycle)
                     if n <= 0:
                         return False
+                before = self.model.cycle
                 if self._timeline is not None:
                     from vta.sim.verilator.counter_sampler import sample_until_done
 
-                    if sample_until_done(self.model, self._timeline.window, n,
-                                         self._samples):
-                        return True
-                elif self.model.run_until_done(n):
+                    done = sample_until_done(self.model, self._timeline.window, n,
+                                             self._samples)
+                else:
+                    done = self.model.run_until_done(n)
+                slices.ran(self.model.cycle - before)
+                if done:
                     return True
                 if deadline is not None and self.clock() > deadline:
                     return False

@@ -821,10 +821,13 @@ class GraphBuilder:
         self._inputs.append(name)
         return name
 
-    def param(self, name: str | None, value: np.ndarray, scale: float | None = None) -> str:
+    def param(self, name: str | None, value: np.ndarray, scale: float | None = None, *,
+              origin: str | None = None) -> str:
         """Add a constant tensor; float64 arrays are stored as float32.  Weights must be
-        finite real numbers (:func:`.tensor_checks.check_tensor`)."""
-        value = check_tensor(f"weight {name!r}" if name else "a constant", value)
+        finite real numbers (:func:`.tensor_checks.check_tensor`); ``origin`` names an
+        unnamed constant in that check's message (e.g. ``"weight 'w2' of ONNX Conv node
+        'conv2'"``)."""
+        value = check_tensor(f"weight {name!r}" if name else origin or "a constant", value)
         if value.dtype == np.float64:
             value = value.astype(np.float32)
         dtype = str(value.dtype)

@@ -184,6 +184,15 @@ class _Importer:
         raise ModelError(f"ONNX {node.op_type} node {node.name!r}: {what} ({name!r}) must "
                          "be a constant initializer (or computed from constants and shapes)")
 
+    def origin(self, node: Any, role: str, value: np.ndarray | None,
+               index: int | None = None) -> str:
+        """How a constant a handler derived from ``node``'s inputs is named in messages:
+        ``"weight 'w2' of ONNX Conv node 'conv2'"``.  The ONNX input is input ``index``, or
+        else the constant input whose value is ``value`` itself."""
+        names = [node.input[index]] if index is not None and len(node.input) > index else \
+            [i for i in node.input if i in self.consts and self.consts[i] is value]
+        return f"{role} {names[0]!r} of {_where(node)}" if names else f"{role} of {_where(node)}"
+
     def optional_const(self, node: Any, index: int, what: str) -> np.ndarray | None:
         if len(node.input) > index and node.input[index]:
             return self.const(node.input[index], node, what)
@@ -408,8 +417,9 @@ def _conv_attributes(imp: _Importer, node: Any, a: dict[str, Any], x_shape: tupl
 def _conv(imp: _Importer, node: Any, a: dict[str, Any], x: str, w: np.ndarray,
           bias: np.ndarray | None) -> str:
     attrs = _conv_attributes(imp, node, a, imp.b.type_of(x).shape, w.shape)
-    wname = imp.b.param(None, w.astype(np.float32))
-    bname = imp.b.param(None, bias.astype(np.float32)) if bias is not None else None
+    wname = imp.b.param(None, w.astype(np.float32), origin=imp.origin(node, "weight", w))
+    bname = imp.b.param(None, bias.astype(np.float32), origin=imp.origin(
+        node, "bias", bias)) if bias is not None else None
     return imp.b.conv2d(x, wname, bname, name=node.name, **attrs)
 
 
@@ -460,8 +470,9 @@ def _on_conv_transpose(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
         pads = (begins[0], begins[1], ends[0], ends[1])
     elif auto_pad == "VALID":
         pads = (0, 0, 0, 0)
-    wname = imp.b.param(None, w.astype(np.float32))
-    ins = [x, wname] + ([imp.b.param(None, b.astype(np.float32))] if b is not None else [])
+    wname = imp.b.param(None, w.astype(np.float32), origin=imp.origin(node, "weight", w))
+    ins = [x, wname] + ([imp.b.param(None, b.astype(np.float32), origin=imp.origin(
+        node, "bias", b))] if b is not None else [])
     imp.bind(node, imp.b.node("conv_transpose2d", ins, node.name, strides=strides,
                               pads=pads, dilations=dil, output_padding=out_pad,
                               groups=groups))
@@ -472,8 +483,10 @@ def _dense(imp: _Importer, node: Any, x: str, w_mk: np.ndarray, bias: np.ndarray
     if len(imp.b.type_of(x).shape) < 2:
         raise ModelError(f"{_where(node)}: input must have at least 2 dimensions, not "
                          f"{list(imp.b.type_of(x).shape)}")
-    wname = imp.b.param(None, np.ascontiguousarray(w_mk, dtype=np.float32))
-    bname = imp.b.param(None, bias.astype(np.float32)) if bias is not None else None
+    wname = imp.b.param(None, np.ascontiguousarray(w_mk, dtype=np.float32),
+                        origin=imp.origin(node, "weight", None, 1))
+    bname = imp.b.param(None, bias.astype(np.float32), origin=imp.origin(
+        node, "bias", None, 2)) if bias is not None else None
     return imp.b.dense(x, wname, bname, name=node.name)
 
 
@@ -513,7 +526,8 @@ def _on_gemm(imp: _Importer, node: Any, a: dict[str, Any]) -> None:
                            f"{node.name}.alpha")
     if len(node.input) > 2 and node.input[2] and (c is not None or
                                                   node.input[2] not in imp.consts):
-        cv = imp.b.param(None, (c * beta).astype(np.float32)) if c is not None else \
+        cv = imp.b.param(None, (c * beta).astype(np.float32),
+                         origin=imp.origin(node, "operand C", None, 2)) if c is not None else \
             imp.value(node.input[2], node)
         if c is None and beta != 1.0:
             cv = imp.b.node("mul", [cv, imp.b.param(None, np.float32([beta]))],

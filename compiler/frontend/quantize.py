@@ -88,7 +88,9 @@ def _check_constant(graph: Graph, name: str) -> None:
     it (:func:`~.tensor_checks.check_scale_range`)."""
     value = graph.params[name]
     if value.dtype.kind == "f":
-        check_scale_range(f"weight {name!r}", float(np.abs(value).max(initial=0)))
+        readers = graph.consumers(name)
+        reader = f" (read by node {readers[0].name!r})" if readers else ""
+        check_scale_range(f"weight {name!r}{reader}", float(np.abs(value).max(initial=0)))
 
 
 def _zero_point(lo: float, f: int) -> int:

@@ -37,6 +37,9 @@ namespace {
 
 enum Status { OK = 0, LIMIT = 1, LITE_TIMEOUT = -1, DRAM_ERROR = -2, NO_TRACE = -3 };
 
+// Cycles a CTRL poll in flight at a run slice's limit may take to complete.
+constexpr uint64_t LITE_DRAIN = 1024;
+
 struct Sim {
     std::unique_ptr<VerilatedContext> ctx;
     std::unique_ptr<Vvta_top> top;
@@ -192,10 +195,18 @@ struct Sim {
     }
 
     // Poll CTRL back to back (as a driver would) until done or `max_cycles` have passed.
+    // A poll still in flight at the limit is completed first (within `LITE_DRAIN`
+    // cycles): left outstanding, its CTRL value would answer the host's next register
+    // read, and every read after it would be one behind.
     int run_until_done(uint64_t max_cycles) {
         uint64_t stop = cycle + max_cycles;
-        while (cycle < stop) {
-            if (!ar_valid && !r_ready) {
+        while (cycle < stop || ar_valid || r_ready) {
+            if (cycle >= stop + LITE_DRAIN) {
+                ar_valid = r_ready = false;
+                error = "AXI-Lite read of CTRL got no response while polling for done";
+                return LITE_TIMEOUT;
+            }
+            if (cycle < stop && !ar_valid && !r_ready) {
                 ar_valid = r_ready = true;
                 ar_addr = VTA_REG_CTRL;
             }

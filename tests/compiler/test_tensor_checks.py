@@ -98,7 +98,8 @@ def test_nonfinite_weights_are_an_error(fill):
 def test_weights_beyond_int8_scales_are_an_error():
     """Weights of 1e30 used to quantize to outputs 1e20 times too small, called MATCH."""
     graph = _tiny_net(np.full((16, 16), 1e30))
-    with pytest.raises(ModelError, match=r"weight 'fc.weight' reaches magnitude 1e\+30"):
+    with pytest.raises(ModelError, match=r"weight 'fc.weight' \(read by node 'fc'\) "
+                                         r"reaches magnitude 1e\+30"):
         quantize(graph, [RNG.standard_normal((1, 16)).astype(np.float32)])
     check_scale_range("t", MAX_QUANTIZABLE)
     with pytest.raises(ModelError, match="beyond what int8"):
@@ -144,3 +145,41 @@ def test_zero_size_onnx_dimension_is_called_so(tmp_path):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(ModelError, match="zero-size dimension 1"):
         import_onnx(model)
+
+
+def _onnx_conv_gemm(w_conv: np.ndarray, w_fc: np.ndarray):
+    """Conv (weight 'wc') -> Flatten -> Gemm (B 'wf', C 'bf') as an ONNX model."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Conv", ["x", "wc"], ["c"], name="conv", kernel_shape=[1, 1]),
+             helper.make_node("Flatten", ["c"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], name="fc", transB=1)]
+    inits = [numpy_helper.from_array(w_conv.astype(np.float32), "wc"),
+             numpy_helper.from_array(w_fc.astype(np.float32), "wf"),
+             numpy_helper.from_array(np.zeros(4, np.float32), "bf")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 4, 2, 2])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, [1, 4])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_onnx_weight_errors_name_the_initializer_and_node():
+    """An imported weight is named as the user wrote it (initializer and node), not as an
+    anonymous constant, in the NaN/inf and the magnitude checks."""
+    from vta.compiler.frontend import import_onnx
+
+    wc, wf = RNG.normal(0, 0.3, (4, 4, 1, 1)), RNG.normal(0, 0.3, (4, 16))
+    bad = wc.copy()
+    bad[1, 2, 0, 0] = np.nan
+    with pytest.raises(ModelError, match=r"^weight 'wc' of ONNX Conv node 'conv' has 1 "
+                                         r"non-finite value\(s\), the first nan at index "
+                                         r"\(1, 2, 0, 0\)"):
+        import_onnx(_onnx_conv_gemm(bad, wf))
+    bad = wf.copy()
+    bad[3, 0] = -np.inf
+    with pytest.raises(ModelError, match=r"^weight 'wf' of ONNX Gemm node 'fc' has 1 "
+                                         r"non-finite value\(s\), the first -?inf"):
+        import_onnx(_onnx_conv_gemm(wc, bad))
+    graph = import_onnx(_onnx_conv_gemm(np.full((4, 4, 1, 1), 1e30), wf))
+    with pytest.raises(ModelError, match=r"\(read by node 'conv'\) reaches magnitude 1e\+30"):
+        quantize(graph, [RNG.standard_normal((1, 4, 2, 2)).astype(np.float32)])

@@ -77,3 +77,17 @@ def test_sim_run_output_must_be_a_writable_file_before_running(tmp_path, capsys)
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["sim", "run", str(prog), "--max-cycles", "0"])
+
+
+def test_sim_run_max_cycles_stops_a_long_run_in_one_line(tmp_path, capsys):
+    """``--max-cycles N`` on an RTL device: a legal 268M-cycle GEMM is aborted at N cycles
+    with one line saying where each module was (pysim had no cycle limit at all)."""
+    prog = tmp_path / "long.bin"
+    prog.write_bytes(isa.encode([isa.Gemm(), isa.Gemm(uop_end=1, iter_out=16383,
+                                                       iter_in=16383), isa.Finish()],
+                                VTAConfig.preset("tiny")))
+    assert main(["sim", "run", str(prog), "--device", "pysim", "--config", "tiny",
+                 "--max-cycles", "400"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("vta: error: pysim: run of 3 instructions at ")
+    assert "or 400 cycles: compute busy; fetch routed 3 of 3 instructions" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -190,6 +191,26 @@ def test_missing_or_bad_cache_directory(tmp_path, monkeypatch, capsys):
     assert "not a folder" in err and "VTA_CACHE_DIR" in err
     with pytest.raises(cache.CacheError, match="not a folder"):
         cache.check_writable()
+
+
+def test_cache_directory_that_cannot_be_created(tmp_path, monkeypatch, capsys):
+    """Under a file, or under /proc: one line naming the path and VTA_CACHE_DIR (these
+    used to be NotADirectoryError / FileNotFoundError tracebacks)."""
+    from vta.hw import isa
+    from vta.hw.config import VTAConfig
+
+    (tmp_path / "a-file").write_text("x")
+    prog = tmp_path / "p.bin"
+    prog.write_bytes(isa.encode([isa.Finish()], VTAConfig.preset("default")))
+    for root in (tmp_path / "a-file" / "cache", Path("/proc/vta-kit-cache")):
+        monkeypatch.setenv("VTA_CACHE_DIR", str(root))
+        with pytest.raises(cache.CacheError, match=rf"^cache directory {re.escape(str(root))}"
+                                                   r" \(VTA_CACHE_DIR; .*\) cannot be "
+                                                   r"created: "):
+            cache.check_writable()
+        assert main(["sim", "run", str(prog), "--device", "verilator"]) == 2   # no build
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "cannot be created" in err and "VTA_CACHE_DIR" in err
 
 
 def test_a_build_removes_what_killed_builds_left(tmp_path, monkeypatch):

@@ -117,3 +117,32 @@ def test_reset_exists_and_keeps_memory(pair):
         assert np.array_equal(buf.view(), np.arange(64, dtype=np.uint8))
         buf.free()
     _assert_works(pair)
+
+
+def test_timeout_aborts_and_the_next_run_works(pair):
+    """With no cycle limit a run past its timeout (seconds of simulator CPU time) is aborted
+    (not left running to wedge the device) soon after the deadline -- the simulators look
+    at the clock every ~50 ms of simulation, not every 2^21 cycles (7 s on a loaded
+    machine) --
+    ``DeviceTimeout`` names where each module was, and the next run works at once,
+    without a reset."""
+    loop = isa.Gemm(uop_end=1, iter_out=16383, iter_in=16383)       # 268M cycles
+    code = isa.encode([isa.Gemm(), loop, isa.Finish()], pair.config)
+    buf = pair.rtl.alloc(len(code), 64)
+    buf.copy_in(code)
+    pair.rtl.max_cycles = None
+    t0 = time.thread_time()
+    try:
+        with pytest.raises(DeviceTimeout, match=r"did not finish within 0.2 s of simulator "
+                                                r"CPU time: compute busy; "
+                                                r".*compute took 2 \(last: instruction 1 "
+                                                r"GEMM\)") as e:
+            pair.rtl.run(buf.addr, 3, timeout=0.2)
+        assert time.thread_time() - t0 < 2.0     # CPU seconds: the same on a loaded machine
+        assert "reset" not in str(e.value)            # the abort stopped it
+    finally:
+        pair.rtl.max_cycles = "auto"
+        buf.free()
+    t0 = time.perf_counter()
+    _assert_works(pair)
+    assert time.perf_counter() - t0 < 30
