@@ -26,28 +26,10 @@ def test_image_round_trip_and_errors(tmp_path):
         DramImage.from_bytes(image.to_bytes()[:-1])
 
 
-def test_sim_run_executes_program_with_image(tmp_path, capsys):
+def test_sim_run_executes_program_with_image(tmp_path, capsys, alu_program):
     cfg = VTAConfig.preset("tiny")
-    uop_addr, acc_addr, out_addr = BASE + 0x1000, BASE + 0x2000, BASE + 0x3000
     values = np.arange(cfg.batch * cfg.block_out, dtype=np.int32) * 3 - 7
-    image = DramImage()
-    image.add(uop_addr, isa.encode_uops([isa.Uop(0, 0, 0)], cfg))
-    image.add(acc_addr, values.tobytes())
-    image.add(out_addr, bytes(cfg.out_elem_bytes))
-    image.save(tmp_path / "in.img")
-    program = [
-        isa.Load(memory_type=isa.MemType.UOP, dram_base=uop_addr // cfg.uop_elem_bytes,
-                 y_size=1, x_size=1, x_stride=1),
-        isa.Load(memory_type=isa.MemType.ACC, dram_base=acc_addr // cfg.acc_elem_bytes,
-                 y_size=1, x_size=1, x_stride=1),
-        isa.Alu(uop_end=1, iter_out=1, iter_in=1, alu_opcode=isa.AluOp.MAX, use_imm=1,
-                imm=0, push_next=1),
-        isa.Store(pop_prev=1, push_prev=1, dram_base=out_addr // cfg.out_elem_bytes,
-                  y_size=1, x_size=1, x_stride=1),
-        isa.Load(memory_type=isa.MemType.UOP, pop_next=1),
-        isa.Finish(),
-    ]
-    (tmp_path / "prog.bin").write_bytes(isa.encode(program, cfg))
+    out_addr = alu_program(tmp_path, cfg, values)["out"]
     status = main(["sim", "run", str(tmp_path / "prog.bin"), "--device", "fsim",
                    "--dram", str(tmp_path / "in.img"), "--output", str(tmp_path / "out.img"),
                    "--config", "tiny"])

@@ -9,8 +9,7 @@ from vta.compiler.bench.resnet18_layers import run_conv_layer
 from vta.compiler.epilogue import Epilogue
 from vta.compiler.workload import Conv2dWorkload
 from vta.driver import open_device
-from vta.driver.dram_image import DramImage
-from vta.hw import VTAConfig, isa
+from vta.hw import VTAConfig
 from vta.hw.cli import main
 from vta.sim.timeline import MODULES, Timeline, TimelineError
 
@@ -67,31 +66,13 @@ def test_a_window_below_16_cycles_is_refused():
         Timeline(window=4)
 
 
-def _alu_program(tmp_path, cfg):
-    base = 0x1000_0000
-    uop_addr, acc_addr, out_addr = base + 0x1000, base + 0x2000, base + 0x3000
-    image = DramImage()
-    image.add(uop_addr, isa.encode_uops([isa.Uop(0, 0, 0)], cfg))
-    image.add(acc_addr, (np.arange(cfg.batch * cfg.block_out, dtype=np.int32) - 7).tobytes())
-    image.add(out_addr, bytes(cfg.out_elem_bytes))
-    image.save(tmp_path / "in.img")
-    program = [
-        isa.Load(memory_type=isa.MemType.UOP, dram_base=uop_addr // cfg.uop_elem_bytes,
-                 y_size=1, x_size=1, x_stride=1),
-        isa.Load(memory_type=isa.MemType.ACC, dram_base=acc_addr // cfg.acc_elem_bytes,
-                 y_size=1, x_size=1, x_stride=1),
-        isa.Alu(uop_end=1, iter_out=1, iter_in=1, alu_opcode=isa.AluOp.MAX, use_imm=1,
-                imm=0, push_next=1),
-        isa.Store(pop_prev=1, push_prev=1, dram_base=out_addr // cfg.out_elem_bytes,
-                  y_size=1, x_size=1, x_stride=1),
-        isa.Load(memory_type=isa.MemType.UOP, pop_next=1),
-        isa.Finish(),
-    ]
-    (tmp_path / "prog.bin").write_bytes(isa.encode(program, cfg))
+def _write_alu_program(alu_program, folder) -> None:
+    cfg = VTAConfig.preset("tiny")
+    alu_program(folder, cfg, np.arange(cfg.batch * cfg.block_out, dtype=np.int32) - 7)
 
 
-def test_sim_run_writes_a_timeline(tmp_path, capsys):
-    _alu_program(tmp_path, VTAConfig.preset("tiny"))
+def test_sim_run_writes_a_timeline(tmp_path, capsys, alu_program):
+    _write_alu_program(alu_program, tmp_path)
     out_json = tmp_path / "out.json"
     assert main(["sim", "run", str(tmp_path / "prog.bin"), "--device", "verilator",
                  "--dram", str(tmp_path / "in.img"), "--config", "tiny",
@@ -108,8 +89,8 @@ def test_sim_run_writes_a_timeline(tmp_path, capsys):
     assert f"wrote {out_json}" in printed
 
 
-def test_sim_run_timeline_needs_verilator(tmp_path, capsys):
-    _alu_program(tmp_path, VTAConfig.preset("tiny"))
+def test_sim_run_timeline_needs_verilator(tmp_path, capsys, alu_program):
+    _write_alu_program(alu_program, tmp_path)
     assert main(["sim", "run", str(tmp_path / "prog.bin"), "--device", "fsim",
                  "--config", "tiny", "--timeline", str(tmp_path / "t.json")]) == 2
     assert "--timeline needs --device verilator" in capsys.readouterr().err
