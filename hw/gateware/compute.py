@@ -22,6 +22,8 @@ the program keeps them apart (rule 5), and the ports of a bank follow the unit u
 
 from __future__ import annotations
 
+from typing import Any
+
 from amaranth.hdl import Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -156,20 +158,22 @@ class ComputeModule(ConfiguredComponent):
         m.d.comb += _report(self.index_error, unit.index_error, 0)
         self._control(m, engines, sel, unit)
 
+    def _decode(self) -> tuple[Value, TokenFlags, Any, Any, Any]:
+        """Views of the queue head: its opcode, its token flags, and its word as a LOAD,
+        a GEMM and an ALU instruction."""
+        cfg = self._config
+        layouts = insn_layouts(cfg)
+        word = self.insn.payload
+        hdr = header_layout(cfg)(word)
+        return (hdr.opcode, TokenFlags(self, COMPUTE, hdr),
+                *(layouts[o](word) for o in (Opcode.LOAD, Opcode.GEMM, Opcode.ALU)))
+
     def _control(self, m: Module, engines: dict[MemType, LoadEngine], sel: Signal,
                  unit: ExecUnit) -> None:
         """Decode the queue head; the FSM IDLE -> LOAD | RUN (-> DRAIN) -> PUSH; in RUN,
         the unit's loop counters issue one uop per cycle (every other cycle for slow
         uops)."""
-        cfg = self._config
-        layouts = insn_layouts(cfg)
-        word = self.insn.payload
-        hdr = header_layout(cfg)(word)
-        op = hdr.opcode
-        flags = TokenFlags(self, COMPUTE, hdr)
-        ld = layouts[Opcode.LOAD](word)
-        gm = layouts[Opcode.GEMM](word)
-        al = layouts[Opcode.ALU](word)
+        op, flags, ld, gm, al = self._decode()
         cur_finish = Signal()
         stages = unit.stages
 
@@ -321,11 +325,7 @@ class ComputeModule(ConfiguredComponent):
         cfg = self._config
         layouts = insn_layouts(cfg)
         word = self.insn.payload
-        hdr = header_layout(cfg)(word)
-        op = hdr.opcode
-        flags = TokenFlags(self, COMPUTE, hdr)
-        ld = layouts[Opcode.LOAD](word)
-        gm = layouts[Opcode.GEMM](word)
+        op, flags, ld, gm, _ = self._decode()
         cur_finish = Signal()
 
         # Instructions taken (modulo): each unit knows the place of its instruction, so an
