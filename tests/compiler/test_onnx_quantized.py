@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import vta.compiler
 from onnx import TensorProto as T
@@ -21,7 +22,6 @@ from vta.compiler.frontend import ModelError, import_onnx
 from vta.compiler.frontend.digits import load_digits_split, train_digits_cnn
 from vta.compiler.frontend.models import digits_cnn_onnx
 
-ort = pytest.importorskip("onnxruntime")
 RNG = np.random.default_rng(5)
 
 
