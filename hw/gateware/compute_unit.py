@@ -426,9 +426,13 @@ class ExecUnit:
         cfg, p, ports = self.cfg, self.stages, self.ports
         acc_w = cfg.acc_elem_bytes * 8
         lanes = cfg.batch * cfg.block_out
-        a4 = p.forward(p.s4_dst, p.s4_a)
-        b4 = Mux(self._tensor(p.s4_ctl), p.forward(p.s4_src, p.s4_b), p.s4_b) \
-            if self.kind.alu else p.s4_b
+        # Named signals: every lane slices these rows, and an unnamed expression would be
+        # re-emitted (a full-row mux) per lane in the Verilog and per lane in the simulators.
+        a4 = Signal(acc_w, name=f"{self.prefix}a4")
+        b4 = Signal(acc_w, name=f"{self.prefix}b4")
+        m.d.comb += [a4.eq(p.forward(p.s4_dst, p.s4_a)),
+                     b4.eq(Mux(self._tensor(p.s4_ctl), p.forward(p.s4_src, p.s4_b), p.s4_b)
+                           if self.kind.alu else p.s4_b)]
         result = Signal(acc_w, name=f"{self.prefix}result")
         if self.kind.gemm:
             gemm_sum = Cat(*((a4.word_select(i, cfg.acc_width)

@@ -34,7 +34,14 @@ from vta.hw.errors import VTAError
 from vta.hw.ports import MEMORY_PREFIX, Port, ports_from_manifest
 from vta.hw.toolchain import ToolError, cache_root, verilator_env, verilator_path
 
-from .glue import port_glue, ports_from_verilog, regmap_header, sim_wrapper, verilated_members
+from .glue import (
+    clock_trigger_member,
+    port_glue,
+    ports_from_verilog,
+    regmap_header,
+    sim_wrapper,
+    verilated_members,
+)
 
 __all__ = ["BuildError", "BuiltModel", "cache_root", "build_library", "build_for_config",
            "verilog_for_config", "TRACE_KINDS", "LIBRARY_NAME"]
@@ -44,7 +51,7 @@ HARNESS_SOURCES = ("harness.cpp", "dram_model.cpp", "dram_model.h")
 LIBRARY_NAME = "libvtasim.so"
 TRACE_KINDS = (None, "vcd", "fst")
 # Bumped when the build recipe changes in a way the digest's other inputs do not show.
-_RECIPE = 1
+_RECIPE = 2
 
 
 class BuildError(VTAError):
@@ -197,7 +204,7 @@ def build_library(verilog: str | Path, *, ports: list[Port] | None = None,
         cache.remove_abandoned_work()      # and those killed builds of other digests left
         work = Path(tempfile.mkdtemp(prefix=f"{digest}.build-", dir=root))
         try:
-            _build(work, verilator, text, ports, glue, args, make_vars, jobs, progress)
+            _build(work, verilator, text, ports, glue, args, make_vars, jobs, progress, trace)
             final = work / "final"
             final.mkdir()
             shutil.copy2(work / "obj" / LIBRARY_NAME, final / LIBRARY_NAME)
@@ -214,7 +221,7 @@ def build_library(verilog: str | Path, *, ports: list[Port] | None = None,
 
 
 def _build(work: Path, verilator: Path, text: str, ports: list[Port], glue: str, args: list[str],
-           make_vars: list[str], jobs: int, progress: bool) -> None:
+           make_vars: list[str], jobs: int, progress: bool, trace: str | None = None) -> None:
     from tqdm import tqdm
 
     src = work / "src"
@@ -236,9 +243,17 @@ def _build(work: Path, verilator: Path, text: str, ports: list[Port], glue: str,
         bar.update(1)
     if proc.returncode != 0:
         raise BuildError(f"verilator failed on vta_top.v: {_first_error(proc.stderr)}")
-    # Regenerate the glue with the member names Verilator chose (it renames some ports).
+    # Regenerate the glue with the member names Verilator chose (it renames some ports),
+    # and with single-evaluation cycles where the generated model allows them.
     members = verilated_members((obj / "Vvta_top.h").read_text())
-    (src / "vta_ports.h").write_text(port_glue(ports, members=members))
+    trigger = None
+    if trace is None:
+        trigger = clock_trigger_member(
+            (obj / "Vvta_top___024root.h").read_text(),
+            {p.name: p.read_text() for p in obj.glob("Vvta_top___024root__*.cpp")},
+            ports, members)
+    (src / "vta_ports.h").write_text(port_glue(ports, members=members,
+                                               clock_trigger=trigger))
 
     make = ["make", "-C", str(obj), "-f", "Vvta_top.mk", f"-j{max(1, jobs)}", *make_vars]
     dry = subprocess.run([*make, "-n"], env=env, capture_output=True, text=True)

@@ -29,7 +29,7 @@ from vta.hw.ports import (
 from vta.hw.regmap import CTRL_DONE, CTRL_IDLE, CTRL_START, REGISTERS
 
 __all__ = ["ports_from_verilog", "port_glue", "regmap_header", "sim_wrapper",
-           "verilated_members", "REQUIRED_PORTS"]
+           "verilated_members", "clock_trigger_member", "REQUIRED_PORTS"]
 
 _G = MEMORY_PREFIX
 _S = CONTROL_PREFIX
@@ -115,12 +115,48 @@ def verilated_members(header: str) -> dict[str, str]:
     return members
 
 
+def clock_trigger_member(root_header: str, sources: dict[str, str], ports: list[Port],
+                         members: dict[str, str] | None = None) -> str | None:
+    """The Verilated root member holding the clock's last evaluated value, when the
+    harness may simulate a quiet cycle with one evaluation; else ``None``.
+
+    One evaluation with the clock rising replaces "low phase, then edge" when the outputs
+    the harness samples before the edge hold their last evaluated values: outputs that do
+    not depend combinationally on any input.  Verilator computes such dependent outputs in
+    its input-combinational ("ico") functions, so the check is that no output other than
+    the control port's (whose outputs the harness samples only while a transfer is in
+    flight, and then evaluates both phases) is assigned there.  ``root_header`` is the
+    text of ``<prefix>___024root.h``, ``sources`` the generated ``.cpp`` texts by name.
+    A Verilator that names things differently yields ``None``: two evaluations per cycle.
+    """
+    names = set(re.findall(rf"\b(__Vtrigprevexpr___TOP__{CLOCK}__\d+)\b", root_header))
+    if len(names) != 1:
+        return None
+    members = members or {}
+    watched = {members.get(p.name, p.name) for p in ports
+               if p.direction == "out" and not p.name.startswith(_S)}
+    assigned = re.compile(r"vlSelfRef\.(\w+)\s*=[^=]")
+    for text in sources.values():
+        inside = False
+        for line in text.splitlines():
+            if line.startswith(("void ", "VL_ATTR_COLD void ", "static void ")):
+                inside = "_ico_" in line.split("(")[0]
+            elif line.startswith("}"):
+                inside = False
+            elif inside:
+                for m in assigned.finditer(line):
+                    if m.group(1) in watched:
+                        return None
+    return names.pop()
+
+
 def port_glue(ports: list[Port], top: str = "Vvta_top",
-              members: dict[str, str] | None = None) -> str:
+              members: dict[str, str] | None = None, clock_trigger: str | None = None) -> str:
     """The C++ header ``vta_ports.h`` for these ports (checked against REQUIRED_PORTS).
 
     ``members`` maps port names to the Verilated model's member names (see
-    :func:`verilated_members`); ports map to themselves when omitted.
+    :func:`verilated_members`); ports map to themselves when omitted.  ``clock_trigger``
+    (from :func:`clock_trigger_member`) enables the harness's single-evaluation cycles.
 
     Raises
     ------
@@ -141,6 +177,8 @@ def port_glue(ports: list[Port], top: str = "Vvta_top",
         "#ifndef VTA_PORTS_H", "#define VTA_PORTS_H", "", "#include <cstdint>",
         "#include <cstring>", f'#include "{top}.h"', "",
         f"#define VTA_BUS_BYTES {bus // 8}", "",
+        *([f'#include "{top}___024root.h"', f"#define VTA_CLOCK_TRIGGER {clock_trigger}", ""]
+          if clock_trigger else []),
         f"static inline void vta_ports_zero_inputs({top}* t) {{",
     ]
     for p in ports:

@@ -150,7 +150,8 @@ def _load(path: Path) -> ctypes.CDLL:
         "vsim_reg_write": ([vp, u32, u32, u64], ctypes.c_int),
         "vsim_reg_read": ([vp, u32, ctypes.POINTER(u32), u64], ctypes.c_int),
         "vsim_run_until_done": ([vp, u64], ctypes.c_int),
-        "vsim_cycle": ([vp], u64), "vsim_interrupt": ([vp], ctypes.c_bool),
+        "vsim_cycle": ([vp], u64), "vsim_fast_ticks": ([vp], u64),
+        "vsim_interrupt": ([vp], ctypes.c_bool),
         "vsim_error": ([vp], ctypes.c_char_p),
         "vsim_stats": ([vp, ctypes.POINTER(u64)], None), "vsim_clear_stats": ([vp], None),
         "vsim_trace_open": ([vp, ctypes.c_char_p, u64, u64], ctypes.c_int),
@@ -244,6 +245,18 @@ class VerilatorModel:
     def cycle(self) -> int:
         """Cycles simulated since the model was created."""
         return self._lib.vsim_cycle(self._handle())
+
+    @property
+    def fast_cycles(self) -> int:
+        """Cycles simulated with one evaluation of the model instead of two (the low clock
+        phase skipped: see ``harness.cpp``); 0 in builds without the feature."""
+        return self._lib.vsim_fast_ticks(self._handle())
+
+    @property
+    def single_evaluation(self) -> bool:
+        """Whether this build simulates quiet cycles with one evaluation (bit 2 of the
+        library's features)."""
+        return bool(self.features & 4)
 
     @property
     def interrupt(self) -> bool:

@@ -18,7 +18,12 @@ from vta.hw.toolchain import ToolError
 from vta.sim.dram import Dram
 from vta.sim.verilator import build as vbuild
 from vta.sim.verilator.build import BuildError, build_library, cache_root
-from vta.sim.verilator.glue import port_glue, ports_from_verilog, regmap_header
+from vta.sim.verilator.glue import (
+    clock_trigger_member,
+    port_glue,
+    ports_from_verilog,
+    regmap_header,
+)
 from vta.sim.verilator.model import DramTiming, VerilatorError, VerilatorModel
 
 from tests.sim.verilator_copier import copier_verilog
@@ -273,3 +278,46 @@ def test_dram_timing_defaults_and_validation():
         DramTiming(max_reads=0)
     with pytest.raises(VerilatorError, match="read_latency must be an integer"):
         DramTiming(read_latency=-1)
+
+
+# ------------------------------------------------------------ single-evaluation cycles
+def test_quiet_cycles_take_one_evaluation_and_count_the_same(copier64):
+    """The copier's memory-port outputs are fed by state only: quiet cycles skip the low
+    clock phase, and the cycle count is the exact one the two-phase harness gives."""
+    ready_follows = build_library(copier_verilog(64, ready_follows_valid=True),
+                                  progress=False)
+    counts = {}
+    for name, built in (("registered", copier64), ("ready follows valid", ready_follows)):
+        dram = Dram(1 << 16)
+        src, dst = dram.alloc(8 * 100), dram.alloc(8 * 100)
+        data = (np.arange(800) % 251).astype(np.uint8)
+        dram.write(src, data)
+        with VerilatorModel(built, dram, timing=DramTiming(10, 5)) as model:
+            counts[name] = _copy(model, src, dst, 100, 0)
+            np.testing.assert_array_equal(dram.view(dst, 800), data)
+            if name == "registered":
+                assert model.single_evaluation
+                assert model.fast_cycles > model.cycle // 2
+            else:       # RREADY depends on the RVALID input: two evaluations every cycle
+                assert not model.single_evaluation and model.fast_cycles == 0
+    # RREADY only matters while RVALID is high, so both designs take the same cycles.
+    assert counts["registered"] == counts["ready follows valid"]
+
+
+def test_clock_trigger_member_refuses_outputs_fed_by_inputs():
+    ports = [Port("m_axi_gmem_RREADY", "out", 1), Port("s_axi_control_ARREADY", "out", 1)]
+    header = "    CData/*0:0*/ __Vtrigprevexpr___TOP__ap_clk__0;\n"
+    ico = ("void Vvta_top___024root___ico_sequent__TOP__0(Vvta_top___024root* vlSelf) {\n"
+           "    vlSelfRef.PORT = (1U & vlSelfRef.x);\n}\n")
+    nba = ("void Vvta_top___024root___nba_sequent__TOP__0(Vvta_top___024root* vlSelf) {\n"
+           "    vlSelfRef.m_axi_gmem_RREADY = vlSelfRef.y;\n}\n")
+    member = "__Vtrigprevexpr___TOP__ap_clk__0"
+    # Assigned after the clock edge only, or a control-port output: allowed.
+    assert clock_trigger_member(header, {"a.cpp": nba}, ports) == member
+    assert clock_trigger_member(
+        header, {"a.cpp": ico.replace("PORT", "s_axi_control_ARREADY")}, ports) == member
+    # A memory-port output computed from inputs: two evaluations per cycle.
+    assert clock_trigger_member(header, {"a.cpp": ico.replace("PORT", "m_axi_gmem_RREADY")},
+                                ports) is None
+    # A Verilator that names its trigger differently: two evaluations per cycle.
+    assert clock_trigger_member("", {"a.cpp": nba}, ports) is None

@@ -32,9 +32,14 @@ class Copier(wiring.Component):
         AXI4 profile (8-bit AxLEN, no WID) instead of AXI3 (4-bit AxLEN, WID).
     max_burst:
         Beats per burst (at most 16 for AXI3).
+    ready_follows_valid:
+        Drive RREADY from RVALID combinationally (allowed by AXI) instead of holding it
+        high while reading: a memory-port output that depends on an input.
     """
 
-    def __init__(self, bus_width: int = 64, *, axi4: bool = False, max_burst: int = 16):
+    def __init__(self, bus_width: int = 64, *, axi4: bool = False, max_burst: int = 16,
+                 ready_follows_valid: bool = False):
+        self.ready_follows_valid = ready_follows_valid
         self.bus_width = bus_width
         self.bus_bytes = bus_width // 8
         self.max_burst = max_burst
@@ -176,7 +181,8 @@ class Copier(wiring.Component):
                     with m.If(g(channel + "READY")):
                         m.next = then
             with m.State("R"):
-                m.d.comb += [g("RREADY").eq(1), wr.addr.eq(index), wr.data.eq(g("RDATA")),
+                m.d.comb += [g("RREADY").eq(g("RVALID") if self.ready_follows_valid else 1),
+                             wr.addr.eq(index), wr.data.eq(g("RDATA")),
                              wr.en.eq(g("RVALID"))]
                 with m.If(g("RVALID")):
                     m.d.sync += index.eq(index + 1)
@@ -198,9 +204,11 @@ class Copier(wiring.Component):
         return m
 
 
-def copier_verilog(bus_width: int = 64, *, axi4: bool = False, max_burst: int = 16) -> str:
+def copier_verilog(bus_width: int = 64, *, axi4: bool = False, max_burst: int = 16,
+                   ready_follows_valid: bool = False) -> str:
     """Verilog text of :class:`Copier` as module ``vta_top``."""
     from amaranth.back import verilog
 
-    return verilog.convert(Copier(bus_width, axi4=axi4, max_burst=max_burst), name="vta_top",
-                           emit_src=False)
+    return verilog.convert(Copier(bus_width, axi4=axi4, max_burst=max_burst,
+                                  ready_follows_valid=ready_follows_valid),
+                           name="vta_top", emit_src=False)

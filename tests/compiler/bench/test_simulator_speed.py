@@ -20,6 +20,18 @@ def test_bench_sim_last_line(capsys):
     assert "cached start" in text and "blocked GEMM" in text and "ratio" in text
 
 
+def test_bench_sim_reports_the_median_of_repeated_runs(capsys):
+    assert main(["bench", "sim", "--configs", "tiny", "--layers", "none", "--no-pysim",
+                 "--repeat", "3"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"blocked GEMM speed: median [\d,]+ cycles/s over 3 runs", out)
+
+
+def test_repeat_below_one_is_one_line(capsys):
+    assert main(["bench", "sim", "--configs", "tiny", "--repeat", "0"]) == 2
+    assert "--repeat must be at least 1" in capsys.readouterr().err
+
+
 def test_bad_layer_spec_is_one_line(capsys):
     assert main(["bench", "sim", "--configs", "tiny", "--layers", "C99"]) == 2
     assert "unknown ResNet-18 layer" in capsys.readouterr().err
