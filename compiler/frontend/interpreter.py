@@ -85,8 +85,8 @@ from .tensor_checks import check_tensor
 
 __all__ = ["run", "run_all", "bind_inputs", "conv2d_float", "max_pool", "avg_pool",
            "global_avg_pool", "softmax", "exp_f32", "quantize", "dequantize", "qcast",
-           "dynamic_quantize", "sub_zero_point", "node_requant", "OP_IMPLS", "layer_norm", "lane_sum", "NORM_LANES", "resize_tables",
-           "resize", "erf",
+           "dynamic_quantize", "sub_zero_point", "node_requant", "OP_IMPLS", "layer_norm",
+           "lane_sum", "NORM_LANES", "resize_tables", "resize", "erf",
            "UNARY_IMPLS", "pool_geometry"]
 
 
