@@ -731,6 +731,7 @@ def _on_dynamic_quantize_linear(qi: QuantizedImport, node: Any, a: dict[str, Any
                                       part=part), index)
             if part != "scale":
                 qi.dtypes[node.output[index]] = "uint8"
+                qi.int_tensor(node.output[index], node)    # its int8 form, made here
 
 
 _DEFAULT: dict[str, Callable[[QuantizedImport, Any, dict[str, Any]], None]] = {
