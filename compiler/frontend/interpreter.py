@@ -493,9 +493,13 @@ def node_requant(node: Node) -> Requant:
 
 def _batch_norm(node: Node, x: np.ndarray, g: np.ndarray, b: np.ndarray, m: np.ndarray,
                 v: np.ndarray) -> np.ndarray:
-    scale = (g / np.sqrt(v + np.float32(node.attr("epsilon", 1e-5)))).astype(np.float32)
+    # onnxruntime's order, in float32: s = 1 / sqrt(var + eps) * gamma, y = x * s + (beta -
+    # mean * s) (the same value as (x - mean) * s + beta, rounded as the peer rounds it).
+    eps = np.float32(node.attr("epsilon", 1e-5))
+    scale = ((np.float32(1) / np.sqrt(v + eps)) * g).astype(np.float32)
+    shift = (b - m * scale).astype(np.float32)
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    return (x - m.reshape(shape)) * scale.reshape(shape) + b.reshape(shape)
+    return x * scale.reshape(shape) + shift.reshape(shape)
 
 
 def _quantize_linear(node: Node, x: np.ndarray) -> np.ndarray:
