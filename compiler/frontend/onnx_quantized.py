@@ -49,6 +49,8 @@ import numpy as np
 
 from ..errors import OperatorError
 from ..requant import fixed_point, fold_bias, power_of_two, power_of_two_exponents
+from ..windows import pads as canonical_pads
+from ..windows import pair
 from .errors import ModelError
 from .graph import DYNAMIC_QUANTIZE_PARTS
 
@@ -278,8 +280,7 @@ class QuantizedImport:
         ``bias`` at ``x.scale * w.scale``, requantized to ``out_scale`` / ``out_zp`` (int8
         codes) within ``clip``, or the int32 sums when ``out_scale`` is None."""
         o = w.q.shape[0]
-        wq = w.q - (w.zero_point.reshape((-1,) + (1,) * (w.q.ndim - 1))
-                    if w.zero_point.size > 1 else w.zero_point.reshape(()))
+        wq = _centered(w)
         wdtype = np.int8 if wq.min(initial=0) >= -128 and wq.max(initial=0) <= 127 else np.int16
         if wq.min(initial=0) < -32768 or wq.max(initial=0) > 32767:
             raise _fail(node, "weights minus their zero point do not fit 16 bits")
@@ -415,6 +416,13 @@ class QuantizedImport:
         table = self.imp.b.param(None, np.nan_to_num(q).astype(np.int8))
         return self.imp.b.node("qlut", [x.ir, table], name or node.name, out_scale=ys,
                                out_zero_point=yz)
+
+
+def _centered(w: QConst) -> np.ndarray:
+    """Weights (output channels first) minus their zero point(s), int64."""
+    z = w.zero_point.reshape((-1,) + (1,) * (w.q.ndim - 1)) if w.zero_point.size > 1 \
+        else w.zero_point.reshape(())
+    return w.q - z
 
 
 def _safe(name: str) -> str:
@@ -668,8 +676,7 @@ def _integer_linear(qi: QuantizedImport, node: Any, w: QConst, conv: bool,
                qi.onnx_dtype(node.input[0]) or "uint8")
     acc = qi.linear(node, x, w, None, None, 0, (-128, 127), conv, a)
     b = qi.imp.b
-    wq = w.q - (w.zero_point.reshape((-1,) + (1,) * (w.q.ndim - 1))
-                if w.zero_point.size > 1 else w.zero_point.reshape(()))
+    wq = _centered(w)
     if conv:
         attrs = qi.imp.conv_attrs(node, a, b.type_of(x.ir).shape, wq.shape)
         sums = _window_weight_sums(wq, attrs, b.type_of(x.ir).shape, b.type_of(acc).shape)
@@ -683,9 +690,6 @@ def _window_weight_sums(wq: np.ndarray, attrs: dict[str, Any], x_shape: tuple[in
                         out_shape: tuple[int, ...]) -> np.ndarray:
     """Per output channel and position, the sum of the weights whose taps fall inside the
     input: ``(O, OH, OW)`` int64 (a convolution of an all-ones input, zero padded)."""
-    from ..windows import pads as canonical_pads
-    from ..windows import pair
-
     _, _, h, wdt = x_shape
     _, o, oh, ow = out_shape
     sh, sw = pair(attrs.get("strides", 1))
