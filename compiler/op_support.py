@@ -14,12 +14,14 @@ __all__ = ["support_rows", "support_table"]
 
 # ONNX op -> (graph op after import, what an int8 graph holds in its place)
 _IR: dict[str, tuple[str, str]] = {
-    "Conv": ("conv2d", "qconv2d"), "ConvInteger": ("qconv2d (int32 out)", "qconv2d"),
+    "Conv": ("conv2d", "qconv2d"), "ConvInteger": ("qconv2d (int32 out) [, sub_zero_point]",
+                                              "qconv2d"),
     "QLinearConv": ("qconv2d", "qconv2d"), "ConvTranspose": ("conv_transpose2d",
                                                             "qconv_transpose2d"),
     "Gemm": ("dense / matmul", "qdense / qmatmul"), "MatMul": ("dense / matmul",
                                                                "qdense / qmatmul"),
-    "MatMulInteger": ("qdense (int32 out)", "qdense"), "QLinearMatMul": ("qdense", "qdense"),
+    "MatMulInteger": ("qdense (int32 out) [, sub_zero_point]", "qdense"),
+    "QLinearMatMul": ("qdense", "qdense"),
     "BatchNormalization": ("batch_norm", "folded into the conv/dense, else float"),
     "Relu": ("relu", "fused clip, else qlut"), "Clip": ("clip", "fused clip, else qlut"),
     "Add": ("add", "qadd (fused residual), float when broadcast"),
@@ -42,6 +44,8 @@ _IR: dict[str, tuple[str, str]] = {
                        "the model's own scales"),
     "DequantizeLinear": ("dequantize (lazy; constants keep their integers)",
                          "the model's own scales"),
+    "DynamicQuantizeLinear": ("dynamic_quantize (y, scale, zero point: one node each)",
+                              "uint8 with a runtime scale"),
     "QGemm": ("qdense", "qdense"),
     "QLinearAdd": ("dequantize, add, quantize", "float"),
     "QLinearMul": ("dequantize, mul, quantize", "float"),

@@ -48,7 +48,7 @@ import numpy as np
 from .errors import OperatorError
 
 __all__ = ["Requant", "power_of_two", "fixed_point", "power_of_two_exponents",
-           "MAX_SHR_STEP", "REQUANT_ATTRS"]
+           "fold_bias", "MAX_SHR_STEP", "REQUANT_ATTRS"]
 
 MAX_SHR_STEP = 15
 """Largest right shift one SHR instruction makes (its amount is 5 bits, signed)."""
@@ -364,3 +364,39 @@ def _fixed_point_channel(m: float, zp: int, lo: int, hi: int, max_shift: int
         return ({"pre_shift": pre, "shift": s, "multiplier": mult, "acc_lo": t_lo,
                  "acc_hi": t_hi, "post_offset": post}, bias)
     return None
+
+
+def fold_bias(requant: Requant, bias: Sequence[int] | np.ndarray,
+              acc_bound: Sequence[int] | np.ndarray | int) -> Requant | None:
+    """The same requantization with the int32 ``bias`` add taken out (one ALU instruction
+    less), or None when that does not apply or would not save an instruction.
+
+    With no pre-shift and a clamp, ``acc + bias`` clamped to ``[acc_lo, acc_hi]``, times
+    ``multiplier``, plus ``post_offset`` is ``min(max(acc, acc_lo - bias), acc_hi - bias) *
+    multiplier + (bias * multiplier + post_offset)``: the clamp moves by ``-bias`` and the
+    bias, multiplied, joins the post-multiply offset.  The two agree modulo 2**32 (MUL and
+    ADD wrap), and the original's value lies in int32, so they are equal -- provided ``acc
+    + bias`` does not wrap, which ``|acc| <= acc_bound`` (per channel, e.g. ``128 *
+    sum(|w|)`` over a channel's weights for int8 inputs) with ``acc_bound + |bias| <
+    2**31`` guarantees.  The results are bit for bit those of ``requant`` after the add.
+
+    Applies when every channel's pre-shift is 0 (the bias must come before a shift), the
+    clamp is there, and some channel already adds a post-offset (else the bias ADD would
+    only become a post-offset ADD); the new clamp bounds must lie in int32.
+    """
+    b = np.atleast_1d(np.asarray(bias, np.int64))
+    n = max(requant.channels, b.size)
+    if requant.acc_lo is None or any(requant.pre_shift) or not any(requant.post_offset) \
+            or b.size not in (1, n):
+        return None
+    b = np.broadcast_to(b, (n,))
+    bound = np.broadcast_to(np.asarray(acc_bound, np.int64), (n,))
+    if np.any(bound < 0) or np.any(bound + np.abs(b) > _INT32[1]):
+        return None
+    lo, hi = requant.vector("acc_lo", n) - b, requant.vector("acc_hi", n) - b
+    if lo.min() < _INT32[0] or hi.max() > _INT32[1]:
+        return None
+    post = _wrap32(b * requant.vector("multiplier", n) + requant.vector("post_offset", n))
+    return Requant(shift=requant.shift, lo=requant.lo, hi=requant.hi, pre_shift=(0,),
+                   acc_lo=tuple(int(v) for v in lo), acc_hi=tuple(int(v) for v in hi),
+                   multiplier=requant.multiplier, post_offset=tuple(int(v) for v in post))

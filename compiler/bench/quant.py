@@ -10,7 +10,10 @@ calibration samples:
   kit without calibration: accuracy / agreement, and against onnxruntime's own int8 outputs
   the share of identical output values, the largest difference in output steps and the
   top-1 agreement;
-* the kit's QDQ export run by onnxruntime against the kit.
+* the kit's QDQ export run by onnxruntime against the kit;
+* onnxruntime's ``quantize_dynamic`` (DynamicQuantizeLinear, MatMulInteger / ConvInteger
+  with int8 weights, float outputs) run by onnxruntime and compiled by the kit: the
+  identical share and the largest absolute difference of the float outputs.
 
 The kit's numbers come from its llvmlite CPU executable, which equals the accelerator bit
 for bit; the digits CNN is also run on the accelerator (``--device``, a config with ALU
@@ -95,6 +98,14 @@ def _ort_quantize(float_path: Path, out: Path, feeds: Sequence[dict[str, np.ndar
                     quant_format=QuantFormat.QDQ if qdq else QuantFormat.QOperator,
                     per_channel=True, activation_type=QuantType.QInt8 if qdq
                     else QuantType.QUInt8, weight_type=QuantType.QInt8)
+
+
+def _ort_quantize_dynamic(float_path: Path, out: Path) -> None:
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    logging.getLogger().setLevel(logging.ERROR)
+    quantize_dynamic(str(float_path), str(out), weight_type=QuantType.QInt8)
 
 
 def _run_all(fn: Callable[[dict[str, np.ndarray]], np.ndarray],
@@ -189,7 +200,32 @@ def bench_model(name: str, float_model: Any, calib: Sequence[dict[str, np.ndarra
             row.identical, row.max_steps, row.agreement = _parity(kit, ort_out,
                                                                    _output_step(model))
             rows.append(row)
+        rows += _dynamic_rows(name, float_path, Path(tmp) / "dynamic.onnx", output, evals,
+                              score, progress)
     return rows
+
+
+def _dynamic_rows(name: str, float_path: Path, path: Path, output: str,
+                  evals: Sequence[dict[str, np.ndarray]], score: Callable[[np.ndarray], float],
+                  progress: Callable[[str], None]) -> list[QuantRow]:
+    """onnxruntime's ``quantize_dynamic`` model run by onnxruntime and by the kit: its
+    outputs are float, so the difference is absolute (in the note), not in steps."""
+    import onnx
+
+    progress(f"{name}: onnxruntime dynamic")
+    _ort_quantize_dynamic(float_path, path)
+    model = onnx.load(str(path))
+    session = _ort_session(model)
+    ort_out = _run_all(lambda f: session.run(None, f)[0], evals)
+    rows = [QuantRow(name, "onnxruntime dynamic", score(ort_out))]
+    try:
+        kit = _run_all(_kit_runner(model, output), evals)
+    except VTAError as e:
+        return rows + [QuantRow(name, "kit on ORT dynamic", float("nan"), note=f"error: {e}")]
+    identical, _, agreement = _parity(kit, ort_out, 1.0)
+    diff = float(np.abs(kit.astype(np.float64) - ort_out).max())
+    return rows + [QuantRow(name, "kit on ORT dynamic", score(kit), identical, None, agreement,
+                            note=f"float output: max |diff| {diff:.3g}")]
 
 
 def _without_softmax(model: Any) -> Any:

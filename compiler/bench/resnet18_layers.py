@@ -12,7 +12,8 @@ beside them), GEMM utilization and compile time.  The last line is ``utilization
 output channel (an SHR reading a row of per-lane amounts: every config); ``per-channel-mul``
 fixed-point multipliers per output channel (:func:`vta.compiler.requant.fixed_point`: needs
 a config with ``ALU_MUL``, e.g. ``--config default_mul``).  ``--x-zero-point Z`` gives the
-input a zero point (folded into the bias, border rows corrected).
+input a zero point (folded into the bias, border rows corrected); without one the
+fixed-point bias folds into the clamp and post-offset (:func:`vta.compiler.requant.fold_bias`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class LayerRequant:
     def __init__(self, mode: str, w: Any, rng: np.random.Generator,
                  x_zero_point: int = 0) -> None:
         from ..epilogue import Epilogue, channel_requant
-        from ..requant import Requant, fixed_point, power_of_two
+        from ..int8_reference import wrap32
+        from ..requant import Requant, fixed_point, fold_bias, power_of_two
 
         if mode not in REQUANT_MODES:
             raise VTAError(f"--requant must be one of {', '.join(REQUANT_MODES)}, not "
@@ -52,11 +54,29 @@ class LayerRequant:
         else:
             self.requant, self.offset = fixed_point(rng.uniform(4e-4, 4e-3, o), -128, -128,
                                                     127)
+        self.bias = rng.integers(-4000, 4000, o, dtype=np.int32)
+        # Without an input zero point the bias folds into the clamp and post-offset when
+        # that saves an ALU instruction (int8 data and weights: |acc| <= 128 * 128 * K).
+        taps = w.in_channels * w.kernel[0] * w.kernel[1]
+        folded = None if x_zero_point else fold_bias(
+            self.requant, wrap32(self.bias.astype(np.int64) + self.offset), 128 * 128 * taps)
+        self.bias_folded = folded is not None
+        if folded is not None:
+            self.requant = folded
         structure, shift, self.rows = channel_requant(self.requant, o)
         clip = None if self.requant.clip_is_redundant() else (self.requant.lo,
                                                                self.requant.hi)
-        self.epilogue = Epilogue(bias=True, shift=shift, clip=clip, requant=structure,
+        self.epilogue = Epilogue(bias=not self.bias_folded, shift=shift, clip=clip,
+                                 requant=structure,
                                  pad_correction=bool(x_zero_point) and any(w.padding))
+
+    def total_bias(self, bias: np.ndarray) -> np.ndarray:
+        """The int32 bias the requantization adds first (0 when it is folded in)."""
+        from ..int8_reference import wrap32
+
+        if self.bias_folded:
+            return np.zeros(len(bias), np.int64)
+        return wrap32(bias.astype(np.int64) + self.offset)
 
     def operands(self, wt: np.ndarray, bias: np.ndarray, w: Any, config: Any
                  ) -> dict[str, np.ndarray]:
@@ -67,9 +87,10 @@ class LayerRequant:
         from ..zero_point import folded_bias, pad_correction_rows
 
         ocb = -(-w.out_channels // config.block)
-        total = wrap32(bias.astype(np.int64) + self.offset)
-        out = {"bias": pack_bias(wrap32(folded_bias(total, wt, self.x_zero_point)), config,
-                                 ocb)}
+        out = {}
+        if self.epilogue.bias:
+            out["bias"] = pack_bias(wrap32(folded_bias(self.total_bias(bias), wt,
+                                                       self.x_zero_point)), config, ocb)
         rows = [self.rows[name] for name in self.epilogue.const_rows]
         if self.epilogue.pad_correction:
             rows += list(pad_correction_rows(wt, self.x_zero_point, pad_patterns(w)))
@@ -82,8 +103,7 @@ class LayerRequant:
         from .. import int8_reference as ref
 
         acc = ref.conv2d(x, wt, w.stride, w.padding, x_zero_point=self.x_zero_point)
-        total = ref.wrap32(bias.astype(np.int64) + self.offset)
-        return ref.requantize_channels(acc, total, self.requant)
+        return ref.requantize_channels(acc, self.total_bias(bias), self.requant)
 
 
 def run_conv_layer(dev: Any, kernel: Any, w: Any, epilogue: Any,
@@ -105,7 +125,8 @@ def run_conv_layer(dev: Any, kernel: Any, w: Any, epilogue: Any,
     q = queue_for(dev)
     x = rng.integers(-128, 128, (1, w.in_channels, w.height, w.width), dtype=np.int8)
     wt = rng.integers(-128, 128, (w.out_channels, w.in_channels, *w.kernel), dtype=np.int8)
-    b = rng.integers(-4000, 4000, w.out_channels, dtype=np.int32)
+    b = rng.integers(-4000, 4000, w.out_channels, dtype=np.int32) if requant is None \
+        else requant.bias
     host = {"data": pack_nchw(x, c.batch, c.block), "weight": pack_oihw(wt, c.block, c.block)}
     if requant is None:
         host["bias"] = pack_bias(b, c, -(-w.out_channels // c.block))

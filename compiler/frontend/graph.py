@@ -63,7 +63,8 @@ from .errors import ModelError
 from .tensor_checks import check_tensor
 
 __all__ = ["TensorType", "Node", "Graph", "GraphBuilder", "infer_type", "DTYPES", "OPS",
-           "UNARY_OPS", "BINARY_OPS", "LAYOUT_OPS", "INT_OPS", "is_quantized"]
+           "UNARY_OPS", "BINARY_OPS", "LAYOUT_OPS", "INT_OPS", "is_quantized",
+           "DYNAMIC_QUANTIZE_PARTS"]
 
 DTYPES = ("float32", "int8", "uint8", "int16", "int32", "int64")
 
@@ -86,7 +87,10 @@ _FLOAT_ONLY = ({"conv2d", "conv_transpose2d", "dense", "batch_norm", "relu", "cl
 _ANY_DTYPE = {"max_pool", "avg_pool", "global_avg_pool", "global_max_pool", "reduce_mean",
               "reduce_max"} | LAYOUT_OPS
 _INT_OPS = {"quantize", "dequantize", "qconv2d", "qconv_transpose2d", "qdense", "qadd",
-            "qrescale", "qlut", "qmatmul", "qcast"}
+            "qrescale", "qlut", "qmatmul", "qcast", "dynamic_quantize", "sub_zero_point"}
+DYNAMIC_QUANTIZE_PARTS = ("y", "scale", "zero_point")
+"""The three outputs of ONNX's DynamicQuantizeLinear, one ``dynamic_quantize`` node each
+(attribute ``part``)."""
 OPS = frozenset(_FLOAT_ONLY | _ANY_DTYPE | _INT_OPS | {"dequantize_linear", "cast"})
 """Every op name the IR knows."""
 INT_OPS = frozenset(_INT_OPS)
@@ -756,6 +760,25 @@ def infer_type(node: Node, ts: Sequence[TensorType]) -> TensorType:
         return TensorType(x.shape, dtype, x.scale, x.zero_point + shift)
     if op == "quantize_linear":
         return TensorType(x.shape, node.attr("dtype", "int8"))
+    if op == "dynamic_quantize":
+        _expect_dtype(x, ("float32",), "input", node)
+        part = node.attr("part")
+        if part not in DYNAMIC_QUANTIZE_PARTS:
+            raise ModelError(f"{node.describe()}: part must be one of "
+                             f"{', '.join(DYNAMIC_QUANTIZE_PARTS)}, not {part!r}")
+        return TensorType(x.shape if part == "y" else (),
+                          "float32" if part == "scale" else "uint8")
+    if op == "sub_zero_point":
+        if len(ts) != 3:
+            raise ModelError(f"{node.describe()}: expected inputs (sums int32, zero point, "
+                             "weight sums int32)")
+        _expect_dtype(x, ("int32",), "input 0", node)
+        _expect_dtype(ts[1], ("int8",), "the zero point", node)
+        _expect_dtype(ts[2], ("int32",), "the weight sums", node)
+        if ts[1].size != 1 or _broadcast(x.shape, ts[2].shape, node) != x.shape:
+            raise ModelError(f"{node.describe()}: expected one zero point and weight sums "
+                             f"that broadcast to {list(x.shape)}, not {list(ts[2].shape)}")
+        return TensorType(x.shape, "int32")
     if op == "dequantize_linear":
         _expect_dtype(x, ("int8", "uint8", "int32"), "input", node)
         return TensorType(x.shape)

@@ -80,13 +80,13 @@ from ..requant import Requant
 from ..windows import pads as canonical_pads
 from ..windows import pair, span, transposed_out, window_out
 from .errors import ModelError
-from .graph import Graph, Node, flatten_axis, slice_ranges
+from .graph import DYNAMIC_QUANTIZE_PARTS, Graph, Node, flatten_axis, slice_ranges
 from .tensor_checks import check_tensor
 
 __all__ = ["run", "run_all", "bind_inputs", "conv2d_float", "max_pool", "avg_pool",
            "global_avg_pool", "softmax", "exp_f32", "quantize", "dequantize", "qcast",
-           "node_requant", "OP_IMPLS", "layer_norm", "lane_sum", "NORM_LANES", "resize_tables",
-           "resize", "erf",
+           "dynamic_quantize", "sub_zero_point", "node_requant", "OP_IMPLS", "layer_norm",
+           "lane_sum", "NORM_LANES", "resize_tables", "resize", "erf",
            "UNARY_IMPLS", "pool_geometry"]
 
 
@@ -443,6 +443,33 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int = 0) -> np.ndarray:
     return (q.astype(np.int64) - zero_point).astype(np.float32) * np.float32(scale)
 
 
+def dynamic_quantize(x: np.ndarray) -> tuple[np.ndarray, np.float32, np.uint8]:
+    """ONNX DynamicQuantizeLinear, float32 -> uint8 with the scale and zero point computed
+    from ``x`` (in float32, as ONNX's reference and onnxruntime compute them)::
+
+        scale = (max(0, max(x)) - min(0, min(x))) / 255     (1 / 255 when that range is 0)
+        zero_point = rint(clip(0 - min(0, min(x)) / scale, 0, 255))
+        y = clip(rint(x / scale) + zero_point, 0, 255)
+
+    ``rint`` rounds half to even.  Returns ``(y, scale, zero_point)``.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    hi = np.float32(max(np.float32(0), x.max()))
+    lo = np.float32(min(np.float32(0), x.min()))
+    scale = np.float32(np.float32(1) if hi == lo else hi - lo) / np.float32(255)
+    zp = np.rint(np.clip(np.float32(0) - lo / scale, np.float32(0), np.float32(255)))
+    y = np.clip(np.rint(x / scale) + zp, np.float32(0), np.float32(255))
+    return y.astype(np.uint8), np.float32(scale), np.uint8(zp)
+
+
+def sub_zero_point(acc: np.ndarray, zero_point: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """``acc - zero_point * sums`` wrapping in int32: a runtime input zero point taken out
+    of integer sums (``sums`` holds the weights' sums that each output adds up)."""
+    z = np.int64(np.asarray(zero_point).reshape(-1)[0])
+    out = np.asarray(acc, np.int64) - z * np.asarray(sums, np.int64)
+    return out.astype(np.int32)
+
+
 def qcast(q: np.ndarray, dtype: str) -> np.ndarray:
     """uint8 -> int8 (``q - 128``) or int8 -> uint8 (``q + 128``): the top bit flipped."""
     q = np.ascontiguousarray(q)
@@ -466,9 +493,13 @@ def node_requant(node: Node) -> Requant:
 
 def _batch_norm(node: Node, x: np.ndarray, g: np.ndarray, b: np.ndarray, m: np.ndarray,
                 v: np.ndarray) -> np.ndarray:
-    scale = (g / np.sqrt(v + np.float32(node.attr("epsilon", 1e-5)))).astype(np.float32)
+    # onnxruntime's order, in float32: s = 1 / sqrt(var + eps) * gamma, y = x * s + (beta -
+    # mean * s) (the same value as (x - mean) * s + beta, rounded as the peer rounds it).
+    eps = np.float32(node.attr("epsilon", 1e-5))
+    scale = ((np.float32(1) / np.sqrt(v + eps)) * g).astype(np.float32)
+    shift = (b - m * scale).astype(np.float32)
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    return (x - m.reshape(shape)) * scale.reshape(shape) + b.reshape(shape)
+    return x * scale.reshape(shape) + shift.reshape(shape)
 
 
 def _quantize_linear(node: Node, x: np.ndarray) -> np.ndarray:
@@ -608,6 +639,9 @@ OP_IMPLS: dict[str, Callable[..., np.ndarray]] = {
                                       n.attr("hi", 127), n.attr("zero_point", 0)),
     "dequantize": lambda n, x: dequantize(x, n.attr("scale"), n.attr("zero_point", 0)),
     "qcast": lambda n, x: qcast(x, n.attr("dtype")),
+    "dynamic_quantize": lambda n, x: np.asarray(
+        dynamic_quantize(x)[DYNAMIC_QUANTIZE_PARTS.index(n.attr("part"))]),
+    "sub_zero_point": lambda n, acc, z, sums: sub_zero_point(acc, z, sums),
     "qconv2d": _qconv2d,
     "qconv_transpose2d": _qconv_transpose2d,
     "qdense": _qdense,

@@ -61,8 +61,10 @@ ATTRIBUTE_LIMITS: Mapping[str, str] = {
     "DequantizeLinear": "int8/uint8 (int32 constants), per-tensor (per-axis on constants)",
     "QLinearConv": "as Conv; int8/uint8, per-channel weights, int32 bias",
     "QLinearMatMul": "constant 2-D B (per-column scales)", "QGemm": "transB, alpha; y_scale",
-    "ConvInteger": "as Conv; per-channel weight zero points",
-    "MatMulInteger": "constant 2-D B", "QLinearAveragePool": "as AveragePool; NCHW",
+    "ConvInteger": "as Conv; per-channel weight zero points; a runtime x zero point",
+    "MatMulInteger": "constant 2-D B; a runtime A zero point",
+    "DynamicQuantizeLinear": "float32 input (uint8 output, as ONNX defines it)",
+    "QLinearAveragePool": "as AveragePool; NCHW",
     "QLinearGlobalAveragePool": "NCHW", "QLinearLeakyRelu": "alpha",
 }
 """What each op accepts beyond the defaults (the support table of docs/models.md)."""

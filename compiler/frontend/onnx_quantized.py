@@ -48,8 +48,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import OperatorError
-from ..requant import fixed_point, power_of_two, power_of_two_exponents
+from ..requant import fixed_point, fold_bias, power_of_two, power_of_two_exponents
+from ..windows import pads as canonical_pads
+from ..windows import pair
 from .errors import ModelError
+from .graph import DYNAMIC_QUANTIZE_PARTS
 
 __all__ = ["QuantizedImport", "QUANTIZED_OPS", "MICROSOFT_OPS", "QValue", "QConst"]
 
@@ -58,7 +61,8 @@ MICROSOFT_OPS = frozenset({"QGemm", "QLinearAdd", "QLinearMul", "QLinearConcat",
                            "QLinearLeakyRelu", "QLinearSigmoid", "QLinearSoftmax"})
 """onnxruntime's ``com.microsoft`` quantized ops the importer accepts."""
 QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv",
-                           "QLinearMatMul", "ConvInteger", "MatMulInteger"})
+                           "QLinearMatMul", "ConvInteger", "MatMulInteger",
+                           "DynamicQuantizeLinear"})
 """Default-domain quantized ops (handled here rather than by the float importer)."""
 
 _COMMUTING = frozenset({"MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze",
@@ -276,8 +280,7 @@ class QuantizedImport:
         ``bias`` at ``x.scale * w.scale``, requantized to ``out_scale`` / ``out_zp`` (int8
         codes) within ``clip``, or the int32 sums when ``out_scale`` is None."""
         o = w.q.shape[0]
-        wq = w.q - (w.zero_point.reshape((-1,) + (1,) * (w.q.ndim - 1))
-                    if w.zero_point.size > 1 else w.zero_point.reshape(()))
+        wq = _centered(w)
         wdtype = np.int8 if wq.min(initial=0) >= -128 and wq.max(initial=0) <= 127 else np.int16
         if wq.min(initial=0) < -32768 or wq.max(initial=0) > 32767:
             raise _fail(node, "weights minus their zero point do not fit 16 bits")
@@ -306,8 +309,13 @@ class QuantizedImport:
         total = offset + (np.zeros(o, np.int64) if bias is None else bias.astype(np.int64))
         if np.abs(total).max() >= 1 << 31:
             raise _fail(node, "the bias with the requantization offsets does not fit int32")
-        ins.append(b.param(None, total.astype(np.int32)))
-        attrs.update(req.attrs())
+        # Without an input zero point, |acc| <= 128 * sum(|w|) per channel: the bias can
+        # fold into the clamp and post-offset (one ALU instruction less, same results).
+        folded = None if x.zero_point else fold_bias(
+            req, total, 128 * np.abs(wq).reshape(o, -1).sum(axis=1))
+        if folded is None:
+            ins.append(b.param(None, total.astype(np.int32)))
+        attrs.update((folded or req).attrs())
         return b.node("qconv2d" if conv else "qdense", ins, node.name, out_scale=out_scale,
                       out_zero_point=out_zp, **attrs)
 
@@ -408,6 +416,13 @@ class QuantizedImport:
         table = self.imp.b.param(None, np.nan_to_num(q).astype(np.int8))
         return self.imp.b.node("qlut", [x.ir, table], name or node.name, out_scale=ys,
                                out_zero_point=yz)
+
+
+def _centered(w: QConst) -> np.ndarray:
+    """Weights (output channels first) minus their zero point(s), int64."""
+    z = w.zero_point.reshape((-1,) + (1,) * (w.q.ndim - 1)) if w.zero_point.size > 1 \
+        else w.zero_point.reshape(())
+    return w.q - z
 
 
 def _safe(name: str) -> str:
@@ -626,31 +641,113 @@ def _integer_input(qi: QuantizedImport, node: Any, zp: int, what: str) -> QValue
     return QValue(ir, 1.0, _int8_code(int(z[0]), dtype), dtype)
 
 
+def _runtime_zero_point(qi: QuantizedImport, node: Any, index: int) -> str | None:
+    """The int8 IR tensor of input ``index`` when it is a zero point computed at run time
+    (DynamicQuantizeLinear's), else None (absent or constant)."""
+    if len(node.input) <= index or not node.input[index]:
+        return None
+    name = node.input[index]
+    if name in qi.imp.consts or (name in qi.imp.names
+                                 and qi.imp.b.param_value(qi.imp.names[name]) is not None):
+        return None
+    zdtype, xdtype = qi.onnx_dtype(name), qi.onnx_dtype(node.input[0])
+    if zdtype is not None and xdtype is not None and zdtype != xdtype:
+        raise _fail(node, f"the input zero point is {zdtype}; expected the input's {xdtype}")
+    z = qi.int_tensor(name, node)
+    if qi.imp.b.type_of(z).size != 1:
+        raise _fail(node, f"the input zero point {name!r} has {qi.imp.b.type_of(z).size} "
+                    "values; expected one")
+    return z
+
+
+def _integer_linear(qi: QuantizedImport, node: Any, w: QConst, conv: bool,
+                    a: dict[str, Any]) -> None:
+    """ConvInteger / MatMulInteger: the int32 sums, with the input zero point a constant
+    (``x_zero_point``) or a runtime tensor: then the sums of the raw codes minus ``zero_point
+    * (the sums of the weights each output adds up)`` (``sub_zero_point``), which is exact:
+    ``sum((x - z) * w) = sum(x * w) - z * sum(w)`` over the taps inside the input (the
+    padding stands for ``z``, a real 0, as ONNX pads ``x - z`` with 0)."""
+    zr = _runtime_zero_point(qi, node, 2)
+    if zr is None:
+        x = _integer_input(qi, node, 2, "a" if not conv else "x")
+        qi.imp.bind(node, qi.linear(node, x, w, None, None, 0, (-128, 127), conv, a))
+        return
+    x = QValue(qi.int_tensor(node.input[0], node), 1.0, 0,
+               qi.onnx_dtype(node.input[0]) or "uint8")
+    acc = qi.linear(node, x, w, None, None, 0, (-128, 127), conv, a)
+    b = qi.imp.b
+    wq = _centered(w)
+    if conv:
+        attrs = qi.imp.conv_attrs(node, a, b.type_of(x.ir).shape, wq.shape)
+        sums = _window_weight_sums(wq, attrs, b.type_of(x.ir).shape, b.type_of(acc).shape)
+    else:
+        sums = wq.sum(axis=tuple(range(1, wq.ndim)))
+    sp = b.param(None, sums.astype(np.int64).astype(np.int32))
+    qi.imp.bind(node, b.node("sub_zero_point", [acc, zr, sp], f"{node.name}.zero_point"))
+
+
+def _window_weight_sums(wq: np.ndarray, attrs: dict[str, Any], x_shape: tuple[int, ...],
+                        out_shape: tuple[int, ...]) -> np.ndarray:
+    """Per output channel and position, the sum of the weights whose taps fall inside the
+    input: ``(O, OH, OW)`` int64 (a convolution of an all-ones input, zero padded)."""
+    _, _, h, wdt = x_shape
+    _, o, oh, ow = out_shape
+    sh, sw = pair(attrs.get("strides", 1))
+    dh, dw = pair(attrs.get("dilations", 1))
+    top, left, _, _ = canonical_pads(attrs.get("pads", 0))
+    tap_sums = wq.sum(axis=1)                           # (O, KH, KW): over input channels
+    out = np.zeros((o, oh, ow), np.int64)
+    rows, cols = np.arange(oh) * sh - top, np.arange(ow) * sw - left
+    for kh in range(wq.shape[2]):
+        inside_h = (rows + kh * dh >= 0) & (rows + kh * dh < h)
+        for kw in range(wq.shape[3]):
+            inside_w = (cols + kw * dw >= 0) & (cols + kw * dw < wdt)
+            mask = np.outer(inside_h, inside_w)
+            out += tap_sums[:, kh, kw, None, None] * mask
+    return out
+
+
 def _on_conv_integer(qi: QuantizedImport, node: Any, a: dict[str, Any]) -> None:
-    x = _integer_input(qi, node, 2, "x")
     w = qi.imp.const(node.input[1], node, "the weight")
     _int_dtype(node, w.dtype, "the weight")
     z, _ = qi.zero_point(node, 3, "w zero point", w.dtype.name, per_axis=True)
     wc = QConst(np.asarray(w, np.int64), np.ones(1), z, 0 if z.size > 1 else None)
     _check_axis(node, w, np.ones(1), z, 0, "the weight")
-    qi.imp.bind(node, qi.linear(node, x, wc, None, None, 0, (-128, 127), True, a))
+    _integer_linear(qi, node, wc, True, a)
 
 
 def _on_matmul_integer(qi: QuantizedImport, node: Any, a: dict[str, Any]) -> None:
-    x = _integer_input(qi, node, 2, "a")
     w = qi.imp.const(node.input[1], node, "operand B")
     _int_dtype(node, w.dtype, "operand B")
     z, _ = qi.zero_point(node, 3, "b zero point", w.dtype.name, per_axis=True)
     _check_axis(node, w, np.ones(1), z, 1 if w.ndim == 2 else 0, "operand B")
     wc = _matrix_weights(qi, node, QConst(np.asarray(w, np.int64), np.ones(1), z,
                                           1 if z.size > 1 else None), False)
-    qi.imp.bind(node, qi.linear(node, x, wc, None, None, 0, (-128, 127), False, a))
+    _integer_linear(qi, node, wc, False, a)
+
+
+def _on_dynamic_quantize_linear(qi: QuantizedImport, node: Any, a: dict[str, Any]) -> None:
+    """DynamicQuantizeLinear: uint8 with a scale and zero point computed from the input at
+    run time: three ``dynamic_quantize`` nodes (y, scale, zero point) on the CPU."""
+    imp = qi.imp
+    x = imp.value(node.input[0], node)
+    if imp.b.type_of(x).dtype != "float32":
+        raise _fail(node, f"input {node.input[0]!r} is {imp.b.type_of(x).dtype}; expected "
+                    "float32")
+    for index, part in enumerate(DYNAMIC_QUANTIZE_PARTS):
+        if len(node.output) > index and node.output[index]:
+            imp.bind(node, imp.b.node("dynamic_quantize", [x], f"{node.name}.{part}",
+                                      part=part), index)
+            if part != "scale":
+                qi.dtypes[node.output[index]] = "uint8"
+                qi.int_tensor(node.output[index], node)    # its int8 form, made here
 
 
 _DEFAULT: dict[str, Callable[[QuantizedImport, Any, dict[str, Any]], None]] = {
     "QuantizeLinear": _on_quantize_linear, "DequantizeLinear": _on_dequantize_linear,
     "QLinearConv": _on_qlinear_conv, "QLinearMatMul": _on_qlinear_matmul,
     "ConvInteger": _on_conv_integer, "MatMulInteger": _on_matmul_integer,
+    "DynamicQuantizeLinear": _on_dynamic_quantize_linear,
 }
 
 

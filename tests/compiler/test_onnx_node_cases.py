@@ -16,7 +16,7 @@ import vta.compiler
 from vta.hw.errors import VTAError
 
 OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
-       "MatMulInteger")
+       "MatMulInteger", "DynamicQuantizeLinear")
 
 UNSUPPORTED = {
     # element types other than int8/uint8

@@ -249,3 +249,32 @@ def test_vta_quantize_writes_a_qdq_model_onnxruntime_runs(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "vta.hw.cli", "quantize", str(out), "-o",
                           str(tmp_path / "twice.onnx")], capture_output=True, text=True)
     assert bad.returncode != 0 and "already quantized" in bad.stderr
+
+
+def test_a_folded_bias_changes_no_value_on_the_accelerator():
+    """A QLinearConv without an input zero point whose scale ratio needs a post-offset
+    (M > 2**-8): its bias folds into the clamp and post-offset (fold_bias: no bias input,
+    one ALU instruction less) and every output equals the unfolded requantization, on the
+    accelerator (fsim, default_mul) and the CPU."""
+    from vta.compiler import int8_reference as ref
+    from vta.compiler.requant import fixed_point
+
+    x = RNG.integers(-128, 128, (1, 16, 8, 8)).astype(np.int8)
+    w = RNG.integers(-8, 9, (16, 16, 3, 3)).astype(np.int8)     # outputs mostly in range
+    bias = RNG.integers(-5000, 5000, 16).astype(np.int32)
+    ws = RNG.uniform(0.01, 0.03, 16).astype(np.float32)
+    xs, ys, yz = np.float32(0.05), np.float32(0.1), np.int8(3)    # M = 0.005..0.015
+    nodes = [h.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"],
+                         ["y"], pads=[1, 1, 1, 1])]
+    model = _model(nodes, [("x", T.INT8, [1, 16, 8, 8])], [("y", T.INT8, [1, 16, 8, 8])],
+                   {"xs": xs, "xz": np.int8(0), "w": w, "ws": ws, "wz": np.zeros(16, np.int8),
+                    "ys": ys, "yz": yz, "b": bias})
+    conv = next(n for n in import_onnx(model).nodes if n.op == "qconv2d")
+    assert len(conv.inputs) == 2 and "post_offset" in conv.attrs      # folded: no bias
+    r, offset = fixed_point(np.float64(xs) * ws.astype(np.float64) / np.float64(ys), int(yz))
+    want = ref.requantize_channels(ref.conv2d(x, w, 1, 1), ref.wrap32(bias + offset), r)
+    with vta.compiler.compile(model, "default_mul", "fsim", min_utilization=0.0) as exe:
+        assert [lay.name for lay in exe.partition.vta_layers] == [conv.name]
+        np.testing.assert_array_equal(exe(x)["y"], want)
+    with vta.compiler.compile(model, "default_mul", "fsim", cpu_only=True) as exe:
+        np.testing.assert_array_equal(exe(x)["y"], want)

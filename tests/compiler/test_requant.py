@@ -13,7 +13,13 @@ from vta.compiler import int8_reference as ref
 from vta.compiler.cpu import conv as cpu_conv
 from vta.compiler.epilogue import ChannelRequant, Epilogue, channel_requant
 from vta.compiler.errors import OperatorError
-from vta.compiler.requant import Requant, fixed_point, power_of_two, power_of_two_exponents
+from vta.compiler.requant import (
+    Requant,
+    fixed_point,
+    fold_bias,
+    power_of_two,
+    power_of_two_exponents,
+)
 from vta.compiler.workload import Conv2dWorkload, pad_patterns
 from vta.compiler.zero_point import folded_bias, pad_correction_map
 from vta.hw.isa import AluOp
@@ -123,6 +129,49 @@ def test_channel_steps_on_the_alu_compute_the_reference(seed, per_channel, mul, 
     assert np.array_equal(ref.apply_epilogue(acc, ep, bias, rows=rows), want)
     assert np.array_equal(_run_alu(ep, acc, bias, rows), want)
     assert ep.multiplies == (mul and r.uses_multiplier)
+
+
+@_SETTINGS
+@given(seed=st.integers(0, 2**16), zp=st.integers(-128, 127), taps=st.integers(1, 4608))
+def test_a_folded_bias_gives_the_same_results_with_one_alu_step_less(seed, zp, taps):
+    """fold_bias: the requantization without the bias add equals the one after it on every
+    sum within the bound (int8 data and weights over ``taps`` products), at the clamp's
+    edges and the bound's ends included; the golden model's ALU computes it, one step
+    shorter."""
+    rng = np.random.default_rng(seed)
+    c = 6
+    r, offset = fixed_point(rng.uniform(2.0**-8, 0.5, c), zp)    # a post-offset: M > 2**-8
+    bias = ref.wrap32(rng.integers(-2**24, 2**24, c) + offset)
+    bound = 128 * 128 * taps
+    folded = fold_bias(r, bias, bound)
+    assert folded is not None
+    edges = np.concatenate([r.vector(k, c) - bias + d for k in ("acc_lo", "acc_hi")
+                            for d in (-1, 0, 1)])
+    acc = np.concatenate([rng.integers(-bound, bound + 1, 60 * c), np.clip(edges, -bound, bound),
+                          np.full(c, bound), np.full(c, -bound)])
+    acc = acc[: acc.size // c * c].reshape(1, c, -1, 1).astype(np.int32, copy=False)
+    want = ref.requantize_channels(acc, bias, r)
+    none = np.zeros(c, np.int64)
+    assert np.array_equal(ref.requantize_channels(acc, none, folded), want)
+    steps = {}
+    for form, b, ep_bias in ((r, bias, True), (folded, none, False)):
+        structure, shift, rows = channel_requant(form, c)
+        clip = None if form.clip_is_redundant() else (form.lo, form.hi)
+        ep = Epilogue(bias=ep_bias, shift=shift, clip=clip, requant=structure)
+        assert np.array_equal(_run_alu(ep, acc, b, rows), want)
+        steps[ep_bias] = len(ep.alu_steps())
+    assert steps[False] == steps[True] - 1
+
+
+def test_fold_bias_declines_where_it_would_not_be_exact_or_shorter():
+    with_post, off = fixed_point([0.1, 0.2])
+    assert fold_bias(with_post, off + 5, 2**31 - 5) is None          # acc + bias may wrap
+    assert fold_bias(with_post, off + 5, 2**31 - 6) is not None
+    without_post, off = fixed_point([1e-3, 2e-3])                   # M <= 2**-8: no post
+    assert not any(without_post.post_offset) and fold_bias(without_post, off, 1000) is None
+    pre, off = fixed_point([1e-6])                                  # a pre-shift first
+    assert pre.pre_shift[0] > 0 and fold_bias(pre, off, 1000) is None
+    assert fold_bias(power_of_two([3])[0], [4], 1000) is None       # no clamp, no multiply
 
 
 def test_channel_requant_uses_immediates_where_they_fit():
