@@ -41,6 +41,7 @@ from .workload import (
     reuse_flags,
     row_subsampled,
     tile_sizes,
+    uop_kernels,
 )
 from .workload import footprint as schedule_footprint
 
@@ -55,6 +56,8 @@ class CostParams:
     dma_setup: int = 4           # LOAD/STORE decode and first request
     pad_cycles_per_elem: int = 1  # zero elements written by a padded load
     dram_latency: int | None = None  # None: the config's DRAM_LATENCY
+    outstanding: int = 8         # bursts in flight per direction (DramTiming's max_reads/
+                                 # max_writes, the AXI master's limit, the Zynq HP ports)
 
 
 _PIPE_DRAIN = 5
@@ -103,13 +106,35 @@ class _Consts:
     latency: int
     macs: int
     alu_ii: int       # cycles per tensor-operand ALU uop
+    burst: int        # beats per AXI burst (the profile's limit)
 
 
 @functools.lru_cache(maxsize=64)
 def _consts(config: VTAConfig) -> _Consts:
     return _Consts(config.batch, config.block, config.inp_elem_bytes, config.wgt_elem_bytes,
                    config.acc_elem_bytes, config.out_elem_bytes, config.bus_bytes,
-                   config.DRAM_LATENCY, config.macs_per_cycle, config.ALU_TENSOR_II)
+                   config.DRAM_LATENCY, config.macs_per_cycle, config.ALU_TENSOR_II,
+                   config.max_burst_beats)
+
+
+def stream_stall(k: _Consts, latency: int, outstanding: int, rows: int,
+                 beats_per_row: int) -> int:
+    """Idle bus cycles of a DMA of ``rows`` rows of ``beats_per_row`` beats while the DRAM
+    latency outlasts the bursts in flight.
+
+    Each row is one request, split into ``q`` bursts of at most the profile's burst length
+    (``b = beats_per_row / q`` beats on average).  At most ``outstanding`` bursts are in
+    flight: the address of burst ``i + outstanding`` goes out the cycle after burst ``i``'s
+    last beat, and its data comes ``latency`` cycles later.  So every further group of
+    ``outstanding`` bursts waits ``latency - (outstanding - 1) x b`` cycles when that is
+    positive (the bursts between them cannot cover the latency).
+    """
+    q = -(-beats_per_row // k.burst)
+    groups = (rows * q - 1) // outstanding
+    gap = latency * q - (outstanding - 1) * beats_per_row     # q x the idle cycles per group
+    if groups <= 0 or gap <= 0:
+        return 0
+    return groups * gap // q
 
 
 def dma_cycles(config: VTAConfig | _Consts, params: CostParams, rows: int, row_bytes: int,
@@ -117,7 +142,9 @@ def dma_cycles(config: VTAConfig | _Consts, params: CostParams, rows: int, row_b
     """Cycles of one 2-D DMA of ``rows`` rows of ``row_bytes`` bytes."""
     k = config if isinstance(config, _Consts) else _consts(config)
     latency = k.latency if params.dram_latency is None else params.dram_latency
-    return (params.dma_setup + latency + rows * (-(-row_bytes // k.bus))
+    beats = -(-row_bytes // k.bus)
+    return (params.dma_setup + latency + rows * beats
+            + stream_stall(k, latency, params.outstanding, rows, beats)
             + pad_elems * params.pad_cycles_per_elem)
 
 
@@ -202,6 +229,11 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     # tile's micro-kernels hold one uop per output block.
     reload_uops = not matrix and (
         footprint or schedule_footprint(w, s, config, epilogue))["uop"] > config.uop_depth
+    # Micro-kernels that fit stay resident: each is loaded once, cold, by the compute
+    # module (LOAD UOP of its uops) the first time a tile uses it.
+    cold_uops = 0 if matrix or reload_uops else sum(
+        n * dma_cycles(k, params, 1, size * config.uop_elem_bytes)
+        for size, n in uop_kernels(w, s, config, epilogue))
     n_alu = epilogue.alu_passes
     # Rows' worth of cycles per pass: tensor-operand uops (bias, residual) take
     # ALU_TENSOR_II cycles each.
@@ -251,7 +283,9 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                     est.dram_read += dmas * area * k.inp
                     beats_row = ceil_div(real_c * k.inp // n_w, k.bus) \
                         if n_w == 1 else ceil_div(tiw * k.inp, k.bus)
-                    est.load_cycles += dmas * (n_h * n_w * (params.dma_setup + latency)
+                    stall = stream_stall(k, latency, params.outstanding, real_r // n_h,
+                                         beats_row)
+                    est.load_cycles += dmas * (n_h * n_w * (params.dma_setup + latency + stall)
                                                + real_r * n_w * beats_row
                                                + (n_h * n_w * tih * tiw - area)
                                                * params.pad_cycles_per_elem)
@@ -292,14 +326,17 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             # Output (and residual) transfers: a matrix tile is tn rows of oc blocks; an
             # image tile one DMA of its rows when they span the output width, else one per
             # output-channel block.
+            # (Rows of the transfer, elements per row: one request, and its bursts, per row.)
             if matrix:
                 n_out_dma, out_cyc = 1, dma_cycles(k, params, tn, oc * k.out)
             elif w.out_scatter is not None:   # one per channel block, or per row and block
-                n_out_dma = oc if w.out_scatter[5] == 1 else oc * ht
-                out_cyc = dma_cycles(k, params, rows // n_out_dma, k.out)
+                n_out_dma, shape = (oc, (ht, wt)) if w.out_scatter[5] == 1 \
+                    else (oc * ht, (wt, 1))
+                out_cyc = dma_cycles(k, params, shape[0], shape[1] * k.out)
+            elif wt == w.out_width:
+                n_out_dma, out_cyc = 1, dma_cycles(k, params, oc, ht * wt * k.out)
             else:
-                n_out_dma = 1 if wt == w.out_width else oc
-                out_cyc = dma_cycles(k, params, rows // n_out_dma, k.out)
+                n_out_dma, out_cyc = oc, dma_cycles(k, params, ht, wt * k.out)
             if epilogue.residual:
                 tail += n_out_dma * out_cyc
                 est.dram_read += tiles * rows * k.out
@@ -320,7 +357,8 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
         else:
             est.compute_cycles += pad[0] + pad[1] * ovh
             tail_total += pad[0] + pad[1] * ovh
-    est.compute_cycles += alu_total
+    est.compute_cycles += alu_total + cold_uops
+    tail_total += cold_uops
     steps = outer * n_oc * n_sp * n_chunks
     _combine(est, T, max_load, max_tail, tail_total, steps, alu_total)
     est.extra = {"steps": steps, "tiles": outer * n_oc * n_sp, "chunks": n_chunks}

@@ -43,7 +43,7 @@ from .windows import pair, span, window_out
 __all__ = ["Conv2dWorkload", "DenseWorkload", "ConvSchedule", "DenseSchedule", "LOOP_ORDERS",
            "check_positive", "ceil_div", "tile_sizes", "reuse_flags",
            "row_subsampled",
-           "conv_input_tile", "acc_rows_per_tile", "gemm_positions", "footprint",
+           "conv_input_tile", "acc_rows_per_tile", "gemm_positions", "footprint", "uop_kernels",
            "PadPatterns", "pad_patterns", "const_rows_per_block", "acc_regions",
            "acc_region_base", "capacities", "misfit", "check_schedule", "describe_schedule",
            "RESNET18_CONVS", "DENSE_SHAPES", "resnet18_workload"]
@@ -501,20 +501,49 @@ def footprint(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                 "uop": s.threads * sum(oc_sizes) * (2 + n_alu), "uop_max": max(oc_sizes)}
     tih, tiw = conv_input_tile(w, s.h_tile, s.w_tile)
     out_rows = s.oc_tile * s.h_tile * s.w_tile
-    # Distinct GEMM kernels: one per (ic chunk size, w tile size) per thread; reset (none
-    # with GEMM_OVERWRITE) and ALU kernels hold w_tile uops each.
+    kernels = uop_kernels(w, s, config, epilogue)
+    return {"inp": s.ic_tile * tih * tiw, "wgt": s.oc_tile * s.ic_tile * w.kernel_area,
+            "acc": acc_rows_per_tile(out_rows, s.oc_tile, epilogue, n_const),
+            "uop": sum(size * n for size, n in kernels), "uop_max": kernels[0][0]}
+
+
+@functools.lru_cache(maxsize=4096)
+def uop_kernels(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
+                epilogue: Epilogue = NO_EPILOGUE) -> tuple[tuple[int, int], ...]:
+    """The distinct micro-kernels an image tiling's lowering loads, as (uops, how many of
+    that size), the largest GEMM kernel first.
+
+    A kernel's uops hold its tile's input-half and ACC-region addresses and its loops the
+    tile's extents, so there is one GEMM kernel per output-tile shape (``oc x h x w``),
+    input chunk size, input half and ACC region the steps combine (a tile's steps
+    alternate the halves, consecutive tiles the regions: every pair, or with a one-chunk
+    reduction the pairs a step number selects), and one reset (none with
+    ``GEMM_OVERWRITE``) and one per ALU pass of ``w_tile`` uops per tile shape and region;
+    the border correction adds one uop per border row of a tile.
+    """
+    _, icb, ocb = w.group_blocks(config)
+    regions = acc_regions(config, s.threads)
+    n_chunks = ceil_div(icb, min(s.ic_tile, icb))
+    pairs = regions if n_chunks == 1 else s.threads * regions
+    oc_sizes = [t for t, _ in tile_sizes(ocb, min(s.oc_tile, ocb))]
     ic_sizes = [t for t, _ in tile_sizes(icb, min(s.ic_tile, icb))]
     h_sizes = [t for t, _ in tile_sizes(w.out_height, min(s.h_tile, w.out_height))]
     w_sizes = [t for t, _ in tile_sizes(w.out_width, min(s.w_tile, w.out_width))]
-    positions = {gemm_positions(oc, ht, wt) for oc in oc_sizes for ht in h_sizes
-                 for wt in w_sizes}
-    gemm = [ic * w.kernel_area * p for ic in ic_sizes for p in positions]
-    small = sum(w_sizes) * ((0 if config.GEMM_OVERWRITE else 1) + n_alu)
-    if epilogue.pad_correction:   # one uop per border row of a tile
-        small += 2 * (s.h_tile + s.w_tile) * len(h_sizes) * len(w_sizes)
-    return {"inp": s.ic_tile * tih * tiw, "wgt": s.oc_tile * s.ic_tile * w.kernel_area,
-            "acc": acc_rows_per_tile(out_rows, s.oc_tile, epilogue, n_const),
-            "uop": s.threads * (sum(gemm) + small), "uop_max": max(gemm)}
+    per_tile = (0 if config.GEMM_OVERWRITE else 1) + epilogue.alu_passes
+    gemm: dict[int, int] = {}
+    small: dict[int, int] = {}
+    for oc in oc_sizes:
+        for ht in h_sizes:
+            for wt in w_sizes:
+                for ic in ic_sizes:
+                    size = ic * w.kernel_area * gemm_positions(oc, ht, wt)
+                    gemm[size] = gemm.get(size, 0) + pairs
+                if per_tile:
+                    small[wt] = small.get(wt, 0) + per_tile * regions
+    if epilogue.pad_correction:
+        size = 2 * (s.h_tile + s.w_tile)
+        small[size] = small.get(size, 0) + len(h_sizes) * len(w_sizes) * regions
+    return tuple(sorted(gemm.items(), reverse=True) + sorted(small.items(), reverse=True))
 
 
 def acc_regions(config: VTAConfig, threads: int) -> int:
