@@ -148,22 +148,38 @@ def dma_cycles(config: VTAConfig | _Consts, params: CostParams, rows: int, row_b
             + pad_elems * params.pad_cycles_per_elem)
 
 
-def _combine(est: CostEstimate, threads: int, first_load: int, last_tail: int,
+def _reduction(loads: tuple[list[int], ...], gemm: int, steps: int) -> float:
+    """Cycles of the reduction steps with two threads, the pipeline fill included.
+
+    ``loads`` holds, per operand, its load cycles and the number of steps that load it
+    (an operand reused across steps loads in fewer); those steps are taken to include the
+    ones of the operand loaded less often.  Step ``s + 1``'s loads overlap step ``s``'s
+    GEMMs (the load module runs at most one step ahead), so each step takes the longer of
+    the two, and the first step's loads (every operand) come before any GEMM.
+    """
+    steps = max(1, steps)
+    g = gemm / steps
+    (a_cyc, a_n), (b_cyc, b_n) = sorted(((c, min(max(n, 1), steps)) for c, n in loads),
+                                        key=lambda x: x[1], reverse=True)
+    a, b = a_cyc / a_n, b_cyc / b_n
+    body = (b_n * max(a + b, g) + (a_n - b_n) * max(a, g) + (steps - a_n) * g)
+    return a + b + body - max(a + b, g) + g
+
+
+def _combine(est: CostEstimate, threads: int, loads: tuple[list[int], ...], last_tail: int,
              tail_cycles: int, steps: int, alu_cycles: int = 0) -> None:
     """Total cycles from the per-module sums.
 
-    Two threads: a step's load overlaps the previous step's GEMMs, so the reduction runs at
-    the slower of the two per step; the load module can run at most one step ahead, so a
-    tile's compute tail (reset, ACC loads, ALU epilogue) stalls it and is not hidden.
-    ``alu_cycles`` (``ALU_OVERLAP``) is ALU work that runs beside the next tile's GEMMs:
-    the reduction then takes the longer of the two.  Stores overlap everything.  One
-    thread: the stages serialise.
+    Two threads: a step's load overlaps the previous step's GEMMs (:func:`_reduction`);
+    the load module can run at most one step ahead, so a tile's compute tail (reset, ACC
+    loads, ALU epilogue) stalls it and is not hidden.  ``alu_cycles`` (``ALU_OVERLAP``) is
+    ALU work that runs beside the next tile's GEMMs: the reduction then takes the longer
+    of the two.  Stores overlap everything.  One thread: the stages serialise.
     """
     if threads >= 2:
         gemm = est.compute_cycles - tail_cycles - alu_cycles
-        per_step = max(est.load_cycles, gemm) / max(1, steps)
-        body = max(steps * per_step, alu_cycles)
-        est.cycles = int(max(body + tail_cycles, est.store_cycles) + first_load + last_tail)
+        body = max(_reduction(loads, gemm, steps), alu_cycles)
+        est.cycles = int(max(body + tail_cycles, est.store_cycles) + last_tail)
     else:
         est.cycles = est.load_cycles + est.compute_cycles + est.store_cycles
 
@@ -246,7 +262,8 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     est = CostEstimate()
     ovh = params.insn_overhead
     latency = k.latency if params.dram_latency is None else params.dram_latency
-    max_load = max_tail = tail_total = 0
+    max_tail = tail_total = 0
+    wgt_load, inp_load = [0, 0], [0, 0]    # (cycles, steps that load it) per operand
     # Weight loads depend only on the (oc, ic) chunk.
     for oc, n_oc_c in oc_sizes:
         for ic, n_ic in ic_sizes:
@@ -260,7 +277,8 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             est.dram_read += loads * oc * ic * kk * k.wgt
             est.load_cycles += loads * wgt_cyc
             est.instructions += loads
-            max_load = max(max_load, wgt_cyc)
+            wgt_load[0] += loads * wgt_cyc
+            wgt_load[1] += loads
     # Input loads depend only on the (spatial, ic) chunk.
     # An input chunk is reused across the output-channel tiles of its own super-group.
     inp_reps = n_groups * min(per_half, n_oc // n_groups) if inp_reuse else n_oc
@@ -272,7 +290,8 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                 est.dram_read += loads * tn * ic * k.inp
                 est.load_cycles += loads * cyc
                 est.instructions += loads
-                max_load = max(max_load, cyc)
+                inp_load[0] += loads * cyc
+                inp_load[1] += loads
     else:        # one 2-D DMA per channel block, the padding written by the DMA
         for ht, (n_h, real_r) in hcls.items():
             for wt, (n_w, real_c) in wcls.items():
@@ -285,12 +304,13 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                         if n_w == 1 else ceil_div(tiw * k.inp, k.bus)
                     stall = stream_stall(k, latency, params.outstanding, real_r // n_h,
                                          beats_row)
-                    est.load_cycles += dmas * (n_h * n_w * (params.dma_setup + latency + stall)
-                                               + real_r * n_w * beats_row
-                                               + (n_h * n_w * tih * tiw - area)
-                                               * params.pad_cycles_per_elem)
+                    cyc = dmas * (n_h * n_w * (params.dma_setup + latency + stall)
+                                  + real_r * n_w * beats_row
+                                  + (n_h * n_w * tih * tiw - area) * params.pad_cycles_per_elem)
+                    est.load_cycles += cyc
                     est.instructions += dmas * n_h * n_w
-                    max_load = max(max_load, ic * dma_cycles(k, params, tih, tiw * k.inp))
+                    inp_load[0] += cyc
+                    inp_load[1] += dmas // ic * n_h * n_w
     # Compute and store per output tile.
     for oc, n_oc_c in oc_sizes:
         for (tn, ht, wt), count in spatial:
@@ -360,7 +380,7 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     est.compute_cycles += alu_total + cold_uops
     tail_total += cold_uops
     steps = outer * n_oc * n_sp * n_chunks
-    _combine(est, T, max_load, max_tail, tail_total, steps, alu_total)
+    _combine(est, T, (wgt_load, inp_load), max_tail, tail_total, steps, alu_total)
     est.extra = {"steps": steps, "tiles": outer * n_oc * n_sp, "chunks": n_chunks}
     return est
 
