@@ -367,7 +367,9 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             est.store_cycles += tiles * st
             est.dram_write += tiles * rows * k.out
             est.instructions += tiles * (1 + n_alu + n_out_dma * (1 + epilogue.residual) + 3)
-            max_tail = max(max_tail, tail + st + (alu if overlap else 0))
+            # After the last GEMM: its tile's tail (in tail_total), then the store drains
+            # (and with ALU_OVERLAP its epilogue, which no next tile hides).
+            max_tail = max(max_tail, st + (alu if overlap else 0))
     if epilogue.pad_correction and not matrix:
         pad = _pad_correction_cost(w, s, ocb, outer, ovh)
         est.alu_uops += pad[0]
