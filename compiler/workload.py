@@ -521,25 +521,26 @@ def uop_kernels(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     ``GEMM_OVERWRITE``) and one per ALU pass of ``w_tile`` uops per tile shape and region;
     the border correction adds one uop per border row of a tile.
     """
-    _, icb, ocb = w.group_blocks(config)
+    groups, icb, ocb = w.group_blocks(config)
     regions = acc_regions(config, s.threads)
-    n_chunks = ceil_div(icb, min(s.ic_tile, icb))
-    pairs = regions if n_chunks == 1 else s.threads * regions
-    oc_sizes = [t for t, _ in tile_sizes(ocb, min(s.oc_tile, ocb))]
+    halves = 1 if ceil_div(icb, min(s.ic_tile, icb)) == 1 else s.threads
+    oc_sizes = tile_sizes(ocb, min(s.oc_tile, ocb))
     ic_sizes = [t for t, _ in tile_sizes(icb, min(s.ic_tile, icb))]
-    h_sizes = [t for t, _ in tile_sizes(w.out_height, min(s.h_tile, w.out_height))]
-    w_sizes = [t for t, _ in tile_sizes(w.out_width, min(s.w_tile, w.out_width))]
+    h_sizes = tile_sizes(w.out_height, min(s.h_tile, w.out_height))
+    w_sizes = tile_sizes(w.out_width, min(s.w_tile, w.out_width))
     per_tile = (0 if config.GEMM_OVERWRITE else 1) + epilogue.alu_passes
     gemm: dict[int, int] = {}
     small: dict[int, int] = {}
-    for oc in oc_sizes:
-        for ht in h_sizes:
-            for wt in w_sizes:
+    for oc, n_oc in oc_sizes:
+        for ht, n_h in h_sizes:
+            for wt, n_w in w_sizes:
+                # A shape with fewer tiles than regions uses only as many regions.
+                used = min(regions, w.blocks(config)[0] * groups * n_oc * n_h * n_w)
                 for ic in ic_sizes:
                     size = ic * w.kernel_area * gemm_positions(oc, ht, wt)
-                    gemm[size] = gemm.get(size, 0) + pairs
+                    gemm[size] = gemm.get(size, 0) + halves * used
                 if per_tile:
-                    small[wt] = small.get(wt, 0) + per_tile * regions
+                    small[wt] = small.get(wt, 0) + per_tile * used
     if epilogue.pad_correction:
         size = 2 * (s.h_tile + s.w_tile)
         small[size] = small.get(size, 0) + len(h_sizes) * len(w_sizes) * regions
