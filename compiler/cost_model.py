@@ -108,6 +108,7 @@ class _Consts:
     macs: int
     alu_ii: int       # cycles per tensor-operand ALU uop
     burst: int        # beats per AXI burst (the profile's limit)
+    uop: int          # bytes per micro-op
 
 
 @functools.lru_cache(maxsize=64)
@@ -115,7 +116,7 @@ def _consts(config: VTAConfig) -> _Consts:
     return _Consts(config.batch, config.block, config.inp_elem_bytes, config.wgt_elem_bytes,
                    config.acc_elem_bytes, config.out_elem_bytes, config.bus_bytes,
                    config.DRAM_LATENCY, config.macs_per_cycle, config.ALU_TENSOR_II,
-                   config.max_burst_beats)
+                   config.max_burst_beats, config.uop_elem_bytes)
 
 
 def stream_stall(k: _Consts, latency: int, outstanding: int, rows: int,
@@ -249,7 +250,7 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     # Micro-kernels that fit stay resident: each is loaded once, cold, by the compute
     # module (LOAD UOP of its uops) the first time a tile uses it.
     cold_uops = 0 if matrix or reload_uops else sum(
-        n * dma_cycles(k, params, 1, size * config.uop_elem_bytes)
+        n * dma_cycles(k, params, 1, size * k.uop)
         for size, n in uop_kernels(w, s, config, epilogue))
     n_alu = epilogue.alu_passes
     # Rows' worth of cycles per pass: tensor-operand uops (bias, residual) take
@@ -323,7 +324,7 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                 uops = (rows if matrix else max(rows, 3)) * ic * kk
                 if reload_uops:  # working set beyond the uop buffer: LOAD UOP each step
                     body = ic * kk * gemm_positions(oc, ht, wt)
-                    est.compute_cycles += steps * dma_cycles(k, params, 1, body * 4)
+                    est.compute_cycles += steps * dma_cycles(k, params, 1, body * k.uop)
                     est.instructions += steps
                 est.gemm_uops += steps * uops
                 est.compute_cycles += steps * (uops + ovh)
@@ -332,6 +333,10 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             # The reset pass, or the first step's second GEMM instruction (overwrite).
             tail = ovh if overwrite else rows + ovh
             alu = alu_rows * rows + n_alu * ovh
+            if reload_uops:  # ... and the tile's reset and ALU kernels (w_tile uops each)
+                small = (0 if overwrite else 1) + n_alu
+                tail += small * dma_cycles(k, params, 1, wt * k.uop)
+                est.instructions += tiles * small
             if overlap:      # beside the next tile's GEMMs (after the GEMM unit drains)
                 alu_total += tiles * alu
                 tail += _PIPE_DRAIN
