@@ -4,10 +4,11 @@ The estimate follows the hardware contract (SPEC section 7): GEMM and ALU execut
 per cycle plus a fixed start-up per instruction; a DMA costs a start-up, the DRAM latency
 once (requests are pipelined) and one cycle per bus beat per row, plus one cycle per
 padding element it writes, plus the idle cycles when the latency outlasts the 8 bursts
-in flight (:func:`stream_stall`); each distinct micro-kernel is loaded once, cold.  LOAD UOP / LOAD ACC run on the compute module, INP/WGT loads
-on the load module, stores on the store module.  With two virtual threads the three modules
-overlap, so the time is the busiest module's total plus the pipeline fill and drain; with
-one thread the stages serialise.  :class:`CostParams` holds the constants so they can be
+in flight (:func:`stream_stall`); each distinct micro-kernel is loaded once, cold.
+LOAD UOP / LOAD ACC run on the compute module, INP/WGT loads on the load module, stores on
+the store module.  With two virtual threads the three modules overlap, so the time is the
+busiest module's total plus the pipeline fill and drain; with one thread the stages
+serialise.  :class:`CostParams` holds the constants so they can be
 fitted to the cycle-accurate simulator.
 
 The co-design knobs change the compute tail of a tile: with ``GEMM_OVERWRITE`` there is no

@@ -113,15 +113,16 @@ def test_dma_streams_stall_when_the_latency_outlasts_the_bursts_in_flight():
     assert dma_cycles(config, p, 8, 16 * 8) == p.dma_setup + 128 + 8 * 16
 
 
-@pytest.mark.parametrize("preset", ["pynq", "default"])
-@pytest.mark.parametrize("layer", ["C2", "C4", "C10"])
+@pytest.mark.parametrize("preset", ["pynq", "default", "fast", "tiny"])
+@pytest.mark.parametrize("layer", ["C2", "C4", "C7", "C10"])
 def test_uop_working_set_counts_every_distinct_micro_kernel(preset, layer):
     """The footprint's uops (which decide whether kernels stay resident, and what their cold
     loads cost) are the distinct micro-kernels of the lowered program: one per tile shape,
-    input half and ACC region."""
+    input half and ACC region, in the lowering's tile and step order."""
     config = VTAConfig.load(preset)
     w = resnet18_workload(layer)
-    for s in shortlist_conv2d(w, config, REQUANT, 3):
+    for s in shortlist_conv2d(w, config, REQUANT, 6) + shortlist_conv2d(w, config, REQUANT, 2,
+                                                                         threads=1):
         kernels = set(lower(w, s, config, REQUANT).kernels())
         assert footprint(w, s, config, REQUANT)["uop"] == sum(len(k.uops) for k in kernels)
         assert sum(n for _, n in uop_kernels(w, s, config, REQUANT)) == len(kernels)
