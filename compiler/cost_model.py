@@ -3,10 +3,12 @@
 The estimate follows the hardware contract (SPEC section 7): GEMM and ALU execute one uop
 per cycle plus a fixed start-up per instruction; a DMA costs a start-up, the DRAM latency
 once (requests are pipelined) and one cycle per bus beat per row, plus one cycle per
-padding element it writes.  LOAD UOP / LOAD ACC run on the compute module, INP/WGT loads
-on the load module, stores on the store module.  With two virtual threads the three modules
-overlap, so the time is the busiest module's total plus the pipeline fill and drain; with
-one thread the stages serialise.  :class:`CostParams` holds the constants so they can be
+padding element it writes, plus the idle cycles when the latency outlasts the 8 bursts
+in flight (:func:`stream_stall`); each distinct micro-kernel is loaded once, cold.
+LOAD UOP / LOAD ACC run on the compute module, INP/WGT loads on the load module, stores on
+the store module.  With two virtual threads the three modules overlap, so the time is the
+busiest module's total plus the pipeline fill and drain; with one thread the stages
+serialise.  :class:`CostParams` holds the constants so they can be
 fitted to the cycle-accurate simulator.
 
 The co-design knobs change the compute tail of a tile: with ``GEMM_OVERWRITE`` there is no
@@ -41,6 +43,7 @@ from .workload import (
     reuse_flags,
     row_subsampled,
     tile_sizes,
+    uop_kernels,
 )
 from .workload import footprint as schedule_footprint
 
@@ -55,6 +58,8 @@ class CostParams:
     dma_setup: int = 4           # LOAD/STORE decode and first request
     pad_cycles_per_elem: int = 1  # zero elements written by a padded load
     dram_latency: int | None = None  # None: the config's DRAM_LATENCY
+    outstanding: int = 8         # bursts in flight per direction (DramTiming's max_reads/
+                                 # max_writes, the AXI master's limit, the Zynq HP ports)
 
 
 _PIPE_DRAIN = 5
@@ -103,13 +108,36 @@ class _Consts:
     latency: int
     macs: int
     alu_ii: int       # cycles per tensor-operand ALU uop
+    burst: int        # beats per AXI burst (the profile's limit)
+    uop: int          # bytes per micro-op
 
 
 @functools.lru_cache(maxsize=64)
 def _consts(config: VTAConfig) -> _Consts:
     return _Consts(config.batch, config.block, config.inp_elem_bytes, config.wgt_elem_bytes,
                    config.acc_elem_bytes, config.out_elem_bytes, config.bus_bytes,
-                   config.DRAM_LATENCY, config.macs_per_cycle, config.ALU_TENSOR_II)
+                   config.DRAM_LATENCY, config.macs_per_cycle, config.ALU_TENSOR_II,
+                   config.max_burst_beats, config.uop_elem_bytes)
+
+
+def stream_stall(k: _Consts, latency: int, outstanding: int, rows: int,
+                 beats_per_row: int) -> int:
+    """Idle bus cycles of a DMA of ``rows`` rows of ``beats_per_row`` beats while the DRAM
+    latency outlasts the bursts in flight.
+
+    Each row is one request, split into ``q`` bursts of at most the profile's burst length
+    (``b = beats_per_row / q`` beats on average).  At most ``outstanding`` bursts are in
+    flight: the address of burst ``i + outstanding`` goes out the cycle after burst ``i``'s
+    last beat, and its data comes ``latency`` cycles later.  So every further group of
+    ``outstanding`` bursts waits ``latency - (outstanding - 1) x b`` cycles when that is
+    positive (the bursts between them cannot cover the latency).
+    """
+    q = -(-beats_per_row // k.burst)
+    groups = (rows * q - 1) // outstanding
+    gap = latency * q - (outstanding - 1) * beats_per_row     # q x the idle cycles per group
+    if groups <= 0 or gap <= 0:
+        return 0
+    return groups * gap // q
 
 
 def dma_cycles(config: VTAConfig | _Consts, params: CostParams, rows: int, row_bytes: int,
@@ -117,26 +145,44 @@ def dma_cycles(config: VTAConfig | _Consts, params: CostParams, rows: int, row_b
     """Cycles of one 2-D DMA of ``rows`` rows of ``row_bytes`` bytes."""
     k = config if isinstance(config, _Consts) else _consts(config)
     latency = k.latency if params.dram_latency is None else params.dram_latency
-    return (params.dma_setup + latency + rows * (-(-row_bytes // k.bus))
+    beats = -(-row_bytes // k.bus)
+    return (params.dma_setup + latency + rows * beats
+            + stream_stall(k, latency, params.outstanding, rows, beats)
             + pad_elems * params.pad_cycles_per_elem)
 
 
-def _combine(est: CostEstimate, threads: int, first_load: int, last_tail: int,
+def _reduction(loads: tuple[list[int], ...], gemm: int, steps: int) -> float:
+    """Cycles of the reduction steps with two threads, the pipeline fill included.
+
+    ``loads`` holds, per operand, its load cycles and the number of steps that load it
+    (an operand reused across steps loads in fewer); those steps are taken to include the
+    ones of the operand loaded less often.  Step ``s + 1``'s loads overlap step ``s``'s
+    GEMMs (the load module runs at most one step ahead), so each step takes the longer of
+    the two, and the first step's loads (every operand) come before any GEMM.
+    """
+    steps = max(1, steps)
+    g = gemm / steps
+    (a_cyc, a_n), (b_cyc, b_n) = sorted(((c, min(max(n, 1), steps)) for c, n in loads),
+                                        key=lambda x: x[1], reverse=True)
+    a, b = a_cyc / a_n, b_cyc / b_n
+    body = (b_n * max(a + b, g) + (a_n - b_n) * max(a, g) + (steps - a_n) * g)
+    return a + b + body - max(a + b, g) + g
+
+
+def _combine(est: CostEstimate, threads: int, loads: tuple[list[int], ...], last_tail: int,
              tail_cycles: int, steps: int, alu_cycles: int = 0) -> None:
     """Total cycles from the per-module sums.
 
-    Two threads: a step's load overlaps the previous step's GEMMs, so the reduction runs at
-    the slower of the two per step; the load module can run at most one step ahead, so a
-    tile's compute tail (reset, ACC loads, ALU epilogue) stalls it and is not hidden.
-    ``alu_cycles`` (``ALU_OVERLAP``) is ALU work that runs beside the next tile's GEMMs:
-    the reduction then takes the longer of the two.  Stores overlap everything.  One
-    thread: the stages serialise.
+    Two threads: a step's load overlaps the previous step's GEMMs (:func:`_reduction`);
+    the load module can run at most one step ahead, so a tile's compute tail (reset, ACC
+    loads, ALU epilogue) stalls it and is not hidden.  ``alu_cycles`` (``ALU_OVERLAP``) is
+    ALU work that runs beside the next tile's GEMMs: the reduction then takes the longer
+    of the two.  Stores overlap everything.  One thread: the stages serialise.
     """
     if threads >= 2:
         gemm = est.compute_cycles - tail_cycles - alu_cycles
-        per_step = max(est.load_cycles, gemm) / max(1, steps)
-        body = max(steps * per_step, alu_cycles)
-        est.cycles = int(max(body + tail_cycles, est.store_cycles) + first_load + last_tail)
+        body = max(_reduction(loads, gemm, steps), alu_cycles)
+        est.cycles = int(max(body + tail_cycles, est.store_cycles) + last_tail)
     else:
         est.cycles = est.load_cycles + est.compute_cycles + est.store_cycles
 
@@ -202,6 +248,11 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     # tile's micro-kernels hold one uop per output block.
     reload_uops = not matrix and (
         footprint or schedule_footprint(w, s, config, epilogue))["uop"] > config.uop_depth
+    # Micro-kernels that fit stay resident: each is loaded once, cold, by the compute
+    # module (LOAD UOP of its uops) the first time a tile uses it.
+    cold_uops = 0 if matrix or reload_uops else sum(
+        n * dma_cycles(k, params, 1, size * k.uop)
+        for size, n in uop_kernels(w, s, config, epilogue))
     n_alu = epilogue.alu_passes
     # Rows' worth of cycles per pass: tensor-operand uops (bias, residual) take
     # ALU_TENSOR_II cycles each.
@@ -214,7 +265,8 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
     est = CostEstimate()
     ovh = params.insn_overhead
     latency = k.latency if params.dram_latency is None else params.dram_latency
-    max_load = max_tail = tail_total = 0
+    max_tail = tail_total = 0
+    wgt_load, inp_load = [0, 0], [0, 0]    # (cycles, steps that load it) per operand
     # Weight loads depend only on the (oc, ic) chunk.
     for oc, n_oc_c in oc_sizes:
         for ic, n_ic in ic_sizes:
@@ -228,7 +280,8 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             est.dram_read += loads * oc * ic * kk * k.wgt
             est.load_cycles += loads * wgt_cyc
             est.instructions += loads
-            max_load = max(max_load, wgt_cyc)
+            wgt_load[0] += loads * wgt_cyc
+            wgt_load[1] += loads
     # Input loads depend only on the (spatial, ic) chunk.
     # An input chunk is reused across the output-channel tiles of its own super-group.
     inp_reps = n_groups * min(per_half, n_oc // n_groups) if inp_reuse else n_oc
@@ -240,7 +293,8 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                 est.dram_read += loads * tn * ic * k.inp
                 est.load_cycles += loads * cyc
                 est.instructions += loads
-                max_load = max(max_load, cyc)
+                inp_load[0] += loads * cyc
+                inp_load[1] += loads
     else:        # one 2-D DMA per channel block, the padding written by the DMA
         for ht, (n_h, real_r) in hcls.items():
             for wt, (n_w, real_c) in wcls.items():
@@ -251,12 +305,15 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                     est.dram_read += dmas * area * k.inp
                     beats_row = ceil_div(real_c * k.inp // n_w, k.bus) \
                         if n_w == 1 else ceil_div(tiw * k.inp, k.bus)
-                    est.load_cycles += dmas * (n_h * n_w * (params.dma_setup + latency)
-                                               + real_r * n_w * beats_row
-                                               + (n_h * n_w * tih * tiw - area)
-                                               * params.pad_cycles_per_elem)
+                    stall = stream_stall(k, latency, params.outstanding, real_r // n_h,
+                                         beats_row)
+                    cyc = dmas * (n_h * n_w * (params.dma_setup + latency + stall)
+                                  + real_r * n_w * beats_row
+                                  + (n_h * n_w * tih * tiw - area) * params.pad_cycles_per_elem)
+                    est.load_cycles += cyc
                     est.instructions += dmas * n_h * n_w
-                    max_load = max(max_load, ic * dma_cycles(k, params, tih, tiw * k.inp))
+                    inp_load[0] += cyc
+                    inp_load[1] += dmas // ic * n_h * n_w
     # Compute and store per output tile.
     for oc, n_oc_c in oc_sizes:
         for (tn, ht, wt), count in spatial:
@@ -268,7 +325,7 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                 uops = (rows if matrix else max(rows, 3)) * ic * kk
                 if reload_uops:  # working set beyond the uop buffer: LOAD UOP each step
                     body = ic * kk * gemm_positions(oc, ht, wt)
-                    est.compute_cycles += steps * dma_cycles(k, params, 1, body * 4)
+                    est.compute_cycles += steps * dma_cycles(k, params, 1, body * k.uop)
                     est.instructions += steps
                 est.gemm_uops += steps * uops
                 est.compute_cycles += steps * (uops + ovh)
@@ -277,6 +334,10 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             # The reset pass, or the first step's second GEMM instruction (overwrite).
             tail = ovh if overwrite else rows + ovh
             alu = alu_rows * rows + n_alu * ovh
+            if reload_uops:  # ... and the tile's reset and ALU kernels (w_tile uops each)
+                small = (0 if overwrite else 1) + n_alu
+                tail += small * dma_cycles(k, params, 1, wt * k.uop)
+                est.instructions += tiles * small
             if overlap:      # beside the next tile's GEMMs (after the GEMM unit drains)
                 alu_total += tiles * alu
                 tail += _PIPE_DRAIN
@@ -292,14 +353,17 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             # Output (and residual) transfers: a matrix tile is tn rows of oc blocks; an
             # image tile one DMA of its rows when they span the output width, else one per
             # output-channel block.
+            # (Rows of the transfer, elements per row: one request, and its bursts, per row.)
             if matrix:
                 n_out_dma, out_cyc = 1, dma_cycles(k, params, tn, oc * k.out)
             elif w.out_scatter is not None:   # one per channel block, or per row and block
-                n_out_dma = oc if w.out_scatter[5] == 1 else oc * ht
-                out_cyc = dma_cycles(k, params, rows // n_out_dma, k.out)
+                n_out_dma, shape = (oc, (ht, wt)) if w.out_scatter[5] == 1 \
+                    else (oc * ht, (wt, 1))
+                out_cyc = dma_cycles(k, params, shape[0], shape[1] * k.out)
+            elif wt == w.out_width:
+                n_out_dma, out_cyc = 1, dma_cycles(k, params, oc, ht * wt * k.out)
             else:
-                n_out_dma = 1 if wt == w.out_width else oc
-                out_cyc = dma_cycles(k, params, rows // n_out_dma, k.out)
+                n_out_dma, out_cyc = oc, dma_cycles(k, params, ht, wt * k.out)
             if epilogue.residual:
                 tail += n_out_dma * out_cyc
                 est.dram_read += tiles * rows * k.out
@@ -310,7 +374,9 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
             est.store_cycles += tiles * st
             est.dram_write += tiles * rows * k.out
             est.instructions += tiles * (1 + n_alu + n_out_dma * (1 + epilogue.residual) + 3)
-            max_tail = max(max_tail, tail + st + (alu if overlap else 0))
+            # After the last GEMM: its tile's tail (in tail_total), then the store drains
+            # (and with ALU_OVERLAP its epilogue, which no next tile hides).
+            max_tail = max(max_tail, st + (alu if overlap else 0))
     if epilogue.pad_correction and not matrix:
         pad = _pad_correction_cost(w, s, ocb, outer, ovh)
         est.alu_uops += pad[0]
@@ -320,9 +386,10 @@ def estimate(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
         else:
             est.compute_cycles += pad[0] + pad[1] * ovh
             tail_total += pad[0] + pad[1] * ovh
-    est.compute_cycles += alu_total
+    est.compute_cycles += alu_total + cold_uops
+    tail_total += cold_uops
     steps = outer * n_oc * n_sp * n_chunks
-    _combine(est, T, max_load, max_tail, tail_total, steps, alu_total)
+    _combine(est, T, (wgt_load, inp_load), max_tail, tail_total, steps, alu_total)
     est.extra = {"steps": steps, "tiles": outer * n_oc * n_sp, "chunks": n_chunks}
     return est
 

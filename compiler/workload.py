@@ -43,7 +43,7 @@ from .windows import pair, span, window_out
 __all__ = ["Conv2dWorkload", "DenseWorkload", "ConvSchedule", "DenseSchedule", "LOOP_ORDERS",
            "check_positive", "ceil_div", "tile_sizes", "reuse_flags",
            "row_subsampled",
-           "conv_input_tile", "acc_rows_per_tile", "gemm_positions", "footprint",
+           "conv_input_tile", "acc_rows_per_tile", "gemm_positions", "footprint", "uop_kernels",
            "PadPatterns", "pad_patterns", "const_rows_per_block", "acc_regions",
            "acc_region_base", "capacities", "misfit", "check_schedule", "describe_schedule",
            "RESNET18_CONVS", "DENSE_SHAPES", "resnet18_workload"]
@@ -501,20 +501,70 @@ def footprint(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
                 "uop": s.threads * sum(oc_sizes) * (2 + n_alu), "uop_max": max(oc_sizes)}
     tih, tiw = conv_input_tile(w, s.h_tile, s.w_tile)
     out_rows = s.oc_tile * s.h_tile * s.w_tile
-    # Distinct GEMM kernels: one per (ic chunk size, w tile size) per thread; reset (none
-    # with GEMM_OVERWRITE) and ALU kernels hold w_tile uops each.
-    ic_sizes = [t for t, _ in tile_sizes(icb, min(s.ic_tile, icb))]
-    h_sizes = [t for t, _ in tile_sizes(w.out_height, min(s.h_tile, w.out_height))]
-    w_sizes = [t for t, _ in tile_sizes(w.out_width, min(s.w_tile, w.out_width))]
-    positions = {gemm_positions(oc, ht, wt) for oc in oc_sizes for ht in h_sizes
-                 for wt in w_sizes}
-    gemm = [ic * w.kernel_area * p for ic in ic_sizes for p in positions]
-    small = sum(w_sizes) * ((0 if config.GEMM_OVERWRITE else 1) + n_alu)
-    if epilogue.pad_correction:   # one uop per border row of a tile
-        small += 2 * (s.h_tile + s.w_tile) * len(h_sizes) * len(w_sizes)
+    kernels = uop_kernels(w, s, config, epilogue)
     return {"inp": s.ic_tile * tih * tiw, "wgt": s.oc_tile * s.ic_tile * w.kernel_area,
             "acc": acc_rows_per_tile(out_rows, s.oc_tile, epilogue, n_const),
-            "uop": s.threads * (sum(gemm) + small), "uop_max": max(gemm)}
+            "uop": sum(size * n for size, n in kernels), "uop_max": kernels[0][0]}
+
+
+@functools.lru_cache(maxsize=4096)
+def uop_kernels(w: Conv2dWorkload, s: ConvSchedule, config: VTAConfig,
+                epilogue: Epilogue = NO_EPILOGUE) -> tuple[tuple[int, int], ...]:
+    """The distinct micro-kernels an image tiling's lowering loads, as (uops, how many of
+    that size), the largest GEMM kernel first.
+
+    A kernel's uops hold its tile's input-half and ACC-region addresses and its loops the
+    tile's extents, so there is one GEMM kernel per output-tile shape (``oc x h x w``),
+    input chunk size and (input half, ACC region) pair its steps use -- tiles take the
+    regions in turn and steps the halves, in the lowering's tile order -- and one reset
+    (none with ``GEMM_OVERWRITE``) and one per ALU pass of ``w_tile`` uops per tile shape
+    and region; the border correction adds one uop per border row of a tile.
+    """
+    groups, icb, ocb = w.group_blocks(config)
+    regions = acc_regions(config, s.threads)
+    n_chunks = ceil_div(icb, min(s.ic_tile, icb))
+    # Per axis: tile size -> residues (mod regions) of the tile positions of that size.
+    oc_axis = _residues([min(s.oc_tile, ocb - o) for _ in range(groups)
+                         for o in range(0, ocb, s.oc_tile)], regions)
+    h_axis = _residues([t for t, n in tile_sizes(w.out_height, min(s.h_tile, w.out_height))
+                        for _ in range(n)], regions)
+    w_axis = _residues([t for t, n in tile_sizes(w.out_width, min(s.w_tile, w.out_width))
+                        for _ in range(n)], regions)
+    n_oc = groups * ceil_div(ocb, s.oc_tile)
+    n_w = ceil_div(w.out_width, s.w_tile)
+    n_sp = ceil_div(w.out_height, s.h_tile) * n_w
+    images = {n * n_oc * n_sp % regions for n in range(min(w.blocks(config)[0], regions))}
+    # Tile index = image x tiles + (oc x n_sp + h x n_w + w), or (h x n_w + w) x n_oc + oc.
+    k_oc, k_sp = (n_sp, 1) if s.order == "oc_outer" else (1, n_oc)
+    # Chunk size -> the positions (mod threads) of the steps of that size in a tile.
+    ic_axis = _residues([t for t, n in tile_sizes(icb, min(s.ic_tile, icb)) for _ in range(n)],
+                        s.threads)
+    per_tile = (0 if config.GEMM_OVERWRITE else 1) + epilogue.alu_passes
+    gemm: dict[int, int] = {}
+    small: dict[int, int] = {}
+    for oc, r_oc in oc_axis.items():
+        for ht, r_h in h_axis.items():
+            for wt, r_w in w_axis.items():
+                tiles = {(i + o * k_oc + (h * n_w + x) * k_sp) % regions for i in images
+                         for o in r_oc for h in r_h for x in r_w}
+                for ic, r_ic in ic_axis.items():
+                    pairs = {((t * n_chunks + j) % s.threads, t) for t in tiles for j in r_ic}
+                    size = ic * w.kernel_area * gemm_positions(oc, ht, wt)
+                    gemm[size] = gemm.get(size, 0) + len(pairs)
+                if per_tile:
+                    small[wt] = small.get(wt, 0) + per_tile * len(tiles)
+    if epilogue.pad_correction:
+        size = 2 * (s.h_tile + s.w_tile)
+        small[size] = small.get(size, 0) + len(h_axis) * len(w_axis) * regions
+    return tuple(sorted(gemm.items(), reverse=True) + sorted(small.items(), reverse=True))
+
+
+def _residues(sizes: list[int], modulus: int) -> dict[int, set[int]]:
+    """Tile size -> the positions (mod ``modulus``) of the tiles of that size on an axis."""
+    out: dict[int, set[int]] = {}
+    for i, size in enumerate(sizes):
+        out.setdefault(size, set()).add(i % modulus)
+    return out
 
 
 def acc_regions(config: VTAConfig, threads: int) -> int:
