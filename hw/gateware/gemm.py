@@ -70,9 +70,6 @@ def wrapping_tree(m: Module, values: list[Value], width: int, name: str) -> Valu
     zero = Const(0, signed(width - 1))
     level = []
     for k, v in enumerate(values):
-        if len(v) == width:             # already at the tree's width (wraps alike)
-            level.append(v.as_unsigned())
-            continue
         ext = Signal(width, name=f"{name}_x{k}")
         m.d.comb += ext.eq(v.as_signed() + zero)      # a signed add sign-extends v
         level.append(ext)
@@ -157,17 +154,10 @@ class GemmCore(ConfiguredComponent):
                         products[b][o].append(low)
                         products[b][o + 1].append(high)
                 else:
-                    # Operands and products at the tree's width: one sign extension per
-                    # input element (shared by every output lane) and per weight, and a
-                    # plain machine multiply in a cycle-based simulator; synthesis narrows
-                    # the sign-extended operands back to 8 x 8 bits.
-                    sa = Signal(signed(c.acc_width), name=f"a_{b}_{i}")
-                    m.d.comb += sa.eq(a.as_signed())
                     for o in range(c.block_out):
-                        sw = Signal(signed(c.acc_width), name=f"w_{b}_{o}_{i}")
-                        m.d.comb += sw.eq(self.wgt.word_select(o * bi + i, ww).as_signed())
-                        p = Signal(signed(c.acc_width), name=f"p_{b}_{o}_{i}", reset_less=True)
-                        m.d.sync += p.eq(sa * sw)
+                        p = Signal(signed(iw + ww), name=f"p_{b}_{o}_{i}", reset_less=True)
+                        m.d.sync += p.eq(a.as_signed()
+                                         * self.wgt.word_select(o * bi + i, ww).as_signed())
                         products[b][o].append(p)
         lanes = []
         for b in range(c.batch):
