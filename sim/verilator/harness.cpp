@@ -69,7 +69,7 @@ struct Sim {
     // The control inputs as last evaluated, and whether the next cycle must settle the low
     // clock phase anyway (after reset or a change of the control inputs).
     bool lite_seen[5] = {false, false, false, false, false};
-    uint32_t lite_seen_addr[3] = {0, 0, 0};
+    uint32_t lite_seen_words[3] = {0, 0, 0};    // AWADDR, WDATA, ARADDR
     bool settle_next = true;
     uint64_t fast_ticks = 0;
 
@@ -107,8 +107,8 @@ struct Sim {
 #ifdef VTA_FAST_TICK
         if (settle_next || aw_valid || w_valid || b_ready || ar_valid || r_ready) return false;
         return !(lite_seen[0] || lite_seen[1] || lite_seen[2] || lite_seen[3] ||
-                 lite_seen[4]) && lite_seen_addr[0] == aw_addr &&
-               lite_seen_addr[1] == w_data && lite_seen_addr[2] == ar_addr;
+                 lite_seen[4]) && lite_seen_words[0] == aw_addr &&
+               lite_seen_words[1] == w_data && lite_seen_words[2] == ar_addr;
 #else
         return false;
 #endif
@@ -184,9 +184,9 @@ struct Sim {
         lite_seen[2] = b_ready;
         lite_seen[3] = ar_valid;
         lite_seen[4] = r_ready;
-        lite_seen_addr[0] = aw_addr;
-        lite_seen_addr[1] = w_data;
-        lite_seen_addr[2] = ar_addr;
+        lite_seen_words[0] = aw_addr;
+        lite_seen_words[1] = w_data;
+        lite_seen_words[2] = ar_addr;
         settle_next = false;
 #endif
         t->eval();
