@@ -17,7 +17,7 @@ from dataclasses import fields
 
 from vta.hw.config import VTAConfig
 
-from .cost_model import CostParams, estimate
+from .cost_model import CostEstimate, CostParams, estimate
 from .epilogue import NO_EPILOGUE, Epilogue
 from .errors import ScheduleError
 from .workload import (
@@ -135,6 +135,18 @@ def _matrix_candidates(w: Conv2dWorkload, config: VTAConfig, forced: dict, threa
                     yield 0, [(oc, ic, 1, 1, threads, order, n)]
 
 
+def _fitting(w: Conv2dWorkload, group: Iterable[tuple], config: VTAConfig, epilogue: Epilogue,
+             cap: dict[str, int]) -> Iterator[tuple[ConvSchedule, CostEstimate]]:
+    """The schedules of a candidate group whose footprint fits ``cap``, with their cost
+    model estimates."""
+    for fields_ in group:
+        s = ConvSchedule(*fields_)
+        foot = footprint(w, s, config, epilogue)
+        if any(foot[b] > cap[b] for b in cap):
+            continue
+        yield s, estimate(w, s, config, epilogue, footprint=foot)
+
+
 @functools.lru_cache(maxsize=512)
 def _search(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
             forced: tuple) -> ConvSchedule:
@@ -149,12 +161,7 @@ def _search(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue,
     for bound, group in sorted(candidates, key=lambda c: c[0]):
         if best_key is not None and bound >= best_key[0]:
             break
-        for fields_ in group:
-            s = ConvSchedule(*fields_)
-            foot = footprint(w, s, config, epilogue)
-            if any(foot[b] > cap[b] for b in cap):
-                continue
-            est = estimate(w, s, config, epilogue, footprint=foot)
+        for s, est in _fitting(w, group, config, epilogue, cap):
             key = (est.cycles, est.dram_bytes, -threads)
             if best_key is None or key < best_key:
                 best, best_key = s, key
@@ -200,12 +207,7 @@ def shortlist_conv2d(w: Conv2dWorkload, config: VTAConfig, epilogue: Epilogue = 
     for bound, group in candidates:
         if cut is not None and bound >= cut:
             continue
-        for fields_ in group:
-            s = ConvSchedule(*fields_)
-            foot = footprint(w, s, config, epilogue)
-            if any(foot[b] > cap[b] for b in cap):
-                continue
-            est = estimate(w, s, config, epilogue, footprint=foot)
+        for s, est in _fitting(w, group, config, epilogue, cap):
             key = (est.cycles, est.dram_bytes)
             cls = (s.n_tile, s.oc_tile, s.ic_tile, s.order)
             if cls not in best or key < best[cls][0]:

@@ -61,6 +61,15 @@ def check_requant(requant: Requant | None, shift: int | Sequence[int], lo: int, 
     return requant
 
 
+def check_bias(bias: np.ndarray | None, channels: int, kind: str) -> np.ndarray:
+    """``bias`` as int32[channels] (zeros when None); a one-line :class:`KernelError` naming
+    the ``kind`` of kernel for any other dtype or shape."""
+    b = np.zeros(channels, np.int32) if bias is None else np.asarray(bias)
+    if b.dtype != np.int32 or b.shape != (channels,):
+        raise KernelError(f"{kind} bias must be int32[{channels}], not {b.dtype}{list(b.shape)}")
+    return b
+
+
 def requant_rows(requant: Requant, channels: int, padded: int | None = None) -> np.ndarray:
     """int32 ``[step][channel]`` values of :data:`_REQUANT_STEPS` for ``channels`` output
     channels (zero-filled to ``padded``); shifts of 32 or more act like 31 on int32 values
@@ -150,9 +159,7 @@ def qconv2d_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarray 
                           f"input {list(x_shape)}")
     requant = check_requant(requant, shift, lo, hi, o)
     lo, hi = requant.lo, requant.hi
-    b = np.zeros(o, np.int32) if bias is None else np.asarray(bias)
-    if b.dtype != np.int32 or b.shape != (o,):
-        raise KernelError(f"conv bias must be int32[{o}], not {b.dtype}{list(b.shape)}")
+    b = check_bias(bias, o, "conv")
 
     vw = vector_width(o)
     chunks = -(-o // vw)

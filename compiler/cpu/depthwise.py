@@ -25,7 +25,7 @@ from vta.compiler import windows
 
 from ..requant import Requant
 from .codegen import I8, I16, I32, ArraySpec, CpuKernel, FunctionBuilder
-from .conv import check_requant, requant_epilogue, requant_rows
+from .conv import check_bias, check_requant, requant_epilogue, requant_rows
 from .llvm_jit import KernelError
 
 __all__ = ["qdepthwise_kernel", "supports", "MAX_PLANE_BYTES", "LANES"]
@@ -107,9 +107,7 @@ def qdepthwise_kernel(x_shape: Sequence[int], weight: np.ndarray, bias: np.ndarr
                           f"{(dh, dw)} pads {pd} does not fit input {list(x_shape)}")
     requant = check_requant(requant, shift, lo, hi, o)
     lo, hi = requant.lo, requant.hi
-    b = np.zeros(o, np.int32) if bias is None else np.asarray(bias)
-    if b.dtype != np.int32 or b.shape != (o,):
-        raise KernelError(f"depthwise bias must be int32[{o}], not {b.dtype}{list(b.shape)}")
+    b = check_bias(bias, o, "depthwise")
 
     vw = LANES
     full, tail = divmod(ow, vw)

@@ -127,7 +127,9 @@ def clock_trigger_member(root_header: str, sources: dict[str, str], ports: list[
     the control port's (whose outputs the harness samples only while a transfer is in
     flight, and then evaluates both phases) is assigned there.  ``root_header`` is the
     text of ``<prefix>___024root.h``, ``sources`` the generated ``.cpp`` texts by name.
-    A Verilator that names things differently yields ``None``: two evaluations per cycle.
+    A Verilator that names things differently -- no such member, or no assignment this
+    parser recognises in an "ico" function (a reader that sees nothing proves nothing) --
+    yields ``None``: two evaluations per cycle.
     """
     names = set(re.findall(rf"\b(__Vtrigprevexpr___TOP__{CLOCK}__\d+)\b", root_header))
     if len(names) != 1:
@@ -135,7 +137,8 @@ def clock_trigger_member(root_header: str, sources: dict[str, str], ports: list[
     members = members or {}
     watched = {members.get(p.name, p.name) for p in ports
                if p.direction == "out" and not p.name.startswith(_S)}
-    assigned = re.compile(r"vlSelfRef\.(\w+)\s*=[^=]")
+    assigned = re.compile(r"(?:vlSelfRef\.|vlSelf->)(\w+)\s*=[^=]")
+    understood = False
     for text in sources.values():
         inside = False
         for line in text.splitlines():
@@ -145,9 +148,10 @@ def clock_trigger_member(root_header: str, sources: dict[str, str], ports: list[
                 inside = False
             elif inside:
                 for m in assigned.finditer(line):
+                    understood = True
                     if m.group(1) in watched:
                         return None
-    return names.pop()
+    return names.pop() if understood else None
 
 
 def port_glue(ports: list[Port], top: str = "Vvta_top",

@@ -40,7 +40,7 @@ enum Status { OK = 0, LIMIT = 1, LITE_TIMEOUT = -1, DRAM_ERROR = -2, NO_TRACE = 
 // Cycles a CTRL poll in flight at a run slice's limit may take to complete.
 constexpr uint64_t LITE_DRAIN = 1024;
 // Cycles from one CTRL poll to the next while waiting for done: a host's MMIO read takes
-// tens of fabric cycles, and between polls the control inputs stay still (fast ticks).
+// tens of fabric cycles, and between polls no transfer is in flight (fast ticks).
 constexpr uint64_t POLL_INTERVAL = 32;
 
 // Single-evaluation cycles (see Sim::tick) need the model's record of the clock's last
@@ -66,11 +66,6 @@ struct Sim {
     // Results of the last cycle's handshakes.
     bool b_done = false, r_done = false;
     uint32_t r_data = 0;
-    // The control inputs as last evaluated, and whether the next cycle must settle the low
-    // clock phase anyway (after reset or a change of the control inputs).
-    bool lite_seen[5] = {false, false, false, false, false};
-    uint32_t lite_seen_words[3] = {0, 0, 0};    // AWADDR, WDATA, ARADDR
-    bool settle_next = true;
     uint64_t fast_ticks = 0;
 
 #ifdef VTA_TRACE
@@ -97,18 +92,15 @@ struct Sim {
         top->final();
     }
 
-    // Whether this cycle may skip the low clock phase's evaluation: no AXI-Lite transfer
-    // is in flight (so the control port's outputs are not sampled, whatever drives them)
-    // and the control inputs are the ones the model last evaluated.  The memory port's
-    // outputs then hold the values of the last evaluation -- they are registered or fed
-    // only by state (checked by the build) -- and one evaluation with the clock rising
-    // computes exactly what the low phase and the edge would have.
+    // Whether this cycle may skip the low clock phase's evaluation: no AXI-Lite transfer is
+    // in flight, so no control-port output is sampled before the edge (every handshake
+    // below is false whatever the port drives).  The outputs that are sampled -- the memory
+    // port's and the interrupt -- depend on state only (checked by the build), so they
+    // still hold the values of the last evaluation, and one evaluation with the clock
+    // rising computes exactly what the low phase and the edge would have.
     inline bool fast_cycle() const {
 #ifdef VTA_FAST_TICK
-        if (settle_next || aw_valid || w_valid || b_ready || ar_valid || r_ready) return false;
-        return !(lite_seen[0] || lite_seen[1] || lite_seen[2] || lite_seen[3] ||
-                 lite_seen[4]) && lite_seen_words[0] == aw_addr &&
-               lite_seen_words[1] == w_data && lite_seen_words[2] == ar_addr;
+        return !(aw_valid || w_valid || b_ready || ar_valid || r_ready);
 #else
         return false;
 #endif
@@ -179,15 +171,6 @@ struct Sim {
             t->rootp->VTA_CLOCK_TRIGGER = 0;     // as if the low phase had been evaluated
             fast_ticks++;
         }
-        lite_seen[0] = aw_valid;
-        lite_seen[1] = w_valid;
-        lite_seen[2] = b_ready;
-        lite_seen[3] = ar_valid;
-        lite_seen[4] = r_ready;
-        lite_seen_words[0] = aw_addr;
-        lite_seen_words[1] = w_data;
-        lite_seen_words[2] = ar_addr;
-        settle_next = false;
 #endif
         t->eval();
 #ifdef VTA_TRACE
@@ -323,10 +306,8 @@ void vsim_reset(void* h, uint32_t cycles) {
     s->error.clear();
     s->aw_valid = s->w_valid = s->b_ready = s->ar_valid = s->r_ready = false;
     s->top->ap_rst_n = 0;
-    s->settle_next = true;
     for (uint32_t i = 0; i < cycles; i++) s->tick();
     s->top->ap_rst_n = 1;
-    s->settle_next = true;
     // The simulation wrapper registers the reset, so the design leaves reset one cycle
     // after ap_rst_n rises; idle until then (a bus handshake during reset would be lost).
     for (int i = 0; i < 2; i++) s->tick();

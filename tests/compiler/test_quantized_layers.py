@@ -133,15 +133,11 @@ def test_save_load_keeps_the_constant_rows(tmp_path):
 def test_fixed_point_and_zero_points_on_verilator(verilator):
     """The RTL (ALU MUL, tensor-operand SHR/MAX/MIN/ADD, the border correction) equals the
     reference bit for bit."""
-    g = asymmetric_net(True, seed=5)
-    x = np.random.default_rng(5).integers(0, 256, (1, 8, 12, 12)).astype(np.uint8)
-    with vta.compiler.compile(g, "default_mul", verilator("default_mul"),
-                              min_utilization=0) as exe:
-        assert len(exe.partition.vta_layers) == 4
-        assert np.array_equal(exe(x)["logits"], reference_run(g, x)["logits"])
-    g = grouped_net(True, seed=6)
-    x = np.random.default_rng(6).integers(0, 256, (1, 32, 11, 11)).astype(np.uint8)
-    with vta.compiler.compile(g, "default_mul", verilator("default_mul"),
-                              min_utilization=0) as exe:
-        assert len(exe.partition.vta_layers) == 4
-        assert np.array_equal(exe(x)["out"], reference_run(g, x)["out"])
+    cases = [(asymmetric_net(True, seed=5), (1, 8, 12, 12), 5, "logits"),
+             (grouped_net(True, seed=6), (1, 32, 11, 11), 6, "out")]
+    for g, shape, seed, output in cases:
+        x = np.random.default_rng(seed).integers(0, 256, shape).astype(np.uint8)
+        with vta.compiler.compile(g, "default_mul", verilator("default_mul"),
+                                  min_utilization=0) as exe:
+            assert len(exe.partition.vta_layers) == 4
+            assert np.array_equal(exe(x)[output], reference_run(g, x)[output])
