@@ -37,6 +37,7 @@ from vta.hw.config import VTAConfig
 from vta.runtime import pack_matrix, pack_oihw
 
 from .epilogue import channel_requant
+from .errors import ScheduleError
 from .executable import Executable
 from .frontend.errors import ModelError
 from .frontend.graph import Graph
@@ -45,7 +46,7 @@ from .host_kernels import build_cpu_kernels
 from .int8_reference import wrap32
 from .ops import CompiledKernel, compile_conv2d, compile_dense
 from .packing import grouped_weight, pack_bias, pack_const_rows
-from .partition import DEFAULT_MIN_UTILIZATION, VtaLayer, partition
+from .partition import DEFAULT_MIN_UTILIZATION, VtaLayer, layer_requant, partition
 from .requant import Requant
 from .transposed import phase_weight
 from .workload import Conv2dWorkload, DenseWorkload, pad_patterns
@@ -239,15 +240,23 @@ def pack_layer_weights(graph: Graph, layer: VtaLayer, config: VTAConfig
         packed = {"weight": pack_matrix(w, config.block, config.block)}
     ocb = packed["weight"].shape[0]
     zx = int(node.attr("x_zero_point", 0))
-    if layer.epilogue.bias:
-        bias = graph.params[layer.bias] if layer.bias is not None else None
-        packed["bias"] = pack_bias(wrap32(folded_bias(bias, w, zx)), config, ocb)
     ep = layer.epilogue
+    if node.op in ("qconv2d", "qdense"):    # the partitioner's choice, from the same weights
+        requant, bias_rows = layer_requant(graph, node)
+        if ep.bias != (bias_rows is not None):
+            raise ScheduleError(f"{node.describe()}: the epilogue's bias add and the packed "
+                                "operands disagree (internal error)")
+    else:
+        requant = Requant.from_attrs(node.attrs)
+        bias = graph.params[layer.bias] if layer.bias is not None else None
+        bias_rows = wrap32(folded_bias(bias, w, zx)) if ep.bias else None
+    if bias_rows is not None:
+        packed["bias"] = pack_bias(bias_rows, config, ocb)
     workload = layer.workload.as_conv2d() if isinstance(layer.workload, DenseWorkload) \
         else layer.workload
     rows: list[np.ndarray] = []
     if ep.const_rows:
-        _, _, values = channel_requant(Requant.from_attrs(node.attrs), w.shape[0])
+        _, _, values = channel_requant(requant, w.shape[0])
         rows += [values[name] for name in ep.const_rows]
     if ep.pad_correction and not workload.is_matrix:
         rows += list(pad_correction_rows(w.reshape(w.shape[0], -1, *workload.kernel), zx,

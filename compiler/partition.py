@@ -61,8 +61,10 @@ from .search import schedule_conv2d, schedule_dense
 from .transposed import Phase, phases
 from .windows import pads, pair
 from .workload import Conv2dWorkload, ConvSchedule, DenseSchedule, DenseWorkload
+from .zero_point import accelerator_requant
 
 __all__ = ["VtaLayer", "CpuLayer", "Layer", "Partition", "partition", "node_epilogue",
+           "layer_requant",
            "VTA_OPS", "DEFAULT_MIN_UTILIZATION", "FLOAT_COMPUTE_OPS", "matmul_workload",
            "matmul_operands", "matmul_result"]
 
@@ -226,24 +228,40 @@ class Partition:
 def node_epilogue(graph: Graph, node: Node, config: VTAConfig) -> Epilogue | str:
     """The accelerator epilogue of a qconv2d/qconv_transpose2d/qdense/qmatmul node, or why it
     cannot run on ``config``.  A matmul's rounding ``offset`` is its bias."""
+    zx = int(node.attr("x_zero_point", 0))
     try:
         req = Requant.from_attrs(node.attrs)
+        if node.op in ("qconv2d", "qdense") and all(i in graph.params
+                                                    for i in node.inputs[1:]):
+            req, bias_rows = layer_requant(graph, node, req)
+            bias = bias_rows is not None
+        else:
+            bias = len(node.inputs) > 2 or zx != 0 or (node.op == "qmatmul"
+                                                       and node.attr("offset", 0) != 0)
         structure, shift, _ = channel_requant(req, _out_channels(graph, node))
     except OperatorError as e:
         return str(e)
     if structure is not None and structure.multiplies and not config.ALU_MUL:
         return ("its requantization multiplies (scales that are not powers of two) and the "
                 "config has no ALU MUL (ALU_MUL=true, e.g. preset 'default_mul')")
-    zx = int(node.attr("x_zero_point", 0))
     padded = node.op in ("qconv2d", "qconv_transpose2d") and any(pads(node.attr("pads", 0)))
     clip = None if req.clip_is_redundant() else (req.lo, req.hi)
-    bias = len(node.inputs) > 2 or zx != 0 or (node.op == "qmatmul"
-                                               and node.attr("offset", 0) != 0)
     try:
         return Epilogue(bias=bias, shift=shift, clip=clip, requant=structure,
                         pad_correction=zx != 0 and padded)
     except OperatorError as e:
         return str(e)
+
+
+def layer_requant(graph: Graph, node: Node, requant: Requant | None = None
+                  ) -> tuple[Requant, np.ndarray | None]:
+    """The requantization and bias rows a qconv2d / qdense runs with on the accelerator
+    (:func:`~vta.compiler.zero_point.accelerator_requant` of its weights, bias and input
+    zero point); the partitioner's epilogue and the packed operands both read it."""
+    w = np.asarray(graph.params[node.inputs[1]])
+    bias = np.asarray(graph.params[node.inputs[2]]) if len(node.inputs) > 2 else None
+    return accelerator_requant(requant or Requant.from_attrs(node.attrs), bias, w,
+                               int(node.attr("x_zero_point", 0)))
 
 
 def _out_channels(graph: Graph, node: Node) -> int:

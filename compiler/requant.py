@@ -47,8 +47,8 @@ import numpy as np
 
 from .errors import OperatorError
 
-__all__ = ["Requant", "power_of_two", "fixed_point", "power_of_two_exponents",
-           "fold_bias", "MAX_SHR_STEP", "REQUANT_ATTRS"]
+__all__ = ["Requant", "power_of_two", "fixed_point", "fixed_point_layer",
+           "with_offsets", "power_of_two_exponents", "fold_bias", "MAX_SHR_STEP", "REQUANT_ATTRS"]
 
 MAX_SHR_STEP = 15
 """Largest right shift one SHR instruction makes (its amount is 5 bits, signed)."""
@@ -288,7 +288,8 @@ into the bias it would be off by up to ``M / 2`` steps."""
 
 
 def fixed_point(scale: Sequence[float] | float, zero_point: int = 0, lo: int = -128,
-                hi: int = 127, max_shift: int = 62) -> tuple[Requant, np.ndarray]:
+                hi: int = 127, max_shift: int = 62, *, post_offset: bool = False
+                ) -> tuple[Requant, np.ndarray]:
     """``y ~= clip(round(acc * scale) + zero_point, lo, hi)`` for any positive ``scale``
     (one, or one per channel), with a multiplier.
 
@@ -297,8 +298,10 @@ def fixed_point(scale: Sequence[float] | float, zero_point: int = 0, lo: int = -
     (plus the offset) stays below ``2**31`` in magnitude; the clamp ``[acc_lo, acc_hi]`` is
     exactly the ``t`` whose result lies in ``[lo, hi]`` (so the product cannot wrap and
     saturation is exact); the rounding ``+0.5`` and the zero point go into the bias
-    (``M <= 2**-8``) or into ``post_offset``; a pre-shift's own rounding (half a step) into
-    the bias.
+    (``M <= 2**-8``, unless ``post_offset``) or into ``post_offset``; a pre-shift's own
+    rounding (half a step) into the bias.  ``post_offset=True`` rounds after the multiply
+    for every channel: exact rounding, and an ADD the bias can fold into
+    (:func:`fixed_point_layer`).
 
     Returns the :class:`Requant` and the int64 offsets to add to the int32 bias.
 
@@ -317,7 +320,7 @@ def fixed_point(scale: Sequence[float] | float, zero_point: int = 0, lo: int = -
         "pre_shift", "shift", "multiplier", "acc_lo", "acc_hi", "post_offset")}
     offsets = []
     for m in ms:
-        chosen = _fixed_point_channel(float(m), zero_point, lo, hi, max_shift)
+        chosen = _fixed_point_channel(float(m), zero_point, lo, hi, max_shift, post_offset)
         if chosen is None:
             raise OperatorError(f"requantization scale {float(m)!r} has no 32-bit fixed-point form "
                                 "(expected between 2**-40 and 2**30)")
@@ -331,12 +334,12 @@ def fixed_point(scale: Sequence[float] | float, zero_point: int = 0, lo: int = -
     return req, np.asarray(offsets, np.int64)
 
 
-def _fixed_point_channel(m: float, zp: int, lo: int, hi: int, max_shift: int
-                         ) -> tuple[dict[str, int], int] | None:
+def _fixed_point_channel(m: float, zp: int, lo: int, hi: int, max_shift: int,
+                         post_offset: bool) -> tuple[dict[str, int], int] | None:
     pre = max(0, math.ceil(_PRE_SHIFT_TARGET - math.log2(m)))
     if pre > 31:
         return None
-    post_used = m > _POST_OFFSET_ABOVE
+    post_used = post_offset or m > _POST_OFFSET_ABOVE
     for s in range(min(max_shift, 62), -1, -1):
         mult = round(m * 2.0 ** (s + pre))
         if not 1 <= mult <= _INT32[1]:
@@ -364,6 +367,54 @@ def _fixed_point_channel(m: float, zp: int, lo: int, hi: int, max_shift: int
         return ({"pre_shift": pre, "shift": s, "multiplier": mult, "acc_lo": t_lo,
                  "acc_hi": t_hi, "post_offset": post}, bias)
     return None
+
+
+def with_offsets(bias: np.ndarray | None, offset: np.ndarray) -> np.ndarray:
+    """The int32 ``bias`` (None: zeros) plus a requantization's ``offset`` (int64).
+
+    Raises
+    ------
+    OperatorError
+        when the sum does not fit int32.
+    """
+    total = np.asarray(offset, np.int64) + (0 if bias is None
+                                            else np.asarray(bias).astype(np.int64))
+    if np.abs(total).max(initial=0) > _INT32[1]:
+        raise OperatorError("the bias with the requantization offsets does not fit int32")
+    return total
+
+
+def fixed_point_layer(scale: Sequence[float] | float, zero_point: int, lo: int, hi: int,
+                      bias: np.ndarray | None, acc_bound: np.ndarray | int | None
+                      ) -> tuple[Requant, np.ndarray | None]:
+    """:func:`fixed_point` for a layer whose int32 sums get ``bias`` (per output channel,
+    or None) added first: the requantization, and the int64 bias to add (rounding offsets
+    included; None when it folded away).
+
+    With ``acc_bound`` (a bound of ``|acc|`` per channel, see :func:`fold_bias`; None when
+    there is none) the rounding goes after the multiply for
+    every channel and the bias folds into the clamp and that post-offset: the same ALU
+    instructions as rounding inside the bias, and exact rounding (the bias holds it only to
+    integer precision, off by up to ``M / 2`` steps).  Where the fold does not apply, the
+    default form of :func:`fixed_point`, folded when it can be.
+
+    Raises
+    ------
+    OperatorError
+        as :func:`fixed_point`, or when the bias with the rounding offsets does not fit int32.
+    """
+    if acc_bound is not None:
+        req, offset = fixed_point(scale, zero_point, lo, hi, post_offset=True)
+        try:
+            folded = fold_bias(req, with_offsets(bias, offset), acc_bound)
+        except OperatorError:
+            folded = None
+        if folded is not None:
+            return folded, None
+    req, offset = fixed_point(scale, zero_point, lo, hi)
+    total = with_offsets(bias, offset)
+    folded = None if acc_bound is None else fold_bias(req, total, acc_bound)
+    return (folded, None) if folded is not None else (req, total)
 
 
 def fold_bias(requant: Requant, bias: Sequence[int] | np.ndarray,

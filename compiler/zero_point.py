@@ -7,7 +7,8 @@ A quantized conv sums ``(x - zx) * w`` over its window, the padding being the ze
     ``sum(x * w)  -  zx * sum(w)  +  zx * sum(w over the taps that fall in the padding)``
 
 * the middle term is constant per output channel: folded into the int32 bias at compile
-  time (:func:`folded_bias`);
+  time (:func:`folded_bias`), and with the bias into the requantization's clamp and
+  post-offset where that is exact (:func:`accelerator_requant`: no bias add at all);
 * the last term is zero inside the image and, at the border, depends only on which kernel
   taps fall outside: each output row has a row class (taps above / below the image), each
   column a column class, and each (row class, column class) pair but the inner one is a
@@ -24,9 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .requant import Requant, fold_bias
 from .workload import Conv2dWorkload, PadPatterns, pad_patterns
 
-__all__ = ["folded_bias", "pad_correction_rows", "pad_correction_map"]
+__all__ = ["folded_bias", "accelerator_requant", "pad_correction_rows", "pad_correction_map"]
 
 
 def folded_bias(bias: np.ndarray | None, weight: np.ndarray, x_zero_point: int
@@ -37,6 +39,29 @@ def folded_bias(bias: np.ndarray | None, weight: np.ndarray, x_zero_point: int
     if x_zero_point == 0:
         return b
     return b - np.int64(x_zero_point) * weight.reshape(o, -1).astype(np.int64).sum(axis=1)
+
+
+def accelerator_requant(requant: Requant, bias: np.ndarray | None, weight: np.ndarray,
+                        x_zero_point: int) -> tuple[Requant, np.ndarray | None]:
+    """What the accelerator applies to its sums of ``x' * w`` (``x'``: the input padded with
+    its zero point -- the DMA pads with 0, the border rows are corrected) so that a layer
+    computes ``requant(sum((x - zx) * w) + bias)``.
+
+    Returns the requantization and the int32 bias to add first (:func:`folded_bias`,
+    wrapped), or None for no bias add: none is needed, or the bias folds into the clamp and
+    post-offset (:func:`~vta.compiler.requant.fold_bias`, exact because ``|sum(x' * w)| <=
+    128 * sum(|w|)`` per output channel) -- one ALU instruction and one bias load fewer,
+    the same results.  ``weight``: output channels first.
+    """
+    if bias is None and x_zero_point == 0:
+        return requant, None
+    total = folded_bias(bias, weight, x_zero_point)
+    o = weight.shape[0]
+    bound = 128 * np.abs(weight.reshape(o, -1).astype(np.int64)).sum(axis=1)
+    folded = fold_bias(requant, total, bound)
+    if folded is not None:
+        return folded, None
+    return requant, total.astype(np.int32)     # numpy's cast wraps modulo 2**32
 
 
 def _tap_mask(pattern: tuple[tuple[int, int], tuple[int, int]], kh: int, kw: int

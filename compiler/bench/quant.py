@@ -11,6 +11,9 @@ calibration samples:
   the share of identical output values, the largest difference in output steps and the
   top-1 agreement;
 * the kit's QDQ export run by onnxruntime against the kit;
+* onnxruntime's QDQ model run literally (graph optimizations off: ONNX's definition, float
+  ops between DequantizeLinear and QuantizeLinear) against onnxruntime's fused run: how far
+  apart two correct executions of one quantized model are;
 * onnxruntime's ``quantize_dynamic`` (DynamicQuantizeLinear, MatMulInteger / ConvInteger
   with int8 weights, float outputs) run by onnxruntime and compiled by the kit: the
   identical share and the largest absolute difference of the float outputs.
@@ -66,11 +69,16 @@ class QuantRow:
     note: str = ""
 
 
-def _ort_session(model: Any) -> Any:
+def _ort_session(model: Any, fused: bool = True) -> Any:
+    """An onnxruntime CPU session; ``fused=False`` turns its graph optimizations off, so a
+    QDQ model runs as ONNX defines it (DequantizeLinear, the float op, QuantizeLinear)
+    instead of through onnxruntime's fused integer kernels."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    if not fused:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     data = model if isinstance(model, (str, Path)) else model.SerializeToString()
     return ort.InferenceSession(str(data) if isinstance(data, Path) else data, opts,
                                 providers=["CPUExecutionProvider"])
@@ -188,6 +196,8 @@ def bench_model(name: str, float_model: Any, calib: Sequence[dict[str, np.ndarra
             session = _ort_session(model)
             ort_out = _run_all(lambda f, s=session: s.run(None, f)[0], evals)
             rows.append(QuantRow(name, f"onnxruntime {fmt}", score(ort_out)))
+            if qdq:
+                rows.append(_unfused_row(name, model, evals, ort_out, score))
             t0 = time.perf_counter()
             try:
                 kit = _run_all(_kit_runner(model, output), evals)
@@ -203,6 +213,20 @@ def bench_model(name: str, float_model: Any, calib: Sequence[dict[str, np.ndarra
         rows += _dynamic_rows(name, float_path, Path(tmp) / "dynamic.onnx", output, evals,
                               score, progress)
     return rows
+
+
+def _unfused_row(name: str, model: Any, evals: Sequence[dict[str, np.ndarray]],
+                 fused_out: np.ndarray, score: Callable[[np.ndarray], float]) -> QuantRow:
+    """onnxruntime's literal run of a QDQ model (ONNX's definition, float ops between
+    DequantizeLinear and QuantizeLinear) against its fused int8 run: how far two correct
+    executions of the same quantized model are apart -- the ceiling for any other one."""
+    session = _ort_session(model, fused=False)
+    literal = _run_all(lambda f: session.run(None, f)[0], evals)
+    row = QuantRow(name, "onnxruntime QDQ unfused", score(literal),
+                   note="ONNX's definition, graph optimizations off, vs onnxruntime QDQ")
+    row.identical, row.max_steps, row.agreement = _parity(literal, fused_out,
+                                                           _output_step(model))
+    return row
 
 
 def _dynamic_rows(name: str, float_path: Path, path: Path, output: str,

@@ -13,7 +13,8 @@ output channel (an SHR reading a row of per-lane amounts: every config); ``per-c
 fixed-point multipliers per output channel (:func:`vta.compiler.requant.fixed_point`: needs
 a config with ``ALU_MUL``, e.g. ``--config default_mul``).  ``--x-zero-point Z`` gives the
 input a zero point (folded into the bias, border rows corrected); without one the
-fixed-point bias folds into the clamp and post-offset (:func:`vta.compiler.requant.fold_bias`).
+fixed-point requantization rounds after the multiply and the bias folds into the clamp and
+post-offset, as the importer does it (:func:`vta.compiler.requant.fixed_point_layer`).
 """
 
 from __future__ import annotations
@@ -32,15 +33,16 @@ REQUANT_MODES = ("per-tensor", "per-channel", "per-channel-mul")
 
 
 class LayerRequant:
-    """A layer's requantization for the benchmark: the epilogue, and how to pack its bias
-    and constant rows and compute the reference, for a ``mode`` of :data:`REQUANT_MODES`
-    and an input zero point."""
+    """A layer's requantization for the benchmark, as the compiler builds it for an imported
+    layer: its weights and bias, the epilogue, the packed bias and constant rows, and the
+    reference, for a ``mode`` of :data:`REQUANT_MODES` and an input zero point."""
 
     def __init__(self, mode: str, w: Any, rng: np.random.Generator,
                  x_zero_point: int = 0) -> None:
         from ..epilogue import Epilogue, channel_requant
         from ..int8_reference import wrap32
-        from ..requant import Requant, fixed_point, fold_bias, power_of_two
+        from ..requant import Requant, fixed_point_layer, power_of_two
+        from ..zero_point import accelerator_requant
 
         if mode not in REQUANT_MODES:
             raise VTAError(f"--requant must be one of {', '.join(REQUANT_MODES)}, not "
@@ -48,62 +50,57 @@ class LayerRequant:
         o = w.out_channels
         self.x_zero_point = x_zero_point
         if mode == "per-tensor":        # the SPEC's: >> 8 without rounding, clip [0, 127]
-            self.requant, self.offset = Requant(shift=8, lo=0, hi=127), np.zeros(1, np.int64)
+            self.requant, offset = Requant(shift=8, lo=0, hi=127), np.zeros(1, np.int64)
         elif mode == "per-channel":
-            self.requant, self.offset = power_of_two(rng.integers(6, 11, o), 0, 0, 127)
-        else:
-            self.requant, self.offset = fixed_point(rng.uniform(4e-4, 4e-3, o), -128, -128,
-                                                    127)
+            self.requant, offset = power_of_two(rng.integers(6, 11, o), 0, 0, 127)
+        scales = rng.uniform(4e-4, 4e-3, o) if mode == "per-channel-mul" else None
         self.bias = rng.integers(-4000, 4000, o, dtype=np.int32)
-        # Without an input zero point the bias folds into the clamp and post-offset when
-        # that saves an ALU instruction (int8 data and weights: |acc| <= 128 * 128 * K).
-        taps = w.in_channels * w.kernel[0] * w.kernel[1]
-        folded = None if x_zero_point else fold_bias(
-            self.requant, wrap32(self.bias.astype(np.int64) + self.offset), 128 * 128 * taps)
-        self.bias_folded = folded is not None
-        if folded is not None:
-            self.requant = folded
-        structure, shift, self.rows = channel_requant(self.requant, o)
-        clip = None if self.requant.clip_is_redundant() else (self.requant.lo,
-                                                               self.requant.hi)
-        self.epilogue = Epilogue(bias=not self.bias_folded, shift=shift, clip=clip,
+        self.weight = rng.integers(-128, 128, (o, w.in_channels, *w.kernel), dtype=np.int8)
+        if scales is not None:
+            # Rounding after the multiply, the bias folded into the clamp and post-offset
+            # (|sum((x - zx) * w)| <= (128 + |zx|) * sum(|w|)), as the importer does it.
+            bound = (128 + abs(x_zero_point)) * np.abs(
+                self.weight.reshape(o, -1).astype(np.int64)).sum(axis=1)
+            self.requant, total = fixed_point_layer(scales, -128, -128, 127, self.bias, bound)
+        else:
+            total = wrap32(self.bias.astype(np.int64) + offset)
+        self.total = None if total is None else np.asarray(total, np.int64)
+        # ... and the accelerator's form: the zero point's -zx * sum(w) folded in too.
+        self.vta_requant, self.bias_rows = accelerator_requant(
+            self.requant, self.total, self.weight, x_zero_point)
+        structure, shift, self.rows = channel_requant(self.vta_requant, o)
+        clip = None if self.vta_requant.clip_is_redundant() else (self.vta_requant.lo,
+                                                                   self.vta_requant.hi)
+        self.epilogue = Epilogue(bias=self.bias_rows is not None, shift=shift, clip=clip,
                                  requant=structure,
                                  pad_correction=bool(x_zero_point) and any(w.padding))
 
-    def total_bias(self, bias: np.ndarray) -> np.ndarray:
-        """The int32 bias the requantization adds first (0 when it is folded in)."""
-        from ..int8_reference import wrap32
-
-        if self.bias_folded:
-            return np.zeros(len(bias), np.int64)
-        return wrap32(bias.astype(np.int64) + self.offset)
-
-    def operands(self, wt: np.ndarray, bias: np.ndarray, w: Any, config: Any
-                 ) -> dict[str, np.ndarray]:
-        """The packed ``bias`` (zero point folded in) and ``consts`` operands."""
+    def operands(self, w: Any, config: Any) -> dict[str, np.ndarray]:
+        """The packed ``bias`` and ``consts`` operands."""
         from ..int8_reference import wrap32
         from ..packing import pack_bias, pack_const_rows
         from ..workload import pad_patterns
-        from ..zero_point import folded_bias, pad_correction_rows
+        from ..zero_point import pad_correction_rows
 
         ocb = -(-w.out_channels // config.block)
         out = {}
-        if self.epilogue.bias:
-            out["bias"] = pack_bias(wrap32(folded_bias(self.total_bias(bias), wt,
-                                                       self.x_zero_point)), config, ocb)
+        if self.bias_rows is not None:
+            out["bias"] = pack_bias(self.bias_rows, config, ocb)
         rows = [self.rows[name] for name in self.epilogue.const_rows]
         if self.epilogue.pad_correction:
-            rows += list(pad_correction_rows(wt, self.x_zero_point, pad_patterns(w)))
+            rows += list(pad_correction_rows(self.weight, self.x_zero_point, pad_patterns(w)))
         if rows:
             out["consts"] = pack_const_rows(wrap32(np.stack(rows)), config, ocb)
         return out
 
-    def reference(self, x: np.ndarray, wt: np.ndarray, bias: np.ndarray, w: Any
-                  ) -> np.ndarray:
+    def reference(self, x: np.ndarray, w: Any) -> np.ndarray:
+        """The layer's output by the numpy reference (the layer's own requantization)."""
         from .. import int8_reference as ref
 
-        acc = ref.conv2d(x, wt, w.stride, w.padding, x_zero_point=self.x_zero_point)
-        return ref.requantize_channels(acc, self.total_bias(bias), self.requant)
+        acc = ref.conv2d(x, self.weight, w.stride, w.padding, x_zero_point=self.x_zero_point)
+        none = np.zeros(w.out_channels, np.int64)
+        return ref.requantize_channels(acc, none if self.total is None else self.total,
+                                       self.requant)
 
 
 def run_conv_layer(dev: Any, kernel: Any, w: Any, epilogue: Any,
@@ -124,14 +121,16 @@ def run_conv_layer(dev: Any, kernel: Any, w: Any, epilogue: Any,
     c = dev.config
     q = queue_for(dev)
     x = rng.integers(-128, 128, (1, w.in_channels, w.height, w.width), dtype=np.int8)
-    wt = rng.integers(-128, 128, (w.out_channels, w.in_channels, *w.kernel), dtype=np.int8)
-    b = rng.integers(-4000, 4000, w.out_channels, dtype=np.int32) if requant is None \
-        else requant.bias
+    if requant is None:
+        wt = rng.integers(-128, 128, (w.out_channels, w.in_channels, *w.kernel), dtype=np.int8)
+        b = rng.integers(-4000, 4000, w.out_channels, dtype=np.int32)
+    else:
+        wt, b = requant.weight, requant.bias
     host = {"data": pack_nchw(x, c.batch, c.block), "weight": pack_oihw(wt, c.block, c.block)}
     if requant is None:
         host["bias"] = pack_bias(b, c, -(-w.out_channels // c.block))
     else:
-        host.update(requant.operands(wt, b, w, c))
+        host.update(requant.operands(w, c))
     arrays = {k: q.array(v) for k, v in host.items()}
     arrays["out"] = q.empty(*kernel.operand_shapes()["out"])
     try:
@@ -140,7 +139,7 @@ def run_conv_layer(dev: Any, kernel: Any, w: Any, epilogue: Any,
         if check:
             got = unpack_nchw(arrays["out"].numpy(), 1, w.out_channels)
             want = ref.conv2d_epilogue(x, wt, epilogue, b, None, w.stride, w.padding) \
-                if requant is None else requant.reference(x, wt, b, w)
+                if requant is None else requant.reference(x, w)
             wrong = int((got != want).sum())
     finally:
         for a in arrays.values():

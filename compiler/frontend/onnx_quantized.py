@@ -48,7 +48,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import OperatorError
-from ..requant import fixed_point, fold_bias, power_of_two, power_of_two_exponents
+from ..requant import (
+    fixed_point_layer,
+    power_of_two,
+    power_of_two_exponents,
+    with_offsets,
+)
 from ..windows import pads as canonical_pads
 from ..windows import pair
 from .errors import ModelError
@@ -299,23 +304,20 @@ class QuantizedImport:
                           **attrs)
         scale = x.scale * np.broadcast_to(w.scale, (o,)) / out_scale
         exponents = power_of_two_exponents(scale)
+        # |acc| = |sum((x - zx) * w)| <= (128 + |zx|) * sum(|w|) per channel: the bias
+        # can fold into the clamp and post-offset (one ALU instruction less, same results).
+        bound = (128 + abs(int(x.zero_point))) * np.abs(wq).reshape(o, -1).sum(axis=1)
         try:
             if exponents is not None and exponents.max() <= 31:
                 req, offset = power_of_two(exponents, out_zp, *clip)
+                total = with_offsets(bias, np.broadcast_to(offset, (o,)))
             else:
-                req, offset = fixed_point(scale, out_zp, *clip)
+                req, total = fixed_point_layer(scale, out_zp, *clip, bias, bound)
         except OperatorError as e:
             raise _fail(node, str(e)) from None
-        total = offset + (np.zeros(o, np.int64) if bias is None else bias.astype(np.int64))
-        if np.abs(total).max() >= 1 << 31:
-            raise _fail(node, "the bias with the requantization offsets does not fit int32")
-        # Without an input zero point, |acc| <= 128 * sum(|w|) per channel: the bias can
-        # fold into the clamp and post-offset (one ALU instruction less, same results).
-        folded = None if x.zero_point else fold_bias(
-            req, total, 128 * np.abs(wq).reshape(o, -1).sum(axis=1))
-        if folded is None:
+        if total is not None:
             ins.append(b.param(None, total.astype(np.int32)))
-        attrs.update((folded or req).attrs())
+        attrs.update(req.attrs())
         return b.node("qconv2d" if conv else "qdense", ins, node.name, out_scale=out_scale,
                       out_zero_point=out_zp, **attrs)
 

@@ -278,3 +278,39 @@ def test_a_folded_bias_changes_no_value_on_the_accelerator():
         np.testing.assert_array_equal(exe(x)["y"], want)
     with vta.compiler.compile(model, "default_mul", "fsim", cpu_only=True) as exe:
         np.testing.assert_array_equal(exe(x)["y"], want)
+
+
+def test_an_input_zero_point_folds_with_the_bias_on_the_accelerator():
+    """A QLinearConv with a uint8 input and its zero point, padding and per-channel scale
+    ratios on both sides of 2**-8: the importer rounds after the multiply and folds the
+    bias, the accelerator folds the zero point's ``-zx * sum(w)`` too -- no bias add,
+    the border rows corrected -- and every output equals the CPU executable bit for bit
+    and onnxruntime within one step."""
+    x = RNG.integers(0, 256, (1, 16, 8, 8)).astype(np.uint8)
+    w = RNG.integers(-60, 61, (16, 16, 3, 3)).astype(np.int8)
+    bias = RNG.integers(-3000, 3000, 16).astype(np.int32)
+    ws = RNG.uniform(0.005, 0.05, 16).astype(np.float32)     # M = 0.0025 .. 0.025
+    inits = {"xs": np.float32(0.05), "xz": np.uint8(117), "w": w, "ws": ws,
+             "wz": np.zeros(16, np.int8), "ys": np.float32(0.1), "yz": np.uint8(140),
+             "b": bias}
+    nodes = [h.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"],
+                         ["y"], pads=[1, 1, 1, 1])]
+    model = _model(nodes, [("x", T.UINT8, [1, 16, 8, 8])], [("y", T.UINT8, [1, 16, 8, 8])],
+                   inits)
+    conv = next(n for n in import_onnx(model).nodes if n.op == "qconv2d")
+    assert len(conv.inputs) == 2 and conv.attrs["x_zero_point"] == 117 - 128
+    assert all(conv.attrs["post_offset"])
+    with vta.compiler.compile(model, "default_mul", "fsim", min_utilization=0.0) as exe:
+        (layer,) = exe.partition.vta_layers
+        ops = [(s.op.name, s.src if isinstance(s.src, str) else "imm")
+               for s in layer.epilogue.alu_steps()]
+        assert not layer.epilogue.bias and layer.epilogue.pad_correction
+        assert ops == [("ADD", "pads"), ("MAX", "lo"), ("MIN", "hi"), ("MUL", "mul"),
+                       ("ADD", "post"), ("SHR", "imm"), ("SHR", "imm")]
+        got = exe(x)["y"]
+    with vta.compiler.compile(model, "default_mul", "fsim", cpu_only=True) as exe:
+        np.testing.assert_array_equal(exe(x)["y"], got)
+    peer = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = peer.run(None, {"x": x})[0]
+    assert got.dtype == np.uint8
+    assert np.abs(got.astype(int) - want).max() <= 1 and (got == want).mean() >= 0.99

@@ -16,12 +16,13 @@ from vta.compiler.errors import OperatorError
 from vta.compiler.requant import (
     Requant,
     fixed_point,
+    fixed_point_layer,
     fold_bias,
     power_of_two,
     power_of_two_exponents,
 )
 from vta.compiler.workload import Conv2dWorkload, pad_patterns
-from vta.compiler.zero_point import folded_bias, pad_correction_map
+from vta.compiler.zero_point import accelerator_requant, folded_bias, pad_correction_map
 from vta.hw.isa import AluOp
 from vta.sim.fsim_compute import alu_apply
 
@@ -61,6 +62,41 @@ def test_fixed_point_saturates_exactly_and_never_wraps():
     got = ref.requantize_channels(extreme, offset, r)
     assert got[0].tolist() == [-128] * n and got[1].tolist() == [127] * n
     assert got[2].tolist() == [-7] * n
+
+
+@pytest.mark.parametrize("scale", [1234 / 2**22, 4321 / 2**24])
+@pytest.mark.parametrize("zp", [0, -128, 17])
+def test_a_layer_rounds_after_the_multiply_exactly_where_the_bias_folds(scale, zp):
+    """With a bound on the sums, fixed_point_layer rounds after the multiply and folds the
+    bias away: for a scale the multiplier holds exactly (and no ties in range) every result
+    is ONNX's rule, where rounding inside the bias is off by up to M/2 steps; the ALU
+    instructions are as many."""
+    acc = np.arange(-600_000, 600_000, dtype=np.int64)
+    bias = np.array([-777])
+    want = onnx_rule(acc - 777, scale, zp)
+    layer, total = fixed_point_layer(scale, zp, -128, 127, bias, 600_000)
+    assert total is None and layer.post_offset[0] != 0
+    got = ref.requantize_channels(acc, np.zeros(1, np.int64), layer, axis=0)
+    assert np.array_equal(got, want)
+    in_bias, offset = fixed_point(scale, zp)
+    assert not any(in_bias.post_offset)
+    assert not np.array_equal(ref.requantize_channels(acc, offset + bias, in_bias, axis=0), want)
+    steps = [len(Epilogue(bias=b, requant=channel_requant(r, 1)[0]).alu_steps())
+             for r, b in ((layer, False), (in_bias, True))]
+    assert steps[0] == steps[1]
+
+
+def test_a_layer_without_a_bound_or_fold_keeps_the_bias_add():
+    """No bound (an input zero point): fixed_point's default form and the bias with its
+    offsets; a bias the fold cannot take: the same; one that does not fit int32: one line."""
+    r, total = fixed_point_layer([1e-3, 0.02], 3, -128, 127, np.array([10, -10]), None)
+    default, offset = fixed_point([1e-3, 0.02], 3)
+    assert r == default and total.tolist() == (offset + [10, -10]).tolist()
+    big = np.array([2**31 - 2**20, 0])
+    r, total = fixed_point_layer([1e-3, 0.02], 3, -128, 127, big, 2**21)
+    assert r == default and total is not None
+    with pytest.raises(OperatorError, match="bias with the requantization offsets does not fit"):
+        fixed_point_layer([1e-3, 0.02], 3, -128, 127, np.array([2**31 - 1, 0]), None)
 
 
 def test_power_of_two_is_round_half_up_plus_the_zero_point():
@@ -229,3 +265,33 @@ def test_cpu_conv_kernel_with_zero_point_wide_weights_and_fixed_point():
     xd = x[0, :, :3, 0].T.copy()
     want = ref.requantize_channels(ref.dense(xd, w[:, :, 0, 0], 7), bias, r)
     assert np.array_equal(dense(xd), want)
+
+
+@_SETTINGS
+@given(seed=st.integers(0, 2**16), zx=st.integers(-128, 127), zy=st.integers(-128, 127))
+def test_the_accelerator_folds_zero_point_and_bias_exactly(seed, zx, zy):
+    """accelerator_requant: the requantization of the accelerator's sums ``sum(x' * w)``
+    (input padded with its zero point) equals the layer's own on ``sum((x - zx) * w) +
+    bias`` for every sum the bound allows, its ends included; a power-of-two form keeps the
+    bias rows (``bias - zx * sum(w)``, wrapped) and a layer without bias or zero point none."""
+    rng = np.random.default_rng(seed)
+    c, taps = 5, 9 * 32
+    w = rng.integers(-128, 128, (c, taps)).astype(np.int8)
+    bias = rng.integers(-2**20, 2**20, c)
+    bound = (128 + abs(zx)) * np.abs(w.astype(np.int64)).sum(axis=1)
+    scales = rng.uniform(1e-4, 0.05, c)         # below 2**-12 a pre-shift: no fold
+    layer, total = fixed_point_layer(scales, zy, -128, 127, bias, bound)
+    assert (total is None) == (scales.min() >= 2.0**-12)
+    vta, rows = accelerator_requant(layer, total, w, zx)
+    assert (rows is None) == (total is None)
+    limit = 128 * np.abs(w.astype(np.int64)).sum(axis=1)
+    sums = np.concatenate([rng.integers(-limit, limit + 1, (200, c)), limit[None], -limit[None]])
+    zs = np.int64(zx) * w.astype(np.int64).sum(axis=1)
+    none = np.zeros(c, np.int64)
+    got = ref.requantize_channels(sums, none if rows is None else rows, vta, axis=1)
+    want = ref.requantize_channels(sums - zs, none if total is None else total, layer, axis=1)
+    assert np.array_equal(got, want)
+    pow2, offset = power_of_two(rng.integers(6, 11, c), zy)
+    same, rows = accelerator_requant(pow2, bias + offset, w, zx)
+    assert same == pow2 and np.array_equal(rows, ref.wrap32(folded_bias(bias + offset, w, zx)))
+    assert accelerator_requant(layer, None, w, 0) == (layer, None)
