@@ -11,7 +11,7 @@ import vta.compiler
 from vta.compiler.frontend import GraphBuilder
 from vta.compiler.frontend import run as reference_run
 from vta.compiler.int8_reference import wrap32
-from vta.compiler.requant import fixed_point, power_of_two
+from vta.compiler.requant import fixed_point_layer, power_of_two
 
 
 def _layer(b, rng, x, name, o, *, k=3, pads=1, strides=1, mul=True, zp_out=-128,
@@ -21,13 +21,18 @@ def _layer(b, rng, x, name, o, *, k=3, pads=1, strides=1, mul=True, zp_out=-128,
     t = b.type_of(x)
     c = t.shape[1] // groups
     shape = (o, c) if dense else (o, c, k, k)
-    w = b.param(f"{name}.w", rng.integers(-127, 128, shape).astype(np.int8))
+    weight = rng.integers(-127, 128, shape).astype(np.int8)
+    w = b.param(f"{name}.w", weight)
     lo = zp_out if relu else -128
-    if mul:
-        r, offset = fixed_point(rng.uniform(2e-4, 3e-3, o), zp_out, lo, 127)
+    if mul:     # as the importer makes it: the bias folded in where it can be
+        bound = (128 + abs(t.zero_point)) * np.abs(weight.reshape(o, -1).astype(np.int64)
+                                                   ).sum(axis=1)
+        r, total = fixed_point_layer(rng.uniform(2e-4, 3e-3, o), zp_out, lo, 127,
+                                     rng.integers(-4000, 4000, o), bound)
     else:
         r, offset = power_of_two(rng.integers(6, 12, o), zp_out, lo, 127)
-    bias = b.param(f"{name}.b", wrap32(rng.integers(-4000, 4000, o) + offset))
+        total = wrap32(rng.integers(-4000, 4000, o) + offset)
+    inputs = [x, w] if total is None else [x, w, b.param(f"{name}.b", wrap32(total))]
     attrs = dict(r.attrs(), x_zero_point=t.zero_point, out_scale=0.05, out_zero_point=zp_out)
     if not dense:
         attrs.update(pads=pads, strides=strides)
@@ -35,7 +40,7 @@ def _layer(b, rng, x, name, o, *, k=3, pads=1, strides=1, mul=True, zp_out=-128,
         attrs.update(groups=groups)
     if dilations > 1:
         attrs.update(dilations=dilations)
-    return b.node("qdense" if dense else "qconv2d", [x, w, bias], name, **attrs)
+    return b.node("qdense" if dense else "qconv2d", inputs, name, **attrs)
 
 
 def asymmetric_net(mul: bool = True, seed: int = 0):
