@@ -333,8 +333,9 @@ def format_rows(rows: Sequence[QuantRow]) -> str:
 
 
 def _setup_bench(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", default="digits,resnet8,mobilenet_v2,resnet18",
-                   help="digits and zoo model names, comma-separated")
+    p.add_argument("--models", default="digits,resnet8,ds_cnn,mobilenet_v2,resnet18,resnet50",
+                   help="digits and zoo model names, comma-separated (default: the digits "
+                        "CNN and every zoo classifier)")
     p.add_argument("--images", type=int, default=32,
                    help="seeded inputs per zoo model for top-1 agreement")
     p.add_argument("--calibration", type=int, default=16,
