@@ -241,8 +241,9 @@ def pack_layer_weights(graph: Graph, layer: VtaLayer, config: VTAConfig
     ocb = packed["weight"].shape[0]
     zx = int(node.attr("x_zero_point", 0))
     ep = layer.epilogue
-    if node.op in ("qconv2d", "qdense"):    # the partitioner's choice, from the same weights
-        requant, bias_rows = layer_requant(graph, node)
+    folded = layer_requant(graph, node)     # the partitioner's choice, from the same node
+    if folded is not None:
+        requant, bias_rows = folded
         if ep.bias != (bias_rows is not None):
             raise ScheduleError(f"{node.describe()}: the epilogue's bias add and the packed "
                                 "operands disagree (internal error)")

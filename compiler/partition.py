@@ -230,12 +230,11 @@ def node_epilogue(graph: Graph, node: Node, config: VTAConfig) -> Epilogue | str
     cannot run on ``config``.  A matmul's rounding ``offset`` is its bias."""
     zx = int(node.attr("x_zero_point", 0))
     try:
-        req = Requant.from_attrs(node.attrs)
-        if node.op in ("qconv2d", "qdense") and all(i in graph.params
-                                                    for i in node.inputs[1:]):
-            req, bias_rows = layer_requant(graph, node, req)
-            bias = bias_rows is not None
+        folded = layer_requant(graph, node)
+        if folded is not None:
+            req, bias = folded[0], folded[1] is not None
         else:
+            req = Requant.from_attrs(node.attrs)
             bias = len(node.inputs) > 2 or zx != 0 or (node.op == "qmatmul"
                                                        and node.attr("offset", 0) != 0)
         structure, shift, _ = channel_requant(req, _out_channels(graph, node))
@@ -253,14 +252,24 @@ def node_epilogue(graph: Graph, node: Node, config: VTAConfig) -> Epilogue | str
         return str(e)
 
 
-def layer_requant(graph: Graph, node: Node, requant: Requant | None = None
-                  ) -> tuple[Requant, np.ndarray | None]:
-    """The requantization and bias rows a qconv2d / qdense runs with on the accelerator
-    (:func:`~vta.compiler.zero_point.accelerator_requant` of its weights, bias and input
-    zero point); the partitioner's epilogue and the packed operands both read it."""
+def layer_requant(graph: Graph, node: Node) -> tuple[Requant, np.ndarray | None] | None:
+    """The requantization and int32 bias rows (None: no bias add) a qconv2d / qdense with
+    constant weights runs with on the accelerator --
+    :func:`~vta.compiler.zero_point.accelerator_requant` of its weights, bias and input
+    zero point -- or None for other nodes (their bias rows are the bias with the zero point
+    folded in).  The partitioner's epilogue and the packed operands both read it.
+
+    Raises
+    ------
+    OperatorError
+        for requantization attributes out of range.
+    """
+    if node.op not in ("qconv2d", "qdense") or not all(i in graph.params
+                                                        for i in node.inputs[1:]):
+        return None
     w = np.asarray(graph.params[node.inputs[1]])
     bias = np.asarray(graph.params[node.inputs[2]]) if len(node.inputs) > 2 else None
-    return accelerator_requant(requant or Requant.from_attrs(node.attrs), bias, w,
+    return accelerator_requant(Requant.from_attrs(node.attrs), bias, w,
                                int(node.attr("x_zero_point", 0)))
 
 
