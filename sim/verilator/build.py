@@ -36,6 +36,7 @@ from vta.hw.toolchain import ToolError, cache_root, verilator_env, verilator_pat
 
 from .glue import (
     clock_trigger_member,
+    clocked_eval,
     port_glue,
     ports_from_verilog,
     regmap_header,
@@ -51,7 +52,7 @@ HARNESS_SOURCES = ("harness.cpp", "dram_model.cpp", "dram_model.h")
 LIBRARY_NAME = "libvtasim.so"
 TRACE_KINDS = (None, "vcd", "fst")
 # Bumped when the build recipe changes in a way the digest's other inputs do not show.
-_RECIPE = 2
+_RECIPE = 3
 
 
 class BuildError(VTAError):
@@ -247,13 +248,12 @@ def _build(work: Path, verilator: Path, text: str, ports: list[Port], glue: str,
     # and with single-evaluation cycles where the generated model allows them.
     members = verilated_members((obj / "Vvta_top.h").read_text())
     trigger = None
+    sources = {p.name: p.read_text() for p in obj.glob("Vvta_top___024root__*.cpp")}
     if trace is None:
-        trigger = clock_trigger_member(
-            (obj / "Vvta_top___024root.h").read_text(),
-            {p.name: p.read_text() for p in obj.glob("Vvta_top___024root__*.cpp")},
-            ports, members)
-    (src / "vta_ports.h").write_text(port_glue(ports, members=members,
-                                               clock_trigger=trigger))
+        trigger = clock_trigger_member((obj / "Vvta_top___024root.h").read_text(), sources,
+                                       ports, members)
+    (src / "vta_ports.h").write_text(port_glue(ports, members=members, clock_trigger=trigger,
+                                               clocked=clocked_eval(sources)))
 
     make = ["make", "-C", str(obj), "-f", "Vvta_top.mk", f"-j{max(1, jobs)}", *make_vars]
     dry = subprocess.run([*make, "-n"], env=env, capture_output=True, text=True)

@@ -29,7 +29,7 @@ from vta.hw.ports import (
 from vta.hw.regmap import CTRL_DONE, CTRL_IDLE, CTRL_START, REGISTERS
 
 __all__ = ["ports_from_verilog", "port_glue", "regmap_header", "sim_wrapper",
-           "verilated_members", "clock_trigger_member", "REQUIRED_PORTS"]
+           "verilated_members", "clock_trigger_member", "clocked_eval", "REQUIRED_PORTS"]
 
 _G = MEMORY_PREFIX
 _S = CONTROL_PREFIX
@@ -154,13 +154,55 @@ def clock_trigger_member(root_header: str, sources: dict[str, str], ports: list[
     return names.pop() if understood else None
 
 
+def clocked_eval(sources: dict[str, str], top: str = "Vvta_top") -> bool:
+    """Whether the harness may run an evaluation's clocked regions alone, skipping the
+    input-combinational ("ico") one, in a cycle whose inputs all equal those of the last
+    evaluation.
+
+    Verilator 5 re-runs the "ico" region -- all logic downstream of a top-level input -- at
+    the start of every ``eval()``; the clocked regions after an edge recompute whatever of
+    it also depends on state, with the same inputs, so with unchanged inputs the region
+    recomputes the values it left.  The check: the generated ``<top>___024root___eval``
+    calls the "ico" phase, then the "act" and "nba" phases, and nothing else, and those two
+    are ``bool`` functions of the root that the harness can call (:func:`port_glue` writes
+    the loop).  Any other shape -- a Verilator that adds a region -- yields False: whole
+    evaluations.
+    """
+    root = f"{top}___024root"
+    text = "\n".join(sources.values())
+    for phase in ("act", "nba"):
+        if not re.search(rf"^bool {root}___eval_phase__{phase}\({root}\* vlSelf\) {{", text,
+                         re.M):
+            return False
+    body = re.search(rf"^void {root}___eval\({root}\* vlSelf\) {{\n(.*?)^}}", text,
+                     re.M | re.S)
+    if body is None:
+        return False
+    phases = [f"{root}___eval_phase__{p}" for p in ("ico", "act", "nba")]
+    calls = re.findall(r"\b(\w+)\(", body.group(1))
+    bookkeeping = {"VL_DEBUG_IF", "VL_DBG_MSGF", "VL_UNLIKELY", "VL_FATAL_MT", "ref", "get",
+                   f"{root}___dump_triggers__ico", f"{root}___dump_triggers__act"}
+    order = [c for c in calls if c in phases]
+    return set(calls) <= bookkeeping | set(phases) and order == phases
+
+
+def _bytes(width: int) -> int:
+    """Bytes of a Verilated port member of ``width`` bits (CData, SData, IData, QData or
+    a VlWide of 32-bit words)."""
+    return next(b for w, b in ((8, 1), (16, 2), (32, 4), (64, 8)) if width <= w) \
+        if width <= 64 else 4 * _words(width)
+
+
 def port_glue(ports: list[Port], top: str = "Vvta_top",
-              members: dict[str, str] | None = None, clock_trigger: str | None = None) -> str:
+              members: dict[str, str] | None = None, clock_trigger: str | None = None,
+              clocked: bool = False) -> str:
     """The C++ header ``vta_ports.h`` for these ports (checked against REQUIRED_PORTS).
 
     ``members`` maps port names to the Verilated model's member names (see
     :func:`verilated_members`); ports map to themselves when omitted.  ``clock_trigger``
-    (from :func:`clock_trigger_member`) enables the harness's single-evaluation cycles.
+    (from :func:`clock_trigger_member`) enables the harness's single-evaluation cycles, and
+    with ``clocked`` (from :func:`clocked_eval`) its clocked-only evaluations of cycles
+    whose inputs did not change.
 
     Raises
     ------
@@ -198,6 +240,37 @@ def port_glue(ports: list[Port], top: str = "Vvta_top",
     def ref(name: str) -> str:
         return f"t->{member(name)}.data()" if by_name[name].width > 64 \
             else f"&t->{member(name)}"
+
+    if clock_trigger and clocked:
+        root = f"{top}___024root"
+        inputs = [p for p in ports if p.direction == "in" and p.name != CLOCK]
+        lines += [
+            "",
+            "// Clocked-only evaluations (glue.clocked_eval): the regions of one eval() after",
+            "// the input-combinational one, for a cycle whose inputs equal the last",
+            "// evaluation's (vta_snapshot_inputs).",
+            "#define VTA_CLOCKED_EVAL 1",
+            f"#define VTA_INPUT_BYTES {sum(_bytes(p.width) for p in inputs)}",
+            f"bool {root}___eval_phase__act({root}* vlSelf);",
+            f"bool {root}___eval_phase__nba({root}* vlSelf);",
+            f"static inline void vta_eval_clocked({top}* t) {{",
+            f"    {root}* r = t->rootp;",
+            "    for (int n = 0;; n++) {",
+            f"        for (int a = 0; {root}___eval_phase__act(r); a++)",
+            "            if (a > 10000) VL_FATAL_MT(__FILE__, __LINE__, \"\", "
+            "\"active region did not converge\");",
+            f"        if (!{root}___eval_phase__nba(r)) break;",
+            "        if (n > 10000) VL_FATAL_MT(__FILE__, __LINE__, \"\", "
+            "\"NBA region did not converge\");",
+            "    }",
+            "}",
+            f"static inline void vta_snapshot_inputs(const {top}* t, uint8_t* p) {{",
+        ]
+        offset = 0
+        for p in inputs:
+            lines.append(f"    std::memcpy(p + {offset}, {ref(p.name)}, {_bytes(p.width)});")
+            offset += _bytes(p.width)
+        lines.append("}")
 
     lines += [
         "",

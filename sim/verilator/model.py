@@ -151,6 +151,7 @@ def _load(path: Path) -> ctypes.CDLL:
         "vsim_reg_read": ([vp, u32, ctypes.POINTER(u32), u64], ctypes.c_int),
         "vsim_run_until_done": ([vp, u64], ctypes.c_int),
         "vsim_cycle": ([vp], u64), "vsim_fast_ticks": ([vp], u64),
+        "vsim_quiet_ticks": ([vp], u64),
         "vsim_interrupt": ([vp], ctypes.c_bool),
         "vsim_error": ([vp], ctypes.c_char_p),
         "vsim_stats": ([vp, ctypes.POINTER(u64)], None), "vsim_clear_stats": ([vp], None),
@@ -251,6 +252,18 @@ class VerilatorModel:
         """Cycles simulated with one evaluation of the model instead of two (the low clock
         phase skipped: see ``harness.cpp``); 0 in builds without the feature."""
         return self._lib.vsim_fast_ticks(self._handle())
+
+    @property
+    def quiet_cycles(self) -> int:
+        """Of :attr:`fast_cycles`, those whose inputs equalled the last evaluation's, so the
+        model ran only its clocked regions (see ``harness.cpp``); 0 without the feature."""
+        return self._lib.vsim_quiet_ticks(self._handle())
+
+    @property
+    def clocked_evaluation(self) -> bool:
+        """Whether this build evaluates cycles with unchanged inputs without the
+        input-combinational region (bit 3 of the library's features)."""
+        return bool(self.features & 8)
 
     @property
     def single_evaluation(self) -> bool:

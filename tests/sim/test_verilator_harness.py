@@ -20,6 +20,7 @@ from vta.sim.verilator import build as vbuild
 from vta.sim.verilator.build import BuildError, build_library, cache_root
 from vta.sim.verilator.glue import (
     clock_trigger_member,
+    clocked_eval,
     port_glue,
     ports_from_verilog,
     regmap_header,
@@ -296,10 +297,14 @@ def test_quiet_cycles_take_one_evaluation_and_count_the_same(copier64):
             counts[name] = _copy(model, src, dst, 100, 0)
             np.testing.assert_array_equal(dram.view(dst, 800), data)
             if name == "registered":
-                assert model.single_evaluation
+                assert model.single_evaluation and model.clocked_evaluation
                 assert model.fast_cycles > model.cycle // 2
+                # Waiting out the DRAM latency, the inputs do not change: those cycles run
+                # the clocked regions only.
+                assert 0 < model.quiet_cycles < model.fast_cycles
             else:       # RREADY depends on the RVALID input: two evaluations every cycle
                 assert not model.single_evaluation and model.fast_cycles == 0
+                assert model.quiet_cycles == 0
     # RREADY only matters while RVALID is high, so both designs take the same cycles.
     assert counts["registered"] == counts["ready follows valid"]
 
@@ -327,3 +332,33 @@ def test_clock_trigger_member_refuses_outputs_fed_by_inputs():
     # the check cannot vouch for the design, so two evaluations per cycle.
     assert clock_trigger_member(header, {"a.cpp": nba}, ports) is None
     assert clock_trigger_member("", {"a.cpp": internal}, ports) is None
+
+
+def test_clocked_eval_needs_exactly_the_three_phases():
+    """glue.clocked_eval accepts the eval() Verilator 5 generates -- the ico loop, then the
+    act/nba loops through bool phase functions -- and refuses any other shape."""
+    root = "Vvta_top___024root"
+    phases = "".join(f"bool {root}___eval_phase__{p}({root}* vlSelf) {{\n    return 0;\n}}\n"
+                     for p in ("ico", "act", "nba"))
+    body = (f"void {root}___eval({root}* vlSelf) {{\n"
+            "    auto& vlSelfRef = std::ref(*vlSelf).get();\n"
+            "    do {\n"
+            f"        vlSelfRef.__VicoPhaseResult = {root}___eval_phase__ico(vlSelf);\n"
+            "    } while (vlSelfRef.__VicoPhaseResult);\n"
+            "    do {\n"
+            "        do {\n"
+            f"            vlSelfRef.__VactPhaseResult = {root}___eval_phase__act(vlSelf);\n"
+            "        } while (vlSelfRef.__VactPhaseResult);\n"
+            f"        vlSelfRef.__VnbaPhaseResult = {root}___eval_phase__nba(vlSelf);\n"
+            "    } while (vlSelfRef.__VnbaPhaseResult);\n"
+            "}\n")
+    assert clocked_eval({"a.cpp": phases, "b.cpp": body})
+    # Another region, phases in another order, or no bool phase functions: whole evals.
+    extra = body.replace("    do {\n        do {", f"    {root}___eval_phase__pre(vlSelf);\n"
+                         "    do {\n        do {")
+    assert not clocked_eval({"a.cpp": phases, "b.cpp": extra})
+    swapped = body.replace("__act(vlSelf)", "__tmp(vlSelf)").replace(
+        "__nba(vlSelf)", "__act(vlSelf)").replace("__tmp(vlSelf)", "__nba(vlSelf)")
+    assert not clocked_eval({"a.cpp": phases, "b.cpp": swapped})
+    assert not clocked_eval({"a.cpp": phases.replace("bool ", "void "), "b.cpp": body})
+    assert not clocked_eval({"a.cpp": phases})
