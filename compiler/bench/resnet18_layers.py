@@ -66,11 +66,10 @@ class LayerRequant:
             total = wrap32(self.bias.astype(np.int64) + offset)
         self.total = None if total is None else np.asarray(total, np.int64)
         # ... and the accelerator's form: the zero point's -zx * sum(w) folded in too.
-        self.vta_requant, self.bias_rows = accelerator_requant(
-            self.requant, self.total, self.weight, x_zero_point)
-        structure, shift, self.rows = channel_requant(self.vta_requant, o)
-        clip = None if self.vta_requant.clip_is_redundant() else (self.vta_requant.lo,
-                                                                   self.vta_requant.hi)
+        vta_requant, self.bias_rows = accelerator_requant(self.requant, self.total,
+                                                          self.weight, x_zero_point)
+        structure, shift, self.rows = channel_requant(vta_requant, o)
+        clip = None if vta_requant.clip_is_redundant() else (vta_requant.lo, vta_requant.hi)
         self.epilogue = Epilogue(bias=self.bias_rows is not None, shift=shift, clip=clip,
                                  requant=structure,
                                  pad_correction=bool(x_zero_point) and any(w.padding))

@@ -189,8 +189,9 @@ def clocked_eval(sources: dict[str, str], top: str = "Vvta_top") -> bool:
 def _bytes(width: int) -> int:
     """Bytes of a Verilated port member of ``width`` bits (CData, SData, IData, QData or
     a VlWide of 32-bit words)."""
-    return next(b for w, b in ((8, 1), (16, 2), (32, 4), (64, 8)) if width <= w) \
-        if width <= 64 else 4 * _words(width)
+    if width > 64:
+        return 4 * _words(width)
+    return 1 if width <= 8 else 2 if width <= 16 else 4 if width <= 32 else 8
 
 
 def port_glue(ports: list[Port], top: str = "Vvta_top",
