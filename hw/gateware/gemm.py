@@ -3,9 +3,19 @@
 ``out[b][o] = sum_i inp[b][i] * wgt[o][i]`` with signed int8 operands; the sums are
 exact (``16 + log2(BLOCK_IN)`` bits) and the accumulation into int32 wraps.  Products are
 summed by a balanced adder tree so synthesis sees a shallow structure it can map onto DSP
-cascades.  Without packing the tree is :func:`wrapping_tree`: every node is ``acc_width``
-bits, so the Verilated model does one machine add per node (no per-level sign extension);
-the sums are identical because exact sums fit and two's complement addition wraps alike.
+cascades.
+
+Without packing every product is an ``acc_width``-bit signed multiply: the input element
+is sign-extended once (a named ``acc_width - wgt_width``-bit signal shared by the
+``block_out`` products that use it), so ``ax * w`` is exactly ``acc_width`` bits and its
+register needs no extension.  The tree is :func:`wrapping_tree` over those registers:
+every node is ``acc_width`` bits, one machine add.  Synthesis is unchanged by the wide
+form -- yosys' ``wreduce`` drops the operand's copies of its sign bit, leaving one 8 x 8
+multiplier per product (``tests/boards/test_resources.py``) -- while the Verilated model
+evaluates each product as one extension and one native multiply where the 16-bit form
+took three extensions and two masks: the GEMM's share of the model's per-cycle code
+shrinks by ~40 % (docs/hardware.md, "Simulator speed").  The sums are identical because
+exact sums fit and two's complement addition wraps alike.
 
 With ``GEMM_DSP_PACK`` two products that share an input element, ``a * w0`` and ``a * w1``
 (output lanes ``2q`` and ``2q + 1``), come from one multiply (:func:`packed_pair`):
@@ -54,7 +64,8 @@ def wrapping_tree(m: Module, values: list[Value], width: int, name: str) -> Valu
     Equal to ``adder_tree(values)`` truncated to ``width`` bits (two's complement addition
     wraps the same at every level), but every node is a plain ``width``-bit signal: a
     cycle-based simulator evaluates one machine add per node instead of re-extending each
-    partial sum to a growing width.
+    partial sum to a growing width.  Addends narrower than ``width`` are sign-extended into
+    a named node first; ``width``-bit addends are used as they are.
 
     Parameters
     ----------
@@ -70,6 +81,9 @@ def wrapping_tree(m: Module, values: list[Value], width: int, name: str) -> Valu
     zero = Const(0, signed(width - 1))
     level = []
     for k, v in enumerate(values):
+        if len(v) == width:
+            level.append(v.as_unsigned())
+            continue
         ext = Signal(width, name=f"{name}_x{k}")
         m.d.comb += ext.eq(v.as_signed() + zero)      # a signed add sign-extends v
         level.append(ext)
@@ -154,10 +168,14 @@ class GemmCore(ConfiguredComponent):
                         products[b][o].append(low)
                         products[b][o + 1].append(high)
                 else:
+                    # Sign-extended so that ``wide * w`` is exactly acc_width bits (see the
+                    # module docstring).
+                    wide = Signal(signed(c.acc_width - ww), name=f"ax_{b}_{i}")
+                    m.d.comb += wide.eq(a.as_signed())
                     for o in range(c.block_out):
-                        p = Signal(signed(iw + ww), name=f"p_{b}_{o}_{i}", reset_less=True)
-                        m.d.sync += p.eq(a.as_signed()
-                                         * self.wgt.word_select(o * bi + i, ww).as_signed())
+                        p = Signal(signed(c.acc_width), name=f"p_{b}_{o}_{i}",
+                                   reset_less=True)
+                        m.d.sync += p.eq(wide * self.wgt.word_select(o * bi + i, ww).as_signed())
                         products[b][o].append(p)
         lanes = []
         for b in range(c.batch):

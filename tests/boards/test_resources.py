@@ -119,6 +119,22 @@ def test_packed_gemm_core_maps_one_dsp_per_pair(tmp_path, family):
         assert res.ff == 0, res.cells          # the product registers are PREGs
 
 
+@pytest.mark.slow
+def test_unpacked_gemm_core_maps_one_8x8_multiplier_per_product(tmp_path):
+    """Without packing each product is written as an acc_width-bit multiply of the
+    sign-extended input element (a cheaper form for the Verilated model); synthesis must
+    still see one 8 x 8 multiplier per product, in a DSP, none widened by the extension."""
+    from vta.hw import VTAConfig
+    from vta.hw.gateware.gemm import GemmCore
+
+    cfg = VTAConfig.preset("tiny").replace(GEMM_DSP_PACK=False)
+    path = tmp_path / "gemm.v"
+    path.write_text(verilog.convert(GemmCore(cfg), name="gemm"))
+    res = estimate(path, "gemm", family="xc7", workdir=tmp_path / "w")
+    assert [(m.a_width, m.b_width) for m in res.multipliers] == [(8, 8)] * cfg.macs_per_cycle
+    assert res.dsp == cfg.macs_per_cycle
+
+
 class TwoMemories(wiring.Component):
     """Two 4096 x 72 memories, one marked ram_style "ultra"."""
 
