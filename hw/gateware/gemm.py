@@ -20,15 +20,21 @@ exact sums fit and two's complement addition wraps alike.
 With ``GEMM_DSP_PACK`` two products that share an input element, ``a * w0`` and ``a * w1``
 (output lanes ``2q`` and ``2q + 1``), come from one multiply (:func:`packed_pair`):
 
-    P = a * ((w1 << 16) + w0) + 2**15 = (a * w1) * 2**16 + (a * w0 + 2**15)
+    P = a * ((w1 << 16) + w0) + 2**31 + 2**15
+      = (a * w1 + 2**15) * 2**16 + (a * w0 + 2**15)        (mod 2**32)
 
-Every int8 product lies in [-16256, 16384], so ``a * w0 + 2**15`` lies in [16512, 49152]:
-inside [0, 2**16), it never borrows from the upper half.  Hence ``P[16:32]`` is exactly
-``a * w1`` (signed) and ``P[0:16] - 2**15`` -- the low half with its top bit inverted -- is
-exactly ``a * w0``.  The bias replaces the usual borrow correction and costs no logic.
-The packed operand is 25 bits and ``a`` 8 bits: Xilinx synthesis maps each pair onto one
-DSP48E1/DSP48E2, ``(w1 << 16)`` on A, ``w0`` on D (the pre-adder forms the packed
-weight), ``a`` on B, the bias on C and the product register in PREG.
+Every int8 product lies in [-16256, 16384], so ``a * w + 2**15`` lies in [16512, 49152]:
+inside [0, 2**16), the low half neither borrows from nor carries into the upper one.  Hence
+``P[0:16]`` is exactly ``a * w0 + 2**15`` and ``P[16:32]`` exactly ``a * w1 + 2**15``, both
+unsigned (offset binary, :func:`split_packed`); the product register keeps those 32 bits.
+A lane sums its offset products with unsigned adders and subtracts ``2**15`` per addend
+once, at the root (:func:`offset_sum`).  The bias replaces the usual borrow correction and
+costs no logic; the root's constant subtraction costs a few LUTs per lane, and no sign
+extension is left for the Verilated model, which evaluates the core about twice as fast
+as the signed form (docs/hardware.md, "Simulator speed").  The packed operand is 25 bits
+(:func:`packed_weight`) and ``a`` 8 bits: Xilinx synthesis maps each pair onto one
+DSP48E1/DSP48E2, ``(w1 << 16)`` on A, ``w0`` on D (the pre-adder forms the packed weight),
+``a`` on B, the bias on C and the product register in PREG.
 """
 
 from __future__ import annotations
@@ -39,13 +45,15 @@ from amaranth.lib.wiring import In, Out
 from ..config import VTAConfig
 from .component import ConfiguredComponent
 
-__all__ = ["GemmCore", "adder_tree", "wrapping_tree", "packed_pair",
-           "split_packed", "PACK_SHIFT", "PACK_BIAS"]
+__all__ = ["GemmCore", "adder_tree", "wrapping_tree", "packed_weight", "packed_pair",
+           "split_packed", "offset_sum", "PACK_SHIFT", "PACK_OFFSET", "PACK_BIAS"]
 
-# Bit position of the upper product in a packed multiply, and the bias that keeps
-# the lower product from borrowing (see the module docstring).
+# Bit position of the upper product in a packed multiply, the offset each product carries
+# (so neither half borrows), and the bias that adds it to both halves (see the module
+# docstring).
 PACK_SHIFT = 16
-PACK_BIAS = 1 << (PACK_SHIFT - 1)
+PACK_OFFSET = 1 << (PACK_SHIFT - 1)
+PACK_BIAS = (PACK_OFFSET << PACK_SHIFT) + PACK_OFFSET
 
 
 def adder_tree(values: list[Value]) -> Value:
@@ -101,27 +109,43 @@ def wrapping_tree(m: Module, values: list[Value], width: int, name: str) -> Valu
     return level[0].as_signed()
 
 
-def packed_pair(a: Value, w0: Value, w1: Value) -> Value:
-    """The packed multiply ``a * ((w1 << 16) + w0) + 2**15`` of three int8 operands.
+def packed_weight(w0: Value, w1: Value) -> Value:
+    """``(w1 << 16) + w0`` of two int8 weights as a signed value (25 bits are enough).
+
+    The shifted weight is written as a concatenation with one sign bit (``w1 * 2**16`` in
+    25 bits), not as a shift of a sign-extended value, whose replicated sign bits a
+    cycle-based simulator would assemble one by one.
+    """
+    shifted = Cat(Const(0, PACK_SHIFT), w1, w1[-1]).as_signed()
+    return shifted + w0.as_signed()
+
+
+def packed_pair(a: Value, packed: Value) -> Value:
+    """The packed multiply ``a * packed + PACK_BIAS``.
 
     Parameters
     ----------
     a : Value
         The shared operand (the input element), 8 bits, two's complement.
-    w0, w1 : Value
-        The two weights, 8 bits each, two's complement.
+    packed : Value
+        ``packed_weight(w0, w1)``, signed.
 
-    Returns a signed 33-bit value; :func:`split_packed` takes ``(a * w0, a * w1)`` out of it.
+    Bits ``[0:32]`` of the result hold ``a * w0 + 2**15`` and ``a * w1 + 2**15``
+    (:func:`split_packed`); the bits above are not needed.
     """
-    packed = (w1.as_signed() << PACK_SHIFT) + w0.as_signed()    # 25 bits signed
     return a.as_signed() * packed + PACK_BIAS
 
 
 def split_packed(p: Value) -> tuple[Value, Value]:
-    """``(a * w0, a * w1)`` as signed 16-bit values from a :func:`packed_pair` result."""
-    low = Cat(p[:PACK_SHIFT - 1], ~p[PACK_SHIFT - 1]).as_signed()
-    high = p[PACK_SHIFT:2 * PACK_SHIFT].as_signed()
-    return low, high
+    """``(a * w0 + 2**15, a * w1 + 2**15)`` as unsigned 16-bit values from a
+    :func:`packed_pair` result."""
+    return p[:PACK_SHIFT], p[PACK_SHIFT:2 * PACK_SHIFT]
+
+
+def offset_sum(values: list[Value]) -> Value:
+    """``sum(values) - len(values) * 2**15`` (signed): the dot product of offset products
+    (:func:`split_packed`), summed by an unsigned :func:`adder_tree`."""
+    return adder_tree(values) - len(values) * PACK_OFFSET
 
 
 class GemmCore(ConfiguredComponent):
@@ -161,9 +185,12 @@ class GemmCore(ConfiguredComponent):
                 a = self.inp.word_select(b * bi + i, iw)
                 if c.GEMM_DSP_PACK:
                     for o in range(0, c.block_out, 2):
-                        p = Signal(signed(2 * PACK_SHIFT + 1), name=f"pp_{b}_{o}_{i}")
-                        m.d.sync += p.eq(packed_pair(a, self.wgt.word_select(o * bi + i, ww),
-                                                     self.wgt.word_select((o + 1) * bi + i, ww)))
+                        packed = Signal(signed(PACK_SHIFT + ww + 1), name=f"pw_{b}_{o}_{i}")
+                        m.d.comb += packed.eq(packed_weight(
+                            self.wgt.word_select(o * bi + i, ww),
+                            self.wgt.word_select((o + 1) * bi + i, ww)))
+                        p = Signal(2 * PACK_SHIFT, name=f"pp_{b}_{o}_{i}")
+                        m.d.sync += p.eq(packed_pair(a, packed))
                         low, high = split_packed(p)
                         products[b][o].append(low)
                         products[b][o + 1].append(high)
@@ -182,7 +209,7 @@ class GemmCore(ConfiguredComponent):
             for o in range(c.block_out):
                 lane = Signal(signed(c.acc_width), name=f"dot_{b}_{o}")
                 if c.GEMM_DSP_PACK:
-                    m.d.comb += lane.eq(adder_tree(products[b][o]))
+                    m.d.comb += lane.eq(offset_sum(products[b][o]))
                 else:
                     m.d.comb += lane.eq(wrapping_tree(m, products[b][o], c.acc_width,
                                                       f"sum_{b}_{o}"))

@@ -2,9 +2,11 @@
 
 The packing identity (:func:`vta.hw.gateware.gemm.split_packed` of
 :func:`~vta.hw.gateware.gemm.packed_pair`) is checked on all 2**24 operand triples with the
-same bit slicing in numpy; the packed :class:`GemmCore` is then simulated on every triple
-of extreme operands (-128 x -128 included), one product per dot product so no error can
-hide in a sum, and on random tiles, against numpy and the unpacked core.
+same bit slicing in numpy, and the gateware's pair (:func:`~vta.hw.gateware.gemm.packed_weight`,
+the 32-bit register, :func:`~vta.hw.gateware.gemm.offset_sum`) on the Amaranth simulator;
+the packed :class:`GemmCore` is then simulated on every triple of extreme operands
+(-128 x -128 included), one product per dot product so no error can hide in a sum, and on
+random tiles, against numpy and the unpacked core.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 from vta.hw import VTAConfig
-from vta.hw.gateware.gemm import PACK_BIAS, PACK_SHIFT, packed_pair, split_packed
+from vta.hw.gateware.gemm import (
+    PACK_BIAS,
+    PACK_OFFSET,
+    PACK_SHIFT,
+    offset_sum,
+    packed_pair,
+    packed_weight,
+    split_packed,
+)
 
 from tests.hw.simhelpers import check_gemm_core
 
@@ -27,39 +37,45 @@ EXTREMES = (-128, -127, -65, -64, -1, 0, 1, 63, 64, 126, 127)
 
 
 def test_packing_identity_holds_for_every_int8_triple():
-    """P = a * ((w1 << 16) + w0) + 2**15: P[16:32] == a * w1 and P[0:16] ^ 2**15 == a * w0
-    (both as signed 16-bit numbers) for all a, w0, w1 in [-128, 127]."""
+    """P = a * ((w1 << 16) + w0) + 2**31 + 2**15: P[0:16] - 2**15 == a * w0 and
+    P[16:32] - 2**15 == a * w1 for all a, w0, w1 in [-128, 127], with both halves inside
+    [0, 2**16) (no borrow, no carry)."""
     w = np.arange(-128, 128, dtype=np.int64)
     w0, w1 = (x.reshape(-1) for x in np.meshgrid(w, w, indexing="ij"))
     packed = (w1 << PACK_SHIFT) + w0
     assert packed.min() >= -(1 << 24) and packed.max() < 1 << 24      # a 25-bit operand
     for a in range(-128, 128):
-        p = a * packed + PACK_BIAS
-        low = ((p & 0xFFFF) ^ 0x8000).astype(np.int16)
-        high = ((p >> PACK_SHIFT) & 0xFFFF).astype(np.uint16).view(np.int16)
-        assert np.array_equal(low, a * w0) and np.array_equal(high, a * w1), f"a={a}"
+        p = (a * packed + PACK_BIAS) & 0xFFFF_FFFF                     # the 32-bit register
+        low, high = p & 0xFFFF, p >> PACK_SHIFT
+        assert np.array_equal(low - PACK_OFFSET, a * w0), f"a={a}"
+        assert np.array_equal(high - PACK_OFFSET, a * w1), f"a={a}"
+        exact_low, exact_high = a * w0 + PACK_OFFSET, a * w1 + PACK_OFFSET
+        assert exact_low.min() >= 0 and exact_high.max() < 1 << PACK_SHIFT, f"a={a}"
 
 
 def test_packed_pair_is_one_product_register_per_pair():
-    """The expression the core registers: a 33-bit signed value whose halves are exact."""
+    """The expressions the core uses: the packed weight, the 32-bit product register and
+    the offset sum give both exact products (each alone in its sum)."""
     class Pair(wiring.Component):
         def __init__(self):
-            super().__init__({"a": In(8), "w0": In(8), "w1": In(8), "low": Out(signed(16)),
-                              "high": Out(signed(16))})
+            super().__init__({"a": In(8), "w0": In(8), "w1": In(8), "low": Out(signed(32)),
+                              "high": Out(signed(32))})
 
         def elaborate(self, platform):
             m = Module()
-            p = Signal(signed(2 * PACK_SHIFT + 1))
-            m.d.comb += p.eq(packed_pair(self.a, self.w0, self.w1))
+            packed = Signal(signed(PACK_SHIFT + 9))
+            p = Signal(2 * PACK_SHIFT)
+            m.d.comb += [packed.eq(packed_weight(self.w0, self.w1)),
+                         p.eq(packed_pair(self.a, packed))]
             low, high = split_packed(p)
-            m.d.comb += [self.low.eq(low), self.high.eq(high)]
+            m.d.comb += [self.low.eq(offset_sum([low])), self.high.eq(offset_sum([high]))]
             return m
 
     dut = Pair()
     sim = Simulator(dut)
 
     async def bench(ctx):
-        for a, w0, w1 in itertools.product((-128, -1, 0, 1, 127), repeat=3):
+        for a, w0, w1 in itertools.product(EXTREMES, repeat=3):
             ctx.set(dut.a, a & 0xFF)
             ctx.set(dut.w0, w0 & 0xFF)
             ctx.set(dut.w1, w1 & 0xFF)
