@@ -9,7 +9,8 @@ Without packing every product is an ``acc_width``-bit signed multiply: the input
 is sign-extended once (a named ``acc_width - wgt_width``-bit signal shared by the
 ``block_out`` products that use it), so ``ax * w`` is exactly ``acc_width`` bits and its
 register needs no extension.  The tree is :func:`wrapping_tree` over those registers:
-every node is ``acc_width`` bits, one machine add.  Synthesis is unchanged by the wide
+every node is a signed ``acc_width``-bit signal, never re-extended to a growing width.
+Synthesis is unchanged by the wide
 form -- yosys' ``wreduce`` drops the operand's copies of its sign bit, leaving one 8 x 8
 multiplier per product (``tests/boards/test_resources.py``) -- while the Verilated model
 evaluates each product as one extension and one native multiply where the 16-bit form
@@ -29,9 +30,9 @@ inside [0, 2**16), the low half neither borrows from nor carries into the upper 
 unsigned (offset binary, :func:`split_packed`); the product register keeps those 32 bits.
 A lane sums its offset products with unsigned adders and subtracts ``2**15`` per addend
 once, at the root (:func:`offset_sum`).  The bias replaces the usual borrow correction and
-costs no logic; the root's constant subtraction costs a few LUTs per lane, and no sign
-extension is left for the Verilated model, which evaluates the core about twice as fast
-as the signed form (docs/hardware.md, "Simulator speed").  The packed operand is 25 bits
+costs no logic; the root's constant subtraction costs a few LUTs per lane, and the
+Verilated model has no sign extension left to evaluate in the core (the measured effect:
+docs/hardware.md, "Simulator speed").  The packed operand is 25 bits
 (:func:`packed_weight`) and ``a`` 8 bits: Xilinx synthesis maps each pair onto one
 DSP48E1/DSP48E2, ``(w1 << 16)`` on A, ``w0`` on D (the pre-adder forms the packed weight),
 ``a`` on B, the bias on C and the product register in PREG.
@@ -70,10 +71,12 @@ def wrapping_tree(m: Module, values: list[Value], width: int, name: str) -> Valu
     """Sum signed ``values`` modulo ``2**width`` with a balanced tree of ``width``-bit adders.
 
     Equal to ``adder_tree(values)`` truncated to ``width`` bits (two's complement addition
-    wraps the same at every level), but every node is a plain ``width``-bit signal: a
-    cycle-based simulator evaluates one machine add per node instead of re-extending each
-    partial sum to a growing width.  Addends narrower than ``width`` are sign-extended into
-    a named node first; ``width``-bit addends are used as they are.
+    wraps the same at every level), but every node is a signed ``width``-bit signal: a
+    cycle-based simulator never re-extends a partial sum to a growing width (Verilator
+    still adds two signed nodes at ``width + 1`` bits before truncating; unsigned nodes
+    would avoid that, but then yosys cannot narrow the adders).  Addends narrower than
+    ``width`` are sign-extended into a named node first; ``width``-bit addends are used as
+    they are.
 
     Parameters
     ----------
